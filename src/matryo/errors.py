@@ -1,0 +1,56 @@
+"""Errors raised by matryo.
+
+Every error derives from :class:`MatryoError`, and each child also derives from the builtin it
+refines, so ``except ValueError`` and ``except MatryoError`` both work::
+
+    MatryoError
+    ├── ModelFormatError(ValueError)        a model folder or file matryo cannot read
+    ├── ModelNotFoundError(FileNotFoundError)  a path or hub id that does not resolve
+    ├── DimensionMismatchError(ValueError)  vectors or models of different widths were mixed
+    └── MissingExtraError(ImportError)      an optional dependency is not installed
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DimensionMismatchError",
+    "MatryoError",
+    "MissingExtraError",
+    "ModelFormatError",
+    "ModelNotFoundError",
+]
+
+
+class MatryoError(Exception):
+    """Base class of every error matryo raises on purpose."""
+
+
+class ModelFormatError(MatryoError, ValueError):
+    """A model folder or file does not match any layout matryo can read."""
+
+
+class ModelNotFoundError(MatryoError, FileNotFoundError):
+    """A local path or hub id does not resolve to a model."""
+
+
+class DimensionMismatchError(MatryoError, ValueError):
+    """Vectors (or models) of different dimensions were combined."""
+
+
+class MissingExtraError(MatryoError, ImportError):
+    """An optional dependency is missing; the message names the ``pip install`` line."""
+
+
+def missing_extra(package: str, install: str, feature: str) -> MissingExtraError:
+    """Build the error for a missing optional dependency.
+
+    Args:
+        package: The import name that failed (e.g. ``"torch"``).
+        install: The exact install line (e.g. ``"pip install 'matryo[train]'"``).
+        feature: What the user tried to do.
+
+    Returns:
+        A :class:`MissingExtraError` to raise ``from`` the original ImportError.
+    """
+    msg = f"{feature} needs the optional package {package!r}, which is not installed. Install it with: {install}"
+    return MissingExtraError(msg)
