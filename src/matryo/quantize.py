@@ -1,0 +1,548 @@
+"""Matryoshka truncation and the vector codecs used by two-stage search.
+
+Two kinds of storage meet in a two-stage search (see :mod:`matryo.search`):
+
+* the **first-pass index** holds a short, cheap code per document: a Matryoshka prefix of the
+  embedding (``truncate``) kept as ``"float32"``, ``"int8"`` or ``"binary"``;
+* the **rescoring store** holds the full-dimension vector as ``"float32"``, ``"float16"`` or
+  ``"int8"`` (or nothing at all: the texts are re-encoded on the fly, see
+  :class:`matryo.search.NumpyIndex`).
+
+Every codec has the same small surface: ``encode`` (float vectors to codes), ``decode`` (codes back to
+approximate float vectors), ``similarity`` (float queries against codes; higher is closer),
+``bytes_per_vector``, and ``to_config``/:func:`codec_from_config` (a JSON-serialisable dict, so
+int8 ranges travel with the data they quantized).
+
+int8 uses per-dimension ranges measured on a calibration sample and **clips before the cast**, so a
+value outside the calibrated range saturates instead of wrapping around (sentence-transformers
+issue #3159); a dimension whose calibration values are all equal maps to a single code and never
+divides by zero (issue #2837). Binary keeps the sign of each dimension, packed 8 per byte with
+``np.packbits``, and compares codes by Hamming distance.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from matryo.errors import DimensionMismatchError
+
+__all__ = [
+    "CODEC_NAMES",
+    "MIN_CALIBRATION_SIZE",
+    "BinaryCodec",
+    "Codec",
+    "CodecName",
+    "Float16Codec",
+    "Float32Codec",
+    "Int8Codec",
+    "codec_from_config",
+    "make_codec",
+    "matryoshka_dims",
+    "normalize",
+    "truncate",
+]
+
+CodecName = Literal["float32", "float16", "int8", "binary"]
+"""Names accepted by :func:`make_codec`."""
+
+CODEC_NAMES: tuple[str, ...] = ("float32", "float16", "int8", "binary")
+"""Every codec name, cheapest-to-compute first."""
+
+MIN_CALIBRATION_SIZE = 100
+"""Fewer calibration vectors than this make :meth:`Int8Codec.calibrate` warn: the ranges are noisy."""
+
+_SCORE_CHUNK = 1 << 22  # elements of a (queries x corpus x width) temporary kept in memory at once
+
+
+def _as_matrix(vectors: ArrayLike, what: str = "vectors") -> NDArray[np.float32]:
+    """Return ``vectors`` as a 2-D float32 array (a 1-D input becomes one row)."""
+    array = np.asarray(vectors, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        msg = f"{what} must be a 1-D vector or a 2-D (n, dim) array; found an array with shape {array.shape}."
+        raise ValueError(msg)
+    return array
+
+
+def _check_width(array: NDArray[Any], dim: int, what: str) -> None:
+    if array.shape[1] != dim:
+        msg = (
+            f"{what} have {array.shape[1]} dimensions but this codec expects {dim}. "
+            f"Encode them with the same model and truncate_dim ({dim}) as the stored vectors."
+        )
+        raise DimensionMismatchError(msg)
+
+
+def normalize(vectors: ArrayLike) -> NDArray[np.float32]:
+    """L2-normalise each row; all-zero rows stay zero (never NaN).
+
+    Args:
+        vectors: A ``(n, d)`` array or one ``(d,)`` vector.
+
+    Returns:
+        A new float32 array of the same shape with unit-length (or zero) rows.
+    """
+    array = np.array(vectors, dtype=np.float32)
+    matrix = array.reshape(1, -1) if array.ndim == 1 else array
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    np.divide(matrix, norms, out=matrix, where=norms > 0)
+    return array
+
+
+def truncate(vectors: ArrayLike, dim: int | None, *, normalize: bool = True) -> NDArray[np.float32]:
+    """Keep the first ``dim`` dimensions (a Matryoshka prefix) and re-normalise.
+
+    A truncated unit vector is no longer unit length, so cosine and dot product disagree until it is
+    re-normalised (the Supabase adaptive-retrieval notes make the same point). Zero rows stay zero.
+
+    Args:
+        vectors: A ``(n, d)`` array or one ``(d,)`` vector.
+        dim: How many leading dimensions to keep, ``1 <= dim <= d``; ``None`` keeps all of them.
+        normalize: L2-normalise the kept prefix (the sentence-transformers order: truncate, then
+            normalise).
+
+    Returns:
+        A new float32 array of shape ``(n, dim)`` (or ``(dim,)`` for a 1-D input).
+
+    Raises:
+        ValueError: If ``dim`` is not a positive integer.
+        DimensionMismatchError: If ``dim`` is larger than the vectors' width.
+    """
+    array = np.asarray(vectors, dtype=np.float32)
+    width = array.shape[-1]
+    if dim is None:
+        dim = width
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        msg = f"truncate_dim must be a positive integer; found {dim!r}. Pass e.g. 128 or None for the full width."
+        raise ValueError(msg)
+    if dim > width:
+        msg = (
+            f"Cannot truncate {width}-dimensional vectors to {dim} dimensions: expected truncate_dim <= {width}. "
+            f"Pass a smaller truncate_dim or None."
+        )
+        raise DimensionMismatchError(msg)
+    prefix = np.array(array[..., :dim], dtype=np.float32)
+    if not normalize:
+        return prefix
+    # Rebinding the name ``normalize`` (the flag) shadows the function, so call through globals.
+    return _normalize(prefix)
+
+
+_normalize = normalize
+
+
+def matryoshka_dims(full_dim: int, *, min_dim: int = 32) -> list[int]:
+    """Return the Matryoshka prefix widths worth trying for a model of width ``full_dim``.
+
+    These are the powers of two from ``min_dim`` up to (not including) ``full_dim``, then ``full_dim``
+    itself: ``matryoshka_dims(1024) == [32, 64, 128, 256, 512, 1024]``. Matryoshka models are trained on
+    such nested prefixes (static-retrieval-mrl-en-v1 on 32..1024).
+
+    Args:
+        full_dim: The model's full embedding width.
+        min_dim: The smallest prefix to list.
+
+    Returns:
+        Increasing widths, always ending with ``full_dim``.
+
+    Raises:
+        ValueError: If ``full_dim`` or ``min_dim`` is not positive.
+    """
+    if full_dim < 1 or min_dim < 1:
+        msg = f"full_dim and min_dim must be positive; found full_dim={full_dim}, min_dim={min_dim}."
+        raise ValueError(msg)
+    dims: list[int] = []
+    width = 1 << max(0, math.ceil(math.log2(min_dim)))
+    while width < full_dim:
+        dims.append(width)
+        width *= 2
+    dims.append(full_dim)
+    return dims
+
+
+class Codec:
+    """Base class of the vector codecs: float vectors in, compact codes out.
+
+    Attributes:
+        name: The codec's name, as accepted by :func:`make_codec`.
+        dim: The width of the float vectors this codec encodes.
+    """
+
+    name: ClassVar[str] = ""
+    code_dtype: ClassVar[type[np.generic]] = np.float32
+
+    def __init__(self, dim: int) -> None:
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            msg = f"A codec's dim must be a positive integer; found {dim!r}."
+            raise ValueError(msg)
+        self.dim = int(dim)
+
+    @property
+    def bytes_per_vector(self) -> int:
+        """Bytes one encoded vector takes (the payload only, no ids or index overhead)."""
+        return self.dim * np.dtype(self.code_dtype).itemsize
+
+    def encode(self, vectors: ArrayLike) -> NDArray[Any]:
+        """Encode float vectors into codes.
+
+        Args:
+            vectors: A ``(n, dim)`` float array (or one ``(dim,)`` vector, encoded as one row).
+
+        Returns:
+            A ``(n, code_width)`` array of codes.
+
+        Raises:
+            DimensionMismatchError: If the vectors are not ``dim`` wide.
+        """
+        matrix = _as_matrix(vectors)
+        _check_width(matrix, self.dim, "The vectors to encode")
+        return matrix.astype(self.code_dtype)
+
+    def decode(self, codes: ArrayLike) -> NDArray[np.float32]:
+        """Decode codes back into (approximate) float32 vectors of width ``dim``.
+
+        Args:
+            codes: What :meth:`encode` returned.
+
+        Returns:
+            A ``(n, dim)`` float32 array.
+        """
+        return np.asarray(codes).astype(np.float32, copy=False).reshape(-1, self.dim)
+
+    def similarity(self, queries: ArrayLike, codes: ArrayLike) -> NDArray[np.float32]:
+        """Score float queries against stored codes (higher is closer).
+
+        For float and int8 codes this is the dot product with the decoded vectors (cosine when both
+        sides are unit length); for binary codes it is ``dim - 2 * hamming``.
+
+        Args:
+            queries: A ``(q, dim)`` float array (or one ``(dim,)`` vector).
+            codes: A ``(n, code_width)`` array from :meth:`encode`.
+
+        Returns:
+            A ``(q, n)`` float32 score matrix.
+
+        Raises:
+            DimensionMismatchError: If the queries are not ``dim`` wide.
+        """
+        matrix = _as_matrix(queries, "queries")
+        _check_width(matrix, self.dim, "The query vectors")
+        decoded = self.decode(codes)
+        return np.asarray(matrix @ decoded.T, dtype=np.float32)
+
+    def to_config(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict that :func:`codec_from_config` turns back into this codec."""
+        return {"codec": self.name, "dim": self.dim}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self.dim})"
+
+
+class Float32Codec(Codec):
+    """Plain float32 vectors: exact, 4 bytes per dimension."""
+
+    name = "float32"
+    code_dtype = np.float32
+
+
+class Float16Codec(Codec):
+    """float16 vectors: 2 bytes per dimension, ~3 significant digits; scored in float32."""
+
+    name = "float16"
+    code_dtype = np.float16
+
+
+class Int8Codec(Codec):
+    """int8 codes with per-dimension ranges: 1 byte per dimension.
+
+    Each dimension ``j`` maps ``[minimums[j], maximums[j]]`` linearly onto ``[-128, 127]``; values outside
+    the range are clipped first, so they saturate and never wrap. A constant dimension (``min == max``)
+    uses a step of 1 and decodes back to its constant.
+
+    Build one with :meth:`calibrate` on a sample of the vectors it will store (a few thousand is plenty),
+    and keep :meth:`to_config` with the codes: the ranges are needed to decode them.
+
+    Args:
+        minimums: Per-dimension lower bounds, shape ``(dim,)``.
+        maximums: Per-dimension upper bounds, shape ``(dim,)``, each ``>=`` its minimum.
+    """
+
+    name = "int8"
+    code_dtype = np.int8
+
+    def __init__(self, minimums: ArrayLike, maximums: ArrayLike) -> None:
+        low = np.asarray(minimums, dtype=np.float32).reshape(-1)
+        high = np.asarray(maximums, dtype=np.float32).reshape(-1)
+        if low.shape != high.shape:
+            msg = f"minimums and maximums must have the same length; found {low.shape[0]} and {high.shape[0]}."
+            raise DimensionMismatchError(msg)
+        if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))) or np.any(high < low):
+            msg = "int8 ranges must be finite with maximums >= minimums; recalibrate with Int8Codec.calibrate()."
+            raise ValueError(msg)
+        super().__init__(low.shape[0])
+        self.minimums = low
+        self.maximums = high
+        span = high - low
+        self.steps = np.where(span > 0, span / np.float32(255.0), np.float32(1.0)).astype(np.float32)
+
+    @classmethod
+    def calibrate(cls, sample: ArrayLike) -> Int8Codec:
+        """Measure per-dimension ranges on a sample of the vectors to be stored.
+
+        Args:
+            sample: A ``(n, dim)`` float array; use the documents (not one query: a single vector gives
+                zero-width ranges).
+
+        Returns:
+            A calibrated codec.
+
+        Raises:
+            ValueError: If the sample is empty.
+
+        Warns:
+            UserWarning: If the sample has fewer than :data:`MIN_CALIBRATION_SIZE` vectors.
+        """
+        matrix = _as_matrix(sample, "calibration sample")
+        if matrix.shape[0] == 0:
+            msg = "Cannot calibrate int8 ranges on an empty sample: pass at least one vector (ideally >= 100)."
+            raise ValueError(msg)
+        if matrix.shape[0] < MIN_CALIBRATION_SIZE:
+            msg = (
+                f"int8 ranges calibrated on only {matrix.shape[0]} vectors (expected >= {MIN_CALIBRATION_SIZE}); "
+                "values outside the sampled ranges will be clipped. Calibrate on more documents."
+            )
+            warnings.warn(msg, UserWarning, stacklevel=2)
+        return cls(matrix.min(axis=0), matrix.max(axis=0))
+
+    def encode(self, vectors: ArrayLike) -> NDArray[np.int8]:
+        """Quantize float vectors to int8, clipping to the calibrated ranges first.
+
+        Args:
+            vectors: A ``(n, dim)`` float array (or one ``(dim,)`` vector).
+
+        Returns:
+            A ``(n, dim)`` int8 array.
+
+        Raises:
+            DimensionMismatchError: If the vectors are not ``dim`` wide.
+        """
+        matrix = _as_matrix(vectors)
+        _check_width(matrix, self.dim, "The vectors to encode")
+        clipped = np.clip(matrix, self.minimums, self.maximums)
+        levels = np.rint((clipped - self.minimums) / self.steps) - 128.0
+        return np.asarray(np.clip(levels, -128, 127), dtype=np.int8)
+
+    def decode(self, codes: ArrayLike) -> NDArray[np.float32]:
+        """Map int8 codes back to the centre of their float bins.
+
+        Args:
+            codes: A ``(n, dim)`` int8 array from :meth:`encode`.
+
+        Returns:
+            A ``(n, dim)`` float32 array.
+        """
+        levels = np.asarray(codes).reshape(-1, self.dim).astype(np.float32) + np.float32(128.0)
+        return np.asarray(levels * self.steps + self.minimums, dtype=np.float32)
+
+    def similarity(self, queries: ArrayLike, codes: ArrayLike) -> NDArray[np.float32]:
+        """Dot product of float queries with the decoded codes, without materialising the decoded matrix.
+
+        Args:
+            queries: A ``(q, dim)`` float array.
+            codes: A ``(n, dim)`` int8 array.
+
+        Returns:
+            A ``(q, n)`` float32 score matrix.
+
+        Raises:
+            DimensionMismatchError: If the queries are not ``dim`` wide.
+        """
+        matrix = _as_matrix(queries, "queries")
+        _check_width(matrix, self.dim, "The query vectors")
+        code_matrix = np.asarray(codes).reshape(-1, self.dim)
+        # q . (c * step + low') == (q * step) . c + q . low'   with low' = low + 128 * step
+        scaled = matrix * self.steps
+        offset = matrix @ (self.minimums + np.float32(128.0) * self.steps)
+        out = np.empty((matrix.shape[0], code_matrix.shape[0]), dtype=np.float32)
+        rows = max(1, _SCORE_CHUNK // max(1, self.dim))
+        for start in range(0, code_matrix.shape[0], rows):
+            block = code_matrix[start : start + rows].astype(np.float32)
+            out[:, start : start + rows] = scaled @ block.T
+        out += offset[:, None]
+        return out
+
+    def to_config(self) -> dict[str, Any]:
+        """Return the codec, including its ranges, as a JSON-serialisable dict."""
+        return {
+            "codec": self.name,
+            "dim": self.dim,
+            "minimums": self.minimums.tolist(),
+            "maximums": self.maximums.tolist(),
+        }
+
+
+def _popcount_table() -> NDArray[np.uint8]:
+    return np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+_POPCOUNT = _popcount_table()
+
+
+class BinaryCodec(Codec):
+    """One bit per dimension (the sign), packed with ``np.packbits``: ``ceil(dim / 8)`` bytes.
+
+    :meth:`similarity` binarises the query the same way and returns ``dim - 2 * hamming``, which ranks
+    exactly like Hamming distance (ties included) and approximates ``dim * cosine``.
+    """
+
+    name = "binary"
+    code_dtype = np.uint8
+
+    @property
+    def bytes_per_vector(self) -> int:
+        """Bytes one packed code takes: ``ceil(dim / 8)``."""
+        return (self.dim + 7) // 8
+
+    def encode(self, vectors: ArrayLike) -> NDArray[np.uint8]:
+        """Pack the sign bits (``value > 0``) of each vector.
+
+        Args:
+            vectors: A ``(n, dim)`` float array (or one ``(dim,)`` vector).
+
+        Returns:
+            A ``(n, ceil(dim / 8))`` uint8 array.
+
+        Raises:
+            DimensionMismatchError: If the vectors are not ``dim`` wide.
+        """
+        matrix = _as_matrix(vectors)
+        _check_width(matrix, self.dim, "The vectors to encode")
+        return np.packbits(matrix > 0, axis=1)
+
+    def decode(self, codes: ArrayLike) -> NDArray[np.float32]:
+        """Unpack codes to ``+-1 / sqrt(dim)`` vectors (unit length, the sign pattern only).
+
+        Args:
+            codes: A ``(n, ceil(dim / 8))`` uint8 array from :meth:`encode`.
+
+        Returns:
+            A ``(n, dim)`` float32 array.
+        """
+        packed = np.asarray(codes, dtype=np.uint8).reshape(-1, self.bytes_per_vector)
+        bits = np.unpackbits(packed, axis=1, count=self.dim).astype(np.float32)
+        return np.asarray((bits * 2.0 - 1.0) / np.float32(math.sqrt(self.dim)), dtype=np.float32)
+
+    def hamming(self, query_codes: ArrayLike, codes: ArrayLike) -> NDArray[np.int32]:
+        """Hamming distances between packed query codes and packed stored codes.
+
+        Args:
+            query_codes: A ``(q, ceil(dim / 8))`` uint8 array from :meth:`encode`.
+            codes: A ``(n, ceil(dim / 8))`` uint8 array from :meth:`encode`.
+
+        Returns:
+            A ``(q, n)`` int32 distance matrix.
+        """
+        width = self.bytes_per_vector
+        left = np.asarray(query_codes, dtype=np.uint8).reshape(-1, width)
+        right = np.asarray(codes, dtype=np.uint8).reshape(-1, width)
+        # Compare 8 bytes at a time: pad to a multiple of 8 and view as uint64.
+        pad = (-width) % 8
+        if pad:
+            left = np.pad(left, ((0, 0), (0, pad)))
+            right = np.pad(right, ((0, 0), (0, pad)))
+        left64 = np.ascontiguousarray(left).view(np.uint64)
+        right64 = np.ascontiguousarray(right).view(np.uint64)
+        out = np.empty((left64.shape[0], right64.shape[0]), dtype=np.int32)
+        rows = max(1, _SCORE_CHUNK // max(1, right64.shape[0] * right64.shape[1]))
+        for start in range(0, left64.shape[0], rows):
+            xor = left64[start : start + rows, None, :] ^ right64[None, :, :]
+            out[start : start + rows] = _bit_count(xor).sum(axis=2, dtype=np.int32)
+        return out
+
+    def similarity(self, queries: ArrayLike, codes: ArrayLike) -> NDArray[np.float32]:
+        """Binarise float queries and score them by ``dim - 2 * hamming`` (higher is closer).
+
+        Args:
+            queries: A ``(q, dim)`` float array.
+            codes: A ``(n, ceil(dim / 8))`` uint8 array.
+
+        Returns:
+            A ``(q, n)`` float32 score matrix.
+
+        Raises:
+            DimensionMismatchError: If the queries are not ``dim`` wide.
+        """
+        distances = self.hamming(self.encode(queries), codes)
+        return np.asarray(np.float32(self.dim) - 2 * distances, dtype=np.float32)
+
+
+def _bit_count(words: NDArray[np.uint64]) -> NDArray[np.uint8]:
+    """Population count of each uint64 (numpy >= 2 has ``np.bitwise_count``; older numpy uses a table)."""
+    bitwise_count = getattr(np, "bitwise_count", None)
+    if bitwise_count is not None:
+        return np.asarray(bitwise_count(words), dtype=np.uint8)
+    as_bytes = words.view(np.uint8).reshape(*words.shape, 8)
+    return np.asarray(_POPCOUNT[as_bytes].sum(axis=-1, dtype=np.uint8), dtype=np.uint8)
+
+
+_CODECS: dict[str, type[Codec]] = {
+    "float32": Float32Codec,
+    "float16": Float16Codec,
+    "binary": BinaryCodec,
+}
+
+
+def make_codec(name: str, dim: int, *, calibration: ArrayLike | None = None) -> Codec:
+    """Build a codec by name.
+
+    Args:
+        name: One of :data:`CODEC_NAMES`: ``"float32"``, ``"float16"``, ``"int8"``, ``"binary"``.
+        dim: Width of the float vectors it will encode.
+        calibration: For ``"int8"`` only (and required there): a ``(n, dim)`` sample of the vectors to be
+            stored, to measure the per-dimension ranges.
+
+    Returns:
+        The codec.
+
+    Raises:
+        ValueError: If the name is unknown, or ``"int8"`` is asked for without a calibration sample.
+        DimensionMismatchError: If the calibration sample is not ``dim`` wide.
+    """
+    if name == "int8":
+        if calibration is None:
+            msg = "The int8 codec needs a calibration sample: pass calibration=<(n, dim) array of document vectors>."
+            raise ValueError(msg)
+        sample = _as_matrix(calibration, "calibration sample")
+        _check_width(sample, dim, "The calibration vectors")
+        return Int8Codec.calibrate(sample)
+    if name not in _CODECS:
+        msg = f"Unknown codec {name!r}; expected one of {', '.join(CODEC_NAMES)}."
+        raise ValueError(msg)
+    return _CODECS[name](dim)
+
+
+def codec_from_config(config: dict[str, Any]) -> Codec:
+    """Rebuild a codec from :meth:`Codec.to_config` output.
+
+    Args:
+        config: The dict (possibly after a JSON round trip).
+
+    Returns:
+        An equivalent codec.
+
+    Raises:
+        ValueError: If the dict does not describe a known codec.
+    """
+    name = config.get("codec")
+    if name == "int8":
+        return Int8Codec(config["minimums"], config["maximums"])
+    if name not in _CODECS or "dim" not in config:
+        msg = f"Not a matryo codec config: expected keys 'codec' (one of {', '.join(CODEC_NAMES)}) and 'dim'."
+        raise ValueError(msg)
+    return _CODECS[str(name)](int(config["dim"]))

@@ -1,0 +1,367 @@
+"""Two-stage Matryoshka search, independent of any database.
+
+The recipe (Qdrant's prefetch, pgvector "adaptive retrieval", sentence-transformers' rescoring):
+
+1. encode the query once at full width, L2-normalised;
+2. **first pass**: hand a truncated, re-normalised prefix of it (``truncate_dim`` dims) to a cheap index
+   and ask for ``ceil(k * rescore_multiplier)`` candidate ids;
+3. **rescore**: fetch the candidates' full-dimension vectors (or their texts, re-encoded on the fly),
+   score them by full-dimension cosine, keep the best ``k``.
+
+The first pass and the fetch are plain callables, so any host plugs in: a Chroma collection, a LanceDB
+table, a LangChain store, or :class:`matryo.index.NumpyIndex` (numpy only, the reference the adapters are
+measured against).
+
+Contracts the host callables follow:
+
+* ``first_pass(query_vectors, n)`` gets a ``(q, truncate_dim)`` float32 array of unit-length (or zero)
+  rows and returns, for each of the ``q`` queries, a sequence of at most ``n`` ids, best first.
+* ``fetch_full_vectors(ids)`` gets a list of unique ids and returns either a mapping ``id -> vector`` or a
+  pair ``(found_ids, matrix)`` with one row per found id. Ids it does not know are simply left out.
+* ``fetch_texts(ids)`` is the same with texts (``id -> str`` or ``(found_ids, texts)``); the texts are
+  encoded at full width by the same encoder as the queries (the model is static, so this is cheap).
+
+Results are sorted by full-dimension cosine; ties keep the first pass's order, so results are
+deterministic whenever the first pass is. Fewer than ``k`` candidates give fewer than ``k`` hits; an
+empty index gives empty hits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Literal, Protocol, TypeVar, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from matryo.errors import DimensionMismatchError, MatryoError
+from matryo.quantize import normalize, truncate
+
+__all__ = [
+    "DEFAULT_K",
+    "DEFAULT_RESCORE_MULTIPLIER",
+    "DEFAULT_TRUNCATE_DIM",
+    "Encoder",
+    "FetchTexts",
+    "FetchVectors",
+    "FirstPass",
+    "MissingVectorError",
+    "OnMissing",
+    "SearchHits",
+    "candidate_count",
+    "rescore",
+    "two_stage_search",
+]
+
+DEFAULT_TRUNCATE_DIM = 128
+"""Width of the first-pass prefix. Chosen by ``benchmarks/bench_two_stage.py``: see its results table.
+A model narrower than this is searched at its full width."""
+
+DEFAULT_RESCORE_MULTIPLIER = 4
+"""The first pass returns ``k * DEFAULT_RESCORE_MULTIPLIER`` candidates for rescoring (chosen by
+``benchmarks/bench_two_stage.py``; sentence-transformers' binary recipe also uses 4)."""
+
+DEFAULT_K = 10
+"""Number of hits returned when ``k`` is not given."""
+
+IdT = TypeVar("IdT", bound=Hashable)
+OnMissing = Literal["raise", "skip"]
+"""What to do with a candidate id that has no full vector (or text): raise, or drop it from the hits."""
+
+FirstPass = Callable[[NDArray[np.float32], int], Sequence[Sequence[IdT]]]
+"""``first_pass(query_vectors, n) -> ids per query`` (best first, at most ``n`` each)."""
+
+FetchVectors = Callable[[list[IdT]], Mapping[IdT, ArrayLike] | tuple[Sequence[IdT], ArrayLike]]
+"""``fetch_full_vectors(ids) -> {id: vector}`` or ``(found_ids, (n, dim) matrix)``; unknown ids left out."""
+
+FetchTexts = Callable[[list[IdT]], Mapping[IdT, str] | tuple[Sequence[IdT], Sequence[str]]]
+"""``fetch_texts(ids) -> {id: text}`` or ``(found_ids, texts)``; unknown ids left out."""
+
+
+class Encoder(Protocol):
+    """What two-stage search needs from an encoder (:class:`matryo.StaticEncoder` fits)."""
+
+    @property
+    def dim(self) -> int:
+        """Full embedding width."""
+        ...
+
+    def encode(
+        self, texts: Sequence[str], *, truncate_dim: int | None = None, normalize: bool = True
+    ) -> NDArray[np.float32]:
+        """Encode texts into a ``(n, truncate_dim or dim)`` float32 array."""
+        ...
+
+
+class MissingVectorError(MatryoError, LookupError):
+    """The first pass returned ids for which no full vector (or text) could be fetched."""
+
+
+@dataclass(frozen=True)
+class SearchHits(Generic[IdT]):
+    """The hits for one query, best first.
+
+    Attributes:
+        ids: Document ids, at most ``k`` of them.
+        scores: Full-dimension cosine similarities, float32, same length as ``ids``, non-increasing.
+    """
+
+    ids: list[IdT] = field(default_factory=list)
+    scores: NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        msg = f"k must be a positive integer (the number of hits per query); found {k!r}."
+        raise ValueError(msg)
+    return int(k)
+
+
+def candidate_count(k: int, rescore_multiplier: float) -> int:
+    """Return how many first-pass candidates a search for ``k`` hits asks for: ``ceil(k * multiplier)``.
+
+    Args:
+        k: Hits wanted per query (``> 0``).
+        rescore_multiplier: Oversampling factor (``>= 1``).
+
+    Returns:
+        The candidate count.
+
+    Raises:
+        ValueError: If ``k <= 0`` or ``rescore_multiplier < 1``.
+    """
+    k = _check_k(k)
+    if isinstance(rescore_multiplier, bool) or not (
+        isinstance(rescore_multiplier, (int, float, np.number)) and rescore_multiplier >= 1
+    ):
+        msg = f"rescore_multiplier must be a number >= 1; found {rescore_multiplier!r}. Use 1 for no oversampling."
+        raise ValueError(msg)
+    return math.ceil(k * float(rescore_multiplier))
+
+
+def _unique_in_order(candidates: Sequence[Sequence[IdT]]) -> tuple[list[list[IdT]], list[IdT]]:
+    """Deduplicate each query's candidates (first occurrence wins) and collect their union in order."""
+    per_query: list[list[IdT]] = []
+    union: dict[IdT, None] = {}
+    for ids in candidates:
+        seen: dict[IdT, None] = dict.fromkeys(ids)
+        per_query.append(list(seen))
+        union.update(seen)
+    return per_query, list(union)
+
+
+def _found_pairs(result: object, what: str) -> tuple[list[Hashable], object]:
+    if isinstance(result, Mapping):
+        return list(result.keys()), list(result.values())
+    if isinstance(result, tuple) and len(result) == 2:
+        return list(result[0]), result[1]
+    msg = f"{what} must return a mapping id -> value or a pair (found_ids, values); found {type(result).__name__}."
+    raise TypeError(msg)
+
+
+def rescore(
+    query_vectors: ArrayLike,
+    candidates: Sequence[Sequence[IdT]],
+    *,
+    k: int = DEFAULT_K,
+    fetch_full_vectors: FetchVectors[IdT] | None = None,
+    fetch_texts: FetchTexts[IdT] | None = None,
+    encoder: Encoder | None = None,
+    on_missing: OnMissing = "raise",
+) -> list[SearchHits[IdT]]:
+    """Rescore first-pass candidates by full-dimension cosine and keep the best ``k`` per query.
+
+    Use this directly when the host already has full-width query vectors; :func:`two_stage_search`
+    encodes the queries and calls it.
+
+    Args:
+        query_vectors: A ``(q, dim)`` array of full-width query vectors (normalised here).
+        candidates: For each query, candidate ids best first (duplicates are ignored).
+        k: Hits to keep per query.
+        fetch_full_vectors: Returns full vectors for ids (see the module docstring). Exactly one of
+            this and ``fetch_texts`` must be given.
+        fetch_texts: Returns texts for ids, which ``encoder`` re-encodes at full width.
+        encoder: Required with ``fetch_texts``.
+        on_missing: ``"raise"`` (default) raises :class:`MissingVectorError` when a candidate has no full
+            vector/text; ``"skip"`` drops such candidates from the hits (they are never given a score).
+
+    Returns:
+        One :class:`SearchHits` per query.
+
+    Raises:
+        ValueError: If ``k <= 0``, the number of candidate lists differs from the number of queries, or
+            not exactly one fetch function is given.
+        DimensionMismatchError: If the fetched vectors are not as wide as the query vectors.
+        MissingVectorError: If ``on_missing="raise"`` and a candidate cannot be fetched.
+    """
+    k = _check_k(k)
+    if (fetch_full_vectors is None) == (fetch_texts is None):
+        msg = "Pass exactly one of fetch_full_vectors= (stored full vectors) or fetch_texts= (re-encode texts)."
+        raise ValueError(msg)
+    if fetch_texts is not None and encoder is None:
+        msg = "fetch_texts= needs encoder= to re-encode the candidate texts at full dimension."
+        raise ValueError(msg)
+    if on_missing not in ("raise", "skip"):
+        msg = f"on_missing must be 'raise' or 'skip'; found {on_missing!r}."
+        raise ValueError(msg)
+    queries = np.asarray(query_vectors, dtype=np.float32)
+    if queries.ndim == 1:
+        queries = queries[None, :]
+    if queries.ndim != 2:
+        msg = f"query_vectors must be a (q, dim) array; found shape {queries.shape}."
+        raise ValueError(msg)
+    if len(candidates) != queries.shape[0]:
+        msg = f"Expected one candidate list per query ({queries.shape[0]}); found {len(candidates)} lists."
+        raise ValueError(msg)
+    queries = normalize(queries)
+    per_query, union = _unique_in_order(candidates)
+    if not union:
+        return [SearchHits() for _ in per_query]
+
+    if fetch_full_vectors is not None:
+        found, values = _found_pairs(fetch_full_vectors(union), "fetch_full_vectors")
+        matrix = np.asarray(values, dtype=np.float32).reshape(len(found), -1) if found else None
+    else:
+        assert fetch_texts is not None and encoder is not None  # checked above; narrows the types
+        found, values = _found_pairs(fetch_texts(union), "fetch_texts")
+        texts = [str(text) for text in values]  # type: ignore[attr-defined]
+        matrix = np.asarray(encoder.encode(texts, normalize=True), dtype=np.float32) if found else None
+    if matrix is not None:
+        if matrix.shape[0] != len(found):
+            msg = f"The fetch returned {len(found)} ids but {matrix.shape[0]} vectors; expected one vector per id."
+            raise ValueError(msg)
+        if matrix.shape[1] != queries.shape[1]:
+            msg = (
+                f"Query vectors have {queries.shape[1]} dimensions but the fetched full vectors have "
+                f"{matrix.shape[1]}. Expected the same width: store full-dimension vectors from the same model "
+                "as the queries (truncate only the first-pass index)."
+            )
+            raise DimensionMismatchError(msg)
+        matrix = normalize(matrix)
+    row_of = {doc_id: row for row, doc_id in enumerate(found)}
+
+    missing = [doc_id for doc_id in union if doc_id not in row_of]
+    if missing and on_missing == "raise":
+        shown = ", ".join(repr(doc_id) for doc_id in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        msg = (
+            f"The first pass returned {len(missing)} id(s) with no full vector: {shown}{more}. Expected every "
+            "candidate id to be fetchable; keep the first-pass index and the full-vector store in sync, or pass "
+            "on_missing='skip' to drop such candidates."
+        )
+        raise MissingVectorError(msg)
+
+    hits: list[SearchHits[IdT]] = []
+    for query, ids in zip(queries, per_query, strict=True):
+        kept = [doc_id for doc_id in ids if doc_id in row_of]
+        if not kept or matrix is None:
+            hits.append(SearchHits())
+            continue
+        rows = np.fromiter((row_of[doc_id] for doc_id in kept), dtype=np.intp, count=len(kept))
+        scores = matrix[rows] @ query
+        order = np.argsort(-scores, kind="stable")[:k]
+        hits.append(SearchHits([kept[i] for i in order], scores[order].astype(np.float32)))
+    return hits
+
+
+@overload
+def two_stage_search(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
+    encoder: Encoder,
+    queries: str,
+    *,
+    first_pass: FirstPass[IdT],
+    fetch_full_vectors: FetchVectors[IdT] | None = None,
+    fetch_texts: FetchTexts[IdT] | None = None,
+    k: int = DEFAULT_K,
+    rescore_multiplier: float = DEFAULT_RESCORE_MULTIPLIER,
+    truncate_dim: int | None = DEFAULT_TRUNCATE_DIM,
+    on_missing: OnMissing = "raise",
+) -> SearchHits[IdT]: ...
+
+
+@overload
+def two_stage_search(
+    encoder: Encoder,
+    queries: Sequence[str],
+    *,
+    first_pass: FirstPass[IdT],
+    fetch_full_vectors: FetchVectors[IdT] | None = None,
+    fetch_texts: FetchTexts[IdT] | None = None,
+    k: int = DEFAULT_K,
+    rescore_multiplier: float = DEFAULT_RESCORE_MULTIPLIER,
+    truncate_dim: int | None = DEFAULT_TRUNCATE_DIM,
+    on_missing: OnMissing = "raise",
+) -> list[SearchHits[IdT]]: ...
+
+
+def two_stage_search(
+    encoder: Encoder,
+    queries: str | Sequence[str],
+    *,
+    first_pass: FirstPass[IdT],
+    fetch_full_vectors: FetchVectors[IdT] | None = None,
+    fetch_texts: FetchTexts[IdT] | None = None,
+    k: int = DEFAULT_K,
+    rescore_multiplier: float = DEFAULT_RESCORE_MULTIPLIER,
+    truncate_dim: int | None = DEFAULT_TRUNCATE_DIM,
+    on_missing: OnMissing = "raise",
+) -> SearchHits[IdT] | list[SearchHits[IdT]]:
+    """Search with a truncated first pass, then rescore the shortlist at full dimension.
+
+    Example:
+        >>> index = NumpyIndex(encoder)  # doctest: +SKIP
+        >>> index.add(["a", "b"], ["first doc", "second doc"])  # doctest: +SKIP
+        >>> hits = two_stage_search(  # doctest: +SKIP
+        ...     encoder, "a query", first_pass=index.first_pass, fetch_full_vectors=index.fetch_full_vectors
+        ... )
+
+    Args:
+        encoder: Encodes the queries (and, with ``fetch_texts``, the candidates); see :class:`Encoder`.
+        queries: One query text, or a sequence of them (searched as one batch).
+        first_pass: ``first_pass(query_vectors, n) -> ids per query``; receives the truncated, re-normalised
+            query vectors (``truncate_dim`` wide) and ``n = ceil(k * rescore_multiplier)``.
+        fetch_full_vectors: Returns full-dimension vectors for a list of ids (a mapping, or a pair
+            ``(found_ids, matrix)``). Called once per batch with the union of all candidates.
+        fetch_texts: Alternative to ``fetch_full_vectors``: returns texts, re-encoded at full dimension.
+        k: Hits per query (``> 0``).
+        rescore_multiplier: Oversampling of the first pass (``>= 1``).
+        truncate_dim: Width of the first-pass query vectors; ``None``, or a value ``>=`` the encoder's width,
+            means the full width (e.g. a binary first pass over full vectors).
+        on_missing: ``"raise"`` or ``"skip"`` a candidate whose full vector/text cannot be fetched.
+
+    Returns:
+        :class:`SearchHits` for a single query string, else a list with one per query.
+
+    Raises:
+        ValueError: If ``k <= 0``, ``rescore_multiplier < 1``, ``truncate_dim < 1``, or not exactly one fetch
+            function is given.
+        DimensionMismatchError: If fetched full vectors and query vectors differ in width.
+        MissingVectorError: If a candidate cannot be fetched and ``on_missing="raise"``.
+    """
+    n_candidates = candidate_count(k, rescore_multiplier)
+    if (fetch_full_vectors is None) == (fetch_texts is None):
+        msg = "Pass exactly one of fetch_full_vectors= (stored full vectors) or fetch_texts= (re-encode texts)."
+        raise ValueError(msg)
+    single = isinstance(queries, str)
+    texts = [queries] if isinstance(queries, str) else list(queries)
+    if not texts:
+        return []
+    full = np.asarray(encoder.encode(texts, normalize=True), dtype=np.float32).reshape(len(texts), -1)
+    width = full.shape[1]
+    prefix = full if truncate_dim is None or truncate_dim >= width else truncate(full, truncate_dim)
+    candidates = first_pass(prefix, n_candidates)
+    hits = rescore(
+        full,
+        candidates,
+        k=k,
+        fetch_full_vectors=fetch_full_vectors,
+        fetch_texts=fetch_texts,
+        encoder=encoder,
+        on_missing=on_missing,
+    )
+    return hits[0] if single else hits
