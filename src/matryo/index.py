@@ -187,7 +187,7 @@ class NumpyIndex(Generic[IdT]):
             return
         if vectors is None:
             assert texts is not None  # checked above
-            full = np.asarray(self.encoder.encode(list(texts), normalize=True), dtype=np.float32)
+            full = np.asarray(self.encoder.encode(list(texts), truncate_dim=self.dim, normalize=True), dtype=np.float32)
         else:
             full = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)
         if full.shape != (len(ids), self.dim):
@@ -265,7 +265,9 @@ class NumpyIndex(Generic[IdT]):
             if not found:
                 return found, np.zeros((0, self.dim), dtype=np.float32)
             texts = [self._texts[row] for row in rows]
-            return found, np.asarray(self.encoder.encode(texts, normalize=True), dtype=np.float32)
+            return found, np.asarray(
+                self.encoder.encode(texts, truncate_dim=self.dim, normalize=True), dtype=np.float32
+            )
         return found, self._store_codec.decode(self._merged(self._store_chunks)[rows])
 
     @overload
@@ -321,7 +323,7 @@ class NumpyIndex(Generic[IdT]):
         _ = candidate_count(k, rescore_multiplier)  # validates k and the multiplier even with no queries
         if not texts:
             return []
-        vectors = np.asarray(self.encoder.encode(texts, normalize=True), dtype=np.float32)
+        vectors = np.asarray(self.encoder.encode(texts, truncate_dim=self.dim, normalize=True), dtype=np.float32)
         hits = self.search_vectors(
             vectors, k=k, rescore_multiplier=rescore_multiplier, mode=mode, on_missing=on_missing
         )

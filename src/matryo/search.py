@@ -99,7 +99,7 @@ class MissingVectorError(MatryoError, LookupError):
     """The first pass returned ids for which no full vector (or text) could be fetched."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SearchHits(Generic[IdT]):
     """The hits for one query, best first.
 
@@ -230,7 +230,11 @@ def rescore(
         assert fetch_texts is not None and encoder is not None  # checked above; narrows the types
         found, values = _found_pairs(fetch_texts(union), "fetch_texts")
         texts = [str(text) for text in values]  # type: ignore[attr-defined]
-        matrix = np.asarray(encoder.encode(texts, normalize=True), dtype=np.float32) if found else None
+        matrix = (
+            np.asarray(encoder.encode(texts, truncate_dim=encoder.dim, normalize=True), dtype=np.float32)
+            if found
+            else None
+        )
     if matrix is not None:
         if matrix.shape[0] != len(found):
             msg = f"The fetch returned {len(found)} ids but {matrix.shape[0]} vectors; expected one vector per id."
@@ -351,7 +355,9 @@ def two_stage_search(
     texts = [queries] if isinstance(queries, str) else list(queries)
     if not texts:
         return []
-    full = np.asarray(encoder.encode(texts, normalize=True), dtype=np.float32).reshape(len(texts), -1)
+    full = np.asarray(encoder.encode(texts, truncate_dim=encoder.dim, normalize=True), dtype=np.float32).reshape(
+        len(texts), -1
+    )
     width = full.shape[1]
     prefix = full if truncate_dim is None or truncate_dim >= width else truncate(full, truncate_dim)
     candidates = first_pass(prefix, n_candidates)
