@@ -10,6 +10,9 @@ import pytest
 from numpy.typing import NDArray
 
 
+_WORD_CACHE: dict[tuple[str, int], NDArray[np.float32]] = {}
+
+
 class FakeEncoder:
     """Bag-of-words encoder: each word maps to a fixed random vector; a text is their normalised mean.
 
@@ -22,8 +25,11 @@ class FakeEncoder:
         self.texts_encoded = 0
 
     def _word(self, word: str) -> NDArray[np.float32]:
-        rng = np.random.default_rng(zlib.crc32(word.encode()))
-        return rng.standard_normal(self.dim).astype(np.float32)
+        vector = _WORD_CACHE.get((word, self.dim))
+        if vector is None:
+            rng = np.random.default_rng(zlib.crc32(word.encode()))
+            vector = _WORD_CACHE[word, self.dim] = rng.standard_normal(self.dim).astype(np.float32)
+        return vector
 
     def encode(
         self, texts: str | Sequence[str], *, truncate_dim: int | None = None, normalize: bool = True

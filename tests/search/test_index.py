@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from matryo.errors import DimensionMismatchError
+from matryo.index import FIRST_PASS_CODECS, STORES, NumpyIndex
+from matryo.quantize import truncate
+from matryo.search import SearchHits, two_stage_search
+
+
+def _exact_ids(encoder, texts, ids, query: str, k: int) -> list[str]:
+    docs = encoder.encode(texts)
+    scores = docs @ encoder.encode(query)
+    return [ids[i] for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+@pytest.fixture
+def index(encoder, corpus) -> NumpyIndex[str]:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16)
+    idx.add(ids, texts)
+    return idx
+
+
+def test_exact_mode_is_brute_force_cosine(encoder, corpus, index) -> None:
+    ids, texts = corpus
+    hits = index.search("alpha beta", k=10, mode="exact")
+    assert hits.ids == _exact_ids(encoder, texts, ids, "alpha beta", 10)
+    assert np.all(np.diff(hits.scores) <= 0)
+
+
+@pytest.mark.parametrize("first_pass", FIRST_PASS_CODECS)
+@pytest.mark.parametrize("store", STORES)
+def test_two_stage_with_full_oversampling_matches_exact(encoder, corpus, first_pass: str, store: str) -> None:
+    ids, texts = corpus
+    sample = encoder.encode(texts)
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass=first_pass, store=store, calibration=sample)
+    idx.add(ids, texts)
+    # Oversampling past the corpus size makes the first pass irrelevant: results must be the exact top-k.
+    hits = idx.search(["alpha beta", "pi"], k=8, rescore_multiplier=len(ids))
+    for query, got in zip(["alpha beta", "pi"], hits, strict=True):
+        expected = _exact_ids(encoder, texts, ids, query, 8)
+        if store in ("int8",):  # decoded int8 vectors may swap near-ties; the set still matches closely
+            assert len(set(got.ids) & set(expected)) >= 7
+        else:
+            assert got.ids == expected
+
+
+def test_bytes_per_vector(encoder) -> None:
+    sizes = {}
+    for first_pass in FIRST_PASS_CODECS:
+        for store in STORES:
+            idx = NumpyIndex(encoder, truncate_dim=32, first_pass=first_pass, store=store)
+            sizes[first_pass, store] = (idx.first_pass_bytes_per_vector, idx.store_bytes_per_vector)
+    assert sizes["float32", "float32"] == (128, 256)
+    assert sizes["int8", "float16"] == (32, 128)
+    assert sizes["binary", "int8"] == (4, 64)
+    assert sizes["binary", "none"] == (4, 0)
+
+
+def test_store_none_re_encodes_candidates(encoder, corpus) -> None:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, store="none")
+    idx.add(ids, texts)
+    before = encoder.texts_encoded
+    hits = idx.search("alpha beta", k=5, rescore_multiplier=3)
+    assert encoder.texts_encoded - before == 1 + 15
+    reference: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16)
+    reference.add(ids, texts)
+    expected = reference.search("alpha beta", k=5, rescore_multiplier=3)
+    assert hits.ids == expected.ids
+    np.testing.assert_allclose(hits.scores, expected.scores, rtol=1e-5)
+    with pytest.raises(ValueError, match="store='none'"):
+        idx.search("alpha", mode="exact")
+
+
+def test_store_none_needs_texts(encoder) -> None:
+    idx = NumpyIndex(encoder, store="none")
+    with pytest.raises(ValueError, match="texts"):
+        idx.add(["a"], vectors=np.ones((1, 64)))
+
+
+def test_first_pass_mode_is_single_stage_truncated(encoder, corpus, index) -> None:
+    ids, texts = corpus
+    hits = index.search("alpha beta", k=5, mode="first_pass")
+    short = truncate(encoder.encode(texts), 16)
+    scores = short @ truncate(encoder.encode("alpha beta"), 16)
+    expected = [ids[i] for i in np.argsort(-scores, kind="stable")[:5]]
+    assert hits.ids == expected
+    np.testing.assert_allclose(hits.scores, np.sort(scores)[::-1][:5], rtol=1e-5)
+
+
+def test_first_pass_ties_keep_insertion_order(encoder) -> None:
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass="binary")
+    idx.add(["z", "y", "x", "w"], ["alpha beta", "alpha beta", "omicron pi", "alpha beta"])
+    query = truncate(encoder.encode(["alpha beta"]), 16)
+    assert idx.first_pass(query, 2) == [["z", "y"]]
+    assert idx.first_pass(query, 3) == [["z", "y", "w"]]
+
+
+def test_index_is_a_first_pass_and_fetch_for_two_stage_search(encoder, corpus, index) -> None:
+    hits = two_stage_search(
+        encoder,
+        ["alpha", "beta"],
+        first_pass=index.first_pass,
+        fetch_full_vectors=index.fetch_full_vectors,
+        truncate_dim=index.truncate_dim,
+    )
+    direct = index.search(["alpha", "beta"])
+    assert [h.ids for h in hits] == [h.ids for h in direct]
+
+
+def test_single_query_returns_hits_and_list_returns_list(index) -> None:
+    assert isinstance(index.search("alpha"), SearchHits)
+    batch = index.search(["alpha"])
+    assert isinstance(batch, list)
+    assert len(batch) == 1
+    assert index.search([]) == []
+
+
+def test_empty_index(encoder) -> None:
+    idx: NumpyIndex[str] = NumpyIndex(encoder, first_pass="int8")
+    for mode in ("two_stage", "exact", "first_pass"):
+        hits = idx.search(["alpha", "beta"], mode=mode)
+        assert [len(h) for h in hits] == [0, 0]
+    assert len(idx) == 0
+
+
+def test_fewer_docs_than_k(encoder) -> None:
+    idx: NumpyIndex[str] = NumpyIndex(encoder)
+    idx.add(["a", "b"], ["alpha", "beta"])
+    hits = idx.search("alpha", k=10)
+    assert hits.ids == ["a", "b"]
+
+
+def test_incremental_adds_equal_one_add(encoder, corpus) -> None:
+    ids, texts = corpus
+    one: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass="binary")
+    one.add(ids, texts)
+    many: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass="binary")
+    for start in range(0, len(ids), 70):
+        many.add(ids[start : start + 70], texts[start : start + 70])
+        many.search("warm up the merge")  # searching between adds must not lose documents
+    assert len(many) == len(ids)
+    assert many.ids == ids
+    assert many.search("alpha beta").ids == one.search("alpha beta").ids
+
+
+def test_add_by_vectors(encoder, corpus) -> None:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16)
+    idx.add(ids, vectors=encoder.encode(texts) * 3.0)  # normalised on the way in
+    assert idx.search("alpha beta", mode="exact").ids == _exact_ids(encoder, texts, ids, "alpha beta", 10)
+
+
+def test_add_rejects_bad_input(encoder, index) -> None:
+    with pytest.raises(ValueError, match="unique"):
+        index.add(["doc-1"], ["again"])
+    with pytest.raises(ValueError, match="unique"):
+        NumpyIndex(encoder).add(["a", "a"], ["x", "y"])
+    with pytest.raises(ValueError, match="one text per id"):
+        index.add(["new"], ["x", "y"])
+    with pytest.raises(TypeError, match="not one string"):
+        index.add(["new"], "text")  # type: ignore[arg-type]
+    with pytest.raises(DimensionMismatchError, match=r"width 64.*\(1, 32\)"):
+        index.add(["new"], vectors=np.ones((1, 32)))
+    assert "new" not in index.ids
+
+
+def test_query_width_mismatch(encoder, index) -> None:
+    with pytest.raises(DimensionMismatchError, match=r"32 dimensions.*16"):
+        index.first_pass(np.ones((1, 32), dtype=np.float32), 5)
+    with pytest.raises(DimensionMismatchError, match="64"):
+        index.search_vectors(np.ones((1, 32)))
+
+
+def test_bad_arguments(encoder, index) -> None:
+    with pytest.raises(ValueError, match="k must be"):
+        index.search("alpha", k=0)
+    with pytest.raises(ValueError, match="k must be"):
+        index.search([], k=-1)
+    with pytest.raises(ValueError, match="Unknown mode"):
+        index.search("alpha", mode="fast")  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="Unknown first_pass"):
+        NumpyIndex(encoder, first_pass="float16")
+    with pytest.raises(ValueError, match="Unknown store"):
+        NumpyIndex(encoder, store="int4")
+    with pytest.raises(ValueError, match="positive integer"):
+        NumpyIndex(encoder, truncate_dim=0)
+
+
+def test_truncate_dim_wider_than_model_means_full(encoder) -> None:
+    assert NumpyIndex(encoder, truncate_dim=4096).truncate_dim == 64
+    assert NumpyIndex(encoder, truncate_dim=None).truncate_dim == 64
+
+
+def test_int8_calibrates_on_first_add_and_warns_when_small(encoder, corpus) -> None:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass="int8", store="int8")
+    with pytest.warns(UserWarning, match="only 20 vectors"):
+        idx.add(ids[:20], texts[:20])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet: NumpyIndex[str] = NumpyIndex(
+            encoder, truncate_dim=16, first_pass="int8", store="int8", calibration=encoder.encode(texts)
+        )
+        quiet.add(ids[:20], texts[:20])
+        quiet.add(ids[20:], texts[20:])
+    assert len(quiet.search("alpha").ids) == 10
+
+
+def test_calibration_width_is_checked(encoder, corpus) -> None:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, first_pass="int8", calibration=np.ones((200, 16)))
+    with pytest.raises(DimensionMismatchError, match=r"\(n, 64\)"):
+        idx.add(ids, texts)

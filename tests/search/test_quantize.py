@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from matryo.errors import DimensionMismatchError
+from matryo.quantize import (
+    BinaryCodec,
+    Float16Codec,
+    Float32Codec,
+    Int8Codec,
+    codec_from_config,
+    make_codec,
+    matryoshka_dims,
+    normalize,
+    truncate,
+)
+
+
+def _random(n: int, d: int, seed: int = 0) -> np.ndarray:
+    return normalize(np.random.default_rng(seed).standard_normal((n, d)))
+
+
+# ---------------------------------------------------------------- truncate / dims
+
+
+def test_truncate_keeps_prefix_and_renormalises() -> None:
+    vectors = _random(5, 64)
+    short = truncate(vectors, 16)
+    assert short.shape == (5, 16)
+    assert short.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(short, axis=1), 1.0, rtol=1e-6)
+    # same direction as the raw prefix
+    raw = vectors[:, :16]
+    np.testing.assert_allclose(short, raw / np.linalg.norm(raw, axis=1, keepdims=True), rtol=1e-5)
+
+
+def test_truncate_without_normalize_returns_raw_prefix() -> None:
+    vectors = _random(3, 32)
+    np.testing.assert_array_equal(truncate(vectors, 8, normalize=False), vectors[:, :8])
+
+
+def test_truncate_zero_rows_stay_zero() -> None:
+    vectors = _random(3, 32)
+    vectors[1] = 0.0
+    vectors[2, :8] = 0.0  # zero prefix, non-zero tail
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        short = truncate(vectors, 8)
+    assert np.all(short[1] == 0.0)
+    assert np.all(short[2] == 0.0)
+    assert np.all(np.isfinite(short))
+
+
+def test_truncate_one_vector_and_none() -> None:
+    vector = _random(1, 32)[0] * 3.0
+    assert truncate(vector, 4).shape == (4,)
+    full = truncate(vector, None)
+    np.testing.assert_allclose(np.linalg.norm(full), 1.0, rtol=1e-6)
+
+
+def test_truncate_does_not_modify_input() -> None:
+    vectors = _random(2, 16) * 5.0
+    before = vectors.copy()
+    truncate(vectors, 8)
+    np.testing.assert_array_equal(vectors, before)
+
+
+@pytest.mark.parametrize("dim", [0, -3, 2.5, True])
+def test_truncate_rejects_bad_dim(dim: object) -> None:
+    with pytest.raises(ValueError, match="positive integer"):
+        truncate(_random(2, 16), dim)  # type: ignore[arg-type]
+
+
+def test_truncate_wider_than_vectors_names_both_dims() -> None:
+    with pytest.raises(DimensionMismatchError, match=r"16-dimensional.*32"):
+        truncate(_random(2, 16), 32)
+
+
+def test_matryoshka_dims() -> None:
+    assert matryoshka_dims(1024) == [32, 64, 128, 256, 512, 1024]
+    assert matryoshka_dims(512) == [32, 64, 128, 256, 512]
+    assert matryoshka_dims(100) == [32, 64, 100]
+    assert matryoshka_dims(16) == [16]
+    assert matryoshka_dims(256, min_dim=64) == [64, 128, 256]
+    with pytest.raises(ValueError, match="positive"):
+        matryoshka_dims(0)
+
+
+# ---------------------------------------------------------------- float codecs
+
+
+def test_float_codecs_round_trip_and_bytes() -> None:
+    vectors = _random(10, 48)
+    f32 = Float32Codec(48)
+    f16 = Float16Codec(48)
+    assert f32.bytes_per_vector == 192
+    assert f16.bytes_per_vector == 96
+    np.testing.assert_array_equal(f32.decode(f32.encode(vectors)), vectors)
+    codes = f16.encode(vectors)
+    assert codes.dtype == np.float16
+    decoded = f16.decode(codes)
+    assert decoded.dtype == np.float32
+    np.testing.assert_allclose(decoded, vectors, atol=1e-3)
+    np.testing.assert_allclose(f16.similarity(vectors[:2], codes), vectors[:2] @ vectors.T, atol=2e-3)
+
+
+def test_codec_rejects_wrong_width() -> None:
+    codec = Float32Codec(16)
+    with pytest.raises(DimensionMismatchError, match=r"17 dimensions.*16"):
+        codec.encode(np.zeros((2, 17)))
+    with pytest.raises(DimensionMismatchError, match=r"8 dimensions.*16"):
+        codec.similarity(np.zeros((1, 8)), codec.encode(np.zeros((2, 16))))
+
+
+# ---------------------------------------------------------------- int8
+
+
+def test_int8_round_trip_error_within_half_step() -> None:
+    vectors = _random(500, 32)
+    codec = Int8Codec.calibrate(vectors)
+    codes = codec.encode(vectors)
+    assert codes.dtype == np.int8
+    assert codec.bytes_per_vector == 32
+    error = np.abs(codec.decode(codes) - vectors)
+    assert np.all(error <= codec.steps / 2 + 1e-6)
+
+
+def test_int8_clips_instead_of_wrapping() -> None:
+    calibration = _random(200, 8)
+    codec = Int8Codec.calibrate(calibration)
+    far = np.stack([codec.maximums + 10.0, codec.minimums - 10.0])
+    codes = codec.encode(far)
+    assert np.all(codes[0] == 127)
+    assert np.all(codes[1] == -128)
+    np.testing.assert_allclose(codec.decode(codes), np.stack([codec.maximums, codec.minimums]), rtol=1e-5, atol=1e-6)
+
+
+def test_int8_constant_dimension_never_divides_by_zero() -> None:
+    sample = _random(200, 6)
+    sample[:, 2] = 0.25  # constant dimension
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        codec = Int8Codec.calibrate(sample)
+        decoded = codec.decode(codec.encode(sample))
+    assert np.all(np.isfinite(decoded))
+    np.testing.assert_allclose(decoded[:, 2], 0.25)
+
+
+def test_int8_small_calibration_warns() -> None:
+    with pytest.warns(UserWarning, match=r"only 10 vectors.*100"):
+        Int8Codec.calibrate(_random(10, 8))
+
+
+def test_int8_enough_calibration_does_not_warn() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Int8Codec.calibrate(_random(100, 8))
+
+
+def test_int8_single_vector_calibration_is_not_all_zero() -> None:
+    sample = _random(1, 8)
+    with pytest.warns(UserWarning):
+        codec = Int8Codec.calibrate(sample)
+    np.testing.assert_allclose(codec.decode(codec.encode(sample)), sample, atol=1e-6)
+
+
+def test_int8_rejects_empty_and_bad_ranges() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        Int8Codec.calibrate(np.zeros((0, 4)))
+    with pytest.raises(ValueError, match="maximums >= minimums"):
+        Int8Codec([1.0, 0.0], [0.0, 1.0])
+    with pytest.raises(DimensionMismatchError):
+        Int8Codec([0.0, 0.0], [1.0])
+
+
+def test_int8_config_round_trips_through_json() -> None:
+    vectors = _random(300, 16)
+    codec = Int8Codec.calibrate(vectors)
+    restored = codec_from_config(json.loads(json.dumps(codec.to_config())))
+    assert isinstance(restored, Int8Codec)
+    np.testing.assert_array_equal(restored.encode(vectors), codec.encode(vectors))
+
+
+def test_int8_similarity_matches_decoded_dot_product() -> None:
+    vectors = _random(300, 16)
+    codec = Int8Codec.calibrate(vectors)
+    codes = codec.encode(vectors)
+    queries = _random(3, 16, seed=1)
+    np.testing.assert_allclose(codec.similarity(queries, codes), queries @ codec.decode(codes).T, atol=1e-5)
+
+
+# ---------------------------------------------------------------- binary
+
+
+@pytest.mark.parametrize("dim", [8, 20, 64, 100])
+def test_binary_hamming_matches_bit_count(dim: int) -> None:
+    codec = BinaryCodec(dim)
+    assert codec.bytes_per_vector == (dim + 7) // 8
+    docs = _random(30, dim)
+    queries = _random(4, dim, seed=1)
+    codes = codec.encode(docs)
+    assert codes.shape == (30, (dim + 7) // 8)
+    assert codes.dtype == np.uint8
+    expected = ((queries[:, None, :] > 0) != (docs[None, :, :] > 0)).sum(axis=2)
+    np.testing.assert_array_equal(codec.hamming(codec.encode(queries), codes), expected)
+    np.testing.assert_array_equal(codec.similarity(queries, codes), dim - 2 * expected)
+
+
+def test_binary_decode_is_unit_sign_vector() -> None:
+    codec = BinaryCodec(20)
+    docs = _random(5, 20)
+    decoded = codec.decode(codec.encode(docs))
+    np.testing.assert_allclose(np.linalg.norm(decoded, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(decoded > 0, docs > 0)
+
+
+# ---------------------------------------------------------------- factory
+
+
+def test_make_codec_and_config_round_trip() -> None:
+    sample = _random(200, 16)
+    for name in ("float32", "float16", "binary", "int8"):
+        codec = make_codec(name, 16, calibration=sample if name == "int8" else None)
+        assert codec.name == name
+        restored = codec_from_config(json.loads(json.dumps(codec.to_config())))
+        assert type(restored) is type(codec)
+        assert restored.dim == 16
+
+
+def test_make_codec_errors() -> None:
+    with pytest.raises(ValueError, match="Unknown codec 'int4'"):
+        make_codec("int4", 8)
+    with pytest.raises(ValueError, match="calibration"):
+        make_codec("int8", 8)
+    with pytest.raises(DimensionMismatchError):
+        make_codec("int8", 8, calibration=_random(200, 16))
+    with pytest.raises(ValueError, match="Not a matryo codec config"):
+        codec_from_config({"codec": "nope"})

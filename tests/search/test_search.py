@@ -1,0 +1,293 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+
+import numpy as np
+import pytest
+
+from matryo.errors import DimensionMismatchError
+from matryo.quantize import normalize, truncate
+from matryo.search import (
+    DEFAULT_RESCORE_MULTIPLIER,
+    DEFAULT_TRUNCATE_DIM,
+    MissingVectorError,
+    SearchHits,
+    candidate_count,
+    rescore,
+    two_stage_search,
+)
+
+
+class DictStore:
+    """A minimal host: brute-force first pass on truncated vectors, full vectors in a dict."""
+
+    def __init__(self, ids: Sequence[Hashable], vectors: np.ndarray, truncate_dim: int) -> None:
+        self.ids = list(ids)
+        self.full = {doc_id: vectors[i] for i, doc_id in enumerate(self.ids)}
+        self.short = truncate(vectors, truncate_dim) if len(self.ids) else np.zeros((0, truncate_dim))
+        self.first_pass_calls: list[tuple[tuple[int, ...], int]] = []
+        self.fetch_calls: list[list[Hashable]] = []
+
+    def first_pass(self, queries: np.ndarray, n: int) -> list[list[Hashable]]:
+        self.first_pass_calls.append((queries.shape, n))
+        if not self.ids:
+            return [[] for _ in queries]
+        scores = queries @ self.short.T
+        return [[self.ids[i] for i in np.argsort(-row, kind="stable")[:n]] for row in scores]
+
+    def fetch(self, ids: list[Hashable]) -> dict[Hashable, np.ndarray]:
+        self.fetch_calls.append(list(ids))
+        return {doc_id: self.full[doc_id] for doc_id in ids if doc_id in self.full}
+
+
+@pytest.fixture
+def store(encoder, corpus) -> DictStore:
+    ids, texts = corpus
+    return DictStore(ids, encoder.encode(texts), 16)
+
+
+def _exact(encoder, store: DictStore, query: str, k: int) -> tuple[list[Hashable], np.ndarray]:
+    q = encoder.encode([query])[0]
+    matrix = np.stack([store.full[i] for i in store.ids])
+    scores = normalize(matrix) @ q
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [store.ids[i] for i in order], scores[order]
+
+
+def test_two_stage_equals_exact_with_enough_oversampling(encoder, store) -> None:
+    hits = two_stage_search(
+        encoder,
+        "alpha beta",
+        first_pass=store.first_pass,
+        fetch_full_vectors=store.fetch,
+        k=5,
+        rescore_multiplier=60,
+        truncate_dim=16,
+    )
+    assert isinstance(hits, SearchHits)
+    exact_ids, exact_scores = _exact(encoder, store, "alpha beta", 5)
+    assert hits.ids == exact_ids
+    np.testing.assert_allclose(hits.scores, exact_scores, rtol=1e-5)
+    assert hits.scores.dtype == np.float32
+    assert np.all(np.diff(hits.scores) <= 0)
+
+
+def test_first_pass_gets_truncated_unit_queries_and_candidate_count(encoder, store) -> None:
+    seen: list[np.ndarray] = []
+
+    def first_pass(queries: np.ndarray, n: int) -> list[list[Hashable]]:
+        seen.append(queries)
+        return store.first_pass(queries, n)
+
+    two_stage_search(
+        encoder,
+        ["alpha", "beta gamma", "delta"],
+        first_pass=first_pass,
+        fetch_full_vectors=store.fetch,
+        k=7,
+        rescore_multiplier=2.5,
+        truncate_dim=16,
+    )
+    assert len(seen) == 1  # one batched call
+    assert seen[0].shape == (3, 16)
+    np.testing.assert_allclose(np.linalg.norm(seen[0], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(seen[0], encoder.encode(["alpha", "beta gamma", "delta"], truncate_dim=16), atol=1e-6)
+    assert store.first_pass_calls[-1][1] == math.ceil(7 * 2.5)
+    assert len(store.fetch_calls) == 1  # one fetch for the union of the batch's candidates
+    assert len(store.fetch_calls[0]) == len(set(store.fetch_calls[0]))
+
+
+def test_batched_equals_one_by_one(encoder, store) -> None:
+    queries = ["alpha beta", "zeta", "pi rho sigma", ""]
+    batch = two_stage_search(
+        encoder, queries, first_pass=store.first_pass, fetch_full_vectors=store.fetch, truncate_dim=16
+    )
+    assert isinstance(batch, list)
+    assert len(batch) == 4
+    for query, hits in zip(queries, batch, strict=True):
+        single = two_stage_search(
+            encoder, query, first_pass=store.first_pass, fetch_full_vectors=store.fetch, truncate_dim=16
+        )
+        assert single.ids == hits.ids
+        np.testing.assert_array_equal(single.scores, hits.scores)
+
+
+def test_truncate_dim_none_or_wider_passes_full_vectors(encoder, store) -> None:
+    widths: list[int] = []
+
+    def first_pass(queries: np.ndarray, n: int) -> list[list[Hashable]]:
+        widths.append(queries.shape[1])
+        return [store.ids[:n] for _ in queries]
+
+    for dim in (None, 64, 1000):
+        two_stage_search(encoder, "alpha", first_pass=first_pass, fetch_full_vectors=store.fetch, truncate_dim=dim)
+    assert widths == [64, 64, 64]
+
+
+def test_ties_keep_first_pass_order(encoder) -> None:
+    vector = encoder.encode(["alpha beta"])[0]
+    other = encoder.encode(["omicron"])[0]
+    full = {"a": vector, "b": vector.copy(), "c": other}
+    fetch = lambda ids: {i: full[i] for i in ids if i in full}  # noqa: E731
+    for order in (["a", "b", "c"], ["b", "a", "c"], ["c", "b", "a"]):
+        hits = two_stage_search(
+            encoder, "alpha beta", first_pass=lambda q, n, o=order: [o for _ in q], fetch_full_vectors=fetch, k=3
+        )
+        tied = [i for i in order if i in ("a", "b")]
+        assert hits.ids[:2] == tied
+        assert hits.ids[2] == "c"
+        assert hits.scores[0] == hits.scores[1]
+
+
+def test_fewer_candidates_than_k(encoder, store) -> None:
+    hits = two_stage_search(
+        encoder, "alpha", first_pass=lambda q, n: [store.ids[:3] for _ in q], fetch_full_vectors=store.fetch, k=10
+    )
+    assert len(hits) == 3
+    assert sorted(hits.ids) == sorted(store.ids[:3])
+
+
+def test_duplicate_candidates_are_scored_once(encoder, store) -> None:
+    ids = store.ids[:3]
+    hits = two_stage_search(
+        encoder, "alpha", first_pass=lambda q, n: [[*ids, *ids] for _ in q], fetch_full_vectors=store.fetch, k=10
+    )
+    assert sorted(hits.ids) == sorted(ids)
+
+
+def test_empty_corpus_gives_empty_hits(encoder) -> None:
+    empty = DictStore([], np.zeros((0, 64), dtype=np.float32), 16)
+    hits = two_stage_search(encoder, ["alpha", "beta"], first_pass=empty.first_pass, fetch_full_vectors=empty.fetch)
+    assert [len(h) for h in hits] == [0, 0]
+    assert hits[0].scores.shape == (0,)
+    assert empty.fetch_calls == []
+
+
+def test_no_queries_gives_empty_list(encoder, store) -> None:
+    assert two_stage_search(encoder, [], first_pass=store.first_pass, fetch_full_vectors=store.fetch) == []
+
+
+@pytest.mark.parametrize("k", [0, -1, True, 2.0])
+def test_bad_k_raises(encoder, store, k: object) -> None:
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        two_stage_search(encoder, "alpha", first_pass=store.first_pass, fetch_full_vectors=store.fetch, k=k)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        rescore(np.ones((1, 64)), [["doc-1"]], k=k, fetch_full_vectors=store.fetch)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("multiplier", [0, 0.5, -2])
+def test_bad_multiplier_raises(encoder, store, multiplier: float) -> None:
+    with pytest.raises(ValueError, match="rescore_multiplier"):
+        two_stage_search(
+            encoder, "a", first_pass=store.first_pass, fetch_full_vectors=store.fetch, rescore_multiplier=multiplier
+        )
+
+
+def test_exactly_one_fetch_function(encoder, store) -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        two_stage_search(encoder, "a", first_pass=store.first_pass)
+    with pytest.raises(ValueError, match="exactly one"):
+        two_stage_search(
+            encoder, "a", first_pass=store.first_pass, fetch_full_vectors=store.fetch, fetch_texts=lambda ids: {}
+        )
+    with pytest.raises(ValueError, match="needs encoder"):
+        rescore(np.ones((1, 64)), [["x"]], fetch_texts=lambda ids: {"x": "alpha"})
+
+
+def test_missing_vector_raises_by_default(encoder, store) -> None:
+    def first_pass(queries: np.ndarray, n: int) -> list[list[Hashable]]:
+        return [["ghost", *store.ids[:5]] for _ in queries]
+
+    with pytest.raises(MissingVectorError, match="'ghost'") as info:
+        two_stage_search(encoder, "alpha", first_pass=first_pass, fetch_full_vectors=store.fetch)
+    assert isinstance(info.value, LookupError)
+
+
+def test_missing_vector_skip_drops_only_that_id(encoder, store) -> None:
+    def first_pass(queries: np.ndarray, n: int) -> list[list[Hashable]]:
+        return [["ghost", *store.ids[:5]] for _ in queries]
+
+    hits = two_stage_search(encoder, "alpha", first_pass=first_pass, fetch_full_vectors=store.fetch, on_missing="skip")
+    assert "ghost" not in hits.ids
+    assert sorted(hits.ids) == sorted(store.ids[:5])
+    q = encoder.encode("alpha")
+    for doc_id, score in zip(hits.ids, hits.scores, strict=True):
+        assert score == pytest.approx(float(store.full[doc_id] @ q), abs=1e-5)
+
+
+def test_dimension_mismatch_names_both_dims(encoder, store) -> None:
+    narrow = {doc_id: vec[:32] for doc_id, vec in store.full.items()}
+    with pytest.raises(DimensionMismatchError, match=r"64 dimensions.*32") as info:
+        two_stage_search(
+            encoder,
+            "alpha",
+            first_pass=store.first_pass,
+            fetch_full_vectors=lambda ids: {i: narrow[i] for i in ids},
+            truncate_dim=16,
+        )
+    assert isinstance(info.value, ValueError)
+
+
+def test_fetch_texts_re_encodes_candidates(encoder, corpus, store) -> None:
+    ids, texts = corpus
+    text_of = dict(zip(ids, texts, strict=True))
+    by_vector = two_stage_search(
+        encoder, "alpha beta", first_pass=store.first_pass, fetch_full_vectors=store.fetch, truncate_dim=16
+    )
+    before = encoder.texts_encoded
+    by_text = two_stage_search(
+        encoder,
+        "alpha beta",
+        first_pass=store.first_pass,
+        truncate_dim=16,
+        fetch_texts=lambda wanted: {i: text_of[i] for i in wanted},
+    )
+    assert encoder.texts_encoded - before == 1 + 10 * DEFAULT_RESCORE_MULTIPLIER  # the query + the candidates
+    assert by_text.ids == by_vector.ids
+    np.testing.assert_allclose(by_text.scores, by_vector.scores, rtol=1e-5)
+
+
+def test_fetch_may_return_pairs_and_unnormalised_vectors(encoder, store) -> None:
+    def fetch(ids: list[Hashable]) -> tuple[list[Hashable], np.ndarray]:
+        found = [i for i in reversed(ids)]  # any order
+        return found, np.stack([store.full[i] * 7.0 for i in found])
+
+    hits = two_stage_search(
+        encoder, "alpha beta", first_pass=store.first_pass, fetch_full_vectors=fetch, truncate_dim=16
+    )
+    reference = two_stage_search(
+        encoder, "alpha beta", first_pass=store.first_pass, fetch_full_vectors=store.fetch, truncate_dim=16
+    )
+    assert hits.ids == reference.ids
+    np.testing.assert_allclose(hits.scores, reference.scores, rtol=1e-5)
+    assert np.all(hits.scores <= 1.0 + 1e-6)  # cosine, not dot product
+
+
+def test_any_hashable_ids(encoder) -> None:
+    vectors = encoder.encode(["alpha", "beta", "alpha beta"])
+    ids: list[Hashable] = [1, ("t", 2), "three"]
+    store = DictStore(ids, vectors, 16)
+    hits = two_stage_search(
+        encoder, "alpha", first_pass=store.first_pass, fetch_full_vectors=store.fetch, k=3, truncate_dim=16
+    )
+    assert hits.ids[0] == 1
+    assert set(hits.ids) == set(ids)
+
+
+def test_zero_query_gives_zero_scores_not_nan(encoder, store) -> None:
+    hits = two_stage_search(encoder, "", first_pass=store.first_pass, fetch_full_vectors=store.fetch, truncate_dim=16)
+    assert len(hits) == 10
+    assert np.all(hits.scores == 0.0)
+
+
+def test_rescore_checks_candidate_lists(store) -> None:
+    with pytest.raises(ValueError, match="one candidate list per query"):
+        rescore(np.ones((2, 64)), [["doc-1"]], fetch_full_vectors=store.fetch)
+
+
+def test_candidate_count_and_defaults() -> None:
+    assert candidate_count(10, 4) == 40
+    assert candidate_count(3, 1.5) == 5
+    assert isinstance(DEFAULT_TRUNCATE_DIM, int)
+    assert DEFAULT_RESCORE_MULTIPLIER >= 1
