@@ -1,0 +1,400 @@
+"""Encoding speed of matryo against sentence-transformers, model2vec and the tokenizer alone.
+
+Run ``python benchmarks/bench_encode.py`` (about 4 minutes; ``--quick`` for a smoke run of ~1 minute).
+It prints a markdown report and writes it to ``benchmarks/results/encode.md`` (full runs only, unless
+``--out`` is given). ``run(quick=False) -> str`` returns the same markdown for ``matryo bench``.
+
+Method:
+- One stand-in for ``static-retrieval-mrl-en-v1`` (``standin.py``: random 30522x1024 float32 table + the
+  bert-base-uncased tokenizer, no truncation, hub layout; model2vec gets the same table in its own layout)
+  and one set of 10k queries and 10k passages, shared by every contender.
+- Each library runs in its own long-lived worker process (matryo, sentence-transformers, model2vec, the
+  bare tokenizer), so no library's side effects reach another: model2vec writes
+  ``TOKENIZERS_PARALLELISM=false`` into the environment above 10k texts (not reached at exactly 10k, but
+  isolated anyway), and torch's OpenMP pool would otherwise share the process with the tokenizers' rayon pool.
+  Only one worker computes at a time; the others sleep on a pipe.
+- Every case is warmed up once, then timed in rounds; in each round the cases run back to back in a
+  rotating order. Throughput is the median over rounds; ratios are the median of per-round ratios, so a
+  slow spell on this shared 2-core machine hits both sides of a ratio alike.
+- Load time, peak RSS and cold start (interpreter start + import + load + first encode of one query) come
+  from a fresh process per library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+try:  # imported as part of a package (``benchmarks.bench_encode``)
+    from . import standin
+except ImportError:  # run as a script, or loaded from its file path
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import standin
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "encode.md"
+SETS = ("queries", "passages")
+DIMS = (1024, 256)
+# case name -> worker that runs it
+CASES = {
+    "matryo": "matryo",
+    "st": "st",
+    "st_b1024": "st",
+    "model2vec": "model2vec",
+    "tokenizer": "tokenizer",
+}
+LABELS = {
+    "matryo": "matryo",
+    "st": "sentence-transformers (default batch 32)",
+    "st_b1024": "sentence-transformers (batch_size=1024)",
+    "model2vec": "model2vec StaticModel (float32)",
+    "tokenizer": "tokenizer floor (`encode_batch_fast` + ids)",
+}
+TARGETS = (  # (description, set, numerator case, denominator case, minimum ratio)
+    ("queries: matryo >= 3.0x sentence-transformers (default batch)", "queries", "matryo", "st", 3.0),
+    ("queries: matryo >= 1.5x model2vec", "queries", "matryo", "model2vec", 1.5),
+    ("passages: matryo >= 1.8x sentence-transformers (default batch)", "passages", "matryo", "st", 1.8),
+    ("passages: matryo >= 1.2x model2vec", "passages", "matryo", "model2vec", 1.2),
+    ("passages: matryo >= 0.8x tokenizer floor", "passages", "matryo", "tokenizer", 0.8),
+)
+
+
+# ------------------------------------------------------------------------------------------ workers
+def _load_worker(kind: str, st_folder: str, m2v_folder: str) -> dict[Any, Callable[[list[str]], Any]]:
+    """Load one library and return ``{(case, dim): fn(texts)}`` for the cases that worker runs."""
+    if kind == "matryo":
+        from matryo import StaticEncoder
+
+        enc = StaticEncoder.from_pretrained(st_folder)
+        return {("matryo", d): (lambda t, d=d: enc.encode(t, truncate_dim=None if d == enc.dim else d)) for d in DIMS}
+    if kind == "st":
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(st_folder, device="cpu")
+        fns: dict[Any, Callable[[list[str]], Any]] = {}
+        for d in DIMS:
+            trunc = None if d == 1024 else d
+            fns["st", d] = lambda t, trunc=trunc: model.encode(t, normalize_embeddings=True, truncate_dim=trunc)
+            fns["st_b1024", d] = lambda t, trunc=trunc: model.encode(
+                t, normalize_embeddings=True, truncate_dim=trunc, batch_size=1024
+            )
+        return fns
+    if kind == "model2vec":
+        from model2vec import StaticModel
+
+        # model2vec truncates Matryoshka models at load (``dimensionality=``), so each width is its own model.
+        models = {d: StaticModel.from_pretrained(m2v_folder, dimensionality=None if d == 1024 else d) for d in DIMS}
+        return {("model2vec", d): (lambda t, m=models[d]: m.encode(t, normalize=True)) for d in DIMS}
+    if kind == "tokenizer":
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(Path(st_folder) / "0_StaticEmbedding" / "tokenizer.json"))
+        tok.no_padding()
+
+        def floor(texts: list[str]) -> int:
+            return sum(len(e.ids) for e in tok.encode_batch_fast(texts, add_special_tokens=False))
+
+        return {("tokenizer", d): floor for d in DIMS}
+    msg = f"unknown worker {kind!r}"
+    raise ValueError(msg)
+
+
+def _worker_main(kind: str, st_folder: str, m2v_folder: str, texts_file: str) -> None:
+    """Serve timing requests on stdin/stdout (JSON lines); library chatter goes to stderr."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    texts = json.loads(Path(texts_file).read_text(encoding="utf-8"))
+    start = time.perf_counter()
+    fns = _load_worker(kind, st_folder, m2v_folder)
+    proto.write(json.dumps({"ready": True, "load_s": time.perf_counter() - start}) + "\n")
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req.get("op") == "quit":
+            break
+        items = texts[req["set"]][: req["n"]]
+        fn = fns[req["case"], req["dim"]]
+        start = time.perf_counter()
+        fn(items)
+        proto.write(json.dumps({"seconds": time.perf_counter() - start}) + "\n")
+
+
+class _Worker:
+    def __init__(self, kind: str, st_folder: Path, m2v_folder: Path, texts_file: Path) -> None:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, str(st_folder), str(m2v_folder)]
+        self.kind = kind
+        self.proc = subprocess.Popen(  # noqa: S603
+            [*cmd, str(texts_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+        self.load_s = float(self._read()["load_s"])
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            msg = f"benchmark worker {self.kind!r} died (exit code {self.proc.wait()}); see its stderr above."
+            raise RuntimeError(msg)
+        return dict(json.loads(line))
+
+    def time(self, case: str, texts: str, dim: int, n: int) -> float:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"op": "time", "case": case, "set": texts, "dim": dim, "n": n}) + "\n")
+        self.proc.stdin.flush()
+        return float(self._read()["seconds"])
+
+    def close(self) -> None:
+        if self.proc.poll() is None and self.proc.stdin is not None:
+            self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+# ------------------------------------------------------------------------------------------ cold start
+_COLD = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+kind, st_folder, m2v_folder = sys.argv[1:4]
+if kind == "matryo":
+    from matryo import StaticEncoder
+    t1 = time.perf_counter(); model = StaticEncoder.from_pretrained(st_folder)
+    encode = lambda t: model.encode(t)
+elif kind == "st":
+    from sentence_transformers import SentenceTransformer
+    t1 = time.perf_counter(); model = SentenceTransformer(st_folder, device="cpu")
+    encode = lambda t: model.encode(t, normalize_embeddings=True)
+else:
+    from model2vec import StaticModel
+    t1 = time.perf_counter(); model = StaticModel.from_pretrained(m2v_folder)
+    encode = lambda t: model.encode(t, normalize=True)
+t2 = time.perf_counter()
+rss_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+encode(["how do I read a gzip file in python"])
+t3 = time.perf_counter()
+rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_ms": 1000 * (t3 - t2),
+                  "rss_load_mb": rss_load / 1024, "rss_peak_mb": rss_peak / 1024}))
+"""
+
+
+def _cold_start(kind: str, st_folder: Path, m2v_folder: Path, repeats: int) -> dict[str, float]:
+    """Best of ``repeats`` fresh processes (the first run also warms the page cache)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", _COLD, kind, str(st_folder), str(m2v_folder)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        result["wall_s"] = time.perf_counter() - start
+        runs.append(result)
+    return min(runs, key=lambda r: r["wall_s"])
+
+
+# ------------------------------------------------------------------------------------------ driver
+def _log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(quick: bool = False, *, n: int | None = None, rounds: int | None = None) -> str:
+    """Run the benchmark and return the markdown report.
+
+    Args:
+        quick: A smoke run (2,000 texts per set, 2 rounds, one cold start each) in about a minute.
+        n: Texts per set (default 10,000; 2,000 when quick).
+        rounds: Timed rounds (default 5; 2 when quick).
+
+    Returns:
+        The report as markdown (throughput, ratios, targets, load and cold start).
+    """
+    n = n or (2_000 if quick else 10_000)
+    rounds = rounds or (2 if quick else 5)
+    started = time.perf_counter()
+    cache = standin.cache_dir()
+    st_folder = standin.build_standin(cache)
+    m2v_folder = standin.build_standin(cache, model2vec_layout=True)
+    texts = {kind: standin.load_texts(kind, max(n, 10_000), cache=cache)[:n] for kind in SETS}
+    texts_file = cache / f"bench-texts-{n}.json"
+    texts_file.write_text(json.dumps(texts), encoding="utf-8")
+    tokens = _mean_tokens(st_folder, texts)
+    _log(f"stand-in {st_folder}; {n} texts per set; mean tokens {tokens}")
+
+    workers: dict[str, _Worker] = {}
+    try:
+        for kind in dict.fromkeys(CASES.values()):
+            workers[kind] = _Worker(kind, st_folder, m2v_folder, texts_file)
+            _log(f"worker {kind} loaded in {workers[kind].load_s:.2f} s")
+        keys = [(case, kind, dim) for kind in SETS for dim in DIMS for case in CASES]
+        warm = min(n, 2_000)
+        for case, kind, dim in keys:
+            workers[CASES[case]].time(case, kind, dim, warm)
+        times: dict[tuple[str, str, int], list[float]] = {key: [] for key in keys}
+        for r in range(rounds):
+            for kind in SETS:
+                for dim in DIMS:
+                    cases = list(CASES)
+                    cases = cases[r % len(cases) :] + cases[: r % len(cases)]
+                    for case in cases:
+                        if case == "tokenizer" and dim != DIMS[0]:  # the floor does not depend on the width
+                            continue
+                        times[case, kind, dim].append(workers[CASES[case]].time(case, kind, dim, n))
+            _log(f"round {r + 1}/{rounds} done ({time.perf_counter() - started:.0f} s)")
+    finally:
+        for worker in workers.values():
+            worker.close()
+    for kind in SETS:  # reuse the floor for the narrow width (same tokens)
+        times["tokenizer", kind, DIMS[1]] = times["tokenizer", kind, DIMS[0]]
+
+    cold = {}
+    for kind in ("matryo", "st", "model2vec"):
+        cold[kind] = _cold_start(kind, st_folder, m2v_folder, repeats=1 if quick else 2)
+        _log(f"cold start {kind}: {cold[kind]['wall_s']:.2f} s")
+    load = {kind: workers[kind].load_s for kind in ("matryo", "st", "model2vec")}
+    report = _report(n, rounds, tokens, times, cold, load, time.perf_counter() - started)
+    _log(f"total {time.perf_counter() - started:.0f} s")
+    return report
+
+
+def _mean_tokens(st_folder: Path, texts: dict[str, list[str]]) -> dict[str, float]:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(st_folder / "0_StaticEmbedding" / "tokenizer.json"))
+    return {
+        kind: round(statistics.fmean(len(e.ids) for e in tok.encode_batch_fast(items, add_special_tokens=False)), 1)
+        for kind, items in texts.items()
+    }
+
+
+def _ratio(times: dict[tuple[str, str, int], list[float]], num: str, den: str, kind: str, dim: int) -> float:
+    """Median over rounds of the speed ratio num/den (= time ratio den/num), paired round by round."""
+    return statistics.median(d / m for m, d in zip(times[num, kind, dim], times[den, kind, dim], strict=True))
+
+
+def _report(
+    n: int,
+    rounds: int,
+    tokens: dict[str, float],
+    times: dict[tuple[str, str, int], list[float]],
+    cold: dict[str, dict[str, float]],
+    load: dict[str, float],
+    total_s: float,
+) -> str:
+    import numpy as np
+
+    versions = _versions()
+    cols = [(kind, dim) for kind in SETS for dim in DIMS]
+    head = " | ".join(f"{kind} {dim}" for kind, dim in cols)
+    lines = [
+        "## Encoding speed (texts/s, median of rounds)",
+        "",
+        f"Stand-in for static-retrieval-mrl-en-v1 (random 30522x1024 float32 table, bert-base-uncased tokenizer, "
+        f"no truncation); {n:,} queries (mean {tokens['queries']} tokens) and {n:,} passages (mean "
+        f"{tokens['passages']} tokens); {rounds} rounds after a warm-up; {os.cpu_count()} CPUs, shared; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {versions}. Command: "
+        f"`python benchmarks/bench_encode.py{' --quick' if n < 10_000 else ''}` ({total_s:.0f} s).",
+        "",
+        f"| contender | {head} |",
+        "|---|" + "---:|" * len(cols),
+    ]
+    for case in CASES:
+        cells = [f"{n / statistics.median(times[case, kind, dim]):,.0f}" for kind, dim in cols]
+        lines.append(f"| {LABELS[case]} | " + " | ".join(cells) + " |")
+    lines += ["", "### matryo / anchor (median of per-round ratios)", "", f"| anchor | {head} |"]
+    lines.append("|---|" + "---:|" * len(cols))
+    for case in CASES:
+        if case != "matryo":
+            cells = [f"{_ratio(times, 'matryo', case, kind, dim):.2f}x" for kind, dim in cols]
+            lines.append(f"| {LABELS[case]} | " + " | ".join(cells) + " |")
+
+    lines += ["", "### Targets (1024 dims)", "", "| target | measured | result |", "|---|---:|---|"]
+    for desc, kind, num, den, minimum in TARGETS:
+        value = _ratio(times, num, den, kind, 1024)
+        lines.append(f"| {desc} | {value:.2f}x | {'PASS' if value >= minimum else 'FAIL'} |")
+    for kind in SETS:
+        value = statistics.median(
+            full / short for full, short in zip(times["matryo", kind, 1024], times["matryo", kind, 256], strict=True)
+        )
+        lines.append(
+            f"| {kind}: matryo truncate_dim=256 faster than 1024 | {value:.2f}x | {'PASS' if value > 1.0 else 'FAIL'} |"
+        )
+
+    lines += [
+        "",
+        "### Load and cold start (fresh process per library, best of runs)",
+        "",
+        "| library | import s | load s | first encode ms | cold start s (process wall) | peak RSS MB "
+        "(after load / after first encode) | load s in benchmark worker |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    names = {"matryo": "matryo", "st": "sentence-transformers", "model2vec": "model2vec"}
+    for kind, c in cold.items():
+        lines.append(
+            f"| {names[kind]} | {c['import_s']:.2f} | {c['load_s']:.2f} | {c['first_ms']:.1f} | {c['wall_s']:.2f} | "
+            f"{c['rss_load_mb']:.0f} / {c['rss_peak_mb']:.0f} | {load[kind]:.2f} |"
+        )
+    spread = max(
+        float(np.max(v) / np.min(v) - 1) for (case, _, dim), v in times.items() if case == "matryo" and dim == 1024
+    )
+    lines += [
+        "",
+        "Notes: every library runs in its own worker process (model2vec's `TOKENIZERS_PARALLELISM=false` side "
+        "effect and torch's thread pool cannot reach the others); all outputs are L2-normalised; "
+        "sentence-transformers encodes with `truncate_dim=256`, model2vec loads with `dimensionality=256`, "
+        "matryo encodes with `truncate_dim=256`; model2vec keeps its defaults (512-token cap, [UNK] dropped, "
+        "no threads at 10k texts). Torch keeps its default thread count. "
+        f"Largest max/min spread of matryo's rounds: {spread:.0%}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    def one(dist: str) -> str:
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            return f"{dist} missing"
+
+    dists = ("matryo", "sentence-transformers", "torch", "model2vec", "tokenizers", "numpy")
+    return ", ".join([f"Python {platform.python_version()}", *map(one, dists)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry: run the benchmark, print the report, write it to ``benchmarks/results``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--worker"]:
+        _worker_main(*args[1:5])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2,000 texts, 2 rounds")
+    parser.add_argument("-n", type=int, default=None, help="texts per set (default 10,000)")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds (default 5)")
+    parser.add_argument("--out", type=Path, default=None, help=f"report file (default {RESULTS} on full runs)")
+    ns = parser.parse_args(args)
+    report = run(ns.quick, n=ns.n, rounds=ns.rounds)
+    print(report)
+    out = ns.out or (None if ns.quick or (ns.n or 10_000) < 10_000 else RESULTS)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report, encoding="utf-8")
+        _log(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
