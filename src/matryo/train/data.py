@@ -1,0 +1,227 @@
+"""Training pairs: reading, tokenizing into flat id arrays, held-out split and batching (numpy only)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from tokenizers import Tokenizer
+
+__all__ = [
+    "TokenizedTexts",
+    "PairSet",
+    "read_pairs",
+    "tokenize_texts",
+    "load_pair_set",
+    "no_duplicate_batches",
+]
+
+
+@dataclass
+class TokenizedTexts:
+    """Texts as one flat id array plus offsets (the EmbeddingBag layout).
+
+    Attributes:
+        ids: All token ids, int32, concatenated.
+        offsets: int64 array of length n + 1; text i is ``ids[offsets[i]:offsets[i + 1]]``.
+    """
+
+    ids: NDArray[np.int32]
+    offsets: NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return int(self.offsets.shape[0] - 1)
+
+    def take(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Gather some texts as (flat ids, start offsets) for ``EmbeddingBag``.
+
+        Args:
+            rows: Indices of the texts to gather.
+
+        Returns:
+            The flat int64 ids of those texts and the start offset of each inside them.
+        """
+        starts = self.offsets[rows]
+        lengths = self.offsets[rows + 1] - starts
+        bag_starts = np.zeros(len(rows), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=bag_starts[1:])
+        total = int(lengths.sum())
+        # position of every output token in the flat source array
+        src = np.repeat(starts - bag_starts, lengths) + np.arange(total, dtype=np.int64)
+        return self.ids[src].astype(np.int64), bag_starts
+
+
+@dataclass
+class PairSet:
+    """Tokenized (query, positive) pairs.
+
+    Attributes:
+        queries: Tokenized queries.
+        positives: Tokenized positives.
+        query_group: int64 id shared by pairs whose lower-cased query text is identical.
+        source: int64 index into ``source_names`` for each pair.
+        source_names: Name of each source file (without ``_pairs.jsonl.gz``).
+    """
+
+    queries: TokenizedTexts
+    positives: TokenizedTexts
+    query_group: NDArray[np.int64]
+    source: NDArray[np.int64]
+    source_names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+
+def read_pairs(folder: str | Path) -> tuple[list[str], list[str], list[str]]:
+    """Read every ``*_pairs.jsonl.gz`` file of a folder.
+
+    Args:
+        folder: Folder of gzipped JSON-lines files with ``query`` and ``positive`` keys.
+
+    Returns:
+        Queries, positives, and the source name of each pair, in file-name order.
+
+    Raises:
+        FileNotFoundError: If the folder holds no pair file.
+    """
+    files = sorted(Path(folder).glob("*_pairs.jsonl.gz"))
+    if not files:
+        msg = f"No *_pairs.jsonl.gz file in {folder}"
+        raise FileNotFoundError(msg)
+    queries: list[str] = []
+    positives: list[str] = []
+    sources: list[str] = []
+    for path in files:
+        name = path.name.removesuffix("_pairs.jsonl.gz")
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                queries.append(row["query"])
+                positives.append(row["positive"])
+                sources.append(name)
+    return queries, positives, sources
+
+
+def tokenize_texts(tokenizer: Tokenizer, texts: list[str], max_tokens: int | None = None) -> TokenizedTexts:
+    """Tokenize texts without special tokens into the flat layout.
+
+    Args:
+        tokenizer: A tokenizer with padding and truncation cleared.
+        texts: The texts.
+        max_tokens: Keep at most this many leading tokens per text (None: all).
+
+    Returns:
+        The flat ids and offsets.
+    """
+    chunks: list[NDArray[np.int32]] = []
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    step = 50_000
+    for lo in range(0, len(texts), step):
+        encs = tokenizer.encode_batch_fast(texts[lo : lo + step], add_special_tokens=False)
+        for i, enc in enumerate(encs):
+            arr = np.asarray(enc.ids, dtype=np.int32)
+            if max_tokens is not None:
+                arr = arr[:max_tokens]
+            chunks.append(arr)
+            lengths[lo + i] = arr.shape[0]
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
+    return TokenizedTexts(ids=ids, offsets=offsets)
+
+
+def load_pair_set(
+    folder: str | Path, tokenizer: Tokenizer, max_tokens: int | None = 256, cache: str | Path | None = None
+) -> PairSet:
+    """Read and tokenize every pair of a folder, optionally caching the arrays in an ``.npz`` file.
+
+    Args:
+        folder: The training folder.
+        tokenizer: Tokenizer with padding and truncation cleared.
+        max_tokens: Cap on tokens per text.
+        cache: Optional ``.npz`` path to reuse across runs.
+
+    Returns:
+        The tokenized pairs.
+    """
+    if cache is not None and Path(cache).exists():
+        z = np.load(cache, allow_pickle=False)
+        return PairSet(
+            queries=TokenizedTexts(z["q_ids"], z["q_off"]),
+            positives=TokenizedTexts(z["p_ids"], z["p_off"]),
+            query_group=z["group"],
+            source=z["source"],
+            source_names=[str(s) for s in z["source_names"]],
+        )
+    queries, positives, sources = read_pairs(folder)
+    names = sorted(set(sources))
+    source = np.asarray([names.index(s) for s in sources], dtype=np.int64)
+    group_of: dict[str, int] = {}
+    group = np.asarray([group_of.setdefault(q.strip().lower(), len(group_of)) for q in queries], dtype=np.int64)
+    pairs = PairSet(
+        queries=tokenize_texts(tokenizer, queries, max_tokens),
+        positives=tokenize_texts(tokenizer, positives, max_tokens),
+        query_group=group.astype(np.int64),
+        source=source,
+        source_names=names,
+    )
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            cache,
+            q_ids=pairs.queries.ids,
+            q_off=pairs.queries.offsets,
+            p_ids=pairs.positives.ids,
+            p_off=pairs.positives.offsets,
+            group=pairs.query_group,
+            source=pairs.source,
+            source_names=np.asarray(names),
+        )
+    return pairs
+
+
+def no_duplicate_batches(
+    rows: NDArray[np.int64], groups: NDArray[np.int64], batch_size: int, rng: np.random.Generator
+) -> Iterator[NDArray[np.int64]]:
+    """Shuffle rows into batches in which no query group appears twice.
+
+    A row whose group is already in the batch being filled waits for the next batch, as in
+    sentence-transformers' ``NoDuplicatesBatchSampler``. The last, incomplete batch is dropped.
+
+    Args:
+        rows: Pair indices to draw from.
+        groups: Query group of every pair (indexed by pair index).
+        batch_size: Pairs per batch.
+        rng: Random generator for the shuffle.
+
+    Yields:
+        Arrays of ``batch_size`` pair indices.
+    """
+    order = rows[rng.permutation(rows.shape[0])]
+    pending: list[int] = []
+    batch: list[int] = []
+    seen: set[int] = set()
+    for row in order.tolist():
+        g = int(groups[row])
+        if g in seen:
+            pending.append(row)
+            continue
+        batch.append(row)
+        seen.add(g)
+        if len(batch) == batch_size:
+            yield np.asarray(batch, dtype=np.int64)
+            batch, seen = [], set()
+            carry, pending = pending, []
+            for r in carry:
+                gr = int(groups[r])
+                if gr in seen or len(batch) >= batch_size - 1:
+                    pending.append(r)
+                else:
+                    batch.append(r)
+                    seen.add(gr)

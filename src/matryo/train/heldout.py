@@ -1,0 +1,92 @@
+"""A held-out slice of the training pairs, used for every model-selection decision.
+
+The BEIR evaluation sets are never used for training or selection; this slice is. Each held-out
+query must find its own positive among all held-out positives (about 4k documents).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matryo.evaluation import dense_run, ndcg_at_k
+from matryo.train.data import PairSet
+from matryo.train.loop import encode_rows
+
+__all__ = ["HELDOUT_SIZES", "split_heldout", "heldout_scores"]
+
+#: Held-out pairs per source (fewer if the source is smaller).
+HELDOUT_SIZES = {
+    "wikipedia": 1000,
+    "medquad": 500,
+    "pubmedqa": 100,
+    "debian_desc": 500,
+    "opentriviaqa": 500,
+    "wordnet": 500,
+    "gcide": 500,
+}
+#: Sources whose held-out score drives model selection (dictionary sources have many equally valid senses).
+SELECTION_SOURCES = ("wikipedia", "medquad", "pubmedqa", "debian_desc", "opentriviaqa")
+
+
+def split_heldout(pairs: PairSet, seed: int = 12) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Split pair indices into training and held-out rows.
+
+    Every pair whose (lower-cased) query also occurs among the held-out queries is removed from
+    training too, so no held-out query is seen in training.
+
+    Args:
+        pairs: Tokenized pairs.
+        seed: Seed of the draw.
+
+    Returns:
+        ``(train_rows, heldout_rows)``.
+    """
+    rng = np.random.default_rng(seed)
+    held: list[NDArray[np.int64]] = []
+    for s, name in enumerate(pairs.source_names):
+        rows = np.flatnonzero(pairs.source == s)
+        n = min(HELDOUT_SIZES.get(name, 0), rows.shape[0] // 10)
+        if n:
+            held.append(np.sort(rng.choice(rows, size=n, replace=False)))
+    heldout = np.concatenate(held) if held else np.zeros(0, dtype=np.int64)
+    banned = np.isin(pairs.query_group, pairs.query_group[heldout])
+    train = np.flatnonzero(~banned).astype(np.int64)
+    return train, heldout.astype(np.int64)
+
+
+def heldout_scores(
+    weights: NDArray[np.float32], pairs: PairSet, heldout: NDArray[np.int64], dims: tuple[int, ...] = (128, 512)
+) -> dict[str, float]:
+    """NDCG@10 of held-out queries against the pool of held-out positives.
+
+    Args:
+        weights: The (vocab, dim) table.
+        pairs: Tokenized pairs.
+        heldout: Held-out pair indices.
+        dims: Matryoshka widths to score.
+
+    Returns:
+        ``{"<source>@<dim>": ndcg, "select@<dim>": mean over SELECTION_SOURCES}``.
+    """
+    q = encode_rows(weights, pairs.queries, heldout)
+    p = encode_rows(weights, pairs.positives, heldout)
+    ids = [str(i) for i in heldout.tolist()]
+    out: dict[str, float] = {}
+    for d in dims:
+        if d > weights.shape[1]:
+            continue
+        qd = q[:, :d] / np.maximum(np.linalg.norm(q[:, :d], axis=1, keepdims=True), 1e-12)
+        pd = p[:, :d] / np.maximum(np.linalg.norm(p[:, :d], axis=1, keepdims=True), 1e-12)
+        run = dense_run(qd, pd, ids, ids, k=10)
+        sel = []
+        for s, name in enumerate(pairs.source_names):
+            mask = pairs.source[heldout] == s
+            if not mask.any():
+                continue
+            qrels = {ids[i]: {ids[i]: 1} for i in np.flatnonzero(mask)}
+            out[f"{name}@{d}"] = ndcg_at_k(run, qrels, 10)
+            if name in SELECTION_SOURCES:
+                sel.append(out[f"{name}@{d}"])
+        out[f"select@{d}"] = float(np.mean(sel)) if sel else 0.0
+    return out

@@ -1,0 +1,183 @@
+"""The training loop: contrastive MultipleNegativesRankingLoss inside a Matryoshka loss, in plain torch.
+
+The model is one ``nn.EmbeddingBag(vocab, dim, mode="mean", sparse=True)``; a text's embedding is the
+mean of its token rows, exactly what matryo's numpy encoder and sentence-transformers'
+``StaticEmbedding`` compute at inference.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matryo.train._torch import require_torch
+from matryo.train.data import PairSet, TokenizedTexts, no_duplicate_batches
+
+__all__ = ["TrainConfig", "encode_rows", "train_contrastive"]
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of :func:`train_contrastive`.
+
+    Attributes:
+        dims: Matryoshka prefix widths, each trained with weight 1 (the last must be the full width).
+        batch_size: Pairs per batch (in-batch negatives: batch_size - 1 per query).
+        lr: Peak learning rate.
+        optimizer: ``"adam"`` (torch ``SparseAdam``) or ``"adagrad"`` (sparse Adagrad).
+        epochs: Passes over the training rows (fractions allowed).
+        warmup: Fraction of steps with a linear warm-up.
+        schedule: ``"linear"`` decay to zero, ``"cosine"``, or ``"constant"`` after warm-up.
+        scale: Inverse temperature of the cosine logits (sentence-transformers uses 20).
+        symmetric: Add the positive-to-query direction to the loss.
+        seed: Seed of the batch order.
+        threads: torch intra-op threads.
+        time_budget: Stop after this many seconds (None: no limit).
+        log_every: Print every this many steps (0: never).
+    """
+
+    dims: Sequence[int] = (32, 64, 128, 256, 512)
+    batch_size: int = 2048
+    lr: float = 0.05
+    optimizer: str = "adam"
+    epochs: float = 1.0
+    warmup: float = 0.05
+    schedule: str = "linear"
+    scale: float = 20.0
+    symmetric: bool = True
+    seed: int = 12
+    threads: int = 2
+    time_budget: float | None = None
+    log_every: int = 20
+    history: list[tuple[int, float]] = field(default_factory=list)
+
+
+def _lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
+    warm = max(1, int(cfg.warmup * total))
+    if step < warm:
+        return (step + 1) / warm
+    if cfg.schedule == "constant":
+        return 1.0
+    frac = min(1.0, (step - warm) / max(1, total - warm))
+    if cfg.schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * frac))
+    return max(0.0, 1.0 - frac)
+
+
+def encode_rows(
+    weights: NDArray[np.float32], texts: TokenizedTexts, rows: NDArray[np.int64], chunk: int = 4096
+) -> NDArray[np.float32]:
+    """Mean-pool token rows of some texts (un-normalised), using torch's ``embedding_bag``.
+
+    Args:
+        weights: The (vocab, dim) table.
+        texts: Tokenized texts.
+        rows: Which texts to encode.
+        chunk: Texts per call.
+
+    Returns:
+        Float32 array (len(rows), dim); empty texts give zero rows.
+    """
+    torch = require_torch()
+    table = torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float32))
+    out = np.zeros((rows.shape[0], weights.shape[1]), dtype=np.float32)
+    with torch.inference_mode():
+        for lo in range(0, rows.shape[0], chunk):
+            ids, offs = texts.take(rows[lo : lo + chunk])
+            vec = torch.nn.functional.embedding_bag(torch.from_numpy(ids), table, torch.from_numpy(offs), mode="mean")
+            out[lo : lo + chunk] = vec.numpy()
+    return out
+
+
+def train_contrastive(
+    init: NDArray[np.float32],
+    pairs: PairSet,
+    train_rows: NDArray[np.int64],
+    cfg: TrainConfig,
+    callback: Callable[[int, NDArray[np.float32]], None] | None = None,
+    callback_every: int = 0,
+) -> NDArray[np.float32]:
+    """Train the token table with in-batch-negative contrastive loss at every Matryoshka width.
+
+    Args:
+        init: Initial (vocab, dim) table (copied, not modified).
+        pairs: Tokenized pairs.
+        train_rows: Indices of the pairs to train on.
+        cfg: Hyper-parameters.
+        callback: Called as ``callback(step, weights)`` every ``callback_every`` steps (e.g. a
+            held-out evaluation).
+        callback_every: Steps between callbacks (0: never).
+
+    Returns:
+        The trained float32 table.
+
+    Raises:
+        ValueError: If the widest Matryoshka dim exceeds the table width or the optimizer is unknown.
+    """
+    torch = require_torch()
+    if max(cfg.dims) > init.shape[1]:
+        msg = f"Matryoshka dims {list(cfg.dims)} exceed the table width {init.shape[1]}"
+        raise ValueError(msg)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    emb = torch.nn.EmbeddingBag.from_pretrained(
+        torch.tensor(init, dtype=torch.float32), freeze=False, mode="mean", sparse=True
+    )
+    if cfg.optimizer == "adam":
+        opt = torch.optim.SparseAdam(list(emb.parameters()), lr=cfg.lr)
+    elif cfg.optimizer == "adagrad":
+        opt = torch.optim.Adagrad(list(emb.parameters()), lr=cfg.lr)
+    else:
+        msg = f"Unknown optimizer {cfg.optimizer!r}; expected 'adam' or 'adagrad'"
+        raise ValueError(msg)
+    steps_per_epoch = max(1, train_rows.shape[0] // cfg.batch_size)
+    total = max(1, int(cfg.epochs * steps_per_epoch))
+    labels = torch.arange(cfg.batch_size)
+    ce = torch.nn.functional.cross_entropy
+    start = time.perf_counter()
+    step = 0
+    running = 0.0
+    done = False
+    while not done:
+        for batch in no_duplicate_batches(train_rows, pairs.query_group, cfg.batch_size, rng):
+            factor = _lr_factor(step, total, cfg)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * factor
+            q_ids, q_off = pairs.queries.take(batch)
+            p_ids, p_off = pairs.positives.take(batch)
+            q = emb(torch.from_numpy(q_ids), torch.from_numpy(q_off))
+            p = emb(torch.from_numpy(p_ids), torch.from_numpy(p_off))
+            loss = q.new_zeros(())
+            for d in cfg.dims:
+                qn = torch.nn.functional.normalize(q[:, :d], dim=1)
+                pn = torch.nn.functional.normalize(p[:, :d], dim=1)
+                logits = qn @ pn.T * cfg.scale
+                part = ce(logits, labels)
+                if cfg.symmetric:
+                    part = 0.5 * (part + ce(logits.T, labels))
+                loss = loss + part
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            value = float(loss.detach()) / len(cfg.dims)
+            running = value if step == 1 else 0.95 * running + 0.05 * value
+            cfg.history.append((step, value))
+            elapsed = time.perf_counter() - start
+            if cfg.log_every and step % cfg.log_every == 0:
+                rate = step * cfg.batch_size / elapsed
+                print(
+                    f"step {step}/{total} loss {running:.4f} lr {cfg.lr * factor:.4f} {elapsed:.0f}s {rate:.0f} pairs/s"
+                )
+            if callback is not None and callback_every and step % callback_every == 0:
+                callback(step, emb.weight.detach().numpy().copy())
+            if step >= total or (cfg.time_budget is not None and elapsed > cfg.time_budget):
+                done = True
+                break
+    return np.asarray(emb.weight.detach().numpy(), dtype=np.float32).copy()

@@ -1,0 +1,263 @@
+"""StaticEncoder semantics: mean pooling, truncation, normalisation, bad input."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.conftest import make_tiny_model
+
+import matryo.encoder as encoder_module
+from matryo import StaticEncoder
+
+TEXTS = [
+    "The cat and the dog",
+    "read a gzip file in python",
+    "parse command line arguments",
+    "",
+    "   \t\n ",
+    "Zebra \u03a9mega",  # unknown words -> [UNK], kept like sentence-transformers
+    "[CLS] written in the text [SEP]",
+    "Crème brûlée à la mode",
+    "emoji 🙂 and 中文 characters",
+    "fast " * 300,
+]
+
+
+def reference(model_dir: Path, texts: list[str], *, dim: int | None = None, normalize: bool = True) -> np.ndarray:
+    """Straight-line numpy version of sentence-transformers StaticEmbedding semantics."""
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    table = load_file(str(model_dir / "model.safetensors"))["embedding.weight"].astype(np.float32)
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.no_padding()
+    rows = []
+    for text in texts:
+        ids = tokenizer.encode(text, add_special_tokens=False).ids
+        vec = table[ids].mean(axis=0) if ids else np.zeros(table.shape[1], np.float32)
+        vec = vec[:dim] if dim else vec
+        if normalize:
+            vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
+        rows.append(vec)
+    return np.stack(rows)
+
+
+@pytest.fixture
+def encoder(tiny_model: Path) -> StaticEncoder:
+    return StaticEncoder.from_pretrained(tiny_model)
+
+
+def test_matches_reference_raw_and_normalised(tiny_model: Path, encoder: StaticEncoder) -> None:
+    for normalize in (False, True):
+        got = encoder.encode(TEXTS, normalize=normalize)
+        assert got.dtype == np.float32
+        assert got.shape == (len(TEXTS), 64)
+        np.testing.assert_allclose(got, reference(tiny_model, TEXTS, normalize=normalize), atol=1e-6)
+
+
+def test_truncation_happens_before_normalisation(tiny_model: Path, encoder: StaticEncoder) -> None:
+    got = encoder.encode(TEXTS, truncate_dim=16)
+    assert got.shape == (len(TEXTS), 16)
+    np.testing.assert_allclose(got, reference(tiny_model, TEXTS, dim=16), atol=1e-6)
+    norms = np.linalg.norm(got, axis=1)
+    np.testing.assert_allclose(norms[[0, 1, 2]], 1.0, atol=1e-6)
+    raw = encoder.encode(TEXTS, truncate_dim=16, normalize=False)
+    np.testing.assert_allclose(raw, encoder.encode(TEXTS, normalize=False)[:, :16], atol=1e-6)
+
+
+def test_truncated_encoding_pools_only_the_prefix_columns(
+    encoder: StaticEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[int, ...]] = []
+    original = encoder_module._pool_into
+
+    def spy(ids: list[list[int]], table: np.ndarray, out: np.ndarray) -> None:
+        seen.append(table.shape)
+        original(ids, table, out)
+
+    monkeypatch.setattr(encoder_module, "_pool_into", spy)
+    encoder.encode(TEXTS, truncate_dim=8)
+    assert seen and all(shape[1] == 8 for shape in seen)
+
+
+def test_default_truncate_dim_and_override(tiny_model: Path) -> None:
+    enc = StaticEncoder.from_pretrained(tiny_model, truncate_dim=32)
+    assert enc.output_dim == 32 and enc.dim == 64
+    assert enc.encode(TEXTS).shape == (len(TEXTS), 32)
+    assert enc.encode(TEXTS, truncate_dim=64).shape == (len(TEXTS), 64)
+
+
+def test_single_string_returns_a_vector(encoder: StaticEncoder) -> None:
+    vec = encoder.encode("the cat")
+    assert vec.shape == (64,)
+    np.testing.assert_array_equal(vec, encoder.encode(["the cat"])[0])
+
+
+def test_empty_and_whitespace_give_zero_vectors_not_nan(encoder: StaticEncoder) -> None:
+    for normalize in (True, False):
+        got = encoder.encode(["", "  \n\t", "cat"], normalize=normalize)
+        assert np.isfinite(got).all()
+        assert not got[0].any() and not got[1].any()
+        assert got[2].any()
+
+
+def test_empty_list_gives_empty_matrix(encoder: StaticEncoder) -> None:
+    assert encoder.encode([]).shape == (0, 64)
+    assert encoder.encode([], truncate_dim=8).shape == (0, 8)
+    assert encoder.encode(iter([])).dtype == np.float32
+
+
+def test_accepts_tuples_generators_and_numpy_string_arrays(encoder: StaticEncoder) -> None:
+    expected = encoder.encode(["cat", "dog"])
+    np.testing.assert_array_equal(encoder.encode(("cat", "dog")), expected)
+    np.testing.assert_array_equal(encoder.encode(t for t in ["cat", "dog"]), expected)
+    np.testing.assert_array_equal(encoder.encode(np.array(["cat", "dog"])), expected)
+
+
+@pytest.mark.parametrize(
+    ("texts", "needle"),
+    [
+        (None, "NoneType"),
+        (b"bytes", "bytes"),
+        (42, "int"),
+        (["ok", None], "texts[1]"),
+        (["ok", "fine", b"raw"], "texts[2]"),
+        ([3.5], "texts[0]"),
+    ],
+)
+def test_bad_input_raises_type_error_naming_index_and_type(encoder: StaticEncoder, texts: object, needle: str) -> None:
+    with pytest.raises(TypeError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        encoder.encode(texts)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dim", [0, -1, 65, 1000])
+def test_truncate_dim_out_of_range(encoder: StaticEncoder, dim: int) -> None:
+    with pytest.raises(ValueError, match="between 1 and the model's dim 64"):
+        encoder.encode("cat", truncate_dim=dim)
+    with pytest.raises(ValueError, match="between 1 and"):
+        StaticEncoder.from_pretrained(encoder.name_or_path, truncate_dim=dim)
+
+
+def test_truncate_dim_must_be_an_int(encoder: StaticEncoder) -> None:
+    with pytest.raises(TypeError, match="truncate_dim"):
+        encoder.encode("cat", truncate_dim=True)
+    with pytest.raises(TypeError, match="truncate_dim"):
+        encoder.encode("cat", truncate_dim=8.0)  # type: ignore[arg-type]
+
+
+def test_batch_size_does_not_change_results(encoder: StaticEncoder) -> None:
+    texts = [f"the cat {i} read file " * (i % 40) for i in range(500)]
+    expected = encoder.encode(texts, batch_size=10_000)
+    for batch_size in (1, 7, 64):
+        np.testing.assert_allclose(encoder.encode(texts, batch_size=batch_size), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="batch_size"):
+        encoder.encode(texts, batch_size=0)
+
+
+def test_tokenizer_truncation_is_honoured_and_max_length_overrides(tmp_path: Path) -> None:
+    stored = make_tiny_model(tmp_path / "cut5", max_length=5)
+    long_text = "cat dog bird fish tree house car road river"
+    enc = StaticEncoder.from_pretrained(stored)
+    assert enc.max_length == 5
+    np.testing.assert_allclose(enc.encode(long_text), enc.encode("cat dog bird fish tree"), atol=1e-6)
+    override = StaticEncoder.from_pretrained(stored, max_length=3)
+    assert override.max_length == 3
+    np.testing.assert_allclose(override.encode(long_text), override.encode("cat dog bird"), atol=1e-6)
+    uncut = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "uncut"))
+    assert uncut.max_length is None
+    with pytest.raises(ValueError, match="max_length"):
+        StaticEncoder.from_pretrained(stored, max_length=0)
+
+
+def test_tokenize_shows_ids_without_special_tokens(encoder: StaticEncoder) -> None:
+    (ids,) = encoder.tokenize(["cat \u03a9\u03a9"])  # no such characters in the vocab
+    vocab = encoder.tokenizer.get_vocab()
+    assert ids == [vocab["cat"], vocab["[UNK]"]]
+    assert vocab["[CLS]"] in encoder.tokenize(["[CLS] cat"])[0]
+
+
+def test_long_text_pieces_match_whole_text_tokenization(encoder: StaticEncoder) -> None:
+    words = ["cat", "dog,", "tree.", "gzip", "zebra", "Crème", "🙂", "the\n", "x" * 120]
+    rng = np.random.default_rng(1)
+    text = " ".join(rng.choice(words, size=60_000).tolist())  # > _LONG_TEXT_CHARS characters
+    assert len(text) > encoder_module._LONG_TEXT_CHARS
+    ids = encoder.tokenizer.encode(text, add_special_tokens=False).ids
+    expected = encoder.table[ids].astype(np.float64).mean(axis=0)  # float64: 10^5 float32 adds drift by 1e-4
+    expected /= np.linalg.norm(expected)
+    np.testing.assert_allclose(encoder.encode(text), expected, atol=1e-6)
+
+
+def test_long_text_respects_stored_truncation(tmp_path: Path) -> None:
+    enc = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "cut", max_length=4))
+    text = "cat dog bird fish " + "tree " * 50_000
+    np.testing.assert_allclose(enc.encode(text), enc.encode("cat dog bird fish"), atol=1e-6)
+
+
+def test_ten_megabyte_string_has_bounded_memory(tiny_model: Path) -> None:
+    import subprocess
+    import sys
+
+    code = f"""
+import resource, sys
+from matryo import StaticEncoder
+enc = StaticEncoder.from_pretrained({str(tiny_model)!r})
+enc.encode("warm up")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+text = "the cat read a gzip file by the river " * (10_000_000 // 38)
+vec = enc.encode(text)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+assert vec.shape == (64,) and abs(float((vec ** 2).sum()) - 1) < 1e-4
+print((after - before) // 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    grown_mib = int(out.stdout.strip().splitlines()[-1])
+    # The text itself is 10 MB; tokenizing it whole would take several hundred MiB more.
+    assert grown_mib < 120, f"peak RSS grew by {grown_mib} MiB"
+
+
+def test_thread_safe_encoding(encoder: StaticEncoder) -> None:
+    texts = [f"{w} cat read file number {i}" for i, w in enumerate(["dog", "tree", "car", "gzip"] * 300)]
+    expected = encoder.encode(texts, batch_size=64)
+    expected_16 = encoder.encode(texts, truncate_dim=16)
+    results: dict[int, np.ndarray] = {}
+    errors: list[BaseException] = []
+
+    def work(slot: int) -> None:
+        try:
+            for _ in range(5):
+                if slot % 2:
+                    results[slot] = encoder.encode(texts, batch_size=64)
+                else:
+                    results[slot] = encoder.encode(texts, truncate_dim=16)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for slot, got in results.items():
+        np.testing.assert_allclose(got, expected if slot % 2 else expected_16, atol=1e-6)
+
+
+def test_progress_bar(encoder: StaticEncoder) -> None:
+    pytest.importorskip("tqdm")
+    assert encoder.encode(["cat"] * 10, show_progress_bar=True).shape == (10, 64)
+
+
+def test_fingerprint_identifies_the_weights(tmp_path: Path) -> None:
+    a = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "a", seed=0))
+    b = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "b", seed=0, layout="model2vec"))
+    c = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "c", seed=1))
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+    assert len(a.fingerprint) == 16
+
+
+def test_repr_and_properties(encoder: StaticEncoder) -> None:
+    assert encoder.vocab_size == encoder.tokenizer.get_vocab_size()
+    assert "dim=64" in repr(encoder)

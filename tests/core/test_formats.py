@@ -1,0 +1,200 @@
+"""Loading: every folder layout, dtypes, memory mapping, and clear errors for bad folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+from tests.conftest import make_tiny_model, make_tokenizer
+
+from matryo import ModelFormatError, ModelNotFoundError, StaticEncoder
+from matryo.formats import find_model_files
+
+TEXTS = ["the cat read a file", "", "zebra dog", "python code search"]
+
+
+def test_every_layout_loads_and_gives_identical_vectors(tmp_path: Path) -> None:
+    results = {}
+    for layout in ("st_hub", "st_root", "model2vec"):
+        enc = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / layout, layout=layout))
+        results[layout] = enc.encode(TEXTS)
+    np.testing.assert_array_equal(results["st_hub"], results["st_root"])
+    np.testing.assert_array_equal(results["st_hub"], results["model2vec"])
+
+
+def test_layout_names(tiny_model_any_layout: Path) -> None:
+    files = find_model_files(tiny_model_any_layout)
+    assert files.weights.is_file() and files.tokenizer.is_file()
+    assert "sentence-transformers" in files.layout
+
+
+def test_hub_layout_without_modules_json(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m", layout="st_hub")
+    (folder / "modules.json").unlink()
+    assert find_model_files(folder).layout == "sentence-transformers hub layout"
+    assert StaticEncoder.from_pretrained(folder).encode("cat").shape == (64,)
+
+
+def test_float32_table_is_memory_mapped_not_copied(tiny_model: Path) -> None:
+    enc = StaticEncoder.from_pretrained(tiny_model)
+    assert not enc.table.flags.owndata
+    assert not enc.table.flags.writeable
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float64"])
+def test_half_and_double_tables_are_pooled_in_float32(tmp_path: Path, dtype: str) -> None:
+    f32 = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "f32"))
+    other = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / dtype, dtype=dtype))
+    assert other.table.dtype == np.float32
+    assert other.stored_dtype == {"float16": "F16", "float64": "F64"}[dtype]
+    np.testing.assert_allclose(other.encode(TEXTS), f32.encode(TEXTS), atol=2e-3)
+
+
+def test_bfloat16_table(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "bf", layout="st_root")
+    ref = StaticEncoder.from_pretrained(folder)
+    # Write the same table as bfloat16 by hand (upper 16 bits of each float32).
+    table = np.ascontiguousarray(ref.table)
+    bits = (table.view(np.uint32) >> 16).astype(np.uint16)
+    header = {"embedding.weight": {"dtype": "BF16", "shape": list(table.shape), "data_offsets": [0, bits.nbytes]}}
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    weights = folder / "model.safetensors"
+    weights.unlink()  # a new file, never an in-place rewrite of the one `ref` has memory-mapped
+    weights.write_bytes(len(raw).to_bytes(8, "little") + raw + bits.tobytes())
+    enc = StaticEncoder.from_pretrained(folder)
+    assert enc.stored_dtype == "BF16"
+    np.testing.assert_allclose(enc.encode(TEXTS), ref.encode(TEXTS), atol=2e-2)
+
+
+def test_model2vec_mapping_and_weights_are_folded(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m2v", layout="model2vec")
+    tokenizer = make_tokenizer()
+    vocab = tokenizer.get_vocab_size()
+    rng = np.random.default_rng(3)
+    codebook = rng.standard_normal((7, 64)).astype(np.float32)
+    mapping = rng.integers(0, 7, size=vocab).astype(np.int64)
+    weights = rng.uniform(0.5, 2.0, size=vocab).astype(np.float32)
+    save_file({"embeddings": codebook, "mapping": mapping, "weights": weights}, str(folder / "model.safetensors"))
+    enc = StaticEncoder.from_pretrained(folder)
+    np.testing.assert_allclose(enc.table, codebook[mapping] * weights[:, None], rtol=1e-6)
+
+
+def test_folder_matching_no_layout_lists_what_was_tried(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelFormatError, match="Layouts tried") as info:
+        StaticEncoder.from_pretrained(tmp_path / "empty")
+    for layout in ("modules.json", "0_StaticEmbedding", "root layout"):
+        assert layout in str(info.value)
+
+
+def test_pickle_files_are_never_loaded(tmp_path: Path) -> None:
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    make_tokenizer().save(str(folder / "tokenizer.json"))
+    (folder / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ModelFormatError, match="Pickle files"):
+        StaticEncoder.from_pretrained(folder)
+
+
+def test_row_count_mismatch_names_both_numbers(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    vocab = make_tokenizer().get_vocab_size()
+    save_file({"embedding.weight": np.zeros((vocab + 3, 8), np.float32)}, str(folder / "model.safetensors"))
+    with pytest.raises(ModelFormatError, match=rf"{vocab + 3} rows.*{vocab} tokens"):
+        StaticEncoder.from_pretrained(folder)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda b: b[: len(b) // 2],  # truncated download
+        lambda b: b[:5],  # shorter than the header length
+        lambda b: b"\xff" * 8 + b[8:],  # absurd header length
+        lambda b: b[:8] + b"{not json" + b[17:],  # corrupt header
+        lambda b: b"",  # empty file
+    ],
+)
+def test_corrupt_safetensors_is_a_format_error(tmp_path: Path, mangle: object) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(mangle(weights.read_bytes()))  # type: ignore[operator]
+    with pytest.raises(ModelFormatError, match="safetensors"):
+        StaticEncoder.from_pretrained(folder)
+
+
+def test_wrong_tensor_name_or_shape(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    save_file({"something.else": np.zeros((3, 3), np.float32)}, str(folder / "model.safetensors"))
+    with pytest.raises(ModelFormatError, match="embedding.weight"):
+        StaticEncoder.from_pretrained(folder)
+    save_file({"embedding.weight": np.zeros(30, np.float32)}, str(folder / "model.safetensors"))
+    with pytest.raises(ModelFormatError, match="2-D"):
+        StaticEncoder.from_pretrained(folder)
+
+
+def test_corrupt_tokenizer_or_modules_json(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    (folder / "tokenizer.json").write_text("{ nope")
+    with pytest.raises(ModelFormatError, match="tokenizer"):
+        StaticEncoder.from_pretrained(folder)
+    folder = make_tiny_model(tmp_path / "n")
+    (folder / "modules.json").write_text("[oops")
+    with pytest.raises(ModelFormatError, match="modules.json"):
+        StaticEncoder.from_pretrained(folder)
+
+
+def test_missing_path_that_is_not_a_hub_id(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        StaticEncoder.from_pretrained(tmp_path / "nope" / "deeper" / "still")
+    with pytest.raises(ModelNotFoundError):
+        StaticEncoder.from_pretrained("./not-here")
+
+
+def test_uncached_hub_id_offline_fails_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="not in the local hub cache"):
+        StaticEncoder.from_pretrained("someone/not-a-cached-model", cache_dir=tmp_path)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    with pytest.raises(ModelNotFoundError, match="local_files_only"):
+        StaticEncoder.from_pretrained("someone/not-a-cached-model", cache_dir=tmp_path, local_files_only=True)
+
+
+def test_save_pretrained_round_trip(tmp_path: Path, tiny_model: Path) -> None:
+    enc = StaticEncoder.from_pretrained(tiny_model, max_length=3)
+    saved = enc.save_pretrained(tmp_path / "saved")
+    again = StaticEncoder.from_pretrained(saved)
+    assert again.max_length == 3
+    np.testing.assert_array_equal(again.encode(TEXTS), enc.encode(TEXTS))
+    assert json.loads((saved / "config.json").read_text())["model_type"] == "model2vec"
+
+
+def test_save_pretrained_into_its_own_folder_is_safe(tiny_model: Path) -> None:
+    enc = StaticEncoder.from_pretrained(tiny_model)
+    before = enc.encode(TEXTS)
+    enc.save_pretrained(tiny_model)  # overwrites the file `enc` has memory-mapped
+    np.testing.assert_array_equal(enc.encode(TEXTS), before)
+    np.testing.assert_array_equal(StaticEncoder.from_pretrained(tiny_model).encode(TEXTS), before)
+
+
+def test_save_pretrained_keeps_float16(tmp_path: Path) -> None:
+    enc = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "h", dtype="float16"))
+    again = StaticEncoder.from_pretrained(enc.save_pretrained(tmp_path / "out"))
+    assert again.stored_dtype == "F16"
+    np.testing.assert_array_equal(again.table, enc.table)
+
+
+@pytest.mark.network
+def test_real_hub_model_loads_when_online() -> None:
+    import socket
+
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=3).close()
+    except OSError:
+        pytest.skip("offline: the hub is not reachable")
+    enc = StaticEncoder.from_pretrained("sentence-transformers/static-retrieval-mrl-en-v1")
+    assert enc.dim == 1024 and enc.vocab_size == 30522

@@ -1,0 +1,44 @@
+"""Package hygiene: the public API and what `import matryo` pulls in."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import matryo
+
+
+def test_public_api_is_pinned() -> None:
+    expected = {
+        "DEFAULT_MODEL_PATH",
+        "DimensionMismatchError",
+        "MatryoError",
+        "MissingExtraError",
+        "ModelFormatError",
+        "ModelNotFoundError",
+        "StaticEncoder",
+        "__version__",
+    }
+    assert expected <= set(matryo.__all__)
+    for name in matryo.__all__:
+        assert hasattr(matryo, name), name
+
+
+def test_import_matryo_pulls_no_heavy_host_library() -> None:
+    code = "import json, sys, matryo; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+    forbidden = {"torch", "chromadb", "lancedb", "langchain", "langchain_core", "sentence_transformers", "model2vec"}
+    forbidden |= {"huggingface_hub", "transformers", "pyarrow", "pandas"}
+    assert not (loaded & forbidden), loaded & forbidden
+    assert not any(name.startswith(("matryo_", "langchain_matryo", "matryo.train")) for name in loaded)
+
+
+def test_errors_refine_builtins() -> None:
+    assert issubclass(matryo.ModelFormatError, ValueError)
+    assert issubclass(matryo.ModelNotFoundError, FileNotFoundError)
+    assert issubclass(matryo.DimensionMismatchError, ValueError)
+    assert issubclass(matryo.MissingExtraError, ImportError)
+    for cls in (matryo.ModelFormatError, matryo.MissingExtraError, matryo.DimensionMismatchError):
+        assert issubclass(cls, matryo.MatryoError)
