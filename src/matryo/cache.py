@@ -1,0 +1,68 @@
+"""A per-process cache of loaded encoders, for hosts that rebuild embedding functions often.
+
+Chroma rebuilds an embedding function from its config on every add and query of a reopened collection,
+and LanceDB builds one per vector column when a table is opened: loading the model each time would
+dominate. :func:`load_encoder` returns the same :class:`StaticEncoder` for the same semantic config.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from matryo.encoder import StaticEncoder
+
+__all__ = ["clear_encoder_cache", "load_encoder"]
+
+_CACHE: dict[tuple[str | None, str | None, int | None], StaticEncoder] = {}
+_LOCK = threading.Lock()
+_MAX_ENTRIES = 8
+
+
+def _key(name_or_path: str | os.PathLike[str] | None) -> str | None:
+    if name_or_path is None:
+        return None
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    return str(path.resolve()) if path.exists() else text
+
+
+def load_encoder(
+    name_or_path: str | os.PathLike[str] | None = None,
+    *,
+    revision: str | None = None,
+    max_length: int | None = None,
+) -> StaticEncoder:
+    """Load an encoder once per process and return the cached instance afterwards.
+
+    The key is the full semantic config (resolved path or hub id, revision, max_length); the encoder is
+    returned without a default ``truncate_dim`` (pass ``truncate_dim=`` to ``encode`` instead), so one
+    loaded table serves every Matryoshka width.
+
+    Args:
+        name_or_path: As for :meth:`StaticEncoder.from_pretrained` (``None`` = the embedded default model).
+        revision: Hub revision.
+        max_length: Token cut-off override.
+
+    Returns:
+        The shared encoder (thread-safe to use).
+    """
+    key = (_key(name_or_path), revision, max_length)
+    encoder = _CACHE.get(key)
+    if encoder is not None:
+        return encoder
+    with _LOCK:
+        encoder = _CACHE.get(key)
+        if encoder is None:
+            encoder = StaticEncoder.from_pretrained(name_or_path, revision=revision, max_length=max_length)
+            if len(_CACHE) >= _MAX_ENTRIES:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = encoder
+    return encoder
+
+
+def clear_encoder_cache() -> None:
+    """Forget every cached encoder (their memory is freed once no one else holds them)."""
+    with _LOCK:
+        _CACHE.clear()
