@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-
 _WORD_CACHE: dict[tuple[str, int], NDArray[np.float32]] = {}
 
 
