@@ -164,6 +164,22 @@ def _found_pairs(result: object, what: str) -> tuple[list[Hashable], object]:
     raise TypeError(msg)
 
 
+def _stack(values: object, count: int, query_dim: int) -> NDArray[np.float32]:
+    """Stack fetched vectors into a (count, dim) matrix; ragged widths raise DimensionMismatchError."""
+    try:
+        matrix = np.asarray(values, dtype=np.float32)
+    except ValueError as exc:  # ragged rows
+        widths = sorted({int(np.size(row)) for row in values})  # type: ignore[attr-defined]
+        msg = (
+            f"The fetched full vectors have different widths {widths}; expected every vector to have the "
+            f"query's {query_dim} dimensions."
+        )
+        raise DimensionMismatchError(msg) from exc
+    if matrix.ndim != 2:
+        matrix = matrix.reshape(count, -1) if matrix.size else np.zeros((count, 0), dtype=np.float32)
+    return matrix
+
+
 def rescore(
     query_vectors: ArrayLike,
     candidates: Sequence[Sequence[IdT]],
@@ -225,7 +241,7 @@ def rescore(
 
     if fetch_full_vectors is not None:
         found, values = _found_pairs(fetch_full_vectors(union), "fetch_full_vectors")
-        matrix = np.asarray(values, dtype=np.float32).reshape(len(found), -1) if found else None
+        matrix = _stack(values, len(found), queries.shape[1]) if found else None
     else:
         assert fetch_texts is not None and encoder is not None  # checked above; narrows the types
         found, values = _found_pairs(fetch_texts(union), "fetch_texts")

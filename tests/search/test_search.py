@@ -291,3 +291,11 @@ def test_candidate_count_and_defaults() -> None:
     assert candidate_count(3, 1.5) == 5
     assert isinstance(DEFAULT_TRUNCATE_DIM, int)
     assert DEFAULT_RESCORE_MULTIPLIER >= 1
+
+
+def test_ragged_fetched_vectors_raise_dimension_mismatch(encoder, store) -> None:
+    def fetch(ids: list[Hashable]) -> dict[Hashable, np.ndarray]:
+        return {i: (store.full[i] if n % 2 else store.full[i][:10]) for n, i in enumerate(ids)}
+
+    with pytest.raises(DimensionMismatchError, match=r"different widths \[10, 64\]"):
+        two_stage_search(encoder, "alpha", first_pass=store.first_pass, fetch_full_vectors=fetch, truncate_dim=16)
