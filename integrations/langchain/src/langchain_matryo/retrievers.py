@@ -1,0 +1,283 @@
+"""``MatryoTwoStageRetriever``: a truncated first pass in any LangChain vector store, then full-width rescoring.
+
+1. The query is encoded once at the model's full width.
+2. **First pass**: its Matryoshka prefix (the width of the store's vectors) goes to the store's
+   ``similarity_search_by_vector`` for ``ceil(k * rescore_multiplier)`` candidates (``filter`` passed through).
+3. **Rescore** (:func:`matryo.search.rescore`): the candidates are scored by full-dimension cosine and the
+   best ``k`` are returned, each with its score in ``metadata["relevance_score"]``.
+
+By default the full-width candidate vectors are made by re-encoding the candidates' ``page_content``: the
+model is a static lookup table, so this costs a few milliseconds, needs no second store, and works on any
+existing store built with a truncated :class:`MatryoEmbeddings`. Pass ``fetch_full_vectors`` to read stored
+full vectors by document id instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
+from numpy.typing import NDArray
+from pydantic import ConfigDict, Field, model_validator
+
+from langchain_matryo.embeddings import MatryoEmbeddings
+from matryo import DimensionMismatchError
+from matryo.quantize import truncate
+from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, FetchVectors, candidate_count, rescore
+
+__all__ = ["MatryoTwoStageRetriever"]
+
+_WIDTH_WORDS = ("dimension", "shape")  # how InMemoryVectorStore (numpy) and Chroma word a width mismatch
+
+
+class MatryoTwoStageRetriever(BaseRetriever):
+    """Two-stage Matryoshka retrieval over a LangChain vector store holding truncated vectors.
+
+    Point it at an existing store built with a truncated :class:`MatryoEmbeddings`; the store's own
+    embeddings are picked up (``vectorstore.embeddings``), or pass the same instance as ``embeddings=``
+    for stores that do not expose it. :meth:`from_documents` builds a store and the retriever in one call.
+
+    Example:
+        >>> from langchain_core.vectorstores import InMemoryVectorStore
+        >>> first_pass = MatryoEmbeddings(truncate_dim=128)
+        >>> store = InMemoryVectorStore.from_texts(["gzip files", "argument parsing"], first_pass)
+        >>> retriever = MatryoTwoStageRetriever(vectorstore=store, k=1)
+        >>> retriever.invoke("read a compressed file")[0].metadata["relevance_score"]  # doctest: +SKIP
+        0.61
+    """
+
+    vectorstore: VectorStore
+    """The first-pass store; its vectors must come from ``embeddings`` (same model, same ``truncate_dim``)."""
+
+    embeddings: MatryoEmbeddings | None = None
+    """The (truncated) embeddings the store was built with; ``None`` = ``vectorstore.embeddings``."""
+
+    k: int = Field(default=4, gt=0)
+    """Documents returned per query (LangChain's usual default)."""
+
+    rescore_multiplier: float = Field(default=DEFAULT_RESCORE_MULTIPLIER, ge=1)
+    """The first pass fetches ``ceil(k * rescore_multiplier)`` candidates for rescoring."""
+
+    filter: Any = None
+    """Metadata filter passed as ``filter=`` to the store (a callable for InMemoryVectorStore, a dict for
+    Chroma, ...); ``None`` = no filter."""
+
+    search_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments for the store's ``similarity_search_by_vector`` (e.g. Chroma's
+    ``where_document``)."""
+
+    fetch_full_vectors: Callable[[list[str]], Any] | None = None
+    """Optional ``ids -> {id: vector}`` or ``(found_ids, matrix)`` returning stored full-width vectors (see
+    :mod:`matryo.search`); ``None`` = re-encode the candidates' ``page_content`` (no second store needed)."""
+
+    score_key: str = "relevance_score"
+    """Metadata key that receives the full-dimension cosine similarity."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    @model_validator(mode="after")
+    def _resolve_embeddings(self) -> MatryoTwoStageRetriever:
+        store_embeddings = getattr(self.vectorstore, "embeddings", None)
+        if self.embeddings is None:
+            if not isinstance(store_embeddings, MatryoEmbeddings):
+                msg = (
+                    f"The vector store's embeddings are {type(store_embeddings).__name__}, not MatryoEmbeddings. "
+                    "Pass embeddings=MatryoEmbeddings(model=..., truncate_dim=<the width of the store's vectors>) "
+                    "with the settings the store was built with."
+                )
+                raise ValueError(msg)
+            self.embeddings = store_embeddings
+        elif isinstance(store_embeddings, MatryoEmbeddings) and store_embeddings is not self.embeddings:
+            if store_embeddings.dim != self.embeddings.dim:
+                msg = (
+                    f"The vector store holds {store_embeddings.dim}-d vectors but embeddings= gives "
+                    f"{self.embeddings.dim}-d first-pass queries. Pass the MatryoEmbeddings the store was built "
+                    "with (or leave embeddings=None to use it)."
+                )
+                raise DimensionMismatchError(msg)
+            if store_embeddings.encoder.fingerprint != self.embeddings.encoder.fingerprint:
+                msg = (
+                    f"The vector store was built with model {store_embeddings.encoder.name_or_path!r} but "
+                    f"embeddings= uses {self.embeddings.encoder.name_or_path!r}. Use the same model for both stages."
+                )
+                raise ValueError(msg)
+        return self
+
+    @property
+    def _first_pass_embeddings(self) -> MatryoEmbeddings:
+        assert self.embeddings is not None  # set by the validator; narrows the type
+        return self.embeddings
+
+    @classmethod
+    def from_documents(
+        cls,
+        documents: Sequence[Document],
+        *,
+        model: str | None = None,
+        revision: str | None = None,
+        max_length: int | None = None,
+        truncate_dim: int | None = DEFAULT_TRUNCATE_DIM,
+        vectorstore_cls: type[VectorStore] = InMemoryVectorStore,
+        vectorstore_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> MatryoTwoStageRetriever:
+        """Index documents at ``truncate_dim`` in a new vector store and return a retriever over it.
+
+        Args:
+            documents: The documents to index.
+            model: As for :class:`MatryoEmbeddings` (``None`` = the embedded default model).
+            revision: Hub revision.
+            max_length: Token cut-off override.
+            truncate_dim: Width of the first-pass vectors kept in the store; a value at least the model's
+                width (or ``None``) stores full vectors.
+            vectorstore_cls: Any LangChain ``VectorStore`` class (its ``from_documents`` is called).
+            vectorstore_kwargs: Extra arguments for ``vectorstore_cls.from_documents`` (e.g. Chroma's
+                ``persist_directory``).
+            **kwargs: Retriever fields (``k``, ``rescore_multiplier``, ``filter``, ...).
+
+        Returns:
+            The retriever; the store is ``retriever.vectorstore``.
+        """
+        full = MatryoEmbeddings(model=model, revision=revision, max_length=max_length)
+        width = None if truncate_dim is None or truncate_dim >= full.dim else truncate_dim
+        embeddings = full if width is None else full.model_copy(update={"truncate_dim": width})
+        store = vectorstore_cls.from_documents(list(documents), embeddings, **(vectorstore_kwargs or {}))
+        return cls(vectorstore=store, embeddings=embeddings, **kwargs)
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> MatryoTwoStageRetriever:
+        """Like :meth:`from_documents`, from texts (and optional metadatas and ids).
+
+        Args:
+            texts: The texts to index.
+            metadatas: One metadata dict per text.
+            ids: One id per text.
+            **kwargs: As for :meth:`from_documents`.
+
+        Returns:
+            The retriever.
+        """
+        items = list(texts)
+        metas = metadatas or [{} for _ in items]
+        doc_ids: list[str | None] = list(ids) if ids is not None else [None] * len(items)
+        documents = [
+            Document(page_content=text, metadata=meta, id=doc_id)
+            for text, meta, doc_id in zip(items, metas, doc_ids, strict=True)
+        ]
+        return cls.from_documents(documents, **kwargs)
+
+    # ------------------------------------------------------------------ the two stages
+    def _encode_query(self, query: str) -> tuple[NDArray[np.float32], NDArray[np.float32]] | None:
+        """Return (full-width vector, first-pass vector), or None for a query with no tokens (all-zero)."""
+        if not isinstance(query, str):
+            msg = f"The query must be a str, got {type(query).__name__}: {query!r:.60}."
+            raise TypeError(msg)
+        embeddings = self._first_pass_embeddings
+        raw = embeddings.encoder.encode([query], normalize=False, truncate_dim=embeddings.encoder.dim)
+        if not raw.any():
+            return None
+        prefix = truncate(raw, embeddings.dim, normalize=embeddings.normalize)
+        return raw, prefix
+
+    def _search_kwargs(self) -> dict[str, Any]:
+        kwargs = dict(self.search_kwargs)
+        if self.filter is not None:
+            kwargs["filter"] = self.filter
+        return kwargs
+
+    def _width_error(self, exc: Exception) -> DimensionMismatchError | None:
+        if not any(word in str(exc).lower() for word in _WIDTH_WORDS):
+            return None
+        embeddings = self._first_pass_embeddings
+        msg = (
+            f"The vector store rejected the {embeddings.dim}-d first-pass query vector: {exc} Expected the store "
+            f"to hold {embeddings.dim}-d vectors from MatryoEmbeddings(model={embeddings.model!r}, "
+            f"truncate_dim={embeddings.truncate_dim}). Pass the MatryoEmbeddings the store was built with as "
+            "embeddings=, or rebuild the store."
+        )
+        return DimensionMismatchError(msg)
+
+    def _first_pass(self, query: str, prefix: NDArray[np.float32]) -> list[Document]:
+        n = candidate_count(self.k, self.rescore_multiplier)
+        try:
+            return self.vectorstore.similarity_search_by_vector(prefix[0].tolist(), k=n, **self._search_kwargs())
+        except NotImplementedError:  # a store without search by vector embeds the query itself
+            return self.vectorstore.similarity_search(query, k=n, **self._search_kwargs())
+        except Exception as exc:
+            error = self._width_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    async def _afirst_pass(self, query: str, prefix: NDArray[np.float32]) -> list[Document]:
+        n = candidate_count(self.k, self.rescore_multiplier)
+        try:
+            return await self.vectorstore.asimilarity_search_by_vector(prefix[0].tolist(), k=n, **self._search_kwargs())
+        except NotImplementedError:
+            return await self.vectorstore.asimilarity_search(query, k=n, **self._search_kwargs())
+        except Exception as exc:
+            error = self._width_error(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    def _rescore(self, full: NDArray[np.float32], candidates: list[Document]) -> list[Document]:
+        if not candidates:
+            return []
+        if self.fetch_full_vectors is None:
+            positions = list(range(len(candidates)))
+            hits = rescore(
+                full,
+                [positions],
+                k=self.k,
+                fetch_texts=lambda wanted: (wanted, [candidates[i].page_content for i in wanted]),
+                encoder=self._first_pass_embeddings.encoder,
+            )[0]
+            picked = [candidates[i] for i in hits.ids]
+        else:
+            ids = [doc.id for doc in candidates]
+            if any(doc_id is None for doc_id in ids):
+                msg = (
+                    "fetch_full_vectors needs document ids, but the vector store returned documents without one "
+                    "(Document.id is None). Add the documents with ids, or leave fetch_full_vectors=None to "
+                    "re-encode the candidates."
+                )
+                raise ValueError(msg)
+            fetch: FetchVectors[str] = self.fetch_full_vectors
+            hits = rescore(full, [ids], k=self.k, fetch_full_vectors=fetch)[0]  # type: ignore[list-item]
+            by_id = {doc.id: doc for doc in reversed(candidates)}  # first occurrence wins
+            picked = [by_id[doc_id] for doc_id in hits.ids]
+        return [
+            doc.model_copy(update={"metadata": {**doc.metadata, self.score_key: float(score)}})
+            for doc, score in zip(picked, hits.scores, strict=True)
+        ]
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        encoded = self._encode_query(query)
+        if encoded is None:
+            return []
+        full, prefix = encoded
+        return self._rescore(full, self._first_pass(query, prefix))
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        encoded = await asyncio.to_thread(self._encode_query, query)
+        if encoded is None:
+            return []
+        full, prefix = encoded
+        candidates = await self._afirst_pass(query, prefix)
+        return await asyncio.to_thread(self._rescore, full, candidates)
