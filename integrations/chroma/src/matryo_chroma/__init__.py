@@ -1,1 +1,59 @@
-"""Placeholder: filled by its adapter issue."""
+"""Chroma adapter for matryo: a registered embedding function and a two-stage Matryoshka collection.
+
+Importing this package registers :class:`MatryoEmbeddingFunction` with Chroma under the name ``"matryo"``.
+Chroma has no plugin discovery, so every process that uses a collection made with it must import
+``matryo_chroma`` first (or open the collection with :func:`get_collection`, which does that for you).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+
+from matryo_chroma.collection import (
+    DEFAULT_CODEC,
+    DEFAULT_STORE,
+    DuplicateIdError,
+    StaleVectorWarning,
+    TwoStageCollection,
+    UnknownIdError,
+)
+from matryo_chroma.embedding_function import EF_NAME, MatryoEmbeddingFunction
+from matryo_chroma.stores import STORES
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_CODEC",
+    "DEFAULT_STORE",
+    "EF_NAME",
+    "STORES",
+    "DuplicateIdError",
+    "MatryoEmbeddingFunction",
+    "StaleVectorWarning",
+    "TwoStageCollection",
+    "UnknownIdError",
+    "__version__",
+    "get_collection",
+]
+
+
+def get_collection(client: ClientAPI, name: str, **kwargs: Any) -> Collection:
+    """Open a Chroma collection made with :class:`MatryoEmbeddingFunction`, from any process.
+
+    The way out of Chroma's ``ValueError: Embedding function matryo not found. Add
+    @register_embedding_function decorator to the class definition.``, which a process raises on
+    ``query(query_texts=...)`` or ``add(documents=...)`` when it has not imported ``matryo_chroma``:
+    importing this function registers the embedding function, and the returned collection embeds with it.
+
+    Args:
+        client: Any Chroma client.
+        name: The collection name.
+        **kwargs: Passed to ``client.get_collection`` (e.g. ``data_loader``).
+
+    Returns:
+        The collection, with its stored matryo embedding function rebuilt.
+    """
+    return client.get_collection(name, **kwargs)

@@ -1,0 +1,717 @@
+"""A Chroma collection searched in two stages: truncated HNSW first pass, full-dimension rescoring.
+
+Scores: :meth:`TwoStageCollection.query` returns Chroma's result shape; ``distances`` are **full-dimension
+cosine distances** ``1 - cos(query, document)`` (Chroma's own cosine convention, ascending), computed
+by :func:`matryo.search.rescore`, never the first pass's truncated distances.
+
+Consistency: a full vector is only ever scored if its Matryoshka prefix agrees with the record's first-pass
+vector (checked on every query). A record that fails the check (a write interrupted between the two
+collections of ``store="sibling"``, or a document edited through the raw Chroma collection) is re-encoded
+from its document when that reproduces its first-pass vector, and otherwise left out of the hits with a
+:class:`StaleVectorWarning`; :meth:`TwoStageCollection.repair` rewrites such records for good.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from numpy.typing import ArrayLike, NDArray
+
+from matryo.errors import DimensionMismatchError, MatryoError
+from matryo.quantize import Codec, codec_from_config, make_codec, normalize, truncate
+from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count, rescore
+from matryo_chroma.embedding_function import MatryoEmbeddingFunction
+from matryo_chroma.stores import FULL_KEY, RESERVED_PREFIX, SIBLING_SUFFIX, STORES, decode_b64, encode_b64
+
+__all__ = [
+    "DEFAULT_CODEC",
+    "DEFAULT_STORE",
+    "DuplicateIdError",
+    "StaleVectorWarning",
+    "TwoStageCollection",
+    "UnknownIdError",
+]
+
+DEFAULT_STORE = "metadata"
+"""Full-vector store used when none is given (chosen by ``benchmarks/bench_chroma.py``)."""
+
+DEFAULT_CODEC = "float16"
+"""Codec of the full vectors with ``store="metadata"`` (chosen by ``benchmarks/bench_chroma.py``)."""
+
+_TOLERANCE = {"float32": 1e-4, "float16": 2e-3, "int8": 2e-2}  # 1 - cos allowed between prefix and first pass
+_WRITE_BATCH = 1000
+_DEFAULT_INCLUDE = ("metadatas", "documents", "distances")
+
+
+class UnknownIdError(MatryoError, KeyError):
+    """``update`` named ids that are not in the collection (nothing was written)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateIdError(MatryoError, ValueError):
+    """``add`` got an id twice, or an id that already exists (nothing was written)."""
+
+
+class StaleVectorWarning(UserWarning):
+    """A candidate's stored full vector did not match its first-pass vector and could not be rebuilt."""
+
+
+def _ids(ids: str | Sequence[str]) -> list[str]:
+    items = [ids] if isinstance(ids, str) else list(ids)
+    for item in items:
+        if not isinstance(item, str) or not item:
+            msg = f"Ids must be non-empty strings; found {item!r}."
+            raise TypeError(msg)
+    return items
+
+
+def _per_record(values: Any, count: int, what: str) -> list[Any] | None:
+    if values is None:
+        return None
+    items = [values] if isinstance(values, (str, Mapping)) else list(values)
+    if len(items) != count:
+        msg = f"Expected one {what} per id ({count}); found {len(items)}."
+        raise ValueError(msg)
+    return items
+
+
+def _strip(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if metadata is None:
+        return None
+    kept = {key: value for key, value in metadata.items() if not key.startswith(RESERVED_PREFIX)}
+    return kept or None
+
+
+def _chunks(count: int) -> Iterator[slice]:
+    for start in range(0, count, _WRITE_BATCH):
+        yield slice(start, min(count, start + _WRITE_BATCH))
+
+
+class TwoStageCollection:
+    """Two-stage (Matryoshka) search over a Chroma collection, with an API close to Chroma's ``Collection``.
+
+    Create one with :meth:`create` and reopen it with :meth:`open`; the settings (model, ``truncate_dim``,
+    store, codec, oversampling) are stored with the collection. The first-pass collection is an ordinary
+    Chroma collection (:attr:`collection`) with a :class:`MatryoEmbeddingFunction` at ``truncate_dim``, so
+    plain Chroma can still read it.
+
+    Example:
+        >>> docs = TwoStageCollection.create(chromadb.PersistentClient("db"), "docs")  # doctest: +SKIP
+        >>> docs.add(ids=["a", "b"], documents=["read a gzip file", "parse arguments"])  # doctest: +SKIP
+        >>> docs.query(query_texts=["gzip"], n_results=1)["ids"]  # doctest: +SKIP
+        [['a']]
+    """
+
+    def __init__(self, collection: Collection, full_collection: Collection | None = None) -> None:
+        """Wrap an existing first-pass collection; use :meth:`create` or :meth:`open` instead.
+
+        Args:
+            collection: The first-pass collection, created by :meth:`create`.
+            full_collection: The sibling collection (``store="sibling"`` only).
+
+        Raises:
+            ValueError: If the collection was not created by :meth:`create`.
+        """
+        settings = collection.metadata or {}
+        ef = collection.configuration.get("embedding_function")
+        if not isinstance(ef, MatryoEmbeddingFunction) or settings.get("matryo:store") not in STORES:
+            msg = (
+                f"Collection {collection.name!r} is not a matryo two-stage collection (expected a 'matryo' embedding "
+                "function and a 'matryo:store' metadata key). Create it with TwoStageCollection.create()."
+            )
+            raise ValueError(msg)
+        self.collection = collection
+        self.full_collection = full_collection
+        self.store: str = str(settings["matryo:store"])
+        self.rescore_multiplier = float(settings.get("matryo:rescore_multiplier", DEFAULT_RESCORE_MULTIPLIER))
+        self.embedding_function = ef
+        self.encoder = ef.encoder
+        self.dim = self.encoder.dim
+        self.truncate_dim = ef.dim
+        codec = settings.get("matryo:codec")
+        self._codec: Codec | None = codec_from_config(json.loads(str(codec))) if codec else None
+        self.codec_name: str = str(settings.get("matryo:codec_name", "float32"))
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def create(
+        cls,
+        client: ClientAPI,
+        name: str,
+        *,
+        model: str | None = None,
+        truncate_dim: int | None = DEFAULT_TRUNCATE_DIM,
+        store: str = DEFAULT_STORE,
+        codec: str = DEFAULT_CODEC,
+        rescore_multiplier: float = DEFAULT_RESCORE_MULTIPLIER,
+        max_length: int | None = None,
+        revision: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        hnsw: Mapping[str, Any] | None = None,
+    ) -> TwoStageCollection:
+        """Create a new two-stage collection.
+
+        Args:
+            client: Any Chroma client (``PersistentClient``, ``HttpClient``, ``EphemeralClient``).
+            name: Collection name (Chroma's rules: 3-512 characters ``[a-zA-Z0-9._-]``).
+            model: Model folder or hub id; ``None`` = matryo's embedded default model (offline).
+            truncate_dim: Width of the first-pass vectors; ``None`` or a value ``>=`` the model's width
+                indexes full vectors (the rescoring then changes nothing).
+            store: Where the full vectors live: ``"metadata"``, ``"sibling"`` or ``"documents"``
+                (see :mod:`matryo_chroma.stores`).
+            codec: ``"float32"``, ``"float16"`` or ``"int8"`` for ``store="metadata"`` (int8 ranges are
+                calibrated on the first batch added).
+            rescore_multiplier: The first pass fetches ``ceil(n_results * rescore_multiplier)`` candidates.
+            max_length: Token cut-off override for the model.
+            revision: Hub revision of ``model``.
+            metadata: Extra collection metadata (keys may not start with ``"matryo:"``).
+            hnsw: Extra HNSW settings for the first-pass collection (the space is always cosine).
+
+        Returns:
+            The new collection.
+
+        Raises:
+            ValueError: If a setting is invalid or the collection already exists.
+        """
+        if store not in STORES:
+            msg = f"Unknown store {store!r}; expected one of {', '.join(STORES)}."
+            raise ValueError(msg)
+        if codec not in _TOLERANCE:
+            msg = f"Unknown codec {codec!r} for the full vectors; expected one of {', '.join(_TOLERANCE)}."
+            raise ValueError(msg)
+        candidate_count(1, rescore_multiplier)  # validates the multiplier
+        probe = MatryoEmbeddingFunction(model, max_length=max_length, revision=revision)
+        width = None if truncate_dim is None or truncate_dim >= probe.encoder.dim else truncate_dim
+        ef = MatryoEmbeddingFunction(model, truncate_dim=width, max_length=max_length, revision=revision)
+        user = dict(metadata or {})
+        if any(key.startswith(RESERVED_PREFIX) for key in user):
+            msg = f"Collection metadata keys starting with {RESERVED_PREFIX!r} are reserved for matryo."
+            raise ValueError(msg)
+        settings: dict[str, Any] = {
+            **user,
+            "matryo:store": store,
+            "matryo:codec_name": codec if store == "metadata" else "float32",
+            "matryo:rescore_multiplier": float(rescore_multiplier),
+        }
+        if store == "metadata" and codec != "int8":
+            settings["matryo:codec"] = json.dumps(make_codec(codec, ef.encoder.dim).to_config())
+        configuration: dict[str, Any] = {"hnsw": {**dict(hnsw or {}), "space": "cosine"}}
+        full = None
+        if store == "sibling":
+            full = client.create_collection(
+                name + SIBLING_SUFFIX, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+        collection = client.create_collection(
+            name,
+            embedding_function=ef,
+            metadata=settings,
+            configuration=configuration,  # type: ignore[arg-type]
+        )
+        return cls(collection, full)
+
+    @classmethod
+    def open(cls, client: ClientAPI, name: str, *, repair: bool = True) -> TwoStageCollection:
+        """Open a collection made by :meth:`create` (in this or any other process).
+
+        Args:
+            client: Any Chroma client.
+            name: The collection name.
+            repair: With ``store="sibling"``, scan once and fix records whose full vector is missing or
+                stale (see :meth:`repair`). The other stores need no repair after a failed write.
+
+        Returns:
+            The collection.
+
+        Raises:
+            chromadb.errors.NotFoundError: If there is no such collection.
+            ValueError: If the collection was not made by :meth:`create`.
+        """
+        collection = client.get_collection(name)
+        store = (collection.metadata or {}).get("matryo:store")
+        full = client.get_collection(name + SIBLING_SUFFIX, embedding_function=None) if store == "sibling" else None
+        opened = cls(collection, full)
+        if repair and store == "sibling":
+            opened.repair()
+        return opened
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def name(self) -> str:
+        """The first-pass collection's name."""
+        return str(self.collection.name)
+
+    def count(self) -> int:
+        """Return the number of records."""
+        return int(self.collection.count())
+
+    def __repr__(self) -> str:
+        return (
+            f"TwoStageCollection(name={self.name!r}, dim={self.dim}, truncate_dim={self.truncate_dim}, "
+            f"store={self.store!r}, codec={self.codec_name!r}, rescore_multiplier={self.rescore_multiplier})"
+        )
+
+    def get(
+        self,
+        ids: str | Sequence[str] | None = None,
+        *,
+        where: dict[str, Any] | None = None,
+        where_document: dict[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        include: Sequence[str] = ("metadatas", "documents"),
+    ) -> dict[str, Any]:
+        """Get records like ``Collection.get``; ``embeddings``, if included, are the full-dimension vectors.
+
+        Args:
+            ids: Ids to fetch (unknown ids are left out, as in Chroma).
+            where: Metadata filter.
+            where_document: Document filter.
+            limit: At most this many records.
+            offset: Skip this many records.
+            include: Any of ``"metadatas"``, ``"documents"``, ``"embeddings"``.
+
+        Returns:
+            Chroma's ``GetResult`` dict; matryo's own metadata keys are removed.
+        """
+        wanted = list(include)
+        fetch = {"metadatas", "documents"} | ({"embeddings"} if "embeddings" in wanted else set())
+        result = self.collection.get(
+            ids=None if ids is None else _ids(ids),
+            where=where,
+            where_document=where_document,
+            limit=limit,
+            offset=offset,
+            include=sorted(fetch),  # type: ignore[arg-type]
+        )
+        out: dict[str, Any] = {
+            "ids": list(result["ids"]),
+            "embeddings": None,
+            "documents": list(result["documents"] or []) if "documents" in wanted else None,
+            "metadatas": [_strip(m) for m in result["metadatas"] or []] if "metadatas" in wanted else None,
+            "uris": None,
+            "data": None,
+            "included": wanted,
+        }
+        if "embeddings" in wanted:
+            firsts = np.asarray(result["embeddings"], dtype=np.float32).reshape(len(out["ids"]), -1)
+            rows = self._full_vectors(out["ids"], firsts, result["metadatas"] or [], result["documents"] or [])
+            out["embeddings"] = [rows.get(doc_id) for doc_id in out["ids"]]
+        return out
+
+    def query(
+        self,
+        query_texts: str | Sequence[str] | None = None,
+        *,
+        query_embeddings: ArrayLike | None = None,
+        n_results: int = 10,
+        where: dict[str, Any] | None = None,
+        where_document: dict[str, Any] | None = None,
+        include: Sequence[str] = _DEFAULT_INCLUDE,
+        rescore_multiplier: float | None = None,
+    ) -> dict[str, Any]:
+        """Search: a truncated first pass (filters applied there), then full-dimension cosine rescoring.
+
+        Args:
+            query_texts: Query text(s); or give ``query_embeddings`` instead.
+            query_embeddings: Full-width query vectors, shape ``(q, dim)``.
+            n_results: Hits per query.
+            where: Metadata filter, applied in the first pass (a filtered-out record is never a candidate).
+            where_document: Document filter, applied in the first pass.
+            include: Any of ``"distances"``, ``"metadatas"``, ``"documents"``, ``"embeddings"``
+                (full-dimension vectors).
+            rescore_multiplier: Override the collection's oversampling for this query.
+
+        Returns:
+            Chroma's ``QueryResult`` dict, one list per query, best first; ``distances`` are
+            ``1 - full-dimension cosine``.
+
+        Raises:
+            ValueError: If not exactly one of ``query_texts`` and ``query_embeddings`` is given.
+            DimensionMismatchError: If ``query_embeddings`` are not the model's full width.
+        """
+        if (query_texts is None) == (query_embeddings is None):
+            msg = "Pass exactly one of query_texts= or query_embeddings= (full-dimension vectors)."
+            raise ValueError(msg)
+        if query_texts is not None:
+            texts = [query_texts] if isinstance(query_texts, str) else list(query_texts)
+            queries = self.encoder.encode(texts, truncate_dim=self.dim, normalize=True).reshape(len(texts), -1)
+        else:
+            queries = self._full_width(query_embeddings, "query_embeddings")
+        n_candidates = candidate_count(n_results, rescore_multiplier or self.rescore_multiplier)
+        wanted = list(include)
+        first = self.collection.query(
+            query_embeddings=truncate(queries, self.truncate_dim),  # type: ignore[arg-type]
+            n_results=n_candidates,
+            where=where,
+            where_document=where_document,
+            include=["embeddings", "metadatas", "documents"],
+        )
+        rows: dict[str, tuple[NDArray[np.float32], Any, Any]] = {}
+        for q_ids, q_embs, q_metas, q_docs in zip(
+            first["ids"], first["embeddings"] or [], first["metadatas"] or [], first["documents"] or [], strict=True
+        ):
+            for doc_id, emb, meta, doc in zip(q_ids, q_embs, q_metas, q_docs, strict=True):
+                rows.setdefault(doc_id, (np.asarray(emb, dtype=np.float32), meta, doc))
+        order = list(rows)
+        full = self._full_vectors(
+            order,
+            np.asarray([rows[i][0] for i in order], dtype=np.float32).reshape(len(order), -1),
+            [rows[i][1] for i in order],
+            [rows[i][2] for i in order],
+        )
+        hits = rescore(
+            queries,
+            [list(q_ids) for q_ids in first["ids"]],
+            k=n_results,
+            fetch_full_vectors=lambda _ids: full,
+            on_missing="skip",
+        )
+        out: dict[str, Any] = {key: None for key in ("embeddings", "documents", "metadatas", "distances", "uris")}
+        out["ids"] = [list(hit.ids) for hit in hits]
+        out["data"] = None
+        out["included"] = wanted
+        if "distances" in wanted:
+            out["distances"] = [[float(1.0 - s) for s in hit.scores] for hit in hits]
+        if "documents" in wanted:
+            out["documents"] = [[rows[i][2] for i in hit.ids] for hit in hits]
+        if "metadatas" in wanted:
+            out["metadatas"] = [[_strip(rows[i][1]) for i in hit.ids] for hit in hits]
+        if "embeddings" in wanted:
+            out["embeddings"] = [np.asarray([full[i] for i in hit.ids], dtype=np.float32) for hit in hits]
+        return out
+
+    # ------------------------------------------------------------------ writing
+    def add(
+        self,
+        ids: str | Sequence[str],
+        *,
+        documents: str | Sequence[str] | None = None,
+        embeddings: ArrayLike | None = None,
+        metadatas: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        """Add new records: documents are encoded once at full width, their prefix goes to the first pass.
+
+        Args:
+            ids: Unique new ids.
+            documents: Texts (encoded with the collection's model unless ``embeddings`` are given).
+            embeddings: Full-dimension vectors made by hand, shape ``(n, dim)``.
+            metadatas: One metadata dict (or ``None``) per record.
+
+        Raises:
+            DuplicateIdError: If an id repeats or already exists (nothing is written).
+            DimensionMismatchError: If ``embeddings`` are not the model's full width.
+            ValueError: If neither documents nor embeddings are given, or lengths differ.
+        """
+        self._write("add", ids, documents, embeddings, metadatas)
+
+    def upsert(
+        self,
+        ids: str | Sequence[str],
+        *,
+        documents: str | Sequence[str] | None = None,
+        embeddings: ArrayLike | None = None,
+        metadatas: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        """Insert or replace records (Chroma's semantics: given metadata keys are merged into old ones).
+
+        Args:
+            ids: Unique ids.
+            documents: Texts.
+            embeddings: Full-dimension vectors made by hand.
+            metadatas: One metadata dict (or ``None``) per record.
+
+        Raises:
+            DuplicateIdError: If an id repeats within the call.
+            DimensionMismatchError: If ``embeddings`` are not the model's full width.
+        """
+        self._write("upsert", ids, documents, embeddings, metadatas)
+
+    def update(
+        self,
+        ids: str | Sequence[str],
+        *,
+        documents: str | Sequence[str] | None = None,
+        embeddings: ArrayLike | None = None,
+        metadatas: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        """Update existing records; new documents or embeddings replace both vectors together.
+
+        Args:
+            ids: Existing ids.
+            documents: New texts.
+            embeddings: New full-dimension vectors.
+            metadatas: Metadata keys to set (merged, as in Chroma; a ``None`` value removes a key).
+
+        Raises:
+            UnknownIdError: If an id does not exist (nothing is written; Chroma itself would ignore it).
+            DuplicateIdError: If an id repeats within the call.
+        """
+        self._write("update", ids, documents, embeddings, metadatas)
+
+    def delete(
+        self,
+        ids: str | Sequence[str] | None = None,
+        *,
+        where: dict[str, Any] | None = None,
+        where_document: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """Delete records by id and/or filter; unknown ids are ignored, as in Chroma.
+
+        Args:
+            ids: Ids to delete.
+            where: Metadata filter.
+            where_document: Document filter.
+
+        Returns:
+            The ids that were deleted.
+
+        Raises:
+            ValueError: If no ids and no filter are given (that would delete everything).
+        """
+        if ids is None and where is None and where_document is None:
+            msg = "delete() needs ids=, where= or where_document=; to drop everything, delete the collection."
+            raise ValueError(msg)
+        found = self.collection.get(
+            ids=None if ids is None else _ids(ids), where=where, where_document=where_document, include=[]
+        )["ids"]
+        if found:
+            self.collection.delete(ids=list(found))
+            if self.full_collection is not None:  # an orphan full vector is never scored; repair() drops it
+                self.full_collection.delete(ids=list(found))
+        return list(found)
+
+    def repair(self) -> list[str]:
+        """Make every record's full vector agree with its first-pass vector again.
+
+        Rewrites missing or stale full vectors from the stored documents, drops orphan rows of the sibling
+        collection, and returns the ids that could not be repaired (no document, or one that does not
+        reproduce the first-pass vector: such records stay searchable only by plain Chroma).
+
+        Returns:
+            Ids of records that are still inconsistent.
+        """
+        unrepaired: list[str] = []
+        offset = 0
+        while True:
+            page = self.collection.get(
+                limit=_WRITE_BATCH, offset=offset, include=["embeddings", "metadatas", "documents"]
+            )
+            ids = list(page["ids"])
+            if not ids:
+                break
+            offset += len(ids)
+            firsts = np.asarray(page["embeddings"], dtype=np.float32).reshape(len(ids), -1)
+            metas, docs = list(page["metadatas"] or []), list(page["documents"] or [])
+            good = self._stored_full(ids, firsts, metas)
+            bad = [i for i, doc_id in enumerate(ids) if doc_id not in good]
+            fixed = self._from_documents([ids[i] for i in bad], firsts[bad], [docs[i] for i in bad])
+            unrepaired += [ids[i] for i in bad if ids[i] not in fixed]
+            if fixed:
+                vectors = np.asarray(list(fixed.values()), dtype=np.float32)
+                self._store_full(list(fixed), vectors)
+        if self.full_collection is not None:
+            orphan_ids = set(self.full_collection.get(include=[])["ids"]) - set(self.collection.get(include=[])["ids"])
+            if orphan_ids:
+                self.full_collection.delete(ids=sorted(orphan_ids))
+        return unrepaired
+
+    # ------------------------------------------------------------------ internals
+    def _full_width(self, vectors: ArrayLike, what: str) -> NDArray[np.float32]:
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if matrix.ndim == 1:
+            matrix = matrix[None, :]
+        if matrix.ndim != 2 or matrix.shape[1] != self.dim:
+            hint = " (that is the first-pass width: pass full vectors)" if matrix.shape[-1] == self.truncate_dim else ""
+            msg = (
+                f"{what} must be full-dimension vectors of shape (n, {self.dim}) from the collection's model; "
+                f"found shape {matrix.shape}{hint}."
+            )
+            raise DimensionMismatchError(msg)
+        if not np.isfinite(matrix).all():
+            msg = f"{what} contain NaN or infinite values."
+            raise ValueError(msg)
+        return matrix
+
+    def _write(
+        self,
+        mode: str,
+        ids: str | Sequence[str],
+        documents: str | Sequence[str] | None,
+        embeddings: ArrayLike | None,
+        metadatas: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None,
+    ) -> None:
+        id_list = _ids(ids)
+        if not id_list:
+            return
+        seen: set[str] = set()
+        repeated = sorted({i for i in id_list if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+        if repeated:
+            msg = f"Ids must be unique within one {mode}(); repeated: {repeated[:5]}. Nothing was written."
+            raise DuplicateIdError(msg)
+        docs = _per_record(documents, len(id_list), "document")
+        metas = _per_record(metadatas, len(id_list), "metadata")
+        for meta in metas or []:
+            if meta is not None and any(str(key).startswith(RESERVED_PREFIX) for key in meta):
+                msg = f"Metadata keys starting with {RESERVED_PREFIX!r} are reserved for matryo."
+                raise ValueError(msg)
+        if docs is not None and not all(isinstance(doc, str) for doc in docs):
+            msg = "Documents must be strings."
+            raise TypeError(msg)
+        if embeddings is None and docs is None and mode != "update":
+            msg = f"{mode}() needs documents= (encoded by the collection's model) or embeddings= (full-dimension)."
+            raise ValueError(msg)
+        if embeddings is not None and self.store == "documents":
+            msg = 'store="documents" rescores by re-encoding documents: pass documents=, not embeddings=.'
+            raise ValueError(msg)
+        full = None
+        if embeddings is not None:
+            full = self._full_width(embeddings, "embeddings")
+            if full.shape[0] != len(id_list):
+                msg = f"Expected one embedding per id ({len(id_list)}); found {full.shape[0]}."
+                raise ValueError(msg)
+        elif docs is not None:
+            full = self.encoder.encode(docs, truncate_dim=self.dim, normalize=True).reshape(len(docs), -1)
+        if mode != "upsert":
+            existing = set(self.collection.get(ids=id_list, include=[])["ids"])
+            if mode == "add" and existing:
+                msg = f"Ids already exist: {sorted(existing)[:5]}. Use upsert() or update(). Nothing was written."
+                raise DuplicateIdError(msg)
+            if mode == "update" and len(existing) != len(id_list):
+                missing = [i for i in id_list if i not in existing]
+                msg = f"update() got {len(missing)} unknown id(s): {missing[:5]}. Nothing was written; use upsert()."
+                raise UnknownIdError(msg)
+        for part in _chunks(len(id_list)):
+            self._write_chunk(
+                mode,
+                id_list[part],
+                None if docs is None else docs[part],
+                None if full is None else full[part],
+                None if metas is None else metas[part],
+            )
+
+    def _write_chunk(
+        self,
+        mode: str,
+        ids: list[str],
+        docs: list[str] | None,
+        full: NDArray[np.float32] | None,
+        metas: list[Any] | None,
+    ) -> None:
+        write = getattr(self.collection, mode)
+        if full is None:  # metadata-only update: no vector changes
+            write(ids=ids, metadatas=metas)
+            return
+        first = truncate(full, self.truncate_dim)
+        if self.store == "metadata":
+            codes = encode_b64(self._codec_for(full), full)
+            pairs = zip(metas or [None] * len(ids), codes, strict=True)
+            merged = [{**(meta or {}), FULL_KEY: code} for meta, code in pairs]
+            self._write_first(write, ids=ids, embeddings=first, documents=docs, metadatas=merged)
+            return
+        if self.store == "documents":
+            self._write_first(write, ids=ids, embeddings=first, documents=docs, metadatas=metas)
+            return
+        assert self.full_collection is not None
+        before = self.full_collection.get(ids=ids, include=["embeddings"])
+        self.full_collection.upsert(ids=ids, embeddings=full)  # type: ignore[arg-type]
+        try:
+            self._write_first(write, ids=ids, embeddings=first, documents=docs, metadatas=metas)
+        except BaseException:
+            old = list(before["ids"])
+            if old:
+                self.full_collection.upsert(ids=old, embeddings=before["embeddings"])  # type: ignore[arg-type]
+            new = sorted(set(ids) - set(old))
+            if new:
+                self.full_collection.delete(ids=new)
+            raise
+
+    def _write_first(self, write: Any, **kwargs: Any) -> None:
+        """The first-pass write (a seam: tests inject failures here)."""
+        write(**kwargs)
+
+    def _codec_for(self, full: NDArray[np.float32]) -> Codec:
+        if self._codec is None:  # int8: calibrate on the first batch and persist the ranges
+            self._codec = make_codec("int8", self.dim, calibration=normalize(full))
+            settings = {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith("hnsw:")}
+            settings["matryo:codec"] = json.dumps(self._codec.to_config())
+            self.collection.modify(metadata=settings)
+        return self._codec
+
+    def _stored_full(
+        self, ids: list[str], firsts: NDArray[np.float32], metas: list[Any]
+    ) -> dict[str, NDArray[np.float32]]:
+        """Stored full vectors whose prefix agrees with the first-pass vector (others are left out)."""
+        if not ids:
+            return {}
+        if self.store == "metadata":
+            assert self._codec is not None or all(m is None or FULL_KEY not in m for m in metas)
+            if self._codec is None:
+                return {}
+            positions, matrix = decode_b64(self._codec, [(m or {}).get(FULL_KEY) for m in metas])
+        elif self.store == "sibling":
+            assert self.full_collection is not None
+            got = self.full_collection.get(ids=ids, include=["embeddings"])
+            where = {doc_id: row for row, doc_id in enumerate(ids)}
+            positions = [where[doc_id] for doc_id in got["ids"]]
+            matrix = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(positions), -1)
+        else:
+            return {}
+        if not positions:
+            return {}
+        agree = self._agrees(matrix, firsts[positions])
+        return {ids[p]: matrix[j] for j, p in enumerate(positions) if agree[j]}
+
+    def _agrees(self, full: NDArray[np.float32], firsts: NDArray[np.float32]) -> NDArray[np.bool_]:
+        if full.shape[1] != self.dim:
+            return np.zeros(full.shape[0], dtype=bool)
+        prefix = truncate(full, self.truncate_dim)
+        first = normalize(firsts)
+        cos = np.einsum("ij,ij->i", prefix, first)
+        zero = (np.abs(prefix).sum(axis=1) == 0) & (np.abs(first).sum(axis=1) == 0)
+        return np.asarray((cos >= 1.0 - _TOLERANCE.get(self.codec_name, 1e-4)) | zero, dtype=bool)
+
+    def _from_documents(
+        self, ids: list[str], firsts: NDArray[np.float32], docs: list[Any]
+    ) -> dict[str, NDArray[np.float32]]:
+        """Re-encode documents; keep those that reproduce their first-pass vector."""
+        usable = [i for i, doc in enumerate(docs) if isinstance(doc, str)]
+        if not usable:
+            return {}
+        full = self.encoder.encode([docs[i] for i in usable], truncate_dim=self.dim, normalize=True)
+        full = full.reshape(len(usable), -1)
+        agree = self._agrees(full, firsts[usable])
+        return {ids[i]: full[j] for j, i in enumerate(usable) if agree[j]}
+
+    def _full_vectors(
+        self, ids: list[str], firsts: NDArray[np.float32], metas: list[Any], docs: list[Any]
+    ) -> dict[str, NDArray[np.float32]]:
+        """Full vectors for candidates: stored ones that agree with the first pass, else re-encoded documents."""
+        full = self._stored_full(ids, firsts, metas)
+        rest = [i for i, doc_id in enumerate(ids) if doc_id not in full]
+        if rest:
+            full.update(self._from_documents([ids[i] for i in rest], firsts[rest], [docs[i] for i in rest]))
+            lost = [ids[i] for i in rest if ids[i] not in full]
+            if lost:
+                msg = (
+                    f"{len(lost)} record(s) have no full vector that matches their first-pass vector and no document "
+                    f"to rebuild it ({lost[:5]}); they are left out of the results. Re-add them or call repair()."
+                )
+                warnings.warn(msg, StaleVectorWarning, stacklevel=3)
+        return full
+
+    def _store_full(self, ids: list[str], full: NDArray[np.float32]) -> None:
+        """Rewrite the full vectors of existing records (used by :meth:`repair`)."""
+        if self.store == "metadata":
+            codes = encode_b64(self._codec_for(full), full)
+            self.collection.update(ids=ids, metadatas=[{FULL_KEY: code} for code in codes])
+        elif self.store == "sibling":
+            assert self.full_collection is not None
+            self.full_collection.upsert(ids=ids, embeddings=full)  # type: ignore[arg-type]

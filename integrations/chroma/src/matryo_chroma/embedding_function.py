@@ -1,0 +1,217 @@
+"""Chroma's embedding-function protocol for matryo static models, registered under the name ``"matryo"``.
+
+Chroma 1.5 persists ``{"name": name(), "config": get_config()}`` with a collection and rebuilds the
+function with :meth:`MatryoEmbeddingFunction.build_from_config` on every add and query of a reopened
+collection, so the config holds every semantic parameter and the model comes from the per-process cache
+(:func:`matryo.cache.load_encoder`).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from matryo import StaticEncoder
+from matryo.cache import load_encoder
+
+__all__ = ["EF_NAME", "MatryoEmbeddingFunction"]
+
+EF_NAME = "matryo"
+"""The name the function is registered and persisted under (``name()``)."""
+
+_CONFIG_KEYS = ("model", "revision", "truncate_dim", "normalize", "max_length", "fingerprint")
+
+
+def _model_key(model: str | os.PathLike[str] | None) -> str | None:
+    """Persist a local folder as an absolute path (a fresh process may run elsewhere); keep hub ids as given."""
+    if model is None:
+        return None
+    text = os.fspath(model)
+    path = Path(text).expanduser()
+    return str(path.resolve()) if path.exists() else text
+
+
+@register_embedding_function
+class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
+    """A Chroma embedding function backed by a matryo :class:`~matryo.StaticEncoder`.
+
+    Example:
+        >>> import chromadb  # doctest: +SKIP
+        >>> col = chromadb.PersistentClient("db").create_collection(  # doctest: +SKIP
+        ...     "docs", embedding_function=MatryoEmbeddingFunction(truncate_dim=256)
+        ... )
+
+    Args:
+        model: A local model folder or hub id; ``None`` (default) uses matryo's embedded default model,
+            which needs no download.
+        truncate_dim: Keep this many leading (Matryoshka) dimensions; ``None`` keeps the model's full width.
+        normalize: L2-normalise each vector (after truncation). Empty documents give a zero vector.
+        max_length: Cut texts at this many tokens (overrides the tokenizer's own setting).
+        revision: Hub revision (hub ids only).
+        fingerprint: The model fingerprint recorded when the collection was created (set by
+            :meth:`build_from_config`; leave it ``None``). A different model under the same path warns.
+
+    Raises:
+        ValueError: If ``truncate_dim`` is outside ``1..model dim``.
+        matryo.ModelNotFoundError: If the model cannot be found.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        truncate_dim: int | None = None,
+        normalize: bool = True,
+        max_length: int | None = None,
+        revision: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        self.model = _model_key(model)
+        self.revision = revision
+        self.max_length = max_length
+        self.normalize = bool(normalize)
+        self.encoder: StaticEncoder = load_encoder(self.model, revision=revision, max_length=max_length)
+        if truncate_dim is not None and not (
+            isinstance(truncate_dim, (int, np.integer)) and 1 <= truncate_dim <= self.encoder.dim
+        ):
+            msg = f"truncate_dim must be an integer in 1..{self.encoder.dim} (the model width); found {truncate_dim!r}."
+            raise ValueError(msg)
+        self.truncate_dim = None if truncate_dim is None or truncate_dim == self.encoder.dim else int(truncate_dim)
+        if fingerprint is not None and fingerprint != self.encoder.fingerprint:
+            msg = (
+                f"The collection was embedded with model fingerprint {fingerprint}, but "
+                f"{self.model or 'the embedded default model'} now has fingerprint {self.encoder.fingerprint}: "
+                "new vectors will not be comparable with the stored ones. Re-embed the collection, or point "
+                "the collection at the original model files."
+            )
+            warnings.warn(msg, UserWarning, stacklevel=2)
+
+    @property
+    def dim(self) -> int:
+        """Width of the vectors this function returns."""
+        return self.truncate_dim or self.encoder.dim
+
+    def __call__(self, input: Documents) -> Embeddings:  # noqa: A002  # Chroma requires the name `input`
+        """Embed documents (Chroma calls this for ``add``/``upsert``/``update``).
+
+        Args:
+            input: The texts.
+
+        Returns:
+            One float32 vector per text (a ``(n, dim)`` array, which Chroma splits into rows).
+        """
+        texts = [input] if isinstance(input, str) else list(input)
+        vectors = self.encoder.encode(texts, truncate_dim=self.dim, normalize=self.normalize)
+        return list(vectors)
+
+    def embed_query(self, input: Documents) -> Embeddings:  # noqa: A002
+        """Embed query texts (Chroma calls this for ``query(query_texts=...)``); same as documents.
+
+        Args:
+            input: The query texts.
+
+        Returns:
+            One float32 vector per text.
+        """
+        return self(input)
+
+    @staticmethod
+    def name() -> str:
+        """Return the unique registry name, ``"matryo"``."""
+        return EF_NAME
+
+    def default_space(self) -> Space:
+        """Return ``"cosine"``: the vectors are meant to be compared by cosine."""
+        return "cosine"
+
+    def supported_spaces(self) -> list[Space]:
+        """Return the spaces that rank like cosine for normalised vectors (``ip`` only if normalised)."""
+        return ["cosine", "ip", "l2"] if self.normalize else ["cosine"]
+
+    def get_config(self) -> dict[str, Any]:
+        """Return every semantic parameter, JSON-serialisable (what Chroma persists)."""
+        return {
+            "model": self.model,
+            "revision": self.revision,
+            "truncate_dim": self.truncate_dim,
+            "normalize": self.normalize,
+            "max_length": self.max_length,
+            "fingerprint": self.encoder.fingerprint,
+        }
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> MatryoEmbeddingFunction:
+        """Rebuild the function from :meth:`get_config` output (cheap: the model is cached per process).
+
+        Args:
+            config: The stored config.
+
+        Returns:
+            An equivalent embedding function.
+        """
+        MatryoEmbeddingFunction.validate_config(config)
+        return MatryoEmbeddingFunction(
+            config.get("model"),
+            truncate_dim=config.get("truncate_dim"),
+            normalize=config.get("normalize", True),
+            max_length=config.get("max_length"),
+            revision=config.get("revision"),
+            fingerprint=config.get("fingerprint"),
+        )
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        """Check a config's keys and types.
+
+        Args:
+            config: A dict as produced by :meth:`get_config`.
+
+        Raises:
+            ValueError: If a key is unknown or a value has the wrong type.
+        """
+        unknown = sorted(set(config) - set(_CONFIG_KEYS))
+        if unknown:
+            msg = f"Unknown keys {unknown} in a matryo embedding-function config; expected only {list(_CONFIG_KEYS)}."
+            raise ValueError(msg)
+        for key in ("model", "revision", "fingerprint"):
+            if config.get(key) is not None and not isinstance(config[key], str):
+                msg = f"Config key {key!r} must be a string or null; found {config[key]!r}."
+                raise ValueError(msg)
+        for key in ("truncate_dim", "max_length"):
+            value = config.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                msg = f"Config key {key!r} must be a positive integer or null; found {value!r}."
+                raise ValueError(msg)
+        if not isinstance(config.get("normalize", True), bool):
+            msg = f"Config key 'normalize' must be a boolean; found {config['normalize']!r}."
+            raise ValueError(msg)
+
+    def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
+        """Refuse config updates that would change the vectors of an existing collection.
+
+        Args:
+            old_config: The stored config.
+            new_config: The requested changes.
+
+        Raises:
+            ValueError: If the update changes any semantic parameter.
+        """
+        changed = sorted(key for key in new_config if key in _CONFIG_KEYS and new_config[key] != old_config.get(key))
+        if changed:
+            msg = (
+                f"Cannot change {changed} of an existing matryo collection: its stored vectors were made with the old "
+                "values. Create a new collection and re-add the documents."
+            )
+            raise ValueError(msg)
+
+    def __repr__(self) -> str:
+        return (
+            f"MatryoEmbeddingFunction(model={self.model!r}, truncate_dim={self.truncate_dim}, "
+            f"normalize={self.normalize}, max_length={self.max_length}, revision={self.revision!r})"
+        )

@@ -1,0 +1,80 @@
+"""Where a :class:`~matryo_chroma.TwoStageCollection` keeps the full-dimension vectors it rescores with.
+
+Chroma allows one dense vector index per collection, so the first-pass collection holds the truncated
+vectors and the full vectors live in one of three places (measured in ``benchmarks/bench_chroma.py``):
+
+* ``"metadata"``: each record's full vector as a base64 string of ``float32``/``float16``/``int8`` codes in
+  its own metadata (key ``matryo:full``). One Chroma write per record, so the two can never disagree, and
+  the first-pass query returns the vectors with the candidates (no second round trip).
+* ``"sibling"``: a second collection ``<name>__matryo_full`` with the same ids and the full float32 vectors.
+  Two writes per batch: the sibling is written first and rolled back if the first-pass write fails.
+* ``"documents"``: nothing extra is stored; the candidates' documents are re-encoded at query time (the
+  model is static, so this is cheap for ordinary documents). Needs documents, not hand-made embeddings.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from matryo.quantize import Codec
+
+__all__ = ["FULL_KEY", "RESERVED_PREFIX", "SIBLING_SUFFIX", "STORES", "decode_b64", "encode_b64"]
+
+STORES: tuple[str, ...] = ("metadata", "sibling", "documents")
+"""The full-vector stores a two-stage collection can use."""
+
+RESERVED_PREFIX = "matryo:"
+"""Record and collection metadata keys starting with this belong to matryo; user metadata may not use them."""
+
+FULL_KEY = "matryo:full"
+"""Record metadata key of the base64 full vector (``store="metadata"``)."""
+
+SIBLING_SUFFIX = "__matryo_full"
+"""Name suffix of the sibling collection (``store="sibling"``)."""
+
+
+def encode_b64(codec: Codec, vectors: NDArray[np.float32]) -> list[str]:
+    """Encode each row with ``codec`` and return its bytes as base64 text.
+
+    Args:
+        codec: The codec (its ``dim`` equals the vectors' width).
+        vectors: A ``(n, dim)`` float32 array.
+
+    Returns:
+        One ASCII string per row.
+    """
+    codes = np.ascontiguousarray(codec.encode(vectors))
+    return [base64.b64encode(row.tobytes()).decode("ascii") for row in codes]
+
+
+def decode_b64(codec: Codec, texts: list[Any]) -> tuple[list[int], NDArray[np.float32]]:
+    """Decode base64 codes back to float32 vectors, skipping values that are missing or malformed.
+
+    Args:
+        codec: The codec the strings were made with.
+        texts: One value per record (``None`` or a non-string when the record has no full vector).
+
+    Returns:
+        The positions that decoded, and a ``(len(positions), dim)`` float32 matrix.
+    """
+    width = codec.bytes_per_vector
+    kept: list[int] = []
+    chunks: list[bytes] = []
+    for position, text in enumerate(texts):
+        if not isinstance(text, str):
+            continue
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except ValueError:
+            continue
+        if len(raw) == width:
+            kept.append(position)
+            chunks.append(raw)
+    if not kept:
+        return [], np.zeros((0, codec.dim), dtype=np.float32)
+    codes = np.frombuffer(b"".join(chunks), dtype=codec.code_dtype).reshape(len(kept), -1)
+    return kept, np.asarray(codec.decode(codes), dtype=np.float32)
