@@ -1,0 +1,648 @@
+"""A LanceDB table with two vector columns: a truncated first pass and full-dimension rescoring.
+
+Layout (one row per document)::
+
+    id | text | <metadata columns...> | vector_<d> (first pass, ANN index, cosine) | vector_full (rescoring)
+
+Both vector columns are declared with a ``"matryo"`` embedding function in the schema metadata, so a plain
+``tbl.add([{"id": ..., "text": ...}])`` through LanceDB fills them too; :meth:`TwoStageTable.add` encodes
+each text once at full width and derives the prefix itself (half the tokenizing). A ``matryo`` key in the
+schema metadata records the column names and widths, so :func:`open_two_stage_table` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+from lancedb.db import DBConnection
+from lancedb.embeddings import EmbeddingFunctionConfig, get_registry, register
+from lancedb.index import HnswSq, IvfPq
+from lancedb.table import Table
+from numpy.typing import ArrayLike, NDArray
+
+from matryo import DimensionMismatchError, StaticEncoder
+from matryo.quantize import truncate
+from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count, rescore
+from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings, ModelMismatchError, matryo_embeddings
+from matryo_lancedb.rerank import MatryoReranker, full_vectors
+
+__all__ = [
+    "MIN_INDEX_ROWS",
+    "IndexReport",
+    "TableLayout",
+    "TwoStageTable",
+    "create_two_stage_table",
+    "ensure_registered",
+    "open_table",
+    "open_two_stage_table",
+]
+
+MIN_INDEX_ROWS = 256
+"""Fewer rows than this cannot train an index (PQ needs 256 training vectors per code book)."""
+
+IndexType = Literal["IVF_PQ", "IVF_HNSW_SQ"]
+_META_KEY = b"matryo"
+_ADD_CHUNK = 16_384  # rows encoded and written per LanceDB add()
+
+
+def ensure_registered() -> None:
+    """Make sure the ``"matryo"`` alias is in LanceDB's registry (it is on import, unless someone reset it)."""
+    registry = get_registry()
+    try:
+        registry.get(ALIAS)
+    except KeyError:
+        register(ALIAS)(MatryoEmbeddings)
+
+
+def _connect(db: DBConnection | str | os.PathLike[str]) -> DBConnection:
+    return db if isinstance(db, DBConnection) else lancedb.connect(db)
+
+
+def open_table(db: DBConnection | str | os.PathLike[str], name: str) -> Table:
+    """Open any LanceDB table that uses the ``"matryo"`` embedding function, registering it first.
+
+    In a fresh process, LanceDB raises ``KeyError: 'matryo'`` on ``search``/``add`` of such a table unless
+    ``matryo_lancedb`` was imported; calling this (or just importing the package) is the way out.
+
+    Args:
+        db: A LanceDB connection or a database path/URI.
+        name: The table name.
+
+    Returns:
+        The LanceDB table.
+    """
+    ensure_registered()
+    return _connect(db).open_table(name)
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """Column names and widths of a two-stage table (stored as JSON under the ``matryo`` schema key).
+
+    Attributes:
+        id_column: Document ids (unique by convention; :meth:`TwoStageTable.upsert` keeps them unique).
+        text_column: Source texts.
+        first_pass_column: The truncated vectors (``truncate_dim`` wide), where the ANN index goes.
+        full_column: The full-width vectors used for rescoring.
+        truncate_dim: Width of the first-pass column.
+        dim: Width of the full column.
+        metadata_columns: Extra user columns, returned with every hit.
+    """
+
+    id_column: str
+    text_column: str
+    first_pass_column: str
+    full_column: str
+    truncate_dim: int
+    dim: int
+    metadata_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What :meth:`TwoStageTable.create_index` did.
+
+    Attributes:
+        built: Whether an index was built.
+        index_type: ``"IVF_PQ"`` or ``"IVF_HNSW_SQ"``.
+        rows: Rows in the table at the time.
+        num_partitions: IVF partitions (``None`` when nothing was built).
+        num_sub_vectors: PQ sub-vectors (IVF_PQ only).
+        reason: Why nothing was built (empty when built).
+    """
+
+    built: bool
+    index_type: str
+    rows: int
+    num_partitions: int | None = None
+    num_sub_vectors: int | None = None
+    reason: str = ""
+
+
+def default_index_params(rows: int, truncate_dim: int, index_type: str = "IVF_PQ") -> tuple[int, int | None]:
+    """Pick ``(num_partitions, num_sub_vectors)`` for a table of ``rows`` rows.
+
+    IVF_PQ: ``sqrt(rows)`` partitions, but at least 256 rows per partition on average (k-means needs
+    points), and one sub-vector per 4 dimensions (32 bytes for a 128-d prefix; 8-dim sub-vectors lost recall
+    at the shortlist sizes two-stage search uses). IVF_HNSW_SQ: one HNSW graph per ~500k rows.
+
+    Args:
+        rows: Row count.
+        truncate_dim: Width of the indexed column.
+        index_type: ``"IVF_PQ"`` or ``"IVF_HNSW_SQ"``.
+
+    Returns:
+        The partition count and the sub-vector count (``None`` for HNSW).
+    """
+    if index_type == "IVF_HNSW_SQ":
+        return max(1, rows // 500_000), None
+    partitions = max(1, min(round(math.sqrt(rows)), rows // MIN_INDEX_ROWS))
+    sub_vectors = next(s for s in (truncate_dim // 4, truncate_dim // 2, truncate_dim) if s and truncate_dim % s == 0)
+    return partitions, sub_vectors
+
+
+class TwoStageTable:
+    """A LanceDB table searched with a truncated first pass and full-dimension rescoring.
+
+    Get one from :func:`create_two_stage_table` or :func:`open_two_stage_table`.
+
+    Example:
+        >>> db = lancedb.connect("data/lance")  # doctest: +SKIP
+        >>> docs = create_two_stage_table(db, "docs")  # doctest: +SKIP
+        >>> docs.add([{"id": "1", "text": "how to read a gzip file in python"}])  # doctest: +SKIP
+        >>> docs.search("gzip", k=5)  # [{"id": "1", "text": ..., "score": 0.71}]  # doctest: +SKIP
+    """
+
+    def __init__(self, table: Table) -> None:
+        """Wrap an opened LanceDB table that was made by :func:`create_two_stage_table`.
+
+        Args:
+            table: The LanceDB table.
+
+        Raises:
+            ValueError: If the table has no two-stage layout in its schema metadata.
+            DimensionMismatchError: If the stored model now has another width than the table's vectors.
+            ModelMismatchError: If a different model is found where the table's model was.
+        """
+        metadata = table.schema.metadata or {}
+        if _META_KEY not in metadata:
+            msg = (
+                f"Table {table.name!r} was not created by matryo_lancedb.create_two_stage_table (no 'matryo' key in "
+                "its schema metadata). Open it with lancedb directly, or create a two-stage table."
+            )
+            raise ValueError(msg)
+        raw = json.loads(metadata[_META_KEY])
+        raw["metadata_columns"] = tuple(raw.get("metadata_columns", ()))
+        self._layout = TableLayout(**raw)
+        ensure_registered()
+        self._table = table
+        functions = table.embedding_functions
+        layout = self._layout
+        try:
+            self._first = functions[layout.first_pass_column].function
+            self._full = functions[layout.full_column].function
+        except KeyError as exc:
+            msg = f"Table {table.name!r} lacks the embedding function config of column {exc.args[0]!r}."
+            raise ValueError(msg) from exc
+        for func, width, column in (
+            (self._full, layout.dim, layout.full_column),
+            (self._first, layout.truncate_dim, layout.first_pass_column),
+        ):
+            if not isinstance(func, MatryoEmbeddings):
+                msg = f"Column {column!r} is embedded by {type(func).__name__}, expected MatryoEmbeddings."
+                raise TypeError(msg)
+            found = func.encoder.dim if func.truncate_dim is None else func.truncate_dim
+            if found != width:
+                msg = (
+                    f"Column {column!r} holds {width}-d vectors but the model {func.model or 'matryo-default'!r} now "
+                    f"gives {found}-d ones. Restore the model the table was built with; the rows are untouched."
+                )
+                raise DimensionMismatchError(msg)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def table(self) -> Table:
+        """The underlying LanceDB table (for anything this wrapper does not cover)."""
+        return self._table
+
+    @property
+    def layout(self) -> TableLayout:
+        """Column names and widths."""
+        return self._layout
+
+    @property
+    def encoder(self) -> StaticEncoder:
+        """The shared encoder of the table's model."""
+        return self._full.encoder
+
+    @property
+    def embedding_function(self) -> MatryoEmbeddings:
+        """The full-width embedding function (the first-pass one is ``table.embedding_functions``)."""
+        return self._full
+
+    @property
+    def dim(self) -> int:
+        """Width of the full vectors."""
+        return self._layout.dim
+
+    @property
+    def truncate_dim(self) -> int:
+        """Width of the first-pass vectors."""
+        return self._layout.truncate_dim
+
+    @property
+    def has_index(self) -> bool:
+        """Whether the first-pass column has a vector index."""
+        return any(self._layout.first_pass_column in index.columns for index in self._table.list_indices())
+
+    def count(self, where: str | None = None) -> int:
+        """Count rows, optionally matching a SQL filter.
+
+        Args:
+            where: A LanceDB SQL filter such as ``"tag = 'faq'"``.
+
+        Returns:
+            The row count.
+        """
+        return self._table.count_rows(where)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __repr__(self) -> str:
+        lay = self._layout
+        return (
+            f"TwoStageTable(name={self._table.name!r}, rows={self.count()}, dim={lay.dim}, "
+            f"truncate_dim={lay.truncate_dim}, model={self._full.model or 'matryo-default'!r})"
+        )
+
+    # ------------------------------------------------------------------ writing
+    def add(self, rows: Iterable[Mapping[str, Any]] | pa.Table) -> int:
+        """Append rows; both vector columns are computed from the text (one encode per text).
+
+        Args:
+            rows: Dicts (or an Arrow table) with the id and text columns, plus any metadata columns.
+                Empty texts are stored with all-zero vectors; LanceDB's cosine search never returns them.
+
+        Returns:
+            The number of rows added.
+
+        Raises:
+            ValueError: If a row has no id or no text (``None``); nothing is written.
+            TypeError: If a text is not a string.
+        """
+        batch = self._prepare(rows)
+        for start in range(0, batch.num_rows, _ADD_CHUNK):
+            self._table.add(self._with_vectors(batch.slice(start, _ADD_CHUNK)))
+        return batch.num_rows
+
+    def upsert(self, rows: Iterable[Mapping[str, Any]] | pa.Table) -> int:
+        """Insert rows, replacing existing rows with the same id.
+
+        Args:
+            rows: As for :meth:`add`.
+
+        Returns:
+            The number of rows given.
+        """
+        batch = self._prepare(rows)
+        if batch.num_rows:
+            (
+                self._table.merge_insert(self._layout.id_column)
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(self._with_vectors(batch))
+            )
+        return batch.num_rows
+
+    def delete(self, ids: Sequence[Any]) -> int:
+        """Delete rows by id.
+
+        Args:
+            ids: The ids to delete.
+
+        Returns:
+            How many rows were deleted.
+        """
+        if not ids:
+            return 0
+        before = self.count()
+        id_type = self._table.schema.field(self._layout.id_column).type
+        literals = ", ".join(_sql_literal(value, id_type) for value in ids)
+        self._table.delete(f"{_quote(self._layout.id_column)} IN ({literals})")
+        return before - self.count()
+
+    def _prepare(self, rows: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Table:
+        lay = self._layout
+        user_columns = [lay.id_column, lay.text_column, *lay.metadata_columns]
+        schema = pa.schema([self._table.schema.field(name) for name in user_columns])
+        if isinstance(rows, (pa.Table, pa.RecordBatch)):
+            table = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
+            missing = [name for name in (lay.id_column, lay.text_column) if name not in table.column_names]
+            if missing:
+                msg = f"The rows lack column(s) {missing}; expected {user_columns}."
+                raise ValueError(msg)
+            table = table.select([name for name in user_columns if name in table.column_names])
+            table = table.cast(pa.schema([schema.field(name) for name in table.column_names]))
+            ids, texts = table[lay.id_column].to_pylist(), table[lay.text_column].to_pylist()
+        else:
+            records = [dict(row) for row in rows]
+            ids = [row.get(lay.id_column) for row in records]
+            texts = [row.get(lay.text_column) for row in records]
+            unknown = sorted({key for row in records for key in row} - set(user_columns))
+            if unknown:
+                msg = f"Unknown column(s) {unknown}; this table has {user_columns} (declare metadata at creation)."
+                raise ValueError(msg)
+            table = None
+        _check_rows(ids, texts, lay)
+        if table is None:
+            table = pa.Table.from_pylist(records, schema=schema)
+        return table
+
+    def _with_vectors(self, batch: pa.Table) -> pa.Table:
+        lay = self._layout
+        texts = batch[lay.text_column].to_pylist()
+        full = self.encoder.encode(texts, truncate_dim=lay.dim, normalize=self._full.normalize)
+        first = truncate(full, lay.truncate_dim, normalize=self._first.normalize)
+        batch = batch.append_column(self._table.schema.field(lay.first_pass_column), _fixed_list(first))
+        return batch.append_column(self._table.schema.field(lay.full_column), _fixed_list(full))
+
+    # ------------------------------------------------------------------ searching
+    def search(
+        self,
+        query: str | ArrayLike,
+        k: int = DEFAULT_K,
+        *,
+        rescore_multiplier: float = DEFAULT_RESCORE_MULTIPLIER,
+        where: str | None = None,
+        nprobes: int | None = None,
+        refine_factor: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Search: cosine over the truncated column for ``k * rescore_multiplier`` rows, then full-dim rescoring.
+
+        The first pass also fetches the candidates' full vectors (one LanceDB query, no second round trip).
+
+        Args:
+            query: A query text, or a full-width query vector (``dim`` floats).
+            k: Hits to return.
+            rescore_multiplier: First-pass oversampling (``>= 1``).
+            where: A LanceDB SQL filter applied in the first pass (before the limit).
+            nprobes: IVF partitions to probe (LanceDB's default when ``None``); only with an index.
+            refine_factor: Let LanceDB re-rank ``refine_factor`` times more index candidates by exact truncated
+                distance before the shortlist is cut; only with an index.
+
+        Returns:
+            Up to ``k`` dicts, best first, each with the id and text columns, ``score`` (full-dimension
+            cosine similarity) and the metadata columns.
+
+        Raises:
+            DimensionMismatchError: If a query vector is not ``dim`` wide.
+            ValueError: If ``k`` or ``rescore_multiplier`` is out of range.
+        """
+        lay = self._layout
+        n = candidate_count(k, rescore_multiplier)
+        full = self._query_vector(query)
+        first = truncate(full, lay.truncate_dim)
+        if not np.any(first):
+            return []  # an empty query matches nothing (LanceDB's cosine skips zero vectors)
+        builder = (
+            self._table.search(first[0], vector_column_name=lay.first_pass_column, query_type="vector")
+            .distance_type("cosine")
+            .limit(n)
+            .select([lay.id_column, lay.text_column, *lay.metadata_columns, lay.full_column, "_distance"])
+        )
+        if where:
+            builder = builder.where(where, prefilter=True)
+        if nprobes is not None:
+            builder = builder.nprobes(nprobes)
+        if refine_factor is not None:
+            builder = builder.refine_factor(refine_factor)
+        result = builder.to_arrow()
+        if result.num_rows == 0:
+            return []
+        matrix = full_vectors(result[lay.full_column], repr(lay.full_column))
+        hits = rescore(full, [list(range(result.num_rows))], k=k, fetch_full_vectors=lambda ids: (ids, matrix[ids]))[0]
+        keep = [lay.id_column, lay.text_column, *lay.metadata_columns]
+        rows = result.select(keep).take(pa.array(hits.ids, type=pa.int64())).to_pylist()
+        for row, score in zip(rows, hits.scores.tolist(), strict=True):
+            row["score"] = score
+        return rows
+
+    def reranker(self, k: int | None = None, *, return_score: str = "relevance") -> MatryoReranker:
+        """A :class:`MatryoReranker` for this table, for use with LanceDB's own query builder.
+
+        Args:
+            k: Keep the best ``k`` rows.
+            return_score: ``"relevance"`` or ``"all"``.
+
+        Returns:
+            The reranker (select ``layout.full_column`` in the query).
+        """
+        return MatryoReranker(self._full, vector_column=self._layout.full_column, k=k, return_score=return_score)
+
+    def _query_vector(self, query: str | ArrayLike) -> NDArray[np.float32]:
+        if isinstance(query, str):
+            return self.encoder.encode([query], truncate_dim=self.dim, normalize=True)
+        vector = np.asarray(query, dtype=np.float32)
+        if vector.ndim != 1 or vector.shape[0] != self.dim:
+            msg = (
+                f"The query vector has shape {vector.shape}; expected a full-width vector of {self.dim} floats "
+                f"(this table's model). Truncated {self.truncate_dim}-d vectors are derived from it; pass a text to "
+                "let the table encode it."
+            )
+            raise DimensionMismatchError(msg)
+        return vector[None, :]
+
+    # ------------------------------------------------------------------ index
+    def create_index(
+        self,
+        index_type: IndexType = "IVF_PQ",
+        *,
+        num_partitions: int | None = None,
+        num_sub_vectors: int | None = None,
+        replace: bool = True,
+        if_too_small: Literal["skip", "raise"] = "skip",
+    ) -> IndexReport:
+        """Build the ANN index (cosine) on the first-pass column, sized for the table.
+
+        Rows added afterwards are still found (LanceDB scans unindexed rows); rebuild now and then.
+
+        Args:
+            index_type: ``"IVF_PQ"`` (compact) or ``"IVF_HNSW_SQ"`` (graph, larger, faster at high recall).
+            num_partitions: Override the default from :func:`default_index_params`.
+            num_sub_vectors: Override the default PQ sub-vector count (IVF_PQ).
+            replace: Replace an existing index.
+            if_too_small: With fewer than :data:`MIN_INDEX_ROWS` rows, ``"skip"`` returns a report with
+                ``built=False`` (search stays exact and flat), ``"raise"`` raises ``ValueError``.
+
+        Returns:
+            An :class:`IndexReport`.
+
+        Raises:
+            ValueError: If ``index_type`` is unknown, or the table is too small and ``if_too_small="raise"``.
+        """
+        if index_type not in ("IVF_PQ", "IVF_HNSW_SQ"):
+            msg = f"index_type must be 'IVF_PQ' or 'IVF_HNSW_SQ'; found {index_type!r}."
+            raise ValueError(msg)
+        rows = self.count(f"{_quote(self._layout.first_pass_column)} IS NOT NULL")
+        if rows < MIN_INDEX_ROWS:
+            reason = (
+                f"{rows} rows with vectors is fewer than the {MIN_INDEX_ROWS} an index needs to train; "
+                "search stays exact (flat) until then."
+            )
+            if if_too_small == "raise":
+                raise ValueError(reason)
+            return IndexReport(built=False, index_type=index_type, rows=rows, reason=reason)
+        partitions, sub_vectors = default_index_params(rows, self.truncate_dim, index_type)
+        partitions = num_partitions or partitions
+        if index_type == "IVF_PQ":
+            sub_vectors = num_sub_vectors or sub_vectors
+            config: IvfPq | HnswSq = IvfPq(
+                distance_type="cosine", num_partitions=partitions, num_sub_vectors=sub_vectors
+            )
+        else:
+            config = HnswSq(distance_type="cosine", num_partitions=partitions)
+        self._table.create_index(self._layout.first_pass_column, config=config, replace=replace)
+        return IndexReport(True, index_type, rows, partitions, sub_vectors)
+
+
+def create_two_stage_table(
+    db: DBConnection | str | os.PathLike[str],
+    name: str,
+    model: str | os.PathLike[str] | None = None,
+    *,
+    truncate_dim: int | None = DEFAULT_TRUNCATE_DIM,
+    revision: str | None = None,
+    normalize: bool = True,
+    max_length: int | None = None,
+    metadata: Mapping[str, pa.DataType] | Sequence[pa.Field] | None = None,
+    id_type: pa.DataType | None = None,
+    exist_ok: bool = False,
+    mode: Literal["create", "overwrite"] = "create",
+) -> TwoStageTable:
+    """Create a two-stage table (text, truncated vectors, full vectors, metadata columns).
+
+    Args:
+        db: A LanceDB connection or database path/URI.
+        name: Table name.
+        model: Local folder or hub id; ``None`` = matryo's embedded default model.
+        truncate_dim: Width of the first-pass column (capped at the model's width; ``None`` = full width).
+        revision: Hub revision.
+        normalize: L2-normalise stored vectors.
+        max_length: Token cut-off override.
+        metadata: Extra columns, e.g. ``{"source": pa.string(), "year": pa.int32()}``.
+        id_type: Arrow type of the ``id`` column (default ``pa.string()``).
+        exist_ok: Open the table if it exists (its model settings must match these).
+        mode: ``"create"`` or ``"overwrite"`` (replaces an existing table: its rows are lost).
+
+    Returns:
+        The table.
+
+    Raises:
+        ValueError: If the table exists (and not ``exist_ok``), or a metadata column name is reserved.
+        DimensionMismatchError: If ``exist_ok`` and the existing table's vectors have other widths.
+        ModelMismatchError: If ``exist_ok`` and the existing table was built with another model or settings.
+    """
+    connection = _connect(db)
+    full = matryo_embeddings(model, revision=revision, normalize=normalize, max_length=max_length)
+    dim = full.encoder.dim
+    width = dim if truncate_dim is None else min(truncate_dim, dim)
+    first = matryo_embeddings(model, revision=revision, truncate_dim=width, normalize=normalize, max_length=max_length)
+    if exist_ok and mode == "create" and name in connection.table_names():
+        existing = open_two_stage_table(connection, name)
+        _check_same(existing, full, first, dim, width)
+        return existing
+    layout = TableLayout("id", "text", f"vector_{width}", "vector_full", width, dim)
+    extra = _metadata_fields(metadata, layout)
+    layout = TableLayout(**{**asdict(layout), "metadata_columns": tuple(field.name for field in extra)})
+    fields = [
+        pa.field(layout.id_column, id_type or pa.string(), nullable=False),
+        pa.field(layout.text_column, pa.string()),
+        *extra,
+        pa.field(layout.first_pass_column, pa.list_(pa.float32(), width)),
+        pa.field(layout.full_column, pa.list_(pa.float32(), dim)),
+    ]
+    schema = pa.schema(fields, metadata={_META_KEY: json.dumps(asdict(layout)).encode()})
+    table = connection.create_table(
+        name,
+        schema=schema,
+        mode=mode,
+        embedding_functions=[
+            EmbeddingFunctionConfig(source_column="text", vector_column=layout.first_pass_column, function=first),
+            EmbeddingFunctionConfig(source_column="text", vector_column=layout.full_column, function=full),
+        ],
+    )
+    return TwoStageTable(table)
+
+
+def open_two_stage_table(db: DBConnection | str | os.PathLike[str], name: str) -> TwoStageTable:
+    """Open a table made by :func:`create_two_stage_table` (registering ``"matryo"`` first).
+
+    Args:
+        db: A LanceDB connection or database path/URI.
+        name: Table name.
+
+    Returns:
+        The table.
+    """
+    return TwoStageTable(open_table(db, name))
+
+
+def _check_same(existing: TwoStageTable, full: MatryoEmbeddings, first: MatryoEmbeddings, dim: int, width: int) -> None:
+    if (existing.dim, existing.truncate_dim) != (dim, width):
+        msg = (
+            f"Table {existing.table.name!r} exists with {existing.dim}-d vectors (first pass {existing.truncate_dim}); "
+            f"the requested model gives {dim}-d (first pass {width}). Use another table name, or the table's own "
+            "model; the existing rows are untouched."
+        )
+        raise DimensionMismatchError(msg)
+    stored, wanted = existing.embedding_function.safe_model_dump(), full.safe_model_dump()
+    diff = {key: (stored.get(key), wanted.get(key)) for key in wanted if stored.get(key) != wanted.get(key)}
+    if diff:
+        msg = f"Table {existing.table.name!r} exists with other model settings (stored, requested): {diff}."
+        raise ModelMismatchError(msg)
+
+
+def _metadata_fields(
+    metadata: Mapping[str, pa.DataType] | Sequence[pa.Field] | None, layout: TableLayout
+) -> list[pa.Field]:
+    if metadata is None:
+        return []
+    fields = (
+        [pa.field(key, value) for key, value in metadata.items()] if isinstance(metadata, Mapping) else list(metadata)
+    )
+    reserved = {
+        layout.id_column,
+        layout.text_column,
+        layout.first_pass_column,
+        layout.full_column,
+        "score",
+        "_distance",
+    }
+    clash = sorted(reserved & {field.name for field in fields})
+    if clash:
+        msg = f"Metadata column name(s) {clash} are reserved by the two-stage table; rename them."
+        raise ValueError(msg)
+    return fields
+
+
+def _check_rows(ids: list[Any], texts: list[Any], layout: TableLayout) -> None:
+    bad_ids = [i for i, value in enumerate(ids) if value is None]
+    if bad_ids:
+        msg = f"Row(s) {bad_ids[:5]} have no {layout.id_column!r}; every row needs one. Nothing was written."
+        raise ValueError(msg)
+    null_texts = [ids[i] for i, text in enumerate(texts) if text is None]
+    if null_texts:
+        msg = (
+            f"Row(s) with id {null_texts[:5]} have no {layout.text_column!r} (None); pass a string (an empty "
+            "string is allowed). Nothing was written."
+        )
+        raise ValueError(msg)
+    not_str = [(ids[i], type(text).__name__) for i, text in enumerate(texts) if not isinstance(text, str)]
+    if not_str:
+        msg = f"The {layout.text_column!r} of row(s) {not_str[:5]} is not a str. Nothing was written."
+        raise TypeError(msg)
+
+
+def _fixed_list(vectors: NDArray[np.float32]) -> pa.FixedSizeListArray:
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+
+
+def _quote(column: str) -> str:
+    return f"`{column}`"
+
+
+def _sql_literal(value: Any, type_: pa.DataType) -> str:
+    if pa.types.is_integer(type_):
+        return str(int(value))
+    text = str(value).replace("'", "''")
+    return f"'{text}'"
