@@ -1,0 +1,442 @@
+"""The ``matryo`` command line: index, search, eval, bench, info, demo (and train, with ``matryo[train]``).
+
+Every command is a function of parsed arguments returning an exit code; :func:`main` turns expected
+errors into one line on stderr (``matryo: error: ...``) and a non-zero exit code. Set ``MATRYO_DEBUG=1``
+for the full traceback. Heavy modules (stores, torch, matplotlib) are imported only by the command using them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from matryo.errors import MatryoError, missing_extra
+
+if TYPE_CHECKING:
+    from matryo.encoder import StaticEncoder
+    from matryo.sources import Passage
+    from matryo.stores import DbMeta, Hit, IndexStats
+
+__all__ = ["build_parser", "main"]
+
+DEFAULT_DB = "matryo-demo-db"
+BATCH_SIZE = 512
+# Called after each committed batch of `matryo index` with the batch number (tests inject a Ctrl-C here).
+after_batch: Callable[[int], None] | None = None
+
+
+class CliError(MatryoError, ValueError):
+    """An expected problem with the command line's input."""
+
+
+def _eprint(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    try:
+        from tqdm import tqdm
+
+        tqdm.write(f"matryo: warning: {message}", file=sys.stderr)
+    except ImportError:
+        _eprint(f"matryo: warning: {message}")
+
+
+def _load(model: str | None) -> StaticEncoder:
+    from matryo.encoder import StaticEncoder
+
+    return StaticEncoder.from_pretrained(model)
+
+
+def _model_key(model: str | None) -> str | None:
+    """A model reference that still works from another directory (absolute path, hub id, or None)."""
+    if model is None:
+        return None
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.exists() else model
+
+
+def _progress(quiet: bool) -> Any:
+    if quiet:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(unit=" passages", desc="Indexing", file=sys.stderr, disable=None, mininterval=0.5)
+
+
+def index_into(
+    db: Path,
+    passages: Iterable[Passage],
+    *,
+    model: str | None = None,
+    store: str | None = None,
+    truncate_dim: int | None = None,
+    quiet: bool = False,
+) -> tuple[IndexStats, DbMeta, int]:
+    """Index passages into a DB folder, creating it or checking it was built with the same model and widths.
+
+    Args:
+        db: The DB folder.
+        passages: What to index (ids unique, hashes from :func:`matryo.sources.content_hash`).
+        model: Model name or path (``None``: the DB's model, else the embedded default).
+        store: ``"lancedb"`` or ``"chroma"`` (``None``: the DB's store, else lancedb).
+        truncate_dim: First-pass width (``None``: the DB's, else the search default capped at the model width).
+        quiet: No progress bar.
+
+    Returns:
+        The counts, the DB's metadata and the number of stored passages.
+
+    Raises:
+        CliError: If the folder is not a matryo DB, the source yields nothing, or a width is invalid.
+        DimensionMismatchError: If the DB was built with another model or widths.
+    """
+    from matryo.search import DEFAULT_TRUNCATE_DIM
+    from matryo.stores import DbMeta, check_meta, index_passages, open_store, read_meta, write_meta
+
+    stored = read_meta(db)
+    if stored is None and db.is_dir() and any(db.iterdir()):
+        msg = f"{db} exists and is not a matryo DB folder (no matryo.json); choose a new or empty --db folder."
+        raise CliError(msg)
+    key = _model_key(model) if model is not None else (stored.model if stored else None)
+    encoder = _load(key)
+    dim = encoder.dim
+    width = truncate_dim or (stored.truncate_dim if stored else min(DEFAULT_TRUNCATE_DIM, dim))
+    if not 1 <= width <= dim:
+        msg = f"--truncate-dim must be between 1 and the model width {dim}, got {width}."
+        raise CliError(msg)
+    kind = store or (stored.store if stored else "lancedb")
+    wanted = DbMeta(kind, key, encoder.fingerprint, dim, width)
+    if stored is not None:
+        check_meta(stored, wanted, db)
+        if kind != stored.store:
+            msg = f"{db} holds a {stored.store} store; drop --store {kind} or use another --db folder."
+            raise CliError(msg)
+    iterator = iter(passages)
+    first = next(iterator, None)
+    if first is None:
+        msg = "SOURCE holds no text to index (every file empty or skipped); check the path and --text-field."
+        raise CliError(msg)
+    target = open_store(db, wanted)
+    if stored is None:
+        write_meta(db, wanted)
+    bar = _progress(quiet)
+    batches = 0
+
+    def on_batch(_written: int, seen: int) -> None:
+        nonlocal batches
+        batches += 1
+        if bar is not None:
+            bar.update(seen - bar.n)
+        if after_batch is not None:
+            after_batch(batches)
+
+    def chained() -> Iterator[Passage]:
+        yield first
+        yield from iterator
+
+    try:
+        encode = lambda texts: encoder.encode(texts, normalize=True)  # noqa: E731
+        stats = index_passages(target, encode, width, chained(), batch_size=BATCH_SIZE, on_batch=on_batch)
+    finally:
+        if bar is not None:
+            bar.close()
+    return stats, wanted, target.count()
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from matryo.sources import read_source
+
+    start = time.perf_counter()
+    passages = read_source(args.source, text_field=args.text_field, chunk_size=args.chunk_size, warn=_warn)
+    db = Path(args.db)
+    stats, meta, total = index_into(
+        db, passages, model=args.model, store=args.store, truncate_dim=args.truncate_dim, quiet=args.quiet
+    )
+    seconds = time.perf_counter() - start
+    if not args.quiet:
+        extra = f", {stats.duplicates} repeated ids skipped" if stats.duplicates else ""
+        print(
+            f"{stats.added} new or changed passages indexed, {stats.unchanged} unchanged, {stats.removed} removed"
+            f"{extra}; {total} passages in {db} ({meta.store}, {meta.dim} dims, first pass {meta.truncate_dim}) "
+            f"in {seconds:.1f} s"
+        )
+    return 0
+
+
+Searcher = Callable[[str, int, "float | None"], "list[Hit]"]
+
+
+def open_search(db: Path) -> tuple[Searcher, DbMeta]:
+    """Open a DB folder for two-stage search with the model it was built with.
+
+    Args:
+        db: The DB folder.
+
+    Returns:
+        ``(search, meta)`` where ``search(query, k, rescore_multiplier)`` returns hits, best first.
+
+    Raises:
+        CliError: If ``db`` is not a matryo DB folder.
+        DimensionMismatchError: If the model now found under the DB's model name has another fingerprint.
+    """
+    from matryo.search import DEFAULT_RESCORE_MULTIPLIER, two_stage_search
+    from matryo.stores import DbMeta, Hit, check_meta, open_store, read_meta
+
+    meta = read_meta(db)
+    if meta is None:
+        msg = f"{db} is not a matryo DB folder (no matryo.json); build one with `matryo index SOURCE --db {db}`."
+        raise CliError(msg)
+    encoder = _load(meta.model)
+    check_meta(meta, DbMeta(meta.store, meta.model, encoder.fingerprint, encoder.dim, meta.truncate_dim), db)
+    store = open_store(db, meta)
+
+    def search(query: str, k: int = 10, rescore_multiplier: float | None = None) -> list[Hit]:
+        rows: dict[str, tuple[str, str, Any]] = {}
+
+        def first_pass(prefix: Any, n: int) -> list[list[str]]:
+            out = []
+            for vector in prefix:
+                found = store.first_pass(vector, n)
+                rows.update({pid: (doc, text, full) for pid, doc, text, full in found})
+                out.append([row[0] for row in found])
+            return out
+
+        hits = two_stage_search(
+            encoder,
+            query,
+            first_pass=first_pass,
+            fetch_full_vectors=lambda ids: {i: rows[i][2] for i in ids if i in rows},
+            k=k,
+            rescore_multiplier=DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier,
+            truncate_dim=meta.truncate_dim,
+        )
+        return [Hit(i, rows[i][0], float(s), rows[i][1]) for i, s in zip(hits.ids, hits.scores)]
+
+    return search, meta
+
+
+def print_hits(hits: list[Hit], *, width: int = 120) -> None:
+    """Print hits as a table: rank, score, id and the start of the text."""
+    id_width = min(max([len(h.id) for h in hits] + [2]), 40)
+    print(f"{'#':>3}  {'score':>6}  {'id':<{id_width}}  text")
+    for rank, hit in enumerate(hits, 1):
+        text = " ".join(hit.text.split())
+        room = max(20, width - id_width - 16)
+        text = text if len(text) <= room else text[: room - 3] + "..."
+        print(f"{rank:>3}  {hit.score:6.3f}  {hit.id[:id_width]:<{id_width}}  {text}")
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    search, meta = open_search(Path(args.db))
+    loaded = time.perf_counter()
+    hits = search(args.query, args.k, args.rescore_multiplier)
+    ms = (time.perf_counter() - loaded) * 1000
+    if args.json:
+        for rank, hit in enumerate(hits, 1):
+            print(
+                json.dumps({"rank": rank, "id": hit.id, "doc": hit.doc, "score": round(hit.score, 6), "text": hit.text})
+            )
+        return 0
+    if not hits:
+        print("no hits (the DB is empty)")
+        return 0
+    print_hits(hits)
+    print(
+        f"two-stage: first pass at {meta.truncate_dim} dims, rescored at {meta.dim}; "
+        f"search {ms:.1f} ms (opening the DB and model {loaded - start:.1f} s)"
+    )
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from matryo.evalcli import run_eval
+
+    return run_eval(args)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from matryo.formats import find_model_files
+
+    encoder = _load(args.model)
+    folder = Path(args.model).expanduser() if args.model and Path(args.model).expanduser().exists() else None
+    if folder is None:
+        from matryo.encoder import DEFAULT_MODEL_PATH
+
+        folder = DEFAULT_MODEL_PATH if args.model is None else None
+    weights = find_model_files(folder).weights if folder is not None else None
+    info = {
+        "model": encoder.name_or_path,
+        "dims": encoder.dim,
+        "vocab_size": encoder.vocab_size,
+        "layout": encoder.layout,
+        "dtype": encoder.stored_dtype,
+        "max_length": encoder.max_length,
+        "file_size_mb": round(weights.stat().st_size / 1e6, 1) if weights is not None else None,
+        "fingerprint": encoder.fingerprint,
+    }
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for key, value in info.items():
+            print(f"{key:<13}{'none' if value is None else value}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from matryo.bench import run
+
+    print(run(args.model, quick=args.quick))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from matryo.demo import run
+
+    return run(Path(args.db), model=args.model, quiet=args.quiet)
+
+
+def _command(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help_: str, example: str) -> Any:
+    parser = sub.add_parser(
+        name,
+        help=help_,
+        description=help_,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(func=func)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``matryo`` argument parser."""
+    from matryo.search import DEFAULT_K
+    from matryo.sources import DEFAULT_CHUNK_SIZE
+
+    parser = argparse.ArgumentParser(
+        prog="matryo",
+        description="Fast static embeddings with Matryoshka two-stage search.",
+        epilog='example:\n  matryo demo\n  matryo index docs/ --db my-db && matryo search "how do I parse arguments" --db my-db',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = _command(
+        sub, "index", _cmd_index, "index a folder, table or BEIR corpus (incremental)", "matryo index docs/ --db my-db"
+    )
+    p.add_argument("source", metavar="SOURCE", help="folder of .txt/.md, a .jsonl/.csv/.parquet file, or a BEIR folder")
+    p.add_argument("--db", required=True, help="DB folder (created when missing)")
+    p.add_argument("--store", choices=["lancedb", "chroma"], default=None, help="store of a new DB (default lancedb)")
+    p.add_argument("--model", default=None, help="model folder or hub id (default: the DB's, else the embedded model)")
+    p.add_argument("--truncate-dim", type=int, default=None, help="first-pass width (default 128 or the model width)")
+    p.add_argument("--text-field", default="text", help="text column of a table source (default: text)")
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_CHUNK_SIZE,
+        help=f"max words per passage (default {DEFAULT_CHUNK_SIZE})",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+    p = _command(
+        sub,
+        "search",
+        _cmd_search,
+        "two-stage search of a DB folder",
+        'matryo search "read a gzip file" --db my-db -k 5',
+    )
+    p.add_argument("query", metavar="QUERY")
+    p.add_argument("--db", required=True, help="DB folder built by `matryo index`")
+    p.add_argument("-k", type=int, default=DEFAULT_K, help=f"hits to show (default {DEFAULT_K})")
+    p.add_argument("--rescore-multiplier", type=float, default=None, help="first-pass candidates per hit (default 4)")
+    p.add_argument("--json", action="store_true", help="one JSON object per hit and line")
+
+    p = _command(
+        sub,
+        "eval",
+        _cmd_eval,
+        "NDCG@10, MRR@10, Recall@100 per Matryoshka width and two-stage",
+        "matryo eval ../data/scifact --dims 64,128,full",
+    )
+    p.add_argument(
+        "beir_dir", metavar="BEIR_DIR", help="folder with corpus.jsonl(.gz), queries.jsonl(.gz), qrels.tsv(.gz)"
+    )
+    p.add_argument("--model", default=None, help="model folder or hub id (default: the embedded model)")
+    p.add_argument("--dims", default="32,64,128,256,512,full", help="comma-separated widths; 'full' = model width")
+    p.add_argument("--first-pass-dim", type=int, default=None, help="two-stage first-pass width (default 128)")
+    p.add_argument("--rescore-multiplier", type=float, default=None, help="two-stage candidates per hit (default 4)")
+    p.add_argument("--plot", default=None, metavar="FILE.png", help="plot NDCG@10 against width (needs matplotlib)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+
+    p = _command(
+        sub,
+        "bench",
+        _cmd_bench,
+        "encoding speed on this machine vs the tokenizer floor and peers",
+        "matryo bench --quick",
+    )
+    p.add_argument("--model", default=None, help="model folder or hub id (default: the embedded model)")
+    p.add_argument("--quick", action="store_true", help="fewer texts and rounds")
+
+    p = _command(
+        sub,
+        "info",
+        _cmd_info,
+        "describe a model: dims, vocab, layout, dtype, size, fingerprint",
+        "matryo info ./my-model",
+    )
+    p.add_argument("model", nargs="?", default=None, metavar="MODEL", help="model folder or hub id (default: embedded)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = _command(
+        sub,
+        "demo",
+        _cmd_demo,
+        "index the standard library's docstrings and ask it questions",
+        "matryo demo --db /tmp/demo-db",
+    )
+    p.add_argument("--db", default=DEFAULT_DB, help=f"DB folder (default ./{DEFAULT_DB}; re-runs are incremental)")
+    p.add_argument("--model", default=None, help="model folder or hub id (default: the embedded model)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_train(sub)
+    return parser
+
+
+def _add_train(sub: Any) -> None:
+    """Register ``matryo train`` (its module imports torch only when training runs)."""
+    try:
+        from matryo.train import add_train_subparser
+    except ImportError:
+        return
+    parser = add_train_subparser(sub)
+    parser.epilog = "example:\n  matryo train --out my-model --time-budget 600"
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``matryo`` command line.
+
+    Args:
+        argv: Arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 on success, 1 on an expected error, 130 when interrupted.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        _eprint("matryo: interrupted; work committed so far is kept, re-run the same command to continue")
+        return 130
+    except (MatryoError, OSError, ValueError) as exc:
+        if os.environ.get("MATRYO_DEBUG"):
+            raise
+        _eprint(f"matryo: error: {exc}")
+        return 1
