@@ -215,6 +215,164 @@ def load_texts(kind: str, n: int = 10_000, *, cache: str | os.PathLike[str] | No
     return texts
 
 
+# ---------------------------------------------------------------------------------------------- parity helpers
+TINY_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+TINY_WORDS = (
+    "the a of to and in is it for on with was at by this that from are not cat dog bird fish tree house water "
+    "fire light read write file parse code data search vector query model fast slow cafe naive resume "
+    "hello world un ##able ##s ##ed ##ing ##er ##ly ##est"
+).split()
+
+
+def tiny_wordpiece_tokenizer(max_length: int | None = None) -> Any:
+    """A tiny lowercase WordPiece tokenizer shaped like bert-base-uncased (~150 tokens, a few CJK chars).
+
+    It has BERT's normaliser and pre-tokenizer, [CLS]/[SEP] post-processing (which ``add_special_tokens=False``
+    must skip), the five special tokens as added tokens (so "[CLS]" written in a text is matched), and
+    single characters plus ``##`` continuations so that most ASCII words tokenize without [UNK].
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    chars = [chr(c) for c in range(ord("a"), ord("z") + 1)] + list("0123456789")
+    vocab_list = [*TINY_SPECIALS, *TINY_WORDS, *chars, *".,!?'-()[]#@/:;\"", *[f"##{c}" for c in chars]]
+    vocab_list += list("東京中文字日本語한국")
+    vocab = {token: i for i, token in enumerate(dict.fromkeys(vocab_list))}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
+    )
+    tok.add_special_tokens(list(TINY_SPECIALS))
+    if max_length is not None:
+        tok.enable_truncation(max_length)
+    return tok
+
+
+_PIECES = (
+    # plain English
+    *"the quick brown fox jumps over the lazy dog while reading a gzip file and parsing command line "
+    "arguments in python search vectors are fast hello world unbelievable tokenization matryoshka".split(),
+    "How do I read a file?",
+    "It's 3.14159, not 22/7.",
+    "e-mail",
+    "don't",
+    "C++",
+    "x=1;",
+    "<html>",
+    "${var}",
+    "100%",
+    "1,000,000",
+    "@user",
+    "#tag",
+    "http://example.com/a?b=c&d=e",
+    "UPPER CASE",
+    "MiXeD cAsE",
+    # accents
+    "café",
+    "naïve",
+    "résumé",
+    "Ångström",
+    "façade",
+    "über",
+    "São Paulo",
+    "crème brûlée",
+    "ÉCOLE",
+    "Zoë",
+    # emoji and pictographs (usually [UNK])
+    "🤗",
+    "🚀",
+    "👍🏽",
+    "👨‍👩‍👧",
+    "❤️",
+    "🇫🇷",
+    "☃",
+    "⚙",
+    "𓀀",
+    "\U0001d54f",
+    # CJK and other scripts
+    "東京",
+    "北京大学",
+    "こんにちは",
+    "한국어",
+    "中文分词",
+    "日本語のテキスト",
+    "Привет мир",
+    "Γειά σου",
+    "مرحبا",
+    "שלום",
+    "नमस्ते",
+    "ภาษาไทย",
+    # special-token strings written in the text
+    "[CLS]",
+    "[SEP]",
+    "[UNK]",
+    "[PAD]",
+    "[MASK]",
+    "[cls]",
+    "[ CLS ]",
+    "[CLS][SEP]",
+    "##ing",
+    "[CLS]hello",
+    # punctuation, controls and odd whitespace
+    "!!!",
+    "...",
+    "—",
+    "–",
+    "“quoted”",
+    "«guillemets»",
+    "\t",
+    "\n",
+    "\r\n",
+    "\u00a0",
+    "\u200b",
+    "\u3000",
+    "\x00",
+    "\ufeff",
+    "\ue000",
+    "\u0301",
+    "a\u0301",
+    # a word longer than WordPiece's 100-character limit ([UNK] as a whole)
+    "x" * 150,
+)
+_SEPARATORS = (" ", " ", " ", "", "  ", "\n", "\t", " - ")
+
+
+def varied_texts(n: int = 3000, seed: int = SEED) -> list[str]:
+    """``n`` deterministic texts that stress tokenization and pooling edge cases.
+
+    The first texts are fixed edge cases (empty, whitespace-only, special-token strings, unknown
+    characters, a text of ~2,600 tokens, a text of ~130,000 characters); the rest join 1-60 random pieces
+    (English, accents, emoji, CJK and other scripts, "[CLS]"/"[SEP]" literals, controls, odd whitespace).
+    """
+    rng = random.Random(seed)
+    words = [p for p in _PIECES if p.isascii() and p.isalpha()]
+    long_text = " ".join(rng.choice(words) for _ in range(2_000))  # > 512 tokens
+    fixed = [
+        "",
+        " ",
+        "   \t\n  ",
+        "\u200b",
+        "\u3000\u00a0",
+        "[CLS]",
+        "[SEP] [CLS]",
+        "[UNK]",
+        "🤗",
+        "🤗🚀 👍🏽",
+        "hello",
+        "Hello World!",
+        "x" * 150,
+        long_text,
+        " ".join(rng.choice(_PIECES) for _ in range(20_000)),  # ~130k characters, many whitespace runs
+    ]
+    texts = fixed[:n]
+    while len(texts) < n:
+        count = rng.choice((1, 2, 3, 5, 8, 13, 21, 40, 60))
+        parts = [rng.choice(_PIECES) for _ in range(count)]
+        texts.append("".join(p + rng.choice(_SEPARATORS) for p in parts).strip(rng.choice(("", " "))))
+    return texts
+
+
 if __name__ == "__main__":
     import sys
     import time
