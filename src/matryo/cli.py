@@ -143,8 +143,7 @@ def index_into(
         yield from iterator
 
     try:
-        encode = lambda texts: encoder.encode(texts, normalize=True)  # noqa: E731
-        stats = index_passages(target, encode, width, chained(), batch_size=BATCH_SIZE, on_batch=on_batch)
+        stats = index_passages(target, chained(), batch_size=BATCH_SIZE, on_batch=on_batch)
     finally:
         if bar is not None:
             bar.close()
@@ -187,8 +186,8 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta]:
         CliError: If ``db`` is not a matryo DB folder.
         DimensionMismatchError: If the model now found under the DB's model name has another fingerprint.
     """
-    from matryo.search import DEFAULT_RESCORE_MULTIPLIER, two_stage_search
-    from matryo.stores import DbMeta, Hit, check_meta, open_store, read_meta
+    from matryo.search import DEFAULT_RESCORE_MULTIPLIER
+    from matryo.stores import DbMeta, check_meta, open_store, read_meta
 
     meta = read_meta(db)
     if meta is None:
@@ -199,26 +198,7 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta]:
     store = open_store(db, meta)
 
     def search(query: str, k: int = 10, rescore_multiplier: float | None = None) -> list[Hit]:
-        rows: dict[str, tuple[str, str, Any]] = {}
-
-        def first_pass(prefix: Any, n: int) -> list[list[str]]:
-            out = []
-            for vector in prefix:
-                found = store.first_pass(vector, n)
-                rows.update({pid: (doc, text, full) for pid, doc, text, full in found})
-                out.append([row[0] for row in found])
-            return out
-
-        hits = two_stage_search(
-            encoder,
-            query,
-            first_pass=first_pass,
-            fetch_full_vectors=lambda ids: {i: rows[i][2] for i in ids if i in rows},
-            k=k,
-            rescore_multiplier=DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier,
-            truncate_dim=meta.truncate_dim,
-        )
-        return [Hit(i, rows[i][0], float(s), rows[i][1]) for i, s in zip(hits.ids, hits.scores)]
+        return store.search(query, k, DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier)
 
     return search, meta
 

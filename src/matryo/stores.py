@@ -5,11 +5,11 @@ first-pass width) next to the store's own files. Every passage is stored twice: 
 re-normalised Matryoshka prefix for the first pass, and the full-width vector for rescoring, plus its
 text, its document id and its content hash (which makes re-indexing incremental).
 
-* ``lancedb`` (default): one table ``passages`` with columns ``id, doc, hash, text, vector`` (the
-  prefix, searched by cosine) and ``full``. Writes are ``merge_insert`` on ``id``: each batch is one
+* ``lancedb`` (default): a ``matryo_lancedb`` two-stage table ``passages`` (``id, text, doc, hash``, the
+  prefix column and the full column). Writes are upserts (``merge_insert`` on ``id``): each batch is one
   atomic commit, so an interrupted run loses at most the batch in flight and never duplicates a row.
-* ``chroma``: a ``PersistentClient`` with two collections, ``matryo-first-pass`` (prefix vectors,
-  texts, metadata) and ``matryo-full`` (full vectors), written with ``upsert`` (full vectors first).
+* ``chroma``: a ``matryo_chroma`` two-stage collection ``matryo-passages`` in a ``PersistentClient``
+  folder (``DB/chroma``), written with ``upsert``.
 
 The host libraries are imported inside functions, and only after the adapter distribution
 (``matryo-lancedb`` / ``matryo-chroma``) is found, so the error names the right ``pip install`` line.
@@ -20,13 +20,10 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
-
-import numpy as np
-from numpy.typing import NDArray
 
 from matryo.errors import DimensionMismatchError, MatryoError, missing_extra
 from matryo.sources import Passage, batched
@@ -40,6 +37,7 @@ _ADAPTERS = {
     "chroma": ("matryo_chroma", "pip install matryo-chroma"),
 }
 _TABLE = "passages"
+_COLLECTION = "matryo-passages"
 
 
 @dataclass(frozen=True)
@@ -78,14 +76,14 @@ class IndexStats:
 
 
 class Store(Protocol):
-    """What the CLI needs from a two-stage store."""
+    """What the CLI needs from a two-stage store (both adapters encode the texts themselves)."""
 
     def hashes(self) -> dict[str, tuple[str, str]]:
         """Map every stored passage id to ``(content hash, document id)``."""
         ...
 
-    def upsert(self, passages: list[Passage], prefix: NDArray[np.float32], full: NDArray[np.float32]) -> None:
-        """Insert or replace passages with their prefix and full vectors (one atomic batch)."""
+    def upsert(self, passages: list[Passage]) -> None:
+        """Insert or replace passages (one atomic batch)."""
         ...
 
     def delete(self, ids: list[str]) -> None:
@@ -96,8 +94,8 @@ class Store(Protocol):
         """Number of stored passages."""
         ...
 
-    def first_pass(self, prefix: NDArray[np.float32], n: int) -> list[tuple[str, str, str, NDArray[np.float32]]]:
-        """Return up to ``n`` ``(id, doc, text, full vector)`` rows nearest to one prefix vector, best first."""
+    def search(self, query: str, k: int, rescore_multiplier: float) -> list[Hit]:
+        """Two-stage search: truncated first pass for ``k * rescore_multiplier`` candidates, full-width rescoring."""
         ...
 
 
@@ -159,111 +157,84 @@ def open_store(db: Path, meta: DbMeta) -> Store:
 
 
 class _LanceStore:
+    """``matryo_lancedb.TwoStageTable`` named ``passages``, with ``doc`` and ``hash`` metadata columns."""
+
     def __init__(self, db: Path, meta: DbMeta) -> None:
         os.environ.setdefault("LANCE_LOG", "error")  # keep Rust-side notices off the terminal
-        import lancedb
         import pyarrow as pa
+        from matryo_lancedb import create_two_stage_table
 
-        self._pa = pa
-        self._schema = pa.schema(
-            [
-                pa.field("id", pa.string()),
-                pa.field("doc", pa.string()),
-                pa.field("hash", pa.string()),
-                pa.field("text", pa.string()),
-                pa.field("vector", pa.list_(pa.float32(), meta.truncate_dim)),
-                pa.field("full", pa.list_(pa.float32(), meta.dim)),
-            ]
-        )
-        conn = lancedb.connect(str(db))
-        self._table = (
-            conn.open_table(_TABLE)
-            if _TABLE in conn.list_tables().tables
-            else conn.create_table(_TABLE, schema=self._schema)
+        self._table = create_two_stage_table(
+            str(db),
+            _TABLE,
+            meta.model,
+            truncate_dim=meta.truncate_dim,
+            metadata={"doc": pa.string(), "hash": pa.string()},
+            exist_ok=True,
         )
 
     def hashes(self) -> dict[str, tuple[str, str]]:
-        data = self._table.search().select(["id", "hash", "doc"]).limit(None).to_arrow().to_pydict()
+        data = self._table.table.search().select(["id", "hash", "doc"]).limit(None).to_arrow().to_pydict()
         return {i: (h, d) for i, h, d in zip(data["id"], data["hash"], data["doc"])}
 
-    def upsert(self, passages: list[Passage], prefix: NDArray[np.float32], full: NDArray[np.float32]) -> None:
-        pa = self._pa
-        rows = pa.table(
-            {
-                "id": [p.id for p in passages],
-                "doc": [p.doc for p in passages],
-                "hash": [p.hash for p in passages],
-                "text": [p.text for p in passages],
-                "vector": pa.FixedSizeListArray.from_arrays(pa.array(prefix.ravel()), prefix.shape[1]),
-                "full": pa.FixedSizeListArray.from_arrays(pa.array(full.ravel()), full.shape[1]),
-            },
-            schema=self._schema,
-        )
-        self._table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+    def upsert(self, passages: list[Passage]) -> None:
+        self._table.upsert([{"id": p.id, "text": p.text, "doc": p.doc, "hash": p.hash} for p in passages])
 
     def delete(self, ids: list[str]) -> None:
-        for group in batched(ids, 500):  # type: ignore[arg-type]
-            quoted = ", ".join("'" + str(i).replace("'", "''") + "'" for i in group)
-            self._table.delete(f"id IN ({quoted})")
+        for start in range(0, len(ids), 500):
+            self._table.delete(ids[start : start + 500])
 
     def count(self) -> int:
-        return int(self._table.count_rows())
+        return self._table.count()
 
-    def first_pass(self, prefix: NDArray[np.float32], n: int) -> list[tuple[str, str, str, NDArray[np.float32]]]:
-        query = self._table.search(prefix, vector_column_name="vector").distance_type("cosine").limit(n)
-        data = query.select(["id", "doc", "text", "full", "_distance"]).to_arrow()
-        full = np.asarray(data.column("full").combine_chunks().flatten(), dtype=np.float32).reshape(data.num_rows, -1)
-        cols = data.select(["id", "doc", "text"]).to_pydict()
-        return list(zip(cols["id"], cols["doc"], cols["text"], full))
+    def search(self, query: str, k: int, rescore_multiplier: float) -> list[Hit]:
+        rows = self._table.search(query, k, rescore_multiplier=rescore_multiplier)
+        return [Hit(str(r["id"]), str(r["doc"]), float(r["score"]), str(r["text"])) for r in rows]
 
 
 class _ChromaStore:
+    """``matryo_chroma.TwoStageCollection`` named ``matryo-passages`` in a ``PersistentClient`` folder."""
+
     def __init__(self, db: Path, meta: DbMeta) -> None:
         import chromadb
+        from matryo_chroma import TwoStageCollection
 
         client = chromadb.PersistentClient(
             path=str(db / "chroma"), settings=chromadb.Settings(anonymized_telemetry=False)
         )
-        self._first = client.get_or_create_collection("matryo-first-pass", embedding_function=None)
-        self._full = client.get_or_create_collection("matryo-full", embedding_function=None)
+        if _COLLECTION in [c.name for c in client.list_collections()]:
+            self._col = TwoStageCollection.open(client, _COLLECTION)
+        else:
+            self._col = TwoStageCollection.create(client, _COLLECTION, model=meta.model, truncate_dim=meta.truncate_dim)
 
     def hashes(self) -> dict[str, tuple[str, str]]:
         out: dict[str, tuple[str, str]] = {}
-        step = 5000
+        step = 2000
         for offset in range(0, self.count(), step):
-            got = self._first.get(include=["metadatas"], limit=step, offset=offset)
+            got = self._col.get(include=["metadatas"], limit=step, offset=offset)
             for pid, meta in zip(got["ids"], got["metadatas"] or []):
                 out[pid] = (str(meta["hash"]), str(meta["doc"]))
         return out
 
-    def upsert(self, passages: list[Passage], prefix: NDArray[np.float32], full: NDArray[np.float32]) -> None:
-        ids = [p.id for p in passages]
-        self._full.upsert(ids=ids, embeddings=full)
+    def upsert(self, passages: list[Passage]) -> None:
         metadatas: list[Any] = [{"hash": p.hash, "doc": p.doc} for p in passages]
-        self._first.upsert(ids=ids, embeddings=prefix, documents=[p.text for p in passages], metadatas=metadatas)
+        self._col.upsert([p.id for p in passages], documents=[p.text for p in passages], metadatas=metadatas)
 
     def delete(self, ids: list[str]) -> None:
-        self._first.delete(ids=ids)
-        self._full.delete(ids=ids)
+        self._col.delete(ids)
 
     def count(self) -> int:
-        return int(self._first.count())
+        return self._col.count()
 
-    def first_pass(self, prefix: NDArray[np.float32], n: int) -> list[tuple[str, str, str, NDArray[np.float32]]]:
-        got = self._first.query(query_embeddings=prefix[None, :], n_results=n, include=["documents", "metadatas"])
-        ids = got["ids"][0]
-        if not ids:
-            return []
-        docs, metas = (got["documents"] or [[]])[0], (got["metadatas"] or [[]])[0]
-        full = self._full.get(ids=ids, include=["embeddings"])
-        vectors = dict(zip(full["ids"], np.asarray(full["embeddings"], dtype=np.float32)))
-        return [(i, str(m["doc"]), t, vectors[i]) for i, t, m in zip(ids, docs, metas) if i in vectors]
+    def search(self, query: str, k: int, rescore_multiplier: float) -> list[Hit]:
+        got = self._col.query([query], n_results=k, rescore_multiplier=rescore_multiplier)
+        ids, docs = got["ids"][0], got["documents"][0]
+        metas, dists = got["metadatas"][0], got["distances"][0]
+        return [Hit(i, str(m["doc"]), 1.0 - float(d), t) for i, t, m, d in zip(ids, docs, metas, dists)]
 
 
 def index_passages(
     store: Store,
-    encode: Callable[[list[str]], NDArray[np.float32]],
-    truncate_dim: int,
     passages: Iterable[Passage],
     *,
     batch_size: int = 512,
@@ -271,25 +242,24 @@ def index_passages(
 ) -> IndexStats:
     """Add new and changed passages to a store, skip unchanged ones, drop chunks a changed document lost.
 
+    Every batch is committed before the next is read, so an interruption loses at most the batch in
+    flight; the next run sees which ids and hashes are stored and carries on without duplicates.
+
     Args:
         store: The target store.
-        encode: Full-width, L2-normalised encoder.
-        truncate_dim: First-pass width.
-        passages: The source's passages (their ids should be unique; repeats are counted and skipped).
+        passages: The source's passages (ids should be unique; repeats are counted and skipped).
         batch_size: Passages encoded and committed at once.
         on_batch: Called after every committed batch with ``(passages written, passages seen)``.
 
     Returns:
         The counts.
     """
-    from matryo.quantize import truncate
-
     stored = store.hashes()
     stats = IndexStats()
     seen: set[str] = set()
     docs: set[str] = set()
 
-    def fresh() -> Iterable[Passage]:
+    def fresh() -> Iterator[Passage]:
         for passage in passages:
             if passage.id in seen:
                 stats.duplicates += 1
@@ -302,8 +272,7 @@ def index_passages(
             yield passage
 
     for batch in batched(fresh(), batch_size):
-        full = encode([p.text for p in batch])
-        store.upsert(batch, truncate(full, truncate_dim) if truncate_dim < full.shape[1] else full, full)
+        store.upsert(batch)
         stats.added += len(batch)
         if on_batch is not None:
             on_batch(len(batch), len(seen))
