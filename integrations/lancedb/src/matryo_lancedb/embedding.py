@@ -78,6 +78,34 @@ class MatryoEmbeddings(TextEmbeddingFunction):
             self._checked = True
         return encoder
 
+    def compute_query_embeddings_with_retry(self, *args: Any, **kwargs: Any) -> list[Any]:
+        """Embed a query; with ``max_retries=0`` errors propagate as they are (LanceDB would wrap them).
+
+        Args:
+            *args: As for ``compute_query_embeddings``.
+            **kwargs: As for ``compute_query_embeddings``.
+
+        Returns:
+            One vector per query.
+        """
+        if self.max_retries > 0:
+            return super().compute_query_embeddings_with_retry(*args, **kwargs)
+        return self.compute_query_embeddings(*args, **kwargs)
+
+    def compute_source_embeddings_with_retry(self, *args: Any, **kwargs: Any) -> list[Any]:
+        """Embed source texts; with ``max_retries=0`` errors propagate as they are.
+
+        Args:
+            *args: As for ``compute_source_embeddings``.
+            **kwargs: As for ``compute_source_embeddings``.
+
+        Returns:
+            One vector (or ``None``) per text.
+        """
+        if self.max_retries > 0:
+            return super().compute_source_embeddings_with_retry(*args, **kwargs)
+        return self.compute_source_embeddings(*args, **kwargs)
+
     def ndims(self) -> int:
         """Return the vector width, read from the model (no probe text is embedded).
 

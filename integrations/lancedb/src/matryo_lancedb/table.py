@@ -29,6 +29,7 @@ from lancedb.table import Table
 from numpy.typing import ArrayLike, NDArray
 
 from matryo import DimensionMismatchError, StaticEncoder
+from matryo.cache import load_encoder
 from matryo.quantize import truncate
 from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count, rescore
 from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings, ModelMismatchError, matryo_embeddings
@@ -199,13 +200,15 @@ class TwoStageTable:
             if not isinstance(func, MatryoEmbeddings):
                 msg = f"Column {column!r} is embedded by {type(func).__name__}, expected MatryoEmbeddings."
                 raise TypeError(msg)
-            found = func.encoder.dim if func.truncate_dim is None else func.truncate_dim
+            model_dim = load_encoder(func.model, revision=func.revision, max_length=func.max_length).dim
+            found = model_dim if func.truncate_dim is None else min(func.truncate_dim, model_dim)
             if found != width:
                 msg = (
                     f"Column {column!r} holds {width}-d vectors but the model {func.model or 'matryo-default'!r} now "
                     f"gives {found}-d ones. Restore the model the table was built with; the rows are untouched."
                 )
                 raise DimensionMismatchError(msg)
+            func.encoder  # noqa: B018  # checks the fingerprint: same width but other weights
 
     # ------------------------------------------------------------------ properties
     @property
