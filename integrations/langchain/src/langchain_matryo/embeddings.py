@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from matryo import DimensionMismatchError, StaticEncoder
 from matryo.cache import load_encoder
@@ -64,8 +64,9 @@ class MatryoEmbeddings(BaseModel, Embeddings):
     def _path_to_str(cls, value: Any) -> Any:
         return os.fspath(value) if isinstance(value, os.PathLike) else value
 
-    @model_validator(mode="after")
-    def _load(self) -> MatryoEmbeddings:
+    def __init__(self, **data: Any) -> None:
+        super().__init__(**data)
+        # Loaded here rather than in a validator so that matryo's own errors reach the caller unwrapped.
         encoder = load_encoder(self.model, revision=self.revision, max_length=self.max_length)
         if self.truncate_dim is not None and self.truncate_dim > encoder.dim:
             msg = (
@@ -74,7 +75,6 @@ class MatryoEmbeddings(BaseModel, Embeddings):
             )
             raise DimensionMismatchError(msg)
         self._encoder = encoder
-        return self
 
     @property
     def encoder(self) -> StaticEncoder:

@@ -24,7 +24,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 from numpy.typing import NDArray
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
 from langchain_matryo.embeddings import MatryoEmbeddings
 from matryo import DimensionMismatchError
@@ -81,8 +81,9 @@ class MatryoTwoStageRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    @model_validator(mode="after")
-    def _resolve_embeddings(self) -> MatryoTwoStageRetriever:
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Checked here rather than in a validator so that DimensionMismatchError reaches the caller unwrapped.
         store_embeddings = getattr(self.vectorstore, "embeddings", None)
         if self.embeddings is None:
             if not isinstance(store_embeddings, MatryoEmbeddings):
@@ -107,7 +108,6 @@ class MatryoTwoStageRetriever(BaseRetriever):
                     f"embeddings= uses {self.embeddings.encoder.name_or_path!r}. Use the same model for both stages."
                 )
                 raise ValueError(msg)
-        return self
 
     @property
     def _first_pass_embeddings(self) -> MatryoEmbeddings:
@@ -144,9 +144,10 @@ class MatryoTwoStageRetriever(BaseRetriever):
         Returns:
             The retriever; the store is ``retriever.vectorstore``.
         """
-        full = MatryoEmbeddings(model=model, revision=revision, max_length=max_length)
-        width = None if truncate_dim is None or truncate_dim >= full.dim else truncate_dim
-        embeddings = full if width is None else full.model_copy(update={"truncate_dim": width})
+        settings: dict[str, Any] = {"model": model, "revision": revision, "max_length": max_length}
+        full_dim = MatryoEmbeddings(**settings).encoder.dim
+        width = None if truncate_dim is None or truncate_dim >= full_dim else truncate_dim
+        embeddings = MatryoEmbeddings(**settings, truncate_dim=width)
         store = vectorstore_cls.from_documents(list(documents), embeddings, **(vectorstore_kwargs or {}))
         return cls(vectorstore=store, embeddings=embeddings, **kwargs)
 

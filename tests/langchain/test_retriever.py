@@ -1,0 +1,288 @@
+"""MatryoTwoStageRetriever on InMemoryVectorStore and Chroma: equals core two_stage_search, filters, async, errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from langchain_chroma import Chroma
+from langchain_core.documents import Document
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.vectorstores import InMemoryVectorStore
+from tests.conftest import TINY_WORDS, make_tiny_model
+
+from langchain_matryo import MatryoEmbeddings, MatryoTwoStageRetriever
+from matryo import DimensionMismatchError
+from matryo.cache import load_encoder
+from matryo.index import NumpyIndex
+from matryo.search import MissingVectorError, two_stage_search
+
+FIRST_DIM = 16
+WORDS = [w for w in TINY_WORDS if not w.startswith("##")]
+QUERIES = ["cat and dog", "read a gzip file", "fast vector search", "river in the city", "python code data model"]
+
+
+def _corpus(n: int = 240, seed: int = 3) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    rng = np.random.default_rng(seed)
+    texts = list(dict.fromkeys(" ".join(rng.choice(WORDS, size=int(rng.integers(3, 12)))) for _ in range(n)))
+    ids = [f"d{i}" for i in range(len(texts))]
+    metas = [{"group": "ab"[i % 2], "n": i} for i in range(len(texts))]
+    return texts, ids, metas
+
+
+TEXTS, IDS, METAS = _corpus()
+
+
+def _core(model: Path, texts: list[str], ids: list[str], *, k: int, multiplier: float) -> list[Any]:
+    encoder = load_encoder(model)
+    index: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=FIRST_DIM)
+    index.add(ids, texts)
+    return two_stage_search(
+        encoder,
+        QUERIES,
+        first_pass=index.first_pass,
+        fetch_full_vectors=index.fetch_full_vectors,
+        k=k,
+        rescore_multiplier=multiplier,
+        truncate_dim=FIRST_DIM,
+    )
+
+
+def _assert_same(results: list[list[Document]], expected: list[Any], score_key: str = "relevance_score") -> None:
+    for docs, hits in zip(results, expected, strict=True):
+        assert [doc.id for doc in docs] == hits.ids
+        np.testing.assert_allclose([doc.metadata[score_key] for doc in docs], hits.scores, rtol=1e-5, atol=1e-6)
+
+
+def _chroma(tmp_path: Path, embeddings: MatryoEmbeddings, name: str = "docs") -> Chroma:
+    return Chroma(collection_name=name, embedding_function=embeddings, persist_directory=str(tmp_path / "chroma"))
+
+
+@pytest.fixture
+def first_pass(tiny_model_dir: Path) -> MatryoEmbeddings:
+    return MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=FIRST_DIM)
+
+
+@pytest.mark.parametrize(("k", "multiplier"), [(5, 4), (3, 1), (10, 2.5)])
+def test_in_memory_results_equal_core_two_stage_search(
+    tiny_model_dir: Path, first_pass: MatryoEmbeddings, k: int, multiplier: float
+) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=k, rescore_multiplier=multiplier)
+    _assert_same(retriever.batch(QUERIES), _core(tiny_model_dir, TEXTS, IDS, k=k, multiplier=multiplier))
+
+
+def test_chroma_results_equal_core_two_stage_search(
+    tiny_model_dir: Path, first_pass: MatryoEmbeddings, tmp_path: Path
+) -> None:
+    store = _chroma(tmp_path, first_pass)
+    store.add_texts(TEXTS, metadatas=METAS, ids=IDS)
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=5)
+    _assert_same([retriever.invoke(q) for q in QUERIES], _core(tiny_model_dir, TEXTS, IDS, k=5, multiplier=4))
+
+
+def test_rescoring_changes_the_first_pass_order(tiny_model_dir: Path, first_pass: MatryoEmbeddings) -> None:
+    """Guards the test above against a retriever that just returns the first pass."""
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
+    first = [[doc.id for doc in store.similarity_search(q, k=5)] for q in QUERIES]
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=5)
+    assert [[doc.id for doc in docs] for docs in retriever.batch(QUERIES)] != first
+
+
+def test_reopened_chroma_store_is_picked_up(tiny_model_dir: Path, first_pass: MatryoEmbeddings, tmp_path: Path) -> None:
+    built = MatryoTwoStageRetriever.from_texts(
+        TEXTS,
+        METAS,
+        ids=IDS,
+        model=str(tiny_model_dir),
+        truncate_dim=FIRST_DIM,
+        vectorstore_cls=Chroma,
+        vectorstore_kwargs={"persist_directory": str(tmp_path / "chroma"), "collection_name": "docs"},
+        k=4,
+    )
+    expected = built.batch(QUERIES)
+    reopened = _chroma(tmp_path, MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=FIRST_DIM))
+    assert reopened._collection.count() == len(TEXTS)
+    assert MatryoTwoStageRetriever(vectorstore=reopened, k=4).batch(QUERIES) == expected
+
+
+def test_from_texts_uses_the_default_width_clamped_to_the_model(tiny_model_dir: Path) -> None:
+    retriever = MatryoTwoStageRetriever.from_texts(TEXTS[:20], model=str(tiny_model_dir))
+    assert retriever.embeddings is not None and retriever.embeddings.truncate_dim is None  # 64-d < default 128
+    narrow = MatryoTwoStageRetriever.from_texts(TEXTS[:20], model=str(tiny_model_dir), truncate_dim=8)
+    assert narrow.embeddings is not None and narrow.embeddings.dim == 8
+    assert len(narrow.invoke("cat")) == 4  # LangChain's default k
+
+
+def test_stored_full_vectors_give_the_same_results(tiny_model_dir: Path, first_pass: MatryoEmbeddings) -> None:
+    full = dict(zip(IDS, load_encoder(tiny_model_dir).encode(TEXTS), strict=True))
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, ids=IDS)
+    calls: list[list[str]] = []
+
+    def fetch(ids: list[str]) -> dict[str, np.ndarray]:
+        calls.append(ids)
+        return {i: full[i] for i in ids}
+
+    reencode = MatryoTwoStageRetriever(vectorstore=store, k=5)
+    stored = MatryoTwoStageRetriever(vectorstore=store, k=5, fetch_full_vectors=fetch)
+    for query in QUERIES:
+        a, b = reencode.invoke(query), stored.invoke(query)
+        assert [d.id for d in a] == [d.id for d in b]
+        np.testing.assert_allclose(
+            [d.metadata["relevance_score"] for d in a], [d.metadata["relevance_score"] for d in b], rtol=1e-5
+        )
+    assert len(calls) == len(QUERIES) and all(len(ids) == 20 for ids in calls)
+
+
+def test_filter_is_applied_in_the_first_pass(
+    tiny_model_dir: Path, first_pass: MatryoEmbeddings, tmp_path: Path
+) -> None:
+    b_texts = [t for t, m in zip(TEXTS, METAS, strict=True) if m["group"] == "b"]
+    b_ids = [i for i, m in zip(IDS, METAS, strict=True) if m["group"] == "b"]
+    expected = _core(tiny_model_dir, b_texts, b_ids, k=5, multiplier=2)
+    memory = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
+    in_memory = MatryoTwoStageRetriever(
+        vectorstore=memory, k=5, rescore_multiplier=2, filter=lambda doc: doc.metadata["group"] == "b"
+    )
+    chroma_store = _chroma(tmp_path, first_pass)
+    chroma_store.add_texts(TEXTS, metadatas=METAS, ids=IDS)
+    chroma = MatryoTwoStageRetriever(vectorstore=chroma_store, k=5, rescore_multiplier=2, filter={"group": "b"})
+    for retriever in (in_memory, chroma):
+        results = retriever.batch(QUERIES)
+        assert all(doc.metadata["group"] == "b" for docs in results for doc in docs)
+        _assert_same(results, expected)
+
+
+class RecordingStore(InMemoryVectorStore):
+    """An InMemoryVectorStore that records what the first pass asked for."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requests: list[tuple[int, int, dict[str, Any]]] = []
+
+    def similarity_search_by_vector(self, embedding: list[float], k: int = 4, **kwargs: Any) -> list[Document]:
+        self.requests.append((len(embedding), k, kwargs))
+        return super().similarity_search_by_vector(embedding, k=k, **kwargs)
+
+
+def test_first_pass_gets_the_truncated_query_and_oversampled_k(first_pass: MatryoEmbeddings) -> None:
+    store = RecordingStore(first_pass)
+    store.add_texts(TEXTS, ids=IDS)
+    retriever = MatryoTwoStageRetriever(
+        vectorstore=store, k=3, rescore_multiplier=2.5, filter=lambda doc: True, search_kwargs={"extra": 1}
+    )
+    assert len(retriever.invoke("cat")) == 3
+    ((width, n, kwargs),) = store.requests
+    assert width == FIRST_DIM and n == math.ceil(3 * 2.5)
+    assert set(kwargs) == {"filter", "extra"}
+
+
+def test_scores_are_full_width_cosines_and_the_store_is_not_mutated(
+    tiny_model_dir: Path, first_pass: MatryoEmbeddings
+) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
+    docs = MatryoTwoStageRetriever(vectorstore=store, k=6, score_key="cos").invoke(QUERIES[0])
+    encoder = load_encoder(tiny_model_dir)
+    expected = encoder.encode([d.page_content for d in docs]) @ encoder.encode(QUERIES[0])
+    scores = [d.metadata["cos"] for d in docs]
+    assert all(type(s) is float for s in scores)
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+    assert scores == sorted(scores, reverse=True)
+    assert all("cos" not in d.metadata for d in store.get_by_ids([d.id for d in docs if d.id]))
+
+
+@pytest.mark.anyio
+async def test_ainvoke_and_abatch_equal_invoke(first_pass: MatryoEmbeddings, tmp_path: Path) -> None:
+    memory = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
+    chroma_store = _chroma(tmp_path, first_pass)
+    chroma_store.add_texts(TEXTS, metadatas=METAS, ids=IDS)
+    for store in (memory, chroma_store):
+        retriever = MatryoTwoStageRetriever(vectorstore=store, k=4)
+        expected = [retriever.invoke(q) for q in QUERIES]
+        assert [await retriever.ainvoke(q) for q in QUERIES] == expected
+        assert await retriever.abatch(QUERIES) == expected
+        assert await retriever.ainvoke("") == []
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_empty_query_and_empty_batch(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, ids=IDS)
+    retriever = MatryoTwoStageRetriever(vectorstore=store)
+    assert retriever.invoke("") == [] and retriever.invoke("   ") == []  # no tokens: no meaningful ranking
+    assert retriever.batch([]) == []
+
+
+def test_empty_store_gives_no_documents(first_pass: MatryoEmbeddings, tmp_path: Path) -> None:
+    assert MatryoTwoStageRetriever(vectorstore=InMemoryVectorStore(first_pass)).invoke("cat") == []
+    assert MatryoTwoStageRetriever(vectorstore=_chroma(tmp_path, first_pass)).invoke("cat") == []
+
+
+def test_empty_documents_are_indexed_and_rank_last(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore.from_texts(["", "the cat", "a dog"], first_pass, ids=["empty", "cat", "dog"])
+    docs = MatryoTwoStageRetriever(vectorstore=store, k=3).invoke("cat")
+    assert [d.id for d in docs][0] == "cat" and docs[-1].id == "empty"
+    assert docs[-1].metadata["relevance_score"] == 0.0
+
+
+def test_non_str_query_raises_type_error(first_pass: MatryoEmbeddings) -> None:
+    retriever = MatryoTwoStageRetriever(vectorstore=InMemoryVectorStore(first_pass))
+    with pytest.raises(TypeError, match="must be a str"):
+        retriever.invoke(42)  # type: ignore[arg-type]
+
+
+def test_bad_fields_raise(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore(first_pass)
+    for kwargs in ({"k": 0}, {"rescore_multiplier": 0.5}, {"kk": 3}):
+        with pytest.raises(ValueError):  # pydantic's ValidationError is a ValueError
+            MatryoTwoStageRetriever(vectorstore=store, **kwargs)
+
+
+def test_store_without_matryo_embeddings_needs_embeddings(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=FIRST_DIM))
+    with pytest.raises(ValueError, match="Pass embeddings="):
+        MatryoTwoStageRetriever(vectorstore=store)
+    assert MatryoTwoStageRetriever(vectorstore=store, embeddings=first_pass).embeddings is first_pass
+
+
+def test_mismatched_embeddings_are_rejected_up_front(tiny_model_dir: Path, tmp_path: Path) -> None:
+    store = InMemoryVectorStore(MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=32))
+    with pytest.raises(DimensionMismatchError, match="32-d vectors"):
+        MatryoTwoStageRetriever(
+            vectorstore=store, embeddings=MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=16)
+        )
+    other = make_tiny_model(tmp_path / "other", dim=64, seed=99)
+    with pytest.raises(ValueError, match="same model"):
+        MatryoTwoStageRetriever(vectorstore=store, embeddings=MatryoEmbeddings(model=str(other), truncate_dim=32))
+
+
+def test_store_holding_vectors_of_another_width_raises(first_pass: MatryoEmbeddings, tmp_path: Path) -> None:
+    wide = DeterministicFakeEmbedding(size=48)
+    memory = InMemoryVectorStore.from_texts(TEXTS[:10], wide)
+    chroma_store = Chroma(collection_name="wide", embedding_function=wide, persist_directory=str(tmp_path / "c"))
+    chroma_store.add_texts(TEXTS[:10])
+    for store in (memory, chroma_store):
+        retriever = MatryoTwoStageRetriever(vectorstore=store, embeddings=first_pass)
+        with pytest.raises(DimensionMismatchError, match=f"{FIRST_DIM}-d first-pass query"):
+            retriever.invoke("cat")
+
+
+@pytest.mark.anyio
+async def test_store_of_another_width_raises_in_async_too(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS[:10], DeterministicFakeEmbedding(size=48))
+    with pytest.raises(DimensionMismatchError):
+        await MatryoTwoStageRetriever(vectorstore=store, embeddings=first_pass).ainvoke("cat")
+
+
+def test_bad_stored_full_vectors_raise(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, ids=IDS)
+    narrow = MatryoTwoStageRetriever(vectorstore=store, fetch_full_vectors=lambda ids: {i: np.ones(8) for i in ids})
+    with pytest.raises(DimensionMismatchError):
+        narrow.invoke("cat")
+    missing = MatryoTwoStageRetriever(vectorstore=store, fetch_full_vectors=lambda ids: {})
+    with pytest.raises(MissingVectorError):
+        missing.invoke("cat")
