@@ -1,0 +1,176 @@
+"""The two-stage table on real LanceDB: layout, add, search, where, reranker, index, delete, upsert."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+import pytest
+from tests.lancedb.helpers import make_rows
+
+from matryo import StaticEncoder
+from matryo_lancedb import (
+    MIN_INDEX_ROWS,
+    TwoStageTable,
+    create_two_stage_table,
+    default_index_params,
+    open_two_stage_table,
+)
+
+
+@pytest.fixture
+def table(tiny64: Path, tmp_path: Path) -> TwoStageTable:
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, metadata={"tag": pa.string()})
+    tbl.add(make_rows(400))
+    return tbl
+
+
+def exact_ids(tbl: TwoStageTable, query: str, k: int, rows: list[dict[str, str]]) -> list[str]:
+    """Exact full-dimension cosine top-k, straight from the encoder (numpy)."""
+    enc = StaticEncoder.from_pretrained(tbl.embedding_function.model)
+    docs = enc.encode([r["text"] for r in rows])
+    scores = docs @ enc.encode(query)
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [rows[i]["id"] for i in order]
+
+
+def test_schema_has_text_two_vector_columns_and_two_configs(table: TwoStageTable) -> None:
+    schema = table.table.schema
+    assert schema.field("vector_16").type == pa.list_(pa.float32(), 16)
+    assert schema.field("vector_full").type == pa.list_(pa.float32(), 64)
+    configs = json.loads(schema.metadata[b"embedding_functions"])
+    assert [(c["name"], c["source_column"], c["vector_column"]) for c in configs] == [
+        ("matryo", "text", "vector_16"),
+        ("matryo", "text", "vector_full"),
+    ]
+    assert configs[0]["model"]["truncate_dim"] == 16 and configs[1]["model"]["truncate_dim"] is None
+    assert table.count() == 400 and table.layout.metadata_columns == ("tag",)
+
+
+def test_stored_vectors_are_the_encoders(table: TwoStageTable) -> None:
+    row = table.table.search().where("id = '7'").limit(1).to_arrow().to_pylist()[0]
+    enc = table.encoder
+    np.testing.assert_allclose(row["vector_full"], enc.encode(row["text"]), atol=1e-6)
+    np.testing.assert_allclose(row["vector_16"], enc.encode(row["text"], truncate_dim=16), atol=1e-6)
+
+
+def test_plain_lancedb_add_fills_both_columns(table: TwoStageTable) -> None:
+    table.table.add([{"id": "raw", "text": "water fire light", "tag": "a"}])
+    hit = table.search("water fire light", k=1)[0]
+    assert hit["id"] == "raw" and hit["score"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_search_returns_rows_ranked_by_full_dimension_cosine(table: TwoStageTable) -> None:
+    rows = make_rows(400)
+    query = "cat dog river fast"
+    hits = table.search(query, k=5, rescore_multiplier=400 / 5)  # shortlist = everything: exact
+    assert [h["id"] for h in hits] == exact_ids(table, query, 5, rows)
+    assert set(hits[0]) == {"id", "text", "tag", "score"}
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    full = table.encoder.encode([query, hits[0]["text"]])
+    assert scores[0] == pytest.approx(float(full[0] @ full[1]), abs=1e-5)
+
+
+def test_where_filters_in_the_first_pass(table: TwoStageTable) -> None:
+    hits = table.search("cat dog river", k=10, where="tag = 'a'")
+    assert len(hits) == 10 and all(h["tag"] == "a" for h in hits)
+    assert table.count("tag = 'a'") == 200
+
+
+def test_reranker_with_lancedbs_own_builder_matches_search(table: TwoStageTable) -> None:
+    query, k, m = "the big dog read a file", 5, 4
+    result = (
+        table.table.search(query, vector_column_name="vector_16")
+        .distance_type("cosine")
+        .limit(k * m)
+        .select(["id", "text", "vector_full", "_distance"])
+        .rerank(table.reranker(k=k))
+        .to_arrow()
+    )
+    assert "_distance" not in result.column_names
+    assert result["id"].to_pylist() == [h["id"] for h in table.search(query, k=k, rescore_multiplier=m)]
+    scores = result["_relevance_score"].to_pylist()
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_reranker_needs_the_full_vector_column(table: TwoStageTable) -> None:
+    builder = table.table.search("cat", vector_column_name="vector_16").distance_type("cosine").limit(8)
+    with pytest.raises(KeyError, match="vector_full"):
+        builder.select(["id", "text"]).rerank(table.reranker()).to_arrow()
+
+
+def test_search_before_and_after_an_ivf_pq_index(table: TwoStageTable) -> None:
+    before = [h["id"] for h in table.search("cat dog river fast", k=10)]
+    assert not table.has_index
+    report = table.create_index()
+    assert report.built and report.index_type == "IVF_PQ"
+    assert (report.num_partitions, report.num_sub_vectors) == default_index_params(400, 16)
+    assert table.has_index
+    after = [h["id"] for h in table.search("cat dog river fast", k=10)]
+    assert len(set(before) & set(after)) >= 8  # PQ first pass, exact rescoring
+    table.add([{"id": "late", "text": "python search vector query", "tag": "b"}])  # unindexed rows still found
+    assert table.search("python search vector query", k=1)[0]["id"] == "late"
+
+
+def test_hnsw_index(table: TwoStageTable) -> None:
+    report = table.create_index("IVF_HNSW_SQ")
+    assert report.built and report.num_partitions == 1
+    assert table.search("fish tree house", k=3, rescore_multiplier=1)[0]["score"] > 0
+
+
+def test_index_on_a_small_table_is_skipped_or_refused(tiny64: Path, tmp_path: Path) -> None:
+    tbl = create_two_stage_table(tmp_path / "db", "small", tiny64, truncate_dim=16, metadata={"tag": pa.string()})
+    tbl.add(make_rows(MIN_INDEX_ROWS - 1))
+    report = tbl.create_index()
+    assert not report.built and "fewer than" in report.reason and not tbl.has_index
+    with pytest.raises(ValueError, match="fewer than"):
+        tbl.create_index(if_too_small="raise")
+    assert len(tbl.search("cat", k=3)) == 3  # flat search still works
+
+
+def test_default_index_params_scale_with_rows() -> None:
+    assert default_index_params(300, 128) == (1, 32)
+    assert default_index_params(10_000, 128) == (39, 32)
+    assert default_index_params(1_000_000, 128) == (1000, 32)
+    assert default_index_params(1_000_000, 100) == (1000, 25)
+    assert default_index_params(2_000_000, 128, "IVF_HNSW_SQ") == (4, None)
+
+
+def test_delete_and_upsert_by_id(table: TwoStageTable) -> None:
+    assert table.delete(["1", "2", "nope"]) == 2
+    assert table.count() == 398 and table.count("id = '1'") == 0
+    table.upsert([{"id": "3", "text": "small bird", "tag": "z"}, {"id": "new", "text": "dark road", "tag": "z"}])
+    assert table.count() == 399 and table.count("id = '3'") == 1
+    assert table.search("small bird", k=1)[0] == {
+        "id": "3",
+        "text": "small bird",
+        "tag": "z",
+        "score": pytest.approx(1.0),
+    }
+
+
+def test_integer_ids_and_arrow_input(tiny64: Path, tmp_path: Path) -> None:
+    tbl = create_two_stage_table(tmp_path / "db", "ints", tiny64, truncate_dim=16, id_type=pa.int64())
+    tbl.add(pa.table({"id": [1, 2, 3], "text": ["cat", "dog", "fish"]}))
+    assert tbl.search("dog", k=1)[0]["id"] == 2
+    assert tbl.delete([1, 3]) == 2 and tbl.count() == 1
+
+
+def test_open_checks_the_layout_and_exist_ok(table: TwoStageTable, tiny64: Path, tmp_path: Path) -> None:
+    again = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, exist_ok=True)
+    assert again.count() == 400
+    with pytest.raises(ValueError, match="already exists"):
+        create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16)
+    db = lancedb.connect(tmp_path / "db")
+    db.create_table("plain", data=[{"x": 1}])
+    with pytest.raises(ValueError, match="not created by matryo_lancedb"):
+        open_two_stage_table(db, "plain")
+
+
+def test_narrow_model_uses_its_full_width_for_the_first_pass(tiny64: Path, tmp_path: Path) -> None:
+    tbl = create_two_stage_table(tmp_path / "db", "narrow", tiny64)  # default truncate_dim > 64
+    assert tbl.truncate_dim == 64 and tbl.layout.first_pass_column == "vector_64"
