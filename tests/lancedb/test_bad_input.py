@@ -1,0 +1,113 @@
+"""Bad input on real LanceDB: each is a clear error or a tested behaviour, and nothing already stored is lost."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+import pytest
+from tests.conftest import make_tiny_model
+from tests.lancedb.helpers import make_rows
+
+from matryo import DimensionMismatchError
+from matryo.cache import clear_encoder_cache
+from matryo_lancedb import ModelMismatchError, TwoStageTable, create_two_stage_table, open_two_stage_table
+
+
+@pytest.fixture
+def table(tiny64: Path, tmp_path: Path) -> TwoStageTable:
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, metadata={"tag": pa.string()})
+    tbl.add(make_rows(100))
+    return tbl
+
+
+def test_empty_strings_are_stored_with_zero_vectors_and_never_returned(table: TwoStageTable) -> None:
+    table.add([{"id": "empty", "text": "", "tag": "a"}])
+    table.table.add([{"id": "empty-raw", "text": "", "tag": "a"}])  # through LanceDB's own embedding path
+    assert table.count() == 102
+    stored = table.table.search().where("id LIKE 'empty%'").to_arrow()
+    assert stored["text"].to_pylist() == ["", ""]
+    assert not np.any(stored["vector_full"].combine_chunks().flatten().to_numpy())
+    ids = {h["id"] for h in table.search("cat dog", k=102, rescore_multiplier=1)}
+    assert "empty" not in ids and "empty-raw" not in ids  # cosine with a zero vector is undefined: skipped
+    assert table.search("", k=5) == []  # an empty query matches nothing
+    assert table.search("   ", k=5) == []
+
+
+def test_none_text_is_refused_and_nothing_is_written(table: TwoStageTable) -> None:
+    with pytest.raises(ValueError, match=r"id \['bad'\] have no 'text'.*Nothing was written"):
+        table.add([{"id": "ok", "text": "cat", "tag": "a"}, {"id": "bad", "text": None, "tag": "a"}])
+    with pytest.raises(ValueError, match="have no 'id'"):
+        table.add([{"text": "cat"}])
+    with pytest.raises(TypeError, match="is not a str"):
+        table.add([{"id": "num", "text": 42}])
+    assert table.count() == 100 and table.count("id = 'ok'") == 0
+
+
+def test_none_text_through_lancedb_follows_on_bad_vectors(table: TwoStageTable) -> None:
+    with pytest.raises(Exception, match="on_bad_vectors"):
+        table.table.add([{"id": "bad", "text": None, "tag": "a"}])
+    assert table.count() == 100
+    table.table.add([{"id": "null", "text": None, "tag": "a"}], on_bad_vectors="null")
+    assert table.count() == 101 and table.count("vector_full IS NULL") == 1
+    assert "null" not in {h["id"] for h in table.search("cat", k=101, rescore_multiplier=1)}
+
+
+def test_a_one_megabyte_document_is_stored_intact_and_found(table: TwoStageTable) -> None:
+    words = ("river water tree " * 90_000)[: 1 << 20]
+    table.add([{"id": "big", "text": words, "tag": "b"}])
+    row = table.table.search().where("id = 'big'").select(["text"]).to_arrow()
+    assert len(row["text"][0].as_py()) == 1 << 20
+    hit = table.search("river water tree", k=1)[0]
+    assert hit["id"] == "big" and hit["score"] > 0.99 and len(hit["text"]) == 1 << 20
+
+
+def test_a_query_vector_of_the_wrong_length_is_a_clear_error(table: TwoStageTable) -> None:
+    for bad in (np.ones(16, dtype=np.float32), np.ones(65, dtype=np.float32), np.ones((2, 64), dtype=np.float32)):
+        with pytest.raises(DimensionMismatchError, match="expected a full-width vector of 64 floats"):
+            table.search(bad, k=3)
+    vector = table.encoder.encode("cat dog river")
+    assert table.search(vector, k=3) == table.search("cat dog river", k=3)
+
+
+def test_bad_k_and_multiplier(table: TwoStageTable) -> None:
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        table.search("cat", k=0)
+    with pytest.raises(ValueError, match="rescore_multiplier must be a number >= 1"):
+        table.search("cat", rescore_multiplier=0.5)
+
+
+def test_unknown_and_reserved_columns(table: TwoStageTable, tiny64: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"Unknown column\(s\) \['colour'\]"):
+        table.add([{"id": "x", "text": "cat", "colour": "red"}])
+    with pytest.raises(ValueError, match="reserved"):
+        create_two_stage_table(tmp_path / "db", "other", tiny64, metadata={"score": pa.float32()})
+    assert table.count() == 100
+
+
+def test_existing_table_with_another_models_dims(table: TwoStageTable, tiny32: Path, tmp_path: Path) -> None:
+    with pytest.raises(DimensionMismatchError, match="exists with 64-d vectors.*requested model gives 32-d"):
+        create_two_stage_table(tmp_path / "db", "docs", tiny32, truncate_dim=16, exist_ok=True)
+    assert open_two_stage_table(tmp_path / "db", "docs").count() == 100  # nothing lost
+
+
+def test_model_replaced_by_another_width_or_other_weights(tmp_path: Path) -> None:
+    model = make_tiny_model(tmp_path / "model", dim=64, seed=5)
+    tbl = create_two_stage_table(tmp_path / "db", "docs", model, truncate_dim=16, metadata={"tag": pa.string()})
+    tbl.add(make_rows(50))
+    del tbl
+    shutil.move(model, tmp_path / "old-64")  # the old memory map stays valid
+    make_tiny_model(model, dim=32, seed=5)
+    clear_encoder_cache()  # as a new process would
+    with pytest.raises(DimensionMismatchError, match="holds 64-d vectors but the model .* now gives 32-d"):
+        open_two_stage_table(tmp_path / "db", "docs")
+    shutil.move(model, tmp_path / "old-32")
+    make_tiny_model(model, dim=64, seed=6)  # same width, other weights
+    clear_encoder_cache()
+    with pytest.raises(ModelMismatchError, match="fingerprint"):
+        open_two_stage_table(tmp_path / "db", "docs")
+    raw = lancedb.connect(tmp_path / "db").open_table("docs")
+    assert raw.count_rows() == 50 and raw.to_arrow()["text"].to_pylist() == [r["text"] for r in make_rows(50)]
