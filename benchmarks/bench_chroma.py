@@ -1,0 +1,177 @@
+"""Chroma: the two-stage collection's full-vector stores against a plain full-width Chroma collection.
+
+Usage:
+    python benchmarks/bench_chroma.py [--model PATH] [--data ../shared/data/arguana] [--docs N]
+                                      [--queries 200] [--out benchmarks/results/chroma.md]
+
+Every configuration gets a fresh ``PersistentClient`` folder, adds the ArguAna corpus (title + " " + text,
+encoded by matryo in every case, so add time = encoding + Chroma's write), then runs the test queries one at
+a time (``n_results=10``, Chroma's default ``include``: documents, metadatas, distances). Reported:
+
+* add time, and the size of the Chroma folder on disk after the queries;
+* per-query latency (median and 95th percentile, query encoding included);
+* recall@10 against exact full-dimension search (numpy brute force over float32 vectors, same run).
+
+Configurations: ``plain full`` is an ordinary collection of full-width vectors (one HNSW pass);
+``first pass only`` is the truncated collection without rescoring; the rest are
+:class:`matryo_chroma.TwoStageCollection` with each full-vector store (``metadata`` with float32/float16/int8
+base64 codes, ``sibling`` collection, ``documents`` re-encoded at query time), at the default
+``truncate_dim`` and ``rescore_multiplier``. The model is the embedded default when it exists, else the
+random stand-in of ``benchmarks/standin.py`` (recall is then meaningless; sizes and speed hold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import chromadb
+import numpy as np
+
+from matryo.cache import load_encoder
+from matryo.encoder import DEFAULT_MODEL_PATH
+from matryo.evaluation import load_beir
+from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM
+from matryo_chroma import MatryoEmbeddingFunction, TwoStageCollection
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = [
+    ("plain full", None, None),
+    ("first pass only", None, None),
+    ("metadata float32", "metadata", "float32"),
+    ("metadata float16", "metadata", "float16"),
+    ("metadata int8", "metadata", "int8"),
+    ("sibling", "sibling", "float32"),
+    ("documents", "documents", "float32"),
+]
+
+
+def _model(path: str | None) -> tuple[str | None, str]:
+    if path:
+        return path, path
+    if DEFAULT_MODEL_PATH.is_dir():
+        return None, "embedded default model"
+    sys.path.insert(0, str(Path(__file__).parent))
+    from standin import build_standin  # noqa: PLC0415
+
+    return str(build_standin()), "RANDOM STAND-IN (benchmarks/standin.py): recall is meaningless"
+
+
+def _disk_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+
+
+def _run(
+    label: str,
+    store: str | None,
+    codec: str | None,
+    model: str | None,
+    ids: list[str],
+    docs: list[str],
+    queries: list[str],
+    exact: list[list[str]],
+    work: Path,
+) -> dict[str, Any]:
+    folder = work / label.replace(" ", "_")
+    client = chromadb.PersistentClient(str(folder))
+    encoder = load_encoder(model)
+    start = time.perf_counter()
+    if store is None:
+        width = None if label == "plain full" else min(DEFAULT_TRUNCATE_DIM, encoder.dim)
+        col = client.create_collection("bench", embedding_function=MatryoEmbeddingFunction(model, truncate_dim=width))
+        for s in range(0, len(ids), 1000):
+            vectors = encoder.encode(docs[s : s + 1000], truncate_dim=width or encoder.dim)
+            col.add(ids=ids[s : s + 1000], documents=docs[s : s + 1000], embeddings=vectors)  # type: ignore[arg-type]
+
+        def search(text: str) -> list[str]:
+            vector = encoder.encode([text], truncate_dim=width or encoder.dim)
+            return list(col.query(query_embeddings=vector, n_results=10)["ids"][0])  # type: ignore[arg-type]
+    else:
+        ts = TwoStageCollection.create(client, "bench", model=model, store=store, codec=codec or "float32")
+        ts.add(ids=ids, documents=docs)
+
+        def search(text: str) -> list[str]:
+            return list(ts.query(query_texts=[text], n_results=10)["ids"][0])
+
+    add_s = time.perf_counter() - start
+    search(queries[0])  # warm-up
+    latencies, found = [], []
+    for text in queries:
+        t0 = time.perf_counter()
+        found.append(search(text))
+        latencies.append((time.perf_counter() - t0) * 1e3)
+    recall = float(np.mean([len(set(f) & set(e)) / max(1, len(e)) for f, e in zip(found, exact, strict=True)]))
+    del client
+    return {
+        "config": label,
+        "add_s": add_s,
+        "disk_mb": _disk_mb(folder),
+        "p50_ms": float(np.median(latencies)),
+        "p95_ms": float(np.percentile(latencies, 95)),
+        "recall": recall,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "arguana"))
+    parser.add_argument("--docs", type=int, default=None, help="first N corpus documents (default: all)")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--configs", nargs="*", default=[c[0] for c in CONFIGS])
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "chroma.md"))
+    args = parser.parse_args(argv)
+
+    model, model_label = _model(args.model)
+    encoder = load_encoder(model)
+    corpus, all_queries, _ = load_beir(args.data)
+    ids = list(corpus)[: args.docs]
+    docs = [corpus[i] for i in ids]
+    queries = list(all_queries.values())[: args.queries]
+    full_docs = encoder.encode(docs, truncate_dim=encoder.dim)
+    full_queries = encoder.encode(queries, truncate_dim=encoder.dim)
+    top = np.argsort(-(full_queries @ full_docs.T), axis=1, kind="stable")[:, :10]
+    exact = [[ids[j] for j in row] for row in top]
+
+    work = Path(tempfile.mkdtemp(prefix="bench-chroma-"))
+    rows = []
+    try:
+        for label, store, codec in CONFIGS:
+            if label in args.configs:
+                rows.append(_run(label, store, codec, model, ids, docs, queries, exact, work))
+                print(rows[-1], flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    plain = next((r for r in rows if r["config"] == "plain full"), rows[0])
+    lines = [
+        "# Chroma two-stage collection: full-vector stores vs a plain full-width collection",
+        "",
+        f"Generated by `benchmarks/bench_chroma.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
+        f"chromadb {chromadb.__version__}, Python {platform.python_version()}, {platform.machine()}.",
+        f"Model: {model_label} ({encoder.dim}-d). Data: ArguAna, {len(ids)} documents, {len(queries)} queries "
+        f"one at a time, n_results=10. Two-stage: truncate_dim={min(DEFAULT_TRUNCATE_DIM, encoder.dim)}, "
+        f"rescore_multiplier={DEFAULT_RESCORE_MULTIPLIER}. Shared 2-core machine: compare rows, not absolutes.",
+        "",
+        "| config | add (s) | disk (MB) | query p50 (ms) | query p95 (ms) | p50 vs plain | recall@10 vs exact |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['config']} | {r['add_s']:.2f} | {r['disk_mb']:.1f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "
+        f"{r['p50_ms'] / plain['p50_ms']:.2f}x | {r['recall']:.4f} |"
+        for r in rows
+    ]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

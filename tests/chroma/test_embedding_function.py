@@ -1,0 +1,111 @@
+"""MatryoEmbeddingFunction against Chroma's real protocol and registry (no mocks)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import chromadb
+import numpy as np
+import pytest
+from chromadb.api.types import EmbeddingFunction
+from chromadb.utils.embedding_functions import known_embedding_functions
+
+from matryo.cache import load_encoder
+from matryo.encoder import DEFAULT_MODEL_PATH
+from matryo_chroma import MatryoEmbeddingFunction
+
+
+def test_registered_under_unique_name_on_import() -> None:
+    assert MatryoEmbeddingFunction.name() == "matryo"
+    assert known_embedding_functions["matryo"] is MatryoEmbeddingFunction
+    assert issubclass(MatryoEmbeddingFunction, EmbeddingFunction)
+
+
+def test_call_signature_matches_protocol() -> None:
+    assert list(inspect.signature(MatryoEmbeddingFunction.__call__).parameters) == ["self", "input"]
+    assert list(inspect.signature(MatryoEmbeddingFunction.embed_query).parameters) == ["self", "input"]
+
+
+def test_vectors_are_float32_truncated_and_normalised(tiny_model_path: str) -> None:
+    ef = MatryoEmbeddingFunction(tiny_model_path, truncate_dim=16)
+    out = ef(["the cat", "a dog and a bird"])
+    assert len(out) == 2
+    assert all(isinstance(v, np.ndarray) and v.dtype == np.float32 and v.shape == (16,) for v in out)
+    np.testing.assert_allclose([np.linalg.norm(v) for v in out], 1.0, rtol=1e-5)
+    full = load_encoder(tiny_model_path).encode(["the cat"])[0]
+    prefix = full[:16] / np.linalg.norm(full[:16])
+    np.testing.assert_allclose(out[0], prefix, atol=1e-6)
+    np.testing.assert_array_equal(ef.embed_query(["the cat"])[0], out[0])
+
+
+def test_empty_document_gives_zero_vector(tiny_model_path: str) -> None:
+    out = MatryoEmbeddingFunction(tiny_model_path)([""])
+    assert out[0].shape == (64,)
+    assert not out[0].any()
+
+
+def test_config_round_trip_through_json_rebuilds_same_function(tiny_model_path: str) -> None:
+    ef = MatryoEmbeddingFunction(tiny_model_path, truncate_dim=32, normalize=False, max_length=5)
+    config = json.loads(json.dumps(ef.get_config()))
+    assert set(config) == {"model", "revision", "truncate_dim", "normalize", "max_length", "fingerprint"}
+    assert config["truncate_dim"] == 32 and config["normalize"] is False and config["max_length"] == 5
+    rebuilt = MatryoEmbeddingFunction.build_from_config(config)
+    texts = ["the cat sat on the road by the river with a dog"]
+    np.testing.assert_array_equal(rebuilt(texts)[0], ef(texts)[0])
+    assert rebuilt.get_config() == ef.get_config()
+    assert not ef.is_legacy()
+
+
+def test_rebuilding_reuses_the_cached_model(tiny_model_path: str) -> None:
+    ef = MatryoEmbeddingFunction(tiny_model_path, truncate_dim=16)
+    again = MatryoEmbeddingFunction.build_from_config(ef.get_config())
+    assert again.encoder is ef.encoder
+
+
+def test_relative_model_path_is_persisted_absolute(tiny_model_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    path = Path(tiny_model_path)
+    monkeypatch.chdir(path.parent)
+    assert MatryoEmbeddingFunction(path.name).get_config()["model"] == str(path.resolve())
+
+
+def test_spaces_and_collection_configuration(tiny_model_path: str) -> None:
+    ef = MatryoEmbeddingFunction(tiny_model_path, truncate_dim=16)
+    assert ef.default_space() == "cosine"
+    assert "cosine" in ef.supported_spaces()
+    col = chromadb.EphemeralClient().create_collection("ef_config_check", embedding_function=ef)
+    stored = col.configuration_json
+    assert stored["hnsw"]["space"] == "cosine"
+    assert stored["embedding_function"] == {"type": "known", "name": "matryo", "config": ef.get_config()}
+    col.add(ids=["a", "b"], documents=["cat and dog", "river water"])
+    hit = col.query(query_texts=["cat"], n_results=1)
+    assert hit["ids"] == [["a"]]
+
+
+def test_bad_configs_are_rejected(tiny_model_path: str) -> None:
+    with pytest.raises(ValueError, match="truncate_dim"):
+        MatryoEmbeddingFunction(tiny_model_path, truncate_dim=65)
+    with pytest.raises(ValueError, match="Unknown keys"):
+        MatryoEmbeddingFunction.validate_config({"model": None, "dims": 3})
+    with pytest.raises(ValueError, match="positive integer"):
+        MatryoEmbeddingFunction.validate_config({"truncate_dim": "16"})
+    ef = MatryoEmbeddingFunction(tiny_model_path, truncate_dim=16)
+    with pytest.raises(ValueError, match="Cannot change"):
+        ef.validate_config_update(ef.get_config(), {"truncate_dim": 32})
+
+
+def test_a_different_model_under_the_same_config_warns(tiny_model_path: str) -> None:
+    config = {**MatryoEmbeddingFunction(tiny_model_path).get_config(), "fingerprint": "0000000000000000"}
+    with pytest.warns(UserWarning, match="fingerprint"):
+        MatryoEmbeddingFunction.build_from_config(config)
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_dir(), reason="the embedded default model has not landed yet")
+def test_no_model_argument_uses_the_embedded_default_offline() -> None:
+    ef = MatryoEmbeddingFunction()
+    assert ef.get_config()["model"] is None
+    col = chromadb.EphemeralClient().create_collection("default_model_drop_in", embedding_function=ef)
+    col.add(ids=["a", "b"], documents=["how to read a gzip file in python", "the best pizza in naples"])
+    assert col.query(query_texts=["decompress gz archive"], n_results=1)["ids"] == [["a"]]

@@ -1,0 +1,299 @@
+"""TwoStageCollection on a real embedded Chroma: API, scores, filters, consistency and bad input."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import chromadb
+import numpy as np
+import pytest
+from tests.chroma.conftest import word_corpus
+
+from matryo.cache import load_encoder
+from matryo.errors import DimensionMismatchError
+from matryo_chroma import DuplicateIdError, StaleVectorWarning, TwoStageCollection, UnknownIdError
+from matryo_chroma.stores import FULL_KEY, SIBLING_SUFFIX
+
+STORES = ("metadata", "sibling", "documents")
+N = 200
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> chromadb.ClientAPI:
+    return chromadb.PersistentClient(str(tmp_path / "db"))
+
+
+@pytest.fixture(scope="module")
+def shared_client(tmp_path_factory: pytest.TempPathFactory) -> chromadb.ClientAPI:
+    return chromadb.PersistentClient(str(tmp_path_factory.mktemp("shared_db")))
+
+
+@pytest.fixture(scope="module", params=STORES)
+def filled(request: pytest.FixtureRequest, shared_client: chromadb.ClientAPI, tiny_model_path: str) -> Any:
+    """A populated collection per store, shared by the read-only tests of this module."""
+    return make(shared_client, tiny_model_path, request.param)
+
+
+def make(client: chromadb.ClientAPI, model: str, store: str, **kwargs: Any) -> TwoStageCollection:
+    col = TwoStageCollection.create(client, f"docs_{store}", model=model, truncate_dim=16, store=store, **kwargs)
+    docs = word_corpus(N)
+    col.add(ids=[f"d{i}" for i in range(N)], documents=docs, metadatas=[{"i": i, "even": i % 2 == 0} for i in range(N)])
+    return col
+
+
+def exact_cos(model: str, query: str, docs: list[str]) -> np.ndarray:
+    enc = load_encoder(model)
+    return enc.encode(docs, truncate_dim=enc.dim) @ enc.encode([query], truncate_dim=enc.dim)[0]
+
+
+def test_query_returns_chroma_shape_with_full_dimension_cosine_distances(filled, tiny_model_path) -> None:
+    col, store = filled, filled.store
+    assert col.count() == N
+    result = col.query(query_texts=["cat dog river", "fire water"], n_results=5)
+    assert set(result) >= {"ids", "distances", "documents", "metadatas", "embeddings", "uris", "data", "included"}
+    assert [len(ids) for ids in result["ids"]] == [5, 5]
+    docs = word_corpus(N)
+    for q, text in enumerate(["cat dog river", "fire water"]):
+        rows = [int(i[1:]) for i in result["ids"][q]]
+        expected = 1.0 - exact_cos(tiny_model_path, text, [docs[r] for r in rows])
+        np.testing.assert_allclose(result["distances"][q], expected, atol=2e-3 if store == "metadata" else 1e-5)
+        assert result["distances"][q] == sorted(result["distances"][q])
+        assert result["documents"][q] == [docs[r] for r in rows]
+        assert result["metadatas"][q] == [{"i": r, "even": r % 2 == 0} for r in rows]
+
+
+def test_rescoring_beats_first_pass_alone(filled, tiny_model_path) -> None:
+    col = filled
+    docs = word_corpus(N)
+    recalls = []
+    for text in word_corpus(10, seed=9, words_per_doc=4):
+        exact = {f"d{i}" for i in np.argsort(-exact_cos(tiny_model_path, text, docs), kind="stable")[:10]}
+        got = col.query(query_texts=[text], n_results=10, include=[])["ids"][0]
+        first = col.collection.query(query_texts=[text], n_results=10, include=[])["ids"][0]
+        recalls.append((len(exact & set(got)), len(exact & set(first))))
+    two_stage, first_only = np.sum(recalls, axis=0)
+    assert two_stage > first_only
+
+
+def test_filters_apply_in_the_first_pass(filled) -> None:
+    col = filled
+    best = col.query(query_texts=["cat dog"], n_results=1, include=["metadatas"])["metadatas"][0][0]
+    flip = {"even": not best["even"]}
+    result = col.query(query_texts=["cat dog"], n_results=20, where=flip, include=["metadatas"])
+    assert len(result["ids"][0]) == 20
+    assert all(m["even"] == flip["even"] for m in result["metadatas"][0])
+    only = {"$contains": "river"}
+    by_doc = col.query(query_texts=["cat dog"], n_results=50, where_document=only, include=["documents"])
+    assert by_doc["documents"][0] and all("river" in d for d in by_doc["documents"][0])
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_get_update_upsert_delete(client, tiny_model_path, store) -> None:
+    col = make(client, tiny_model_path, store)
+    got = col.get(ids=["d3", "d1"], include=["documents", "metadatas", "embeddings"])
+    assert sorted(got["ids"]) == ["d1", "d3"]
+    assert all(m is not None and FULL_KEY not in m for m in got["metadatas"])
+    assert all(e.shape == (64,) for e in got["embeddings"])
+    col.update(ids=["d1"], documents=["water water water"], metadatas=[{"tag": "x"}])
+    assert col.get(ids=["d1"])["metadatas"] == [{"i": 1, "even": False, "tag": "x"}]
+    assert col.query(query_texts=["water water water"], n_results=1, include=["distances"])["ids"] == [["d1"]]
+    col.upsert(ids=["d1", "new"], documents=["fire fire", "light dark"])
+    assert col.count() == N + 1
+    hit = col.query(query_texts=["light dark"], n_results=1, include=["distances"])
+    assert hit["ids"] == [["new"]] and hit["distances"][0][0] == pytest.approx(0.0, abs=2e-3)
+    assert sorted(col.delete(ids=["new", "d2", "nope"])) == ["d2", "new"]
+    assert col.count() == N - 1
+    assert col.get(ids=["d2", "new"])["ids"] == []
+    deleted = col.delete(where={"i": {"$gte": N - 10}})
+    assert len(deleted) == 10 and col.count() == N - 11
+    if store == "sibling":
+        assert col.full_collection is not None and col.full_collection.count() == N - 11
+
+
+def test_reopen_in_process_gives_identical_results(filled, shared_client) -> None:
+    col = filled
+    before = col.query(query_texts=["cat dog", "road city"], n_results=10)
+    again = TwoStageCollection.open(shared_client, col.name)
+    assert (again.store, again.truncate_dim, again.dim) == (col.store, 16, 64)
+    assert again.query(query_texts=["cat dog", "road city"], n_results=10) == before
+
+
+def test_int8_codec_ranges_persist(client, tiny_model_path) -> None:
+    col = make(client, tiny_model_path, "metadata", codec="int8")
+    before = col.query(query_texts=["cat dog"], n_results=10)
+    again = TwoStageCollection.open(client, col.name)
+    assert again.codec_name == "int8"
+    assert again.query(query_texts=["cat dog"], n_results=10) == before
+
+
+# ---------------------------------------------------------------------------------------------- consistency
+class Boom(RuntimeError):
+    pass
+
+
+def _fail_first_pass(col: TwoStageCollection, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(write: Any, **kwargs: Any) -> None:
+        raise Boom("injected failure between the full-vector write and the first-pass write")
+
+    monkeypatch.setattr(col, "_write_first", boom)
+
+
+def _assert_scores_are_current(col: TwoStageCollection, model: str, text: str) -> None:
+    got = col.get(include=["documents"])
+    docs = dict(zip(got["ids"], got["documents"], strict=True))
+    result = col.query(query_texts=[text], n_results=10)
+    expected = 1.0 - exact_cos(model, text, [docs[i] for i in result["ids"][0]])
+    np.testing.assert_allclose(result["distances"][0], expected, atol=2e-3)
+
+
+def test_sibling_write_failure_rolls_back(client, tiny_model_path, monkeypatch) -> None:
+    col = make(client, tiny_model_path, "sibling")
+    assert col.full_collection is not None
+    old = col.full_collection.get(ids=["d0", "d1"], include=["embeddings"])
+    with monkeypatch.context() as patch:
+        _fail_first_pass(col, patch)
+        with pytest.raises(Boom):
+            col.upsert(ids=["d0", "d1", "brand_new"], documents=["fire fire", "water", "light"])
+        with pytest.raises(Boom):
+            col.add(ids=["other_new"], documents=["dark dark"])
+    assert col.count() == N
+    assert col.full_collection.count() == N  # the new ids were removed again
+    after = col.full_collection.get(ids=["d0", "d1"], include=["embeddings"])
+    np.testing.assert_array_equal(after["embeddings"], old["embeddings"])  # old vectors restored
+    assert col.get(ids=["d0"])["documents"] == [word_corpus(N)[0]]
+    _assert_scores_are_current(col, tiny_model_path, "fire fire")
+    assert col.repair() == []
+
+
+def test_crash_between_halves_never_scores_a_stale_vector(client, tiny_model_path) -> None:
+    """Simulate a crash after the sibling write (rollback never ran): the query must not use the new vector."""
+    col = make(client, tiny_model_path, "sibling")
+    assert col.full_collection is not None
+    wrong = load_encoder(tiny_model_path).encode(["fire fire fire"], truncate_dim=64)
+    col.full_collection.upsert(ids=["d5"], embeddings=wrong)  # sibling written, first pass not
+    col.full_collection.delete(ids=["d6"])  # and a full vector lost altogether
+    col.full_collection.upsert(ids=["orphan"], embeddings=wrong)
+    result = col.query(query_texts=["fire fire fire"], n_results=N)
+    assert "orphan" not in result["ids"][0]
+    assert {"d5", "d6"} <= set(result["ids"][0])  # nothing lost: rebuilt from the stored documents
+    _assert_scores_are_current(col, tiny_model_path, "fire fire fire")
+    reopened = TwoStageCollection.open(client, col.name)  # repair on open
+    full = reopened.full_collection.get(ids=["d5", "d6", "orphan"], include=["embeddings"])  # type: ignore[union-attr]
+    assert sorted(full["ids"]) == ["d5", "d6"]
+    docs = word_corpus(N)
+    enc = load_encoder(tiny_model_path)
+    for doc_id, vector in zip(full["ids"], full["embeddings"], strict=True):
+        np.testing.assert_allclose(vector, enc.encode([docs[int(doc_id[1:])]], truncate_dim=64)[0], atol=1e-6)
+
+
+def test_metadata_store_detects_documents_edited_through_raw_chroma(client, tiny_model_path) -> None:
+    col = make(client, tiny_model_path, "metadata")
+    col.collection.update(ids=["d7"], documents=["light light light"])  # bypasses matryo: full vector now stale
+    hit = col.query(query_texts=["light light light"], n_results=1, include=["distances"])
+    assert hit["ids"] == [["d7"]]
+    assert hit["distances"][0][0] == pytest.approx(0.0, abs=1e-5)  # scored from the re-encoded document
+    assert col.repair() == []
+    stored = col.collection.get(ids=["d7"], include=["metadatas"])["metadatas"][0]
+    assert stored is not None and FULL_KEY in stored
+
+
+def test_record_without_document_and_stale_vector_is_never_scored(client, tiny_model_path) -> None:
+    col = TwoStageCollection.create(client, "hand_made", model=tiny_model_path, truncate_dim=16, store="sibling")
+    enc = load_encoder(tiny_model_path)
+    vectors = enc.encode(word_corpus(50), truncate_dim=64)
+    col.add(ids=[f"h{i}" for i in range(50)], embeddings=vectors)
+    assert col.full_collection is not None
+    col.full_collection.upsert(ids=["h0"], embeddings=vectors[1:2])  # stale, and no document to rebuild from
+    with pytest.warns(StaleVectorWarning, match="h0"):
+        result = col.query(query_embeddings=vectors[0:1], n_results=5)
+    assert "h0" not in result["ids"][0]
+    assert col.repair() == ["h0"]
+    assert col.count() == 50  # the record itself is kept
+
+
+def test_metadata_store_is_one_write(client, tiny_model_path, monkeypatch) -> None:
+    col = make(client, tiny_model_path, "metadata")
+    _fail_first_pass(col, monkeypatch)
+    with pytest.raises(Boom):
+        col.upsert(ids=["d0", "brand_new"], documents=["fire", "light"])
+    assert col.count() == N
+    assert col.get(ids=["d0"])["documents"] == [word_corpus(N)[0]]
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def test_wrong_dimension_embeddings(client, tiny_model_path) -> None:
+    col = make(client, tiny_model_path, "metadata")
+    with pytest.raises(DimensionMismatchError, match="first-pass width"):
+        col.add(ids=["x"], embeddings=np.ones((1, 16), dtype=np.float32))
+    with pytest.raises(DimensionMismatchError, match=r"\(n, 64\)"):
+        col.upsert(ids=["d0"], embeddings=np.ones((1, 100), dtype=np.float32))
+    with pytest.raises(DimensionMismatchError):
+        col.query(query_embeddings=np.ones((1, 16), dtype=np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        col.add(ids=["x"], embeddings=np.full((1, 64), np.nan, dtype=np.float32))
+    assert col.count() == N and col.get(ids=["x"])["ids"] == []
+
+
+def test_unknown_ids_on_update_and_delete(client, tiny_model_path) -> None:
+    col = make(client, tiny_model_path, "sibling")
+    with pytest.raises(UnknownIdError, match="nope"):
+        col.update(ids=["d0", "nope"], documents=["fire", "water"])
+    assert col.get(ids=["d0"])["documents"] == [word_corpus(N)[0]]  # nothing written
+    assert col.delete(ids=["nope", "nada"]) == []
+    assert col.count() == N
+
+
+def test_duplicate_ids_in_one_add_and_existing_ids(client, tiny_model_path) -> None:
+    col = make(client, tiny_model_path, "metadata")
+    with pytest.raises(DuplicateIdError, match="dup"):
+        col.add(ids=["dup", "dup"], documents=["a", "b"])
+    with pytest.raises(DuplicateIdError, match="d0"):
+        col.add(ids=["d0"], documents=["fire"])
+    with pytest.raises(DuplicateIdError):
+        col.upsert(ids=["u", "u"], documents=["a", "b"])
+    assert col.count() == N and col.get(ids=["dup", "u"])["ids"] == []
+    assert col.get(ids=["d0"])["documents"] == [word_corpus(N)[0]]
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_empty_documents(client, tiny_model_path, store) -> None:
+    col = make(client, tiny_model_path, store)
+    col.add(ids=["empty"], documents=[""])
+    assert col.get(ids=["empty"])["documents"] == [""]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = col.query(query_texts=[""], n_results=3)  # a zero query vector: every distance is 1
+    assert len(result["ids"][0]) == 3
+    np.testing.assert_allclose(result["distances"][0], 1.0)
+    assert col.query(query_texts=["cat"], n_results=N + 1, include=[])["ids"][0].count("empty") <= 1
+
+
+def test_one_megabyte_document(client, tiny_model_path) -> None:
+    col = make(client, tiny_model_path, "metadata")
+    big = ("river water fire " * 70_000)[: 1 << 20]
+    assert len(big) == 1 << 20
+    col.add(ids=["big"], documents=[big])
+    assert col.get(ids=["big"])["documents"] == [big]
+    hit = col.query(query_texts=["river water fire"], n_results=1, include=["distances"])
+    assert hit["ids"] == [["big"]]
+
+
+def test_bad_arguments(client, tiny_model_path) -> None:
+    with pytest.raises(ValueError, match="Unknown store"):
+        TwoStageCollection.create(client, "bad_store", model=tiny_model_path, store="disk")
+    with pytest.raises(ValueError, match="reserved"):
+        TwoStageCollection.create(client, "bad_meta", model=tiny_model_path, metadata={"matryo:x": 1})
+    col = make(client, tiny_model_path, "documents")
+    with pytest.raises(ValueError, match="documents="):
+        col.add(ids=["e"], embeddings=np.ones((1, 64), dtype=np.float32))
+    with pytest.raises(ValueError, match="reserved"):
+        col.add(ids=["e"], documents=["x"], metadatas=[{"matryo:full": "AAAA"}])
+    with pytest.raises(ValueError, match="exactly one"):
+        col.query()
+    with pytest.raises(ValueError, match="delete"):
+        col.delete()
+    with pytest.raises(ValueError, match="not a matryo two-stage"):
+        TwoStageCollection(client.create_collection("plain_one"))
+    assert not any(c.name.endswith(SIBLING_SUFFIX) for c in client.list_collections())
