@@ -5,6 +5,8 @@ errors into one line on stderr (``matryo: error: ...``) and a non-zero exit code
 for the full traceback. Heavy modules (stores, torch, matplotlib) are imported only by the command using them.
 """
 
+# ruff: noqa: T201  # a command line prints its results
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from matryo.errors import MatryoError, missing_extra
+from matryo.errors import MatryoError
 
 if TYPE_CHECKING:
     from matryo.encoder import StaticEncoder
@@ -238,7 +240,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from matryo.evalcli import run_eval
+    from matryo.cli_eval import run_eval
 
     return run_eval(args)
 
@@ -304,7 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="matryo",
         description="Fast static embeddings with Matryoshka two-stage search.",
-        epilog='example:\n  matryo demo\n  matryo index docs/ --db my-db && matryo search "how do I parse arguments" --db my-db',
+        epilog=(
+            "examples:\n  matryo demo\n  matryo index docs/ --db my-db\n"
+            '  matryo search "how do I parse arguments" --db my-db'
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -352,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dims", default="32,64,128,256,512,full", help="comma-separated widths; 'full' = model width")
     p.add_argument("--first-pass-dim", type=int, default=None, help="two-stage first-pass width (default 128)")
     p.add_argument("--rescore-multiplier", type=float, default=None, help="two-stage candidates per hit (default 4)")
+    p.add_argument("--ignore-identical-ids", action="store_true", help="never retrieve a doc whose id is the query id")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="plot NDCG@10 against width (needs matplotlib)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 

@@ -8,6 +8,8 @@ are left out, as are docstrings of fewer than 6 words. The extracted corpus is c
 so re-runs skip the parsing; indexing is incremental as for ``matryo index``.
 """
 
+# ruff: noqa: T201  # a command line prints its results
+
 from __future__ import annotations
 
 import ast
@@ -140,7 +142,8 @@ def run(db: Path, *, model: str | None = None, quiet: bool = False, questions: t
     passages = load_corpus(db)
     built = time.perf_counter()
     print(
-        f"corpus: {len(passages)} passages from the Python {sys.version.split()[0]} standard library docstrings ({built - start:.1f} s)"
+        f"corpus: {len(passages)} passages from the docstrings of the Python {sys.version.split()[0]} standard library "
+        f"({built - start:.1f} s)"
     )
     stats, meta, total = index_into(db, passages, model=model, store="lancedb", quiet=quiet)
     indexed = time.perf_counter()

@@ -140,7 +140,8 @@ def _rows(path: Path) -> Iterator[dict[str, Any]]:
         try:
             import pyarrow.parquet as pq
         except ImportError as exc:
-            raise missing_extra("pyarrow", "pip install pyarrow", "Reading Parquet files") from exc
+            name, install = "pyarrow", "pip install pyarrow"
+            raise missing_extra(name, install, "Reading Parquet files") from exc
         for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
             yield from batch.to_pylist()
     elif suffix == ".csv":

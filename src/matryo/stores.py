@@ -52,7 +52,8 @@ class DbMeta:
 
     def describe(self) -> str:
         """One-line description for error messages."""
-        return f"model {self.model or 'matryo-default'} (fingerprint {self.fingerprint}, {self.dim} dims, first pass {self.truncate_dim})"
+        model = self.model or "matryo-default"
+        return f"model {model} (fingerprint {self.fingerprint}, {self.dim} dims, first pass {self.truncate_dim})"
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ def check_meta(stored: DbMeta, wanted: DbMeta, db: Path) -> None:
     if (stored.fingerprint, stored.dim, stored.truncate_dim) != (wanted.fingerprint, wanted.dim, wanted.truncate_dim):
         msg = (
             f"{db} was built with {stored.describe()}, but this run uses {wanted.describe()}; vectors of different "
-            f"models or widths are never mixed. Use another --db folder, or drop --model/--truncate-dim to reuse the stored ones."
+            "models or widths are never mixed. Use another --db folder, or drop --model/--truncate-dim to reuse "
+            "the stored ones."
         )
         raise DimensionMismatchError(msg)
 
@@ -162,6 +164,7 @@ class _LanceStore:
     def __init__(self, db: Path, meta: DbMeta) -> None:
         os.environ.setdefault("LANCE_LOG", "error")  # keep Rust-side notices off the terminal
         import pyarrow as pa
+
         from matryo_lancedb import create_two_stage_table
 
         self._table = create_two_stage_table(
@@ -175,7 +178,7 @@ class _LanceStore:
 
     def hashes(self) -> dict[str, tuple[str, str]]:
         data = self._table.table.search().select(["id", "hash", "doc"]).limit(None).to_arrow().to_pydict()
-        return {i: (h, d) for i, h, d in zip(data["id"], data["hash"], data["doc"])}
+        return {i: (h, d) for i, h, d in zip(data["id"], data["hash"], data["doc"], strict=True)}
 
     def upsert(self, passages: list[Passage]) -> None:
         self._table.upsert([{"id": p.id, "text": p.text, "doc": p.doc, "hash": p.hash} for p in passages])
@@ -197,11 +200,11 @@ class _ChromaStore:
 
     def __init__(self, db: Path, meta: DbMeta) -> None:
         import chromadb
+        from chromadb.config import Settings
+
         from matryo_chroma import TwoStageCollection
 
-        client = chromadb.PersistentClient(
-            path=str(db / "chroma"), settings=chromadb.Settings(anonymized_telemetry=False)
-        )
+        client = chromadb.PersistentClient(path=str(db / "chroma"), settings=Settings(anonymized_telemetry=False))
         if _COLLECTION in [c.name for c in client.list_collections()]:
             self._col = TwoStageCollection.open(client, _COLLECTION)
         else:
@@ -212,7 +215,7 @@ class _ChromaStore:
         step = 2000
         for offset in range(0, self.count(), step):
             got = self._col.get(include=["metadatas"], limit=step, offset=offset)
-            for pid, meta in zip(got["ids"], got["metadatas"] or []):
+            for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
                 out[pid] = (str(meta["hash"]), str(meta["doc"]))
         return out
 
@@ -230,7 +233,7 @@ class _ChromaStore:
         got = self._col.query([query], n_results=k, rescore_multiplier=rescore_multiplier)
         ids, docs = got["ids"][0], got["documents"][0]
         metas, dists = got["metadatas"][0], got["distances"][0]
-        return [Hit(i, str(m["doc"]), 1.0 - float(d), t) for i, t, m, d in zip(ids, docs, metas, dists)]
+        return [Hit(i, str(m["doc"]), 1.0 - float(d), t) for i, t, m, d in zip(ids, docs, metas, dists, strict=True)]
 
 
 def index_passages(
