@@ -1,0 +1,59 @@
+"""examples/langchain_rag.py runs end to end (in process, for speed) and prints scored passages."""
+
+from __future__ import annotations
+
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+from tests.langchain.helpers import needs_default_model
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "langchain_rag.py"
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    monkeypatch.setattr(sys, "argv", [str(EXAMPLE), *args])
+    runpy.run_path(str(EXAMPLE), run_name="__main__")
+    return capsys.readouterr().out
+
+
+def _passages(out: str) -> dict[str, list[tuple[float, str]]]:
+    """question -> [(score, source)] parsed from the example's output."""
+    result: dict[str, list[tuple[float, str]]] = {}
+    question = ""
+    for line in out.splitlines():
+        if line.startswith("Q: "):
+            question = line[3:]
+            result[question] = []
+        elif match := re.match(r"\s+\d+\. \[(-?[\d.]+)\] (\S+):", line):
+            result[question].append((float(match[1]), match[2]))
+    return result
+
+
+def test_example_runs_with_a_tiny_model_in_memory_and_in_chroma(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _run(monkeypatch, capsys, "--model", str(tiny_model_dir), "-k", "2", "read a gzip file", "parse a line")
+    passages = _passages(out)
+    assert list(passages) == ["read a gzip file", "parse a line"]
+    assert all(len(hits) == 2 for hits in passages.values())
+    assert all(a >= b for hits in passages.values() for (a, _), (b, _) in zip(hits, hits[1:], strict=False))
+    persist = ["--model", str(tiny_model_dir), "--persist-dir", str(tmp_path / "chroma"), "read a gzip file"]
+    first = _passages(_run(monkeypatch, capsys, *persist))
+    again = _passages(_run(monkeypatch, capsys, *persist))  # reopens the existing Chroma store
+    assert first == again and len(first["read a gzip file"]) == 3
+
+
+@needs_default_model
+def test_example_with_the_default_model_finds_the_right_modules(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passages = _passages(_run(monkeypatch, capsys))
+    assert len(passages) == 4
+    sources = {question: [source.split(".")[0] for _, source in hits] for question, hits in passages.items()}
+    assert "gzip" in sources["how do I read a compressed gzip file"]
+    assert "argparse" in sources["parse command line options and flags"]
+    assert "subprocess" in sources["run an external program and capture its output"]
+    assert "statistics" in sources["find the median of a list of numbers"]
