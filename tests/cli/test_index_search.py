@@ -1,0 +1,135 @@
+"""`matryo index` and `matryo search`: both stores, incremental re-runs, interruption, refusing mixed models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from matryo import cli
+from matryo.stores import open_store, read_meta
+from tests.cli.conftest import DOCS, Run
+
+
+def stored(db: Path) -> dict[str, tuple[str, str]]:
+    meta = read_meta(db)
+    assert meta is not None
+    return open_store(db, meta).hashes()
+
+
+def search_json(run: Run, db: Path, query: str, *extra: str) -> list[dict[str, object]]:
+    code, out, err = run("search", query, "--db", db, "--json", *extra)
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+@pytest.mark.parametrize("store", ["lancedb", "chroma"])
+def test_index_search_and_incremental_rerun(run: Run, model: Path, docs: Path, tmp_path: Path, store: str) -> None:
+    db = tmp_path / "db"
+    code, out, err = run("index", docs, "--db", db, "--model", model, "--store", store, "--quiet")
+    assert (code, out) == (0, ""), err
+    ids = set(stored(db))
+    assert ids == set(DOCS), "one passage per small file, id = relative path"
+    meta = read_meta(db)
+    assert meta is not None and (meta.store, meta.dim, meta.truncate_dim) == (store, 256, 128)
+
+    hits = search_json(run, db, "read a gzip file", "-k", "3")
+    assert hits[0]["id"] == "gzip.md"
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
+
+    code, out, _ = run("search", "parse command line argument", "--db", db, "-k", "2")
+    assert code == 0 and "args.txt" in out.splitlines()[1] and "two-stage: first pass at 128 dims" in out
+
+    # Re-run: nothing new. Edit one file, add one: exactly those two are written, nothing duplicated.
+    code, out, _ = run("index", docs, "--db", db)
+    assert code == 0 and out.startswith("0 new or changed passages indexed, 5 unchanged")
+    (docs / "city.txt").write_text("the fish in the water", encoding="utf-8")
+    (docs / "new.md").write_text("a slow model and a fast model", encoding="utf-8")
+    code, out, _ = run("index", docs, "--db", db)
+    assert code == 0 and out.startswith("2 new or changed passages indexed, 4 unchanged"), out
+    after = stored(db)
+    assert set(after) == set(DOCS) | {"new.md"}
+    assert search_json(run, db, "fish in the water", "-k", "1")[0]["id"] == "city.txt"
+
+
+def test_changed_document_drops_chunks_it_no_longer_has(run: Run, model: Path, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "long.txt").write_text("\n\n".join(["cat dog bird fish"] * 3), encoding="utf-8")
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--chunk-size", "4", "--quiet")[0] == 0
+    assert set(stored(db)) == {"long.txt#0", "long.txt#1", "long.txt#2"}
+    (docs / "long.txt").write_text("cat dog bird fish\n\ntree house", encoding="utf-8")
+    code, out, _ = run("index", docs, "--db", db, "--chunk-size", "4")
+    assert code == 0 and "1 removed" in out
+    assert set(stored(db)) == {"long.txt#0", "long.txt#1"}
+
+
+def test_interrupted_index_then_rerun_loses_and_duplicates_nothing(
+    run: Run, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(23):
+        (docs / f"doc{i:02d}.txt").write_text(f"document {i} about the cat " + "dog " * i, encoding="utf-8")
+    db = tmp_path / "db"
+    monkeypatch.setattr(cli, "BATCH_SIZE", 5)
+
+    def ctrl_c(batch: int) -> None:
+        if batch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "after_batch", ctrl_c)
+    code, out, err = run("index", docs, "--db", db, "--model", model, "--quiet")
+    assert code == 130 and "re-run" in err and "Traceback" not in err
+    assert len(stored(db)) == 10, "the two committed batches are kept"
+
+    monkeypatch.setattr(cli, "after_batch", None)
+    code, out, _ = run("index", docs, "--db", db)
+    assert code == 0 and out.startswith("13 new or changed passages indexed, 10 unchanged"), out
+    meta = read_meta(db)
+    assert meta is not None
+    store = open_store(db, meta)
+    assert store.count() == 23 and set(store.hashes()) == {f"doc{i:02d}.txt" for i in range(23)}
+
+
+def test_db_built_with_another_model_is_refused(run: Run, model: Path, other_model: Path, docs: Path, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    meta = read_meta(db)
+    assert meta is not None
+    (docs / "extra.txt").write_text("more data", encoding="utf-8")
+    code, out, err = run("index", docs, "--db", db, "--model", other_model)
+    assert code == 1 and out == ""
+    from matryo import StaticEncoder
+
+    other = StaticEncoder.from_pretrained(other_model).fingerprint
+    assert meta.fingerprint in err and other in err and len(err.strip().splitlines()) == 1
+    assert set(stored(db)) == set(DOCS), "nothing was written"
+
+    code, _, err = run("index", docs, "--db", db, "--truncate-dim", "64")
+    assert code == 1 and "first pass 128" in err and "first pass 64" in err
+
+
+def test_search_refuses_when_the_model_changed_under_the_db(run: Run, tmp_path: Path, docs: Path) -> None:
+    from tests.conftest import make_tiny_model
+
+    path = make_tiny_model(tmp_path / "m", dim=256)
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", path, "--quiet")[0] == 0
+    make_tiny_model(path, dim=256, seed=7)  # the folder now holds other weights
+    code, _, err = run("search", "cat", "--db", db)
+    assert code == 1 and "never mixed" in err
+
+
+def test_folder_that_is_not_a_matryo_db_is_refused(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    db.mkdir()
+    (db / "precious.txt").write_text("keep me")
+    code, _, err = run("index", docs, "--db", db, "--model", model)
+    assert code == 1 and "not a matryo DB folder" in err
+    assert sorted(p.name for p in db.iterdir()) == ["precious.txt"]
+    code, _, err = run("search", "x", "--db", tmp_path / "nowhere")
+    assert code == 1 and "matryo index" in err
