@@ -4,7 +4,7 @@
 Usage:
     python benchmarks/bench_two_stage.py [--model PATH] [--data ../shared/data] [--sets arguana scifact]
                                          [--dims 64 128 256 512] [--codecs float32 int8 binary]
-                                         [--multipliers 1 2 4 8] [--latency-queries 200]
+                                         [--multipliers 1 2 4 8 16] [--latency-queries 200]
                                          [--out benchmarks/results/two_stage.md]
 
 For each BEIR set (documents = corpus, title + " " + text; test queries) and each first-pass
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sets", nargs="+", default=["arguana", "scifact"])
     parser.add_argument("--dims", nargs="+", type=int, default=[64, 128, 256, 512])
     parser.add_argument("--codecs", nargs="+", default=["float32", "int8", "binary"])
-    parser.add_argument("--multipliers", nargs="+", type=int, default=[1, 2, 4, 8])
+    parser.add_argument("--multipliers", nargs="+", type=int, default=[1, 2, 4, 8, 16])
     parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument("--default-dim", type=int, default=DEFAULT_TRUNCATE_DIM)
     parser.add_argument("--default-codec", default=DEFAULT_FIRST_PASS)
