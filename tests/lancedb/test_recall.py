@@ -1,0 +1,70 @@
+"""Recall@10 of two-stage search (default settings) against exact full-dimension search, on ArguAna.
+
+Deterministic subset, to keep the module fast on a 2-core machine: every 4th corpus document (2,169 of
+8,674, in file order) and every 14th test query (101 of 1,406). Recall here is agreement with exact
+full-dimension cosine top-10 over the same documents (not relevance), so any fixed subset is fair.
+Needs the embedded default model (a Matryoshka-trained static model); random tiny models have no
+Matryoshka structure. ``MATRYO_LANCEDB_RECALL_MODEL=<folder or hub id>`` runs it with another model.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.lancedb.helpers import needs_default_model
+
+from matryo_lancedb import TwoStageTable, create_two_stage_table
+
+ARGUANA = Path(__file__).resolve().parents[3] / "shared" / "data" / "arguana"
+DOC_STEP, QUERY_STEP, K = 4, 14, 10
+MODEL = os.environ.get("MATRYO_LANCEDB_RECALL_MODEL") or None
+
+pytestmark = [
+    *([needs_default_model] if MODEL is None else []),
+    pytest.mark.skipif(not (ARGUANA / "corpus.jsonl.gz").is_file(), reason=f"{ARGUANA} is missing"),
+]
+
+
+def _read(name: str) -> list[dict[str, str]]:
+    with gzip.open(ARGUANA / name, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+@pytest.fixture(scope="module")
+def arguana(tmp_path_factory: pytest.TempPathFactory) -> tuple[TwoStageTable, list[str], list[set[str]]]:
+    docs = _read("corpus.jsonl.gz")[::DOC_STEP]
+    queries = [q["text"] for q in _read("queries.jsonl.gz")[::QUERY_STEP]]
+    rows = [{"id": d["_id"], "text": f"{d.get('title', '')} {d['text']}".strip()} for d in docs]
+    table = create_two_stage_table(tmp_path_factory.mktemp("lance"), "arguana", MODEL)  # default settings
+    table.add(rows)
+    encoder = table.encoder
+    full = encoder.encode([r["text"] for r in rows], truncate_dim=encoder.dim)  # exact reference, numpy
+    ids = np.array([r["id"] for r in rows])
+    exact = [set(ids[np.argsort(-(full @ q), kind="stable")[:K]]) for q in encoder.encode(queries)]
+    return table, queries, exact
+
+
+def _recall(table: TwoStageTable, queries: list[str], exact: list[set[str]]) -> float:
+    found = [{hit["id"] for hit in table.search(q, k=K)} for q in queries]
+    return float(np.mean([len(f & e) / K for f, e in zip(found, exact, strict=True)]))
+
+
+def test_recall_without_index(arguana: tuple[TwoStageTable, list[str], list[set[str]]]) -> None:
+    table, queries, exact = arguana
+    for index in table.table.list_indices():
+        table.table.drop_index(index.name)
+    assert not table.has_index and table.count() == 2169 and len(queries) == 101
+    assert _recall(table, queries, exact) >= 0.99
+
+
+@pytest.mark.parametrize("index_type", ["IVF_PQ", "IVF_HNSW_SQ"])
+def test_recall_with_ann_index(arguana: tuple[TwoStageTable, list[str], list[set[str]]], index_type: str) -> None:
+    table, queries, exact = arguana
+    report = table.create_index(index_type)  # type: ignore[arg-type]
+    assert report.built and table.has_index
+    assert _recall(table, queries, exact) >= 0.99
