@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.conftest import make_tiny_model
 
 from matryo import cli
-from tests.conftest import make_tiny_model
 
 DOCS = {
     "gzip.md": "how to read a gzip file in python\n\nopen the file with gzip and read the data",

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.cli.conftest import DOCS, Run
 
 from matryo import cli
 from matryo.stores import open_store, read_meta
-from tests.cli.conftest import DOCS, Run
 
 
 def stored(db: Path) -> dict[str, tuple[str, str]]:
@@ -95,7 +95,9 @@ def test_interrupted_index_then_rerun_loses_and_duplicates_nothing(
     assert store.count() == 23 and set(store.hashes()) == {f"doc{i:02d}.txt" for i in range(23)}
 
 
-def test_db_built_with_another_model_is_refused(run: Run, model: Path, other_model: Path, docs: Path, tmp_path: Path) -> None:
+def test_db_built_with_another_model_is_refused(
+    run: Run, model: Path, other_model: Path, docs: Path, tmp_path: Path
+) -> None:
     db = tmp_path / "db"
     assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
     meta = read_meta(db)

@@ -1,0 +1,198 @@
+"""`matryo eval`, `info`, `bench`, `demo`, `train`, `--help`, and the imports each command may pay for."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.cli.conftest import Run
+
+from matryo import StaticEncoder, cli
+from matryo.cli_eval import evaluate, parse_dims
+
+COMMANDS = ["index", "search", "eval", "bench", "info", "demo", "train"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_shows_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "example:" in out and f"matryo {command}" in out.split("example:")[1]
+
+
+def write_beir(root: Path, corpus: dict[str, str], queries: dict[str, str], qrels: list[tuple[str, str, int]]) -> Path:
+    root.mkdir(parents=True)
+    with gzip.open(root / "corpus.jsonl.gz", "wt") as fh:
+        fh.writelines(json.dumps({"_id": d, "title": "", "text": t}) + "\n" for d, t in corpus.items())
+    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
+    (root / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{r}\n" for q, d, r in qrels))
+    return root
+
+
+CORPUS = {
+    "d1": "the cat and the dog",
+    "d2": "a bird in a tree",
+    "d3": "the car on the road to the city",
+    "d4": "fish in the river water",
+    "d5": "python code to parse a file",
+    "d6": "read and write data fast",
+}
+
+
+def hand_ndcg10(encoder: StaticEncoder, dim: int, queries: dict[str, str], qrels: dict[str, dict[str, int]]) -> float:
+    """NDCG@10 written out from the definition (linear gain, ideal DCG over all judged relevant docs)."""
+    ids = list(CORPUS)
+    docs = encoder.encode([CORPUS[d] for d in ids], truncate_dim=dim)
+    scores = []
+    for qid, rels in qrels.items():
+        sims = docs @ encoder.encode(queries[qid], truncate_dim=dim)
+        ranked = [ids[i] for i in np.argsort(-sims, kind="stable")[:10]]
+        dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked))
+        ideal = sorted(rels.values(), reverse=True)
+        scores.append(dcg / sum(r / math.log2(i + 2) for i, r in enumerate(ideal)))
+    return float(np.mean(scores))
+
+
+def test_eval_metrics_on_hand_made_qrels(model: Path, tmp_path: Path) -> None:
+    # q1 and q2 repeat a document's text: rank 1 at every width, so every metric is exactly 1.
+    queries = {"q1": "the cat and the dog", "q2": "fish in the river water"}
+    beir = write_beir(tmp_path / "easy", CORPUS, queries, [("q1", "d1", 1), ("q2", "d4", 1)])
+    rows, info = evaluate(beir, str(model), "32,128,full")
+    assert [r["name"] for r in rows] == ["32", "128", "256", "two-stage 128->256 (x4)"]
+    assert info["documents"] == 6 and info["queries"] == 2
+    for row in rows:
+        assert (row["ndcg@10"], row["mrr@10"], row["recall@100"]) == pytest.approx((1.0, 1.0, 1.0))
+
+    # Graded relevance, several relevant docs per query: compare with NDCG@10 written out by hand.
+    queries = {"q1": "bird tree river", "q2": "parse data file fast", "q3": "city road"}
+    qrels = [("q1", "d2", 2), ("q1", "d4", 1), ("q2", "d5", 1), ("q2", "d6", 2), ("q3", "d3", 1), ("q3", "d1", 0)]
+    beir = write_beir(tmp_path / "graded", CORPUS, queries, qrels)
+    rows, _ = evaluate(beir, str(model), "32,full")
+    encoder = StaticEncoder.from_pretrained(model)
+    judged = {"q1": {"d2": 2, "d4": 1}, "q2": {"d5": 1, "d6": 2}, "q3": {"d3": 1, "d1": 0}}
+    for row, dim in zip(rows[:2], (32, 256), strict=True):
+        assert row["ndcg@10"] == pytest.approx(hand_ndcg10(encoder, dim, queries, judged), abs=1e-6)
+        assert row["recall@100"] == pytest.approx(1.0)  # six documents: everything is in the top 100
+    # With x4 oversampling of 6 documents, the two-stage run rescores everything: it equals full width.
+    assert rows[2]["ndcg@10"] == pytest.approx(rows[1]["ndcg@10"])
+
+
+def test_eval_command_prints_a_table_and_json(run: Run, model: Path, tmp_path: Path) -> None:
+    beir = write_beir(tmp_path / "b", CORPUS, {"q1": "cat dog"}, [("q1", "d1", 1)])
+    code, out, err = run("eval", beir, "--model", model, "--dims", "64,full")
+    assert code == 0, err
+    assert "| dims | NDCG@10 | MRR@10 | Recall@100 |" in out and "| 64 |" in out
+    assert "| two-stage 128->256 (x4) |" in out
+    code, out, _ = run("eval", beir, "--model", model, "--dims", "full", "--json", "--first-pass-dim", "32")
+    data = json.loads(out)
+    assert code == 0 and [r["name"] for r in data["rows"]] == ["256", "two-stage 32->256 (x4)"]
+
+
+def test_eval_bad_dims_and_plot_without_matplotlib(run: Run, model: Path, tmp_path: Path) -> None:
+    assert parse_dims("32,full,9999,64", 256) == [32, 64, 256]
+    beir = write_beir(tmp_path / "b", CORPUS, {"q1": "cat"}, [("q1", "d1", 1)])
+    code, _, err = run("eval", beir, "--model", model, "--dims", "32,abc")
+    assert code == 1 and "--dims" in err
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        code, _, err = run("eval", beir, "--model", model, "--plot", tmp_path / "x.png")
+        assert code == 1 and "pip install matplotlib" in err and len(err.strip().splitlines()) == 1
+    else:
+        code, _, err = run("eval", beir, "--model", model, "--plot", tmp_path / "x.png")
+        assert code == 0 and (tmp_path / "x.png").stat().st_size > 0
+
+
+def test_info(run: Run, model: Path) -> None:
+    code, out, _ = run("info", model, "--json")
+    info = json.loads(out)
+    encoder = StaticEncoder.from_pretrained(model)
+    assert code == 0 and info["dims"] == 256 and info["vocab_size"] == encoder.vocab_size
+    assert info["fingerprint"] == encoder.fingerprint and info["dtype"] == "F32"
+    assert info["file_size_mb"] == round((model / "model.safetensors").stat().st_size / 1e6, 1)
+    code, out, _ = run("info", model)
+    assert code == 0 and "fingerprint" in out and encoder.fingerprint in out
+
+
+def test_bench_runs_with_a_tiny_model(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matryo import bench
+
+    monkeypatch.setattr(bench, "_texts", lambda quick: (["cat dog"] * 300, ["the cat and the dog in the house"] * 300))
+    monkeypatch.setattr(bench, "_peers", lambda folder, width: [("model2vec", None, None, "not installed")])
+    report = bench.run(str(model), quick=True)
+    rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| ")}
+    assert set(rows) == {"encoder", "matryo", "tokenizer floor", "model2vec"}
+    assert "queries 256-d" in rows["encoder"] and "queries 128-d" in rows["encoder"]
+    assert "x)" in rows["tokenizer floor"] and "not installed" in rows["model2vec"]
+
+
+def test_demo_corpus_rules(tmp_path: Path) -> None:
+    from matryo.demo import iter_docstrings
+
+    lib = tmp_path / "lib"
+    (lib / "pkg").mkdir(parents=True)
+    (lib / "test").mkdir()
+    (lib / "gzipish.py").write_text(
+        '"""Functions that read and write gzipped files, like gzip."""\n'
+        'def open(path):\n    """Open a gzip-compressed file in binary or text mode."""\n'
+        'def _hidden():\n    """A private helper that is never shown to anyone."""\n'
+        'def short():\n    """Too short."""\n'
+    )
+    (lib / "pkg" / "__init__.py").write_text(
+        'class Parser:\n    """Parse command line arguments into a namespace of options."""\n'
+        '    def parse(self):\n        """Return the parsed options as a namespace object, please."""\n'
+    )
+    (lib / "_private.py").write_text('"""A private module that the demo corpus leaves out entirely."""\n')
+    (lib / "test" / "test_x.py").write_text('"""A test module that the demo corpus leaves out entirely."""\n')
+    (lib / "broken.py").write_text("def (:\n")
+    passages = list(iter_docstrings(lib))
+    assert [p.id for p in passages] == ["gzipish", "gzipish.open", "pkg.Parser", "pkg.Parser.parse"]
+    assert passages[1].text == "gzipish.open: Open a gzip-compressed file in binary or text mode."
+
+
+def test_demo_run_indexes_and_answers(model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from matryo import demo
+    from matryo.sources import Passage, content_hash
+
+    texts = {"gzip.open": "gzip.open: read a gzip file", "argparse": "argparse: parse command line argument"}
+    texts |= {f"m{i}": f"m{i}: the cat and the dog {i}" for i in range(30)}
+    corpus = [Passage(k, k, t, content_hash(t)) for k, t in texts.items()]
+    monkeypatch.setattr(demo, "iter_docstrings", lambda: iter(corpus))
+    db = tmp_path / "demo-db"
+    questions = ("read a gzip file", "parse command line argument")
+    assert demo.run(db, model=str(model), quiet=True, questions=questions) == 0
+    out = capsys.readouterr().out
+    assert "corpus: 32 passages" in out and "32 new, 0 unchanged" in out
+    blocks = out.split('"read a gzip file"')[1]
+    assert blocks.splitlines()[2].split()[2] == "gzip.open"
+    assert (db / "stdlib-corpus.json.gz").is_file()
+    monkeypatch.setattr(demo, "iter_docstrings", lambda: pytest.fail("the cached corpus should be used"))
+    assert demo.run(db, model=str(model), quiet=True, questions=questions) == 0
+    assert "0 new, 32 unchanged" in capsys.readouterr().out
+
+
+def test_light_imports() -> None:
+    code = (
+        "import sys, matryo, matryo.cli; matryo.cli.build_parser(); "
+        "import matryo.sources, matryo.stores, matryo.demo, matryo.bench, matryo.cli_eval; "
+        "heavy = {'lancedb', 'chromadb', 'torch', 'matplotlib', 'sentence_transformers', 'model2vec', 'pyarrow'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.strip() == "[]"
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys, matryo; print(sorted(m for m in sys.modules if m.startswith('matryo.')))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "matryo.cli" not in out and "matryo.stores" not in out and "matryo.demo" not in out
