@@ -62,7 +62,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
                 pytest.fail(f"chroma run exited with {proc.returncode}: {(path / 'server.log').read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1) as resp:  # noqa: S310
-                    if resp.status == 200 and "heartbeat" in json.loads(resp.read()):
+                    if resp.status == 200 and "nanosecond heartbeat" in json.loads(resp.read()):
                         break
             except OSError:
                 pass
