@@ -136,7 +136,7 @@ def run(db: Path, *, model: str | None = None, quiet: bool = False, questions: t
     Returns:
         Exit code 0.
     """
-    from matryo.cli import index_into, open_search, print_hits
+    from matryo.cli_index import index_into, open_search, print_hits
 
     start = time.perf_counter()
     passages = load_corpus(db)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tests.cli.conftest import DOCS, Run
 
-from matryo import cli
+from matryo import cli_index
 from matryo.stores import open_store, read_meta
 
 
@@ -75,18 +75,18 @@ def test_interrupted_index_then_rerun_loses_and_duplicates_nothing(
     for i in range(23):
         (docs / f"doc{i:02d}.txt").write_text(f"document {i} about the cat " + "dog " * i, encoding="utf-8")
     db = tmp_path / "db"
-    monkeypatch.setattr(cli, "BATCH_SIZE", 5)
+    monkeypatch.setattr(cli_index, "BATCH_SIZE", 5)
 
     def ctrl_c(batch: int) -> None:
         if batch == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "after_batch", ctrl_c)
+    monkeypatch.setattr(cli_index, "after_batch", ctrl_c)
     code, out, err = run("index", docs, "--db", db, "--model", model, "--quiet")
     assert code == 130 and "re-run" in err and "Traceback" not in err
     assert len(stored(db)) == 10, "the two committed batches are kept"
 
-    monkeypatch.setattr(cli, "after_batch", None)
+    monkeypatch.setattr(cli_index, "after_batch", None)
     code, out, _ = run("index", docs, "--db", db)
     assert code == 0 and out.startswith("13 new or changed passages indexed, 10 unchanged"), out
     meta = read_meta(db)

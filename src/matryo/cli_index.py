@@ -1,0 +1,177 @@
+"""DB folders for the command line: index passages into one, open one for two-stage search, print hits.
+
+Used by ``matryo index``, ``matryo search`` and ``matryo demo``. The DB folder's ``matryo.json`` pins the
+model (by fingerprint), its width and the first-pass width; a run with anything else is refused.
+"""
+
+# ruff: noqa: T201  # a command line prints its results
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from matryo.errors import MatryoError
+
+if TYPE_CHECKING:
+    from matryo.encoder import StaticEncoder
+    from matryo.sources import Passage
+    from matryo.stores import DbMeta, Hit, IndexStats
+
+__all__ = ["BATCH_SIZE", "CliError", "index_into", "open_search", "print_hits"]
+
+BATCH_SIZE = 512
+# Called after each committed batch of `matryo index` with the batch number (tests inject a Ctrl-C here).
+after_batch: Callable[[int], None] | None = None
+
+
+class CliError(MatryoError, ValueError):
+    """An expected problem with the command line's input."""
+
+
+def _load(model: str | None) -> StaticEncoder:
+    from matryo.encoder import StaticEncoder
+
+    return StaticEncoder.from_pretrained(model)
+
+
+def _model_key(model: str | None) -> str | None:
+    """A model reference that still works from another directory (absolute path, hub id, or None)."""
+    if model is None:
+        return None
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.exists() else model
+
+
+def _progress(quiet: bool) -> Any:
+    if quiet:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(unit=" passages", desc="Indexing", file=sys.stderr, disable=None, mininterval=0.5)
+
+
+def index_into(
+    db: Path,
+    passages: Iterable[Passage],
+    *,
+    model: str | None = None,
+    store: str | None = None,
+    truncate_dim: int | None = None,
+    quiet: bool = False,
+) -> tuple[IndexStats, DbMeta, int]:
+    """Index passages into a DB folder, creating it or checking it was built with the same model and widths.
+
+    Args:
+        db: The DB folder.
+        passages: What to index (ids unique, hashes from :func:`matryo.sources.content_hash`).
+        model: Model name or path (``None``: the DB's model, else the embedded default).
+        store: ``"lancedb"`` or ``"chroma"`` (``None``: the DB's store, else lancedb).
+        truncate_dim: First-pass width (``None``: the DB's, else the search default capped at the model width).
+        quiet: No progress bar.
+
+    Returns:
+        The counts, the DB's metadata and the number of stored passages.
+
+    Raises:
+        CliError: If the folder is not a matryo DB, the source yields nothing, or a width is invalid.
+        DimensionMismatchError: If the DB was built with another model or widths.
+    """
+    from matryo.search import DEFAULT_TRUNCATE_DIM
+    from matryo.stores import DbMeta, check_meta, index_passages, open_store, read_meta, write_meta
+
+    stored = read_meta(db)
+    if stored is None and db.is_dir() and any(db.iterdir()):
+        msg = f"{db} exists and is not a matryo DB folder (no matryo.json); choose a new or empty --db folder."
+        raise CliError(msg)
+    key = _model_key(model) if model is not None else (stored.model if stored else None)
+    encoder = _load(key)
+    dim = encoder.dim
+    width = truncate_dim or (stored.truncate_dim if stored else min(DEFAULT_TRUNCATE_DIM, dim))
+    if not 1 <= width <= dim:
+        msg = f"--truncate-dim must be between 1 and the model width {dim}, got {width}."
+        raise CliError(msg)
+    kind = store or (stored.store if stored else "lancedb")
+    wanted = DbMeta(kind, key, encoder.fingerprint, dim, width)
+    if stored is not None:
+        check_meta(stored, wanted, db)
+        if kind != stored.store:
+            msg = f"{db} holds a {stored.store} store; drop --store {kind} or use another --db folder."
+            raise CliError(msg)
+    iterator = iter(passages)
+    first = next(iterator, None)
+    if first is None:
+        msg = "SOURCE holds no text to index (every file empty or skipped); check the path and --text-field."
+        raise CliError(msg)
+    target = open_store(db, wanted)
+    if stored is None:
+        write_meta(db, wanted)
+    bar = _progress(quiet)
+    batches = 0
+
+    def on_batch(_written: int, seen: int) -> None:
+        nonlocal batches
+        batches += 1
+        if bar is not None:
+            bar.update(seen - bar.n)
+        if after_batch is not None:
+            after_batch(batches)
+
+    def chained() -> Iterator[Passage]:
+        yield first
+        yield from iterator
+
+    try:
+        stats = index_passages(target, chained(), batch_size=BATCH_SIZE, on_batch=on_batch)
+    finally:
+        if bar is not None:
+            bar.close()
+    return stats, wanted, target.count()
+
+
+Searcher = Callable[[str, int, "float | None"], "list[Hit]"]
+
+
+def open_search(db: Path) -> tuple[Searcher, DbMeta]:
+    """Open a DB folder for two-stage search with the model it was built with.
+
+    Args:
+        db: The DB folder.
+
+    Returns:
+        ``(search, meta)`` where ``search(query, k, rescore_multiplier)`` returns hits, best first.
+
+    Raises:
+        CliError: If ``db`` is not a matryo DB folder.
+        DimensionMismatchError: If the model now found under the DB's model name has another fingerprint.
+    """
+    from matryo.search import DEFAULT_RESCORE_MULTIPLIER
+    from matryo.stores import DbMeta, check_meta, open_store, read_meta
+
+    meta = read_meta(db)
+    if meta is None:
+        msg = f"{db} is not a matryo DB folder (no matryo.json); build one with `matryo index SOURCE --db {db}`."
+        raise CliError(msg)
+    encoder = _load(meta.model)
+    check_meta(meta, DbMeta(meta.store, meta.model, encoder.fingerprint, encoder.dim, meta.truncate_dim), db)
+    store = open_store(db, meta)
+
+    def search(query: str, k: int = 10, rescore_multiplier: float | None = None) -> list[Hit]:
+        return store.search(query, k, DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier)
+
+    return search, meta
+
+
+def print_hits(hits: list[Hit], *, width: int = 120) -> None:
+    """Print hits as a table: rank, score, id and the start of the text."""
+    id_width = min(max([len(h.id) for h in hits] + [2]), 40)
+    print(f"{'#':>3}  {'score':>6}  {'id':<{id_width}}  text")
+    for rank, hit in enumerate(hits, 1):
+        text = " ".join(hit.text.split())
+        room = max(20, width - id_width - 16)
+        text = text if len(text) <= room else text[: room - 3] + "..."
+        print(f"{rank:>3}  {hit.score:6.3f}  {hit.id[:id_width]:<{id_width}}  {text}")
