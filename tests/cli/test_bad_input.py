@@ -102,3 +102,13 @@ def test_entry_point_errors_are_one_line(tmp_path: Path) -> None:
     assert proc.stderr.strip().startswith("matryo: error:") and len(proc.stderr.strip().splitlines()) == 1
     proc = subprocess.run([*cmd, "eval", str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "BEIR_DIR" in proc.stderr
+
+
+@pytest.mark.parametrize(("store", "package"), [("lancedb", "matryo_lancedb"), ("chroma", "matryo_chroma")])
+def test_missing_adapter_names_the_pip_line(
+    run: Run, model: Path, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str, package: str
+) -> None:
+    monkeypatch.setitem(sys.modules, package, None)  # makes `import package` fail as if not installed
+    code, _, err = run("index", docs, "--db", tmp_path / "db", "--model", model, "--store", store)
+    assert f"pip install {package.replace('_', '-')}" in one_line_error(code, err)
+    assert not (tmp_path / "db").exists()
