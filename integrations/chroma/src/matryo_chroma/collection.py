@@ -347,25 +347,28 @@ class TwoStageCollection:
             queries = self._full_width(query_embeddings, "query_embeddings")
         n_candidates = candidate_count(n_results, rescore_multiplier or self.rescore_multiplier)
         wanted = list(include)
+        fields = ["embeddings"]  # the first-pass vectors, for the consistency check
+        fields += ["metadatas"] if self.store == "metadata" or "metadatas" in wanted else []
+        fields += ["documents"] if self.store == "documents" or "documents" in wanted else []
         first = self.collection.query(
             query_embeddings=truncate(queries, self.truncate_dim),  # type: ignore[arg-type]
             n_results=n_candidates,
             where=where,
             where_document=where_document,
-            include=["embeddings", "metadatas", "documents"],
+            include=fields,  # type: ignore[arg-type]
         )
         rows: dict[str, tuple[NDArray[np.float32], Any, Any]] = {}
-        for q_ids, q_embs, q_metas, q_docs in zip(
-            first["ids"], first["embeddings"] or [], first["metadatas"] or [], first["documents"] or [], strict=True
-        ):
-            for doc_id, emb, meta, doc in zip(q_ids, q_embs, q_metas, q_docs, strict=True):
+        for q, q_ids in enumerate(first["ids"]):
+            q_metas = first["metadatas"][q] if first["metadatas"] else [None] * len(q_ids)
+            q_docs = first["documents"][q] if first["documents"] else [None] * len(q_ids)
+            for doc_id, emb, meta, doc in zip(q_ids, first["embeddings"][q], q_metas, q_docs, strict=True):  # type: ignore[index]
                 rows.setdefault(doc_id, (np.asarray(emb, dtype=np.float32), meta, doc))
         order = list(rows)
         full = self._full_vectors(
             order,
             np.asarray([rows[i][0] for i in order], dtype=np.float32).reshape(len(order), -1),
             [rows[i][1] for i in order],
-            [rows[i][2] for i in order],
+            [rows[i][2] for i in order] if "documents" in fields else None,
         )
         hits = rescore(
             queries,
@@ -691,12 +694,16 @@ class TwoStageCollection:
         return {ids[i]: full[j] for j, i in enumerate(usable) if agree[j]}
 
     def _full_vectors(
-        self, ids: list[str], firsts: NDArray[np.float32], metas: list[Any], docs: list[Any]
+        self, ids: list[str], firsts: NDArray[np.float32], metas: list[Any], docs: list[Any] | None
     ) -> dict[str, NDArray[np.float32]]:
         """Full vectors for candidates: stored ones that agree with the first pass, else re-encoded documents."""
         full = self._stored_full(ids, firsts, metas)
         rest = [i for i, doc_id in enumerate(ids) if doc_id not in full]
         if rest:
+            if docs is None:  # not fetched with the first pass: get the few documents needed
+                got = self.collection.get(ids=[ids[i] for i in rest], include=["documents"])
+                text_of = dict(zip(got["ids"], got["documents"] or [], strict=True))
+                docs = [text_of.get(doc_id) for doc_id in ids]
             full.update(self._from_documents([ids[i] for i in rest], firsts[rest], [docs[i] for i in rest]))
             lost = [ids[i] for i in rest if ids[i] not in full]
             if lost:
