@@ -94,7 +94,8 @@ class MatryoEmbeddings(BaseModel, Embeddings):
         if not items:
             return []
         vectors = self._encoder.encode(items, truncate_dim=self.dim, normalize=self.normalize)
-        return vectors.tolist()
+        rows: list[list[float]] = vectors.tolist()
+        return rows
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed documents.

@@ -239,18 +239,18 @@ class MatryoTwoStageRetriever(BaseRetriever):
         if not candidates:
             return []
         if self.fetch_full_vectors is None:
-            positions = list(range(len(candidates)))
-            hits = rescore(
+            by_position = rescore(
                 full,
-                [positions],
+                [list(range(len(candidates)))],
                 k=self.k,
                 fetch_texts=lambda wanted: (wanted, [candidates[i].page_content for i in wanted]),
                 encoder=self._first_pass_embeddings.encoder,
             )[0]
-            picked = [candidates[i] for i in hits.ids]
+            picked = [candidates[i] for i in by_position.ids]
+            scores = by_position.scores
         else:
-            ids = [doc.id for doc in candidates]
-            if any(doc_id is None for doc_id in ids):
+            ids = [doc.id for doc in candidates if doc.id is not None]
+            if len(ids) < len(candidates):
                 msg = (
                     "fetch_full_vectors needs document ids, but the vector store returned documents without one "
                     "(Document.id is None). Add the documents with ids, or leave fetch_full_vectors=None to "
@@ -258,12 +258,13 @@ class MatryoTwoStageRetriever(BaseRetriever):
                 )
                 raise ValueError(msg)
             fetch: FetchVectors[str] = self.fetch_full_vectors
-            hits = rescore(full, [ids], k=self.k, fetch_full_vectors=fetch)[0]  # type: ignore[list-item]
-            by_id = {doc.id: doc for doc in reversed(candidates)}  # first occurrence wins
-            picked = [by_id[doc_id] for doc_id in hits.ids]
+            by_id = rescore(full, [ids], k=self.k, fetch_full_vectors=fetch)[0]
+            first = {doc.id: doc for doc in reversed(candidates) if doc.id is not None}  # first occurrence wins
+            picked = [first[doc_id] for doc_id in by_id.ids]
+            scores = by_id.scores
         return [
             doc.model_copy(update={"metadata": {**doc.metadata, self.score_key: float(score)}})
-            for doc, score in zip(picked, hits.scores, strict=True)
+            for doc, score in zip(picked, scores, strict=True)
         ]
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
