@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from matryo.encoder import DEFAULT_MODEL_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
