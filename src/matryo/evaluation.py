@@ -217,5 +217,5 @@ def dense_run(
             vals = sims[row, cols]
             keep = np.isfinite(vals)
             order = np.argsort(-vals[keep], kind="stable")[:k]
-            run[qid] = {doc_ids[int(c)]: float(v) for c, v in zip(cols[keep][order], vals[keep][order])}
+            run[qid] = {doc_ids[int(c)]: float(v) for c, v in zip(cols[keep][order], vals[keep][order], strict=True)}
     return run

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from types import ModuleType
 
 from matryo.errors import missing_extra
 
-__all__ = ["require_torch"]
+__all__ = ["log", "require_torch"]
 
 
 def require_torch() -> ModuleType:
@@ -21,5 +22,15 @@ def require_torch() -> ModuleType:
     try:
         import torch
     except ImportError as exc:
-        raise missing_extra("torch", "pip install 'matryo[train]'", "Training") from exc
+        error = missing_extra("torch", "pip install 'matryo[train]'", "Training")
+        raise error from exc
     return torch
+
+
+def log(message: str) -> None:
+    """Print a progress line to stderr (training is a command-line activity).
+
+    Args:
+        message: The line.
+    """
+    print(message, file=sys.stderr, flush=True)  # noqa: T201

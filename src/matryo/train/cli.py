@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         MissingExtraError: If torch is not installed.
     """
-    from matryo.train._torch import require_torch
+    from matryo.train._torch import log, require_torch
 
     require_torch()
     import numpy as np
@@ -105,14 +105,14 @@ def run(args: argparse.Namespace) -> int:
     vocab = tokenizer.get_vocab_size(with_added_tokens=True)
     pairs = load_pair_set(args.data, tokenizer, args.max_tokens, cache=args.cache)
     train_rows, held = split_heldout(pairs, seed=args.seed)
-    print(f"pairs: {len(pairs)} ({len(train_rows)} train, {len(held)} held out) {time.perf_counter() - start:.0f}s")
+    log(f"pairs: {len(pairs)} ({len(train_rows)} train, {len(held)} held out) {time.perf_counter() - start:.0f}s")
     counts = token_counts(pairs, train_rows, vocab)
     if args.init == "random":
         init = random_init(vocab, args.dim, args.seed)
     else:
         teacher = teacher_token_vectors(teacher_dir, vocab, verbose=False)
         init = build_init(teacher, args.dim, counts, args.sif if args.sif > 0 else None, seed=args.seed)
-    print(f"init ready {time.perf_counter() - start:.0f}s")
+    log(f"init ready {time.perf_counter() - start:.0f}s")
     dims = tuple(sorted({d for d in args.matryoshka_dims if d < args.dim} | {args.dim}))
     cfg = TrainConfig(
         dims=dims,
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         "final_loss": round(float(np.mean([v for _, v in cfg.history[-20:]])), 4) if cfg.history else None,
     }
     (out / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(json.dumps(info, indent=2))
+    log(json.dumps(info, indent=2))
     return 0
 
 

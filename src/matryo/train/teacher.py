@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from matryo.train._torch import require_torch
+from matryo.train._torch import log, require_torch
 
 __all__ = ["default_teacher_dir", "teacher_token_vectors"]
 
@@ -70,7 +70,6 @@ def teacher_token_vectors(
             hidden = model(input_ids=seq, attention_mask=torch.ones_like(seq)).last_hidden_state
             out.append(hidden.mean(dim=1).float().numpy())
             if verbose:
-                print(
-                    f"teacher: {min(lo + batch_size, vocab_size)}/{vocab_size} tokens {time.perf_counter() - start:.0f}s"
-                )
+                done = min(lo + batch_size, vocab_size)
+                log(f"teacher: {done}/{vocab_size} tokens {time.perf_counter() - start:.0f}s")
     return np.concatenate(out).astype(np.float32)

@@ -1,0 +1,173 @@
+"""NDCG@10 of matryo's default model at every Matryoshka width, next to BM25 and all-MiniLM-L6-v2.
+
+Usage:
+    python benchmarks/eval_default_model.py [--model PATH] [--data ../shared/data] [--sets scifact arguana]
+                                            [--no-minilm] [--no-bm25] [--json OUT.json]
+
+BEIR conventions (see the data folder's README): document text = title + " " + text, NDCG@10 with
+linear gain and the ideal DCG over all judged relevant documents, ArguAna never retrieves the query's
+own id. The model2vec distillation of all-MiniLM-L6-v2 needs ``model2vec[distill]``, whose
+dependencies would downgrade the shared environment, so its numbers are the reference points
+measured on the same files (labelled as such), not re-measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from matryo.evaluation import dense_run, load_beir, ndcg_at_k
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = ROOT / "src" / "matryo" / "default_model"
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+WIDTHS = (32, 64, 128, 256, 384, 512, 768, 1024)
+# Measured on these exact files with model2vec 0.10 distill (256-d); see ../shared/data/README.md.
+M2V_REFERENCE = {"scifact": 0.396, "arguana": 0.321}
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class _NumpyMeanPool:
+    """Fallback encoder (numpy mean pooling) used when matryo.StaticEncoder is unavailable."""
+
+    def __init__(self, path: Path) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        self.table = load_file(str(path / "model.safetensors"))["embedding.weight"].astype(np.float32)
+        self.tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tok.no_padding()
+        self.dim = self.table.shape[1]
+
+    def encode(self, texts: list[str], normalize: bool = False) -> np.ndarray:
+        encs = self.tok.encode_batch_fast(texts, add_special_tokens=False)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, enc in enumerate(encs):
+            if enc.ids:
+                out[i] = self.table[enc.ids].mean(axis=0)
+        return _normalise(out) if normalize else out
+
+
+def _load_encoder(path: Path):
+    try:
+        from matryo import StaticEncoder
+
+        enc = StaticEncoder.from_pretrained(str(path))
+        return enc, "matryo.StaticEncoder"
+    except ImportError:
+        return _NumpyMeanPool(path), "numpy mean pooling (fallback)"
+
+
+def _score(q: np.ndarray, d: np.ndarray, qids, dids, qrels, ignore_ids: bool) -> float:
+    run = dense_run(_normalise(q), _normalise(d), qids, dids, k=10, ignore_identical_ids=ignore_ids)
+    return ndcg_at_k(run, qrels, 10)
+
+
+def eval_static(path: Path, sets: dict) -> tuple[dict, list[int], str]:
+    enc, how = _load_encoder(path)
+    widths = [w for w in WIDTHS if w < enc.dim] + [enc.dim]
+    scores: dict[str, dict[int, float]] = {}
+    for name, (corpus, queries, qrels) in sets.items():
+        dids, qids = list(corpus), list(queries)
+        kwargs = {"normalize": False}
+        d = np.asarray(enc.encode([corpus[i] for i in dids], **kwargs), dtype=np.float32)
+        q = np.asarray(enc.encode([queries[i] for i in qids], **kwargs), dtype=np.float32)
+        scores[name] = {w: _score(q[:, :w], d[:, :w], qids, dids, qrels, name == "arguana") for w in widths}
+    return scores, widths, how
+
+
+def eval_bm25(sets: dict) -> dict[str, float]:
+    import bm25s
+
+    try:
+        import Stemmer
+
+        stemmer = Stemmer.Stemmer("english")
+    except ImportError:
+        stemmer = None
+    out = {}
+    for name, (corpus, queries, qrels) in sets.items():
+        dids, qids = list(corpus), list(queries)
+        retriever = bm25s.BM25(k1=1.2, b=0.75)
+        retriever.index(
+            bm25s.tokenize([corpus[i] for i in dids], stopwords="en", stemmer=stemmer, show_progress=False),
+            show_progress=False,
+        )
+        qtok = bm25s.tokenize([queries[i] for i in qids], stopwords="en", stemmer=stemmer, show_progress=False)
+        k = 11 if name == "arguana" else 10
+        docs, vals = retriever.retrieve(qtok, k=k, show_progress=False)
+        run = {}
+        for row, qid in enumerate(qids):
+            hits = {
+                dids[int(j)]: float(s)
+                for j, s in zip(docs[row], vals[row], strict=True)
+                if dids[int(j)] != qid or name != "arguana"
+            }
+            run[qid] = dict(sorted(hits.items(), key=lambda kv: -kv[1])[:10])
+        out[name] = ndcg_at_k(run, qrels, 10)
+    return out, stemmer is not None
+
+
+def eval_minilm(sets: dict) -> dict[str, float]:
+    from sentence_transformers import SentenceTransformer
+
+    from matryo.train.teacher import default_teacher_dir
+
+    model = SentenceTransformer(str(default_teacher_dir()), device="cpu")
+    out = {}
+    for name, (corpus, queries, qrels) in sets.items():
+        dids, qids = list(corpus), list(queries)
+        d = model.encode([corpus[i] for i in dids], batch_size=64, normalize_embeddings=True)
+        q = model.encode([queries[i] for i in qids], batch_size=64, normalize_embeddings=True)
+        out[name] = _score(q, d, qids, dids, qrels, name == "arguana")
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--sets", nargs="+", default=["scifact", "arguana"])
+    ap.add_argument("--no-bm25", action="store_true")
+    ap.add_argument("--no-minilm", action="store_true", help="skip all-MiniLM-L6-v2 (about 10 minutes on 2 cores)")
+    ap.add_argument("--json", type=Path, help="also write the scores as JSON")
+    args = ap.parse_args(argv)
+
+    sets = {name: load_beir(args.data / name) for name in args.sets}
+    t0 = time.perf_counter()
+    static, widths, how = eval_static(args.model, sets)
+    t_static = time.perf_counter() - t0
+    rows = [(f"matryo default, {w}-d", {s: static[s][w] for s in args.sets}) for w in widths]
+    if not args.no_bm25:
+        bm, stemmed = eval_bm25(sets)
+        rows.append((f"BM25 (bm25s, k1 1.2, b 0.75{', stemming' if stemmed else ''})", bm))
+    if not args.no_minilm:
+        rows.append(("all-MiniLM-L6-v2 (sentence-transformers)", eval_minilm(sets)))
+    rows.append(
+        (
+            "model2vec distill of all-MiniLM-L6-v2, 256-d (reference, not re-measured)",
+            {s: M2V_REFERENCE.get(s, float("nan")) for s in args.sets},
+        )
+    )
+    header = "| model | " + " | ".join(args.sets) + " | mean |"
+    print(f"\nNDCG@10 (static model encoded with {how} in {t_static:.1f} s)\n")
+    print(header)
+    print("|" + "---|" * (len(args.sets) + 2))
+    for label, vals in rows:
+        cells = " | ".join(f"{vals[s]:.3f}" for s in args.sets)
+        print(f"| {label} | {cells} | {np.mean([vals[s] for s in args.sets]):.3f} |")
+    result = {label: vals for label, vals in rows}
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer, models, pre_tokenizers
+
+from matryo.errors import MissingExtraError
+from matryo.train.data import TokenizedTexts, load_pair_set, no_duplicate_batches, tokenize_texts
+
+TOPICS = [f"topic{i}" for i in range(40)]
+FILLER = ["the", "a", "of", "and", "is"]
+
+
+def _tokenizer() -> Tokenizer:
+    words = ["[PAD]", "[UNK]", *FILLER, *TOPICS, *[f"{t}x" for t in TOPICS]]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tok
+
+
+def _write_pairs(folder, n=400, seed=0):
+    # query "topicK" -> positive "the topicKx of ..." : the model must learn topicK ~ topicKx
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    with gzip.open(folder / "wikipedia_pairs.jsonl.gz", "wt") as fh:
+        for i in range(n):
+            k = int(rng.integers(len(TOPICS)))
+            pos = " ".join([*rng.choice(FILLER, 3).tolist(), f"{TOPICS[k]}x", *rng.choice(FILLER, 2).tolist()])
+            fh.write(json.dumps({"query": f"{TOPICS[k]} unknown{i}", "positive": pos}) + "\n")
+
+
+def test_tokenized_take_roundtrip():
+    tok = _tokenizer()
+    texts = tokenize_texts(tok, ["the topic1", "", "a of and is topic2x"], max_tokens=3)
+    assert isinstance(texts, TokenizedTexts)
+    assert len(texts) == 3
+    ids, offs = texts.take(np.array([2, 1, 0]))
+    assert offs.tolist() == [0, 3, 3]
+    assert len(ids) == 5
+    assert ids[3:].tolist() == texts.ids[texts.offsets[0] : texts.offsets[1]].tolist()
+
+
+def test_no_duplicate_batches():
+    groups = np.array([0, 0, 0, 1, 2, 3, 4, 5, 5, 6, 7, 8], dtype=np.int64)
+    rng = np.random.default_rng(1)
+    batches = list(no_duplicate_batches(np.arange(len(groups)), groups, 3, rng))
+    assert batches
+    for b in batches:
+        assert len(b) == 3
+        assert len(set(groups[b].tolist())) == 3
+
+
+def test_missing_torch_raises_missing_extra(monkeypatch):
+    from matryo.train._torch import require_torch
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(MissingExtraError, match=r"matryo\[train\]"):
+        require_torch()
+
+
+def test_train_tiny_model_learns_and_saves(tmp_path):
+    pytest.importorskip("torch")
+    from matryo.train.export import save_static_model
+    from matryo.train.heldout import heldout_scores, split_heldout
+    from matryo.train.init import random_init
+    from matryo.train.loop import TrainConfig, train_contrastive
+
+    tok = _tokenizer()
+    _write_pairs(tmp_path / "data")
+    pairs = load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=tmp_path / "cache.npz")
+    again = load_pair_set(tmp_path / "data", tok, cache=tmp_path / "cache.npz")  # from the cache
+    assert np.array_equal(again.positives.ids, pairs.positives.ids)
+    train_rows, held = split_heldout(pairs)
+    assert len(held) == 40 and not np.isin(pairs.query_group[train_rows], pairs.query_group[held]).any()
+
+    vocab = tok.get_vocab_size()
+    init = random_init(vocab, 16, seed=0)
+    before = heldout_scores(init, pairs, held, dims=(8, 16))
+    cfg = TrainConfig(dims=(8, 16), batch_size=16, lr=0.1, epochs=6, log_every=0, threads=1)
+    weights = train_contrastive(init, pairs, train_rows, cfg)
+    after = heldout_scores(weights, pairs, held, dims=(8, 16))
+    losses = [v for _, v in cfg.history]
+    assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
+    assert after["select@16"] > before["select@16"] + 0.2
+    assert after["select@8"] > before["select@8"] + 0.2
+    assert not np.shares_memory(weights, init)
+
+    out = save_static_model(tmp_path / "model", weights, tok)
+    from safetensors.numpy import load_file
+
+    table = load_file(str(out / "model.safetensors"))
+    assert list(table) == ["embedding.weight"]
+    assert table["embedding.weight"].dtype == np.float16 and table["embedding.weight"].shape == (vocab, 16)
+    saved = json.loads((out / "tokenizer.json").read_text())
+    assert saved["truncation"] is None and saved["padding"] is None
+    modules = json.loads((out / "modules.json").read_text())
+    assert modules[0]["path"] == "" and modules[0]["type"].endswith("StaticEmbedding")
+
+
+def test_cli_end_to_end_random_init(tmp_path):
+    pytest.importorskip("torch")
+    from matryo.train import main
+
+    tok = _tokenizer()
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    tok.save(str(teacher / "tokenizer.json"))
+    _write_pairs(tmp_path / "data", n=200)
+    argv = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--teacher", str(teacher)]
+    argv += ["--init", "random", "--dim", "8", "--matryoshka-dims", "4", "8", "--batch-size", "8", "--epochs", "1"]
+    argv += ["--threads", "1"]
+    assert main(argv) == 0
+    info = json.loads((tmp_path / "m" / "training_info.json").read_text())
+    assert info["steps"] > 0 and "select@8" in info["heldout_ndcg@10"]
+    try:
+        from matryo import StaticEncoder
+    except ImportError:
+        return
+    enc = StaticEncoder.from_pretrained(str(tmp_path / "m"))
+    vecs = enc.encode(["topic1", ""])
+    assert vecs.shape == (2, 8)
+    assert np.allclose(vecs[1], 0.0)
