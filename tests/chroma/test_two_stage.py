@@ -297,3 +297,10 @@ def test_bad_arguments(client, tiny_model_path) -> None:
     with pytest.raises(ValueError, match="not a matryo two-stage"):
         TwoStageCollection(client.create_collection("plain_one"))
     assert not any(c.name.endswith(SIBLING_SUFFIX) for c in client.list_collections())
+
+
+def test_delete_collection_drops_the_sibling(client, tiny_model_path) -> None:
+    TwoStageCollection.create(client, "gone", model=tiny_model_path, truncate_dim=16, store="sibling")
+    assert sorted(c.name for c in client.list_collections()) == ["gone", "gone" + SIBLING_SUFFIX]
+    TwoStageCollection.delete_collection(client, "gone")
+    assert client.list_collections() == []

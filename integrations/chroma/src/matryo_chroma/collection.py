@@ -204,17 +204,21 @@ class TwoStageCollection:
         if store == "metadata" and codec != "int8":
             settings["matryo:codec"] = json.dumps(make_codec(codec, ef.encoder.dim).to_config())
         configuration: dict[str, Any] = {"hnsw": {**dict(hnsw or {}), "space": "cosine"}}
-        full = None
-        if store == "sibling":
-            full = client.create_collection(
-                name + SIBLING_SUFFIX, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-            )
         collection = client.create_collection(
             name,
             embedding_function=ef,
             metadata=settings,
             configuration=configuration,  # type: ignore[arg-type]
         )
+        full = None
+        if store == "sibling":
+            try:  # a leftover sibling of a deleted collection is reused: repair() drops its orphan rows
+                full = client.get_or_create_collection(
+                    name + SIBLING_SUFFIX, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                )
+            except BaseException:
+                client.delete_collection(name)
+                raise
         return cls(collection, full)
 
     @classmethod
@@ -241,6 +245,18 @@ class TwoStageCollection:
         if repair and store == "sibling":
             opened.repair()
         return opened
+
+    @staticmethod
+    def delete_collection(client: ClientAPI, name: str) -> None:
+        """Delete a two-stage collection and, with ``store="sibling"``, its sibling collection.
+
+        Args:
+            client: Any Chroma client.
+            name: The collection name.
+        """
+        client.delete_collection(name)
+        if any(col.name == name + SIBLING_SUFFIX for col in client.list_collections()):
+            client.delete_collection(name + SIBLING_SUFFIX)
 
     # ------------------------------------------------------------------ reading
     @property
