@@ -121,11 +121,17 @@ def test_reopen_in_process_gives_identical_results(filled, shared_client) -> Non
 
 
 def test_int8_codec_ranges_persist(client, tiny_model_path) -> None:
-    col = make(client, tiny_model_path, "metadata", codec="int8")
+    col = TwoStageCollection.create(client, "int8_docs", model=tiny_model_path, truncate_dim=16, codec="int8")
+    opened_early = TwoStageCollection.open(client, "int8_docs")  # before the ranges exist
+    col.add(ids=[f"d{i}" for i in range(N)], documents=word_corpus(N))
     before = col.query(query_texts=["cat dog"], n_results=10)
+    assert opened_early.query(query_texts=["cat dog"], n_results=10) == before
     again = TwoStageCollection.open(client, col.name)
     assert again.codec_name == "int8"
     assert again.query(query_texts=["cat dog"], n_results=10) == before
+    docs = word_corpus(N)
+    expected = 1.0 - exact_cos(tiny_model_path, "cat dog", [docs[int(i[1:])] for i in before["ids"][0]])
+    np.testing.assert_allclose(before["distances"][0], expected, atol=0.02)
 
 
 # ---------------------------------------------------------------------------------------------- consistency

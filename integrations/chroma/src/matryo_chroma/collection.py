@@ -656,12 +656,22 @@ class TwoStageCollection:
         """The first-pass write (a seam: tests inject failures here)."""
         write(**kwargs)
 
+    def _reload_codec(self) -> bool:
+        """Pick up int8 ranges another process (or collection object) calibrated since we opened."""
+        col = self.collection
+        fresh = col._client.get_collection(col.name, tenant=col.tenant, database=col.database)  # noqa: SLF001
+        codec = (fresh.metadata or {}).get("matryo:codec")
+        if codec:
+            self._codec = codec_from_config(json.loads(str(codec)))
+        return self._codec is not None
+
     def _codec_for(self, full: NDArray[np.float32]) -> Codec:
-        if self._codec is None:  # int8: calibrate on the first batch and persist the ranges
+        if self._codec is None and not self._reload_codec():  # int8: calibrate on the first batch, persist ranges
             self._codec = make_codec("int8", self.dim, calibration=normalize(full))
             settings = {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith("hnsw:")}
             settings["matryo:codec"] = json.dumps(self._codec.to_config())
             self.collection.modify(metadata=settings)
+        assert self._codec is not None
         return self._codec
 
     def _stored_full(
@@ -671,9 +681,9 @@ class TwoStageCollection:
         if not ids:
             return {}
         if self.store == "metadata":
-            assert self._codec is not None or all(m is None or FULL_KEY not in m for m in metas)
-            if self._codec is None:
-                return {}
+            if self._codec is None and not self._reload_codec():
+                return {}  # int8 before the first add: no full vector exists yet
+            assert self._codec is not None
             positions, matrix = decode_b64(self._codec, [(m or {}).get(FULL_KEY) for m in metas])
         elif self.store == "sibling":
             assert self.full_collection is not None
