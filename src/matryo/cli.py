@@ -135,11 +135,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run(Path(args.db), model=args.model, quiet=args.quiet)
 
 
-def _command(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help_: str, example: str) -> Any:
+_INDEX_NOTES = """\
+Text files are split into passages of at most --chunk-size words, packing whole paragraphs; ids are
+relative paths (path#0, path#1, ... when a file has several passages). Table rows are documents (id from
+_id/id, else the row number); a BEIR folder keeps its corpus ids. Files that cannot be read or are not
+UTF-8 are skipped with a warning naming them.
+
+Incremental: each passage's content hash is stored, so a re-run writes only new or changed passages and
+removes the passages a changed document no longer has (documents missing from SOURCE are kept). Every
+batch is committed on its own: after Ctrl-C, run the same command again to finish.
+The DB folder remembers its model, widths and store; another model or width is refused."""
+
+
+def _command(
+    sub: Any, name: str, func: Callable[[argparse.Namespace], int], help_: str, example: str, notes: str = ""
+) -> Any:
     parser = sub.add_parser(
         name,
         help=help_,
-        description=help_,
+        description=f"{help_}\n\n{notes}" if notes else help_,
         epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -163,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = _command(
-        sub, "index", _cmd_index, "index a folder, table or BEIR corpus (incremental)", "matryo index docs/ --db my-db"
+        sub, "index", _cmd_index, "index a folder, table or BEIR corpus", "matryo index docs/ --db my-db", _INDEX_NOTES
     )
     p.add_argument("source", metavar="SOURCE", help="folder of .txt/.md, a .jsonl/.csv/.parquet file, or a BEIR folder")
     p.add_argument("--db", required=True, help="DB folder (created when missing)")

@@ -147,10 +147,10 @@ def run(db: Path, *, model: str | None = None, quiet: bool = False, questions: t
     )
     stats, meta, total = index_into(db, passages, model=model, store="lancedb", quiet=quiet)
     indexed = time.perf_counter()
-    rate = f", {stats.added / (indexed - built):.0f} passages/s" if stats.added else ""
     print(
         f"index:  {stats.added} new, {stats.unchanged} unchanged -> {total} passages in {db} "
-        f"(LanceDB, two-stage: {meta.truncate_dim}-d first pass, {meta.dim}-d rescoring; {indexed - built:.1f} s{rate})"
+        f"(LanceDB, two-stage: {meta.truncate_dim}-d first pass, {meta.dim}-d rescoring; "
+        f"{indexed - built:.1f} s including opening LanceDB and the model)"
     )
     _save_corpus(db, passages)
     search, _ = open_search(db)
