@@ -45,5 +45,5 @@ def test_example_with_the_default_model_finds_tar(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = _run(monkeypatch, capsys)
-    first_hits = [line.split()[1] for line in out.splitlines() if re.match(r"\s+\d\.\d{3}  ", line)]
+    first_hits = [line.split()[1].rstrip(":") for line in out.splitlines() if re.match(r"\s+-?\d\.\d{3}  ", line)]
     assert "tar" in first_hits[:3] or "gzip" in first_hits[:3]

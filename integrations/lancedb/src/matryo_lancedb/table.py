@@ -68,7 +68,7 @@ def ensure_registered() -> None:
 
 
 def _connect(db: DBConnection | str | os.PathLike[str]) -> DBConnection:
-    return db if isinstance(db, DBConnection) else lancedb.connect(db)
+    return db if isinstance(db, DBConnection) else lancedb.connect(os.fspath(db))
 
 
 def open_table(db: DBConnection | str | os.PathLike[str], name: str) -> Table:
@@ -192,16 +192,12 @@ class TwoStageTable:
         self._index_type: str | None = None  # cached by _first_pass_index()
         functions = table.embedding_functions
         layout = self._layout
-        try:
-            self._first = functions[layout.first_pass_column].function
-            self._full = functions[layout.full_column].function
-        except KeyError as exc:
-            msg = f"Table {table.name!r} lacks the embedding function config of column {exc.args[0]!r}."
-            raise ValueError(msg) from exc
-        for func, width, column in (
-            (self._full, layout.dim, layout.full_column),
-            (self._first, layout.truncate_dim, layout.first_pass_column),
-        ):
+        checked: list[MatryoEmbeddings] = []
+        for column, width in ((layout.full_column, layout.dim), (layout.first_pass_column, layout.truncate_dim)):
+            if column not in functions:
+                msg = f"Table {table.name!r} lacks the embedding function config of column {column!r}."
+                raise ValueError(msg)
+            func = functions[column].function
             if not isinstance(func, MatryoEmbeddings):
                 msg = f"Column {column!r} is embedded by {type(func).__name__}, expected MatryoEmbeddings."
                 raise TypeError(msg)
@@ -214,6 +210,8 @@ class TwoStageTable:
                 )
                 raise DimensionMismatchError(msg)
             func.encoder  # noqa: B018  # checks the fingerprint: same width but other weights
+            checked.append(func)
+        self._full, self._first = checked
 
     # ------------------------------------------------------------------ properties
     @property
