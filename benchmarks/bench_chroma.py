@@ -68,17 +68,10 @@ def _disk_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
 
 
-def _run(
-    label: str,
-    store: str | None,
-    codec: str | None,
-    model: str | None,
-    ids: list[str],
-    docs: list[str],
-    queries: list[str],
-    exact: list[list[str]],
-    work: Path,
+def _build(
+    label: str, store: str | None, codec: str | None, model: str | None, ids: list[str], docs: list[str], work: Path
 ) -> dict[str, Any]:
+    """Create and fill one configuration; return its add time and a one-query search function."""
     folder = work / label.replace(" ", "_")
     client = chromadb.PersistentClient(str(folder))
     encoder = load_encoder(model)
@@ -101,22 +94,8 @@ def _run(
             return list(ts.query(query_texts=[text], n_results=10)["ids"][0])
 
     add_s = time.perf_counter() - start
-    search(queries[0])  # warm-up
-    latencies, found = [], []
-    for text in queries:
-        t0 = time.perf_counter()
-        found.append(search(text))
-        latencies.append((time.perf_counter() - t0) * 1e3)
-    recall = float(np.mean([len(set(f) & set(e)) / max(1, len(e)) for f, e in zip(found, exact, strict=True)]))
-    del client
-    return {
-        "config": label,
-        "add_s": add_s,
-        "disk_mb": _disk_mb(folder),
-        "p50_ms": float(np.median(latencies)),
-        "p95_ms": float(np.percentile(latencies, 95)),
-        "recall": recall,
-    }
+    search(docs[0][:200])  # warm-up
+    return {"config": label, "add_s": add_s, "folder": folder, "search": search, "client": client}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -141,12 +120,29 @@ def main(argv: list[str] | None = None) -> None:
     exact = [[ids[j] for j in row] for row in top]
 
     work = Path(tempfile.mkdtemp(prefix="bench-chroma-"))
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
         for label, store, codec in CONFIGS:
             if label in args.configs:
-                rows.append(_run(label, store, codec, model, ids, docs, queries, exact, work))
-                print(rows[-1], flush=True)
+                rows.append(_build(label, store, codec, model, ids, docs, work))
+                print(label, f"add {rows[-1]['add_s']:.2f} s", flush=True)
+        # Latency: every query is run against every configuration in turn (interleaved), so load from other
+        # processes on a shared machine hits all configurations alike.
+        for row in rows:
+            row["latencies"], row["found"] = [], []
+        for text in queries:
+            for row in rows:
+                t0 = time.perf_counter()
+                found = row["search"](text)
+                row["latencies"].append((time.perf_counter() - t0) * 1e3)
+                row["found"].append(found)
+        for row in rows:
+            row["p50_ms"] = float(np.median(row["latencies"]))
+            row["p95_ms"] = float(np.percentile(row["latencies"], 95))
+            hits = [len(set(f) & set(e)) / 10 for f, e in zip(row["found"], exact, strict=True)]
+            row["recall"] = float(np.mean(hits))
+            row["disk_mb"] = _disk_mb(row["folder"])
+            print(row["config"], {k: row[k] for k in ("add_s", "disk_mb", "p50_ms", "p95_ms", "recall")}, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
