@@ -332,6 +332,18 @@ _PIECES = (
     "\ue000",
     "\u0301",
     "a\u0301",
+    "soft\u00adhyphen",
+    "a\u200bb",
+    "zero\u200dwidth",
+    "\ufffd",
+    "\u2028",
+    "\u2029",
+    "\u1680",
+    "\u2000",
+    "\u200a",
+    "\u202f",
+    "\u205f",
+    "\u180e",
     # a word longer than WordPiece's 100-character limit ([UNK] as a whole)
     "x" * 150,
 )

@@ -235,6 +235,17 @@ def test_very_long_text_without_whitespace(standin_dir: Path) -> None:
     _check_all_modes(standin_dir, texts, truncate=256)
 
 
+def test_whitespace_that_python_and_bert_disagree_on(standin_dir: Path) -> None:
+    """Control characters Python's str.split() treats as whitespace but BERT deletes; caches warm across calls."""
+    odd = ["a\x0bb", "x\x1cy z", "p\x85q hello", "\x0c", "r\x1fs", "tab\tand\x1ewhat", "1\x1d2\x0c3"]
+    normal = [t for t in TEXTS[15:600] if len(t) < 100_000]
+    enc = StaticEncoder.from_pretrained(standin_dir)
+    model = _st(standin_dir)
+    for batch in (odd, normal + odd, normal, normal, odd + normal, *([t] for t in odd)):
+        expected = _st_encode(model, batch, normalize_embeddings=False)
+        _assert_close(enc.encode(batch, normalize=False), expected, batch)
+
+
 def test_save_pretrained_loads_in_st(standin_trunc_dir: Path, tmp_path: Path) -> None:
     enc = StaticEncoder.from_pretrained(standin_trunc_dir, max_length=200)
     folder = enc.save_pretrained(tmp_path / "saved")
