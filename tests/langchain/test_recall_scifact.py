@@ -1,4 +1,4 @@
-"""Recall@10 of the two-stage retriever against exact full-dimension search on SciFact, default settings.
+"""Recall@10 of the two-stage retriever against exact full-dimension search on SciFact.
 
 Default settings: ``MatryoTwoStageRetriever.from_documents`` with the embedded default model, the core's
 ``DEFAULT_TRUNCATE_DIM`` first pass in an ``InMemoryVectorStore`` (exact, so only the two-stage recipe is
@@ -7,11 +7,15 @@ the first ``N_QUERIES`` test queries in file order are searched (InMemoryVectorS
 matrix from Python lists on every search, which dominates the run time). For speed the bulk of the queries
 rescore with the full vectors already computed for the exact search (``fetch_full_vectors``); the default
 path (re-encoding the candidates) is checked to give the same documents on the first ``N_REENCODE`` queries.
+
+Measured with the preview default model (512-d, 2026-11-27 08:07) over all 300 queries, recall@10:
+128-d first pass x4 = 0.943, x10 = 0.990; 256-d x4 = 0.996, x8 = 1.000.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +32,7 @@ SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "data" / "scifact"
 N_QUERIES = 100
 N_REENCODE = 10
 K = 10
-# MATRYO_TEST_MODEL lets a developer point this test at another model folder before the default lands.
+# MATRYO_TEST_MODEL lets a developer point this test at another model folder.
 MODEL = os.environ.get("MATRYO_TEST_MODEL") or None
 
 pytestmark = [
@@ -38,33 +42,57 @@ pytestmark = [
 ]
 
 
-def recall_against_exact(model: str | None, n_queries: int = N_QUERIES) -> float:
-    """Mean |two-stage top-K ∩ exact full-dimension top-K| / K over the first ``n_queries`` SciFact queries."""
+@dataclass
+class SciFact:
+    documents: list[Document]
+    queries: list[str]
+    doc_vectors: np.ndarray
+    row_of: dict[str, int]
+    exact: list[set[str]]
+
+
+@pytest.fixture(scope="module")
+def scifact() -> SciFact:
     corpus, queries, _ = load_beir(SCIFACT)
     ids = list(corpus)
     texts = [corpus[i] for i in ids]
-    query_texts = list(queries.values())[:n_queries]
-    encoder = load_encoder(model)
+    query_texts = list(queries.values())[:N_QUERIES]
+    encoder = load_encoder(MODEL)
     doc_vectors = encoder.encode(texts, truncate_dim=encoder.dim)
     exact_scores = encoder.encode(query_texts, truncate_dim=encoder.dim) @ doc_vectors.T
     exact = [{ids[j] for j in np.argsort(-row, kind="stable")[:K]} for row in exact_scores]
-
     documents = [Document(page_content=text, id=doc_id) for doc_id, text in zip(ids, texts, strict=True)]
-    retriever = MatryoTwoStageRetriever.from_documents(documents, model=model, k=K)
-    assert retriever.embeddings is not None
-    assert retriever.embeddings.dim == min(DEFAULT_TRUNCATE_DIM, encoder.dim)
-    assert retriever.rescore_multiplier == DEFAULT_RESCORE_MULTIPLIER
-    row_of = {doc_id: row for row, doc_id in enumerate(ids)}
+    return SciFact(documents, query_texts, doc_vectors, {d: i for i, d in enumerate(ids)}, exact)
+
+
+def recall_against_exact(data: SciFact, retriever: MatryoTwoStageRetriever) -> float:
+    """Mean |two-stage top-K ∩ exact full-dimension top-K| / K over the queries."""
     stored = retriever.model_copy(
-        update={"fetch_full_vectors": lambda wanted: (wanted, doc_vectors[[row_of[i] for i in wanted]])}
+        update={"fetch_full_vectors": lambda ids: (ids, data.doc_vectors[[data.row_of[i] for i in ids]])}
     )
-    found = stored.batch(query_texts, config={"max_concurrency": 1})
-    for query, docs in zip(query_texts[:N_REENCODE], found, strict=False):
-        assert [d.id for d in retriever.invoke(query)] == [d.id for d in docs]
-    return float(np.mean([len({d.id for d in docs} & want) / K for docs, want in zip(found, exact, strict=True)]))
+    found = stored.batch(data.queries, config={"max_concurrency": 1})
+    for query, docs in zip(data.queries[:N_REENCODE], found, strict=False):
+        assert [d.id for d in retriever.invoke(query)] == [d.id for d in docs]  # the default rescoring path
+    return float(np.mean([len({d.id for d in docs} & want) / K for docs, want in zip(found, data.exact, strict=True)]))
 
 
-def test_two_stage_recall_at_10_against_exact_search_on_scifact() -> None:
-    recall = recall_against_exact(MODEL)
-    print(f"recall@{K} vs exact full-dimension search, {N_QUERIES} SciFact queries: {recall:.4f}")
+@pytest.mark.xfail(
+    (DEFAULT_TRUNCATE_DIM, DEFAULT_RESCORE_MULTIPLIER) == (128, 4) and MODEL is None,
+    reason="preview default model: 128-d x4 gives recall@10 0.953 on these queries (needs x10, or a 256-d first pass)",
+    strict=True,
+)
+def test_recall_at_10_with_default_settings(scifact: SciFact) -> None:
+    retriever = MatryoTwoStageRetriever.from_documents(scifact.documents, model=MODEL, k=K)
+    assert retriever.embeddings is not None
+    assert retriever.embeddings.dim == min(DEFAULT_TRUNCATE_DIM, retriever.embeddings.encoder.dim)
+    assert retriever.rescore_multiplier == DEFAULT_RESCORE_MULTIPLIER
+    recall = recall_against_exact(scifact, retriever)
+    print(f"default settings: recall@{K} vs exact full-dimension search on {N_QUERIES} SciFact queries: {recall:.4f}")
+    assert recall >= 0.99
+
+
+def test_recall_at_10_with_a_256d_first_pass(scifact: SciFact) -> None:
+    retriever = MatryoTwoStageRetriever.from_documents(scifact.documents, model=MODEL, k=K, truncate_dim=256)
+    recall = recall_against_exact(scifact, retriever)
+    print(f"256-d first pass: recall@{K} vs exact full-dimension search on {N_QUERIES} SciFact queries: {recall:.4f}")
     assert recall >= 0.99
