@@ -261,3 +261,61 @@ def test_fingerprint_identifies_the_weights(tmp_path: Path) -> None:
 def test_repr_and_properties(encoder: StaticEncoder) -> None:
     assert encoder.vocab_size == encoder.tokenizer.get_vocab_size()
     assert "dim=64" in repr(encoder)
+
+
+TRICKY = [
+    "a\x0bb c\x0cd e\x1cf g\x1fh i\x85j",  # whitespace to Python, deleted by BERT's clean_text
+    "zero\u200bwidth joiner\u200djoined soft\xadhyphen",
+    "line\u2028sep para\u2029sep nb\xa0sp ideo\u3000space thin\u2009space",
+    "[CLS]cat dog[SEP] [MASK] [cls] x[PAD]y",
+    "Crème brûlée, naïve café; ÀÉÎÕÜ",
+    "東京タワー 中文字符 한국어",
+    "emoji 🙂🙂 flags 🇫🇷 and dingbats ✂️",
+    "a" * 150 + " " + "b" * 99 + " cat",
+    "tabs\tand\nnewlines\r\nand   runs",
+    "\x00nul\ufffdreplacement",
+    "",
+    "   ",
+]
+
+
+def test_word_cache_gives_the_tokenizers_ids(encoder: StaticEncoder) -> None:
+    assert encoder._word_tokenizer is not None  # the tiny BERT-style tokenizer takes the word-cache path
+    expected = [e.ids for e in encoder.tokenizer.encode_batch(TRICKY, add_special_tokens=False)]
+    assert encoder.tokenize(TRICKY) == expected  # batches with \x0b, \x1c, \x85... take the plain path
+    clean = [i for i, text in enumerate(TRICKY) if not encoder_module._SPLIT_DISAGREES.search(text)]
+    assert len(clean) == len(TRICKY) - 1
+    for _ in range(2):  # cold, then warm cache
+        assert encoder._word_ids([TRICKY[i] for i in clean]) == [expected[i] for i in clean]
+
+
+def test_word_cache_applies_truncation(tmp_path: Path) -> None:
+    enc = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "cut", max_length=3))
+    clean = [text for text in TRICKY if not encoder_module._SPLIT_DISAGREES.search(text)]
+    expected = [e.ids for e in enc.tokenizer.encode_batch(clean, add_special_tokens=False)]
+    assert enc._word_ids(clean) == expected
+    assert max(map(len, expected)) == 3
+
+
+def test_non_bert_tokenizers_take_the_plain_path(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "cat": 1, "dog": 2}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    enc = StaticEncoder(np.eye(3, dtype=np.float32), tokenizer)
+    assert enc._word_tokenizer is None
+    np.testing.assert_allclose(enc.encode(["cat dog", "cat"], normalize=False), [[0, 0.5, 0.5], [0, 1, 0]])
+
+
+@pytest.mark.parametrize("piece_chars", [7, 40, 333])
+def test_long_text_pieces_are_exact_at_every_cut(
+    encoder: StaticEncoder, monkeypatch: pytest.MonkeyPatch, piece_chars: int
+) -> None:
+    monkeypatch.setattr(encoder_module, "_LONG_TEXT_CHARS", piece_chars)
+    texts = [t * 9 for t in TRICKY if t.strip()] + ["hello," * 200, "東京" * 300, "x" * 2000, "cat\u200bdog" * 90]
+    for text in texts:
+        ids = encoder.tokenizer.encode(text, add_special_tokens=False).ids
+        expected = encoder.table[ids].astype(np.float64).mean(axis=0) if ids else np.zeros(encoder.dim)
+        np.testing.assert_allclose(
+            encoder.encode(text, normalize=False), expected, rtol=1e-5, atol=1e-6, err_msg=repr(text[:40])
+        )
