@@ -204,7 +204,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
             return None
         embeddings = self._first_pass_embeddings
         msg = (
-            f"The vector store rejected the {embeddings.dim}-d first-pass query vector: {exc} Expected the store "
+            f"The vector store rejected the {embeddings.dim}-d first-pass query vector ({exc}). Expected the store "
             f"to hold {embeddings.dim}-d vectors from MatryoEmbeddings(model={embeddings.model!r}, "
             f"truncate_dim={embeddings.truncate_dim}). Pass the MatryoEmbeddings the store was built with as "
             "embeddings=, or rebuild the store."
