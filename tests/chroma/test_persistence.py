@@ -1,4 +1,9 @@
-"""Reopening in fresh processes, over a real Chroma server, and without importing matryo_chroma."""
+"""Reopening in fresh processes (embedded and over a real Chroma server), without and then with the import.
+
+Each fresh process first tries the collection without importing matryo_chroma (Chroma's ValueError, vector
+queries still work), then imports it (``get_collection`` / ``TwoStageCollection.open``) and must reproduce
+the first process's results exactly.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from tests.chroma.conftest import word_corpus
 
 from matryo_chroma import MatryoEmbeddingFunction, TwoStageCollection
 
-N_DOCS = 1500
+N_DOCS = 1000
 QUERIES = ["cat dog river", "fire water light", "the big slow car", "search vector query model"]
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,24 +59,40 @@ def fill(client: chromadb.ClientAPI, model: str) -> tuple[dict[str, Any], dict[s
 REOPEN = """
     import json, sys
     import chromadb
-    import matryo_chroma
-    from matryo_chroma import TwoStageCollection
 
-    kind, where = sys.argv[1], sys.argv[2]
+    kind, where, queries = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     if kind == "persistent":
         client = chromadb.PersistentClient(where)
     else:
         client = chromadb.HttpClient(host="127.0.0.1", port=int(where))
-    queries = json.loads(sys.argv[3])
-    plain = client.get_collection("plain").query(query_texts=queries, n_results=10, include=["distances"])
+    out = {"imported_before": "matryo_chroma" in sys.modules}
+    raw = client.get_collection("plain")  # succeeds: Chroma only rebuilds the function when it needs it
+    try:
+        raw.query(query_texts=queries[:1], n_results=3)
+    except ValueError as exc:
+        out["error"] = str(exc)
+    vector = raw.get(ids=["doc0"], include=["embeddings"])["embeddings"][0].tolist()
+    out["by_vector"] = raw.query(query_embeddings=[vector], n_results=1, include=[])["ids"]
+
+    from matryo_chroma import TwoStageCollection, get_collection  # the way out
+
+    plain = get_collection(client, "plain").query(query_texts=queries, n_results=10, include=["distances"])
     two = TwoStageCollection.open(client, "two_stage")
     staged = two.query(query_texts=queries, n_results=10, where={"i": {"$gte": 100}}, include=["distances"])
-    print(json.dumps({"plain": [plain["ids"], plain["distances"]], "two": [staged["ids"], staged["distances"]],
-                      "count": two.count(), "store": two.store}))
+    out.update({"plain": [plain["ids"], plain["distances"]], "two": [staged["ids"], staged["distances"]],
+                "count": two.count(), "store": two.store})
+    print(json.dumps(out))
 """
 
 
 def check_same(reopened: dict[str, Any], plain: dict[str, Any], two: dict[str, Any]) -> None:
+    # Without importing matryo_chroma, Chroma cannot rebuild the embedding function (only vectors work):
+    assert reopened["imported_before"] is False
+    assert reopened["error"].startswith(  # Chroma 1.5.9 appends " in query."
+        "Embedding function matryo not found. Add @register_embedding_function decorator to the class definition."
+    )
+    assert reopened["by_vector"] == [["doc0"]]
+    # ...and after `from matryo_chroma import get_collection` the results are identical to the first process:
     assert reopened["count"] == N_DOCS
     assert reopened["plain"][0] == plain["ids"]
     np.testing.assert_allclose(reopened["plain"][1], plain["distances"], atol=1e-6)
@@ -80,7 +101,7 @@ def check_same(reopened: dict[str, Any], plain: dict[str, Any], two: dict[str, A
     assert all(len(ids) == 10 for ids in two["ids"])
 
 
-def test_persistent_reopen_in_a_fresh_process(tmp_path: Path, tiny_model_path: str) -> None:
+def test_persistent_reopen_in_a_fresh_process_with_and_without_the_import(tmp_path: Path, tiny_model_path: str) -> None:
     path = tmp_path / "db"
     client = chromadb.PersistentClient(str(path))
     plain, two = fill(client, tiny_model_path)
@@ -89,50 +110,10 @@ def test_persistent_reopen_in_a_fresh_process(tmp_path: Path, tiny_model_path: s
     check_same(reopened, plain, two)
 
 
-def test_http_server_round_trip(chroma_server: int, tiny_model_path: str) -> None:
+def test_http_server_reopen_in_a_fresh_process(chroma_server: int, tiny_model_path: str) -> None:
     client = chromadb.HttpClient(host="127.0.0.1", port=chroma_server)
     plain, two = fill(client, tiny_model_path)
     stored = client.get_collection("plain").configuration_json["embedding_function"]
     assert stored["name"] == "matryo" and stored["config"]["truncate_dim"] == 16
     reopened = run_python(REOPEN, "http", str(chroma_server), json.dumps(QUERIES))
     check_same(reopened, plain, two)
-
-
-NO_IMPORT = """
-    import json, sys
-    import chromadb
-
-    client = chromadb.PersistentClient(sys.argv[1])
-    col = client.get_collection("plain")  # succeeds: Chroma only rebuilds the function when it needs it
-    out = {}
-    try:
-        col.query(query_texts=["cat dog river"], n_results=3)
-    except ValueError as exc:
-        out["error"] = str(exc)
-    vector = col.get(ids=["doc0"], include=["embeddings"])["embeddings"][0].tolist()
-    out["by_vector"] = col.query(query_embeddings=[vector], n_results=1, include=[])["ids"]
-    out["imported_before"] = "matryo_chroma" in sys.modules
-
-    from matryo_chroma import TwoStageCollection, get_collection  # the way out
-
-    out["after"] = get_collection(client, "plain").query(query_texts=["cat dog river"], n_results=3, include=[])["ids"]
-    out["two"] = TwoStageCollection.open(client, "two_stage").query(query_texts=["cat dog river"], n_results=3)["ids"]
-    print(json.dumps(out))
-"""
-
-
-def test_reopen_without_importing_matryo_chroma(tmp_path: Path, tiny_model_path: str) -> None:
-    path = tmp_path / "db"
-    client = chromadb.PersistentClient(str(path))
-    fill(client, tiny_model_path)
-    plain = client.get_collection("plain").query(query_texts=["cat dog river"], n_results=3, include=[])
-    two = TwoStageCollection.open(client, "two_stage").query(query_texts=["cat dog river"], n_results=3)
-    del client
-    out = run_python(NO_IMPORT, str(path))
-    assert out["imported_before"] is False
-    assert out["error"].startswith(  # Chroma 1.5.9 appends " in query."
-        "Embedding function matryo not found. Add @register_embedding_function decorator to the class definition."
-    )
-    assert out["by_vector"] == [["doc0"]]
-    assert out["after"] == plain["ids"]
-    assert out["two"] == two["ids"]

@@ -60,7 +60,7 @@ def test_recall_at_10_against_exact_full_dimension_search(tmp_path: Path) -> Non
 
     col = TwoStageCollection.create(chromadb.PersistentClient(str(tmp_path / "db")), "arguana", model=model)
     assert col.truncate_dim < col.dim  # a real two-stage search, not a full-width first pass
-    col.add(ids=ids, documents=docs)
+    col.add(ids=ids, embeddings=full_docs)  # the same vectors add(documents=docs) computes, encoded once here
     found = col.query(query_texts=texts, n_results=10, include=[])["ids"]
     recall = np.mean([len(set(f) & {ids[j] for j in row}) / 10 for f, row in zip(found, exact, strict=True)])
     first = col.collection.query(
