@@ -7,9 +7,9 @@
    best ``k`` are returned, each with its score in ``metadata["relevance_score"]``.
 
 By default the full-width candidate vectors are made by re-encoding the candidates' ``page_content``: the
-model is a static lookup table, so this costs a few milliseconds, needs no second store, and works on any
-existing store built with a truncated :class:`MatryoEmbeddings`. Pass ``fetch_full_vectors`` to read stored
-full vectors by document id instead.
+model is a static lookup table, so a shortlist costs milliseconds, needs no second store, cannot drift out of sync
+with the store, and works on any existing store built with a truncated :class:`MatryoEmbeddings`. Pass
+``fetch_full_vectors`` to read stored full vectors by document id instead (faster for long documents).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
 
     Example:
         >>> from langchain_core.vectorstores import InMemoryVectorStore
+        >>> from langchain_matryo import MatryoEmbeddings, MatryoTwoStageRetriever
         >>> first_pass = MatryoEmbeddings(truncate_dim=128)
         >>> store = InMemoryVectorStore.from_texts(["gzip files", "argument parsing"], first_pass)
         >>> retriever = MatryoTwoStageRetriever(vectorstore=store, k=1)
@@ -111,7 +112,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
 
     @property
     def _first_pass_embeddings(self) -> MatryoEmbeddings:
-        assert self.embeddings is not None  # set by the validator; narrows the type
+        assert self.embeddings is not None  # set in __init__; narrows the type
         return self.embeddings
 
     @classmethod
