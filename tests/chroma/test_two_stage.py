@@ -305,6 +305,17 @@ def test_bad_arguments(client, tiny_model_path) -> None:
     assert not any(c.name.endswith(SIBLING_SUFFIX) for c in client.list_collections())
 
 
+@pytest.mark.parametrize("store", STORES)
+def test_empty_collection(client, tiny_model_path, store) -> None:
+    col = TwoStageCollection.create(client, f"empty_{store}", model=tiny_model_path, truncate_dim=16, store=store)
+    assert col.count() == 0
+    assert col.query(query_texts=["cat"], n_results=3)["ids"] == [[]]
+    assert col.get(include=["embeddings"])["ids"] == []
+    assert col.repair() == []
+    with pytest.raises(ValueError, match="at least one"):
+        col.query(query_texts=[])
+
+
 def test_delete_collection_drops_the_sibling(client, tiny_model_path) -> None:
     TwoStageCollection.create(client, "gone", model=tiny_model_path, truncate_dim=16, store="sibling")
     assert sorted(c.name for c in client.list_collections()) == ["gone", "gone" + SIBLING_SUFFIX]

@@ -317,7 +317,7 @@ class TwoStageCollection:
             "included": wanted,
         }
         if "embeddings" in wanted:
-            firsts = np.asarray(result["embeddings"], dtype=np.float32).reshape(len(out["ids"]), -1)
+            firsts = self._firsts(result["embeddings"], len(out["ids"]))
             rows = self._full_vectors(out["ids"], firsts, result["metadatas"] or [], result["documents"] or [])
             out["embeddings"] = [rows.get(doc_id) for doc_id in out["ids"]]
         return out
@@ -358,11 +358,14 @@ class TwoStageCollection:
             raise ValueError(msg)
         if query_texts is not None:
             texts = [query_texts] if isinstance(query_texts, str) else list(query_texts)
-            queries = self.encoder.encode(texts, truncate_dim=self.dim, normalize=True).reshape(len(texts), -1)
+            queries = self.encoder.encode(texts, truncate_dim=self.dim, normalize=True).reshape(len(texts), self.dim)
         else:
             queries = self._full_width(query_embeddings, "query_embeddings")
         n_candidates = candidate_count(n_results, rescore_multiplier or self.rescore_multiplier)
         wanted = list(include)
+        if queries.shape[0] == 0:
+            msg = "query() needs at least one query text or vector."
+            raise ValueError(msg)
         fields = ["embeddings"]  # the first-pass vectors, for the consistency check
         fields += ["metadatas"] if self.store == "metadata" or "metadatas" in wanted else []
         fields += ["documents"] if self.store == "documents" or "documents" in wanted else []
@@ -382,7 +385,7 @@ class TwoStageCollection:
         order = list(rows)
         full = self._full_vectors(
             order,
-            np.asarray([rows[i][0] for i in order], dtype=np.float32).reshape(len(order), -1),
+            self._firsts([rows[i][0] for i in order], len(order)),
             [rows[i][1] for i in order],
             [rows[i][2] for i in order] if "documents" in fields else None,
         )
@@ -527,7 +530,7 @@ class TwoStageCollection:
             if not ids:
                 break
             offset += len(ids)
-            firsts = np.asarray(page["embeddings"], dtype=np.float32).reshape(len(ids), -1)
+            firsts = self._firsts(page["embeddings"], len(ids))
             metas, docs = list(page["metadatas"] or []), list(page["documents"] or [])
             good = self._stored_full(ids, firsts, metas)
             bad = [i for i, doc_id in enumerate(ids) if doc_id not in good]
@@ -543,6 +546,12 @@ class TwoStageCollection:
         return unrepaired
 
     # ------------------------------------------------------------------ internals
+    def _firsts(self, vectors: Any, count: int) -> NDArray[np.float32]:
+        """First-pass vectors as a ``(count, truncate_dim)`` float32 matrix (also when ``count`` is 0)."""
+        if count == 0:
+            return np.zeros((0, self.truncate_dim), dtype=np.float32)
+        return np.asarray(vectors, dtype=np.float32).reshape(count, -1)
+
     def _full_width(self, vectors: ArrayLike, what: str) -> NDArray[np.float32]:
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.ndim == 1:
@@ -597,7 +606,7 @@ class TwoStageCollection:
                 msg = f"Expected one embedding per id ({len(id_list)}); found {full.shape[0]}."
                 raise ValueError(msg)
         elif docs is not None:
-            full = self.encoder.encode(docs, truncate_dim=self.dim, normalize=True).reshape(len(docs), -1)
+            full = self.encoder.encode(docs, truncate_dim=self.dim, normalize=True).reshape(len(docs), self.dim)
         if mode != "upsert":
             existing = set(self.collection.get(ids=id_list, include=[])["ids"])
             if mode == "add" and existing:
@@ -690,7 +699,7 @@ class TwoStageCollection:
             got = self.full_collection.get(ids=ids, include=["embeddings"])
             where = {doc_id: row for row, doc_id in enumerate(ids)}
             positions = [where[doc_id] for doc_id in got["ids"]]
-            matrix = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(positions), -1)
+            matrix = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(positions), self.dim)
         else:
             return {}
         if not positions:
@@ -715,7 +724,7 @@ class TwoStageCollection:
         if not usable:
             return {}
         full = self.encoder.encode([docs[i] for i in usable], truncate_dim=self.dim, normalize=True)
-        full = full.reshape(len(usable), -1)
+        full = full.reshape(len(usable), self.dim)
         agree = self._agrees(full, firsts[usable])
         return {ids[i]: full[j] for j, i in enumerate(usable) if agree[j]}
 
