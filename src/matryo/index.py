@@ -178,10 +178,17 @@ class NumpyIndex(Generic[IdT]):
         if texts is None and (vectors is None or self.store_name == "none"):
             msg = "Pass texts= (and/or vectors=); store='none' always needs the texts to re-encode them."
             raise ValueError(msg)
-        unique = dict.fromkeys(ids)
-        clash = [doc_id for doc_id in unique if doc_id in self._row_of]
-        if len(unique) != len(ids) or clash:
-            msg = f"Document ids must be unique; found repeated or already-added ids, e.g. {clash[:3] or ids[:0]}."
+        seen: set[IdT] = set()
+        clash: list[IdT] = []
+        for doc_id in ids:
+            if doc_id in self._row_of or doc_id in seen:
+                clash.append(doc_id)
+            seen.add(doc_id)
+        if clash:
+            msg = (
+                f"Document ids must be unique; found {len(clash)} repeated or already-added id(s), e.g. "
+                f"{clash[:3]!r}. Remove the duplicates (updating a document is not supported: build a new index)."
+            )
             raise ValueError(msg)
         if not ids:
             return
@@ -189,7 +196,8 @@ class NumpyIndex(Generic[IdT]):
             assert texts is not None  # checked above
             full = np.asarray(self.encoder.encode(list(texts), truncate_dim=self.dim, normalize=True), dtype=np.float32)
         else:
-            full = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1)
+            full = np.asarray(vectors, dtype=np.float32)
+            full = full.reshape(1, -1) if full.ndim == 1 else full
         if full.shape != (len(ids), self.dim):
             msg = (
                 f"Expected {len(ids)} vectors of the encoder's width {self.dim}; found shape {full.shape}. "

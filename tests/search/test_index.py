@@ -159,8 +159,10 @@ def test_add_by_vectors(encoder, corpus) -> None:
 def test_add_rejects_bad_input(encoder, index) -> None:
     with pytest.raises(ValueError, match="unique"):
         index.add(["doc-1"], ["again"])
-    with pytest.raises(ValueError, match="unique"):
-        NumpyIndex(encoder).add(["a", "a"], ["x", "y"])
+    with pytest.raises(ValueError, match=r"unique; found 1 .*\['a'\]"):
+        NumpyIndex(encoder).add(["a", "b", "a"], ["x", "y", "z"])
+    with pytest.raises(DimensionMismatchError, match=r"Expected 2 vectors.*\(1, 64\)"):
+        index.add(["new1", "new2"], vectors=np.ones((1, 64)))
     with pytest.raises(ValueError, match="one text per id"):
         index.add(["new"], ["x", "y"])
     with pytest.raises(TypeError, match="not one string"):
