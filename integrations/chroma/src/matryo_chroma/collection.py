@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Where, WhereDocument
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, MatryoError
@@ -206,7 +207,7 @@ class TwoStageCollection:
         configuration: dict[str, Any] = {"hnsw": {**dict(hnsw or {}), "space": "cosine"}}
         collection = client.create_collection(
             name,
-            embedding_function=ef,
+            embedding_function=ef,  # type: ignore[arg-type]  # Chroma types the parameter for images too
             metadata=settings,
             configuration=configuration,  # type: ignore[arg-type]
         )
@@ -278,8 +279,8 @@ class TwoStageCollection:
         self,
         ids: str | Sequence[str] | None = None,
         *,
-        where: dict[str, Any] | None = None,
-        where_document: dict[str, Any] | None = None,
+        where: Where | None = None,
+        where_document: WhereDocument | None = None,
         limit: int | None = None,
         offset: int | None = None,
         include: Sequence[str] = ("metadatas", "documents"),
@@ -328,8 +329,8 @@ class TwoStageCollection:
         *,
         query_embeddings: ArrayLike | None = None,
         n_results: int = 10,
-        where: dict[str, Any] | None = None,
-        where_document: dict[str, Any] | None = None,
+        where: Where | None = None,
+        where_document: WhereDocument | None = None,
         include: Sequence[str] = _DEFAULT_INCLUDE,
         rescore_multiplier: float | None = None,
     ) -> dict[str, Any]:
@@ -360,7 +361,7 @@ class TwoStageCollection:
             texts = [query_texts] if isinstance(query_texts, str) else list(query_texts)
             queries = self.encoder.encode(texts, truncate_dim=self.dim, normalize=True).reshape(len(texts), self.dim)
         else:
-            queries = self._full_width(query_embeddings, "query_embeddings")
+            queries = self._full_width(np.asarray(query_embeddings), "query_embeddings")
         n_candidates = candidate_count(n_results, rescore_multiplier or self.rescore_multiplier)
         wanted = list(include)
         if queries.shape[0] == 0:
@@ -370,7 +371,7 @@ class TwoStageCollection:
         fields += ["metadatas"] if self.store == "metadata" or "metadatas" in wanted else []
         fields += ["documents"] if self.store == "documents" or "documents" in wanted else []
         first = self.collection.query(
-            query_embeddings=truncate(queries, self.truncate_dim),  # type: ignore[arg-type]
+            query_embeddings=truncate(queries, self.truncate_dim),
             n_results=n_candidates,
             where=where,
             where_document=where_document,
@@ -482,8 +483,8 @@ class TwoStageCollection:
         self,
         ids: str | Sequence[str] | None = None,
         *,
-        where: dict[str, Any] | None = None,
-        where_document: dict[str, Any] | None = None,
+        where: Where | None = None,
+        where_document: WhereDocument | None = None,
     ) -> list[str]:
         """Delete records by id and/or filter; unknown ids are ignored, as in Chroma.
 
@@ -649,13 +650,13 @@ class TwoStageCollection:
             return
         assert self.full_collection is not None
         before = self.full_collection.get(ids=ids, include=["embeddings"])
-        self.full_collection.upsert(ids=ids, embeddings=full)  # type: ignore[arg-type]
+        self.full_collection.upsert(ids=ids, embeddings=full)
         try:
             self._write_first(write, ids=ids, embeddings=first, documents=docs, metadatas=metas)
         except BaseException:
             old = list(before["ids"])
             if old:
-                self.full_collection.upsert(ids=old, embeddings=before["embeddings"])  # type: ignore[arg-type]
+                self.full_collection.upsert(ids=old, embeddings=before["embeddings"])
             new = sorted(set(ids) - set(old))
             if new:
                 self.full_collection.delete(ids=new)
@@ -756,4 +757,4 @@ class TwoStageCollection:
             self.collection.update(ids=ids, metadatas=[{FULL_KEY: code} for code in codes])
         elif self.store == "sibling":
             assert self.full_collection is not None
-            self.full_collection.upsert(ids=ids, embeddings=full)  # type: ignore[arg-type]
+            self.full_collection.upsert(ids=ids, embeddings=full)
