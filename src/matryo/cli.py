@@ -163,7 +163,7 @@ def _command(
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``matryo`` argument parser."""
-    from matryo.search import DEFAULT_K
+    from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM
     from matryo.sources import DEFAULT_CHUNK_SIZE
 
     parser = argparse.ArgumentParser(
@@ -183,7 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", required=True, help="DB folder (created when missing)")
     p.add_argument("--store", choices=["lancedb", "chroma"], default=None, help="store of a new DB (default lancedb)")
     p.add_argument("--model", default=None, help="model folder or hub id (default: the DB's, else the embedded model)")
-    p.add_argument("--truncate-dim", type=int, default=None, help="first-pass width (default 128 or the model width)")
+    p.add_argument(
+        "--truncate-dim",
+        type=int,
+        default=None,
+        help=f"first-pass width (default {DEFAULT_TRUNCATE_DIM} or the model width)",
+    )
     p.add_argument("--text-field", default="text", help="text column of a table source (default: text)")
     p.add_argument(
         "--chunk-size",
@@ -203,7 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", metavar="QUERY")
     p.add_argument("--db", required=True, help="DB folder built by `matryo index`")
     p.add_argument("-k", type=int, default=DEFAULT_K, help=f"hits to show (default {DEFAULT_K})")
-    p.add_argument("--rescore-multiplier", type=float, default=None, help="first-pass candidates per hit (default 4)")
+    p.add_argument(
+        "--rescore-multiplier",
+        type=float,
+        default=None,
+        help=f"first-pass candidates per hit (default {DEFAULT_RESCORE_MULTIPLIER})",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per hit and line")
 
     p = _command(
@@ -218,8 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", default=None, help="model folder or hub id (default: the embedded model)")
     p.add_argument("--dims", default="32,64,128,256,512,full", help="comma-separated widths; 'full' = model width")
-    p.add_argument("--first-pass-dim", type=int, default=None, help="two-stage first-pass width (default 128)")
-    p.add_argument("--rescore-multiplier", type=float, default=None, help="two-stage candidates per hit (default 4)")
+    p.add_argument(
+        "--first-pass-dim", type=int, default=None, help=f"two-stage first-pass width (default {DEFAULT_TRUNCATE_DIM})"
+    )
+    p.add_argument(
+        "--rescore-multiplier",
+        type=float,
+        default=None,
+        help=f"two-stage candidates per hit (default {DEFAULT_RESCORE_MULTIPLIER})",
+    )
     p.add_argument("--ignore-identical-ids", action="store_true", help="never retrieve a doc whose id is the query id")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="plot NDCG@10 against width (needs matplotlib)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -32,9 +32,10 @@ class CliError(MatryoError, ValueError):
 
 
 def _load(model: str | None) -> StaticEncoder:
-    from matryo.encoder import StaticEncoder
+    # The per-process cache: the adapters load the same model through it, so it is read only once.
+    from matryo.cache import load_encoder
 
-    return StaticEncoder.from_pretrained(model)
+    return load_encoder(model)
 
 
 def _model_key(model: str | None) -> str | None:

@@ -15,6 +15,7 @@ from tests.cli.conftest import Run
 
 from matryo import StaticEncoder, cli
 from matryo.cli_eval import evaluate, parse_dims
+from matryo.search import DEFAULT_RESCORE_MULTIPLIER
 
 COMMANDS = ["index", "search", "eval", "bench", "info", "demo", "train"]
 
@@ -66,7 +67,7 @@ def test_eval_metrics_on_hand_made_qrels(model: Path, tmp_path: Path) -> None:
     queries = {"q1": "the cat and the dog", "q2": "fish in the river water"}
     beir = write_beir(tmp_path / "easy", CORPUS, queries, [("q1", "d1", 1), ("q2", "d4", 1)])
     rows, info = evaluate(beir, str(model), "32,128,full")
-    assert [r["name"] for r in rows] == ["32", "128", "256", "two-stage 128->256 (x4)"]
+    assert [r["name"] for r in rows] == ["32", "128", "256", f"two-stage 128->256 (x{DEFAULT_RESCORE_MULTIPLIER:g})"]
     assert info["documents"] == 6 and info["queries"] == 2
     for row in rows:
         assert (row["ndcg@10"], row["mrr@10"], row["recall@100"]) == pytest.approx((1.0, 1.0, 1.0))
@@ -81,7 +82,7 @@ def test_eval_metrics_on_hand_made_qrels(model: Path, tmp_path: Path) -> None:
     for row, dim in zip(rows[:2], (32, 256), strict=True):
         assert row["ndcg@10"] == pytest.approx(hand_ndcg10(encoder, dim, queries, judged), abs=1e-6)
         assert row["recall@100"] == pytest.approx(1.0)  # six documents: everything is in the top 100
-    # With x4 oversampling of 6 documents, the two-stage run rescores everything: it equals full width.
+    # Oversampling 10 hits out of 6 documents: the two-stage run rescores everything: it equals full width.
     assert rows[2]["ndcg@10"] == pytest.approx(rows[1]["ndcg@10"])
 
 
@@ -90,10 +91,13 @@ def test_eval_command_prints_a_table_and_json(run: Run, model: Path, tmp_path: P
     code, out, err = run("eval", beir, "--model", model, "--dims", "64,full")
     assert code == 0, err
     assert "| dims | NDCG@10 | MRR@10 | Recall@100 |" in out and "| 64 |" in out
-    assert "| two-stage 128->256 (x4) |" in out
+    assert f"| two-stage 128->256 (x{DEFAULT_RESCORE_MULTIPLIER:g}) |" in out
     code, out, _ = run("eval", beir, "--model", model, "--dims", "full", "--json", "--first-pass-dim", "32")
     data = json.loads(out)
-    assert code == 0 and [r["name"] for r in data["rows"]] == ["256", "two-stage 32->256 (x4)"]
+    assert code == 0 and [r["name"] for r in data["rows"]] == [
+        "256",
+        f"two-stage 32->256 (x{DEFAULT_RESCORE_MULTIPLIER:g})",
+    ]
 
 
 def test_eval_bad_dims_and_plot_without_matplotlib(run: Run, model: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from tests.cli.conftest import DOCS, Run
 
 from matryo import cli_index
+from matryo.cache import clear_encoder_cache
 from matryo.stores import open_store, read_meta
 
 
@@ -122,6 +123,7 @@ def test_search_refuses_when_the_model_changed_under_the_db(run: Run, tmp_path: 
     db = tmp_path / "db"
     assert run("index", docs, "--db", db, "--model", path, "--quiet")[0] == 0
     make_tiny_model(path, dim=256, seed=7)  # the folder now holds other weights
+    clear_encoder_cache()  # as in a new process
     code, _, err = run("search", "cat", "--db", db)
     assert code == 1 and "never mixed" in err
 
