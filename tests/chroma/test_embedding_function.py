@@ -109,3 +109,22 @@ def test_no_model_argument_uses_the_embedded_default_offline() -> None:
     col = chromadb.EphemeralClient().create_collection("default_model_drop_in", embedding_function=ef)
     col.add(ids=["a", "b"], documents=["how to read a gzip file in python", "the best pizza in naples"])
     assert col.query(query_texts=["decompress gz archive"], n_results=1)["ids"] == [["a"]]
+
+
+def test_public_api_is_pinned() -> None:
+    import matryo_chroma
+
+    assert sorted(matryo_chroma.__all__) == [
+        "DEFAULT_CODEC",
+        "DEFAULT_STORE",
+        "DuplicateIdError",
+        "EF_NAME",
+        "MatryoEmbeddingFunction",
+        "STORES",
+        "StaleVectorWarning",
+        "TwoStageCollection",
+        "UnknownIdError",
+        "__version__",
+        "get_collection",
+    ]
+    assert all(hasattr(matryo_chroma, name) for name in matryo_chroma.__all__)
