@@ -9,7 +9,7 @@ rescore with the full vectors already computed for the exact search (``fetch_ful
 path (re-encoding the candidates) is checked to give the same documents on the first ``N_REENCODE`` queries.
 
 Measured with the preview default model (512-d, 2026-11-27 08:07) over all 300 queries, recall@10:
-128-d first pass x4 = 0.943, x10 = 0.990; 256-d x4 = 0.996, x8 = 1.000.
+128-d first pass x4 = 0.943, x10 = 0.990, x16 (the default since 470714e) = 0.996; 256-d x4 = 0.996.
 """
 
 from __future__ import annotations
@@ -65,22 +65,17 @@ def scifact() -> SciFact:
     return SciFact(documents, query_texts, doc_vectors, {d: i for i, d in enumerate(ids)}, exact)
 
 
-def recall_against_exact(data: SciFact, retriever: MatryoTwoStageRetriever) -> float:
-    """Mean |two-stage top-K ∩ exact full-dimension top-K| / K over the queries."""
+def recall_against_exact(data: SciFact, retriever: MatryoTwoStageRetriever, **overrides: float) -> float:
+    """Mean |two-stage top-K ∩ exact full-dimension top-K| / K over the queries (``overrides`` go to invoke)."""
     stored = retriever.model_copy(
         update={"fetch_full_vectors": lambda ids: (ids, data.doc_vectors[[data.row_of[i] for i in ids]])}
     )
-    found = stored.batch(data.queries, config={"max_concurrency": 1})
+    found = stored.batch(data.queries, config={"max_concurrency": 1}, **overrides)
     for query, docs in zip(data.queries[:N_REENCODE], found, strict=False):
-        assert [d.id for d in retriever.invoke(query)] == [d.id for d in docs]  # the default rescoring path
+        assert [d.id for d in retriever.invoke(query, **overrides)] == [d.id for d in docs]  # the default path
     return float(np.mean([len({d.id for d in docs} & want) / K for docs, want in zip(found, data.exact, strict=True)]))
 
 
-@pytest.mark.xfail(
-    (DEFAULT_TRUNCATE_DIM, DEFAULT_RESCORE_MULTIPLIER) == (128, 4) and MODEL is None,
-    reason="preview default model: 128-d x4 gives recall@10 0.953 on these queries (needs x10, or a 256-d first pass)",
-    strict=True,
-)
 def test_recall_at_10_with_default_settings(scifact: SciFact) -> None:
     retriever = MatryoTwoStageRetriever.from_documents(scifact.documents, model=MODEL, k=K)
     assert retriever.embeddings is not None
@@ -89,10 +84,8 @@ def test_recall_at_10_with_default_settings(scifact: SciFact) -> None:
     recall = recall_against_exact(scifact, retriever)
     print(f"default settings: recall@{K} vs exact full-dimension search on {N_QUERIES} SciFact queries: {recall:.4f}")
     assert recall >= 0.99
-
-
-def test_recall_at_10_with_a_256d_first_pass(scifact: SciFact) -> None:
-    retriever = MatryoTwoStageRetriever.from_documents(scifact.documents, model=MODEL, k=K, truncate_dim=256)
-    recall = recall_against_exact(scifact, retriever)
-    print(f"256-d first pass: recall@{K} vs exact full-dimension search on {N_QUERIES} SciFact queries: {recall:.4f}")
-    assert recall >= 0.99
+    # The same store without oversampling (rescoring only reorders the first pass's top K) must do worse:
+    # the metric can fail, and the second stage is what reaches the target.
+    first_pass_only = recall_against_exact(scifact, retriever, rescore_multiplier=1)
+    print(f"rescore_multiplier=1: recall@{K} {first_pass_only:.4f}")
+    assert first_pass_only < 0.99

@@ -18,7 +18,7 @@ from langchain_matryo import MatryoEmbeddings, MatryoTwoStageRetriever
 from matryo import DimensionMismatchError
 from matryo.cache import load_encoder
 from matryo.index import NumpyIndex
-from matryo.search import MissingVectorError, two_stage_search
+from matryo.search import DEFAULT_RESCORE_MULTIPLIER, MissingVectorError, candidate_count, two_stage_search
 
 FIRST_DIM = 16
 WORDS = [w for w in TINY_WORDS if not w.startswith("##")]
@@ -80,7 +80,7 @@ def test_chroma_results_equal_core_two_stage_search(
 ) -> None:
     store = _chroma(tmp_path, first_pass)
     store.add_texts(TEXTS, metadatas=METAS, ids=IDS)
-    retriever = MatryoTwoStageRetriever(vectorstore=store, k=5)
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=5, rescore_multiplier=4)
     _assert_same([retriever.invoke(q) for q in QUERIES], _core(tiny_model_dir, TEXTS, IDS, k=5, multiplier=4))
 
 
@@ -134,7 +134,8 @@ def test_stored_full_vectors_give_the_same_results(tiny_model_dir: Path, first_p
         np.testing.assert_allclose(
             [d.metadata["relevance_score"] for d in a], [d.metadata["relevance_score"] for d in b], rtol=1e-5
         )
-    assert len(calls) == len(QUERIES) and all(len(ids) == 20 for ids in calls)
+    n = candidate_count(5, DEFAULT_RESCORE_MULTIPLIER)
+    assert len(calls) == len(QUERIES) and all(len(ids) == n for ids in calls)
 
 
 def test_filter_is_applied_in_the_first_pass(
@@ -192,6 +193,21 @@ def test_scores_are_full_width_cosines_and_the_store_is_not_mutated(
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
     assert scores == sorted(scores, reverse=True)
     assert all("cos" not in d.metadata for d in store.get_by_ids([d.id for d in docs if d.id]))
+
+
+def test_invoke_overrides_k_multiplier_and_filter(first_pass: MatryoEmbeddings) -> None:
+    store = RecordingStore(first_pass)
+    store.add_texts(TEXTS, metadatas=METAS, ids=IDS)
+    retriever = MatryoTwoStageRetriever(
+        vectorstore=store, k=4, rescore_multiplier=4, filter=lambda doc: doc.metadata["group"] == "a"
+    )
+    assert [d.metadata["group"] for d in retriever.invoke("cat")] == ["a"] * 4
+    docs = retriever.invoke("cat", k=2, rescore_multiplier=3, filter=lambda doc: doc.metadata["group"] == "b")
+    assert [d.metadata["group"] for d in docs] == ["b", "b"]
+    assert [n for _, n, _ in store.requests] == [16, 6]
+    assert len(retriever.invoke("cat")) == 4  # the fields are unchanged
+    with pytest.raises(ValueError, match="k must be"):
+        retriever.invoke("cat", k=0)
 
 
 @pytest.mark.anyio

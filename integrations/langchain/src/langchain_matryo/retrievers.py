@@ -194,11 +194,15 @@ class MatryoTwoStageRetriever(BaseRetriever):
         prefix = truncate(raw, embeddings.dim, normalize=embeddings.normalize)
         return raw, prefix
 
-    def _search_kwargs(self) -> dict[str, Any]:
-        kwargs = dict(self.search_kwargs)
-        if self.filter is not None:
-            kwargs["filter"] = self.filter
-        return kwargs
+    def _plan(self, overrides: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
+        """Per-call settings: (k, candidate count, store kwargs); ``invoke(query, k=..., filter=...)`` overrides."""
+        k = overrides.pop("k", self.k)
+        multiplier = overrides.pop("rescore_multiplier", self.rescore_multiplier)
+        n = candidate_count(k, multiplier)  # validates both
+        store_kwargs = {**self.search_kwargs, **overrides}  # anything else goes to the store, as VectorStoreRetriever
+        if store_kwargs.get("filter", self.filter) is not None:
+            store_kwargs.setdefault("filter", self.filter)
+        return int(k), n, store_kwargs
 
     def _width_error(self, exc: Exception) -> DimensionMismatchError | None:
         if not any(word in str(exc).lower() for word in _WIDTH_WORDS):
@@ -212,38 +216,38 @@ class MatryoTwoStageRetriever(BaseRetriever):
         )
         return DimensionMismatchError(msg)
 
-    def _first_pass(self, query: str, prefix: NDArray[np.float32]) -> list[Document]:
-        n = candidate_count(self.k, self.rescore_multiplier)
+    def _first_pass(self, query: str, prefix: NDArray[np.float32], n: int, kwargs: dict[str, Any]) -> list[Document]:
         try:
-            return self.vectorstore.similarity_search_by_vector(prefix[0].tolist(), k=n, **self._search_kwargs())
+            return self.vectorstore.similarity_search_by_vector(prefix[0].tolist(), k=n, **kwargs)
         except NotImplementedError:  # a store without search by vector embeds the query itself
-            return self.vectorstore.similarity_search(query, k=n, **self._search_kwargs())
+            return self.vectorstore.similarity_search(query, k=n, **kwargs)
         except Exception as exc:
             error = self._width_error(exc)
             if error is None:
                 raise
             raise error from exc
 
-    async def _afirst_pass(self, query: str, prefix: NDArray[np.float32]) -> list[Document]:
-        n = candidate_count(self.k, self.rescore_multiplier)
+    async def _afirst_pass(
+        self, query: str, prefix: NDArray[np.float32], n: int, kwargs: dict[str, Any]
+    ) -> list[Document]:
         try:
-            return await self.vectorstore.asimilarity_search_by_vector(prefix[0].tolist(), k=n, **self._search_kwargs())
+            return await self.vectorstore.asimilarity_search_by_vector(prefix[0].tolist(), k=n, **kwargs)
         except NotImplementedError:
-            return await self.vectorstore.asimilarity_search(query, k=n, **self._search_kwargs())
+            return await self.vectorstore.asimilarity_search(query, k=n, **kwargs)
         except Exception as exc:
             error = self._width_error(exc)
             if error is None:
                 raise
             raise error from exc
 
-    def _rescore(self, full: NDArray[np.float32], candidates: list[Document]) -> list[Document]:
+    def _rescore(self, full: NDArray[np.float32], candidates: list[Document], k: int) -> list[Document]:
         if not candidates:
             return []
         if self.fetch_full_vectors is None:
             by_position = rescore(
                 full,
                 [list(range(len(candidates)))],
-                k=self.k,
+                k=k,
                 fetch_texts=lambda wanted: (wanted, [candidates[i].page_content for i in wanted]),
                 encoder=self._first_pass_embeddings.encoder,
             )[0]
@@ -259,7 +263,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
                 )
                 raise ValueError(msg)
             fetch: FetchVectors[str] = self.fetch_full_vectors
-            by_id = rescore(full, [ids], k=self.k, fetch_full_vectors=fetch)[0]
+            by_id = rescore(full, [ids], k=k, fetch_full_vectors=fetch)[0]
             first = {doc.id: doc for doc in reversed(candidates) if doc.id is not None}  # first occurrence wins
             picked = [first[doc_id] for doc_id in by_id.ids]
             scores = by_id.scores
@@ -268,19 +272,25 @@ class MatryoTwoStageRetriever(BaseRetriever):
             for doc, score in zip(picked, scores, strict=True)
         ]
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        """Two-stage search for one query; ``k``, ``rescore_multiplier`` and store kwargs may be overridden."""
+        k, n, store_kwargs = self._plan(kwargs)
         encoded = self._encode_query(query)
         if encoded is None:
             return []
         full, prefix = encoded
-        return self._rescore(full, self._first_pass(query, prefix))
+        return self._rescore(full, self._first_pass(query, prefix, n, store_kwargs), k)
 
     async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
+        """Async :meth:`_get_relevant_documents`; encoding and rescoring run in a worker thread."""
+        k, n, store_kwargs = self._plan(kwargs)
         encoded = await asyncio.to_thread(self._encode_query, query)
         if encoded is None:
             return []
         full, prefix = encoded
-        candidates = await self._afirst_pass(query, prefix)
-        return await asyncio.to_thread(self._rescore, full, candidates)
+        candidates = await self._afirst_pass(query, prefix, n, store_kwargs)
+        return await asyncio.to_thread(self._rescore, full, candidates, k)
