@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tests.cli.conftest import DOCS, Run
 
-from matryo import cli_index
+from matryo import DEFAULT_MODEL_PATH, cli_index
 from matryo.cache import clear_encoder_cache
 from matryo.stores import open_store, read_meta
 
@@ -68,8 +68,9 @@ def test_changed_document_drops_chunks_it_no_longer_has(run: Run, model: Path, t
     assert set(stored(db)) == {"long.txt#0", "long.txt#1"}
 
 
+@pytest.mark.parametrize("store", ["lancedb", "chroma"])
 def test_interrupted_index_then_rerun_loses_and_duplicates_nothing(
-    run: Run, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run: Run, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str
 ) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -83,7 +84,7 @@ def test_interrupted_index_then_rerun_loses_and_duplicates_nothing(
             raise KeyboardInterrupt
 
     monkeypatch.setattr(cli_index, "after_batch", ctrl_c)
-    code, out, err = run("index", docs, "--db", db, "--model", model, "--quiet")
+    code, out, err = run("index", docs, "--db", db, "--model", model, "--store", store, "--quiet")
     assert code == 130 and "re-run" in err and "Traceback" not in err
     assert len(stored(db)) == 10, "the two committed batches are kept"
 
@@ -137,3 +138,14 @@ def test_folder_that_is_not_a_matryo_db_is_refused(run: Run, model: Path, docs: 
     assert sorted(p.name for p in db.iterdir()) == ["precious.txt"]
     code, _, err = run("search", "x", "--db", tmp_path / "nowhere")
     assert code == 1 and "matryo index" in err
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_dir(), reason="the embedded default model is not in this checkout")
+def test_default_model_end_to_end(run: Run, docs: Path, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    code, out, err = run("index", docs, "--db", db)
+    assert code == 0 and "512 dims, first pass 128" in out, err
+    meta = read_meta(db)
+    assert meta is not None and meta.model is None
+    assert search_json(run, db, "how do I open a compressed file", "-k", "1")[0]["id"] == "gzip.md"
+    assert search_json(run, db, "parse arguments from the command line", "-k", "1")[0]["id"] == "args.txt"
