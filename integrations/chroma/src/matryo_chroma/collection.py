@@ -45,7 +45,8 @@ DEFAULT_STORE = "metadata"
 DEFAULT_CODEC = "float16"
 """Codec of the full vectors with ``store="metadata"`` (chosen by ``benchmarks/bench_chroma.py``)."""
 
-_TOLERANCE = {"float32": 1e-4, "float16": 2e-3, "int8": 2e-2}  # 1 - cos allowed between prefix and first pass
+_TOLERANCE = {"float32": 5e-6, "float16": 5e-6, "int8": 1e-4}  # allowed 1 - cos(stored prefix, first pass); measured
+# codec round-trip error on ArguAna: float32/float16 <= 3e-7, int8 <= 3e-5; a one-word edit moves it 6e-6 .. 1e-4
 _WRITE_BATCH = 1000
 _DEFAULT_INCLUDE = ("metadatas", "documents", "distances")
 
