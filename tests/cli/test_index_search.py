@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,22 @@ def test_default_model_end_to_end(run: Run, docs: Path, tmp_path: Path) -> None:
     assert meta is not None and meta.model is None
     assert search_json(run, db, "how do I open a compressed file", "-k", "1")[0]["id"] == "gzip.md"
     assert search_json(run, db, "parse arguments from the command line", "-k", "1")[0]["id"] == "args.txt"
+
+
+def test_real_sigint_in_a_process_then_rerun(run: Run, model: Path, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"id": f"r{i}", "text": f"row {i} cat dog"}) + "\n" for i in range(40)))
+    db = tmp_path / "db"
+    script = (
+        "import os, signal, sys\n"
+        "from matryo import cli, cli_index\n"
+        "cli_index.BATCH_SIZE = 8\n"
+        "cli_index.after_batch = lambda n: os.kill(os.getpid(), signal.SIGINT) if n == 3 else None\n"
+        f"sys.exit(cli.main(['index', {str(rows)!r}, '--db', {str(db)!r}, '--model', {str(model)!r}, '--quiet']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130 and "interrupted" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(stored(db)) == 24
+    code, out, _ = run("index", rows, "--db", db)
+    assert code == 0 and out.startswith("16 new or changed passages indexed, 24 unchanged"), out
+    assert set(stored(db)) == {f"r{i}" for i in range(40)}
