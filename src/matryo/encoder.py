@@ -476,7 +476,7 @@ class StaticEncoder:
         total = np.zeros(table.shape[1], dtype=np.float64)
         count = 0
         for piece in _pieces(text, _LONG_TEXT_CHARS, self._boundaries):
-            ids = self._tokenizer.encode(piece, add_special_tokens=False).ids
+            ids = self._token_ids([piece])[0]
             if limit is not None:
                 ids = ids[: limit - count]
             if ids:
