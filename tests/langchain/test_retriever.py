@@ -138,6 +138,31 @@ def test_stored_full_vectors_give_the_same_results(tiny_model_dir: Path, first_p
     assert len(calls) == len(QUERIES) and all(len(ids) == n for ids in calls)
 
 
+def test_candidate_vectors_are_cached_by_text(
+    tiny_model_dir: Path, first_pass: MatryoEmbeddings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, ids=IDS)
+    uncached = MatryoTwoStageRetriever(vectorstore=store, k=5, cache_size=0)
+    cached = MatryoTwoStageRetriever(vectorstore=store, k=5)
+    small = MatryoTwoStageRetriever(vectorstore=store, k=5, cache_size=7)
+    assert cached.batch(QUERIES) == uncached.batch(QUERIES) == small.batch(QUERIES)
+    assert len(small._cache) == 7
+    encoder = load_encoder(tiny_model_dir)
+    encoded: list[int] = []
+    original = encoder.encode
+
+    def counting(texts: Any, **kwargs: Any) -> np.ndarray:
+        encoded.append(1 if isinstance(texts, str) else len(texts))
+        return original(texts, **kwargs)
+
+    monkeypatch.setattr(encoder, "encode", counting)
+    again = cached.invoke(QUERIES[0])
+    assert encoded == [1]  # only the query: every candidate came from the cache
+    encoded.clear()
+    assert uncached.invoke(QUERIES[0]) == again
+    assert encoded == [1, candidate_count(5, DEFAULT_RESCORE_MULTIPLIER)]
+
+
 def test_filter_is_applied_in_the_first_pass(
     tiny_model_dir: Path, first_pass: MatryoEmbeddings, tmp_path: Path
 ) -> None:

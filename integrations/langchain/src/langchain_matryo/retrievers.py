@@ -15,6 +15,8 @@ with the store, and works on any existing store built with a truncated :class:`M
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -24,10 +26,10 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 from numpy.typing import NDArray
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_matryo.embeddings import MatryoEmbeddings
-from matryo import DimensionMismatchError
+from matryo import DimensionMismatchError, StaticEncoder
 from matryo.quantize import truncate
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, FetchVectors, candidate_count, rescore
 
@@ -80,7 +82,16 @@ class MatryoTwoStageRetriever(BaseRetriever):
     score_key: str = "relevance_score"
     """Metadata key that receives the full-dimension cosine similarity."""
 
+    cache_size: int = Field(default=4096, ge=0)
+    """Full-width vectors of this many recently rescored texts are kept in memory (keyed by the text, so they
+    can never be stale), sparing the re-encoding of candidates that come back; 0 turns the cache off. Unused
+    with ``fetch_full_vectors``. 4096 vectors of 512 dims take 8 MiB."""
+
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    _cache: OrderedDict[str, NDArray[np.float32]] = PrivateAttr(default_factory=OrderedDict)
+    _cache_encoder: StaticEncoder | None = PrivateAttr(default=None)
+    _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -240,16 +251,38 @@ class MatryoTwoStageRetriever(BaseRetriever):
                 raise
             raise error from exc
 
+    def _full_vectors(self, texts: list[str]) -> NDArray[np.float32]:
+        """Full-width, normalised vectors of ``texts``: from the cache, the rest encoded in one call."""
+        encoder = self._first_pass_embeddings.encoder
+        if self.cache_size == 0:
+            return encoder.encode(texts, truncate_dim=encoder.dim)
+        with self._cache_lock:
+            if self._cache_encoder is not encoder:  # a copy of this retriever with other embeddings
+                self._cache, self._cache_encoder = OrderedDict(), encoder
+            cache = self._cache
+            known = {text: cache[text] for text in texts if text in cache}
+            for text in known:
+                cache.move_to_end(text)
+        missing = [text for text in dict.fromkeys(texts) if text not in known]
+        if missing:
+            encoded = encoder.encode(missing, truncate_dim=encoder.dim)
+            with self._cache_lock:
+                for text, vector in zip(missing, encoded, strict=True):
+                    known[text] = cache[text] = vector.copy()
+                while len(cache) > self.cache_size:
+                    cache.popitem(last=False)
+        return np.stack([known[text] for text in texts])
+
     def _rescore(self, full: NDArray[np.float32], candidates: list[Document], k: int) -> list[Document]:
         if not candidates:
             return []
         if self.fetch_full_vectors is None:
+            matrix = self._full_vectors([doc.page_content for doc in candidates])
             by_position = rescore(
                 full,
                 [list(range(len(candidates)))],
                 k=k,
-                fetch_texts=lambda wanted: (wanted, [candidates[i].page_content for i in wanted]),
-                encoder=self._first_pass_embeddings.encoder,
+                fetch_full_vectors=lambda wanted: (wanted, matrix[wanted]),
             )[0]
             picked = [candidates[i] for i in by_position.ids]
             scores = by_position.scores
