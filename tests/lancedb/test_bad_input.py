@@ -67,7 +67,7 @@ def test_a_one_megabyte_document_is_stored_intact_and_found(table: TwoStageTable
 
 def test_a_query_vector_of_the_wrong_length_is_a_clear_error(table: TwoStageTable) -> None:
     for bad in (np.ones(16, dtype=np.float32), np.ones(65, dtype=np.float32), np.ones((2, 64), dtype=np.float32)):
-        with pytest.raises(DimensionMismatchError, match="expected a full-width vector of 64 floats"):
+        with pytest.raises(DimensionMismatchError, match="expected full-width vectors of 64 floats"):
             table.search(bad, k=3)
     vector = table.encoder.encode("cat dog river")
     assert table.search(vector, k=3) == table.search("cat dog river", k=3)

@@ -1,8 +1,10 @@
 """Recall@10 of two-stage search (default settings) against exact full-dimension search, on ArguAna.
 
 Deterministic subset, to keep the module fast on a 2-core machine: every 4th corpus document (2,169 of
-8,674, in file order) and every 14th test query (101 of 1,406). Recall here is agreement with exact
-full-dimension cosine top-10 over the same documents (not relevance), so any fixed subset is fair.
+8,674, in file order) and all 1,406 test queries (searched with ``search_batch``: one LanceDB multi-vector
+query, the same first pass and rescoring as ``search``). Recall here is agreement with exact full-dimension
+cosine top-10 over the same documents (not relevance). With the preview default model the flat first pass
+at the core defaults (128-d, x4) measures 0.990 on this subset and on the full corpus alike: a thin margin.
 Needs the embedded default model (a Matryoshka-trained static model); random tiny models have no
 Matryoshka structure. ``MATRYO_LANCEDB_RECALL_MODEL=<folder or hub id>`` runs it with another model.
 """
@@ -21,7 +23,7 @@ from tests.lancedb.helpers import needs_default_model
 from matryo_lancedb import TwoStageTable, create_two_stage_table
 
 ARGUANA = Path(__file__).resolve().parents[3] / "shared" / "data" / "arguana"
-DOC_STEP, QUERY_STEP, K = 4, 14, 10
+DOC_STEP, K = 4, 10
 MODEL = os.environ.get("MATRYO_LANCEDB_RECALL_MODEL") or None
 
 pytestmark = [
@@ -38,7 +40,7 @@ def _read(name: str) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def arguana(tmp_path_factory: pytest.TempPathFactory) -> tuple[TwoStageTable, list[str], list[set[str]]]:
     docs = _read("corpus.jsonl.gz")[::DOC_STEP]
-    queries = [q["text"] for q in _read("queries.jsonl.gz")[::QUERY_STEP]]
+    queries = [q["text"] for q in _read("queries.jsonl.gz")]
     rows = [{"id": d["_id"], "text": f"{d.get('title', '')} {d['text']}".strip()} for d in docs]
     table = create_two_stage_table(tmp_path_factory.mktemp("lance"), "arguana", MODEL)  # default settings
     table.add(rows)
@@ -50,7 +52,8 @@ def arguana(tmp_path_factory: pytest.TempPathFactory) -> tuple[TwoStageTable, li
 
 
 def _recall(table: TwoStageTable, queries: list[str], exact: list[set[str]]) -> float:
-    found = [{hit["id"] for hit in table.search(q, k=K)} for q in queries]
+    found = [{hit["id"] for hit in hits} for hits in table.search_batch(queries, k=K)]
+    assert all(len(f) == K for f in found)
     return float(np.mean([len(f & e) / K for f, e in zip(found, exact, strict=True)]))
 
 
@@ -58,7 +61,7 @@ def test_recall_without_index(arguana: tuple[TwoStageTable, list[str], list[set[
     table, queries, exact = arguana
     for index in table.table.list_indices():
         table.table.drop_index(index.name)
-    assert not table.has_index and table.count() == 2169 and len(queries) == 101
+    assert not table.has_index and table.count() == 2169 and len(queries) == 1406
     assert _recall(table, queries, exact) >= 0.99
 
 

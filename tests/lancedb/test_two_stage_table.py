@@ -104,14 +104,15 @@ def test_reranker_needs_the_full_vector_column(table: TwoStageTable) -> None:
 
 
 def test_search_before_and_after_an_ivf_pq_index(table: TwoStageTable) -> None:
-    before = [h["id"] for h in table.search("cat dog river fast", k=10)]
+    text = make_rows(400)[7]["text"]
+    assert table.search(text, k=1)[0]["id"] == "7"  # flat (exact) first pass
     assert not table.has_index
     report = table.create_index()
     assert report.built and report.index_type == "IVF_PQ"
     assert (report.num_partitions, report.num_sub_vectors) == default_index_params(400, 16)
     assert table.has_index
-    after = [h["id"] for h in table.search("cat dog river fast", k=10)]
-    assert len(set(before) & set(after)) >= 8  # PQ first pass, exact rescoring
+    hits = table.search(text, k=10)
+    assert hits[0]["id"] == "7" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5) and len(hits) == 10
     table.add([{"id": "late", "text": "python search vector query", "tag": "b"}])  # unindexed rows still found
     assert table.search("python search vector query", k=1)[0]["id"] == "late"
 
@@ -174,3 +175,15 @@ def test_open_checks_the_layout_and_exist_ok(table: TwoStageTable, tiny64: Path,
 def test_narrow_model_uses_its_full_width_for_the_first_pass(tiny64: Path, tmp_path: Path) -> None:
     tbl = create_two_stage_table(tmp_path / "db", "narrow", tiny64)  # default truncate_dim > 64
     assert tbl.truncate_dim == 64 and tbl.layout.first_pass_column == "vector_64"
+
+
+def test_search_batch_equals_single_searches(table: TwoStageTable) -> None:
+    queries = ["cat dog river", "", "fast python code", "the big house"]
+    batch = table.search_batch(queries, k=4, where="tag = 'b'")
+    assert batch == [table.search(q, k=4, where="tag = 'b'") for q in queries]
+    assert batch[1] == [] and all(len(hits) == 4 for i, hits in enumerate(batch) if i != 1)
+    assert table.search_batch([], k=3) == []
+    vectors = table.encoder.encode(queries[:2])
+    assert table.search_batch(vectors, k=2) == [table.search(q, k=2) for q in queries[:2]]
+    with pytest.raises(TypeError, match="use search"):
+        table.search_batch("cat", k=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings, ModelMismatchError, matryo_embeddings
 from matryo_lancedb.rerank import MatryoReranker
 from matryo_lancedb.table import (
-    DEFAULT_REFINE_FACTOR,
+    ANN_OVERSAMPLE,
     MIN_INDEX_ROWS,
     IndexReport,
     TableLayout,
@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALIAS",
-    "DEFAULT_REFINE_FACTOR",
+    "ANN_OVERSAMPLE",
     "MIN_INDEX_ROWS",
     "IndexReport",
     "MatryoEmbeddings",
