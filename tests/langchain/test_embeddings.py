@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +9,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 from tests.conftest import TINY_WORDS
+from tests.langchain.helpers import ticks_during
 
 from langchain_matryo import MatryoEmbeddings
 from matryo import DimensionMismatchError, ModelNotFoundError
@@ -110,29 +108,6 @@ async def test_async_equals_sync(tiny_model_dir: Path) -> None:
         await embeddings.aembed_documents([1])  # type: ignore[list-item]
 
 
-async def _ticks_during(work: Callable[[], Awaitable[object]]) -> tuple[int, float]:
-    """Count event-loop ticks (1 ms sleeps) while ``work`` runs; return (ticks, seconds)."""
-    ticks = 0
-    running = True
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while running:
-            await asyncio.sleep(0.001)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0.005)  # the ticker is running
-    ticks = 0
-    start = time.perf_counter()
-    await work()
-    seconds = time.perf_counter() - start
-    counted = ticks
-    running = False
-    await task
-    return counted, seconds
-
-
 @pytest.mark.anyio
 async def test_async_embedding_does_not_block_the_event_loop(tiny_model_dir: Path) -> None:
     embeddings = MatryoEmbeddings(model=str(tiny_model_dir))
@@ -142,8 +117,8 @@ async def test_async_embedding_does_not_block_the_event_loop(tiny_model_dir: Pat
     async def blocking() -> object:  # what a naive "async def" around the sync call would do
         return embeddings.embed_documents(texts)
 
-    blocked_ticks, blocked_seconds = await _ticks_during(blocking)
-    ticks, seconds = await _ticks_during(lambda: embeddings.aembed_documents(texts))
+    blocked_ticks, blocked_seconds = await ticks_during(blocking)
+    ticks, seconds = await ticks_during(lambda: embeddings.aembed_documents(texts))
     assert blocked_seconds > 0.05 and seconds > 0.05, "the workload is too small to show anything"
     assert blocked_ticks <= 1  # the probe does detect a blocked loop
     print(f"ticks: blocked {blocked_ticks} in {blocked_seconds:.3f}s, async {ticks} in {seconds:.3f}s")

@@ -13,6 +13,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.vectorstores import InMemoryVectorStore
 from tests.conftest import TINY_WORDS, make_tiny_model
+from tests.langchain.helpers import ticks_during
 
 from langchain_matryo import MatryoEmbeddings, MatryoTwoStageRetriever
 from matryo import DimensionMismatchError
@@ -246,6 +247,24 @@ async def test_ainvoke_and_abatch_equal_invoke(first_pass: MatryoEmbeddings, tmp
         assert [await retriever.ainvoke(q) for q in QUERIES] == expected
         assert await retriever.abatch(QUERIES) == expected
         assert await retriever.ainvoke("") == []
+
+
+@pytest.mark.anyio
+async def test_ainvoke_rescores_off_the_event_loop(first_pass: MatryoEmbeddings) -> None:
+    rng = np.random.default_rng(5)
+    texts = [" ".join(rng.choice(WORDS, size=60)) for _ in range(1_500)]
+    store = InMemoryVectorStore.from_texts(texts, first_pass)
+    # No cache and a deep shortlist: each query re-encodes 1,500 long candidates at full width.
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=100, rescore_multiplier=15, cache_size=0)
+
+    async def blocking() -> object:  # the sync path called from a coroutine
+        return retriever.invoke("cat and dog")
+
+    blocked_ticks, blocked_seconds = await ticks_during(blocking)
+    ticks, seconds = await ticks_during(lambda: retriever.ainvoke("cat and dog"))
+    assert blocked_seconds > 0.03 and seconds > 0.03, "the workload is too small to show anything"
+    assert blocked_ticks <= 1
+    assert ticks >= 5, f"the loop ticked {ticks} times in {seconds:.3f}s while ainvoke ran"
 
 
 # ------------------------------------------------------------------ bad input
