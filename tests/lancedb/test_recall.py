@@ -44,10 +44,12 @@ def arguana(tmp_path_factory: pytest.TempPathFactory) -> tuple[TwoStageTable, li
     rows = [{"id": d["_id"], "text": f"{d.get('title', '')} {d['text']}".strip()} for d in docs]
     table = create_two_stage_table(tmp_path_factory.mktemp("lance"), "arguana", MODEL)  # default settings
     table.add(rows)
-    encoder = table.encoder
-    full = encoder.encode([r["text"] for r in rows], truncate_dim=encoder.dim)  # exact reference, numpy
-    ids = np.array([r["id"] for r in rows])
-    exact = [set(ids[np.argsort(-(full @ q), kind="stable")[:K]]) for q in encoder.encode(queries)]
+    # exact reference: numpy brute force over the stored full vectors (test_two_stage_table checks that they
+    # are the encoder's), so the documents are not encoded twice
+    stored = table.table.to_arrow().select(["id", "vector_full"])
+    ids = np.array(stored["id"].to_pylist())
+    full = stored["vector_full"].combine_chunks().flatten().to_numpy().reshape(len(ids), -1)
+    exact = [set(ids[np.argsort(-(full @ q), kind="stable")[:K]]) for q in table.encoder.encode(queries)]
     return table, queries, exact
 
 
