@@ -312,6 +312,8 @@ def _report(
     import numpy as np
 
     versions = _versions()
+    command = "python benchmarks/bench_encode.py" + ("" if n == 10_000 else f" -n {n}")
+    command += "" if rounds == 5 else f" --rounds {rounds}"
     cols = [(kind, dim) for kind in SETS for dim in DIMS]
     head = " | ".join(f"{kind} {dim}" for kind, dim in cols)
     lines = [
@@ -321,7 +323,7 @@ def _report(
         f"no truncation); {n:,} queries (mean {tokens['queries']} tokens) and {n:,} passages (mean "
         f"{tokens['passages']} tokens); {rounds} rounds after a warm-up; {os.cpu_count()} CPUs, shared; "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {versions}; {_source_state()}. Command: "
-        f"`python benchmarks/bench_encode.py{' --quick' if n < 10_000 else ''}` ({total_s:.0f} s).",
+        f"`{command}` ({total_s:.0f} s).",
         "",
         f"| contender | {head} |",
         "|---|" + "---:|" * len(cols),
