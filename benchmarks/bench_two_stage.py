@@ -4,7 +4,7 @@
 Usage:
     python benchmarks/bench_two_stage.py [--model PATH] [--data ../shared/data] [--sets arguana scifact]
                                          [--dims 64 128 256 512] [--codecs float32 int8 binary]
-                                         [--multipliers 1 2 4 8 16] [--latency-queries 200]
+                                         [--multipliers 1 2 4 8 16 32] [--latency-queries 200]
                                          [--out benchmarks/results/two_stage.md]
 
 For each BEIR set (documents = corpus, title + " " + text; test queries) and each first-pass
@@ -178,6 +178,42 @@ def _pct(ndcg: float, full: float) -> str:
     return f"{100 * (ndcg - full) / full:+.2f}%" if full else "n/a"
 
 
+def _summary(results: dict[str, dict[str, Any]], enc: StaticEncoder, args: argparse.Namespace) -> list[str]:
+    """Headline rows: the library defaults and every >= 16x-smaller first pass at its largest multiplier."""
+    sets = list(results)
+    full_bytes = 4 * enc.dim
+    default = (min(DEFAULT_TRUNCATE_DIM, enc.dim), DEFAULT_FIRST_PASS, DEFAULT_RESCORE_MULTIPLIER)
+    picks = [("**default**", default)] if default in results[sets[0]]["grid"] else []
+    top = max(args.multipliers)
+    for dim in args.dims:
+        for codec in args.codecs:
+            key = (dim, codec, top)
+            if key in results[sets[0]]["grid"] and full_bytes / results[sets[0]]["grid"][key][0] >= 16:
+                picks.append((">= 16x smaller", key))
+    lines = [
+        "Summary (`matryo.search.DEFAULT_TRUNCATE_DIM` x `DEFAULT_RESCORE_MULTIPLIER`, "
+        "`matryo.index.DEFAULT_FIRST_PASS`;"
+        " float32 rescoring store):",
+        "",
+        "| config | dim | codec | mult | B/doc | x smaller | "
+        + " | ".join(f"{s} recall@10 | {s} dNDCG" for s in sets)
+        + " |",
+        "|---|---|---|---|---|---|" + "---|---|" * len(sets),
+    ]
+    for label, (dim, codec, mult) in picks:
+        cells = []
+        for s in sets:
+            fp_bytes, recall, ndcg, lat = results[s]["grid"][dim, codec, mult]
+            cells.append(f"{recall:.4f} | {_pct(ndcg, results[s]['full_ndcg'])} | {lat:.2f}")
+        fp_bytes = results[sets[0]]["grid"][dim, codec, mult][0]
+        lines.append(
+            f"| {label} | {dim} | {codec} | {mult} | {fp_bytes} | {full_bytes / fp_bytes:.0f}x | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return [*lines, ""]
+
+
 def render(results: dict[str, dict[str, Any]], enc: StaticEncoder, label: str, args: argparse.Namespace) -> str:
     sets = list(results)
     full_bytes = 4 * enc.dim
@@ -185,10 +221,12 @@ def render(results: dict[str, dict[str, Any]], enc: StaticEncoder, label: str, a
         "# Two-stage Matryoshka search (benchmarks/bench_two_stage.py)",
         "",
         f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `{' '.join(['python', *sys.argv])}`.",
-        f"Model: {label}, full width {enc.dim} (float32 full vector = {full_bytes} B/doc). "
+        f"Model: {label} (fingerprint {enc.fingerprint}), full width {enc.dim} "
+        f"(float32 full vector = {full_bytes} B/doc). "
         f"Machine: {platform.machine()}, {platform.python_version()}, numpy {np.__version__}; shared 2-core box, "
         "so latency ratios are indicative (best of 3, one query per call, vectors pre-encoded, one BLAS thread).",
         "",
+        *_summary(results, enc, args),
         "Exact full-dimension baseline (float32 brute force):",
         "",
         "| set | docs | queries | NDCG@10 full | exact latency ms/query | corpus encode s |",
@@ -273,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sets", nargs="+", default=["arguana", "scifact"])
     parser.add_argument("--dims", nargs="+", type=int, default=[64, 128, 256, 512])
     parser.add_argument("--codecs", nargs="+", default=["float32", "int8", "binary"])
-    parser.add_argument("--multipliers", nargs="+", type=int, default=[1, 2, 4, 8, 16])
+    parser.add_argument("--multipliers", nargs="+", type=int, default=[1, 2, 4, 8, 16, 32])
     parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument("--default-dim", type=int, default=DEFAULT_TRUNCATE_DIM)
     parser.add_argument("--default-codec", default=DEFAULT_FIRST_PASS)
