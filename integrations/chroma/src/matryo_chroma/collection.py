@@ -368,9 +368,12 @@ class TwoStageCollection:
         if queries.shape[0] == 0:
             msg = "query() needs at least one query text or vector."
             raise ValueError(msg)
-        fields = ["embeddings"]  # the first-pass vectors, for the consistency check
-        fields += ["metadatas"] if self.store == "metadata" or "metadatas" in wanted else []
-        fields += ["documents"] if self.store == "documents" or "documents" in wanted else []
+        # Only what rescoring needs comes with the (oversampled) first pass: its vectors for the consistency
+        # check, plus the stored full vectors or documents. Documents and metadata of the final hits are
+        # fetched afterwards for those few ids.
+        fields = ["embeddings"]
+        fields += ["metadatas"] if self.store == "metadata" else []
+        fields += ["documents"] if self.store == "documents" else []
         first = self.collection.query(
             query_embeddings=truncate(queries, self.truncate_dim),
             n_results=n_candidates,
@@ -404,6 +407,15 @@ class TwoStageCollection:
         out["included"] = wanted
         if "distances" in wanted:
             out["distances"] = [[float(1.0 - s) for s in hit.scores] for hit in hits]
+        extra = [f for f in ("documents", "metadatas") if f in wanted and f not in fields]
+        final = list(dict.fromkeys(doc_id for hit in hits for doc_id in hit.ids))
+        if extra and final:
+            got = self.collection.get(ids=final, include=extra)  # type: ignore[arg-type]
+            for j, doc_id in enumerate(got["ids"]):
+                emb, meta, doc = rows[doc_id]
+                meta = got["metadatas"][j] if got["metadatas"] is not None else meta
+                doc = got["documents"][j] if got["documents"] is not None else doc
+                rows[doc_id] = (emb, meta, doc)
         if "documents" in wanted:
             out["documents"] = [[rows[i][2] for i in hit.ids] for hit in hits]
         if "metadatas" in wanted:
