@@ -34,7 +34,7 @@ def embedding_function_demo(path: str) -> None:
 def two_stage_demo(path: str) -> None:
     """Use 2: index short Matryoshka prefixes in HNSW, rescore the shortlist at full dimension."""
     client = chromadb.PersistentClient(path)
-    col = TwoStageCollection.create(client, "two_stage")  # defaults: 128-d first pass, 4x oversampling
+    col = TwoStageCollection.create(client, "two_stage")  # 128-d HNSW first pass, full-dim rescoring
     col.add(ids=list(DOCS), documents=list(DOCS.values()), metadatas=[{"food": k == "pizza"} for k in DOCS])
     hits = col.query(query_texts=["nearest neighbour search"], n_results=2, where={"food": False})
     # distances are full-dimension cosine distances (1 - cos), best first
