@@ -41,6 +41,7 @@ except ImportError:  # run as a script, or loaded from its file path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "encode.md"
+_ENCODER_FILES = ("src/matryo/__init__.py", "src/matryo/encoder.py", "src/matryo/formats.py")
 SETS = ("queries", "passages")
 DIMS = (1024, 256)
 # case name -> worker that runs it
@@ -240,6 +241,7 @@ def run(quick: bool = False, *, n: int | None = None, rounds: int | None = None)
     n = n or (2_000 if quick else 10_000)
     rounds = rounds or (2 if quick else 5)
     started = time.perf_counter()
+    source, load_start = _source_state(), os.getloadavg()[0]
     cache = standin.cache_dir()
     st_folder = standin.build_standin(cache)
     m2v_folder = standin.build_standin(cache, model2vec_layout=True)
@@ -280,7 +282,8 @@ def run(quick: bool = False, *, n: int | None = None, rounds: int | None = None)
         cold[kind] = _cold_start(kind, st_folder, m2v_folder, repeats=1 if quick else 2)
         _log(f"cold start {kind}: {cold[kind]['wall_s']:.2f} s")
     load = {kind: workers[kind].load_s for kind in ("matryo", "st", "model2vec")}
-    report = _report(n, rounds, tokens, times, cold, load, time.perf_counter() - started)
+    context = f"{source}; load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end"
+    report = _report(n, rounds, tokens, times, cold, load, time.perf_counter() - started, context)
     _log(f"total {time.perf_counter() - started:.0f} s")
     return report
 
@@ -308,6 +311,7 @@ def _report(
     cold: dict[str, dict[str, float]],
     load: dict[str, float],
     total_s: float,
+    context: str,
 ) -> str:
     import numpy as np
 
@@ -322,7 +326,7 @@ def _report(
         f"Stand-in for static-retrieval-mrl-en-v1 (random 30522x1024 float32 table, bert-base-uncased tokenizer, "
         f"no truncation); {n:,} queries (mean {tokens['queries']} tokens) and {n:,} passages (mean "
         f"{tokens['passages']} tokens); {rounds} rounds after a warm-up; {os.cpu_count()} CPUs, shared; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {versions}; {_source_state()}. Command: "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {versions}; {context}. Command: "
         f"`{command}` ({total_s:.0f} s).",
         "",
         f"| contender | {head} |",
@@ -381,12 +385,12 @@ def _report(
 
 
 def _source_state() -> str:
-    """The git commit of the matryo source being measured, flagging uncommitted changes in src/matryo."""
+    """The git commit of the matryo source being measured, flagging uncommitted changes to the encoder."""
     root = str(HERE.parent)
     try:
         head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
         dirty = subprocess.run(
-            ["git", "-C", root, "status", "--porcelain", "--", "src/matryo"],
+            ["git", "-C", root, "status", "--porcelain", "--", *_ENCODER_FILES],
             capture_output=True,
             text=True,
         )
@@ -394,7 +398,7 @@ def _source_state() -> str:
         return "matryo source: unknown"
     if head.returncode != 0:
         return "matryo source: not a git checkout"
-    flag = " + uncommitted changes in src/matryo" if dirty.stdout.strip() else ""
+    flag = " + uncommitted changes to the encoder" if dirty.stdout.strip() else ""
     return f"matryo source at {head.stdout.strip()}{flag}"
 
 
