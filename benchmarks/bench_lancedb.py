@@ -38,11 +38,11 @@ from lancedb.index import HnswSq, IvfPq
 from matryo.encoder import DEFAULT_MODEL_PATH
 from matryo.evaluation import load_beir
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER
-from matryo_lancedb import ANN_OVERSAMPLE, create_two_stage_table, default_index_params, matryo_embeddings
+from matryo_lancedb import create_two_stage_table, default_index_params, matryo_embeddings
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 10
-REFINE = int(DEFAULT_RESCORE_MULTIPLIER * ANN_OVERSAMPLE)
+REFINE = int(DEFAULT_RESCORE_MULTIPLIER)
 
 
 def _model(path: str | None) -> tuple[str | None, str]:
@@ -180,9 +180,8 @@ def main() -> None:
         f"- index: {args.index} cosine; two-stage: {report.num_partitions} partitions"
         + (f", {report.num_sub_vectors} sub-vectors" if report.num_sub_vectors else "")
         + f" on the prefix; single: {report.num_partitions} partitions{single_pq} on the full column"
-        + f"; with the index, two-stage rescores k x {DEFAULT_RESCORE_MULTIPLIER} x {ANN_OVERSAMPLE} (ANN_OVERSAMPLE) "
-        f"candidates at full width, single uses LanceDB's refine_factor {REFINE} (the same number of exact "
-        "full-width distances)",
+        + f"; with the index, two-stage rescores k x {DEFAULT_RESCORE_MULTIPLIER} candidates at full width, single "
+        f"uses LanceDB's refine_factor {REFINE} (the same number of exact full-width distances)",
         "- latency: one query at a time, text in (encoding included), median / p95 in ms; recall@10 is "
         "agreement with exact full-dimension cosine top-10",
         "- shared 2-core machine with other jobs running: absolute times are noisy, compare the rows",

@@ -10,7 +10,6 @@ import matryo_lancedb
 
 PUBLIC = [
     "ALIAS",
-    "ANN_OVERSAMPLE",
     "MIN_INDEX_ROWS",
     "IndexReport",
     "MatryoEmbeddings",

@@ -10,7 +10,6 @@ from __future__ import annotations
 from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings, ModelMismatchError, matryo_embeddings
 from matryo_lancedb.rerank import MatryoReranker
 from matryo_lancedb.table import (
-    ANN_OVERSAMPLE,
     MIN_INDEX_ROWS,
     IndexReport,
     TableLayout,
@@ -26,7 +25,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALIAS",
-    "ANN_OVERSAMPLE",
     "MIN_INDEX_ROWS",
     "IndexReport",
     "MatryoEmbeddings",

@@ -36,7 +36,6 @@ from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings, ModelMismatchError
 from matryo_lancedb.rerank import MatryoReranker, full_vectors
 
 __all__ = [
-    "ANN_OVERSAMPLE",
     "MIN_INDEX_ROWS",
     "IndexReport",
     "TableLayout",
@@ -54,10 +53,6 @@ IndexType = Literal["IVF_PQ", "IVF_HNSW_SQ"]
 _META_KEY = b"matryo"
 _ADD_CHUNK = 16_384  # rows encoded and written per LanceDB add()
 _QUERY_CHUNK = 128  # queries per LanceDB multi-vector query in search_batch
-ANN_OVERSAMPLE = 2
-"""With an ANN index on the first-pass column the shortlist is this many times longer: the index misses some
-of the exact prefix top-n. On ArguAna (every 4th document, all queries, preview default model, IVF_PQ) recall@10
-went from 0.980 to 0.996, at a lower latency than LanceDB's ``refine_factor=5`` (12 vs 14 ms per query)."""
 
 
 def ensure_registered() -> None:
@@ -385,9 +380,8 @@ class TwoStageTable:
     ) -> list[dict[str, Any]]:
         """Search: cosine over the truncated column for a shortlist, then full-dimension rescoring.
 
-        The first pass asks for ``ceil(k * rescore_multiplier)`` rows (times :data:`ANN_OVERSAMPLE` when the
-        first-pass column has an ANN index) together with their full vectors: one LanceDB query, no second
-        round trip. Rescoring uses :func:`matryo.search.rescore`.
+        The first pass asks for ``ceil(k * rescore_multiplier)`` rows together with their full vectors: one
+        LanceDB query, no second round trip. Rescoring uses :func:`matryo.search.rescore`.
 
         Args:
             query: A query text, or a full-width query vector (``dim`` floats).
@@ -396,8 +390,8 @@ class TwoStageTable:
             where: A LanceDB SQL filter applied in the first pass (before the limit).
             nprobes: IVF partitions to probe (LanceDB's default when ``None``); only with an index.
             refine_factor: Optional LanceDB ``refine_factor`` for the first pass (exact prefix distances for
-                ``refine_factor`` times more index candidates); off by default, as the wider shortlist was
-                both faster and more accurate here.
+                ``refine_factor`` times more index candidates); off by default: the full-dimension rescoring
+                of the shortlist already corrects the index's approximate distances.
 
         Returns:
             Up to ``k`` dicts, best first, each with the id and text columns, ``score`` (full-dimension
@@ -460,8 +454,6 @@ class TwoStageTable:
     ) -> list[list[dict[str, Any]]]:
         lay = self._layout
         n = candidate_count(k, rescore_multiplier)
-        if self._first_pass_index():
-            n *= ANN_OVERSAMPLE
         first = truncate(full, lay.truncate_dim)
         out: list[list[dict[str, Any]]] = [[] for _ in range(len(full))]
         live = np.flatnonzero(np.any(first, axis=1))  # an empty query matches nothing (cosine skips zeros)
