@@ -196,9 +196,9 @@ def _summary(results: dict[str, dict[str, Any]], enc: StaticEncoder, args: argpa
         " float32 rescoring store):",
         "",
         "| config | dim | codec | mult | B/doc | x smaller | "
-        + " | ".join(f"{s} recall@10 | {s} dNDCG" for s in sets)
+        + " | ".join(f"{s} recall@10 | {s} dNDCG | {s} lat" for s in sets)
         + " |",
-        "|---|---|---|---|---|---|" + "---|---|" * len(sets),
+        "|---|---|---|---|---|---|" + "---|---|---|" * len(sets),
     ]
     for label, (dim, codec, mult) in picks:
         cells = []
