@@ -4,7 +4,7 @@
 Usage:
     python benchmarks/bench_two_stage.py [--model PATH] [--data ../shared/data] [--sets arguana scifact]
                                          [--dims 64 128 256 512] [--codecs float32 int8 binary]
-                                         [--multipliers 1 2 4 8 16 32] [--latency-queries 200]
+                                         [--multipliers 1 2 4 8 16 32] [--latency-queries 100]
                                          [--out benchmarks/results/two_stage.md]
 
 For each BEIR set (documents = corpus, title + " " + text; test queries) and each first-pass
@@ -16,7 +16,7 @@ runs the two-stage search and reports:
   single-stage full-dimension and single-stage first-pass-only search;
 * bytes per document in the first-pass index and in the rescoring store;
 * per-query latency (one query at a time, vectors already encoded) as a ratio to exact full-dimension
-  brute force over float32 vectors, measured in the same process.
+  brute force over float32 vectors, timed in alternation with it in the same process.
 
 ArguAna: the document whose id equals the query id is never retrieved (BEIR's convention): every search
 asks for k + 1 hits and drops it. The model is the embedded default model when it exists, else the
@@ -102,15 +102,21 @@ class Evaluator:
         return recall, ndcg_at_k(run, self.qrels, K)
 
 
-def _latency(search: Callable[[np.ndarray], object], queries: np.ndarray, repeats: int = 3) -> float:
-    """Best-of-``repeats`` mean seconds per query, one query per call."""
-    best = float("inf")
+def _ratio(
+    search: Callable[[np.ndarray], object], exact: Callable[[np.ndarray], object], queries: np.ndarray, repeats: int = 3
+) -> float:
+    """Latency of ``search`` over latency of ``exact``, timed in alternation so load drift on a shared box cancels.
+
+    Each round times every query (one per call) with both functions; the ratio of the best rounds is returned.
+    """
+    best = [float("inf"), float("inf")]
     for _ in range(repeats):
-        start = time.perf_counter()
-        for row in queries:
-            search(row[None, :])
-        best = min(best, (time.perf_counter() - start) / len(queries))
-    return best
+        for slot, fn in enumerate((search, exact)):
+            start = time.perf_counter()
+            for row in queries:
+                fn(row[None, :])
+            best[slot] = min(best[slot], time.perf_counter() - start)
+    return best[0] / best[1]
 
 
 def bench_set(enc: StaticEncoder, name: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -132,7 +138,14 @@ def bench_set(enc: StaticEncoder, name: str, folder: Path, args: argparse.Namesp
     exact_hits = exact_index.search_vectors(qvec, k=kk, mode="exact")
     ev.set_exact(exact_hits)
     full_ndcg = ev.scores(exact_hits)[1]
-    exact_latency = _latency(lambda q: exact_index.search_vectors(q, k=kk, mode="exact"), lat_q)
+
+    def exact(q: np.ndarray) -> object:
+        return exact_index.search_vectors(q, k=kk, mode="exact")
+
+    start = time.perf_counter()
+    for row in lat_q:
+        exact(row[None, :])
+    exact_latency = (time.perf_counter() - start) / len(lat_q)
     result: dict[str, Any] = {
         "docs": len(doc_ids),
         "queries": len(qids),
@@ -151,13 +164,13 @@ def bench_set(enc: StaticEncoder, name: str, folder: Path, args: argparse.Namesp
             fp_bytes = index.first_pass_bytes_per_vector
             single = index.search_vectors(qvec, k=kk, mode="first_pass")
             recall, ndcg = ev.scores(single)
-            lat = _latency(lambda q, i=index: i.search_vectors(q, k=kk, mode="first_pass"), lat_q)
-            result["grid"][dim, codec, 0] = (fp_bytes, recall, ndcg, lat / exact_latency)
+            lat = _ratio(lambda q, i=index: i.search_vectors(q, k=kk, mode="first_pass"), exact, lat_q)
+            result["grid"][dim, codec, 0] = (fp_bytes, recall, ndcg, lat)
             for mult in args.multipliers:
                 hits = index.search_vectors(qvec, k=kk, rescore_multiplier=mult)
                 recall, ndcg = ev.scores(hits)
-                lat = _latency(lambda q, i=index, m=mult: i.search_vectors(q, k=kk, rescore_multiplier=m), lat_q)
-                result["grid"][dim, codec, mult] = (fp_bytes, recall, ndcg, lat / exact_latency)
+                lat = _ratio(lambda q, i=index, m=mult: i.search_vectors(q, k=kk, rescore_multiplier=m), exact, lat_q)
+                result["grid"][dim, codec, mult] = (fp_bytes, recall, ndcg, lat)
             print(f"[{name}] dim {dim} {codec} done", file=sys.stderr)
     # Rescoring stores, at the default first pass.
     dim = min(args.default_dim, enc.dim)
@@ -166,11 +179,12 @@ def bench_set(enc: StaticEncoder, name: str, folder: Path, args: argparse.Namesp
         index.add(doc_ids, [corpus[d] for d in doc_ids], vectors=docs)
         hits = index.search_vectors(qvec, k=kk, rescore_multiplier=args.default_multiplier)
         recall, ndcg = ev.scores(hits)
-        lat = _latency(
+        lat = _ratio(
             lambda q, i=index: i.search_vectors(q, k=kk, rescore_multiplier=args.default_multiplier),
+            exact,
             lat_q[:50] if store == "none" else lat_q,
         )
-        result["stores"][store] = (index.store_bytes_per_vector, recall, ndcg, lat / exact_latency)
+        result["stores"][store] = (index.store_bytes_per_vector, recall, ndcg, lat)
     return result
 
 
@@ -224,7 +238,8 @@ def render(results: dict[str, dict[str, Any]], enc: StaticEncoder, label: str, a
         f"Model: {label} (fingerprint {enc.fingerprint}), full width {enc.dim} "
         f"(float32 full vector = {full_bytes} B/doc). "
         f"Machine: {platform.machine()}, {platform.python_version()}, numpy {np.__version__}; shared 2-core box, "
-        "so latency ratios are indicative (best of 3, one query per call, vectors pre-encoded, one BLAS thread).",
+        "so latency ratios are indicative (best of 3 rounds alternating with exact search, one query per call, "
+        "vectors pre-encoded, one BLAS thread).",
         "",
         *_summary(results, enc, args),
         "Exact full-dimension baseline (float32 brute force):",
@@ -312,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dims", nargs="+", type=int, default=[64, 128, 256, 512])
     parser.add_argument("--codecs", nargs="+", default=["float32", "int8", "binary"])
     parser.add_argument("--multipliers", nargs="+", type=int, default=[1, 2, 4, 8, 16, 32])
-    parser.add_argument("--latency-queries", type=int, default=200)
+    parser.add_argument("--latency-queries", type=int, default=100)
     parser.add_argument("--default-dim", type=int, default=DEFAULT_TRUNCATE_DIM)
     parser.add_argument("--default-codec", default=DEFAULT_FIRST_PASS)
     parser.add_argument("--default-multiplier", type=int, default=DEFAULT_RESCORE_MULTIPLIER)
