@@ -43,6 +43,7 @@ from matryo_lancedb import create_two_stage_table, default_index_params, matryo_
 ROOT = Path(__file__).resolve().parents[1]
 K = 10
 REFINE = int(DEFAULT_RESCORE_MULTIPLIER)
+ROUNDS = 2
 
 
 def _model(path: str | None) -> tuple[str | None, str]:
@@ -93,35 +94,39 @@ def main() -> None:
     db = lancedb.connect(work)
     results: dict[str, dict[str, float]] = {"two-stage": {}, "single": {}}
 
-    # ---- ingest
-    two = create_two_stage_table(db, "two", model)
-    encoder = two.encoder
-    encoder.encode(texts[:200])  # warm the model (memory map, prefix table)
-    start = time.perf_counter()
-    two.add(rows)
-    results["two-stage"]["ingest"] = len(rows) / (time.perf_counter() - start)
-    raw = create_two_stage_table(db, "two_raw", model)
-    start = time.perf_counter()
-    raw.table.add(rows)  # LanceDB's own path: the embedding function runs once per vector column
-    ingest_raw = len(rows) / (time.perf_counter() - start)
-    db.drop_table("two_raw")
-
+    # ---- ingest: best of ROUNDS alternating rounds (the machine is shared), fresh tables each round
     full_func = matryo_embeddings(model)
     schema = pa.schema(
         [
             pa.field("id", pa.string()),
             pa.field("text", pa.string()),
-            pa.field("vector", pa.list_(pa.float32(), encoder.dim)),
+            pa.field("vector", pa.list_(pa.float32(), full_func.ndims())),
         ]
     )
-    single = db.create_table(
-        "single",
-        schema=schema,
-        embedding_functions=[EmbeddingFunctionConfig(source_column="text", vector_column="vector", function=full_func)],
-    )
-    start = time.perf_counter()
-    single.add(rows)
-    results["single"]["ingest"] = len(rows) / (time.perf_counter() - start)
+
+    def make_two():
+        return create_two_stage_table(db, "two", model, mode="overwrite")
+
+    def make_single():
+        config = EmbeddingFunctionConfig(source_column="text", vector_column="vector", function=full_func)
+        return db.create_table("single", schema=schema, embedding_functions=[config], mode="overwrite")
+
+    def make_raw():
+        return create_two_stage_table(db, "two_raw", model, mode="overwrite").table
+
+    encoder = full_func.encoder
+    encoder.encode(texts[:200])  # warm the model (memory map, prefix table)
+    rates: dict[str, list[float]] = {"two-stage": [], "single": [], "raw": []}
+    for _ in range(ROUNDS):
+        for name, make in (("two-stage", make_two), ("single", make_single), ("raw", make_raw)):
+            table = make()
+            start = time.perf_counter()
+            table.add(rows)  # raw: LanceDB's own add, the embedding function runs once per vector column
+            rates[name].append(len(rows) / (time.perf_counter() - start))
+    db.drop_table("two_raw")
+    two, single = create_two_stage_table(db, "two", model, exist_ok=True), db.open_table("single")
+    results["two-stage"]["ingest"], results["single"]["ingest"] = max(rates["two-stage"]), max(rates["single"])
+    ingest_raw = max(rates["raw"])
     results["two-stage"]["disk"] = _du(work / "two.lance")
     results["single"]["disk"] = _du(work / "single.lance")
 
@@ -188,7 +193,7 @@ def main() -> None:
         "",
         "| | two-stage | single full-dim column | ratio |",
         "|---|---|---|---|",
-        f"| ingest (docs/s, encoding included) | {t['ingest']:,.0f} | {s['ingest']:,.0f} | "
+        f"| ingest (docs/s, encoding included, best of {ROUNDS}) | {t['ingest']:,.0f} | {s['ingest']:,.0f} | "
         f"{t['ingest'] / s['ingest']:.2f} |",
         f"| ingest through LanceDB's own `add` (docs/s) | {ingest_raw:,.0f} (2 encodes) | {s['ingest']:,.0f} | "
         f"{ingest_raw / s['ingest']:.2f} |",

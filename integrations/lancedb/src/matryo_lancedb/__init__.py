@@ -7,19 +7,12 @@ can only be searched or written in a process that imported ``matryo_lancedb`` (L
 
 from __future__ import annotations
 
+from matryo_lancedb.create import create_two_stage_table, open_two_stage_table
 from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings, ModelMismatchError, matryo_embeddings
+from matryo_lancedb.layout import MIN_INDEX_ROWS, IndexReport, TableLayout, default_index_params
+from matryo_lancedb.registry import ensure_registered, open_table
 from matryo_lancedb.rerank import MatryoReranker
-from matryo_lancedb.table import (
-    MIN_INDEX_ROWS,
-    IndexReport,
-    TableLayout,
-    TwoStageTable,
-    create_two_stage_table,
-    default_index_params,
-    ensure_registered,
-    open_table,
-    open_two_stage_table,
-)
+from matryo_lancedb.table import TwoStageTable
 
 __version__ = "0.1.0"
 

@@ -13,17 +13,11 @@ schema metadata records the column names and widths, so :func:`open_two_stage_ta
 from __future__ import annotations
 
 import json
-import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.db import DBConnection
-from lancedb.embeddings import EmbeddingFunctionConfig, get_registry, register
 from lancedb.index import HnswSq, IvfPq
 from lancedb.table import Table
 from numpy.typing import ArrayLike, NDArray
@@ -31,124 +25,27 @@ from numpy.typing import ArrayLike, NDArray
 from matryo import DimensionMismatchError, StaticEncoder
 from matryo.cache import load_encoder
 from matryo.quantize import truncate
-from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count, rescore
-from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings, ModelMismatchError, matryo_embeddings
+from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, candidate_count, rescore
+from matryo_lancedb.embedding import MatryoEmbeddings
+from matryo_lancedb.layout import (
+    META_KEY,
+    MIN_INDEX_ROWS,
+    IndexReport,
+    IndexType,
+    TableLayout,
+    check_rows,
+    default_index_params,
+    fixed_list,
+    quote,
+    sql_literal,
+)
+from matryo_lancedb.registry import ensure_registered
 from matryo_lancedb.rerank import MatryoReranker, full_vectors
 
-__all__ = [
-    "MIN_INDEX_ROWS",
-    "IndexReport",
-    "TableLayout",
-    "TwoStageTable",
-    "create_two_stage_table",
-    "ensure_registered",
-    "open_table",
-    "open_two_stage_table",
-]
+__all__ = ["TwoStageTable"]
 
-MIN_INDEX_ROWS = 256
-"""Fewer rows than this cannot train an index (PQ needs 256 training vectors per code book)."""
-
-IndexType = Literal["IVF_PQ", "IVF_HNSW_SQ"]
-_META_KEY = b"matryo"
 _ADD_CHUNK = 16_384  # rows encoded and written per LanceDB add()
 _QUERY_CHUNK = 128  # queries per LanceDB multi-vector query in search_batch
-
-
-def ensure_registered() -> None:
-    """Make sure the ``"matryo"`` alias is in LanceDB's registry (it is on import, unless someone reset it)."""
-    registry = get_registry()
-    try:
-        registry.get(ALIAS)
-    except KeyError:
-        register(ALIAS)(MatryoEmbeddings)
-
-
-def _connect(db: DBConnection | str | os.PathLike[str]) -> DBConnection:
-    return db if isinstance(db, DBConnection) else lancedb.connect(os.fspath(db))
-
-
-def open_table(db: DBConnection | str | os.PathLike[str], name: str) -> Table:
-    """Open any LanceDB table that uses the ``"matryo"`` embedding function, registering it first.
-
-    In a fresh process, LanceDB raises ``KeyError: 'matryo'`` on ``search``/``add`` of such a table unless
-    ``matryo_lancedb`` was imported; calling this (or just importing the package) is the way out.
-
-    Args:
-        db: A LanceDB connection or a database path/URI.
-        name: The table name.
-
-    Returns:
-        The LanceDB table.
-    """
-    ensure_registered()
-    return _connect(db).open_table(name)
-
-
-@dataclass(frozen=True)
-class TableLayout:
-    """Column names and widths of a two-stage table (stored as JSON under the ``matryo`` schema key).
-
-    Attributes:
-        id_column: Document ids (unique by convention; :meth:`TwoStageTable.upsert` keeps them unique).
-        text_column: Source texts.
-        first_pass_column: The truncated vectors (``truncate_dim`` wide), where the ANN index goes.
-        full_column: The full-width vectors used for rescoring.
-        truncate_dim: Width of the first-pass column.
-        dim: Width of the full column.
-        metadata_columns: Extra user columns, returned with every hit.
-    """
-
-    id_column: str
-    text_column: str
-    first_pass_column: str
-    full_column: str
-    truncate_dim: int
-    dim: int
-    metadata_columns: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class IndexReport:
-    """What :meth:`TwoStageTable.create_index` did.
-
-    Attributes:
-        built: Whether an index was built.
-        index_type: ``"IVF_PQ"`` or ``"IVF_HNSW_SQ"``.
-        rows: Rows in the table at the time.
-        num_partitions: IVF partitions (``None`` when nothing was built).
-        num_sub_vectors: PQ sub-vectors (IVF_PQ only).
-        reason: Why nothing was built (empty when built).
-    """
-
-    built: bool
-    index_type: str
-    rows: int
-    num_partitions: int | None = None
-    num_sub_vectors: int | None = None
-    reason: str = ""
-
-
-def default_index_params(rows: int, truncate_dim: int, index_type: str = "IVF_PQ") -> tuple[int, int | None]:
-    """Pick ``(num_partitions, num_sub_vectors)`` for a table of ``rows`` rows.
-
-    IVF_PQ: ``sqrt(rows)`` partitions, but at least 256 rows per partition on average (k-means needs
-    points), and one sub-vector per 4 dimensions (32 bytes for a 128-d prefix; 8-dim sub-vectors lost recall
-    at the shortlist sizes two-stage search uses). IVF_HNSW_SQ: one HNSW graph per ~500k rows.
-
-    Args:
-        rows: Row count.
-        truncate_dim: Width of the indexed column.
-        index_type: ``"IVF_PQ"`` or ``"IVF_HNSW_SQ"``.
-
-    Returns:
-        The partition count and the sub-vector count (``None`` for HNSW).
-    """
-    if index_type == "IVF_HNSW_SQ":
-        return max(1, rows // 500_000), None
-    partitions = max(1, min(round(math.sqrt(rows)), rows // MIN_INDEX_ROWS))
-    sub_vectors = next(s for s in (truncate_dim // 4, truncate_dim // 2, truncate_dim) if s and truncate_dim % s == 0)
-    return partitions, sub_vectors
 
 
 class TwoStageTable:
@@ -175,13 +72,13 @@ class TwoStageTable:
             ModelMismatchError: If a different model is found where the table's model was.
         """
         metadata = table.schema.metadata or {}
-        if _META_KEY not in metadata:
+        if META_KEY not in metadata:
             msg = (
                 f"Table {table.name!r} was not created by matryo_lancedb.create_two_stage_table (no 'matryo' key in "
                 "its schema metadata). Open it with lancedb directly, or create a two-stage table."
             )
             raise ValueError(msg)
-        raw = json.loads(metadata[_META_KEY])
+        raw = json.loads(metadata[META_KEY])
         raw["metadata_columns"] = tuple(raw.get("metadata_columns", ()))
         self._layout = TableLayout(**raw)
         ensure_registered()
@@ -328,8 +225,8 @@ class TwoStageTable:
             return 0
         before = self.count()
         id_type = self._table.schema.field(self._layout.id_column).type
-        literals = ", ".join(_sql_literal(value, id_type) for value in ids)
-        self._table.delete(f"{_quote(self._layout.id_column)} IN ({literals})")
+        literals = ", ".join(sql_literal(value, id_type) for value in ids)
+        self._table.delete(f"{quote(self._layout.id_column)} IN ({literals})")
         return before - self.count()
 
     def _prepare(self, rows: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Table:
@@ -354,7 +251,7 @@ class TwoStageTable:
                 msg = f"Unknown column(s) {unknown}; this table has {user_columns} (declare metadata at creation)."
                 raise ValueError(msg)
             table = None
-        _check_rows(ids, texts, lay)
+        check_rows(ids, texts, lay)
         if table is None:
             table = pa.Table.from_pylist(records, schema=schema)
         return table
@@ -364,8 +261,8 @@ class TwoStageTable:
         texts = batch[lay.text_column].to_pylist()
         full = self.encoder.encode(texts, truncate_dim=lay.dim, normalize=self._full.normalize)
         first = truncate(full, lay.truncate_dim, normalize=self._first.normalize)
-        batch = batch.append_column(self._table.schema.field(lay.first_pass_column), _fixed_list(first))
-        return batch.append_column(self._table.schema.field(lay.full_column), _fixed_list(full))
+        batch = batch.append_column(self._table.schema.field(lay.first_pass_column), fixed_list(first))
+        return batch.append_column(self._table.schema.field(lay.full_column), fixed_list(full))
 
     # ------------------------------------------------------------------ searching
     def search(
@@ -566,7 +463,7 @@ class TwoStageTable:
         if index_type not in ("IVF_PQ", "IVF_HNSW_SQ"):
             msg = f"index_type must be 'IVF_PQ' or 'IVF_HNSW_SQ'; found {index_type!r}."
             raise ValueError(msg)
-        rows = self.count(f"{_quote(self._layout.first_pass_column)} IS NOT NULL")
+        rows = self.count(f"{quote(self._layout.first_pass_column)} IS NOT NULL")
         if rows < MIN_INDEX_ROWS:
             reason = (
                 f"{rows} rows with vectors is fewer than the {MIN_INDEX_ROWS} an index needs to train; "
@@ -587,157 +484,3 @@ class TwoStageTable:
         self._table.create_index(self._layout.first_pass_column, config=config, replace=replace)
         self._index_type = None
         return IndexReport(True, index_type, rows, partitions, sub_vectors)
-
-
-def create_two_stage_table(
-    db: DBConnection | str | os.PathLike[str],
-    name: str,
-    model: str | os.PathLike[str] | None = None,
-    *,
-    truncate_dim: int | None = DEFAULT_TRUNCATE_DIM,
-    revision: str | None = None,
-    normalize: bool = True,
-    max_length: int | None = None,
-    metadata: Mapping[str, pa.DataType] | Sequence[pa.Field] | None = None,
-    id_type: pa.DataType | None = None,
-    exist_ok: bool = False,
-    mode: Literal["create", "overwrite"] = "create",
-) -> TwoStageTable:
-    """Create a two-stage table (text, truncated vectors, full vectors, metadata columns).
-
-    Args:
-        db: A LanceDB connection or database path/URI.
-        name: Table name.
-        model: Local folder or hub id; ``None`` = matryo's embedded default model.
-        truncate_dim: Width of the first-pass column (capped at the model's width; ``None`` = full width).
-        revision: Hub revision.
-        normalize: L2-normalise stored vectors.
-        max_length: Token cut-off override.
-        metadata: Extra columns, e.g. ``{"source": pa.string(), "year": pa.int32()}``.
-        id_type: Arrow type of the ``id`` column (default ``pa.string()``).
-        exist_ok: Open the table if it exists (its model settings must match these).
-        mode: ``"create"`` or ``"overwrite"`` (replaces an existing table: its rows are lost).
-
-    Returns:
-        The table.
-
-    Raises:
-        ValueError: If the table exists (and not ``exist_ok``), or a metadata column name is reserved.
-        DimensionMismatchError: If ``exist_ok`` and the existing table's vectors have other widths.
-        ModelMismatchError: If ``exist_ok`` and the existing table was built with another model or settings.
-    """
-    connection = _connect(db)
-    full = matryo_embeddings(model, revision=revision, normalize=normalize, max_length=max_length)
-    dim = full.encoder.dim
-    width = dim if truncate_dim is None else min(truncate_dim, dim)
-    first = matryo_embeddings(model, revision=revision, truncate_dim=width, normalize=normalize, max_length=max_length)
-    if exist_ok and mode == "create" and name in connection.table_names():
-        existing = open_two_stage_table(connection, name)
-        _check_same(existing, full, first, dim, width)
-        return existing
-    layout = TableLayout("id", "text", f"vector_{width}", "vector_full", width, dim)
-    extra = _metadata_fields(metadata, layout)
-    layout = TableLayout(**{**asdict(layout), "metadata_columns": tuple(field.name for field in extra)})
-    fields = [
-        pa.field(layout.id_column, id_type or pa.string(), nullable=False),
-        pa.field(layout.text_column, pa.string()),
-        *extra,
-        pa.field(layout.first_pass_column, pa.list_(pa.float32(), width)),
-        pa.field(layout.full_column, pa.list_(pa.float32(), dim)),
-    ]
-    schema = pa.schema(fields, metadata={_META_KEY: json.dumps(asdict(layout)).encode()})
-    table = connection.create_table(
-        name,
-        schema=schema,
-        mode=mode,
-        embedding_functions=[
-            EmbeddingFunctionConfig(source_column="text", vector_column=layout.first_pass_column, function=first),
-            EmbeddingFunctionConfig(source_column="text", vector_column=layout.full_column, function=full),
-        ],
-    )
-    return TwoStageTable(table)
-
-
-def open_two_stage_table(db: DBConnection | str | os.PathLike[str], name: str) -> TwoStageTable:
-    """Open a table made by :func:`create_two_stage_table` (registering ``"matryo"`` first).
-
-    Args:
-        db: A LanceDB connection or database path/URI.
-        name: Table name.
-
-    Returns:
-        The table.
-    """
-    return TwoStageTable(open_table(db, name))
-
-
-def _check_same(existing: TwoStageTable, full: MatryoEmbeddings, first: MatryoEmbeddings, dim: int, width: int) -> None:
-    if (existing.dim, existing.truncate_dim) != (dim, width):
-        msg = (
-            f"Table {existing.table.name!r} exists with {existing.dim}-d vectors (first pass {existing.truncate_dim}); "
-            f"the requested model gives {dim}-d (first pass {width}). Use another table name, or the table's own "
-            "model; the existing rows are untouched."
-        )
-        raise DimensionMismatchError(msg)
-    stored, wanted = existing.embedding_function.safe_model_dump(), full.safe_model_dump()
-    diff = {key: (stored.get(key), wanted.get(key)) for key in wanted if stored.get(key) != wanted.get(key)}
-    if diff:
-        msg = f"Table {existing.table.name!r} exists with other model settings (stored, requested): {diff}."
-        raise ModelMismatchError(msg)
-
-
-def _metadata_fields(
-    metadata: Mapping[str, pa.DataType] | Sequence[pa.Field] | None, layout: TableLayout
-) -> list[pa.Field]:
-    if metadata is None:
-        return []
-    fields = (
-        [pa.field(key, value) for key, value in metadata.items()] if isinstance(metadata, Mapping) else list(metadata)
-    )
-    reserved = {
-        layout.id_column,
-        layout.text_column,
-        layout.first_pass_column,
-        layout.full_column,
-        "score",
-        "_distance",
-    }
-    clash = sorted(reserved & {field.name for field in fields})
-    if clash:
-        msg = f"Metadata column name(s) {clash} are reserved by the two-stage table; rename them."
-        raise ValueError(msg)
-    return fields
-
-
-def _check_rows(ids: list[Any], texts: list[Any], layout: TableLayout) -> None:
-    bad_ids = [i for i, value in enumerate(ids) if value is None]
-    if bad_ids:
-        msg = f"Row(s) {bad_ids[:5]} have no {layout.id_column!r}; every row needs one. Nothing was written."
-        raise ValueError(msg)
-    null_texts = [ids[i] for i, text in enumerate(texts) if text is None]
-    if null_texts:
-        msg = (
-            f"Row(s) with id {null_texts[:5]} have no {layout.text_column!r} (None); pass a string (an empty "
-            "string is allowed). Nothing was written."
-        )
-        raise ValueError(msg)
-    not_str = [(ids[i], type(text).__name__) for i, text in enumerate(texts) if not isinstance(text, str)]
-    if not_str:
-        msg = f"The {layout.text_column!r} of row(s) {not_str[:5]} is not a str. Nothing was written."
-        raise TypeError(msg)
-
-
-def _fixed_list(vectors: NDArray[np.float32]) -> pa.FixedSizeListArray:
-    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
-    return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
-
-
-def _quote(column: str) -> str:
-    return f"`{column}`"
-
-
-def _sql_literal(value: Any, type_: pa.DataType) -> str:
-    if pa.types.is_integer(type_):
-        return str(int(value))
-    text = str(value).replace("'", "''")
-    return f"'{text}'"

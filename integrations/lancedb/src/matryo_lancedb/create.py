@@ -1,0 +1,119 @@
+"""Create and open two-stage tables."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Literal
+
+import pyarrow as pa
+from lancedb.db import DBConnection
+from lancedb.embeddings import EmbeddingFunctionConfig
+
+from matryo import DimensionMismatchError
+from matryo.search import DEFAULT_TRUNCATE_DIM
+from matryo_lancedb.embedding import MatryoEmbeddings, ModelMismatchError, matryo_embeddings
+from matryo_lancedb.layout import META_KEY, TableLayout, metadata_fields
+from matryo_lancedb.registry import connect, open_table
+from matryo_lancedb.table import TwoStageTable
+
+__all__ = ["create_two_stage_table", "open_two_stage_table"]
+
+
+def create_two_stage_table(
+    db: DBConnection | str | os.PathLike[str],
+    name: str,
+    model: str | os.PathLike[str] | None = None,
+    *,
+    truncate_dim: int | None = DEFAULT_TRUNCATE_DIM,
+    revision: str | None = None,
+    normalize: bool = True,
+    max_length: int | None = None,
+    metadata: Mapping[str, pa.DataType] | Sequence[pa.Field] | None = None,
+    id_type: pa.DataType | None = None,
+    exist_ok: bool = False,
+    mode: Literal["create", "overwrite"] = "create",
+) -> TwoStageTable:
+    """Create a two-stage table (text, truncated vectors, full vectors, metadata columns).
+
+    Args:
+        db: A LanceDB connection or database path/URI.
+        name: Table name.
+        model: Local folder or hub id; ``None`` = matryo's embedded default model.
+        truncate_dim: Width of the first-pass column (capped at the model's width; ``None`` = full width).
+        revision: Hub revision.
+        normalize: L2-normalise stored vectors.
+        max_length: Token cut-off override.
+        metadata: Extra columns, e.g. ``{"source": pa.string(), "year": pa.int32()}``.
+        id_type: Arrow type of the ``id`` column (default ``pa.string()``).
+        exist_ok: Open the table if it exists (its model settings must match these).
+        mode: ``"create"`` or ``"overwrite"`` (replaces an existing table: its rows are lost).
+
+    Returns:
+        The table.
+
+    Raises:
+        ValueError: If the table exists (and not ``exist_ok``), or a metadata column name is reserved.
+        DimensionMismatchError: If ``exist_ok`` and the existing table's vectors have other widths.
+        ModelMismatchError: If ``exist_ok`` and the existing table was built with another model or settings.
+    """
+    connection = connect(db)
+    full = matryo_embeddings(model, revision=revision, normalize=normalize, max_length=max_length)
+    dim = full.encoder.dim
+    width = dim if truncate_dim is None else min(truncate_dim, dim)
+    first = matryo_embeddings(model, revision=revision, truncate_dim=width, normalize=normalize, max_length=max_length)
+    if exist_ok and mode == "create" and name in connection.table_names():
+        existing = open_two_stage_table(connection, name)
+        _check_same(existing, full, first, dim, width)
+        return existing
+    layout = TableLayout("id", "text", f"vector_{width}", "vector_full", width, dim)
+    extra = metadata_fields(metadata, layout)
+    layout = TableLayout(**{**asdict(layout), "metadata_columns": tuple(field.name for field in extra)})
+    fields = [
+        pa.field(layout.id_column, id_type or pa.string(), nullable=False),
+        pa.field(layout.text_column, pa.string()),
+        *extra,
+        pa.field(layout.first_pass_column, pa.list_(pa.float32(), width)),
+        pa.field(layout.full_column, pa.list_(pa.float32(), dim)),
+    ]
+    schema = pa.schema(fields, metadata={META_KEY: json.dumps(asdict(layout)).encode()})
+    table = connection.create_table(
+        name,
+        schema=schema,
+        mode=mode,
+        embedding_functions=[
+            EmbeddingFunctionConfig(source_column="text", vector_column=layout.first_pass_column, function=first),
+            EmbeddingFunctionConfig(source_column="text", vector_column=layout.full_column, function=full),
+        ],
+    )
+    return TwoStageTable(table)
+
+
+def open_two_stage_table(db: DBConnection | str | os.PathLike[str], name: str) -> TwoStageTable:
+    """Open a table made by :func:`create_two_stage_table` (registering ``"matryo"`` first).
+
+    Args:
+        db: A LanceDB connection or database path/URI.
+        name: Table name.
+
+    Returns:
+        The table.
+    """
+    return TwoStageTable(open_table(db, name))
+
+
+def _check_same(existing: TwoStageTable, full: MatryoEmbeddings, first: MatryoEmbeddings, dim: int, width: int) -> None:
+    if (existing.dim, existing.truncate_dim) != (dim, width):
+        msg = (
+            f"Table {existing.table.name!r} exists with {existing.dim}-d vectors (first pass {existing.truncate_dim}); "
+            f"the requested model gives {dim}-d (first pass {width}). Use another table name, or the table's own "
+            "model; the existing rows are untouched."
+        )
+        raise DimensionMismatchError(msg)
+    stored, wanted = existing.embedding_function.safe_model_dump(), full.safe_model_dump()
+    diff = {key: (stored.get(key), wanted.get(key)) for key in wanted if stored.get(key) != wanted.get(key)}
+    if diff:
+        msg = f"Table {existing.table.name!r} exists with other model settings (stored, requested): {diff}."
+        raise ModelMismatchError(msg)

@@ -1,0 +1,143 @@
+"""Two-stage table layout (stored in the schema metadata), index sizing, and row checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+__all__ = ["MIN_INDEX_ROWS", "IndexReport", "IndexType", "TableLayout", "default_index_params"]
+
+MIN_INDEX_ROWS = 256
+"""Fewer rows than this cannot train an index (PQ needs 256 training vectors per code book)."""
+
+IndexType = Literal["IVF_PQ", "IVF_HNSW_SQ"]
+META_KEY = b"matryo"
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """Column names and widths of a two-stage table (stored as JSON under the ``matryo`` schema key).
+
+    Attributes:
+        id_column: Document ids (unique by convention; :meth:`TwoStageTable.upsert` keeps them unique).
+        text_column: Source texts.
+        first_pass_column: The truncated vectors (``truncate_dim`` wide), where the ANN index goes.
+        full_column: The full-width vectors used for rescoring.
+        truncate_dim: Width of the first-pass column.
+        dim: Width of the full column.
+        metadata_columns: Extra user columns, returned with every hit.
+    """
+
+    id_column: str
+    text_column: str
+    first_pass_column: str
+    full_column: str
+    truncate_dim: int
+    dim: int
+    metadata_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What :meth:`TwoStageTable.create_index` did.
+
+    Attributes:
+        built: Whether an index was built.
+        index_type: ``"IVF_PQ"`` or ``"IVF_HNSW_SQ"``.
+        rows: Rows in the table at the time.
+        num_partitions: IVF partitions (``None`` when nothing was built).
+        num_sub_vectors: PQ sub-vectors (IVF_PQ only).
+        reason: Why nothing was built (empty when built).
+    """
+
+    built: bool
+    index_type: str
+    rows: int
+    num_partitions: int | None = None
+    num_sub_vectors: int | None = None
+    reason: str = ""
+
+
+def default_index_params(rows: int, truncate_dim: int, index_type: str = "IVF_PQ") -> tuple[int, int | None]:
+    """Pick ``(num_partitions, num_sub_vectors)`` for a table of ``rows`` rows.
+
+    IVF_PQ: ``sqrt(rows)`` partitions, but at least 256 rows per partition on average (k-means needs
+    points), and one sub-vector per 4 dimensions (32 bytes for a 128-d prefix; 8-dim sub-vectors lost recall
+    at the shortlist sizes two-stage search uses). IVF_HNSW_SQ: one HNSW graph per ~500k rows.
+
+    Args:
+        rows: Row count.
+        truncate_dim: Width of the indexed column.
+        index_type: ``"IVF_PQ"`` or ``"IVF_HNSW_SQ"``.
+
+    Returns:
+        The partition count and the sub-vector count (``None`` for HNSW).
+    """
+    if index_type == "IVF_HNSW_SQ":
+        return max(1, rows // 500_000), None
+    partitions = max(1, min(round(math.sqrt(rows)), rows // MIN_INDEX_ROWS))
+    sub_vectors = next(s for s in (truncate_dim // 4, truncate_dim // 2, truncate_dim) if s and truncate_dim % s == 0)
+    return partitions, sub_vectors
+
+
+def metadata_fields(
+    metadata: Mapping[str, pa.DataType] | Sequence[pa.Field] | None, layout: TableLayout
+) -> list[pa.Field]:
+    if metadata is None:
+        return []
+    fields = (
+        [pa.field(key, value) for key, value in metadata.items()] if isinstance(metadata, Mapping) else list(metadata)
+    )
+    reserved = {
+        layout.id_column,
+        layout.text_column,
+        layout.first_pass_column,
+        layout.full_column,
+        "score",
+        "_distance",
+    }
+    clash = sorted(reserved & {field.name for field in fields})
+    if clash:
+        msg = f"Metadata column name(s) {clash} are reserved by the two-stage table; rename them."
+        raise ValueError(msg)
+    return fields
+
+
+def check_rows(ids: list[Any], texts: list[Any], layout: TableLayout) -> None:
+    bad_ids = [i for i, value in enumerate(ids) if value is None]
+    if bad_ids:
+        msg = f"Row(s) {bad_ids[:5]} have no {layout.id_column!r}; every row needs one. Nothing was written."
+        raise ValueError(msg)
+    null_texts = [ids[i] for i, text in enumerate(texts) if text is None]
+    if null_texts:
+        msg = (
+            f"Row(s) with id {null_texts[:5]} have no {layout.text_column!r} (None); pass a string (an empty "
+            "string is allowed). Nothing was written."
+        )
+        raise ValueError(msg)
+    not_str = [(ids[i], type(text).__name__) for i, text in enumerate(texts) if not isinstance(text, str)]
+    if not_str:
+        msg = f"The {layout.text_column!r} of row(s) {not_str[:5]} is not a str. Nothing was written."
+        raise TypeError(msg)
+
+
+def fixed_list(vectors: NDArray[np.float32]) -> pa.FixedSizeListArray:
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+
+
+def quote(column: str) -> str:
+    return f"`{column}`"
+
+
+def sql_literal(value: Any, type_: pa.DataType) -> str:
+    if pa.types.is_integer(type_):
+        return str(int(value))
+    text = str(value).replace("'", "''")
+    return f"'{text}'"
