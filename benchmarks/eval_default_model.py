@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/eval_default_model.py [--model PATH] [--data ../shared/data] [--sets scifact arguana]
-                                            [--no-minilm] [--no-bm25] [--json OUT.json]
+                                            [--no-minilm] [--no-bm25] [--int8] [--json OUT.json]
 
 BEIR conventions (see the data folder's README): document text = title + " " + text, NDCG@10 with
 linear gain and the ideal DCG over all judged relevant documents, ArguAna never retrieves the query's
@@ -28,6 +28,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data"
 WIDTHS = (32, 64, 128, 256, 384, 512, 768, 1024)
 # Measured on these exact files with model2vec 0.10 distill (256-d); see ../shared/data/README.md.
 M2V_REFERENCE = {"scifact": 0.396, "arguana": 0.321}
+MINILM_REFERENCE = {"scifact": 0.645, "arguana": 0.502}
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -55,14 +56,28 @@ class _NumpyMeanPool:
         return _normalise(out) if normalize else out
 
 
-def _load_encoder(path: Path):
+def int8_roundtrip(table: np.ndarray) -> np.ndarray:
+    """Quantize a table to int8 with one absmax scale per row, then dequantize (the quality cost of int8)."""
+    table = table.astype(np.float32)
+    scale = np.maximum(np.abs(table).max(axis=1, keepdims=True), 1e-12) / 127.0
+    return (np.clip(np.rint(table / scale), -127, 127).astype(np.int8).astype(np.float32) * scale).astype(np.float32)
+
+
+def _load_encoder(path: Path, int8: bool = False):
     try:
         from matryo import StaticEncoder
-
-        enc = StaticEncoder.from_pretrained(str(path))
-        return enc, "matryo.StaticEncoder"
     except ImportError:
-        return _NumpyMeanPool(path), "numpy mean pooling (fallback)"
+        enc = _NumpyMeanPool(path)
+        if int8:
+            enc.table = int8_roundtrip(enc.table)
+        return enc, "numpy mean pooling (fallback)"
+    if not int8:
+        return StaticEncoder.from_pretrained(str(path)), "matryo.StaticEncoder"
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    table = int8_roundtrip(load_file(str(path / "model.safetensors"))["embedding.weight"])
+    return StaticEncoder(table, Tokenizer.from_file(str(path / "tokenizer.json"))), "matryo.StaticEncoder"
 
 
 def _score(q: np.ndarray, d: np.ndarray, qids, dids, qrels, ignore_ids: bool) -> float:
@@ -70,8 +85,8 @@ def _score(q: np.ndarray, d: np.ndarray, qids, dids, qrels, ignore_ids: bool) ->
     return ndcg_at_k(run, qrels, 10)
 
 
-def eval_static(path: Path, sets: dict) -> tuple[dict, list[int], str]:
-    enc, how = _load_encoder(path)
+def eval_static(path: Path, sets: dict, int8: bool = False) -> tuple[dict, list[int], str]:
+    enc, how = _load_encoder(path, int8)
     widths = [w for w in WIDTHS if w < enc.dim] + [enc.dim]
     scores: dict[str, dict[int, float]] = {}
     for name, (corpus, queries, qrels) in sets.items():
@@ -136,7 +151,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--sets", nargs="+", default=["scifact", "arguana"])
     ap.add_argument("--no-bm25", action="store_true")
-    ap.add_argument("--no-minilm", action="store_true", help="skip all-MiniLM-L6-v2 (about 10 minutes on 2 cores)")
+    ap.add_argument(
+        "--no-minilm",
+        action="store_true",
+        help="print all-MiniLM-L6-v2's reference scores instead of measuring it (about 10 minutes on 2 quiet cores)",
+    )
+    ap.add_argument("--int8", action="store_true", help="also score the table after an int8 round trip (row scales)")
     ap.add_argument("--json", type=Path, help="also write the scores as JSON")
     args = ap.parse_args(argv)
 
@@ -145,11 +165,21 @@ def main(argv: list[str] | None = None) -> dict:
     static, widths, how = eval_static(args.model, sets)
     t_static = time.perf_counter() - t0
     rows = [(f"matryo default, {w}-d", {s: static[s][w] for s in args.sets}) for w in widths]
+    if args.int8:
+        q8, _, _ = eval_static(args.model, sets, int8=True)
+        rows += [(f"matryo default, int8 rows, {w}-d", {s: q8[s][w] for s in args.sets}) for w in widths]
     if not args.no_bm25:
         bm, stemmed = eval_bm25(sets)
         rows.append((f"BM25 (bm25s, k1 1.2, b 0.75{', stemming' if stemmed else ''})", bm))
     if not args.no_minilm:
         rows.append(("all-MiniLM-L6-v2 (sentence-transformers)", eval_minilm(sets)))
+    else:
+        rows.append(
+            (
+                "all-MiniLM-L6-v2 (reference, not re-measured)",
+                {s: MINILM_REFERENCE.get(s, float("nan")) for s in args.sets},
+            )
+        )
     rows.append(
         (
             "model2vec distill of all-MiniLM-L6-v2, 256-d (reference, not re-measured)",

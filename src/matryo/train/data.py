@@ -122,8 +122,12 @@ def tokenize_texts(tokenizer: Tokenizer, texts: list[str], max_tokens: int | Non
     chunks: list[NDArray[np.int32]] = []
     lengths = np.zeros(len(texts), dtype=np.int64)
     step = 50_000
+    # Cutting long texts to 16 characters per kept token first changes no kept token in practice
+    # (English word pieces average under 5 characters) and saves most of the tokenizing time.
+    max_chars = None if max_tokens is None else 16 * max_tokens
     for lo in range(0, len(texts), step):
-        encs = tokenizer.encode_batch_fast(texts[lo : lo + step], add_special_tokens=False)
+        chunk = texts[lo : lo + step] if max_chars is None else [t[:max_chars] for t in texts[lo : lo + step]]
+        encs = tokenizer.encode_batch_fast(chunk, add_special_tokens=False)
         for i, enc in enumerate(encs):
             arr = np.asarray(enc.ids, dtype=np.int32)
             if max_tokens is not None:

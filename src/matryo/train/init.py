@@ -23,10 +23,7 @@ def token_counts(pairs: PairSet, rows: NDArray[np.int64] | None = None, vocab_si
     """
     counts = np.zeros(vocab_size, dtype=np.int64)
     for texts in (pairs.queries, pairs.positives):
-        if rows is None:
-            ids = texts.ids
-        else:
-            ids, _ = texts.take(rows)
+        ids = texts.ids if rows is None else texts.take(rows)[0]
         counts += np.bincount(ids, minlength=vocab_size)[:vocab_size]
     return counts
 
@@ -64,7 +61,8 @@ def pca_rotate(vectors: NDArray[np.float32], counts: NDArray[np.int64] | None = 
     cov = (xc * w[:, None]).T @ xc
     evals, evecs = np.linalg.eigh(cov)
     order = np.argsort(evals)[::-1]
-    return (xc @ evecs[:, order]).astype(np.float32)
+    rotated: NDArray[np.float32] = (xc @ evecs[:, order]).astype(np.float32)
+    return rotated
 
 
 def random_init(vocab_size: int, dim: int, seed: int) -> NDArray[np.float32]:

@@ -217,4 +217,5 @@ def train_contrastive(
             if step >= total or (cfg.time_budget is not None and elapsed > cfg.time_budget):
                 done = True
                 break
-    return np.asarray(emb.weight.detach().numpy(), dtype=np.float32).copy()
+    trained: NDArray[np.float32] = np.array(emb.weight.detach().numpy(), dtype=np.float32, copy=True)
+    return trained
