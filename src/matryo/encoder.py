@@ -115,7 +115,8 @@ class StaticEncoder:
         self.layout = layout
         self.stored_dtype = stored_dtype
         self.truncate_dim = None if truncate_dim is None else self._check_dim(truncate_dim)
-        self._prefix_tables: dict[int, NDArray[np.float32]] = {}
+        # Contiguous copies of the first d columns, filled row by row as tokens are first seen.
+        self._prefix_tables: dict[int, tuple[NDArray[np.float32], NDArray[np.bool_]]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ loading and saving
@@ -370,17 +371,33 @@ class StaticEncoder:
         return int(dim)
 
     def _prefix_table(self, dim: int) -> NDArray[np.float32]:
-        """The first ``dim`` columns of the table, as a contiguous copy cached per width (cheap gathers)."""
+        """The first ``dim`` columns of the table as a contiguous array (fast gathers), cached per width.
+
+        Rows are copied from the (memory-mapped) table lazily by :meth:`_fill_rows`, so a truncated encode
+        never reads the rows of tokens it has not met, and the first call does not page in the whole file.
+        """
         if dim == self.dim:
             return self._table
-        table = self._prefix_tables.get(dim)
-        if table is None:
+        entry = self._prefix_tables.get(dim)
+        if entry is None:
             with self._lock:
-                table = self._prefix_tables.get(dim)
-                if table is None:
-                    table = np.ascontiguousarray(self._table[:, :dim])
-                    self._prefix_tables[dim] = table
-        return table
+                entry = self._prefix_tables.get(dim)
+                if entry is None:
+                    entry = (np.zeros((self.vocab_size, dim), np.float32), np.zeros(self.vocab_size, np.bool_))
+                    self._prefix_tables[dim] = entry
+        return entry[0]
+
+    def _fill_rows(self, table: NDArray[np.float32], ids: list[list[int]]) -> None:
+        """Copy into a prefix ``table`` the rows of the tokens in ``ids`` that it does not hold yet."""
+        if table is self._table:
+            return
+        filled = self._prefix_tables[table.shape[1]][1]
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.intp)
+        need = flat[~filled[flat]]
+        if need.size:
+            need = np.unique(need)
+            table[need] = self._table[need, : table.shape[1]]
+            filled[need] = True  # after the copy: a concurrent reader that sees True sees the row
 
     def _token_ids(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each text, without special tokens, with the tokenizer's truncation applied."""
@@ -458,6 +475,7 @@ class StaticEncoder:
         for start, ids in batches:
             n = len(ids)
             target = out[start : start + n] if rows is None else np.zeros((n, out.shape[1]), dtype=np.float32)
+            self._fill_rows(table, ids)
             _pool_into(ids, table, target)
             if rows is not None:
                 out[rows[start : start + n]] = target
@@ -480,6 +498,7 @@ class StaticEncoder:
             if limit is not None:
                 ids = ids[: limit - count]
             if ids:
+                self._fill_rows(table, [ids])
                 total += table.take(ids, axis=0).sum(axis=0, dtype=np.float64)
                 count += len(ids)
             if limit is not None and count >= limit:
