@@ -83,7 +83,6 @@ class TwoStageTable:
         self._layout = TableLayout(**raw)
         ensure_registered()
         self._table = table
-        self._index_type: str | None = None  # cached by _first_pass_index()
         functions = table.embedding_functions
         layout = self._layout
         checked: list[MatryoEmbeddings] = []
@@ -141,16 +140,7 @@ class TwoStageTable:
     @property
     def has_index(self) -> bool:
         """Whether the first-pass column has a vector index (asks LanceDB)."""
-        self._index_type = None
-        return self._first_pass_index() != ""
-
-    def _first_pass_index(self) -> str:
-        """The index type on the first-pass column (``""`` if none), cached until :meth:`create_index`."""
-        if self._index_type is None:
-            column = self._layout.first_pass_column
-            found = [index.index_type for index in self._table.list_indices() if column in index.columns]
-            self._index_type = found[0] if found else ""
-        return self._index_type  # e.g. "IvfPq", "IvfHnswSq"
+        return any(self._layout.first_pass_column in index.columns for index in self._table.list_indices())
 
     def count(self, where: str | None = None) -> int:
         """Count rows, optionally matching a SQL filter.
@@ -482,5 +472,4 @@ class TwoStageTable:
         else:
             config = HnswSq(distance_type="cosine", num_partitions=partitions)
         self._table.create_index(self._layout.first_pass_column, config=config, replace=replace)
-        self._index_type = None
         return IndexReport(True, index_type, rows, partitions, sub_vectors)
