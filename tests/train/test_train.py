@@ -72,8 +72,10 @@ def test_train_tiny_model_learns_and_saves(tmp_path):
     tok = _tokenizer()
     _write_pairs(tmp_path / "data")
     pairs = load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=tmp_path / "cache.npz")
-    again = load_pair_set(tmp_path / "data", tok, cache=tmp_path / "cache.npz")  # from the cache
+    again = load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=tmp_path / "cache.npz")  # from the cache
     assert np.array_equal(again.positives.ids, pairs.positives.ids)
+    with pytest.raises(ValueError, match="cut at 16 tokens"):
+        load_pair_set(tmp_path / "data", tok, max_tokens=8, cache=tmp_path / "cache.npz")
     train_rows, held = split_heldout(pairs)
     assert len(held) == 40 and not np.isin(pairs.query_group[train_rows], pairs.query_group[held]).any()
 
@@ -88,6 +90,8 @@ def test_train_tiny_model_learns_and_saves(tmp_path):
     assert after["select@16"] > before["select@16"] + 0.2
     assert after["select@8"] > before["select@8"] + 0.2
     assert not np.shares_memory(weights, init)
+    with pytest.raises(ValueError, match="No full batch"):
+        train_contrastive(init, pairs, train_rows[:3], TrainConfig(dims=(8, 16), batch_size=16, log_every=0))
 
     out = save_static_model(tmp_path / "model", weights, tok)
     from safetensors.numpy import load_file

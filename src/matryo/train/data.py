@@ -149,13 +149,20 @@ def load_pair_set(
         folder: The training folder.
         tokenizer: Tokenizer with padding and truncation cleared.
         max_tokens: Cap on tokens per text.
-        cache: Optional ``.npz`` path to reuse across runs.
+        cache: Optional ``.npz`` path to reuse across runs (it records ``max_tokens``; the data folder
+            and tokenizer are not checked, so use one cache per data folder).
 
     Returns:
         The tokenized pairs.
+
+    Raises:
+        ValueError: If the cache was written with another ``max_tokens``.
     """
     if cache is not None and Path(cache).exists():
         z = np.load(cache, allow_pickle=False)
+        if "max_tokens" in z.files and int(z["max_tokens"]) != (-1 if max_tokens is None else max_tokens):
+            msg = f"Cache {cache} holds texts cut at {int(z['max_tokens'])} tokens, not {max_tokens}; use another path"
+            raise ValueError(msg)
         return PairSet(
             queries=TokenizedTexts(z["q_ids"], z["q_off"]),
             positives=TokenizedTexts(z["p_ids"], z["p_off"]),
@@ -186,6 +193,7 @@ def load_pair_set(
             group=pairs.query_group,
             source=pairs.source,
             source_names=np.asarray(names),
+            max_tokens=np.asarray(max_tokens if max_tokens is not None else -1),
         )
     return pairs
 

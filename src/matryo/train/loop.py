@@ -157,7 +157,8 @@ def train_contrastive(
         The trained float32 table.
 
     Raises:
-        ValueError: If the widest Matryoshka dim exceeds the table width or the optimizer is unknown.
+        ValueError: If the widest Matryoshka dim exceeds the table width, the optimizer is unknown, or the
+            training rows cannot fill one batch.
     """
     torch = require_torch()
     if max(cfg.dims) > init.shape[1]:
@@ -187,6 +188,7 @@ def train_contrastive(
     running = 0.0
     done = False
     while not done:
+        step_at_epoch_start = step
         for batch in no_duplicate_batches(train_rows, pairs.query_group, cfg.batch_size, rng):
             progress = step / total
             if cfg.time_budget is not None:  # the schedule follows whichever runs out first
@@ -217,5 +219,8 @@ def train_contrastive(
             if step >= total or (cfg.time_budget is not None and elapsed > cfg.time_budget):
                 done = True
                 break
+        if step == step_at_epoch_start:
+            msg = f"No full batch of {cfg.batch_size} pairs with distinct queries in {train_rows.shape[0]} rows"
+            raise ValueError(msg)
     trained: NDArray[np.float32] = np.array(emb.weight.detach().numpy(), dtype=np.float32, copy=True)
     return trained
