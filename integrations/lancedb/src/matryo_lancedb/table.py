@@ -349,7 +349,7 @@ class TwoStageTable:
         single = len(live) == 1
         keep = [lay.id_column, lay.text_column, *lay.metadata_columns]
         query: Any = first[live[0]] if single else list(first[live])
-        builder = self._table.search(query, vector_column_name=lay.first_pass_column, query_type="vector")
+        builder: Any = self._table.search(query, vector_column_name=lay.first_pass_column, query_type="vector")
         builder = builder.distance_type("cosine").limit(n)
         # one query: fetch the rows with their full vectors in one trip; many: vectors first, then only the winners'
         # rows (reading every candidate's text for a large batch was 10x slower)
@@ -409,7 +409,7 @@ class TwoStageTable:
         return MatryoReranker(self._full, vector_column=self._layout.full_column, k=k, return_score=return_score)
 
     def _query_vectors(self, queries: Sequence[str] | ArrayLike) -> NDArray[np.float32]:
-        items = list(queries) if not isinstance(queries, np.ndarray) else queries
+        items: Any = list(queries) if not isinstance(queries, np.ndarray) else queries  # type: ignore[arg-type]
         if len(items) and all(isinstance(q, str) for q in items):
             return self.encoder.encode(list(items), truncate_dim=self.dim, normalize=True)
         vectors = np.asarray(items, dtype=np.float32)
