@@ -233,7 +233,12 @@ def test_fetch_texts_re_encodes_candidates(encoder, corpus, store) -> None:
     ids, texts = corpus
     text_of = dict(zip(ids, texts, strict=True))
     by_vector = two_stage_search(
-        encoder, "alpha beta", first_pass=store.first_pass, fetch_full_vectors=store.fetch, truncate_dim=16
+        encoder,
+        "alpha beta",
+        first_pass=store.first_pass,
+        fetch_full_vectors=store.fetch,
+        truncate_dim=16,
+        rescore_multiplier=4,
     )
     before = encoder.texts_encoded
     by_text = two_stage_search(
@@ -241,9 +246,10 @@ def test_fetch_texts_re_encodes_candidates(encoder, corpus, store) -> None:
         "alpha beta",
         first_pass=store.first_pass,
         truncate_dim=16,
+        rescore_multiplier=4,
         fetch_texts=lambda wanted: {i: text_of[i] for i in wanted},
     )
-    assert encoder.texts_encoded - before == 1 + 10 * DEFAULT_RESCORE_MULTIPLIER  # the query + the candidates
+    assert encoder.texts_encoded - before == 1 + 10 * 4  # the query + the candidates
     assert by_text.ids == by_vector.ids
     np.testing.assert_allclose(by_text.scores, by_vector.scores, rtol=1e-5)
 
