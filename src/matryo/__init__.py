@@ -7,19 +7,32 @@ from matryo.errors import (
     DimensionMismatchError,
     MatryoError,
     MissingExtraError,
+    MissingVectorError,
     ModelFormatError,
     ModelNotFoundError,
 )
+from matryo.index import NumpyIndex
+from matryo.quantize import matryoshka_dims, truncate
+from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, SearchHits, rescore, two_stage_search
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
+    "DEFAULT_RESCORE_MULTIPLIER",
+    "DEFAULT_TRUNCATE_DIM",
     "DimensionMismatchError",
     "MatryoError",
     "MissingExtraError",
+    "MissingVectorError",
     "ModelFormatError",
     "ModelNotFoundError",
+    "NumpyIndex",
+    "SearchHits",
     "StaticEncoder",
     "__version__",
+    "matryoshka_dims",
+    "rescore",
+    "truncate",
+    "two_stage_search",
 ]

@@ -7,6 +7,7 @@ refines, so ``except ValueError`` and ``except MatryoError`` both work::
     ├── ModelFormatError(ValueError)        a model folder or file matryo cannot read
     ├── ModelNotFoundError(FileNotFoundError)  a path or hub id that does not resolve
     ├── DimensionMismatchError(ValueError)  vectors or models of different widths were mixed
+    ├── MissingVectorError(LookupError)     a first-pass candidate has no full vector to rescore with
     └── MissingExtraError(ImportError)      an optional dependency is not installed
 """
 
@@ -16,6 +17,7 @@ __all__ = [
     "DimensionMismatchError",
     "MatryoError",
     "MissingExtraError",
+    "MissingVectorError",
     "ModelFormatError",
     "ModelNotFoundError",
 ]
@@ -35,6 +37,10 @@ class ModelNotFoundError(MatryoError, FileNotFoundError):
 
 class DimensionMismatchError(MatryoError, ValueError):
     """Vectors (or models) of different dimensions were combined."""
+
+
+class MissingVectorError(MatryoError, LookupError):
+    """The first pass returned ids for which no full vector (or text) could be fetched."""
 
 
 class MissingExtraError(MatryoError, ImportError):

@@ -36,7 +36,7 @@ from typing import Generic, Literal, Protocol, TypeVar, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from matryo.errors import DimensionMismatchError, MatryoError
+from matryo.errors import DimensionMismatchError, MissingVectorError
 from matryo.quantize import normalize, truncate
 
 __all__ = [
@@ -100,10 +100,6 @@ class Encoder(Protocol):
     ) -> NDArray[np.float32]:
         """Encode texts into a ``(n, truncate_dim or dim)`` float32 array."""
         ...
-
-
-class MissingVectorError(MatryoError, LookupError):
-    """The first pass returned ids for which no full vector (or text) could be fetched."""
 
 
 @dataclass(frozen=True, eq=False)

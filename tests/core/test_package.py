@@ -12,15 +12,24 @@ import matryo
 def test_public_api_is_pinned() -> None:
     expected = {
         "DEFAULT_MODEL_PATH",
+        "DEFAULT_RESCORE_MULTIPLIER",
+        "DEFAULT_TRUNCATE_DIM",
         "DimensionMismatchError",
         "MatryoError",
         "MissingExtraError",
+        "MissingVectorError",
         "ModelFormatError",
         "ModelNotFoundError",
+        "NumpyIndex",
+        "SearchHits",
         "StaticEncoder",
         "__version__",
+        "matryoshka_dims",
+        "rescore",
+        "truncate",
+        "two_stage_search",
     }
-    assert expected <= set(matryo.__all__)
+    assert set(matryo.__all__) == expected
     for name in matryo.__all__:
         assert hasattr(matryo, name), name
 
@@ -40,5 +49,6 @@ def test_errors_refine_builtins() -> None:
     assert issubclass(matryo.ModelNotFoundError, FileNotFoundError)
     assert issubclass(matryo.DimensionMismatchError, ValueError)
     assert issubclass(matryo.MissingExtraError, ImportError)
+    assert issubclass(matryo.MissingVectorError, LookupError)
     for cls in (matryo.ModelFormatError, matryo.MissingExtraError, matryo.DimensionMismatchError):
         assert issubclass(cls, matryo.MatryoError)
