@@ -8,6 +8,7 @@ an empty text gives a zero vector, truncation happens before normalisation.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -32,7 +33,8 @@ DEFAULT_MODEL_PATH = Path(__file__).parent / "default_model"
 """The embedded default model that ships inside the package (loaded when no model is named)."""
 
 _SHORT_MAX = 32  # texts up to this many tokens are pooled in length buckets, longer ones one by one
-_BUCKET_BYTES = 1 << 20  # cap on the gather temporary of one bucket step (fits in L2)
+_BUCKET_BYTES = 4 << 20  # cap on the gather temporary of one bucket step
+_BATCH_CHARS = 256_000  # a batch also ends here: ~250 passages or ~2,000 queries per tokenizer call
 _LONG_TEXT_CHARS = 100_000  # longer texts are tokenized in whitespace-aligned pieces (bounded memory)
 _NORM_EPS = 1e-12  # torch.nn.functional.normalize's eps, for parity
 _WORD_CACHE_MAX = 1 << 18  # whitespace-separated words whose token ids are remembered (about 30 MB)
@@ -311,7 +313,7 @@ class StaticEncoder:
         *,
         truncate_dim: int | None = None,
         normalize: bool = True,
-        batch_size: int = 512,
+        batch_size: int = 2048,
         show_progress_bar: bool = False,
     ) -> NDArray[np.float32]:
         """Embed texts.
@@ -450,23 +452,23 @@ class StaticEncoder:
         bar: Any,
     ) -> None:
         """Pool ``texts`` into ``out`` (at ``rows``, or in order), tokenizing batch i+1 while pooling batch i."""
-        starts = range(0, len(texts), batch_size)
-        if len(starts) <= 1:
+        bounds = _batch_bounds(texts, batch_size)
+        if len(bounds) <= 2:
             batches: Iterator[tuple[int, list[list[int]]]] = (
-                (s, self._token_ids(texts[s : s + batch_size])) for s in starts
+                (s, self._token_ids(texts[s:e])) for s, e in itertools.pairwise(bounds)
             )
             self._pool_batches(batches, table, out, rows, bar)
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="matryo-tokenize") as pool:
 
             def pipelined() -> Iterator[tuple[int, list[list[int]]]]:
-                future = pool.submit(self._token_ids, texts[0:batch_size])
-                for s in starts:
+                spans = list(itertools.pairwise(bounds))
+                future = pool.submit(self._token_ids, texts[spans[0][0] : spans[0][1]])
+                for i, (start, _) in enumerate(spans):
                     ids = future.result()
-                    nxt = s + batch_size
-                    if nxt < len(texts):
-                        future = pool.submit(self._token_ids, texts[nxt : nxt + batch_size])
-                    yield s, ids
+                    if i + 1 < len(spans):
+                        future = pool.submit(self._token_ids, texts[spans[i + 1][0] : spans[i + 1][1]])
+                    yield start, ids
 
             self._pool_batches(pipelined(), table, out, rows, bar)
 
@@ -586,6 +588,20 @@ def _pool_into(ids: list[list[int]], table: NDArray[np.float32], out: NDArray[np
         else:
             for r in group:
                 out[r] = table.take(ids[r], axis=0).sum(axis=0) / length
+
+
+def _batch_bounds(texts: list[str], batch_size: int) -> list[int]:
+    """Start offsets of the batches (plus the end): ``batch_size`` texts, fewer when they pass ``_BATCH_CHARS``."""
+    bounds = [0]
+    chars = 0
+    for i, text in enumerate(texts):
+        if i - bounds[-1] >= batch_size or (chars >= _BATCH_CHARS and i > bounds[-1]):
+            bounds.append(i)
+            chars = 0
+        chars += len(text)
+    if len(texts) > bounds[-1]:
+        bounds.append(len(texts))
+    return bounds
 
 
 def _normalize_rows(vectors: NDArray[np.float32]) -> None:
