@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +21,19 @@ TINY_WORDS = (
 ).split()
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 LAYOUTS = ("st_hub", "st_root", "model2vec")
+
+
+def load_standin() -> Any:
+    """Import ``benchmarks/standin.py`` (stand-in model builder and text sets), once per session."""
+    name = "matryo_benchmarks_standin"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / "standin.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def make_tokenizer(max_length: int | None = None) -> Tokenizer:

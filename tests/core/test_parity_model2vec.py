@@ -16,8 +16,6 @@ Both also treat float16 tables differently: model2vec averages in float16, matry
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ import pytest
 pytest.importorskip("model2vec")
 
 from model2vec import StaticModel  # noqa: E402
+from tests.conftest import load_standin  # noqa: E402
 
 from matryo import StaticEncoder  # noqa: E402
 
@@ -34,19 +33,7 @@ TOL = 1e-5
 DIM = 24
 
 
-def _load_standin() -> Any:
-    name = "matryo_benchmarks_standin"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[2] / "benchmarks" / "standin.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-standin = _load_standin()
+standin = load_standin()
 TEXTS = [t for t in standin.varied_texts(3000) if len(t) < 100_000]
 
 

@@ -7,9 +7,7 @@ stand-in for static-retrieval-mrl-en-v1 (``benchmarks/standin.py``), over a few 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ pytest.importorskip("sentence_transformers")
 
 from sentence_transformers import SentenceTransformer  # noqa: E402
 from sentence_transformers.models import StaticEmbedding  # noqa: E402
+from tests.conftest import load_standin  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 from matryo import StaticEncoder  # noqa: E402
@@ -32,19 +31,7 @@ TINY_DIM = 32
 _LONG = 8192  # tokens; see _check_all_modes
 
 
-def _load_standin() -> Any:
-    name = "matryo_benchmarks_standin"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[2] / "benchmarks" / "standin.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-standin = _load_standin()
+standin = load_standin()
 TEXTS = standin.varied_texts(3000)
 SHORTER = [t for t in TEXTS if len(t) < 100_000]  # without the ~130k-character text (slow to tokenize)
 
