@@ -128,3 +128,58 @@ def test_cli_end_to_end_random_init(tmp_path):
     vecs = enc.encode(["topic1", ""])
     assert vecs.shape == (2, 8)
     assert np.allclose(vecs[1], 0.0)
+
+
+def test_crop_pairs_split_each_passage_into_span_and_rest():
+    from matryo.train.crops import crop_pairs, croppable_rows
+
+    lengths = [40, 5, 60, 33]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    texts = TokenizedTexts(np.arange(offsets[-1], dtype=np.int32), offsets.astype(np.int64))
+    rows = croppable_rows(texts, np.array([3, 1, 2, 0]), min_tokens=32)
+    assert rows.tolist() == [3, 2, 0]
+    for seed in range(20):
+        q_ids, q_off, p_ids, p_off = crop_pairs(texts, rows, np.random.default_rng(seed))
+        q_end, p_end = np.append(q_off[1:], len(q_ids)), np.append(p_off[1:], len(p_ids))
+        for i, row in enumerate(rows.tolist()):
+            span = q_ids[q_off[i] : q_end[i]]
+            rest = p_ids[p_off[i] : p_end[i]]
+            passage = np.arange(offsets[row], offsets[row + 1])
+            # the span is contiguous, between 10% and 50% of the passage (4 tokens at least) ...
+            assert np.array_equal(span, np.arange(span[0], span[0] + len(span)))
+            assert max(4, round(0.1 * lengths[row])) <= len(span) <= round(0.5 * lengths[row])
+            # ... and span + rest is the passage, with no token in both
+            assert np.array_equal(np.sort(np.concatenate([span, rest])), passage)
+            assert np.all(np.diff(rest) > 0)
+
+
+def test_train_with_crop_pairs_in_every_batch(tmp_path):
+    pytest.importorskip("torch")
+    from matryo.train.heldout import heldout_scores, split_heldout
+    from matryo.train.init import random_init
+    from matryo.train.loop import TrainConfig, train_contrastive
+
+    tok = _tokenizer()
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    with gzip.open(folder / "wikipedia_pairs.jsonl.gz", "wt") as fh:
+        for i in range(300):  # long positives: two topic words repeated among filler
+            k = rng.choice(len(TOPICS), 2, replace=False)
+            words = [*rng.choice(FILLER, 20).tolist(), *[f"{TOPICS[j]}x" for j in k] * 8]
+            fh.write(json.dumps({"query": f"{TOPICS[k[0]]} q{i}", "positive": " ".join(rng.permutation(words))}) + "\n")
+    pairs = load_pair_set(folder, tok, max_tokens=64)
+    train_rows, held = split_heldout(pairs)
+    init = random_init(tok.get_vocab_size(), 16, seed=0)
+    before = heldout_scores(init, pairs, held, dims=(16,))
+    cfg = TrainConfig(dims=(8, 16), batch_size=16, lr=0.1, epochs=4, log_every=0, threads=1, crop_share=0.5)
+    weights = train_contrastive(init, pairs, train_rows, cfg)
+    after = heldout_scores(weights, pairs, held, dims=(16,))
+    assert after["crops@16"] > before["crops@16"] + 0.1
+    with pytest.raises(ValueError, match="1000\\+ tokens"):
+        train_contrastive(
+            init,
+            pairs,
+            train_rows,
+            TrainConfig(dims=(16,), batch_size=16, crop_share=0.5, crop_min_tokens=1000, log_every=0),
+        )

@@ -2,7 +2,8 @@
 
 The pipeline: tokenize the training pairs, embed every vocabulary token with the teacher
 (all-MiniLM-L6-v2), rotate by PCA, fold SIF frequency weights into the rows, pad to the width, then
-train with MultipleNegativesRankingLoss at every Matryoshka width and save a sentence-transformers
+train with MultipleNegativesRankingLoss at every Matryoshka width (a share of every batch is inverse-cloze crop
+pairs cut from the positives) and save a sentence-transformers
 StaticEmbedding folder in float16.
 """
 
@@ -44,6 +45,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--schedule", choices=["linear", "cosine", "constant"], default="linear")
     parser.add_argument("--scale", type=float, default=20.0, help="inverse temperature of the cosine logits")
     parser.add_argument("--no-symmetric", action="store_true", help="query->positive loss only")
+    parser.add_argument(
+        "--crop-share", type=float, default=0.25, help="share of each batch made of inverse-cloze crop pairs (0: none)"
+    )
     parser.add_argument("--max-tokens", type=int, default=256, help="tokens kept per training text")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
@@ -126,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
         time_budget=args.time_budget,
+        crop_share=args.crop_share,
     )
     weights = train_contrastive(init, pairs, train_rows, cfg)
     scores = heldout_scores(weights, pairs, held, tuple(d for d in (128, args.dim) if d <= args.dim))

@@ -1,7 +1,9 @@
 """A held-out slice of the training pairs, used for every model-selection decision.
 
 The BEIR evaluation sets are never used for training or selection; this slice is. Each held-out
-query must find its own positive among all held-out positives (about 4k documents).
+query must find its own positive among all held-out positives (about 4k documents). A ``crops``
+score does the same for long queries: a span cut out of each long held-out positive must find the
+rest of its passage (the inverse-cloze task of :mod:`matryo.train.crops`, with a fixed cut).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matryo.evaluation import dense_run, ndcg_at_k
-from matryo.train.data import PairSet
+from matryo.train.crops import crop_pairs, croppable_rows
+from matryo.train.data import PairSet, TokenizedTexts
 from matryo.train.loop import encode_rows
 
 __all__ = ["HELDOUT_SIZES", "split_heldout", "heldout_scores"]
@@ -67,11 +70,17 @@ def heldout_scores(
         dims: Matryoshka widths to score.
 
     Returns:
-        ``{"<source>@<dim>": ndcg, "select@<dim>": mean over SELECTION_SOURCES}``.
+        ``{"<source>@<dim>": ndcg, "select@<dim>": mean over SELECTION_SOURCES, "crops@<dim>": ndcg}``.
     """
     q = encode_rows(weights, pairs.queries, heldout)
     p = encode_rows(weights, pairs.positives, heldout)
     ids = [str(i) for i in heldout.tolist()]
+    long_rows = croppable_rows(pairs.positives, heldout)
+    cq_ids, cq_off, cp_ids, cp_off = crop_pairs(pairs.positives, long_rows, np.random.default_rng(0))
+    every = np.arange(long_rows.shape[0], dtype=np.int64)
+    cq = encode_rows(weights, TokenizedTexts(cq_ids, np.append(cq_off, cq_ids.shape[0])), every)
+    cp = encode_rows(weights, TokenizedTexts(cp_ids, np.append(cp_off, cp_ids.shape[0])), every)
+    crop_ids = [str(i) for i in every.tolist()]
     out: dict[str, float] = {}
     for d in dims:
         if d > weights.shape[1]:
@@ -89,4 +98,9 @@ def heldout_scores(
             if name in SELECTION_SOURCES:
                 sel.append(out[f"{name}@{d}"])
         out[f"select@{d}"] = float(np.mean(sel)) if sel else 0.0
+        if crop_ids:
+            cqd = cq[:, :d] / np.maximum(np.linalg.norm(cq[:, :d], axis=1, keepdims=True), 1e-12)
+            cpd = cp[:, :d] / np.maximum(np.linalg.norm(cp[:, :d], axis=1, keepdims=True), 1e-12)
+            crun = dense_run(cqd, cpd, crop_ids, crop_ids, k=10)
+            out[f"crops@{d}"] = ndcg_at_k(crun, {i: {i: 1} for i in crop_ids}, 10)
     return out

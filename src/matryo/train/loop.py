@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matryo.train._torch import log, require_torch
+from matryo.train.crops import crop_pairs, croppable_rows
 from matryo.train.data import PairSet, TokenizedTexts, no_duplicate_batches
 
 __all__ = ["TrainConfig", "encode_rows", "train_contrastive"]
@@ -42,6 +43,9 @@ class TrainConfig:
         time_budget: Stop after this many seconds (None: no limit); the learning-rate schedule then
             follows elapsed time when that runs out before the planned steps (not reproducible run to run).
         log_every: Print every this many steps (0: never).
+        crop_share: Share of every batch made of inverse-cloze crop pairs (a span of a training
+            positive as the query, the rest of it as the positive; see :mod:`matryo.train.crops`).
+        crop_min_tokens: Shortest positive that is cut into a crop pair.
     """
 
     dims: Sequence[int] = (32, 64, 128, 256, 512)
@@ -57,6 +61,8 @@ class TrainConfig:
     threads: int = 2
     time_budget: float | None = None
     log_every: int = 20
+    crop_share: float = 0.0
+    crop_min_tokens: int = 32
     history: list[tuple[int, float]] = field(default_factory=list)
 
 
@@ -180,7 +186,13 @@ def train_contrastive(
     else:
         msg = f"Unknown optimizer {cfg.optimizer!r}; expected 'adam', 'sparse_adam' or 'adagrad'"
         raise ValueError(msg)
-    steps_per_epoch = max(1, train_rows.shape[0] // cfg.batch_size)
+    n_crop = round(cfg.crop_share * cfg.batch_size)
+    pair_batch = cfg.batch_size - n_crop
+    crop_rows = croppable_rows(pairs.positives, train_rows, cfg.crop_min_tokens) if n_crop else train_rows[:0]
+    if n_crop and crop_rows.shape[0] < n_crop:
+        msg = f"Only {crop_rows.shape[0]} positives have {cfg.crop_min_tokens}+ tokens; {n_crop} crops per batch needed"
+        raise ValueError(msg)
+    steps_per_epoch = max(1, train_rows.shape[0] // pair_batch)
     total = max(1, int(cfg.epochs * steps_per_epoch))
     labels = torch.arange(cfg.batch_size)
     start = time.perf_counter()
@@ -189,7 +201,7 @@ def train_contrastive(
     done = False
     while not done:
         step_at_epoch_start = step
-        for batch in no_duplicate_batches(train_rows, pairs.query_group, cfg.batch_size, rng):
+        for batch in no_duplicate_batches(train_rows, pairs.query_group, pair_batch, rng):
             progress = step / total
             if cfg.time_budget is not None:  # the schedule follows whichever runs out first
                 progress = max(progress, (time.perf_counter() - start) / cfg.time_budget)
@@ -198,6 +210,10 @@ def train_contrastive(
                 group["lr"] = cfg.lr * factor
             q_ids, q_off = pairs.queries.take(batch)
             p_ids, p_off = pairs.positives.take(batch)
+            if n_crop:
+                cut = crop_pairs(pairs.positives, rng.choice(crop_rows, size=n_crop, replace=False), rng)
+                q_ids, q_off = np.concatenate([q_ids, cut[0]]), np.concatenate([q_off, cut[1] + q_ids.shape[0]])
+                p_ids, p_off = np.concatenate([p_ids, cut[2]]), np.concatenate([p_off, cut[3] + p_ids.shape[0]])
             q = emb(torch.from_numpy(q_ids), torch.from_numpy(q_off))
             p = emb(torch.from_numpy(p_ids), torch.from_numpy(p_off))
             loss = _matryoshka_mnrl(q, p, cfg, labels)
@@ -220,7 +236,7 @@ def train_contrastive(
                 done = True
                 break
         if step == step_at_epoch_start:
-            msg = f"No full batch of {cfg.batch_size} pairs with distinct queries in {train_rows.shape[0]} rows"
+            msg = f"No full batch of {pair_batch} pairs with distinct queries in {train_rows.shape[0]} rows"
             raise ValueError(msg)
     trained: NDArray[np.float32] = np.array(emb.weight.detach().numpy(), dtype=np.float32, copy=True)
     return trained
