@@ -78,8 +78,8 @@ def heldout_scores(
     long_rows = croppable_rows(pairs.positives, heldout)
     cq_ids, cq_off, cp_ids, cp_off = crop_pairs(pairs.positives, long_rows, np.random.default_rng(0))
     every = np.arange(long_rows.shape[0], dtype=np.int64)
-    cq = encode_rows(weights, TokenizedTexts(cq_ids, np.append(cq_off, cq_ids.shape[0])), every)
-    cp = encode_rows(weights, TokenizedTexts(cp_ids, np.append(cp_off, cp_ids.shape[0])), every)
+    cq = encode_rows(weights, TokenizedTexts(cq_ids.astype(np.int32), np.append(cq_off, cq_ids.shape[0])), every)
+    cp = encode_rows(weights, TokenizedTexts(cp_ids.astype(np.int32), np.append(cp_off, cp_ids.shape[0])), every)
     crop_ids = [str(i) for i in every.tolist()]
     out: dict[str, float] = {}
     for d in dims:
