@@ -116,10 +116,11 @@ def test_cli_end_to_end_random_init(tmp_path):
     _write_pairs(tmp_path / "data", n=200)
     argv = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--teacher", str(teacher)]
     argv += ["--init", "random", "--dim", "8", "--matryoshka-dims", "4", "8", "--batch-size", "8", "--epochs", "1"]
-    argv += ["--threads", "1"]
+    argv += ["--threads", "1", "--eval-every", "5", "--crop-share", "0"]
     assert main(argv) == 0
     info = json.loads((tmp_path / "m" / "training_info.json").read_text())
     assert info["steps"] > 0 and "select@8" in info["heldout_ndcg@10"]
+    assert info["heldout_curve"] and info["heldout_curve"][0]["step"] == 5
     try:
         from matryo import StaticEncoder
     except ImportError:

@@ -53,6 +53,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
     parser.add_argument("--cache", default=None, help="optional .npz cache of the tokenized pairs")
+    parser.add_argument(
+        "--eval-every", type=int, default=0, help="log the held-out scores every this many steps (0: only at the end)"
+    )
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     return parser
 
@@ -132,14 +135,23 @@ def run(args: argparse.Namespace) -> int:
         time_budget=args.time_budget,
         crop_share=args.crop_share,
     )
-    weights = train_contrastive(init, pairs, train_rows, cfg)
-    scores = heldout_scores(weights, pairs, held, tuple(d for d in (128, args.dim) if d <= args.dim))
+    widths = tuple(d for d in (128, args.dim) if d <= args.dim)
+    curve: list[dict[str, Any]] = []
+
+    def evaluate(step: int, table: np.ndarray) -> None:
+        scores = heldout_scores(table, pairs, held, widths)
+        curve.append({"step": step, **{k: round(v, 4) for k, v in scores.items() if k.startswith(("select", "crops"))}})
+        log(f"held-out {curve[-1]}")
+
+    weights = train_contrastive(init, pairs, train_rows, cfg, evaluate if args.eval_every else None, args.eval_every)
+    scores = heldout_scores(weights, pairs, held, widths)
     out = save_static_model(args.out, weights, tokenizer, args.dtype)
     info = {
         "args": {k: v for k, v in vars(args).items() if k != "func"},
         "heldout_ndcg@10": {k: round(v, 4) for k, v in scores.items()},
         "train_seconds": round(time.perf_counter() - start, 1),
         "steps": len(cfg.history),
+        "heldout_curve": curve,
         "final_loss": round(float(np.mean([v for _, v in cfg.history[-20:]])), 4) if cfg.history else None,
     }
     (out / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -190,7 +190,10 @@ def train_contrastive(
     pair_batch = cfg.batch_size - n_crop
     crop_rows = croppable_rows(pairs.positives, train_rows, cfg.crop_min_tokens) if n_crop else train_rows[:0]
     if n_crop and crop_rows.shape[0] < n_crop:
-        msg = f"Only {crop_rows.shape[0]} positives have {cfg.crop_min_tokens}+ tokens; {n_crop} crops per batch needed"
+        msg = (
+            f"Only {crop_rows.shape[0]} positives have {cfg.crop_min_tokens}+ tokens; {n_crop} crops per batch "
+            "needed (lower the crop share; 0 turns crops off)"
+        )
         raise ValueError(msg)
     steps_per_epoch = max(1, train_rows.shape[0] // pair_batch)
     total = max(1, int(cfg.epochs * steps_per_epoch))
