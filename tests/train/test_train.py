@@ -121,6 +121,10 @@ def test_cli_end_to_end_random_init(tmp_path):
     info = json.loads((tmp_path / "m" / "training_info.json").read_text())
     assert info["steps"] > 0 and "select@8" in info["heldout_ndcg@10"]
     assert info["heldout_curve"] and info["heldout_curve"][0]["step"] == 5
+    with pytest.raises(SystemExit, match=r"--skip-sources \['gcide'\]: no such pair file"):
+        main([*argv, "--skip-sources", "gcide"])
+    with pytest.raises(ValueError, match="No full batch"):  # nothing left to train on
+        main([*argv, "--skip-sources", "wikipedia"])
     try:
         from matryo import StaticEncoder
     except ImportError:

@@ -50,6 +50,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument(
         "--crop-share", type=float, default=0.5, help="share of each batch made of inverse-cloze crop pairs (0: none)"
     )
+    parser.add_argument(
+        "--skip-sources",
+        nargs="*",
+        default=[],
+        metavar="NAME",
+        help="pair files to leave out of training, by name (e.g. gcide wordnet); their held-out pairs are still scored",
+    )
     parser.add_argument("--max-tokens", type=int, default=256, help="tokens kept per training text")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
@@ -114,6 +121,12 @@ def run(args: argparse.Namespace) -> int:
     vocab = tokenizer.get_vocab_size(with_added_tokens=True)
     pairs = load_pair_set(args.data, tokenizer, args.max_tokens, cache=args.cache)
     train_rows, held = split_heldout(pairs, seed=args.seed)
+    unknown = sorted(set(args.skip_sources) - set(pairs.source_names))
+    if unknown:
+        msg = f"error: --skip-sources {unknown}: no such pair file; the sources are {pairs.source_names}"
+        raise SystemExit(msg)
+    skipped = [pairs.source_names.index(name) for name in args.skip_sources]
+    train_rows = train_rows[~np.isin(pairs.source[train_rows], skipped)]
     log(f"pairs: {len(pairs)} ({len(train_rows)} train, {len(held)} held out) {time.perf_counter() - start:.0f}s")
     counts = token_counts(pairs, train_rows, vocab)
     if args.init == "random":
