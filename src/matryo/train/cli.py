@@ -53,9 +53,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument(
         "--skip-sources",
         nargs="*",
-        default=[],
+        default=["gcide"],
         metavar="NAME",
-        help="pair files to leave out of training, by name (e.g. gcide wordnet); their held-out pairs are still scored",
+        help="pair files to leave out of training, by name (default: gcide, the GPL-2+ dictionary; pass the option "
+        "with no name to train on every file); their held-out pairs are still scored",
     )
     parser.add_argument("--max-tokens", type=int, default=256, help="tokens kept per training text")
     parser.add_argument("--seed", type=int, default=12)
