@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matryo.evaluation import dense_run, ndcg_at_k
+from matryo.quantize import truncate
 from matryo.train.crops import crop_pairs, croppable_rows
 from matryo.train.data import PairSet, TokenizedTexts
 from matryo.train.loop import encode_rows
@@ -85,9 +86,7 @@ def heldout_scores(
     for d in dims:
         if d > weights.shape[1]:
             continue
-        qd = q[:, :d] / np.maximum(np.linalg.norm(q[:, :d], axis=1, keepdims=True), 1e-12)
-        pd = p[:, :d] / np.maximum(np.linalg.norm(p[:, :d], axis=1, keepdims=True), 1e-12)
-        run = dense_run(qd, pd, ids, ids, k=10)
+        run = dense_run(truncate(q, d), truncate(p, d), ids, ids, k=10)
         sel = []
         for s, name in enumerate(pairs.source_names):
             mask = pairs.source[heldout] == s
@@ -99,8 +98,6 @@ def heldout_scores(
                 sel.append(out[f"{name}@{d}"])
         out[f"select@{d}"] = float(np.mean(sel)) if sel else 0.0
         if crop_ids:
-            cqd = cq[:, :d] / np.maximum(np.linalg.norm(cq[:, :d], axis=1, keepdims=True), 1e-12)
-            cpd = cp[:, :d] / np.maximum(np.linalg.norm(cp[:, :d], axis=1, keepdims=True), 1e-12)
-            crun = dense_run(cqd, cpd, crop_ids, crop_ids, k=10)
+            crun = dense_run(truncate(cq, d), truncate(cp, d), crop_ids, crop_ids, k=10)
             out[f"crops@{d}"] = ndcg_at_k(crun, {i: {i: 1} for i in crop_ids}, 10)
     return out
