@@ -9,7 +9,13 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from matryo.errors import MissingExtraError
-from matryo.train.data import TokenizedTexts, load_pair_set, no_duplicate_batches, tokenize_texts
+from matryo.train.data import (
+    TokenizedTexts,
+    load_pair_set,
+    no_duplicate_batches,
+    single_source_batches,
+    tokenize_texts,
+)
 
 TOPICS = [f"topic{i}" for i in range(40)]
 FILLER = ["the", "a", "of", "and", "is"]
@@ -52,6 +58,21 @@ def test_no_duplicate_batches():
     for b in batches:
         assert len(b) == 3
         assert len(set(groups[b].tolist())) == 3
+
+
+def test_single_source_batches_keep_sources_apart():
+    sources = np.repeat(np.array([0, 1, 2], dtype=np.int64), [40, 20, 3])
+    groups = np.arange(sources.shape[0], dtype=np.int64)
+    groups[1] = groups[0]  # a duplicate query inside source 0
+    rows = np.arange(sources.shape[0], dtype=np.int64)
+    batches = list(single_source_batches(rows, groups, sources, 8, np.random.default_rng(3)))
+    per_source = [int(sources[b[0]]) for b in batches]
+    assert sorted(per_source) == [0] * 5 + [1] * 2  # 40 // 8 (the duplicate waits a batch), 20 // 8; 3 < 8
+    assert per_source != sorted(per_source)  # interleaved, not source after source
+    for b in batches:
+        assert len(b) == 8
+        assert len(set(sources[b].tolist())) == 1
+        assert len(set(groups[b].tolist())) == 8
 
 
 def test_missing_torch_raises_missing_extra(monkeypatch):

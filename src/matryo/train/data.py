@@ -19,6 +19,7 @@ __all__ = [
     "tokenize_texts",
     "load_pair_set",
     "no_duplicate_batches",
+    "single_source_batches",
 ]
 
 
@@ -237,3 +238,35 @@ def no_duplicate_batches(
                 else:
                     batch.append(r)
                     seen.add(gr)
+
+
+def single_source_batches(
+    rows: NDArray[np.int64],
+    groups: NDArray[np.int64],
+    sources: NDArray[np.int64],
+    batch_size: int,
+    rng: np.random.Generator,
+) -> Iterator[NDArray[np.int64]]:
+    """Batches drawn from one source each, in a shuffled order (one pass over the rows).
+
+    Each source's rows go through :func:`no_duplicate_batches` on their own, and the batches of all
+    sources are interleaved at random, so sources appear in proportion to their size (as
+    sentence-transformers' ``ProportionalBatchSampler`` does with several datasets). In-batch
+    negatives then come from the same kind of text as the positive, not from an easily told-apart
+    other source.
+
+    Args:
+        rows: Pair indices to draw from.
+        groups: Query group of every pair (indexed by pair index).
+        sources: Source index of every pair (indexed by pair index).
+        batch_size: Pairs per batch.
+        rng: Random generator for the shuffles.
+
+    Yields:
+        Arrays of ``batch_size`` pair indices, all from one source.
+    """
+    batches: list[NDArray[np.int64]] = []
+    for s in np.unique(sources[rows]).tolist():
+        batches.extend(no_duplicate_batches(rows[sources[rows] == s], groups, batch_size, rng))
+    for i in rng.permutation(len(batches)).tolist():
+        yield batches[i]

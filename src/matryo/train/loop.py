@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from matryo.train._torch import log, require_torch
 from matryo.train.crops import crop_pairs, croppable_rows
-from matryo.train.data import PairSet, TokenizedTexts, no_duplicate_batches
+from matryo.train.data import PairSet, TokenizedTexts, no_duplicate_batches, single_source_batches
 
 __all__ = ["TrainConfig", "encode_rows", "train_contrastive"]
 
@@ -46,6 +46,8 @@ class TrainConfig:
         crop_share: Share of every batch made of inverse-cloze crop pairs (a span of a training
             positive as the query, the rest of it as the positive; see :mod:`matryo.train.crops`).
         crop_min_tokens: Shortest positive that is cut into a crop pair.
+        single_source: Draw each batch's pairs from one source file (see
+            :func:`matryo.train.data.single_source_batches`) instead of from all of them.
     """
 
     dims: Sequence[int] = (32, 64, 128, 256, 512)
@@ -63,6 +65,7 @@ class TrainConfig:
     log_every: int = 20
     crop_share: float = 0.0
     crop_min_tokens: int = 32
+    single_source: bool = False
     history: list[tuple[int, float]] = field(default_factory=list)
 
 
@@ -204,7 +207,11 @@ def train_contrastive(
     done = False
     while not done:
         step_at_epoch_start = step
-        for batch in no_duplicate_batches(train_rows, pairs.query_group, pair_batch, rng):
+        if cfg.single_source:
+            batches = single_source_batches(train_rows, pairs.query_group, pairs.source, pair_batch, rng)
+        else:
+            batches = no_duplicate_batches(train_rows, pairs.query_group, pair_batch, rng)
+        for batch in batches:
             progress = step / total
             if cfg.time_budget is not None:  # the schedule follows whichever runs out first
                 progress = max(progress, (time.perf_counter() - start) / cfg.time_budget)
