@@ -28,11 +28,11 @@ def _tokenizer() -> Tokenizer:
     return tok
 
 
-def _write_pairs(folder, n=400, seed=0):
+def _write_pairs(folder, n=400, seed=0, source="wikipedia"):
     # query "topicK" -> positive "the topicKx of ..." : the model must learn topicK ~ topicKx
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    with gzip.open(folder / "wikipedia_pairs.jsonl.gz", "wt") as fh:
+    with gzip.open(folder / f"{source}_pairs.jsonl.gz", "wt") as fh:
         for i in range(n):
             k = int(rng.integers(len(TOPICS)))
             pos = " ".join([*rng.choice(FILLER, 3).tolist(), f"{TOPICS[k]}x", *rng.choice(FILLER, 2).tolist()])
@@ -154,6 +154,28 @@ def test_cli_end_to_end_random_init(tmp_path):
     vecs = enc.encode(["topic1", ""])
     assert vecs.shape == (2, 8)
     assert np.allclose(vecs[1], 0.0)
+
+
+def test_cli_batch_sources(tmp_path):
+    pytest.importorskip("torch")
+    from matryo.train import main
+
+    tok = _tokenizer()
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    tok.save(str(teacher / "tokenizer.json"))
+    # two pair files of 120 pairs: a single-source batch of 128 pairs cannot be filled, a mixed one can
+    _write_pairs(tmp_path / "data", n=120, seed=1, source="wikipedia")
+    _write_pairs(tmp_path / "data", n=120, seed=2, source="medquad")
+    argv = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--teacher", str(teacher)]
+    argv += ["--init", "random", "--dim", "8", "--matryoshka-dims", "8", "--batch-size", "128", "--epochs", "1"]
+    argv += ["--threads", "1", "--crop-share", "0"]
+    with pytest.raises(ValueError, match="No full batch of 128 pairs"):
+        main(argv)  # the default: one source per batch
+    assert main([*argv, "--batch-sources", "mixed"]) == 0
+    assert json.loads((tmp_path / "m" / "training_info.json").read_text())["steps"] == 1
+    assert main([*argv, "--batch-sources", "single", "--batch-size", "64"]) == 0  # 108 training pairs per file
+    assert json.loads((tmp_path / "m" / "training_info.json").read_text())["steps"] == 3  # 216 // 64
 
 
 def test_crop_pairs_split_each_passage_into_span_and_rest():

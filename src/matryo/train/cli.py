@@ -2,8 +2,9 @@
 
 The pipeline: tokenize the training pairs, embed every vocabulary token with the teacher
 (all-MiniLM-L6-v2), rotate by PCA, fold SIF frequency weights into the rows, pad to the width, then
-train with MultipleNegativesRankingLoss at every Matryoshka width (half of every batch is inverse-cloze crop
-pairs cut from the positives) and save a sentence-transformers StaticEmbedding folder in float16.
+train with MultipleNegativesRankingLoss at every Matryoshka width (each batch's pairs come from one pair file;
+half of every batch is inverse-cloze crop pairs cut from the positives) and save a sentence-transformers
+StaticEmbedding folder in float16.
 
 The defaults are the recipe of the shipped default model: ``python -m matryo.train --out DIR`` reproduces it
 (38 minutes on 2 quiet CPU cores).
@@ -52,6 +53,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--no-symmetric", action="store_true", help="query->positive loss only")
     parser.add_argument(
         "--crop-share", type=float, default=0.5, help="share of each batch made of inverse-cloze crop pairs (0: none)"
+    )
+    parser.add_argument(
+        "--batch-sources",
+        choices=["single", "mixed"],
+        default="single",
+        help="draw each batch's pairs from one pair file (single: in-batch negatives of the same kind) or from all",
     )
     parser.add_argument(
         "--skip-sources",
@@ -155,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         time_budget=args.time_budget,
         crop_share=args.crop_share,
+        single_source=args.batch_sources == "single",
     )
     widths = tuple(d for d in (128, args.dim) if d <= args.dim)
     curve: list[dict[str, Any]] = []
