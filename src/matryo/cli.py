@@ -46,10 +46,27 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from matryo.sources import read_source
 
     start = time.perf_counter()
-    passages = read_source(args.source, text_field=args.text_field, chunk_size=args.chunk_size, warn=_warn)
+    skipped: list[str] = []
+
+    def warn(message: str) -> None:
+        skipped.append(message)
+        _warn(message)
+
+    def prune() -> bool:
+        if skipped:  # an unreadable file is not a deleted one: keep what the DB holds for it
+            _warn(f"--prune: nothing pruned because {len(skipped)} file(s) were skipped; fix them and re-run")
+        return not skipped
+
+    passages = read_source(args.source, text_field=args.text_field, chunk_size=args.chunk_size, warn=warn)
     db = Path(args.db)
     stats, meta, total = index_into(
-        db, passages, model=args.model, store=args.store, truncate_dim=args.truncate_dim, quiet=args.quiet
+        db,
+        passages,
+        model=args.model,
+        store=args.store,
+        truncate_dim=args.truncate_dim,
+        quiet=args.quiet,
+        prune=prune if args.prune else None,
     )
     seconds = time.perf_counter() - start
     if not args.quiet:
@@ -142,8 +159,9 @@ _id/id, else the row number); a BEIR folder keeps its corpus ids. Files that can
 UTF-8 are skipped with a warning naming them.
 
 Incremental: each passage's content hash is stored, so a re-run writes only new or changed passages and
-removes the passages a changed document no longer has (documents missing from SOURCE are kept). Every
-batch is committed on its own: after Ctrl-C, run the same command again to finish.
+removes the passages a changed document no longer has. Documents missing from SOURCE are kept unless
+--prune is given (it is not applied when a file was skipped as unreadable). Every batch is committed on
+its own: after Ctrl-C, run the same command again to finish.
 The DB folder remembers its model, widths and store; another model or width is refused."""
 
 
@@ -195,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_CHUNK_SIZE,
         help=f"max words per passage (default {DEFAULT_CHUNK_SIZE})",
+    )
+    p.add_argument(
+        "--prune", action="store_true", help="also remove passages of documents no longer in SOURCE (default: keep)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 

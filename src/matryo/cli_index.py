@@ -64,6 +64,7 @@ def index_into(
     store: str | None = None,
     truncate_dim: int | None = None,
     quiet: bool = False,
+    prune: Callable[[], bool] | None = None,
 ) -> tuple[IndexStats, DbMeta, int]:
     """Index passages into a DB folder, creating it or checking it was built with the same model and widths.
 
@@ -74,6 +75,8 @@ def index_into(
         store: ``"lancedb"`` or ``"chroma"`` (``None``: the DB's store, else lancedb).
         truncate_dim: First-pass width (``None``: the DB's, else the search default capped at the model width).
         quiet: No progress bar.
+        prune: Asked once the passages are exhausted: True deletes every stored passage they did not
+            include (see :func:`matryo.stores.index_passages`).
 
     Returns:
         The counts, the DB's metadata and the number of stored passages.
@@ -127,7 +130,7 @@ def index_into(
         yield from iterator
 
     try:
-        stats = index_passages(target, chained(), batch_size=BATCH_SIZE, on_batch=on_batch)
+        stats = index_passages(target, chained(), batch_size=BATCH_SIZE, on_batch=on_batch, prune=prune)
     finally:
         if bar is not None:
             bar.close()

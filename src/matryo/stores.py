@@ -242,6 +242,7 @@ def index_passages(
     *,
     batch_size: int = 512,
     on_batch: Callable[[int, int], None] | None = None,
+    prune: Callable[[], bool] | None = None,
 ) -> IndexStats:
     """Add new and changed passages to a store, skip unchanged ones, drop chunks a changed document lost.
 
@@ -253,6 +254,9 @@ def index_passages(
         passages: The source's passages (ids should be unique; repeats are counted and skipped).
         batch_size: Passages encoded and committed at once.
         on_batch: Called after every committed batch with ``(passages written, passages seen)``.
+        prune: Called once the source is exhausted; if it returns True, every stored passage the source
+            did not yield is deleted too (documents removed from the source). ``None``: never prune, only
+            the chunks a changed document no longer has are dropped.
 
     Returns:
         The counts.
@@ -279,7 +283,8 @@ def index_passages(
         stats.added += len(batch)
         if on_batch is not None:
             on_batch(len(batch), len(seen))
-    stale = [pid for pid, (_, doc) in stored.items() if doc in docs and pid not in seen]
+    everything = prune is not None and prune()
+    stale = [pid for pid, (_, doc) in stored.items() if pid not in seen and (everything or doc in docs)]
     if stale:
         store.delete(stale)
         stats.removed = len(stale)

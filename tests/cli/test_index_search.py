@@ -71,6 +71,30 @@ def test_changed_document_drops_chunks_it_no_longer_has(run: Run, model: Path, t
 
 
 @pytest.mark.parametrize("store", ["lancedb", "chroma"])
+def test_prune_removes_deleted_documents_only_when_asked(
+    run: Run, model: Path, docs: Path, tmp_path: Path, store: str
+) -> None:
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--store", store, "--quiet")[0] == 0
+    (docs / "gzip.md").unlink()
+    code, out, _ = run("index", docs, "--db", db)
+    assert code == 0 and "0 removed" in out
+    assert set(stored(db)) == set(DOCS), "without --prune a document missing from SOURCE is kept"
+
+    # A file that cannot be read this time is not a deleted file: --prune then removes nothing.
+    (docs / "city.txt").write_bytes("caf\xe9".encode("latin-1"))
+    code, out, err = run("index", docs, "--db", db, "--prune")
+    assert code == 0 and "0 removed" in out and "nothing pruned because 1 file(s) were skipped" in err
+    assert set(stored(db)) == set(DOCS)
+
+    (docs / "city.txt").write_text("the city at night", encoding="utf-8")
+    code, out, _ = run("index", docs, "--db", db, "--prune")
+    assert code == 0 and out.startswith("1 new or changed passages indexed, 3 unchanged, 1 removed"), out
+    assert set(stored(db)) == set(DOCS) - {"gzip.md"}
+    assert all(hit["id"] != "gzip.md" for hit in search_json(run, db, "read a gzip file", "-k", "5"))
+
+
+@pytest.mark.parametrize("store", ["lancedb", "chroma"])
 def test_interrupted_index_then_rerun_loses_and_duplicates_nothing(
     run: Run, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str
 ) -> None:
