@@ -16,11 +16,11 @@ from matryo_chroma.collection import (
     DEFAULT_CODEC,
     DEFAULT_STORE,
     DuplicateIdError,
-    StaleVectorWarning,
     TwoStageCollection,
     UnknownIdError,
 )
 from matryo_chroma.embedding_function import EF_NAME, MatryoEmbeddingFunction
+from matryo_chroma.full_vectors import StaleVectorWarning
 from matryo_chroma.stores import STORES
 
 __version__ = "0.1.0"

@@ -14,8 +14,8 @@ from its document when that reproduces its first-pass vector, and otherwise left
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -25,16 +25,16 @@ from chromadb.api.types import Where, WhereDocument
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, MatryoError
-from matryo.quantize import Codec, codec_from_config, make_codec, normalize, truncate
+from matryo.quantize import codec_from_config, make_codec, truncate
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count, rescore
 from matryo_chroma.embedding_function import MatryoEmbeddingFunction
-from matryo_chroma.stores import FULL_KEY, RESERVED_PREFIX, SIBLING_SUFFIX, STORES, decode_b64, encode_b64
+from matryo_chroma.full_vectors import TOLERANCE, FullVectors
+from matryo_chroma.stores import RESERVED_PREFIX, SIBLING_SUFFIX, STORES
 
 __all__ = [
     "DEFAULT_CODEC",
     "DEFAULT_STORE",
     "DuplicateIdError",
-    "StaleVectorWarning",
     "TwoStageCollection",
     "UnknownIdError",
 ]
@@ -45,8 +45,6 @@ DEFAULT_STORE = "metadata"
 DEFAULT_CODEC = "float16"
 """Codec of the full vectors with ``store="metadata"`` (chosen by ``benchmarks/bench_chroma.py``)."""
 
-_TOLERANCE = {"float32": 5e-6, "float16": 5e-6, "int8": 1e-4}  # allowed 1 - cos(stored prefix, first pass); measured
-# codec round-trip error on ArguAna: float32/float16 <= 3e-7, int8 <= 3e-5; a one-word edit moves it 6e-6 .. 1e-4
 _WRITE_BATCH = 1000
 _DEFAULT_INCLUDE = ("metadatas", "documents", "distances")
 
@@ -60,10 +58,6 @@ class UnknownIdError(MatryoError, KeyError):
 
 class DuplicateIdError(MatryoError, ValueError):
     """``add`` got an id twice, or an id that already exists (nothing was written)."""
-
-
-class StaleVectorWarning(UserWarning):
-    """A candidate's stored full vector did not match its first-pass vector and could not be rebuilt."""
 
 
 def _ids(ids: str | Sequence[str]) -> list[str]:
@@ -139,8 +133,16 @@ class TwoStageCollection:
         self.dim = self.encoder.dim
         self.truncate_dim = ef.dim
         codec = settings.get("matryo:codec")
-        self._codec: Codec | None = codec_from_config(json.loads(str(codec))) if codec else None
         self.codec_name: str = str(settings.get("matryo:codec_name", "float32"))
+        self._full = FullVectors(
+            collection,
+            full_collection,
+            self.store,
+            self.codec_name,
+            codec_from_config(json.loads(str(codec))) if codec else None,
+            self.encoder,
+            self.truncate_dim,
+        )
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -186,8 +188,8 @@ class TwoStageCollection:
         if store not in STORES:
             msg = f"Unknown store {store!r}; expected one of {', '.join(STORES)}."
             raise ValueError(msg)
-        if codec not in _TOLERANCE:
-            msg = f"Unknown codec {codec!r} for the full vectors; expected one of {', '.join(_TOLERANCE)}."
+        if codec not in TOLERANCE:
+            msg = f"Unknown codec {codec!r} for the full vectors; expected one of {', '.join(TOLERANCE)}."
             raise ValueError(msg)
         candidate_count(1, rescore_multiplier)  # validates the multiplier
         probe = MatryoEmbeddingFunction(model, max_length=max_length, revision=revision)
@@ -319,8 +321,8 @@ class TwoStageCollection:
             "included": wanted,
         }
         if "embeddings" in wanted:
-            firsts = self._firsts(result["embeddings"], len(out["ids"]))
-            rows = self._full_vectors(out["ids"], firsts, result["metadatas"] or [], result["documents"] or [])
+            firsts = self._full.firsts(result["embeddings"], len(out["ids"]))
+            rows = self._full.lookup(out["ids"], firsts, result["metadatas"] or [], result["documents"] or [])
             out["embeddings"] = [rows.get(doc_id) for doc_id in out["ids"]]
         return out
 
@@ -388,9 +390,9 @@ class TwoStageCollection:
             for doc_id, emb, meta, doc in zip(q_ids, first["embeddings"][q], q_metas, q_docs, strict=True):  # type: ignore[index]
                 rows.setdefault(doc_id, (np.asarray(emb, dtype=np.float32), meta, doc))
         order = list(rows)
-        full = self._full_vectors(
+        full = self._full.lookup(
             order,
-            self._firsts([rows[i][0] for i in order], len(order)),
+            self._full.firsts([rows[i][0] for i in order], len(order)),
             [rows[i][1] for i in order],
             [rows[i][2] for i in order] if "documents" in fields else None,
         )
@@ -544,15 +546,14 @@ class TwoStageCollection:
             if not ids:
                 break
             offset += len(ids)
-            firsts = self._firsts(page["embeddings"], len(ids))
+            firsts = self._full.firsts(page["embeddings"], len(ids))
             metas, docs = list(page["metadatas"] or []), list(page["documents"] or [])
-            good = self._stored_full(ids, firsts, metas)
+            good = self._full.stored(ids, firsts, metas)
             bad = [i for i, doc_id in enumerate(ids) if doc_id not in good]
-            fixed = self._from_documents([ids[i] for i in bad], firsts[bad], [docs[i] for i in bad])
+            fixed = self._full.from_documents([ids[i] for i in bad], firsts[bad], [docs[i] for i in bad])
             unrepaired += [ids[i] for i in bad if ids[i] not in fixed]
             if fixed:
-                vectors = np.asarray(list(fixed.values()), dtype=np.float32)
-                self._store_full(list(fixed), vectors)
+                self._full.rewrite(list(fixed), np.asarray(list(fixed.values()), dtype=np.float32))
         if self.full_collection is not None:
             orphan_ids = set(self.full_collection.get(include=[])["ids"]) - set(self.collection.get(include=[])["ids"])
             if orphan_ids:
@@ -560,12 +561,6 @@ class TwoStageCollection:
         return unrepaired
 
     # ------------------------------------------------------------------ internals
-    def _firsts(self, vectors: Any, count: int) -> NDArray[np.float32]:
-        """First-pass vectors as a ``(count, truncate_dim)`` float32 matrix (also when ``count`` is 0)."""
-        if count == 0:
-            return np.zeros((0, self.truncate_dim), dtype=np.float32)
-        return np.asarray(vectors, dtype=np.float32).reshape(count, -1)
-
     def _full_width(self, vectors: ArrayLike, what: str) -> NDArray[np.float32]:
         matrix = np.asarray(vectors, dtype=np.float32)
         if matrix.ndim == 1:
@@ -630,144 +625,16 @@ class TwoStageCollection:
                 missing = [i for i in id_list if i not in existing]
                 msg = f"update() got {len(missing)} unknown id(s): {missing[:5]}. Nothing was written; use upsert()."
                 raise UnknownIdError(msg)
+        write = partial(self._write_first, getattr(self.collection, mode))
         for part in _chunks(len(id_list)):
-            self._write_chunk(
-                mode,
+            self._full.write(
+                write,
                 id_list[part],
                 None if docs is None else docs[part],
                 None if full is None else full[part],
                 None if metas is None else metas[part],
             )
 
-    def _write_chunk(
-        self,
-        mode: str,
-        ids: list[str],
-        docs: list[str] | None,
-        full: NDArray[np.float32] | None,
-        metas: list[Any] | None,
-    ) -> None:
-        write = getattr(self.collection, mode)
-        if full is None:  # metadata-only update: no vector changes
-            write(ids=ids, metadatas=metas)
-            return
-        first = truncate(full, self.truncate_dim)
-        if self.store == "metadata":
-            codes = encode_b64(self._codec_for(full), full)
-            pairs = zip(metas or [None] * len(ids), codes, strict=True)
-            merged = [{**(meta or {}), FULL_KEY: code} for meta, code in pairs]
-            self._write_first(write, ids=ids, embeddings=first, documents=docs, metadatas=merged)
-            return
-        if self.store == "documents":
-            self._write_first(write, ids=ids, embeddings=first, documents=docs, metadatas=metas)
-            return
-        assert self.full_collection is not None
-        before = self.full_collection.get(ids=ids, include=["embeddings"])
-        self.full_collection.upsert(ids=ids, embeddings=full)
-        try:
-            self._write_first(write, ids=ids, embeddings=first, documents=docs, metadatas=metas)
-        except BaseException:
-            old = list(before["ids"])
-            if old:
-                self.full_collection.upsert(ids=old, embeddings=before["embeddings"])
-            new = sorted(set(ids) - set(old))
-            if new:
-                self.full_collection.delete(ids=new)
-            raise
-
     def _write_first(self, write: Any, **kwargs: Any) -> None:
         """The first-pass write (a seam: tests inject failures here)."""
         write(**kwargs)
-
-    def _reload_codec(self) -> bool:
-        """Pick up int8 ranges another process (or collection object) calibrated since we opened."""
-        col = self.collection
-        fresh = col._client.get_collection(col.name, tenant=col.tenant, database=col.database)  # noqa: SLF001
-        codec = (fresh.metadata or {}).get("matryo:codec")
-        if codec:
-            self._codec = codec_from_config(json.loads(str(codec)))
-        return self._codec is not None
-
-    def _codec_for(self, full: NDArray[np.float32]) -> Codec:
-        if self._codec is None and not self._reload_codec():  # int8: calibrate on the first batch, persist ranges
-            self._codec = make_codec("int8", self.dim, calibration=normalize(full))
-            settings = {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith("hnsw:")}
-            settings["matryo:codec"] = json.dumps(self._codec.to_config())
-            self.collection.modify(metadata=settings)
-        assert self._codec is not None
-        return self._codec
-
-    def _stored_full(
-        self, ids: list[str], firsts: NDArray[np.float32], metas: list[Any]
-    ) -> dict[str, NDArray[np.float32]]:
-        """Stored full vectors whose prefix agrees with the first-pass vector (others are left out)."""
-        if not ids:
-            return {}
-        if self.store == "metadata":
-            if self._codec is None and not self._reload_codec():
-                return {}  # int8 before the first add: no full vector exists yet
-            assert self._codec is not None
-            positions, matrix = decode_b64(self._codec, [(m or {}).get(FULL_KEY) for m in metas])
-        elif self.store == "sibling":
-            assert self.full_collection is not None
-            got = self.full_collection.get(ids=ids, include=["embeddings"])
-            where = {doc_id: row for row, doc_id in enumerate(ids)}
-            positions = [where[doc_id] for doc_id in got["ids"]]
-            matrix = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(positions), self.dim)
-        else:
-            return {}
-        if not positions:
-            return {}
-        agree = self._agrees(matrix, firsts[positions])
-        return {ids[p]: matrix[j] for j, p in enumerate(positions) if agree[j]}
-
-    def _agrees(self, full: NDArray[np.float32], firsts: NDArray[np.float32]) -> NDArray[np.bool_]:
-        if full.shape[1] != self.dim:
-            return np.zeros(full.shape[0], dtype=bool)
-        prefix = truncate(full, self.truncate_dim)
-        first = normalize(firsts)
-        cos = np.einsum("ij,ij->i", prefix, first)
-        zero = (np.abs(prefix).sum(axis=1) == 0) & (np.abs(first).sum(axis=1) == 0)
-        return np.asarray((cos >= 1.0 - _TOLERANCE.get(self.codec_name, 1e-4)) | zero, dtype=bool)
-
-    def _from_documents(
-        self, ids: list[str], firsts: NDArray[np.float32], docs: list[Any]
-    ) -> dict[str, NDArray[np.float32]]:
-        """Re-encode documents; keep those that reproduce their first-pass vector."""
-        usable = [i for i, doc in enumerate(docs) if isinstance(doc, str)]
-        if not usable:
-            return {}
-        full = self.encoder.encode([docs[i] for i in usable], truncate_dim=self.dim, normalize=True)
-        full = full.reshape(len(usable), self.dim)
-        agree = self._agrees(full, firsts[usable])
-        return {ids[i]: full[j] for j, i in enumerate(usable) if agree[j]}
-
-    def _full_vectors(
-        self, ids: list[str], firsts: NDArray[np.float32], metas: list[Any], docs: list[Any] | None
-    ) -> dict[str, NDArray[np.float32]]:
-        """Full vectors for candidates: stored ones that agree with the first pass, else re-encoded documents."""
-        full = self._stored_full(ids, firsts, metas)
-        rest = [i for i, doc_id in enumerate(ids) if doc_id not in full]
-        if rest:
-            if docs is None:  # not fetched with the first pass: get the few documents needed
-                got = self.collection.get(ids=[ids[i] for i in rest], include=["documents"])
-                text_of = dict(zip(got["ids"], got["documents"] or [], strict=True))
-                docs = [text_of.get(doc_id) for doc_id in ids]
-            full.update(self._from_documents([ids[i] for i in rest], firsts[rest], [docs[i] for i in rest]))
-            lost = [ids[i] for i in rest if ids[i] not in full]
-            if lost:
-                msg = (
-                    f"{len(lost)} record(s) have no full vector that matches their first-pass vector and no document "
-                    f"to rebuild it ({lost[:5]}); they are left out of the results. Re-add them or call repair()."
-                )
-                warnings.warn(msg, StaleVectorWarning, stacklevel=3)
-        return full
-
-    def _store_full(self, ids: list[str], full: NDArray[np.float32]) -> None:
-        """Rewrite the full vectors of existing records (used by :meth:`repair`)."""
-        if self.store == "metadata":
-            codes = encode_b64(self._codec_for(full), full)
-            self.collection.update(ids=ids, metadatas=[{FULL_KEY: code} for code in codes])
-        elif self.store == "sibling":
-            assert self.full_collection is not None
-            self.full_collection.upsert(ids=ids, embeddings=full)

@@ -1,0 +1,241 @@
+"""The full-dimension vectors of a two-stage collection: writing them, reading them back, and checking them.
+
+A :class:`FullVectors` object knows the collection's store (see :mod:`matryo_chroma.stores`) and codec. It
+writes each record's full vector together with its first-pass prefix, and it only ever hands a full vector
+to rescoring if that vector's prefix agrees with the record's first-pass vector; a record that fails the
+check is re-encoded from its document when that reproduces its first-pass vector, and otherwise left out
+with a :class:`StaleVectorWarning`.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from chromadb.api.models.Collection import Collection
+from numpy.typing import NDArray
+
+from matryo import StaticEncoder
+from matryo.quantize import Codec, codec_from_config, make_codec, normalize, truncate
+from matryo_chroma.stores import FULL_KEY, decode_b64, encode_b64
+
+__all__ = ["TOLERANCE", "FullVectors", "StaleVectorWarning"]
+
+TOLERANCE = {"float32": 5e-6, "float16": 5e-6, "int8": 1e-4}
+"""Largest ``1 - cos(stored full vector's prefix, first-pass vector)`` still counted as agreeing, per codec.
+
+Measured: the codec round trip costs at most 3e-7 (float32, float16) and 3e-5 (int8) on ArguAna, while a
+one-word edit of a document moves its vector by 6e-6 to 1e-4."""
+
+
+class StaleVectorWarning(UserWarning):
+    """A candidate's stored full vector did not match its first-pass vector and could not be rebuilt."""
+
+
+class FullVectors:
+    """Where a two-stage collection's full vectors live, and the consistency check applied to them.
+
+    Args:
+        collection: The first-pass collection.
+        full_collection: The sibling collection (``store="sibling"`` only).
+        store: ``"metadata"``, ``"sibling"`` or ``"documents"``.
+        codec_name: Codec of ``store="metadata"`` (``"float32"`` for the other stores).
+        codec: The codec, or ``None`` for int8 before its ranges are calibrated.
+        encoder: The collection's model (re-encodes documents).
+        truncate_dim: First-pass width.
+    """
+
+    def __init__(
+        self,
+        collection: Collection,
+        full_collection: Collection | None,
+        store: str,
+        codec_name: str,
+        codec: Codec | None,
+        encoder: StaticEncoder,
+        truncate_dim: int,
+    ) -> None:
+        self.collection = collection
+        self.full_collection = full_collection
+        self.store = store
+        self.codec_name = codec_name
+        self.codec = codec
+        self.encoder = encoder
+        self.dim = encoder.dim
+        self.truncate_dim = truncate_dim
+
+    # ------------------------------------------------------------------ writing
+    def write(
+        self,
+        write: Callable[..., Any],
+        ids: list[str],
+        docs: list[str] | None,
+        full: NDArray[np.float32] | None,
+        metas: list[Any] | None,
+    ) -> None:
+        """Write one chunk of records: first-pass prefixes through ``write``, full vectors to the store.
+
+        Args:
+            write: The first-pass write (``add``, ``upsert`` or ``update`` of the first-pass collection,
+                possibly wrapped); called once with Chroma's keyword arguments.
+            ids: The records' ids.
+            docs: Their documents, or ``None``.
+            full: Their full normalised vectors, or ``None`` for a metadata-only update.
+            metas: Their metadata, or ``None``.
+        """
+        if full is None:  # metadata-only update: no vector changes
+            write(ids=ids, metadatas=metas)
+            return
+        first = truncate(full, self.truncate_dim)
+        if self.store == "metadata":
+            codes = encode_b64(self.codec_for(full), full)
+            pairs = zip(metas or [None] * len(ids), codes, strict=True)
+            merged = [{**(meta or {}), FULL_KEY: code} for meta, code in pairs]
+            write(ids=ids, embeddings=first, documents=docs, metadatas=merged)
+            return
+        if self.store == "documents":
+            write(ids=ids, embeddings=first, documents=docs, metadatas=metas)
+            return
+        assert self.full_collection is not None
+        before = self.full_collection.get(ids=ids, include=["embeddings"])
+        self.full_collection.upsert(ids=ids, embeddings=full)
+        try:
+            write(ids=ids, embeddings=first, documents=docs, metadatas=metas)
+        except BaseException:  # roll the sibling back so it never runs ahead of the first pass
+            old = list(before["ids"])
+            if old:
+                self.full_collection.upsert(ids=old, embeddings=before["embeddings"])
+            new = sorted(set(ids) - set(old))
+            if new:
+                self.full_collection.delete(ids=new)
+            raise
+
+    def rewrite(self, ids: list[str], full: NDArray[np.float32]) -> None:
+        """Replace the full vectors of existing records (the first pass is left as it is).
+
+        Args:
+            ids: The records' ids.
+            full: Their full normalised vectors.
+        """
+        if self.store == "metadata":
+            codes = encode_b64(self.codec_for(full), full)
+            self.collection.update(ids=ids, metadatas=[{FULL_KEY: code} for code in codes])
+        elif self.store == "sibling":
+            assert self.full_collection is not None
+            self.full_collection.upsert(ids=ids, embeddings=full)
+
+    def codec_for(self, full: NDArray[np.float32]) -> Codec:
+        """The codec, calibrating int8 ranges on ``full`` (and persisting them) if none exist yet.
+
+        Args:
+            full: The batch about to be written.
+
+        Returns:
+            The collection's codec.
+        """
+        if self.codec is None and not self.reload_codec():
+            self.codec = make_codec("int8", self.dim, calibration=normalize(full))
+            settings = {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith("hnsw:")}
+            settings["matryo:codec"] = json.dumps(self.codec.to_config())
+            self.collection.modify(metadata=settings)
+        assert self.codec is not None
+        return self.codec
+
+    def reload_codec(self) -> bool:
+        """Pick up int8 ranges another process (or collection object) calibrated since this one opened.
+
+        Returns:
+            Whether a codec is now known.
+        """
+        col = self.collection
+        fresh = col._client.get_collection(col.name, tenant=col.tenant, database=col.database)  # noqa: SLF001
+        codec = (fresh.metadata or {}).get("matryo:codec")
+        if codec:
+            self.codec = codec_from_config(json.loads(str(codec)))
+        return self.codec is not None
+
+    # ------------------------------------------------------------------ reading
+    def firsts(self, vectors: Any, count: int) -> NDArray[np.float32]:  # noqa: ANN401
+        """First-pass vectors as a ``(count, truncate_dim)`` float32 matrix (also when ``count`` is 0)."""
+        if count == 0:
+            return np.zeros((0, self.truncate_dim), dtype=np.float32)
+        return np.asarray(vectors, dtype=np.float32).reshape(count, -1)
+
+    def lookup(
+        self, ids: list[str], firsts: NDArray[np.float32], metas: list[Any], docs: list[Any] | None
+    ) -> dict[str, NDArray[np.float32]]:
+        """Full vectors for some records: stored ones that agree with the first pass, else re-encoded documents.
+
+        Args:
+            ids: The records' ids.
+            firsts: Their first-pass vectors.
+            metas: Their metadata (holds the full vectors with ``store="metadata"``).
+            docs: Their documents, or ``None`` to fetch the few needed.
+
+        Returns:
+            ``{id: full vector}``; records with no trustworthy full vector are left out, with a
+            :class:`StaleVectorWarning`.
+        """
+        full = self.stored(ids, firsts, metas)
+        rest = [i for i, doc_id in enumerate(ids) if doc_id not in full]
+        if rest:
+            if docs is None:  # not fetched with the first pass: get the few documents needed
+                got = self.collection.get(ids=[ids[i] for i in rest], include=["documents"])
+                text_of = dict(zip(got["ids"], got["documents"] or [], strict=True))
+                docs = [text_of.get(doc_id) for doc_id in ids]
+            full.update(self.from_documents([ids[i] for i in rest], firsts[rest], [docs[i] for i in rest]))
+            lost = [ids[i] for i in rest if ids[i] not in full]
+            if lost:
+                msg = (
+                    f"{len(lost)} record(s) have no full vector that matches their first-pass vector and no document "
+                    f"to rebuild it ({lost[:5]}); they are left out of the results. Re-add them or call repair()."
+                )
+                warnings.warn(msg, StaleVectorWarning, stacklevel=3)
+        return full
+
+    def stored(self, ids: list[str], firsts: NDArray[np.float32], metas: list[Any]) -> dict[str, NDArray[np.float32]]:
+        """Stored full vectors whose prefix agrees with the first-pass vector (others are left out)."""
+        if not ids:
+            return {}
+        if self.store == "metadata":
+            if self.codec is None and not self.reload_codec():
+                return {}  # int8 before the first add: no full vector exists yet
+            assert self.codec is not None
+            positions, matrix = decode_b64(self.codec, [(m or {}).get(FULL_KEY) for m in metas])
+        elif self.store == "sibling":
+            assert self.full_collection is not None
+            got = self.full_collection.get(ids=ids, include=["embeddings"])
+            where = {doc_id: row for row, doc_id in enumerate(ids)}
+            positions = [where[doc_id] for doc_id in got["ids"]]
+            matrix = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(positions), self.dim)
+        else:
+            return {}
+        if not positions:
+            return {}
+        agree = self.agrees(matrix, firsts[positions])
+        return {ids[p]: matrix[j] for j, p in enumerate(positions) if agree[j]}
+
+    def from_documents(
+        self, ids: list[str], firsts: NDArray[np.float32], docs: list[Any]
+    ) -> dict[str, NDArray[np.float32]]:
+        """Re-encode documents; keep those that reproduce their first-pass vector."""
+        usable = [i for i, doc in enumerate(docs) if isinstance(doc, str)]
+        if not usable:
+            return {}
+        full = self.encoder.encode([docs[i] for i in usable], truncate_dim=self.dim, normalize=True)
+        full = full.reshape(len(usable), self.dim)
+        agree = self.agrees(full, firsts[usable])
+        return {ids[i]: full[j] for j, i in enumerate(usable) if agree[j]}
+
+    def agrees(self, full: NDArray[np.float32], firsts: NDArray[np.float32]) -> NDArray[np.bool_]:
+        """Whether each full vector's prefix points where its first-pass vector does (zero vectors agree)."""
+        if full.shape[1] != self.dim:
+            return np.zeros(full.shape[0], dtype=bool)
+        prefix = truncate(full, self.truncate_dim)
+        first = normalize(firsts)
+        cos = np.einsum("ij,ij->i", prefix, first)
+        zero = (np.abs(prefix).sum(axis=1) == 0) & (np.abs(first).sum(axis=1) == 0)
+        return np.asarray((cos >= 1.0 - TOLERANCE.get(self.codec_name, 1e-4)) | zero, dtype=bool)
