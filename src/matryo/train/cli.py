@@ -7,7 +7,7 @@ half of every batch is inverse-cloze crop pairs cut from the positives) and save
 StaticEmbedding folder in float16.
 
 The defaults are the recipe of the shipped default model: ``python -m matryo.train --out DIR`` reproduces it
-(38 minutes on 2 quiet CPU cores).
+(39 minutes on 2 quiet CPU cores).
 """
 
 from __future__ import annotations
