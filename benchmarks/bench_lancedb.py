@@ -120,7 +120,7 @@ def main() -> None:
     for _ in range(ROUNDS):
         for name, make in (("two-stage", make_two), ("single", make_single), ("raw", make_raw)):
             old = {"two-stage": "two", "single": "single", "raw": "two_raw"}[name]
-            if old in db.table_names():
+            if old in db:
                 db.drop_table(old)  # a fresh table: "overwrite" would keep the old version's files on disk
             table = make()
             start = time.perf_counter()
