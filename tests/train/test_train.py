@@ -39,6 +39,14 @@ def _write_pairs(folder, n=400, seed=0, source="wikipedia"):
             fh.write(json.dumps({"query": f"{TOPICS[k]} unknown{i}", "positive": pos}) + "\n")
 
 
+def _teacher_folder(tmp_path):
+    # the CLI reads only the teacher's tokenizer.json when the init is random
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    _tokenizer().save(str(teacher / "tokenizer.json"))
+    return teacher
+
+
 def test_tokenized_take_roundtrip():
     tok = _tokenizer()
     texts = tokenize_texts(tok, ["the topic1", "", "a of and is topic2x"], max_tokens=3)
@@ -130,10 +138,7 @@ def test_cli_end_to_end_random_init(tmp_path):
     pytest.importorskip("torch")
     from matryo.train import main
 
-    tok = _tokenizer()
-    teacher = tmp_path / "teacher"
-    teacher.mkdir()
-    tok.save(str(teacher / "tokenizer.json"))
+    teacher = _teacher_folder(tmp_path)
     _write_pairs(tmp_path / "data", n=200)
     argv = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--teacher", str(teacher)]
     argv += ["--init", "random", "--dim", "8", "--matryoshka-dims", "4", "8", "--batch-size", "8", "--epochs", "1"]
@@ -160,10 +165,7 @@ def test_cli_batch_sources(tmp_path):
     pytest.importorskip("torch")
     from matryo.train import main
 
-    tok = _tokenizer()
-    teacher = tmp_path / "teacher"
-    teacher.mkdir()
-    tok.save(str(teacher / "tokenizer.json"))
+    teacher = _teacher_folder(tmp_path)
     # two pair files of 120 pairs: a single-source batch of 128 pairs cannot be filled, a mixed one can
     _write_pairs(tmp_path / "data", n=120, seed=1, source="wikipedia")
     _write_pairs(tmp_path / "data", n=120, seed=2, source="medquad")
