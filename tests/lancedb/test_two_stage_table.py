@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import lancedb
@@ -162,8 +163,11 @@ def test_integer_ids_and_arrow_input(tiny64: Path, tmp_path: Path) -> None:
 
 
 def test_open_checks_the_layout_and_exist_ok(table: TwoStageTable, tiny64: Path, tmp_path: Path) -> None:
-    again = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, exist_ok=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, exist_ok=True)
     assert again.count() == 400
+    assert not [w for w in caught if issubclass(w.category, DeprecationWarning)], [str(w.message) for w in caught]
     with pytest.raises(ValueError, match="already exists"):
         create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16)
     db = lancedb.connect(tmp_path / "db")

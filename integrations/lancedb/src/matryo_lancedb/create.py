@@ -64,7 +64,7 @@ def create_two_stage_table(
     dim = full.encoder.dim
     width = dim if truncate_dim is None else min(truncate_dim, dim)
     first = matryo_embeddings(model, revision=revision, truncate_dim=width, normalize=normalize, max_length=max_length)
-    if exist_ok and mode == "create" and name in connection.table_names():
+    if exist_ok and mode == "create" and _table_exists(connection, name):
         existing = open_two_stage_table(connection, name)
         _check_same(existing, full, first, dim, width)
         return existing
@@ -102,6 +102,18 @@ def open_two_stage_table(db: DBConnection | str | os.PathLike[str], name: str) -
         The table.
     """
     return TwoStageTable(open_table(db, name))
+
+
+def _table_exists(connection: DBConnection, name: str) -> bool:
+    """Whether ``connection`` has a table ``name`` (``list_tables`` pages; ``table_names`` is deprecated)."""
+    token = None
+    while True:
+        page = connection.list_tables(page_token=token)
+        if name in page.tables:
+            return True
+        token = page.page_token
+        if not token:
+            return False
 
 
 def _check_same(existing: TwoStageTable, full: MatryoEmbeddings, first: MatryoEmbeddings, dim: int, width: int) -> None:
