@@ -91,6 +91,51 @@ def _chunks(count: int) -> Iterator[slice]:
         yield slice(start, min(count, start + _WRITE_BATCH))
 
 
+def _check_write(
+    mode: str,
+    store: str,
+    id_list: list[str],
+    docs: list[Any] | None,
+    metas: list[Any] | None,
+    *,
+    has_embeddings: bool,
+) -> None:
+    """Reject a write before anything is written: repeated ids, reserved metadata keys, missing inputs."""
+    seen: set[str] = set()
+    repeated = sorted({i for i in id_list if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+    if repeated:
+        msg = f"Ids must be unique within one {mode}(); repeated: {repeated[:5]}. Nothing was written."
+        raise DuplicateIdError(msg)
+    for meta in metas or []:
+        if meta is not None and any(str(key).startswith(RESERVED_PREFIX) for key in meta):
+            msg = f"Metadata keys starting with {RESERVED_PREFIX!r} are reserved for matryo."
+            raise ValueError(msg)
+    if docs is not None and not all(isinstance(doc, str) for doc in docs):
+        msg = "Documents must be strings."
+        raise TypeError(msg)
+    if not has_embeddings and docs is None and mode != "update":
+        msg = f"{mode}() needs documents= (encoded by the collection's model) or embeddings= (full-dimension)."
+        raise ValueError(msg)
+    if has_embeddings and store == "documents":
+        msg = 'store="documents" rescores by re-encoding documents: pass documents=, not embeddings=.'
+        raise ValueError(msg)
+
+
+_Row = tuple[NDArray[np.float32], Any, Any]
+"""A first-pass candidate: its first-pass vector, metadata and document (either may be None)."""
+
+
+def _candidate_rows(first: Mapping[str, Any]) -> dict[str, _Row]:
+    """Every distinct candidate of a first-pass ``QueryResult``, in first-seen order."""
+    rows: dict[str, _Row] = {}
+    for q, q_ids in enumerate(first["ids"]):
+        q_metas = first["metadatas"][q] if first["metadatas"] else [None] * len(q_ids)
+        q_docs = first["documents"][q] if first["documents"] else [None] * len(q_ids)
+        for doc_id, emb, meta, doc in zip(q_ids, first["embeddings"][q], q_metas, q_docs, strict=True):
+            rows.setdefault(doc_id, (np.asarray(emb, dtype=np.float32), meta, doc))
+    return rows
+
+
 class TwoStageCollection:
     """Two-stage (Matryoshka) search over a Chroma collection, with an API close to Chroma's ``Collection``.
 
@@ -357,19 +402,7 @@ class TwoStageCollection:
             ValueError: If not exactly one of ``query_texts`` and ``query_embeddings`` is given.
             DimensionMismatchError: If ``query_embeddings`` are not the model's full width.
         """
-        if (query_texts is None) == (query_embeddings is None):
-            msg = "Pass exactly one of query_texts= or query_embeddings= (full-dimension vectors)."
-            raise ValueError(msg)
-        if query_texts is not None:
-            texts = [query_texts] if isinstance(query_texts, str) else list(query_texts)
-            queries = self.encoder.encode(texts, truncate_dim=self.dim, normalize=True).reshape(len(texts), self.dim)
-        else:
-            queries = self._full_width(np.asarray(query_embeddings), "query_embeddings")
-        n_candidates = candidate_count(n_results, rescore_multiplier or self.rescore_multiplier)
-        wanted = list(include)
-        if queries.shape[0] == 0:
-            msg = "query() needs at least one query text or vector."
-            raise ValueError(msg)
+        queries = self._query_vectors(query_texts, query_embeddings)
         # Only what rescoring needs comes with the (oversampled) first pass: its vectors for the consistency
         # check, plus the stored full vectors or documents. Documents and metadata of the final hits are
         # fetched afterwards for those few ids.
@@ -378,17 +411,12 @@ class TwoStageCollection:
         fields += ["documents"] if self.store == "documents" else []
         first = self.collection.query(
             query_embeddings=truncate(queries, self.truncate_dim),
-            n_results=n_candidates,
+            n_results=candidate_count(n_results, rescore_multiplier or self.rescore_multiplier),
             where=where,
             where_document=where_document,
             include=fields,  # type: ignore[arg-type]
         )
-        rows: dict[str, tuple[NDArray[np.float32], Any, Any]] = {}
-        for q, q_ids in enumerate(first["ids"]):
-            q_metas = first["metadatas"][q] if first["metadatas"] else [None] * len(q_ids)
-            q_docs = first["documents"][q] if first["documents"] else [None] * len(q_ids)
-            for doc_id, emb, meta, doc in zip(q_ids, first["embeddings"][q], q_metas, q_docs, strict=True):  # type: ignore[index]
-                rows.setdefault(doc_id, (np.asarray(emb, dtype=np.float32), meta, doc))
+        rows = _candidate_rows(first)
         order = list(rows)
         full = self._full.lookup(
             order,
@@ -403,21 +431,15 @@ class TwoStageCollection:
             fetch_full_vectors=lambda _ids: full,
             on_missing="skip",
         )
+        wanted = list(include)
+        extra = [f for f in ("documents", "metadatas") if f in wanted and f not in fields]
+        self._fetch_fields(rows, list(dict.fromkeys(doc_id for hit in hits for doc_id in hit.ids)), extra)
         out: dict[str, Any] = {key: None for key in ("embeddings", "documents", "metadatas", "distances", "uris")}
         out["ids"] = [list(hit.ids) for hit in hits]
         out["data"] = None
         out["included"] = wanted
         if "distances" in wanted:
             out["distances"] = [[float(1.0 - s) for s in hit.scores] for hit in hits]
-        extra = [f for f in ("documents", "metadatas") if f in wanted and f not in fields]
-        final = list(dict.fromkeys(doc_id for hit in hits for doc_id in hit.ids))
-        if extra and final:
-            got = self.collection.get(ids=final, include=extra)  # type: ignore[arg-type]
-            for j, doc_id in enumerate(got["ids"]):
-                emb, meta, doc = rows[doc_id]
-                meta = got["metadatas"][j] if got["metadatas"] is not None else meta
-                doc = got["documents"][j] if got["documents"] is not None else doc
-                rows[doc_id] = (emb, meta, doc)
         if "documents" in wanted:
             out["documents"] = [[rows[i][2] for i in hit.ids] for hit in hits]
         if "metadatas" in wanted:
@@ -425,6 +447,34 @@ class TwoStageCollection:
         if "embeddings" in wanted:
             out["embeddings"] = [np.asarray([full[i] for i in hit.ids], dtype=np.float32) for hit in hits]
         return out
+
+    def _query_vectors(
+        self, query_texts: str | Sequence[str] | None, query_embeddings: ArrayLike | None
+    ) -> NDArray[np.float32]:
+        """The full-width, normalised query vectors of :meth:`query` (from texts or checked vectors)."""
+        if (query_texts is None) == (query_embeddings is None):
+            msg = "Pass exactly one of query_texts= or query_embeddings= (full-dimension vectors)."
+            raise ValueError(msg)
+        if query_texts is not None:
+            texts = [query_texts] if isinstance(query_texts, str) else list(query_texts)
+            queries = self.encoder.encode(texts, truncate_dim=self.dim, normalize=True).reshape(len(texts), self.dim)
+        else:
+            queries = self._full_width(np.asarray(query_embeddings), "query_embeddings")
+        if queries.shape[0] == 0:
+            msg = "query() needs at least one query text or vector."
+            raise ValueError(msg)
+        return queries
+
+    def _fetch_fields(self, rows: dict[str, _Row], ids: list[str], fields: Sequence[str]) -> None:
+        """Fill in ``fields`` (documents and/or metadatas) of the final hits ``ids``, in place in ``rows``."""
+        if not fields or not ids:
+            return
+        got = self.collection.get(ids=ids, include=list(fields))  # type: ignore[arg-type]
+        for j, doc_id in enumerate(got["ids"]):
+            emb, meta, doc = rows[doc_id]
+            meta = got["metadatas"][j] if got["metadatas"] is not None else meta
+            doc = got["documents"][j] if got["documents"] is not None else doc
+            rows[doc_id] = (emb, meta, doc)
 
     # ------------------------------------------------------------------ writing
     def add(
@@ -588,26 +638,9 @@ class TwoStageCollection:
         id_list = _ids(ids)
         if not id_list:
             return
-        seen: set[str] = set()
-        repeated = sorted({i for i in id_list if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
-        if repeated:
-            msg = f"Ids must be unique within one {mode}(); repeated: {repeated[:5]}. Nothing was written."
-            raise DuplicateIdError(msg)
         docs = _per_record(documents, len(id_list), "document")
         metas = _per_record(metadatas, len(id_list), "metadata")
-        for meta in metas or []:
-            if meta is not None and any(str(key).startswith(RESERVED_PREFIX) for key in meta):
-                msg = f"Metadata keys starting with {RESERVED_PREFIX!r} are reserved for matryo."
-                raise ValueError(msg)
-        if docs is not None and not all(isinstance(doc, str) for doc in docs):
-            msg = "Documents must be strings."
-            raise TypeError(msg)
-        if embeddings is None and docs is None and mode != "update":
-            msg = f"{mode}() needs documents= (encoded by the collection's model) or embeddings= (full-dimension)."
-            raise ValueError(msg)
-        if embeddings is not None and self.store == "documents":
-            msg = 'store="documents" rescores by re-encoding documents: pass documents=, not embeddings=.'
-            raise ValueError(msg)
+        _check_write(mode, self.store, id_list, docs, metas, has_embeddings=embeddings is not None)
         full = None
         if embeddings is not None:
             full = self._full_width(embeddings, "embeddings")
