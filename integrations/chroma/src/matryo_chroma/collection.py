@@ -91,21 +91,26 @@ def _chunks(count: int) -> Iterator[slice]:
         yield slice(start, min(count, start + _WRITE_BATCH))
 
 
-def _check_write(
+def _checked_records(
     mode: str,
     store: str,
     id_list: list[str],
-    docs: list[Any] | None,
-    metas: list[Any] | None,
+    documents: Any,
+    metadatas: Any,
     *,
     has_embeddings: bool,
-) -> None:
-    """Reject a write before anything is written: repeated ids, reserved metadata keys, missing inputs."""
+) -> tuple[list[Any] | None, list[Any] | None]:
+    """One document and one metadata per id, or an error before anything is written.
+
+    Rejects repeated ids, reserved metadata keys, non-string documents and missing inputs.
+    """
     seen: set[str] = set()
     repeated = sorted({i for i in id_list if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
     if repeated:
         msg = f"Ids must be unique within one {mode}(); repeated: {repeated[:5]}. Nothing was written."
         raise DuplicateIdError(msg)
+    docs = _per_record(documents, len(id_list), "document")
+    metas = _per_record(metadatas, len(id_list), "metadata")
     for meta in metas or []:
         if meta is not None and any(str(key).startswith(RESERVED_PREFIX) for key in meta):
             msg = f"Metadata keys starting with {RESERVED_PREFIX!r} are reserved for matryo."
@@ -119,6 +124,7 @@ def _check_write(
     if has_embeddings and store == "documents":
         msg = 'store="documents" rescores by re-encoding documents: pass documents=, not embeddings=.'
         raise ValueError(msg)
+    return docs, metas
 
 
 _Row = tuple[NDArray[np.float32], Any, Any]
@@ -638,9 +644,9 @@ class TwoStageCollection:
         id_list = _ids(ids)
         if not id_list:
             return
-        docs = _per_record(documents, len(id_list), "document")
-        metas = _per_record(metadatas, len(id_list), "metadata")
-        _check_write(mode, self.store, id_list, docs, metas, has_embeddings=embeddings is not None)
+        docs, metas = _checked_records(
+            mode, self.store, id_list, documents, metadatas, has_embeddings=embeddings is not None
+        )
         full = None
         if embeddings is not None:
             full = self._full_width(embeddings, "embeddings")
