@@ -143,6 +143,10 @@ def test_cli_end_to_end_random_init(tmp_path):
     argv = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--teacher", str(teacher)]
     argv += ["--init", "random", "--dim", "8", "--matryoshka-dims", "4", "8", "--batch-size", "8", "--epochs", "1"]
     argv += ["--threads", "1", "--eval-every", "5", "--crop-share", "0"]
+    for teacher_pass in (["--teacher-passages", "8"], ["--init", "distill"]):
+        # teacher passes need a BERT-style teacher; this folder only has a word-level tokenizer
+        with pytest.raises(SystemExit, match=r"no \[CLS\] or \[SEP\] token.*--init random --teacher-passages 0"):
+            main([*argv, *teacher_pass])
     assert main(argv) == 0
     info = json.loads((tmp_path / "m" / "training_info.json").read_text())
     assert info["steps"] > 0 and "select@8" in info["heldout_ndcg@10"]

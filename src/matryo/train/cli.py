@@ -4,7 +4,8 @@ The pipeline: tokenize the training pairs, embed every vocabulary token with the
 (all-MiniLM-L6-v2), rotate by PCA, fold SIF frequency weights into the rows, pad to the width, then
 train with MultipleNegativesRankingLoss at every Matryoshka width (each batch's pairs come from one pair file;
 half of every batch is inverse-cloze crop pairs cut from the positives) and save a sentence-transformers
-StaticEmbedding folder in float16.
+StaticEmbedding folder in float16. ``--teacher-passages N`` adds a relational distillation term on N passages
+the teacher embeds once (:mod:`matryo.train.relational`; not part of the shipped recipe).
 
 The defaults are the recipe of the shipped default model: ``python -m matryo.train --out DIR`` reproduces it
 (39 minutes on 2 quiet CPU cores).
@@ -68,6 +69,18 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help="pair files to leave out of training, by name (default: gcide, the GPL-2+ dictionary, when present; "
         "the option with no name trains on every file); their held-out pairs are still scored",
     )
+    parser.add_argument(
+        "--teacher-passages",
+        type=int,
+        default=0,
+        help="training passages embedded by the teacher for a relational distillation term (0, the default: no "
+        "term; 16384 was tried, see the default model's card)",
+    )
+    parser.add_argument("--distill-weight", type=float, default=1.0, help="weight of the relational distillation term")
+    parser.add_argument("--distill-batch", type=int, default=512, help="teacher passages in the term at each step")
+    parser.add_argument(
+        "--teacher-max-tokens", type=int, default=126, help="tokens of each passage the teacher (and the term) sees"
+    )
     parser.add_argument("--max-tokens", type=int, default=256, help="tokens kept per training text")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
@@ -99,6 +112,18 @@ def add_train_subparser(subparsers: Any) -> argparse.ArgumentParser:  # noqa: AN
     return parser
 
 
+def _special_ids(tokenizer: Any, teacher_dir: Path) -> tuple[int, int]:  # noqa: ANN401
+    """The ``[CLS]`` and ``[SEP]`` ids that frame every teacher pass."""
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    if cls_id is None or sep_id is None:
+        msg = (
+            f"error: the teacher's tokenizer ({teacher_dir}) has no [CLS] or [SEP] token, which the teacher passes "
+            "need; train without them with --init random --teacher-passages 0"
+        )
+        raise SystemExit(msg)
+    return int(cls_id), int(sep_id)
+
+
 def run(args: argparse.Namespace) -> int:
     """Train and save a model from parsed arguments.
 
@@ -122,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
     from matryo.train.heldout import heldout_scores, split_heldout
     from matryo.train.init import build_init, random_init, token_counts
     from matryo.train.loop import TrainConfig, train_contrastive
+    from matryo.train.relational import cut_texts, pick_passages, teacher_targets
     from matryo.train.teacher import default_teacher_dir, teacher_token_vectors
 
     start = time.perf_counter()
@@ -145,9 +171,15 @@ def run(args: argparse.Namespace) -> int:
     if args.init == "random":
         init = random_init(vocab, args.dim, args.seed)
     else:
-        teacher = teacher_token_vectors(teacher_dir, vocab, verbose=False)
+        teacher = teacher_token_vectors(teacher_dir, vocab, *_special_ids(tokenizer, teacher_dir), verbose=False)
         init = build_init(teacher, args.dim, counts, args.sif if args.sif > 0 else None, seed=args.seed)
     log(f"init ready {time.perf_counter() - start:.0f}s")
+    targets = None
+    if args.teacher_passages > 0:
+        rows = pick_passages(pairs.positives, train_rows, args.teacher_passages, np.random.default_rng([args.seed, 2]))
+        texts = cut_texts(pairs.positives, rows, args.teacher_max_tokens)
+        targets = teacher_targets(teacher_dir, texts, *_special_ids(tokenizer, teacher_dir), verbose=False)
+        log(f"teacher passages: {len(targets)} {time.perf_counter() - start:.0f}s")
     dims = tuple(sorted({d for d in args.matryoshka_dims if d < args.dim} | {args.dim}))
     cfg = TrainConfig(
         dims=dims,
@@ -163,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
         time_budget=args.time_budget,
         crop_share=args.crop_share,
         single_source=args.batch_sources == "single",
+        distill_weight=args.distill_weight,
+        distill_batch=args.distill_batch,
     )
     widths = tuple(d for d in (128, args.dim) if d <= args.dim)
     curve: list[dict[str, Any]] = []
@@ -172,7 +206,9 @@ def run(args: argparse.Namespace) -> int:
         curve.append({"step": step, **{k: round(v, 4) for k, v in scores.items() if k.startswith(("select", "crops"))}})
         log(f"held-out {curve[-1]}")
 
-    weights = train_contrastive(init, pairs, train_rows, cfg, evaluate if args.eval_every else None, args.eval_every)
+    weights = train_contrastive(
+        init, pairs, train_rows, cfg, evaluate if args.eval_every else None, args.eval_every, teacher=targets
+    )
     scores = heldout_scores(weights, pairs, held, widths)
     out = save_static_model(args.out, weights, tokenizer, args.dtype)
     info = {

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from matryo.train._torch import log, require_torch
 from matryo.train.crops import crop_pairs, croppable_rows
 from matryo.train.data import PairSet, TokenizedTexts, no_duplicate_batches, single_source_batches
+from matryo.train.relational import TeacherTargets, relational_kl
 
 __all__ = ["TrainConfig", "encode_rows", "train_contrastive"]
 
@@ -48,6 +49,10 @@ class TrainConfig:
         crop_min_tokens: Shortest positive that is cut into a crop pair.
         single_source: Draw each batch's pairs from one source file (see
             :func:`matryo.train.data.single_source_batches`) instead of from all of them.
+        distill_weight: Weight of the relational distillation term (used when ``train_contrastive`` gets
+            teacher targets; see :mod:`matryo.train.relational`).
+        distill_batch: Teacher passages drawn for that term at every step.
+        distill_dims: Narrower widths at which the term is taken besides the full width (which always is).
     """
 
     dims: Sequence[int] = (32, 64, 128, 256, 512)
@@ -66,6 +71,9 @@ class TrainConfig:
     crop_share: float = 0.0
     crop_min_tokens: int = 32
     single_source: bool = False
+    distill_weight: float = 1.0
+    distill_batch: int = 512
+    distill_dims: Sequence[int] = (128,)
     history: list[tuple[int, float]] = field(default_factory=list)
 
 
@@ -150,8 +158,13 @@ def train_contrastive(
     cfg: TrainConfig,
     callback: Callable[[int, NDArray[np.float32]], None] | None = None,
     callback_every: int = 0,
+    teacher: TeacherTargets | None = None,
 ) -> NDArray[np.float32]:
     """Train the token table with in-batch-negative contrastive loss at every Matryoshka width.
+
+    With ``teacher`` targets, every step also draws ``cfg.distill_batch`` of the teacher's passages and adds
+    ``cfg.distill_weight`` times their relational distillation term (:func:`matryo.train.relational.relational_kl`);
+    those draws use their own random stream, so the batches are the same as without a teacher.
 
     Args:
         init: Initial (vocab, dim) table (copied, not modified).
@@ -161,6 +174,7 @@ def train_contrastive(
         callback: Called as ``callback(step, weights)`` every ``callback_every`` steps (e.g. a
             held-out evaluation).
         callback_every: Steps between callbacks (0: never).
+        teacher: Passages embedded by a teacher, for the relational distillation term (None: no term).
 
     Returns:
         The trained float32 table.
@@ -201,6 +215,8 @@ def train_contrastive(
     steps_per_epoch = max(1, train_rows.shape[0] // pair_batch)
     total = max(1, int(cfg.epochs * steps_per_epoch))
     labels = torch.arange(cfg.batch_size)
+    distill_rng = np.random.default_rng([cfg.seed, 1])
+    distill_dims = sorted({d for d in cfg.distill_dims if d < init.shape[1]} | {init.shape[1]})
     start = time.perf_counter()
     step = 0
     running = 0.0
@@ -227,6 +243,12 @@ def train_contrastive(
             q = emb(torch.from_numpy(q_ids), torch.from_numpy(q_off))
             p = emb(torch.from_numpy(p_ids), torch.from_numpy(p_off))
             loss = _matryoshka_mnrl(q, p, cfg, labels)
+            if teacher is not None and cfg.distill_weight:
+                pick = distill_rng.choice(len(teacher), size=min(cfg.distill_batch, len(teacher)), replace=False)
+                t_ids, t_off = teacher.texts.take(pick)
+                student = emb(torch.from_numpy(t_ids), torch.from_numpy(t_off))
+                target = torch.from_numpy(teacher.vectors[pick])
+                loss = loss + cfg.distill_weight * relational_kl(student, target, distill_dims, cfg.scale)
             opt.zero_grad()
             loss.backward()
             opt.step()
