@@ -17,7 +17,10 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 __all__ = ["add_train_arguments", "add_train_subparser", "main", "run"]
 
@@ -112,7 +115,7 @@ def add_train_subparser(subparsers: Any) -> argparse.ArgumentParser:  # noqa: AN
     return parser
 
 
-def _special_ids(tokenizer: Any, teacher_dir: Path) -> tuple[int, int]:  # noqa: ANN401
+def _special_ids(tokenizer: Tokenizer, teacher_dir: Path) -> tuple[int, int]:
     """The ``[CLS]`` and ``[SEP]`` ids that frame every teacher pass."""
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     if cls_id is None or sep_id is None:
