@@ -77,7 +77,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         type=int,
         default=0,
         help="training passages embedded by the teacher for a relational distillation term (0, the default: no "
-        "term; 16384 was tried, see the default model's card)",
+        "term; 16384 and 65536 were tried, see the default model's card)",
     )
     parser.add_argument("--distill-weight", type=float, default=1.0, help="weight of the relational distillation term")
     parser.add_argument("--distill-batch", type=int, default=512, help="teacher passages in the term at each step")
