@@ -38,17 +38,22 @@ class TokenizedTexts:
     def __len__(self) -> int:
         return int(self.offsets.shape[0] - 1)
 
-    def take(self, rows: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def take(
+        self, rows: NDArray[np.int64], max_tokens: int | None = None
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Gather some texts as (flat ids, start offsets) for ``EmbeddingBag``.
 
         Args:
             rows: Indices of the texts to gather.
+            max_tokens: Keep at most this many leading tokens of each text (None: all).
 
         Returns:
             The flat int64 ids of those texts and the start offset of each inside them.
         """
         starts = self.offsets[rows]
         lengths = self.offsets[rows + 1] - starts
+        if max_tokens is not None:
+            lengths = np.minimum(lengths, max_tokens)
         bag_starts = np.zeros(len(rows), dtype=np.int64)
         np.cumsum(lengths[:-1], out=bag_starts[1:])
         total = int(lengths.sum())

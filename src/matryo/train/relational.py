@@ -74,12 +74,8 @@ def cut_texts(texts: TokenizedTexts, rows: NDArray[np.int64], max_tokens: int) -
     Returns:
         The cut texts.
     """
-    starts = texts.offsets[rows]
-    lengths = np.minimum(texts.offsets[rows + 1] - starts, max_tokens)
-    offsets = np.zeros(rows.shape[0] + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    src = np.repeat(starts - offsets[:-1], lengths) + np.arange(int(offsets[-1]), dtype=np.int64)
-    return TokenizedTexts(ids=texts.ids[src], offsets=offsets)
+    ids, starts = texts.take(rows, max_tokens)
+    return TokenizedTexts(ids=ids.astype(np.int32), offsets=np.append(starts, ids.shape[0]).astype(np.int64))
 
 
 def teacher_targets(
