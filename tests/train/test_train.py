@@ -14,7 +14,9 @@ from matryo.train.data import (
     load_pair_set,
     no_duplicate_batches,
     single_source_batches,
+    source_factors,
     tokenize_texts,
+    weighted_rows,
 )
 
 TOPICS = [f"topic{i}" for i in range(40)]
@@ -83,6 +85,34 @@ def test_single_source_batches_keep_sources_apart():
         assert len(set(groups[b].tolist())) == 8
 
 
+def test_source_factors_share_epochs_by_size_to_a_power():
+    sources = np.repeat(np.array([0, 2, 3], dtype=np.int64), [900, 100, 4])  # source 1 has no training rows
+    rows = np.arange(sources.shape[0], dtype=np.int64)
+    assert source_factors(rows, sources, 1.0).tolist() == [1.0, 0.0, 1.0, 1.0]
+    f = source_factors(rows, sources, 0.5, max_repeat=100.0)
+    shares = f[[0, 2, 3]] * np.array([900, 100, 4])
+    assert shares.sum() == pytest.approx(1004)  # the epoch keeps its size
+    assert shares / shares.sum() == pytest.approx(np.array([30, 10, 2]) / 42)  # square roots of the sizes
+    assert f[1] == 0.0
+    capped = source_factors(rows, sources, 0.0, max_repeat=4.0)  # equal shares would repeat source 3 84 times
+    assert capped[3] == 4.0 and capped[0] == pytest.approx(1004 / 3 / 900)
+    with pytest.raises(ValueError, match="temperature >= 0"):
+        source_factors(rows, sources, -1.0)
+
+
+def test_weighted_rows_repeat_and_subsample_each_source():
+    sources = np.repeat(np.array([0, 1], dtype=np.int64), [100, 10])
+    rows = np.arange(110, dtype=np.int64)
+    factors = np.array([0.25, 2.5])
+    first = weighted_rows(rows, sources, factors, np.random.default_rng(0))
+    second = weighted_rows(rows, sources, factors, np.random.default_rng(1))
+    for epoch in (first, second):
+        assert (sources[epoch] == 0).sum() == 25 and len(set(epoch[sources[epoch] == 0].tolist())) == 25
+        counts = np.bincount(epoch[sources[epoch] == 1], minlength=110)[100:]
+        assert counts.sum() == 25 and set(counts.tolist()) == {2, 3}  # every row twice, half of them thrice
+    assert set(first[sources[first] == 0].tolist()) != set(second[sources[second] == 0].tolist())  # fresh draws
+
+
 def test_missing_torch_raises_missing_extra(monkeypatch):
     from matryo.train._torch import require_torch
 
@@ -134,6 +164,42 @@ def test_train_tiny_model_learns_and_saves(tmp_path):
     assert modules[0]["path"] == "" and modules[0]["type"].endswith("StaticEmbedding")
 
 
+def test_source_temperature_evens_out_the_batches_per_source(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import matryo.train.loop as loop
+    from matryo.train.heldout import split_heldout
+    from matryo.train.init import random_init
+
+    _write_pairs(tmp_path / "data", n=600, seed=1, source="wikipedia")
+    _write_pairs(tmp_path / "data", n=200, seed=2, source="medquad")
+    tok = _tokenizer()
+    pairs = load_pair_set(tmp_path / "data", tok, max_tokens=16)
+    train_rows, _ = split_heldout(pairs)
+    sizes = np.bincount(pairs.source[train_rows])
+    seen: list[np.ndarray] = []
+
+    def recording(*args, **kwargs):
+        for batch in single_source_batches(*args, **kwargs):
+            seen.append(batch)
+            yield batch
+
+    monkeypatch.setattr(loop, "single_source_batches", recording)
+    init = random_init(tok.get_vocab_size(), 8, seed=0)
+    for temperature in (1.0, 0.0):
+        seen.clear()
+        cfg = loop.TrainConfig(dims=(8,), batch_size=16, epochs=1, log_every=0, threads=1, single_source=True)
+        cfg.source_temperature = temperature
+        loop.train_contrastive(init, pairs, train_rows, cfg)
+        per_source = np.bincount([int(pairs.source[b[0]]) for b in seen], minlength=2)
+        assert per_source.sum() == len(cfg.history) == sizes.sum() // 16  # an epoch keeps its size
+        if temperature == 1.0:
+            assert per_source.tolist() == (sizes // 16).tolist()
+        else:  # equal shares: the small file's rows come back about 2.0 times, the large one's 0.67 times
+            assert abs(per_source[0] - per_source[1]) <= 1
+            small = np.concatenate([b for b in seen if pairs.source[b[0]] == sizes.argmin()])
+            assert np.bincount(small).max() >= 2
+
+
 def test_cli_end_to_end_random_init(tmp_path):
     pytest.importorskip("torch")
     from matryo.train import main
@@ -182,6 +248,8 @@ def test_cli_batch_sources(tmp_path):
     assert json.loads((tmp_path / "m" / "training_info.json").read_text())["steps"] == 1
     assert main([*argv, "--batch-sources", "single", "--batch-size", "64"]) == 0  # 108 training pairs per file
     assert json.loads((tmp_path / "m" / "training_info.json").read_text())["steps"] == 3  # 216 // 64
+    assert main([*argv, "--batch-size", "64", "--source-temperature", "0.5", "--max-repeat", "2"]) == 0
+    assert json.loads((tmp_path / "m" / "training_info.json").read_text())["args"]["source_temperature"] == 0.5
 
 
 def test_crop_pairs_split_each_passage_into_span_and_rest():

@@ -65,6 +65,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help="draw each batch's pairs from one pair file (single: in-batch negatives of the same kind) or from all",
     )
     parser.add_argument(
+        "--source-temperature",
+        type=float,
+        default=1.0,
+        help="each pair file's share of an epoch is its size to this power (1: as is; 0.5: small files drawn "
+        "more, large ones less; 0: equal shares)",
+    )
+    parser.add_argument(
+        "--max-repeat", type=float, default=4.0, help="most times one pair file is drawn per epoch (temperature < 1)"
+    )
+    parser.add_argument(
         "--skip-sources",
         nargs="*",
         default=None,
@@ -198,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
         time_budget=args.time_budget,
         crop_share=args.crop_share,
         single_source=args.batch_sources == "single",
+        source_temperature=args.source_temperature,
+        max_repeat=args.max_repeat,
         distill_weight=args.distill_weight,
         distill_batch=args.distill_batch,
     )

@@ -20,6 +20,8 @@ __all__ = [
     "load_pair_set",
     "no_duplicate_batches",
     "single_source_batches",
+    "source_factors",
+    "weighted_rows",
 ]
 
 
@@ -275,3 +277,61 @@ def single_source_batches(
         batches.extend(no_duplicate_batches(rows[sources[rows] == s], groups, batch_size, rng))
     for i in rng.permutation(len(batches)).tolist():
         yield batches[i]
+
+
+def source_factors(
+    rows: NDArray[np.int64], sources: NDArray[np.int64], temperature: float, max_repeat: float = 4.0
+) -> NDArray[np.float64]:
+    """How many times each source's rows are drawn per epoch so that source ``s`` gets a share ``∝ n_s^T``.
+
+    ``temperature`` 1 keeps every source at its size (factor 1); below 1 small sources are drawn more and
+    large ones less (0.5: shares in proportion to the square root of the sizes; 0: equal shares), with the
+    epoch's expected number of rows unchanged. No source is repeated more than ``max_repeat`` times per
+    epoch, so a tiny file is not memorised.
+
+    Args:
+        rows: Training pair indices.
+        sources: Source index of every pair (indexed by pair index).
+        temperature: Exponent ``T`` of the source sizes.
+        max_repeat: Largest factor of any source.
+
+    Returns:
+        One factor per source index (0 for sources without training rows).
+
+    Raises:
+        ValueError: If ``temperature`` is negative or ``max_repeat`` is not positive.
+    """
+    if temperature < 0 or max_repeat <= 0:
+        msg = f"Expected temperature >= 0 and max_repeat > 0, got {temperature} and {max_repeat}"
+        raise ValueError(msg)
+    sizes = np.bincount(sources[rows], minlength=int(sources.max()) + 1).astype(np.float64)
+    present = sizes > 0
+    factors = np.zeros_like(sizes)
+    share = sizes[present] ** temperature
+    factors[present] = np.minimum(share / share.sum() * sizes.sum() / sizes[present], max_repeat)
+    return factors
+
+
+def weighted_rows(
+    rows: NDArray[np.int64], sources: NDArray[np.int64], factors: NDArray[np.float64], rng: np.random.Generator
+) -> NDArray[np.int64]:
+    """One epoch's rows: each source's rows ``floor(f)`` times plus a fresh random ``f - floor(f)`` of them.
+
+    Args:
+        rows: Training pair indices.
+        sources: Source index of every pair (indexed by pair index).
+        factors: Factor per source index (see :func:`source_factors`).
+        rng: Random generator for the fractional draws.
+
+    Returns:
+        The epoch's pair indices (repeats included), grouped by source; batching shuffles them.
+    """
+    parts: list[NDArray[np.int64]] = []
+    for s in np.unique(sources[rows]).tolist():
+        own = rows[sources[rows] == s]
+        whole, frac = divmod(float(factors[s]), 1.0)
+        parts.extend([own] * int(whole))
+        extra = round(frac * own.shape[0])
+        if extra:
+            parts.append(rng.choice(own, size=extra, replace=False))
+    return np.concatenate(parts) if parts else rows[:0]

@@ -18,7 +18,14 @@ from numpy.typing import NDArray
 
 from matryo.train._torch import log, require_torch
 from matryo.train.crops import crop_pairs, croppable_rows
-from matryo.train.data import PairSet, TokenizedTexts, no_duplicate_batches, single_source_batches
+from matryo.train.data import (
+    PairSet,
+    TokenizedTexts,
+    no_duplicate_batches,
+    single_source_batches,
+    source_factors,
+    weighted_rows,
+)
 from matryo.train.relational import TeacherTargets, relational_kl
 
 __all__ = ["TrainConfig", "encode_rows", "train_contrastive"]
@@ -49,6 +56,10 @@ class TrainConfig:
         crop_min_tokens: Shortest positive that is cut into a crop pair.
         single_source: Draw each batch's pairs from one source file (see
             :func:`matryo.train.data.single_source_batches`) instead of from all of them.
+        source_temperature: Each source's share of an epoch (its pairs and the positives its crops are cut
+            from) in proportion to its size to this power (1: as is; 0.5: small sources drawn more, large ones
+            less; see :func:`matryo.train.data.source_factors`); an epoch keeps its size.
+        max_repeat: Most times a source's pairs are drawn in one epoch when the temperature is below 1.
         distill_weight: Weight of the relational distillation term (used when ``train_contrastive`` gets
             teacher targets; see :mod:`matryo.train.relational`).
         distill_batch: Teacher passages drawn for that term at every step.
@@ -71,6 +82,8 @@ class TrainConfig:
     crop_share: float = 0.0
     crop_min_tokens: int = 32
     single_source: bool = False
+    source_temperature: float = 1.0
+    max_repeat: float = 4.0
     distill_weight: float = 1.0
     distill_batch: int = 512
     distill_dims: Sequence[int] = (128,)
@@ -212,7 +225,12 @@ def train_contrastive(
             "needed (lower the crop share; 0 turns crops off)"
         )
         raise ValueError(msg)
-    steps_per_epoch = max(1, train_rows.shape[0] // pair_batch)
+    factors = None
+    epoch_rows = train_rows.shape[0]
+    if cfg.source_temperature != 1.0:
+        factors = source_factors(train_rows, pairs.source, cfg.source_temperature, cfg.max_repeat)
+        epoch_rows = round(float((np.bincount(pairs.source[train_rows], minlength=factors.shape[0]) * factors).sum()))
+    steps_per_epoch = max(1, epoch_rows // pair_batch)
     total = max(1, int(cfg.epochs * steps_per_epoch))
     labels = torch.arange(cfg.batch_size)
     distill_rng = np.random.default_rng([cfg.seed, 1])
@@ -223,10 +241,15 @@ def train_contrastive(
     done = False
     while not done:
         step_at_epoch_start = step
+        rows = train_rows
+        if factors is not None:
+            rows = weighted_rows(train_rows, pairs.source, factors, rng)
+            if n_crop:
+                crop_rows = croppable_rows(pairs.positives, rows, cfg.crop_min_tokens)
         if cfg.single_source:
-            batches = single_source_batches(train_rows, pairs.query_group, pairs.source, pair_batch, rng)
+            batches = single_source_batches(rows, pairs.query_group, pairs.source, pair_batch, rng)
         else:
-            batches = no_duplicate_batches(train_rows, pairs.query_group, pair_batch, rng)
+            batches = no_duplicate_batches(rows, pairs.query_group, pair_batch, rng)
         for batch in batches:
             progress = step / total
             if cfg.time_budget is not None:  # the schedule follows whichever runs out first
