@@ -112,8 +112,10 @@ def _write_topic_pairs(folder, n=240, seed=0):
             fh.write(json.dumps({"query": f"{TOPICS[k]} q{i}", "positive": " ".join(rng.permutation(words))}) + "\n")
 
 
-def test_training_with_teacher_targets_moves_the_student_toward_the_teacher(tmp_path):
+def test_training_with_teacher_targets_moves_the_student_toward_the_teacher(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
+    import matryo.train.loop as loop
+    from matryo.train.data import no_duplicate_batches
     from matryo.train.heldout import split_heldout
     from matryo.train.init import random_init
     from matryo.train.loop import TrainConfig, train_contrastive
@@ -137,12 +139,21 @@ def test_training_with_teacher_targets_moves_the_student_toward_the_teacher(tmp_
         )
         return float(relational_kl(student, torch.from_numpy(vectors), [8], scale=20.0))
 
+    batches: dict[bool, list[list[int]]] = {False: [], True: []}
+
     def train(teacher):
+        def recording(*args, **kwargs):
+            for batch in no_duplicate_batches(*args, **kwargs):
+                batches[teacher is not None].append(batch.tolist())
+                yield batch
+
+        monkeypatch.setattr(loop, "no_duplicate_batches", recording)
         cfg = TrainConfig(dims=(8,), batch_size=16, lr=0.1, epochs=3, log_every=0, threads=1, distill_batch=32)
         return train_contrastive(init, pairs, train_rows, cfg, teacher=teacher)
 
     without, with_teacher = train(None), train(targets)
     assert kl(with_teacher) < 0.7 * kl(without)
+    assert batches[True] and batches[True] == batches[False]  # the teacher's draws leave the batches alone
 
 
 def test_cli_trains_with_a_teacher_from_the_distilled_init(tmp_path):
