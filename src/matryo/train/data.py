@@ -286,8 +286,8 @@ def source_factors(
 
     ``temperature`` 1 keeps every source at its size (factor 1); below 1 small sources are drawn more and
     large ones less (0.5: shares in proportion to the square root of the sizes; 0: equal shares), with the
-    epoch's expected number of rows unchanged. No source is repeated more than ``max_repeat`` times per
-    epoch, so a tiny file is not memorised.
+    epoch's expected number of rows unchanged (fewer when a source is capped). No source is repeated more
+    than ``max_repeat`` times per epoch, so a tiny file is not memorised.
 
     Args:
         rows: Training pair indices.

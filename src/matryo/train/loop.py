@@ -58,7 +58,7 @@ class TrainConfig:
             :func:`matryo.train.data.single_source_batches`) instead of from all of them.
         source_temperature: Each source's share of an epoch (its pairs and the positives its crops are cut
             from) in proportion to its size to this power (1: as is; 0.5: small sources drawn more, large ones
-            less; see :func:`matryo.train.data.source_factors`); an epoch keeps its size.
+            less; see :func:`matryo.train.data.source_factors`); an epoch keeps its size unless a source is capped.
         max_repeat: Most times a source's pairs are drawn in one epoch when the temperature is below 1.
         distill_weight: Weight of the relational distillation term (used when ``train_contrastive`` gets
             teacher targets; see :mod:`matryo.train.relational`).
