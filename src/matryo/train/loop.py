@@ -229,7 +229,7 @@ def train_contrastive(
     epoch_rows = train_rows.shape[0]
     if cfg.source_temperature != 1.0:
         factors = source_factors(train_rows, pairs.source, cfg.source_temperature, cfg.max_repeat)
-        epoch_rows = round(float((np.bincount(pairs.source[train_rows], minlength=factors.shape[0]) * factors).sum()))
+        epoch_rows = round(float(factors[pairs.source[train_rows]].sum()))  # each row drawn its source's factor times
     steps_per_epoch = max(1, epoch_rows // pair_batch)
     total = max(1, int(cfg.epochs * steps_per_epoch))
     labels = torch.arange(cfg.batch_size)
