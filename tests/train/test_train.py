@@ -305,3 +305,76 @@ def test_train_with_crop_pairs_in_every_batch(tmp_path):
             train_rows,
             TrainConfig(dims=(16,), batch_size=16, crop_share=0.5, crop_min_tokens=1000, log_every=0),
         )
+
+
+def _reference_loss(q, p, dims, scale, same_side, duplicates=()):
+    # the loss written out directly: cosine logits per prefix, one softmax per anchor over its candidates
+    import torch
+
+    f = torch.nn.functional
+    n = q.shape[0]
+    labels = torch.arange(n)
+    total = 0.0
+    for d in dims:
+        qn, pn = f.normalize(q[:, :d], dim=1), f.normalize(p[:, :d], dim=1)
+        own = torch.eye(n, dtype=torch.bool)
+        for i, j in duplicates:
+            own[i, j] = own[j, i] = True
+        qq = (scale * qn @ qn.T).masked_fill(own, float("-inf"))
+        pp = (scale * pn @ pn.T).masked_fill(own, float("-inf"))
+        qp = scale * qn @ pn.T
+        q_side = torch.cat([qp, qq], 1) if same_side == "both" else qp
+        p_side = torch.cat([qp.T, pp], 1) if same_side in ("positives", "both") else qp.T
+        total = total + 0.5 * (f.cross_entropy(q_side, labels) + f.cross_entropy(p_side, labels))
+    return total / len(dims)
+
+
+@pytest.mark.parametrize("same_side", ["none", "positives", "both"])
+def test_same_side_negatives_loss(same_side):
+    torch = pytest.importorskip("torch")
+    from matryo.train.loop import TrainConfig, _matryoshka_mnrl
+
+    gen = torch.Generator().manual_seed(0)
+    q, p = torch.randn(12, 16, generator=gen), torch.randn(12, 16, generator=gen)
+    p[7] = p[3]  # one positive twice in the batch: never a negative of itself
+    cfg = TrainConfig(dims=(4, 16), scale=20.0, same_side_negatives=same_side)
+    got = _matryoshka_mnrl(q, p, cfg, torch.arange(12))
+    want = _reference_loss(q, p, (4, 16), 20.0, same_side, duplicates=[(3, 7)])
+    assert torch.allclose(got, want, atol=1e-5)
+    if same_side != "none":  # the extra negatives make the task harder: the loss is larger than without them
+        plain = _matryoshka_mnrl(q, p, TrainConfig(dims=(4, 16), scale=20.0), torch.arange(12))
+        assert float(got) > float(plain)
+
+
+def test_same_side_negatives_bad_config_and_cli(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import matryo.train.loop as loop
+    from matryo.train import main
+    from matryo.train.heldout import split_heldout
+    from matryo.train.init import random_init
+    from matryo.train.loop import TrainConfig, train_contrastive
+
+    _write_pairs(tmp_path / "data", n=200)
+    tok = _tokenizer()
+    pairs = load_pair_set(tmp_path / "data", tok, max_tokens=16)
+    rows, _ = split_heldout(pairs)
+    init = random_init(tok.get_vocab_size(), 8, seed=0)
+    with pytest.raises(ValueError, match="Unknown same_side_negatives 'queries'"):
+        train_contrastive(init, pairs, rows, TrainConfig(dims=(8,), batch_size=16, same_side_negatives="queries"))
+    with pytest.raises(ValueError, match="needs the symmetric loss"):
+        cfg = TrainConfig(dims=(8,), batch_size=16, symmetric=False, same_side_negatives="positives")
+        train_contrastive(init, pairs, rows, cfg)
+
+    teacher = _teacher_folder(tmp_path)
+    argv = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--teacher", str(teacher)]
+    argv += ["--init", "random", "--dim", "8", "--matryoshka-dims", "8", "--batch-size", "16", "--epochs", "1"]
+    argv += ["--threads", "1", "--crop-share", "0", "--same-side-negatives", "both"]
+    configs = []
+
+    def recording(init, pairs, rows, cfg, *args, **kwargs):
+        configs.append(cfg)
+        return train_contrastive(init, pairs, rows, cfg, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_contrastive", recording)
+    assert main(argv) == 0
+    assert [cfg.same_side_negatives for cfg in configs] == ["both"]

@@ -56,6 +56,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--scale", type=float, default=20.0, help="inverse temperature of the cosine logits")
     parser.add_argument("--no-symmetric", action="store_true", help="query->positive loss only")
     parser.add_argument(
+        "--same-side-negatives",
+        choices=["none", "positives", "both"],
+        default="none",
+        help="also rank each positive against the batch's other positives, and with 'both' each query against "
+        "the other queries (GTE's improved contrastive loss; none: the shipped recipe)",
+    )
+    parser.add_argument(
         "--crop-share", type=float, default=0.5, help="share of each batch made of inverse-cloze crop pairs (0: none)"
     )
     parser.add_argument(
@@ -205,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         scale=args.scale,
         symmetric=not args.no_symmetric,
+        same_side_negatives=args.same_side_negatives,
         seed=args.seed,
         threads=args.threads,
         time_budget=args.time_budget,

@@ -46,6 +46,12 @@ class TrainConfig:
         schedule: ``"linear"`` decay to zero, ``"cosine"``, or ``"constant"`` after warm-up.
         scale: Inverse temperature of the cosine logits (sentence-transformers uses 20).
         symmetric: Add the positive-to-query direction to the loss.
+        same_side_negatives: ``"none"`` (the default), ``"positives"`` or ``"both"``: besides the other
+            positives, each positive's softmax (positive to query) also ranks it against the other positives
+            of the batch, and with ``"both"`` each query's softmax also against the other queries (the
+            "improved contrastive loss" of GTE, Li et al. 2023). Texts of the batch that are the same bag of
+            tokens as the anchor (cosine above 0.999) are left out as negatives. Needs ``symmetric`` for
+            ``"positives"``.
         seed: Seed of the batch order.
         threads: torch intra-op threads.
         time_budget: Stop after this many seconds (None: no limit); the learning-rate schedule then
@@ -75,6 +81,7 @@ class TrainConfig:
     schedule: str = "linear"
     scale: float = 20.0
     symmetric: bool = True
+    same_side_negatives: str = "none"
     seed: int = 12
     threads: int = 2
     time_budget: float | None = None
@@ -118,8 +125,10 @@ def _matryoshka_mnrl(q: Any, p: Any, cfg: TrainConfig, labels: Any) -> Any:  # n
     """
     torch = require_torch()
     ce = torch.nn.functional.cross_entropy
+    same_q = cfg.same_side_negatives == "both"
+    same_p = cfg.same_side_negatives in ("positives", "both")
     loss = q.new_zeros(())
-    dot = None
+    dot = dot_qq = dot_pp = None
     q2 = q.new_zeros(q.shape[0])
     p2 = p.new_zeros(p.shape[0])
     lo = 0
@@ -129,14 +138,34 @@ def _matryoshka_mnrl(q: Any, p: Any, cfg: TrainConfig, labels: Any) -> Any:  # n
         dot = block if dot is None else dot + block
         q2 = q2 + (qb * qb).sum(dim=1)
         p2 = p2 + (pb * pb).sum(dim=1)
-        denom = torch.sqrt(q2).clamp_min(1e-12)[:, None] * torch.sqrt(p2).clamp_min(1e-12)[None, :]
-        logits = dot / denom * cfg.scale
-        part = ce(logits, labels)
+        q_norm = torch.sqrt(q2).clamp_min(1e-12)
+        p_norm = torch.sqrt(p2).clamp_min(1e-12)
+        logits = dot / (q_norm[:, None] * p_norm[None, :]) * cfg.scale
+        q_logits = logits
+        if same_q:
+            block = qb @ qb.T
+            dot_qq = block if dot_qq is None else dot_qq + block
+            q_logits = torch.cat([logits, _same_side_logits(dot_qq, q_norm, cfg.scale)], dim=1)
+        part = ce(q_logits, labels)
         if cfg.symmetric:
-            part = 0.5 * (part + ce(logits.T, labels))
+            p_logits = logits.T
+            if same_p:
+                block = pb @ pb.T
+                dot_pp = block if dot_pp is None else dot_pp + block
+                p_logits = torch.cat([p_logits, _same_side_logits(dot_pp, p_norm, cfg.scale)], dim=1)
+            part = 0.5 * (part + ce(p_logits, labels))
         loss = loss + part
         lo = d
     return loss / len(cfg.dims)
+
+
+def _same_side_logits(dot: Any, norm: Any, scale: float) -> Any:  # noqa: ANN401
+    """Scaled cosine logits among one side's texts, with each text itself and its duplicates masked out."""
+    torch = require_torch()
+    cosine = dot / (norm[:, None] * norm[None, :])
+    own = torch.eye(cosine.shape[0], dtype=torch.bool) | (cosine.detach() > 0.999)
+    # -1e4 rather than -inf: exp() of it is exactly 0 and a row of the softmax is never all -inf
+    return (cosine * scale).masked_fill(own, -1e4)
 
 
 def encode_rows(
@@ -193,10 +222,16 @@ def train_contrastive(
         The trained float32 table.
 
     Raises:
-        ValueError: If the widest Matryoshka dim exceeds the table width, the optimizer is unknown, or the
-            training rows cannot fill one batch.
+        ValueError: If the widest Matryoshka dim exceeds the table width, the optimizer or the same-side
+            negatives are unknown, or the training rows cannot fill one batch.
     """
     torch = require_torch()
+    if cfg.same_side_negatives not in ("none", "positives", "both"):
+        msg = f"Unknown same_side_negatives {cfg.same_side_negatives!r}; expected 'none', 'positives' or 'both'"
+        raise ValueError(msg)
+    if cfg.same_side_negatives == "positives" and not cfg.symmetric:
+        msg = "same_side_negatives='positives' needs the symmetric loss (the positive-to-query direction)"
+        raise ValueError(msg)
     if max(cfg.dims) > init.shape[1]:
         msg = f"Matryoshka dims {list(cfg.dims)} exceed the table width {init.shape[1]}"
         raise ValueError(msg)
