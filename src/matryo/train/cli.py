@@ -188,19 +188,17 @@ def run(args: argparse.Namespace) -> int:
     train_rows = train_rows[~np.isin(pairs.source[train_rows], skipped)]
     log(f"pairs: {len(pairs)} ({len(train_rows)} train, {len(held)} held out) {time.perf_counter() - start:.0f}s")
     counts = token_counts(pairs, train_rows, vocab)
-    needs_teacher = args.init == "distill" or args.teacher_passages > 0
-    special = _special_ids(tokenizer, teacher_dir) if needs_teacher else (0, 0)
     if args.init == "random":
         init = random_init(vocab, args.dim, args.seed)
     else:
-        teacher = teacher_token_vectors(teacher_dir, vocab, *special, verbose=False)
+        teacher = teacher_token_vectors(teacher_dir, vocab, *_special_ids(tokenizer, teacher_dir), verbose=False)
         init = build_init(teacher, args.dim, counts, args.sif if args.sif > 0 else None, seed=args.seed)
     log(f"init ready {time.perf_counter() - start:.0f}s")
     targets = None
     if args.teacher_passages > 0:
         rows = pick_passages(pairs.positives, train_rows, args.teacher_passages, np.random.default_rng([args.seed, 2]))
         texts = cut_texts(pairs.positives, rows, args.teacher_max_tokens)
-        targets = teacher_targets(teacher_dir, texts, *special, verbose=False)
+        targets = teacher_targets(teacher_dir, texts, *_special_ids(tokenizer, teacher_dir), verbose=False)
         log(f"teacher passages: {len(targets)} {time.perf_counter() - start:.0f}s")
     dims = tuple(sorted({d for d in args.matryoshka_dims if d < args.dim} | {args.dim}))
     cfg = TrainConfig(
