@@ -83,6 +83,9 @@ def test_bad_k_and_multiplier(table: TwoStageTable) -> None:
 def test_unknown_and_reserved_columns(table: TwoStageTable, tiny64: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"Unknown column\(s\) \['colour'\]"):
         table.add([{"id": "x", "text": "cat", "colour": "red"}])
+    for write in (table.add, table.upsert):  # an Arrow table with a misspelt column is not silently trimmed
+        with pytest.raises(ValueError, match=r"Unknown column\(s\) \['colour'\]"):
+            write(pa.table({"id": ["x"], "text": ["cat"], "colour": ["red"]}))
     with pytest.raises(ValueError, match="reserved"):
         create_two_stage_table(tmp_path / "db", "other", tiny64, metadata={"score": pa.float32()})
     assert table.count() == 100
@@ -111,3 +114,16 @@ def test_model_replaced_by_another_width_or_other_weights(tmp_path: Path) -> Non
         open_two_stage_table(tmp_path / "db", "docs")
     raw = lancedb.connect(tmp_path / "db").open_table("docs")
     assert raw.count_rows() == 50 and raw.to_arrow()["text"].to_pylist() == [r["text"] for r in make_rows(50)]
+
+
+def test_an_id_repeated_within_one_write_is_refused(table: TwoStageTable) -> None:
+    rows = [{"id": "dup", "text": "cat", "tag": "a"}, {"id": "dup", "text": "dog", "tag": "b"}]
+    for write in (table.add, table.upsert):
+        with pytest.raises(ValueError, match=r"Id\(s\) \['dup'\] occur more than once in one batch.*Nothing"):
+            write(rows)
+        with pytest.raises(ValueError, match="occur more than once"):
+            write(pa.Table.from_pylist(rows))
+    assert table.count() == 100 and table.count("id = 'dup'") == 0
+    table.upsert(rows[:1])
+    table.upsert(rows[1:])  # across writes, upsert replaces by id
+    assert table.table.search().where("id = 'dup'").to_arrow()["text"].to_pylist() == ["dog"]

@@ -25,7 +25,8 @@ class TableLayout:
     """Column names and widths of a two-stage table (stored as JSON under the ``matryo`` schema key).
 
     Attributes:
-        id_column: Document ids (unique by convention; :meth:`TwoStageTable.upsert` keeps them unique).
+        id_column: Document ids (unique within each write; :meth:`TwoStageTable.upsert` replaces rows by id,
+            :meth:`TwoStageTable.add` appends without looking at existing rows, like LanceDB's ``add``).
         text_column: Source texts.
         first_pass_column: The truncated vectors (``truncate_dim`` wide), where the ANN index goes.
         full_column: The full-width vectors used for rescoring.
@@ -113,6 +114,14 @@ def check_rows(ids: list[Any], texts: list[Any], layout: TableLayout) -> None:
     bad_ids = [i for i, value in enumerate(ids) if value is None]
     if bad_ids:
         msg = f"Row(s) {bad_ids[:5]} have no {layout.id_column!r}; every row needs one. Nothing was written."
+        raise ValueError(msg)
+    seen: set[Any] = set()
+    repeated = [value for value in ids if value in seen or seen.add(value)]
+    if repeated:
+        msg = (
+            f"Id(s) {sorted(set(repeated), key=str)[:5]} occur more than once in one batch; keep one row per id. "
+            "Nothing was written."
+        )
         raise ValueError(msg)
     null_texts = [ids[i] for i, text in enumerate(texts) if text is None]
     if null_texts:

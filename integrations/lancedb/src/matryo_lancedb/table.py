@@ -167,6 +167,9 @@ class TwoStageTable:
     def add(self, rows: Iterable[Mapping[str, Any]] | pa.Table) -> int:
         """Append rows; both vector columns are computed from the text (one encode per text).
 
+        Like LanceDB's ``add``, this does not look up existing rows: adding an id that is already stored
+        gives two rows with that id. Use :meth:`upsert` to insert or replace by id.
+
         Args:
             rows: Dicts (or an Arrow table) with the id and text columns, plus any metadata columns.
                 Empty texts are stored with all-zero vectors; LanceDB's cosine search never returns them.
@@ -175,7 +178,8 @@ class TwoStageTable:
             The number of rows added.
 
         Raises:
-            ValueError: If a row has no id or no text (``None``); nothing is written.
+            ValueError: If a row has no id or no text (``None``), an id repeats within ``rows``, or a column
+                is not the table's; nothing is written.
             TypeError: If a text is not a string.
         """
         batch = self._prepare(rows)
@@ -229,6 +233,7 @@ class TwoStageTable:
             if missing:
                 msg = f"The rows lack column(s) {missing}; expected {user_columns}."
                 raise ValueError(msg)
+            unknown = sorted(set(table.column_names) - set(user_columns))
             table = table.select([name for name in user_columns if name in table.column_names])
             table = table.cast(pa.schema([schema.field(name) for name in table.column_names]))
             ids, texts = table[lay.id_column].to_pylist(), table[lay.text_column].to_pylist()
@@ -237,10 +242,10 @@ class TwoStageTable:
             ids = [row.get(lay.id_column) for row in records]
             texts = [row.get(lay.text_column) for row in records]
             unknown = sorted({key for row in records for key in row} - set(user_columns))
-            if unknown:
-                msg = f"Unknown column(s) {unknown}; this table has {user_columns} (declare metadata at creation)."
-                raise ValueError(msg)
             table = None
+        if unknown:
+            msg = f"Unknown column(s) {unknown}; this table has {user_columns} (declare metadata at creation)."
+            raise ValueError(msg)
         check_rows(ids, texts, lay)
         if table is None:
             table = pa.Table.from_pylist(records, schema=schema)
