@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -115,11 +116,10 @@ def check_rows(ids: list[Any], texts: list[Any], layout: TableLayout) -> None:
     if bad_ids:
         msg = f"Row(s) {bad_ids[:5]} have no {layout.id_column!r}; every row needs one. Nothing was written."
         raise ValueError(msg)
-    seen: set[Any] = set()
-    repeated = [value for value in ids if value in seen or seen.add(value)]
+    repeated = [value for value, count in Counter(ids).items() if count > 1]
     if repeated:
         msg = (
-            f"Id(s) {sorted(set(repeated), key=str)[:5]} occur more than once in one batch; keep one row per id. "
+            f"Id(s) {repeated[:5]} occur more than once in one batch; keep one row per id. "
             "Nothing was written."
         )
         raise ValueError(msg)
