@@ -118,10 +118,7 @@ def check_rows(ids: list[Any], texts: list[Any], layout: TableLayout) -> None:
         raise ValueError(msg)
     repeated = [value for value, count in Counter(ids).items() if count > 1]
     if repeated:
-        msg = (
-            f"Id(s) {repeated[:5]} occur more than once in one batch; keep one row per id. "
-            "Nothing was written."
-        )
+        msg = f"Id(s) {repeated[:5]} occur more than once in one batch; keep one row per id. Nothing was written."
         raise ValueError(msg)
     null_texts = [ids[i] for i, text in enumerate(texts) if text is None]
     if null_texts:
