@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError
-from matryo.quantize import CODEC_NAMES, Codec, make_codec, normalize, truncate
+from matryo.quantize import CODEC_NAMES, Codec, Int8Codec, make_codec, normalize, truncate
 from matryo.search import (
     DEFAULT_K,
     DEFAULT_RESCORE_MULTIPLIER,
@@ -60,6 +60,23 @@ def _top_n(scores: NDArray[np.float32], n: int) -> NDArray[np.intp]:
     return np.asarray(part[order][:n], dtype=np.intp)
 
 
+def _codec(name: str, sample: NDArray[np.float32]) -> Codec:
+    """A codec for ``sample``'s width; int8 ranges from ``sample``, widened later by :func:`_covering`."""
+    if name == "int8":
+        return Int8Codec.calibrate(sample, warn=False)
+    return make_codec(name, sample.shape[1])
+
+
+def _covering(codec: Codec, vectors: NDArray[np.float32], chunks: list[NDArray[Any]]) -> Codec:
+    """``codec``, or for int8 a wider one holding ``vectors``, with the stored ``chunks`` re-encoded for it."""
+    if not isinstance(codec, Int8Codec):
+        return codec
+    wider = codec.covering(vectors)
+    if wider is not codec:
+        chunks[:] = [wider.recode(chunk, codec) for chunk in chunks]
+    return wider
+
+
 class NumpyIndex(Generic[IdT]):
     """Brute-force two-stage index held in numpy arrays.
 
@@ -77,7 +94,9 @@ class NumpyIndex(Generic[IdT]):
         store: Rescoring store: ``"float32"``, ``"float16"``, ``"int8"`` or ``"none"`` (keep the texts and
             re-encode candidates at search time; needs texts in :meth:`add`).
         calibration: Full-width sample vectors for the int8 ranges. When omitted, int8 codecs calibrate on
-            the first :meth:`add` batch (later batches are clipped to those ranges).
+            the first :meth:`add` batch. Either way a later batch with values outside the ranges widens
+            them (:meth:`matryo.quantize.Int8Codec.covering`) and the stored codes are re-encoded, so
+            nothing is clipped.
 
     Raises:
         ValueError: If a codec name is unknown or ``truncate_dim`` is not positive.
@@ -144,15 +163,12 @@ class NumpyIndex(Generic[IdT]):
                 raise DimensionMismatchError(msg)
             needs = self.first_pass_codec_name == "int8" or self.store_name == "int8"
             sample = normalize(sample) if needs else sample
-            self._first_codec = make_codec(
-                self.first_pass_codec_name,
-                self.truncate_dim,
-                calibration=truncate(sample, self.truncate_dim) if self.first_pass_codec_name == "int8" else None,
-            )
+            self._first_codec = _codec(self.first_pass_codec_name, truncate(sample, self.truncate_dim))
             if self.store_name != "none":
-                self._store_codec = make_codec(
-                    self.store_name, self.dim, calibration=sample if self.store_name == "int8" else None
-                )
+                self._store_codec = _codec(self.store_name, sample)
+        self._first_codec = _covering(self._first_codec, truncate(vectors, self.truncate_dim), self._first_chunks)
+        if self._store_codec is not None:
+            self._store_codec = _covering(self._store_codec, vectors, self._store_chunks)
         return self._first_codec, self._store_codec
 
     def add(self, ids: Sequence[IdT], texts: Sequence[str] | None = None, *, vectors: ArrayLike | None = None) -> None:

@@ -292,12 +292,13 @@ class Int8Codec(Codec):
         self.steps = np.where(span > 0, span / np.float32(255.0), np.float32(1.0)).astype(np.float32)
 
     @classmethod
-    def calibrate(cls, sample: ArrayLike) -> Int8Codec:
+    def calibrate(cls, sample: ArrayLike, *, warn: bool = True) -> Int8Codec:
         """Measure per-dimension ranges on a sample of the vectors to be stored.
 
         Args:
             sample: A ``(n, dim)`` float array; use the documents (not one query: a single vector gives
                 zero-width ranges).
+            warn: Warn about a small sample (off for stores that widen the ranges with :meth:`covering`).
 
         Returns:
             A calibrated codec.
@@ -312,13 +313,55 @@ class Int8Codec(Codec):
         if matrix.shape[0] == 0:
             msg = "Cannot calibrate int8 ranges on an empty sample: pass at least one vector (ideally >= 100)."
             raise ValueError(msg)
-        if matrix.shape[0] < MIN_CALIBRATION_SIZE:
+        if warn and matrix.shape[0] < MIN_CALIBRATION_SIZE:
             msg = (
                 f"int8 ranges calibrated on only {matrix.shape[0]} vectors (expected >= {MIN_CALIBRATION_SIZE}); "
                 "values outside the sampled ranges will be clipped. Calibrate on more documents."
             )
             warnings.warn(msg, UserWarning, stacklevel=2)
         return cls(matrix.min(axis=0), matrix.max(axis=0))
+
+    def covering(self, vectors: ArrayLike, *, headroom: float = 0.25) -> Int8Codec:
+        """A codec whose ranges also hold ``vectors``: this one if none of them would be clipped.
+
+        Stores that calibrate on their first batch call this before writing each later batch, so a value
+        outside the first batch's ranges widens them instead of saturating; codes written under the old
+        ranges must then be re-encoded (:meth:`recode`). Each dimension that grows gets ``headroom`` times
+        its new span on the side it grew, so that later batches rarely widen it again.
+
+        Args:
+            vectors: A ``(n, dim)`` float array about to be encoded.
+            headroom: Extra margin on a widened side, as a fraction of the dimension's new span.
+
+        Returns:
+            ``self`` or a wider codec.
+
+        Raises:
+            DimensionMismatchError: If the vectors are not ``dim`` wide.
+        """
+        matrix = _as_matrix(vectors)
+        _check_width(matrix, self.dim, "The vectors to cover")
+        if matrix.shape[0] == 0:
+            return self
+        low, high = matrix.min(axis=0), matrix.max(axis=0)
+        grew_low, grew_high = low < self.minimums, high > self.maximums
+        if not (grew_low.any() or grew_high.any()):
+            return self
+        new_low, new_high = np.minimum(self.minimums, low), np.maximum(self.maximums, high)
+        pad = np.float32(headroom) * (new_high - new_low)
+        return Int8Codec(np.where(grew_low, new_low - pad, new_low), np.where(grew_high, new_high + pad, new_high))
+
+    def recode(self, codes: ArrayLike, old: Int8Codec) -> NDArray[np.int8]:
+        """Re-encode codes written under ``old`` ranges with this codec's (after :meth:`covering`).
+
+        Args:
+            codes: A ``(n, dim)`` int8 array encoded by ``old``.
+            old: The codec that wrote them.
+
+        Returns:
+            A ``(n, dim)`` int8 array for this codec.
+        """
+        return self.encode(old.decode(codes))
 
     def encode(self, vectors: ArrayLike) -> NDArray[np.int8]:
         """Quantize float vectors to int8, clipping to the calibrated ranges first.

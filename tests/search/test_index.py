@@ -7,7 +7,7 @@ import pytest
 
 from matryo.errors import DimensionMismatchError
 from matryo.index import FIRST_PASS_CODECS, STORES, NumpyIndex
-from matryo.quantize import truncate
+from matryo.quantize import Int8Codec, truncate
 from matryo.search import SearchHits, two_stage_search
 
 
@@ -199,11 +199,22 @@ def test_truncate_dim_wider_than_model_means_full(encoder) -> None:
     assert NumpyIndex(encoder, truncate_dim=None).truncate_dim == 64
 
 
-def test_int8_calibrates_on_first_add_and_warns_when_small(encoder, corpus) -> None:
+def test_int8_ranges_widen_when_documents_arrive_one_at_a_time(encoder, corpus) -> None:
     ids, texts = corpus
-    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass="int8", store="int8")
-    with pytest.warns(UserWarning, match="only 20 vectors"):
-        idx.add(ids[:20], texts[:20])
+    exact: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass="float32", store="float32")
+    exact.add(ids, texts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "calibrated on only 1 vectors" warning: nothing is clipped
+        single: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass="int8", store="int8")
+        for doc_id, text in zip(ids, texts, strict=True):
+            single.add([doc_id], [text])  # the first document alone sets the first ranges
+    assert isinstance(single._store_codec, Int8Codec)  # noqa: SLF001
+    full = encoder.encode(texts, normalize=True)
+    assert np.all(full >= single._store_codec.minimums) and np.all(full <= single._store_codec.maximums)  # noqa: SLF001
+    for query in ("alpha", "beta gamma", texts[3]):
+        got, want = single.search(query, k=5), exact.search(query, k=5)
+        assert got.ids[:3] == want.ids[:3]
+        np.testing.assert_allclose(got.scores, want.scores, atol=0.02)  # not one collapsed value for all
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         quiet: NumpyIndex[str] = NumpyIndex(

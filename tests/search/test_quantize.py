@@ -161,6 +161,37 @@ def test_int8_enough_calibration_does_not_warn() -> None:
         Int8Codec.calibrate(_random(100, 8))
 
 
+def test_int8_covering_keeps_the_codec_when_nothing_would_clip() -> None:
+    sample = _random(200, 8)
+    codec = Int8Codec.calibrate(sample)
+    assert codec.covering(sample[:50]) is codec
+    assert codec.covering(np.zeros((0, 8), dtype=np.float32)) is codec
+
+
+def test_int8_covering_widens_only_the_sides_that_grow_and_recodes_old_codes() -> None:
+    sample = _random(200, 8)
+    codec = Int8Codec.calibrate(sample)
+    outside = sample[:3].copy()
+    outside[0, 2] = codec.maximums[2] + 1.0
+    outside[1, 5] = codec.minimums[5] - 2.0
+    wider = codec.covering(outside, headroom=0.25)
+    assert wider is not codec
+    span2 = outside[0, 2] - codec.minimums[2]
+    np.testing.assert_allclose(wider.maximums[2], outside[0, 2] + 0.25 * span2, rtol=1e-6)
+    assert wider.minimums[2] == codec.minimums[2]
+    span5 = codec.maximums[5] - outside[1, 5]
+    np.testing.assert_allclose(wider.minimums[5], outside[1, 5] - 0.25 * span5, rtol=1e-6)
+    untouched = [j for j in range(8) if j not in (2, 5)]
+    np.testing.assert_array_equal(wider.minimums[untouched], codec.minimums[untouched])
+    np.testing.assert_array_equal(wider.maximums[untouched], codec.maximums[untouched])
+    decoded = wider.decode(wider.encode(outside))  # not clipped any more
+    assert np.all(np.abs(decoded - outside) <= wider.steps / 2 + 1e-6)
+    recoded = wider.decode(wider.recode(codec.encode(sample), codec))  # old codes: two roundings at most
+    assert np.all(np.abs(recoded - sample) <= codec.steps / 2 + wider.steps / 2 + 1e-6)
+    with pytest.raises(DimensionMismatchError):
+        codec.covering(_random(2, 7))
+
+
 def test_int8_single_vector_calibration_is_not_all_zero() -> None:
     sample = _random(1, 8)
     with pytest.warns(UserWarning):
