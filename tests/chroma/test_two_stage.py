@@ -134,6 +134,35 @@ def test_int8_codec_ranges_persist(client, tiny_model_path) -> None:
     np.testing.assert_allclose(before["distances"][0], expected, atol=0.02)
 
 
+def test_int8_ranges_widen_after_a_small_first_batch(client, tiny_model_path) -> None:
+    docs = word_corpus(60)
+    encoder = load_encoder(tiny_model_path)
+    by_vectors = TwoStageCollection.create(client, "int8_vec", model=tiny_model_path, truncate_dim=16, codec="int8")
+    by_texts = TwoStageCollection.create(client, "int8_txt", model=tiny_model_path, truncate_dim=16, codec="int8")
+    other_writer = TwoStageCollection.open(client, "int8_vec")  # holds the first ranges when they widen
+    full = encoder.encode(docs, normalize=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no StaleVectorWarning, no "calibrated on only 1 vectors"
+        by_vectors.add(ids=["d0"], embeddings=full[:1])  # the first record alone sets the first ranges
+        by_texts.add(ids=["d0"], documents=docs[:1])
+        for start in range(1, 40, 13):
+            by_vectors.add(ids=[f"d{i}" for i in range(start, start + 13)], embeddings=full[start : start + 13])
+            by_texts.add(ids=[f"d{i}" for i in range(start, start + 13)], documents=docs[start : start + 13])
+        other_writer.add(ids=[f"d{i}" for i in range(40, 60)], embeddings=full[40:60])
+        by_texts.add(ids=[f"d{i}" for i in range(40, 60)], documents=docs[40:60])
+        for col in (by_vectors, by_texts, other_writer):
+            got = col.query(query_texts=["cat dog"], n_results=10)
+            assert len(got["ids"][0]) == 10  # nothing dropped for a clipped full vector
+            expected = 1.0 - exact_cos(tiny_model_path, "cat dog", [docs[int(i[1:])] for i in got["ids"][0]])
+            np.testing.assert_allclose(got["distances"][0], expected, atol=0.02)
+    for col in (by_vectors, by_texts):
+        page = col.collection.get(include=["embeddings", "metadatas"])
+        firsts = col._full.firsts(page["embeddings"], len(page["ids"]))  # noqa: SLF001
+        stored = col._full.stored(list(page["ids"]), firsts, list(page["metadatas"]))  # noqa: SLF001
+        assert len(stored) == 60  # every stored full vector passes the consistency check
+        assert col.repair() == []
+
+
 # ---------------------------------------------------------------------------------------------- consistency
 class Boom(RuntimeError):
     pass

@@ -223,7 +223,8 @@ class TwoStageCollection:
             store: Where the full vectors live: ``"metadata"``, ``"sibling"`` or ``"documents"``
                 (see :mod:`matryo_chroma.stores`).
             codec: ``"float32"``, ``"float16"`` or ``"int8"`` for ``store="metadata"`` (int8 ranges are
-                calibrated on the first batch added).
+                calibrated on the first batch added and widened, re-encoding the stored codes, when a later
+                batch falls outside them).
             rescore_multiplier: The first pass fetches ``ceil(n_results * rescore_multiplier)`` candidates.
             max_length: Token cut-off override for the model.
             revision: Hub revision of ``model``.

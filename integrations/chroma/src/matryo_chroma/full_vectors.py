@@ -19,10 +19,12 @@ from chromadb.api.models.Collection import Collection
 from numpy.typing import NDArray
 
 from matryo import StaticEncoder
-from matryo.quantize import Codec, codec_from_config, make_codec, normalize, truncate
+from matryo.quantize import Codec, Int8Codec, codec_from_config, normalize, truncate
 from matryo_chroma.stores import FULL_KEY, decode_b64, encode_b64
 
 __all__ = ["TOLERANCE", "FullVectors", "StaleVectorWarning"]
+
+_RECODE_BATCH = 1000
 
 TOLERANCE = {"float32": 5e-6, "float16": 5e-6, "int8": 1e-4}
 """Largest ``1 - cos(stored full vector's prefix, first-pass vector)`` still counted as agreeing, per codec.
@@ -128,21 +130,64 @@ class FullVectors:
             self.full_collection.upsert(ids=ids, embeddings=full)
 
     def codec_for(self, full: NDArray[np.float32]) -> Codec:
-        """The codec, calibrating int8 ranges on ``full`` (and persisting them) if none exist yet.
+        """The codec for writing ``full``; int8 ranges are calibrated on it or widened to hold it.
+
+        int8 ranges are first measured on the first batch written. A later batch with values outside
+        them widens them (:meth:`matryo.quantize.Int8Codec.covering`), persists the new ranges and
+        re-encodes every stored full vector for them (:meth:`_recode`), so no vector is ever clipped:
+        a clipped one would fail the consistency check and drop out of the results.
 
         Args:
-            full: The batch about to be written.
+            full: The batch about to be written (normalised full vectors).
 
         Returns:
             The collection's codec.
         """
-        if self.codec is None and not self.reload_codec():
-            self.codec = make_codec("int8", self.dim, calibration=normalize(full))
-            settings = {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith("hnsw:")}
-            settings["matryo:codec"] = json.dumps(self.codec.to_config())
-            self.collection.modify(metadata=settings)
+        if self.codec_name != "int8":
+            assert self.codec is not None
+            return self.codec
+        self.reload_codec()  # another process may have widened the ranges since
+        if self.codec is None:
+            self._save_codec(Int8Codec.calibrate(normalize(full), warn=False))
+        else:
+            old = self.codec
+            assert isinstance(old, Int8Codec)
+            wider = old.covering(normalize(full))
+            if wider is not old:
+                self._save_codec(wider)
+                self._recode(old, wider)
         assert self.codec is not None
         return self.codec
+
+    def _save_codec(self, codec: Int8Codec) -> None:
+        self.codec = codec
+        settings = {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith("hnsw:")}
+        settings["matryo:codec"] = json.dumps(codec.to_config())
+        self.collection.modify(metadata=settings)
+
+    def _recode(self, old: Int8Codec, new: Int8Codec) -> None:
+        """Re-encode every stored full vector for ``new`` ranges: from its document where that reproduces the
+        first-pass vector (no second rounding), else from its ``old`` code."""
+        offset = 0
+        while True:
+            page = self.collection.get(
+                limit=_RECODE_BATCH, offset=offset, include=["embeddings", "metadatas", "documents"]
+            )
+            ids = list(page["ids"])
+            if not ids:
+                return
+            offset += len(ids)
+            metas = list(page["metadatas"] or [None] * len(ids))
+            positions, matrix = decode_b64(old, [(meta or {}).get(FULL_KEY) for meta in metas])
+            if not positions:
+                continue
+            coded = [ids[p] for p in positions]
+            docs = list(page["documents"] or [None] * len(ids))
+            firsts = self.firsts(page["embeddings"], len(ids))[positions]
+            exact = self.from_documents(coded, firsts, [docs[p] for p in positions])
+            vectors = np.stack([exact.get(doc_id, matrix[j]) for j, doc_id in enumerate(coded)])
+            codes = encode_b64(new, vectors)
+            self.collection.update(ids=coded, metadatas=[{FULL_KEY: code} for code in codes])
 
     def reload_codec(self) -> bool:
         """Pick up int8 ranges another process (or collection object) calibrated since this one opened.
@@ -152,9 +197,11 @@ class FullVectors:
         """
         col = self.collection
         fresh = col._client.get_collection(col.name, tenant=col.tenant, database=col.database)  # noqa: SLF001
-        codec = (fresh.metadata or {}).get("matryo:codec")
-        if codec:
-            self.codec = codec_from_config(json.loads(str(codec)))
+        stored = (fresh.metadata or {}).get("matryo:codec")
+        if stored:
+            config = json.loads(str(stored))
+            if self.codec is None or self.codec.to_config() != config:  # keep the object when nothing changed
+                self.codec = codec_from_config(config)
         return self.codec is not None
 
     # ------------------------------------------------------------------ reading
@@ -216,6 +263,10 @@ class FullVectors:
         if not positions:
             return {}
         agree = self.agrees(matrix, firsts[positions])
+        if self.codec_name == "int8" and not agree.all():
+            known = self.codec
+            if self.reload_codec() and self.codec is not known:  # ranges widened by another writer: decode again
+                return self.stored(ids, firsts, metas)
         return {ids[p]: matrix[j] for j, p in enumerate(positions) if agree[j]}
 
     def from_documents(
