@@ -166,8 +166,11 @@ class FullVectors:
         self.collection.modify(metadata=settings)
 
     def _recode(self, old: Int8Codec, new: Int8Codec) -> None:
-        """Re-encode every stored full vector for ``new`` ranges: from its document where that reproduces the
-        first-pass vector (no second rounding), else from its ``old`` code."""
+        """Re-encode every stored full vector for ``new`` ranges.
+
+        A record whose document reproduces its first-pass vector is re-encoded from the document (no second
+        rounding); any other record from its ``old`` code.
+        """
         offset = 0
         while True:
             page = self.collection.get(
