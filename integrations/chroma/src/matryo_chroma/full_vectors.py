@@ -180,12 +180,12 @@ class FullVectors:
             if not ids:
                 return
             offset += len(ids)
-            metas: list[Any] = list(page["metadatas"] or [None] * len(ids))
+            metas: list[Any] = list(page["metadatas"] or []) or [None] * len(ids)
             positions, matrix = decode_b64(old, [(meta or {}).get(FULL_KEY) for meta in metas])
             if not positions:
                 continue
             coded = [ids[p] for p in positions]
-            docs: list[Any] = list(page["documents"] or [None] * len(ids))
+            docs: list[Any] = list(page["documents"] or []) or [None] * len(ids)
             firsts = self.firsts(page["embeddings"], len(ids))[positions]
             exact = self.from_documents(coded, firsts, [docs[p] for p in positions])
             vectors = np.stack([exact.get(doc_id, matrix[j]) for j, doc_id in enumerate(coded)])
