@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from matryo.errors import ModelFormatError, ModelNotFoundError
 
-__all__ = ["ModelFiles", "SafetensorsFile", "find_model_files", "load_table"]
+__all__ = ["IncompleteFolderError", "ModelFiles", "SafetensorsFile", "find_model_files", "load_table"]
 
 _WEIGHTS = "model.safetensors"
 _TOKENIZER = "tokenizer.json"
@@ -50,6 +50,10 @@ _DTYPES: dict[str, np.dtype[Any]] = {
     "U8": np.dtype("u1"),
 }
 _MAX_HEADER = 100 * 1024 * 1024
+
+
+class IncompleteFolderError(ModelFormatError):
+    """No layout's weights and tokenizer are in the folder (an empty folder, or an interrupted download)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,8 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
 
     Raises:
         ModelNotFoundError: If ``root`` is not a folder.
-        ModelFormatError: If no known layout matches; the message lists every layout tried.
+        IncompleteFolderError: If no known layout's files are there; the message lists every layout tried.
+        ModelFormatError: If ``modules.json`` or ``config.json`` cannot be read.
     """
     folder = Path(root)
     if not folder.is_dir():
@@ -140,7 +145,7 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
         f"{str(folder)!r} is not a static embedding model folder. Layouts tried: {'; '.join(tried)}. "
         f"Found: {found}.{hint}"
     )
-    raise ModelFormatError(msg)
+    raise IncompleteFolderError(msg)
 
 
 class SafetensorsFile:

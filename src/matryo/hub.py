@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from matryo.errors import ModelNotFoundError, missing_extra
+from matryo.formats import IncompleteFolderError, find_model_files
 
 __all__ = ["looks_like_hub_id", "snapshot"]
 
@@ -34,9 +35,10 @@ def snapshot(
 ) -> Path:
     """Download (or find in the cache) the files of a static model on the hub.
 
-    The local cache is tried first, so a cached model loads with no network call at all. When the
-    cache misses and the machine is offline (``HF_HUB_OFFLINE=1``, ``local_files_only=True``, or no
-    route to the hub), this fails at once with :class:`ModelNotFoundError`, without retries.
+    The local cache is tried first, so a cached model loads with no network call at all. A cached snapshot
+    that lacks the model files (an interrupted download) counts as a miss. When the cache misses and the
+    machine is offline (``HF_HUB_OFFLINE=1``, ``local_files_only=True``, or no route to the hub), this fails
+    at once with :class:`ModelNotFoundError`, without retries.
 
     Args:
         repo_id: A hub id such as ``"sentence-transformers/static-retrieval-mrl-en-v1"``.
@@ -50,7 +52,7 @@ def snapshot(
 
     Raises:
         MissingExtraError: If ``huggingface_hub`` is not installed.
-        ModelNotFoundError: If the model is not cached and cannot be downloaded.
+        ModelNotFoundError: If the model is not cached (or only partly) and cannot be downloaded.
     """
     try:
         from huggingface_hub import snapshot_download
@@ -64,16 +66,34 @@ def snapshot(
         "token": token,
         "allow_patterns": _ALLOW_PATTERNS,
     }
+    offline = local_files_only or _offline()
     try:
-        return Path(snapshot_download(local_files_only=True, **kwargs))  # type: ignore[arg-type]
+        cached = Path(snapshot_download(local_files_only=True, **kwargs))  # type: ignore[arg-type]
     except Exception as cached_miss:  # noqa: BLE001 - any miss falls through to a download attempt
-        if local_files_only or _offline():
+        if offline:
             msg = (
                 f"Model {repo_id!r} (revision {revision or 'main'}) is not in the local hub cache and the hub is "
                 "offline (HF_HUB_OFFLINE or local_files_only). Download it once on a machine with internet, "
                 "or pass the path of a local model folder."
             )
             raise ModelNotFoundError(msg) from cached_miss
+    else:
+        try:
+            find_model_files(cached)
+        except IncompleteFolderError as incomplete:
+            # A snapshot folder without the model files: a download was interrupted (e.g. Ctrl-C during the
+            # weights). Online, download again (huggingface_hub fetches only the missing files).
+            if offline:
+                repo_cache = cached.parent.parent
+                msg = (
+                    f"The cached copy of {repo_id!r} (revision {revision or 'main'}) in {str(cached)!r} is incomplete "
+                    "(an interrupted download?): it holds no model.safetensors + tokenizer.json. Load it once "
+                    "online (without HF_HUB_OFFLINE or local_files_only) to finish the download, or delete "
+                    f"{str(repo_cache)!r} and download it again."
+                )
+                raise ModelNotFoundError(msg) from incomplete
+        else:
+            return cached
     try:
         return Path(snapshot_download(**kwargs))  # type: ignore[arg-type]
     except Exception as exc:

@@ -164,6 +164,51 @@ def test_uncached_hub_id_offline_fails_at_once(tmp_path: Path, monkeypatch: pyte
         StaticEncoder.from_pretrained("someone/not-a-cached-model", cache_dir=tmp_path, local_files_only=True)
 
 
+def _partial_hub_cache(cache: Path) -> Path:
+    """A hub cache entry whose snapshot folder lacks the model files, as after a Ctrl-C during the download."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / "models--owner--name"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / "README.md").write_text("model card only")
+    return snapshot
+
+
+def test_partial_hub_cache_offline_says_incomplete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("huggingface_hub")
+    snapshot = _partial_hub_cache(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="incomplete") as info:
+        StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)
+    assert str(snapshot.parent.parent) in str(info.value)  # the folder to delete is named
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    with pytest.raises(ModelNotFoundError, match="incomplete"):
+        StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path, local_files_only=True)
+
+
+def test_partial_hub_cache_online_downloads_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    snapshot = _partial_hub_cache(tmp_path)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    real = huggingface_hub.snapshot_download
+    downloads: list[dict[str, object]] = []
+
+    def snapshot_download(**kwargs: object) -> str:
+        if kwargs.get("local_files_only"):
+            return str(real(**kwargs))  # the real cache lookup finds the partial snapshot
+        downloads.append(kwargs)  # stands in for the network: the download completes the snapshot
+        make_tiny_model(snapshot)
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    enc = StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)
+    assert len(downloads) == 1 and enc.dim == 64
+    StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)  # now complete: a cache hit, no download
+    assert len(downloads) == 1
+
+
 def test_save_pretrained_round_trip(tmp_path: Path, tiny_model: Path) -> None:
     enc = StaticEncoder.from_pretrained(tiny_model, max_length=3)
     saved = enc.save_pretrained(tmp_path / "saved")
