@@ -10,6 +10,7 @@ import chromadb
 import numpy as np
 import pytest
 from tests.chroma.conftest import word_corpus
+from tests.conftest import make_tiny_model
 
 from matryo.cache import load_encoder
 from matryo.errors import DimensionMismatchError
@@ -161,6 +162,17 @@ def test_int8_ranges_widen_after_a_small_first_batch(client, tiny_model_path) ->
         stored = col._full.stored(list(page["ids"]), firsts, list(page["metadatas"]))  # noqa: SLF001
         assert len(stored) == 60  # every stored full vector passes the consistency check
         assert col.repair() == []
+
+
+def test_create_replaces_a_leftover_sibling_of_a_deleted_collection(client, tiny_model_path, tmp_path) -> None:
+    col = TwoStageCollection.create(client, "papers", model=tiny_model_path, truncate_dim=16, store="sibling")
+    col.add(ids=["old"], documents=["cat dog"])
+    client.delete_collection("papers")  # plain Chroma: the sibling stays behind with 64-d vectors
+    narrower = str(make_tiny_model(tmp_path / "tiny32", dim=32, seed=4))
+    col = TwoStageCollection.create(client, "papers", model=narrower, truncate_dim=16, store="sibling")
+    col.add(ids=["new"], documents=["road city"])
+    assert col.full_collection is not None and col.full_collection.get()["ids"] == ["new"]
+    assert col.query(query_texts=["road city"], n_results=5)["ids"] == [["new"]]
 
 
 # ---------------------------------------------------------------------------------------------- consistency

@@ -13,6 +13,7 @@ from its document when that reproduces its first-pass vector, and otherwise left
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
@@ -22,6 +23,7 @@ import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Where, WhereDocument
+from chromadb.errors import NotFoundError
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, MatryoError
@@ -268,8 +270,10 @@ class TwoStageCollection:
         )
         full = None
         if store == "sibling":
-            try:  # a leftover sibling of a deleted collection is reused: repair() drops its orphan rows
-                full = client.get_or_create_collection(
+            try:
+                with contextlib.suppress(NotFoundError):  # a leftover sibling of a deleted collection: only orphans
+                    client.delete_collection(name + SIBLING_SUFFIX)
+                full = client.create_collection(
                     name + SIBLING_SUFFIX, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
                 )
             except BaseException:
