@@ -5,7 +5,8 @@ Three layouts are understood, tried in this order:
 * ``sentence-transformers (modules.json)``: a ``modules.json`` whose StaticEmbedding entry points at
   the folder holding ``model.safetensors`` and ``tokenizer.json``. Covers the hub layout of
   ``sentence-transformers/static-retrieval-mrl-en-v1`` (path ``0_StaticEmbedding``), the 6.x root layout
-  (path ``""``) and model2vec's own ``modules.json`` (path ``"."``).
+  (path ``""``) and model2vec's own ``modules.json`` (path ``"."``). Modules other than StaticEmbedding
+  and Normalize (e.g. Dense) are refused: matryo cannot apply them.
 * ``sentence-transformers hub layout``: ``0_StaticEmbedding/`` without a ``modules.json``.
 * ``model2vec / root``: ``model.safetensors`` and ``tokenizer.json`` at the root.
 
@@ -37,6 +38,7 @@ _WEIGHTS = "model.safetensors"
 _TOKENIZER = "tokenizer.json"
 _STATIC_TYPE_SUFFIX = "StaticEmbedding"
 _HUB_SUBFOLDER = "0_StaticEmbedding"
+_SUPPORTED_MODULES = {"StaticEmbedding", "Normalize"}  # class names in modules.json "type"
 _TABLE_KEYS = ("embedding.weight", "embeddings")
 _DTYPES: dict[str, np.dtype[Any]] = {
     "F64": np.dtype("<f8"),
@@ -87,6 +89,23 @@ def _complete(folder: Path) -> bool:
     return (folder / _WEIGHTS).is_file() and (folder / _TOKENIZER).is_file()
 
 
+def _check_no_other_modules(path: Path, modules: list[Any]) -> None:
+    """Refuse a pipeline with modules besides StaticEmbedding and Normalize (sentence-transformers would run them)."""
+    others = [
+        f"{m.get('type')} (path {m.get('path')!r})"
+        for m in modules
+        if isinstance(m, dict) and str(m.get("type", "")).rsplit(".", 1)[-1] not in _SUPPORTED_MODULES
+    ]
+    if others:
+        msg = (
+            f"{str(path)!r} lists modules matryo cannot apply: {', '.join(others)}. matryo encodes only "
+            "StaticEmbedding (optionally followed by Normalize); sentence-transformers would run these modules "
+            "too and give different vectors. Encode this model with sentence-transformers, or save one whose "
+            "modules.json holds only StaticEmbedding [+ Normalize]."
+        )
+        raise ModelFormatError(msg)
+
+
 def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
     """Find the weights and tokenizer of a static model folder.
 
@@ -99,7 +118,8 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
     Raises:
         ModelNotFoundError: If ``root`` is not a folder.
         IncompleteFolderError: If no known layout's files are there; the message lists every layout tried.
-        ModelFormatError: If ``modules.json`` or ``config.json`` cannot be read.
+        ModelFormatError: If ``modules.json`` or ``config.json`` cannot be read, or ``modules.json`` lists modules
+            besides StaticEmbedding and Normalize (e.g. Dense), which matryo cannot apply.
     """
     folder = Path(root)
     if not folder.is_dir():
@@ -116,6 +136,7 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
         modules = _read_json(modules_path)
         entries = [m for m in modules if isinstance(m, dict) and str(m.get("type", "")).endswith(_STATIC_TYPE_SUFFIX)]
         if entries:
+            _check_no_other_modules(modules_path, modules)
             sub = folder / str(entries[0].get("path", ""))
             if _complete(sub):
                 return ModelFiles(

@@ -147,6 +147,19 @@ def test_corrupt_tokenizer_or_modules_json(tmp_path: Path) -> None:
         StaticEncoder.from_pretrained(folder)
 
 
+def test_modules_after_static_embedding_other_than_normalize_are_refused(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    static = json.loads((folder / "modules.json").read_text())[0]
+    normalize = {"idx": 1, "name": "1", "path": "1_Normalize", "type": "sentence_transformers.models.Normalize"}
+    (folder / "modules.json").write_text(json.dumps([static, normalize]))
+    assert StaticEncoder.from_pretrained(folder).dim == 64  # Normalize is fine
+    dense = {"idx": 1, "name": "1", "path": "1_Dense", "type": "sentence_transformers.base.modules.dense.Dense"}
+    (folder / "modules.json").write_text(json.dumps([static, dense, {**normalize, "idx": 2}]))
+    with pytest.raises(ModelFormatError, match=r"sentence_transformers\.base\.modules\.dense\.Dense.*1_Dense") as info:
+        StaticEncoder.from_pretrained(folder)
+    assert "only StaticEmbedding" in str(info.value) and "Normalize (path" not in str(info.value)
+
+
 def test_missing_path_that_is_not_a_hub_id(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         StaticEncoder.from_pretrained(tmp_path / "nope" / "deeper" / "still")
