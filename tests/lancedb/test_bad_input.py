@@ -91,6 +91,17 @@ def test_unknown_and_reserved_columns(table: TwoStageTable, tiny64: Path, tmp_pa
     assert table.count() == 100
 
 
+def test_existing_table_with_other_metadata_columns(table: TwoStageTable, tiny64: Path, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with pytest.raises(ValueError, match=r"exists with metadata columns \[\('tag', 'string'\)\].*'other'"):
+        create_two_stage_table(db, "docs", tiny64, truncate_dim=16, exist_ok=True, metadata={"other": pa.int32()})
+    with pytest.raises(ValueError, match="exists with metadata columns"):  # same name, other type
+        create_two_stage_table(db, "docs", tiny64, truncate_dim=16, exist_ok=True, metadata={"tag": pa.int32()})
+    same = create_two_stage_table(db, "docs", tiny64, truncate_dim=16, exist_ok=True, metadata={"tag": pa.string()})
+    as_is = create_two_stage_table(db, "docs", tiny64, truncate_dim=16, exist_ok=True)
+    assert same.count() == as_is.count() == 100
+
+
 def test_existing_table_with_another_models_dims(table: TwoStageTable, tiny32: Path, tmp_path: Path) -> None:
     with pytest.raises(DimensionMismatchError, match="exists with 64-d vectors.*requested model gives 32-d"):
         create_two_stage_table(tmp_path / "db", "docs", tiny32, truncate_dim=16, exist_ok=True)

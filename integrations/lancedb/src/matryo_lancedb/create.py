@@ -48,14 +48,16 @@ def create_two_stage_table(
         max_length: Token cut-off override.
         metadata: Extra columns, e.g. ``{"source": pa.string(), "year": pa.int32()}``.
         id_type: Arrow type of the ``id`` column (default ``pa.string()``).
-        exist_ok: Open the table if it exists (its model settings must match these).
+        exist_ok: Open the table if it exists (its model settings, and its metadata columns when ``metadata``
+            is given, must match these).
         mode: ``"create"`` or ``"overwrite"`` (replaces an existing table: its rows are lost).
 
     Returns:
         The table.
 
     Raises:
-        ValueError: If the table exists (and not ``exist_ok``), or a metadata column name is reserved.
+        ValueError: If the table exists (and not ``exist_ok``), a metadata column name is reserved, or
+            ``exist_ok`` and ``metadata`` names other columns than the existing table has.
         DimensionMismatchError: If ``exist_ok`` and the existing table's vectors have other widths.
         ModelMismatchError: If ``exist_ok`` and the existing table was built with another model or settings.
     """
@@ -67,6 +69,8 @@ def create_two_stage_table(
     if exist_ok and mode == "create" and _table_exists(connection, name):
         existing = open_two_stage_table(connection, name)
         _check_same(existing, full, first, dim, width)
+        if metadata is not None:
+            _check_same_columns(existing, metadata_fields(metadata, existing.layout))
         return existing
     layout = TableLayout("id", "text", f"vector_{width}", "vector_full", width, dim)
     extra = metadata_fields(metadata, layout)
@@ -114,6 +118,19 @@ def _table_exists(connection: DBConnection, name: str) -> bool:
         token = page.page_token
         if not token:
             return False
+
+
+def _check_same_columns(existing: TwoStageTable, wanted: list[pa.Field]) -> None:
+    schema = existing.table.schema
+    stored = [(name, str(schema.field(name).type)) for name in existing.layout.metadata_columns]
+    requested = [(field.name, str(field.type)) for field in wanted]
+    if sorted(stored) != sorted(requested):
+        msg = (
+            f"Table {existing.table.name!r} exists with metadata columns {stored}; {requested} were requested. "
+            "Use another table name, or pass the table's own columns (or metadata=None to take them as they are); "
+            "the existing rows are untouched."
+        )
+        raise ValueError(msg)
 
 
 def _check_same(existing: TwoStageTable, full: MatryoEmbeddings, first: MatryoEmbeddings, dim: int, width: int) -> None:
