@@ -13,7 +13,8 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from itertools import chain
@@ -139,7 +140,8 @@ class StaticEncoder:
         Args:
             name_or_path: A local folder (sentence-transformers or model2vec layout), a hub id such as
                 ``"sentence-transformers/static-retrieval-mrl-en-v1"``, or ``None`` for the embedded default model.
-            truncate_dim: Default Matryoshka width for :meth:`encode`.
+            truncate_dim: Default Matryoshka width for :meth:`encode`. ``None`` takes the ``truncate_dim`` stored
+                in ``config_sentence_transformers.json``, as sentence-transformers does (else full width).
             max_length: Cut texts at this many tokens, overriding the truncation stored in ``tokenizer.json``.
             revision: Hub revision (branch, tag or commit); hub ids only.
             cache_dir: Hub cache folder; hub ids only.
@@ -152,6 +154,10 @@ class StaticEncoder:
         Raises:
             ModelNotFoundError: If the path does not exist or the hub id cannot be resolved.
             ModelFormatError: If the folder matches no known layout or its files are corrupt.
+
+        Warns:
+            UserWarning: If ``config_sentence_transformers.json`` sets a non-empty default prompt, which
+                sentence-transformers prepends to every text and matryo does not.
         """
         if name_or_path is None:
             folder = DEFAULT_MODEL_PATH
@@ -174,6 +180,9 @@ class StaticEncoder:
         files = find_model_files(folder)
         tokenizer = _load_tokenizer(files.tokenizer)
         table, stored_dtype = load_table(files.weights)
+        if truncate_dim is None:
+            truncate_dim = _stored_truncate_dim(files.st_config, int(table.shape[1]), files.root)
+        _warn_default_prompt(files.st_config, display)
         return cls(
             table,
             tokenizer,
@@ -190,7 +199,8 @@ class StaticEncoder:
         The folder uses model2vec's layout (``model.safetensors`` with key ``embeddings``, ``config.json``)
         plus sentence-transformers' ``modules.json`` (StaticEmbedding at path ``"."``), which both libraries
         read. A float16 table is saved as float16; everything else as float32. The tokenizer is saved with
-        padding off and this encoder's truncation.
+        padding off and this encoder's truncation; a default ``truncate_dim`` is saved in
+        ``config_sentence_transformers.json``.
 
         Args:
             path: The folder to write (created if missing).
@@ -221,12 +231,14 @@ class StaticEncoder:
             "embedding_dtype": str(table.dtype),
         }
         modules = [{"idx": 0, "name": "0", "path": ".", "type": "sentence_transformers.models.StaticEmbedding"}]
-        st_config = {
+        st_config: dict[str, Any] = {
             "model_type": "SentenceTransformer",
             "prompts": {"query": "", "document": ""},
             "default_prompt_name": None,
             "similarity_fn_name": "cosine",
         }
+        if self.truncate_dim is not None:
+            st_config["truncate_dim"] = self.truncate_dim
         for name, content in (
             ("config.json", config),
             ("modules.json", modules),
@@ -520,6 +532,34 @@ def _load_tokenizer(path: Path) -> Tokenizer:
     except Exception as exc:  # tokenizers raises a bare Exception for malformed files
         msg = f"Could not read the tokenizer {str(path)!r}: {exc}. Expected a Hugging Face tokenizer.json."
         raise ModelFormatError(msg) from exc
+
+
+def _stored_truncate_dim(st_config: Mapping[str, Any], dim: int, root: Path) -> int | None:
+    """The default ``truncate_dim`` stored in ``config_sentence_transformers.json`` (``None`` when absent)."""
+    value = st_config.get("truncate_dim")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= dim:
+        msg = (
+            f"{str(root / 'config_sentence_transformers.json')!r} sets truncate_dim {value!r}; expected an int "
+            f"between 1 and the table's width {dim}. Fix or remove it, or pass truncate_dim= to from_pretrained."
+        )
+        raise ModelFormatError(msg)
+    return value
+
+
+def _warn_default_prompt(st_config: Mapping[str, Any], display: str) -> None:
+    """Warn that a default prompt, which sentence-transformers prepends to every text, is not applied."""
+    name = st_config.get("default_prompt_name")
+    prompts = st_config.get("prompts")
+    prompt = prompts.get(name) if name is not None and isinstance(prompts, dict) else None
+    if prompt:
+        msg = (
+            f"{display}: config_sentence_transformers.json sets default_prompt_name {name!r}, so "
+            f"sentence-transformers prepends {prompt!r} to every text; matryo does not apply prompts. "
+            f"Prepend it yourself (encode([{prompt!r} + text for text in texts])) for sentence-transformers' vectors."
+        )
+        warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def _splits_on_whitespace(tokenizer: Tokenizer) -> bool:

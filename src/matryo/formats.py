@@ -68,6 +68,7 @@ class ModelFiles:
         tokenizer: Path to ``tokenizer.json``.
         layout: Human-readable name of the layout that matched.
         config: Parsed model2vec ``config.json`` (empty when absent).
+        st_config: Parsed ``config_sentence_transformers.json`` (empty when absent).
     """
 
     root: Path
@@ -75,6 +76,7 @@ class ModelFiles:
     tokenizer: Path
     layout: str
     config: Mapping[str, Any] = field(default_factory=dict)
+    st_config: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _read_json(path: Path) -> Any:
@@ -130,6 +132,10 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
     config = _read_json(config_path) if config_path.is_file() else {}
     if not isinstance(config, dict):
         config = {}
+    st_config_path = folder / "config_sentence_transformers.json"
+    st_config = _read_json(st_config_path) if st_config_path.is_file() else {}
+    if not isinstance(st_config, dict):
+        st_config = {}
 
     modules_path = folder / "modules.json"
     if modules_path.is_file():
@@ -140,7 +146,7 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
             sub = folder / str(entries[0].get("path", ""))
             if _complete(sub):
                 return ModelFiles(
-                    folder, sub / _WEIGHTS, sub / _TOKENIZER, "sentence-transformers (modules.json)", config
+                    folder, sub / _WEIGHTS, sub / _TOKENIZER, "sentence-transformers (modules.json)", config, st_config
                 )
             tried.append(f"sentence-transformers modules.json -> {str(sub)!r} (no {_WEIGHTS} + {_TOKENIZER} there)")
         else:
@@ -151,12 +157,13 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
 
     hub = folder / _HUB_SUBFOLDER
     if _complete(hub):
-        return ModelFiles(folder, hub / _WEIGHTS, hub / _TOKENIZER, "sentence-transformers hub layout", config)
+        layout = "sentence-transformers hub layout"
+        return ModelFiles(folder, hub / _WEIGHTS, hub / _TOKENIZER, layout, config, st_config)
     tried.append(f"sentence-transformers hub layout ({_HUB_SUBFOLDER}/{_WEIGHTS} + {_TOKENIZER})")
 
     if _complete(folder):
         layout = "model2vec" if config.get("model_type") == "model2vec" else "root"
-        return ModelFiles(folder, folder / _WEIGHTS, folder / _TOKENIZER, layout, config)
+        return ModelFiles(folder, folder / _WEIGHTS, folder / _TOKENIZER, layout, config, st_config)
     tried.append(f"model2vec / root layout ({_WEIGHTS} + {_TOKENIZER} at the root)")
 
     found = sorted(p.name for p in folder.iterdir())[:20]

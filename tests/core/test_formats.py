@@ -246,6 +246,56 @@ def test_save_pretrained_keeps_float16(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.table, enc.table)
 
 
+def _write_st_config(folder: Path, **entries: object) -> None:
+    config = {
+        "model_type": "SentenceTransformer",
+        "prompts": {"query": "", "document": ""},
+        "default_prompt_name": None,
+    }
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({**config, **entries}))
+
+
+def test_truncate_dim_in_st_config_is_the_default_and_survives_save(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    _write_st_config(folder, truncate_dim=16)  # sentence-transformers applies it by default
+    enc = StaticEncoder.from_pretrained(folder)
+    assert enc.truncate_dim == 16 and enc.encode("cat").shape == (16,)
+    assert StaticEncoder.from_pretrained(folder, truncate_dim=32).truncate_dim == 32  # an explicit value wins
+    saved = enc.save_pretrained(tmp_path / "saved")
+    assert json.loads((saved / "config_sentence_transformers.json").read_text())["truncate_dim"] == 16
+    again = StaticEncoder.from_pretrained(saved)
+    assert again.truncate_dim == 16
+    np.testing.assert_array_equal(again.encode(TEXTS), enc.encode(TEXTS))
+    # A width given at load is saved too; no width saves none.
+    assert (
+        StaticEncoder.from_pretrained(
+            StaticEncoder.from_pretrained(folder, truncate_dim=8).save_pretrained(tmp_path / "eight")
+        ).truncate_dim
+        == 8
+    )
+    plain = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "plain")).save_pretrained(tmp_path / "plain_out")
+    assert "truncate_dim" not in json.loads((plain / "config_sentence_transformers.json").read_text())
+
+
+@pytest.mark.parametrize("value", [0, 65, "16", 16.0])
+def test_bad_truncate_dim_in_st_config(tmp_path: Path, value: object) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    _write_st_config(folder, truncate_dim=value)
+    with pytest.raises(ModelFormatError, match="config_sentence_transformers.json.*truncate_dim"):
+        StaticEncoder.from_pretrained(folder)
+
+
+def test_default_prompt_in_st_config_warns_that_it_is_not_applied(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    _write_st_config(folder, prompts={"query": "query: ", "document": ""}, default_prompt_name="query")
+    with pytest.warns(UserWarning, match="default_prompt_name 'query'.*'query: '"):
+        StaticEncoder.from_pretrained(folder)
+    _write_st_config(folder, prompts={"query": "query: ", "document": ""}, default_prompt_name="document")
+    StaticEncoder.from_pretrained(folder)  # an empty default prompt changes nothing: no warning (warnings are errors)
+    _write_st_config(folder, prompts={"query": "query: "})
+    StaticEncoder.from_pretrained(folder)  # prompts only used on request: no warning
+
+
 @pytest.mark.network
 def test_real_hub_model_loads_when_online() -> None:
     import socket

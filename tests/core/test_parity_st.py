@@ -94,6 +94,17 @@ def _check_all_modes(
             _assert_close(ref[i : i + 1], exact[None], [texts[i]], tol=1e-2)
 
 
+def test_truncate_dim_saved_by_matryo_is_applied_by_st(tmp_path: Path) -> None:
+    folder = _save_tiny(tmp_path / "tiny", "st_root")
+    enc = StaticEncoder.from_pretrained(folder, truncate_dim=8)
+    saved = enc.save_pretrained(tmp_path / "saved")
+    texts = SHORTER[:300]
+    expected = _st_encode(_st(saved), texts, normalize_embeddings=True)
+    assert expected.shape == (len(texts), 8)
+    _assert_close(enc.encode(texts), expected, texts)
+    _assert_close(StaticEncoder.from_pretrained(saved).encode(texts), expected, texts)
+
+
 # ------------------------------------------------------------------------------------------ tiny models
 def _tiny_table(tokenizer: Tokenizer, seed: int = 1) -> np.ndarray:
     return standin.random_table(tokenizer.get_vocab_size(with_added_tokens=True), TINY_DIM, seed)
