@@ -101,7 +101,15 @@ class StaticEncoder:
             if max_length < 1:
                 msg = f"max_length must be >= 1 (or None to keep the tokenizer's setting), got {max_length}."
                 raise ValueError(msg)
-            self._tokenizer.enable_truncation(max_length)
+            # Keep the stored direction and strategy ("left" keeps a text's end). The stride only shapes overflow
+            # windows, which encode never reads; it must stay below max_length.
+            stored = self._tokenizer.truncation or {}
+            self._tokenizer.enable_truncation(
+                max_length,
+                stride=min(int(stored.get("stride", 0)), max_length - 1),
+                strategy=stored.get("strategy", "longest_first"),
+                direction=stored.get("direction", "right"),
+            )
         self._word_tokenizer: Tokenizer | None = None
         if _splits_on_whitespace(self._tokenizer):
             self._word_tokenizer = Tokenizer.from_str(self._tokenizer.to_str())
@@ -508,15 +516,23 @@ class StaticEncoder:
         Pieces end at whitespace (and, for BERT-style tokenizers, after punctuation or CJK characters, where
         BERT's pre-tokenizer splits anyway), so the ids are exactly those of tokenizing the whole text. With
         other tokenizers a piece boundary at whitespace can differ from whole-text tokenization in rare cases
-        (e.g. Metaspace prefixes). A stored truncation stops the loop once ``max_length`` ids are seen.
+        (e.g. Metaspace prefixes). A stored truncation stops the loop once ``max_length`` ids are seen; with
+        direction ``"left"`` the pieces are read from the end, so the last ``max_length`` ids are kept.
         """
-        limit = self.max_length
+        truncation = self._tokenizer.truncation
+        limit = None if truncation is None else int(truncation["max_length"])
+        left = truncation is not None and truncation.get("direction", "right") == "left"
+        spans: Iterable[tuple[int, int]] = _spans(text, _LONG_TEXT_CHARS, self._boundaries)
+        if left:
+            spans = reversed(list(spans))
         total = np.zeros(table.shape[1], dtype=np.float64)
         count = 0
-        for piece in _pieces(text, _LONG_TEXT_CHARS, self._boundaries):
-            ids = self._token_ids([piece], word_cache=True)[0]
+        for start, end in spans:
+            # Each piece is already cut to max_length by the tokenizer, from the same side.
+            ids = self._token_ids([text[start:end]], word_cache=True)[0]
             if limit is not None:
-                ids = ids[: limit - count]
+                keep = limit - count  # >= 1: the loop stops once count reaches limit
+                ids = ids[-keep:] if left else ids[:keep]
             if ids:
                 self._fill_rows(table, [ids])
                 total += table.take(ids, axis=0).sum(axis=0, dtype=np.float64)
@@ -650,8 +666,8 @@ def _normalize_rows(vectors: NDArray[np.float32]) -> None:
     vectors /= norms[:, None]
 
 
-def _pieces(text: str, size: int, boundaries: Sequence[re.Pattern[str]]) -> Iterator[str]:
-    """Cut ``text`` into pieces of about ``size`` characters, each ending just after a boundary character.
+def _spans(text: str, size: int, boundaries: Sequence[re.Pattern[str]]) -> Iterator[tuple[int, int]]:
+    """Cut ``text`` into (start, end) pieces of about ``size`` characters, each ending just after a boundary character.
 
     ``boundaries`` are tried in order of preference (whitespace before punctuation). A piece only ends where
     tokenizing the pieces separately gives the same tokens as the whole text; a stretch with no boundary
@@ -661,7 +677,7 @@ def _pieces(text: str, size: int, boundaries: Sequence[re.Pattern[str]]) -> Iter
     while start < len(text):
         end = start + size
         if end >= len(text):
-            yield text[start:]
+            yield start, len(text)
             return
         cut = None
         for boundary in boundaries:
@@ -675,7 +691,7 @@ def _pieces(text: str, size: int, boundaries: Sequence[re.Pattern[str]]) -> Iter
         if cut is None:
             ahead = [m.end() for m in (b.search(text, end) for b in boundaries) if m]
             cut = min(ahead) if ahead else len(text)
-        yield text[start:cut]
+        yield start, cut
         start = cut
 
 

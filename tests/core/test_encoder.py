@@ -319,3 +319,44 @@ def test_long_text_pieces_are_exact_at_every_cut(
         np.testing.assert_allclose(
             encoder.encode(text, normalize=False), expected, rtol=1e-5, atol=1e-6, err_msg=repr(text[:40])
         )
+
+
+def _model_truncating(folder: Path, max_length: int, direction: str, stride: int = 0) -> Path:
+    from tokenizers import Tokenizer
+
+    make_tiny_model(folder)
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length, stride=stride, direction=direction)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    return folder
+
+
+@pytest.mark.parametrize("direction", ["left", "right"])
+@pytest.mark.parametrize("piece_chars", [9, 50, None])
+def test_long_text_truncation_direction_matches_the_tokenizer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direction: str, piece_chars: int | None
+) -> None:
+    if piece_chars is not None:  # small pieces make every text "long"; None keeps the real threshold
+        monkeypatch.setattr(encoder_module, "_LONG_TEXT_CHARS", piece_chars)
+    enc = StaticEncoder.from_pretrained(_model_truncating(tmp_path / "m", 6, direction))
+    texts = [
+        "first words here " + "filler " * 20 + "the very last words",
+        "cat dog, bird. fish tree house car road river city water fire",
+        "a b",
+        "東京 python " * 30 + "data search vector",
+    ]
+    if piece_chars is None:
+        texts = ["first words here " + "tree " * 25_000 + "the very last cat dog words"]  # > _LONG_TEXT_CHARS
+    for text in texts:
+        ids = enc.tokenizer.encode(text, add_special_tokens=False).ids  # the tokenizer's own truncation
+        assert len(ids) <= 6
+        expected = enc.table[ids].astype(np.float64).mean(axis=0)
+        np.testing.assert_allclose(enc.encode(text, normalize=False), expected, rtol=1e-6, atol=1e-6, err_msg=text[:40])
+
+
+def test_max_length_override_keeps_the_stored_direction_and_stride(tmp_path: Path) -> None:
+    folder = _model_truncating(tmp_path / "left", 5, "left", stride=2)
+    enc = StaticEncoder.from_pretrained(folder, max_length=3)
+    assert enc.tokenizer.truncation == {"max_length": 3, "stride": 2, "strategy": "longest_first", "direction": "left"}
+    np.testing.assert_allclose(enc.encode("cat dog bird fish tree"), enc.encode("bird fish tree"), atol=1e-6)
+    assert StaticEncoder.from_pretrained(folder, max_length=2).tokenizer.truncation["stride"] == 1  # < max_length
