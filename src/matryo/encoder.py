@@ -82,18 +82,20 @@ class StaticEncoder:
             stored_dtype: The dtype of the table on disk (``"F32"``, ``"F16"``, ...).
 
         Raises:
-            ModelFormatError: If the table is not 2-D or its row count differs from the tokenizer's vocabulary.
+            ModelFormatError: If the table is not 2-D or has fewer rows than the tokenizer's vocabulary (extra
+                rows, as in a padded table, are ignored).
         """
         if table.ndim != 2 or table.shape[1] == 0:
             msg = f"The token table must be 2-D (vocab x dim) with dim >= 1, found shape {table.shape}."
             raise ModelFormatError(msg)
         vocab = tokenizer.get_vocab_size(with_added_tokens=True)
-        if table.shape[0] != vocab:
+        if table.shape[0] < vocab:
             msg = (
-                f"The token table has {table.shape[0]} rows but the tokenizer has {vocab} tokens; they must match "
-                f"(one row per token id). Was the table saved with another tokenizer?"
+                f"The token table has {table.shape[0]} rows but the tokenizer has {vocab} tokens; it needs at least "
+                f"one row per token id. Was the table saved with another tokenizer?"
             )
             raise ModelFormatError(msg)
+        table = table[:vocab]  # rows past the vocabulary (a padded table) are never looked up
         self._table: NDArray[np.float32] = table if table.dtype == np.float32 else table.astype(np.float32)
         self._tokenizer = Tokenizer.from_str(tokenizer.to_str())
         self._tokenizer.no_padding()

@@ -100,12 +100,26 @@ def test_pickle_files_are_never_loaded(tmp_path: Path) -> None:
         StaticEncoder.from_pretrained(folder)
 
 
-def test_row_count_mismatch_names_both_numbers(tmp_path: Path) -> None:
+def test_row_count_below_vocab_names_both_numbers(tmp_path: Path) -> None:
     folder = make_tiny_model(tmp_path / "m")
     vocab = make_tokenizer().get_vocab_size()
-    save_file({"embedding.weight": np.zeros((vocab + 3, 8), np.float32)}, str(folder / "model.safetensors"))
-    with pytest.raises(ModelFormatError, match=rf"{vocab + 3} rows.*{vocab} tokens"):
+    save_file({"embedding.weight": np.zeros((vocab - 3, 8), np.float32)}, str(folder / "model.safetensors"))
+    with pytest.raises(ModelFormatError, match=rf"{vocab - 3} rows.*{vocab} tokens"):
         StaticEncoder.from_pretrained(folder)
+
+
+def test_padded_table_with_extra_rows_is_accepted(tmp_path: Path) -> None:
+    """sentence-transformers accepts a table padded past the vocabulary; the extra rows are never looked up."""
+    folder = make_tiny_model(tmp_path / "m")
+    plain = StaticEncoder.from_pretrained(folder)
+    padded = np.vstack([plain.table, np.full((6, plain.dim), 9.0, np.float32)])
+    save_file({"embedding.weight": padded}, str(tmp_path / "padded.safetensors"))
+    (folder / "model.safetensors").unlink()  # a new file, never an in-place rewrite of the one `plain` has mapped
+    (tmp_path / "padded.safetensors").rename(folder / "model.safetensors")
+    enc = StaticEncoder.from_pretrained(folder)
+    assert enc.vocab_size == plain.vocab_size and not enc.table.flags.owndata  # still a view of the mapped file
+    np.testing.assert_array_equal(enc.encode(TEXTS), plain.encode(TEXTS))
+    assert StaticEncoder.from_pretrained(enc.save_pretrained(tmp_path / "saved")).vocab_size == plain.vocab_size
 
 
 @pytest.mark.parametrize(
