@@ -8,21 +8,29 @@ indexing can be incremental (a passage whose id and hash are already stored is s
   until the next one would overflow, and a paragraph longer than ``chunk_size`` is cut into pieces of
   ``chunk_size`` words. Ids are ``relative/path.md#0``, ``#1``, ... (no suffix when the file is one passage).
 * **A ``.jsonl``/``.csv``/``.parquet`` file**: one document per row, text from ``text_field``, id from
-  ``_id`` or ``id`` when present (else the row number); long texts are chunked as above.
+  ``_id`` or ``id`` when present and not blank (else the row number); long texts are chunked as above.
 * **A BEIR folder** (holding ``corpus.jsonl`` or ``corpus.jsonl.gz``): one passage per document,
   text ``title + " " + text`` and the corpus id as the passage id (so ``matryo eval`` qrels match).
 
-Bad files never stop a run: a file that cannot be read, or that is not valid UTF-8, is **skipped** and
-named in a warning (``warn`` callback). Nothing is decoded with replacement characters.
+In a folder source, bad files never stop a run: a file that cannot be read, that is not valid UTF-8, or
+that is a broken symbolic link is **skipped** and named in a warning (``warn`` callback); symbolic links
+to folders are not followed (a ``note``). A table or BEIR file with a bad line (not UTF-8, not valid
+JSON/CSV, a truncated ``.gz``) stops the run with a :class:`SourceError` naming the file and line. A
+document id repeated within a table is a ``note`` naming both lines: the first row wins, later ones are
+skipped. Documents that yield no passage (empty text) are reported to ``on_empty``, so an index can drop
+the passages they had. Nothing is decoded with replacement characters; a UTF-8 byte-order mark is ignored.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
 import json
 import os
+import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +57,15 @@ TEXT_SUFFIXES = (".txt", ".md")
 TABLE_SUFFIXES = (".jsonl", ".csv", ".parquet")
 
 Warn = Callable[[str], None]
+OnEmpty = Callable[[str], None]
+
+_CSV_FIELD_LIMIT = 2**31 - 1
+"""csv's default field limit (128 KiB) is smaller than a long document; this is the largest a C long allows."""
+
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+_MAX_REPEAT_NOTES = 10
+"""Repeated document ids named one by one per file; the rest are counted in one closing note."""
 
 
 class SourceError(MatryoError, ValueError):
@@ -103,8 +120,10 @@ def chunk_text(text: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
     return chunks
 
 
-def _passages(doc: str, text: str, chunk_size: int) -> Iterator[Passage]:
+def _passages(doc: str, text: str, chunk_size: int, on_empty: OnEmpty) -> Iterator[Passage]:
     chunks = chunk_text(text, chunk_size)
+    if not chunks:
+        on_empty(doc)
     for i, chunk in enumerate(chunks):
         pid = doc if len(chunks) == 1 else f"{doc}#{i}"
         yield Passage(pid, doc, chunk, content_hash(chunk))
@@ -119,22 +138,58 @@ def _read_utf8(path: Path, warn: Warn) -> str | None:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        warn(f"skipped {path}: not UTF-8 (byte {exc.start}); convert it with e.g. `iconv -t utf-8`")
+        line = data[: exc.start].count(b"\n") + 1
+        warn(f"skipped {path}: not UTF-8 (line {line}); convert it with e.g. `iconv -t utf-8`")
         return None
 
 
-def _folder(root: Path, chunk_size: int, warn: Warn) -> Iterator[Passage]:
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in TEXT_SUFFIXES and p.is_file())
+def _folder(root: Path, chunk_size: int, warn: Warn, note: Warn, on_empty: OnEmpty) -> Iterator[Passage]:
+    files: list[Path] = []
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink() and path.is_dir():
+            note(f"{path} is a symbolic link to a folder and is not followed; replace it with the folder to index it")
+        elif path.suffix.lower() not in TEXT_SUFFIXES:
+            continue
+        elif path.is_file():
+            files.append(path)
+        elif path.is_symlink() and not path.exists():
+            files.append(path)  # reported as skipped below, so --prune keeps what the DB holds for it
     if not files:
         msg = f"{root} holds no {'/'.join(TEXT_SUFFIXES)} files; point SOURCE at a folder of text files or a table."
         raise SourceError(msg)
     for path in files:
+        if not path.exists():
+            warn(f"skipped {path}: broken symbolic link (to {os.readlink(path)}); fix or delete the link")
+            continue
         text = _read_utf8(path, warn)
         if text is not None:
-            yield from _passages(path.relative_to(root).as_posix(), text, chunk_size)
+            yield from _passages(path.relative_to(root).as_posix(), text, chunk_size, on_empty)
 
 
-def _rows(path: Path) -> Iterator[dict[str, Any]]:
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, line)`` of a UTF-8 text file (gzipped when named ``.gz``), without a BOM."""
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            for number, raw in enumerate(fh, 1):
+                if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8) :]
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    msg = (
+                        f"{path} line {number} is not UTF-8 (byte {exc.start + 1} of the line); convert the file "
+                        "with e.g. `iconv -t utf-8` and re-run (rows before this line are indexed, nothing is removed)."
+                    )
+                    raise SourceError(msg) from exc
+                yield number, line
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        msg = f"{path} is a damaged or truncated gzip file ({exc}); download or compress it again."
+        raise SourceError(msg) from exc
+
+
+def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(where, row)`` for every row of a table file, ``where`` being ``"line N"`` or ``"row N"``."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         try:
@@ -142,51 +197,107 @@ def _rows(path: Path) -> Iterator[dict[str, Any]]:
         except ImportError as exc:
             name, install = "pyarrow", "pip install pyarrow"
             raise missing_extra(name, install, "Reading Parquet files") from exc
+        number = 0
         for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
-            yield from batch.to_pylist()
+            for row in batch.to_pylist():
+                number += 1
+                yield f"row {number}", row
     elif suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            yield from csv.DictReader(fh)
+        # A lone \r ends a line too, as in a file opened with newline="" (what the csv module expects).
+        lines = (piece for _, line in _lines(path) for piece in _LONE_CR.split(line) if piece)
+        reader = csv.DictReader(lines)
+        limit = csv.field_size_limit(_CSV_FIELD_LIMIT)
+        try:
+            for row in reader:
+                yield f"line {reader.line_num}", row
+        except csv.Error as exc:
+            msg = f"{path} line {reader.reader.line_num} is not valid CSV ({exc}); fix or remove that line."
+            raise SourceError(msg) from exc
+        finally:
+            csv.field_size_limit(limit)
     else:
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for number, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        msg = f"{path} line {number} is not valid JSON ({exc.msg}); expected one object per line."
-                        raise SourceError(msg) from exc
-                    if not isinstance(row, dict):
-                        msg = f"{path} line {number} is not a JSON object; expected one object per line."
-                        raise SourceError(msg)
-                    yield row
+        for number, line in _lines(path):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    msg = f"{path} line {number} is not valid JSON ({exc.msg}); expected one object per line."
+                    raise SourceError(msg) from exc
+                if not isinstance(row, dict):
+                    msg = f"{path} line {number} is not a JSON object; expected one object per line."
+                    raise SourceError(msg)
+                yield f"line {number}", row
 
 
-def _table(path: Path, text_field: str, chunk_size: int) -> Iterator[Passage]:
+def _row_id(row: dict[str, Any], fields: tuple[str, ...]) -> str | None:
+    """The first of ``fields`` that is present and not blank (``None``, ``""`` and spaces count as missing)."""
+    for field in fields:
+        value = row.get(field)
+        if value is not None and str(value).strip():
+            return str(value)
+    return None
+
+
+class _Repeats:
+    """Finds document ids used twice in one file: the first row wins, later ones are skipped with a note."""
+
+    def __init__(self, path: Path, note: Warn) -> None:
+        self._path, self._note = path, note
+        self._first: dict[str, str] = {}
+        self.count = 0
+
+    def repeated(self, doc: str, where: str) -> bool:
+        first = self._first.setdefault(doc, where)
+        if first == where:
+            return False
+        self.count += 1
+        if self.count <= _MAX_REPEAT_NOTES:
+            self._note(
+                f"{self._path} {where}: document id {doc!r} was already used at {first}; this row is skipped "
+                "(the first one is indexed). Give every row its own id."
+            )
+        return True
+
+    def close(self) -> None:
+        if self.count > _MAX_REPEAT_NOTES:
+            self._note(f"{self._path}: {self.count} rows in all repeat an earlier document id and were skipped.")
+
+
+def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: OnEmpty) -> Iterator[Passage]:
     empty = True
-    try:
-        for number, row in enumerate(_rows(path)):
-            if text_field not in row:
-                msg = f"{path} has no {text_field!r} field (found {sorted(row)[:10]}); pass --text-field NAME."
-                raise SourceError(msg)
-            empty = False
-            doc = row.get("_id", row.get("id"))
-            text = row[text_field]
-            yield from _passages(str(number if doc is None else doc), "" if text is None else str(text), chunk_size)
-    except UnicodeDecodeError as exc:
-        msg = f"{path} is not UTF-8 (byte {exc.start}); convert it with e.g. `iconv -t utf-8`."
-        raise SourceError(msg) from exc
+    repeats = _Repeats(path, note)
+    for number, (where, row) in enumerate(_rows(path)):
+        if text_field not in row:
+            msg = f"{path} has no {text_field!r} field (found {sorted(row)[:10]}); pass --text-field NAME."
+            raise SourceError(msg)
+        empty = False
+        doc = _row_id(row, ("_id", "id")) or str(number)
+        if repeats.repeated(doc, where):
+            continue
+        text = row[text_field]
+        yield from _passages(doc, "" if text is None else str(text), chunk_size, on_empty)
+    repeats.close()
     if empty:
         msg = f"{path} holds no rows; nothing to index."
         raise SourceError(msg)
 
 
-def _beir(root: Path) -> Iterator[Passage]:
+def _beir(root: Path, note: Warn, on_empty: OnEmpty) -> Iterator[Passage]:
     path = root / "corpus.jsonl.gz" if (root / "corpus.jsonl.gz").is_file() else root / "corpus.jsonl"
-    for row in _rows(path):
+    repeats = _Repeats(path, note)
+    for where, row in _rows(path):
+        doc = _row_id(row, ("_id",))
+        if doc is None:
+            msg = f"{path} {where} has no '_id'; every row of a BEIR corpus needs a non-empty '_id'."
+            raise SourceError(msg)
+        if repeats.repeated(doc, where):
+            continue
         text = (str(row.get("title") or "") + " " + str(row.get("text") or "")).strip()
-        yield Passage(str(row["_id"]), str(row["_id"]), text, content_hash(text))
+        if not text:
+            on_empty(doc)
+            continue
+        yield Passage(doc, doc, text, content_hash(text))
+    repeats.close()
 
 
 def read_source(
@@ -195,6 +306,8 @@ def read_source(
     text_field: str = "text",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     warn: Warn | None = None,
+    note: Warn | None = None,
+    on_empty: OnEmpty | None = None,
 ) -> Iterator[Passage]:
     """Stream the passages of a source (see the module docstring for the formats).
 
@@ -202,13 +315,19 @@ def read_source(
         source: A folder of text files, a BEIR folder, or a ``.jsonl``/``.csv``/``.parquet`` file.
         text_field: Column holding the text in a table source.
         chunk_size: Maximum words per passage.
-        warn: Called with a one-line message for every skipped file (default: ignore).
+        warn: Called with a one-line message for every skipped file (default: ignore); a skipped file is
+            not a deleted one, so callers should not prune after it.
+        note: Called with a one-line message for problems that skip no file: a document id repeated in a
+            table (the first row wins), a symbolic link to a folder (not followed). Default: ``warn``.
+        on_empty: Called with the id of every document that yields no passage (empty or blank text).
 
     Yields:
-        Passages in a deterministic order; empty texts produce no passage.
+        Passages in a deterministic order; empty texts produce no passage (only an ``on_empty`` call).
 
     Raises:
-        SourceError: If the source does not exist, is empty, or has an unknown format or no text column.
+        SourceError: If the source does not exist, is empty, or has an unknown format or no text column, or
+            (while iterating) a table or BEIR file has a line that is not UTF-8, JSON or CSV, a row without
+            a BEIR ``_id``, or is a truncated ``.gz`` file.
     """
     if chunk_size < 1:
         msg = f"--chunk-size must be >= 1 word, got {chunk_size}."
@@ -218,16 +337,18 @@ def read_source(
         msg = f"SOURCE {str(path)!r} does not exist; pass a folder of .txt/.md files, a BEIR folder or a table file."
         raise SourceError(msg)
     report: Warn = warn if warn is not None else (lambda _message: None)
+    notes: Warn = note if note is not None else report
+    empties: OnEmpty = on_empty if on_empty is not None else (lambda _doc: None)
     if path.is_dir():
         if (path / "corpus.jsonl").is_file() or (path / "corpus.jsonl.gz").is_file():
-            return _beir(path)
-        return _folder(path, chunk_size, report)
+            return _beir(path, notes, empties)
+        return _folder(path, chunk_size, report, notes, empties)
     name = path.name.lower()
     if name.endswith(TABLE_SUFFIXES) or name.endswith(".jsonl.gz"):
-        return _table(path, text_field, chunk_size)
+        return _table(path, text_field, chunk_size, notes, empties)
     if name.endswith(TEXT_SUFFIXES):
         text = _read_utf8(path, report)
-        return iter(()) if text is None else _passages(path.name, text, chunk_size)
+        return iter(()) if text is None else _passages(path.name, text, chunk_size, empties)
     msg = f"Cannot index {path.name!r}: expected a folder, .txt/.md, .jsonl, .csv or .parquet."
     raise SourceError(msg)
 

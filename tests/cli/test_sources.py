@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 from pathlib import Path
 
 import pytest
 
+from matryo import sources
 from matryo.sources import SourceError, chunk_text, content_hash, read_source
 
 
@@ -78,3 +80,129 @@ def test_unknown_file_type_and_bad_chunk_size(tmp_path: Path) -> None:
         read_source(tmp_path / "x.pdf")
     with pytest.raises(SourceError, match="chunk-size"):
         read_source(tmp_path, chunk_size=0)
+
+
+def collect(path: Path, **kwargs: object) -> tuple[list[tuple[str, str]], list[str], list[str], list[str]]:
+    """Read a source; return ``(id, text)`` pairs, warnings, notes and the ids reported empty."""
+    warnings: list[str] = []
+    notes: list[str] = []
+    empty: list[str] = []
+    passages = read_source(path, warn=warnings.append, note=notes.append, on_empty=empty.append, **kwargs)  # type: ignore[arg-type]
+    return [(p.id, p.text) for p in passages], warnings, notes, empty
+
+
+def test_csv_field_longer_than_the_csv_default_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    long_text = "word " * 40_000  # 200 000 characters, over csv's 131 072 default
+    path.write_text(f"id,text\nbig,{long_text}\n")
+    [(pid, text)] = collect(path, chunk_size=100_000)[0]
+    assert pid == "big" and len(text.split()) == 40_000
+
+
+def test_csv_error_is_a_source_error_naming_the_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Python < 3.11 rejects NUL bytes, every version a field over the limit: both are csv.Error.
+    monkeypatch.setattr(sources, "_CSV_FIELD_LIMIT", 10)
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"id,text\na,fine\nb,a field longer than ten characters\n")
+    limit = csv.field_size_limit()
+    with pytest.raises(SourceError, match=r"rows\.csv line 3 is not valid CSV"):
+        list(read_source(path))
+    assert csv.field_size_limit() == limit, "the process-wide csv limit is restored"
+
+
+def test_csv_lone_carriage_returns_end_lines(tmp_path: Path) -> None:
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b'id,text\ra,one\rb,"two\rlines"\r')
+    assert collect(path)[0] == [("a", "one"), ("b", "two lines")]
+
+
+@pytest.mark.parametrize("name", ["rows.jsonl.gz", "corpus.jsonl.gz"])
+def test_truncated_gzip_is_a_source_error(tmp_path: Path, name: str) -> None:
+    data = gzip.compress("".join(json.dumps({"_id": f"d{i}", "text": f"row {i}"}) + "\n" for i in range(500)).encode())
+    (tmp_path / name).write_bytes(data[: len(data) // 2])
+    source = tmp_path / name if name.startswith("rows") else tmp_path
+    with pytest.raises(SourceError, match="truncated gzip"):
+        list(read_source(source))
+
+
+def test_beir_row_without_id_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "a"}\n{"text": "no id"}\n')
+    with pytest.raises(SourceError, match=r"corpus\.jsonl line 2 has no '_id'"):
+        list(read_source(tmp_path))
+
+
+def test_beir_empty_documents_are_skipped_and_reported(tmp_path: Path) -> None:
+    rows = [{"_id": "d1", "title": "", "text": "cat"}, {"_id": "d2", "title": " ", "text": ""}]
+    (tmp_path / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    passages, _, _, empty = collect(tmp_path)
+    assert passages == [("d1", "cat")] and empty == ["d2"]
+
+
+def test_blank_or_null_ids_fall_back_to_the_next_id_field_then_the_row_number(tmp_path: Path) -> None:
+    csv_path = tmp_path / "rows.csv"
+    csv_path.write_text("id,text\n,first\n  ,second\nx,third\n")
+    assert collect(csv_path)[0] == [("0", "first"), ("1", "second"), ("x", "third")]
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text('{"_id": null, "id": "a", "text": "one"}\n{"_id": "", "id": "b", "text": "two"}\n')
+    assert collect(jsonl)[0] == [("a", "one"), ("b", "two")]
+
+
+def test_repeated_document_ids_first_row_wins_with_a_note_naming_both_lines(tmp_path: Path) -> None:
+    path = tmp_path / "dup.jsonl"
+    rows = [{"id": "a", "text": "one two three four"}, {"id": "b", "text": "x"}, {"id": "a", "text": "five six"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    passages, warnings, notes, _ = collect(path, chunk_size=2)
+    assert passages == [("a#0", "one two"), ("a#1", "three four"), ("b", "x")], "no mix of the two documents"
+    assert warnings == [] and len(notes) == 1
+    assert "'a'" in notes[0] and "line 3" in notes[0] and "line 1" in notes[0]
+
+
+def test_many_repeated_ids_are_summed_up(tmp_path: Path) -> None:
+    path = tmp_path / "dup.csv"
+    path.write_text("id,text\n" + "".join(f"same,row {i}\n" for i in range(30)))
+    passages, _, notes, _ = collect(path)
+    assert passages == [("same", "row 0")]
+    assert len(notes) == 11 and "29 rows in all" in notes[-1]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_utf8_byte_order_mark_is_ignored(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"bom.{fmt}"
+    body = "id,text\nx1,the cat\n" if fmt == "csv" else '{"id": "x1", "text": "the cat"}\n'
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    assert collect(path)[0] == [("x1", "the cat")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_non_utf8_table_line_is_named(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"rows.{fmt}"
+    lines = ["id,text", "a,fine", "b,also fine"] if fmt == "csv" else ['{"text": "fine"}'] * 3
+    data = ("\n".join(lines) + "\n").encode() * 200  # several kilobytes before the bad line
+    path.write_bytes(data + "caf\xe9\n".encode("latin-1"))
+    line = data.count(b"\n") + 1
+    with pytest.raises(SourceError, match=rf"line {line} is not UTF-8"):
+        list(read_source(path))
+
+
+def test_folder_broken_symlink_is_skipped_with_a_warning_and_symlinked_folders_noted(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "own.md").write_text("own text")
+    (root / "broken.md").symlink_to(tmp_path / "nowhere.md")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.md").write_text("outside text")
+    (root / "linked").symlink_to(outside, target_is_directory=True)
+    passages, warnings, notes, _ = collect(root)
+    assert passages == [("own.md", "own text")]
+    assert len(warnings) == 1 and "broken.md" in warnings[0] and "broken symbolic link" in warnings[0]
+    assert len(notes) == 1 and "linked" in notes[0] and "not followed" in notes[0]
+
+
+def test_documents_without_passages_are_reported_empty(tmp_path: Path) -> None:
+    (tmp_path / "blank.txt").write_text("  \n\n ")
+    (tmp_path / "full.txt").write_text("text")
+    assert collect(tmp_path)[3] == ["blank.txt"]
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "text": ""}\n{"id": "b", "text": null}\n{"id": "c", "text": "c"}\n')
+    assert collect(rows)[3] == ["a", "b"]
