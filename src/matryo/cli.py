@@ -57,7 +57,15 @@ def _cmd_index(args: argparse.Namespace) -> int:
             _warn(f"--prune: nothing pruned because {len(skipped)} file(s) were skipped; fix them and re-run")
         return not skipped
 
-    passages = read_source(args.source, text_field=args.text_field, chunk_size=args.chunk_size, warn=warn)
+    emptied: set[str] = set()
+    passages = read_source(
+        args.source,
+        text_field=args.text_field,
+        chunk_size=args.chunk_size,
+        warn=warn,
+        note=_warn,  # repeated ids, symlinked folders: shown even with --quiet, but they do not stop --prune
+        on_empty=emptied.add,
+    )
     db = Path(args.db)
     stats, meta, total = index_into(
         db,
@@ -67,6 +75,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
         truncate_dim=args.truncate_dim,
         quiet=args.quiet,
         prune=prune if args.prune else None,
+        source=args.source,
+        empty_docs=emptied,
     )
     seconds = time.perf_counter() - start
     if not args.quiet:
@@ -80,8 +90,11 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from matryo.cli_index import open_search, print_hits
+    from matryo.cli_index import CliError, open_search, print_hits
 
+    if not args.query.strip():
+        msg = 'QUERY is empty; pass the words to search for, e.g. matryo search "read a gzip file" --db DB.'
+        raise CliError(msg)
     start = time.perf_counter()
     search, meta = open_search(Path(args.db))
     loaded = time.perf_counter()
@@ -155,14 +168,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 _INDEX_NOTES = """\
 Text files are split into passages of at most --chunk-size words, packing whole paragraphs; ids are
 relative paths (path#0, path#1, ... when a file has several passages). Table rows are documents (id from
-_id/id, else the row number); a BEIR folder keeps its corpus ids. Files that cannot be read or are not
-UTF-8 are skipped with a warning naming them.
+_id/id, else the row number; a repeated id is warned about and only its first row is indexed); a BEIR
+folder keeps its corpus ids. In a folder, files that cannot be read, are not UTF-8 or are broken symbolic
+links are skipped with a warning naming them; symbolic links to folders are not followed (a warning). A
+table with a bad line (not UTF-8, JSON or CSV) stops the run with an error naming the file and line.
 
 Incremental: each passage's content hash is stored, so a re-run writes only new or changed passages and
-removes the passages a changed document no longer has. Documents missing from SOURCE are kept unless
---prune is given (it is not applied when a file was skipped as unreadable). Every batch is committed on
+removes the passages a changed (or emptied) document no longer has. Documents missing from SOURCE are
+kept unless --prune is given (it is not applied when a file was skipped). Every batch is committed on
 its own: after Ctrl-C, run the same command again to finish.
-The DB folder remembers its model, widths and store; another model or width is refused."""
+The DB folder remembers its model, widths, store and SOURCE; another model or width is refused, and so is
+another SOURCE (its ids would overwrite this one's: use another --db)."""
 
 
 def _command(

@@ -1,15 +1,17 @@
 """DB folders for the command line: index passages into one, open one for two-stage search, print hits.
 
 Used by ``matryo index``, ``matryo search`` and ``matryo demo``. The DB folder's ``matryo.json`` pins the
-model (by fingerprint), its width and the first-pass width; a run with anything else is refused.
+model (by fingerprint), its width, the first-pass width and the SOURCE indexed into it (document ids are
+relative to SOURCE: row numbers, relative paths); a run with anything else is refused.
 """
 
 # ruff: noqa: T201  # a command line prints its results
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,8 @@ def index_into(
     truncate_dim: int | None = None,
     quiet: bool = False,
     prune: Callable[[], bool] | None = None,
+    source: str | os.PathLike[str] | None = None,
+    empty_docs: Collection[str] = (),
 ) -> tuple[IndexStats, DbMeta, int]:
     """Index passages into a DB folder, creating it or checking it was built with the same model and widths.
 
@@ -77,12 +81,18 @@ def index_into(
         quiet: No progress bar.
         prune: Asked once the passages are exhausted: True deletes every stored passage they did not
             include (see :func:`matryo.stores.index_passages`).
+        source: The SOURCE the passages come from. Recorded (as an absolute path) by the run that creates
+            the DB, or adopted by a DB that has none recorded; another SOURCE is refused, because its
+            document ids would overwrite this one's. ``None``: neither recorded nor checked.
+        empty_docs: Ids of documents that yield no passage, filled while ``passages`` is read; their stored
+            passages are deleted (see :func:`matryo.stores.index_passages`).
 
     Returns:
         The counts, the DB's metadata and the number of stored passages.
 
     Raises:
-        CliError: If the folder is not a matryo DB, the source yields nothing, or a width is invalid.
+        CliError: If the folder is not a matryo DB or holds another SOURCE, the source yields nothing, or a
+            width is invalid.
         DimensionMismatchError: If the DB was built with another model or widths.
     """
     from matryo.search import DEFAULT_TRUNCATE_DIM
@@ -92,15 +102,28 @@ def index_into(
     if stored is None and db.is_dir() and any(db.iterdir()):
         msg = f"{db} exists and is not a matryo DB folder (no matryo.json); choose a new or empty --db folder."
         raise CliError(msg)
+    where = str(Path(source).expanduser().resolve()) if source is not None else None
+    if stored is not None and stored.source is not None and where is not None and where != stored.source:
+        msg = (
+            f"{db} holds the documents of SOURCE {stored.source}, not {where}; document ids are relative to "
+            "SOURCE (row numbers, file paths), so indexing another SOURCE here would overwrite them. Use another "
+            "--db folder, or index the same SOURCE (if you moved it, edit 'source' in "
+            f"{db / 'matryo.json'})."
+        )
+        raise CliError(msg)
     key = _model_key(model) if model is not None else (stored.model if stored else None)
     encoder = _load(key)
     dim = encoder.dim
-    width = truncate_dim or (stored.truncate_dim if stored else min(DEFAULT_TRUNCATE_DIM, dim))
+    if truncate_dim is not None:
+        width = truncate_dim
+    else:
+        width = stored.truncate_dim if stored else min(DEFAULT_TRUNCATE_DIM, dim)
     if not 1 <= width <= dim:
         msg = f"--truncate-dim must be between 1 and the model width {dim}, got {width}."
         raise CliError(msg)
     kind = store or (stored.store if stored else "lancedb")
-    wanted = DbMeta(kind, key, encoder.fingerprint, dim, width)
+    recorded = stored.source if stored is not None and stored.source is not None else where
+    wanted = DbMeta(kind, key, encoder.fingerprint, dim, width, recorded)
     if stored is not None:
         check_meta(stored, wanted, db)
         if kind != stored.store:
@@ -108,12 +131,12 @@ def index_into(
             raise CliError(msg)
     iterator = iter(passages)
     first = next(iterator, None)
-    if first is None:
+    if first is None and (stored is None or not empty_docs):
         msg = "SOURCE holds no text to index (every file empty or skipped); check the path and --text-field."
         raise CliError(msg)
     target = open_store(db, wanted)
-    if stored is None:
-        write_meta(db, wanted)
+    if stored is None or stored.source != wanted.source:
+        write_meta(db, wanted)  # a new DB, or an older one adopting its first SOURCE
     bar = _progress(quiet)
     batches = 0
 
@@ -126,11 +149,14 @@ def index_into(
             after_batch(batches)
 
     def chained() -> Iterator[Passage]:
-        yield first
+        if first is not None:
+            yield first
         yield from iterator
 
     try:
-        stats = index_passages(target, chained(), batch_size=BATCH_SIZE, on_batch=on_batch, prune=prune)
+        stats = index_passages(
+            target, chained(), batch_size=BATCH_SIZE, on_batch=on_batch, prune=prune, empty_docs=empty_docs
+        )
     finally:
         if bar is not None:
             bar.close()

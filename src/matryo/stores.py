@@ -1,9 +1,9 @@
 """The storage behind ``matryo index`` / ``matryo search``: a DB folder holding a two-stage store.
 
-A DB folder holds ``matryo.json`` (the store kind, the model, its fingerprint, its width and the
-first-pass width) next to the store's own files. Every passage is stored twice: a truncated,
-re-normalised Matryoshka prefix for the first pass, and the full-width vector for rescoring, plus its
-text, its document id and its content hash (which makes re-indexing incremental).
+A DB folder holds ``matryo.json`` (the store kind, the model, its fingerprint, its width, the first-pass
+width and the SOURCE indexed into it) next to the store's own files. Every passage is stored twice: a
+truncated, re-normalised Matryoshka prefix for the first pass, and the full-width vector for rescoring,
+plus its text, its document id and its content hash (which makes re-indexing incremental).
 
 * ``lancedb`` (default): a ``matryo_lancedb`` two-stage table ``passages`` (``id, text, doc, hash``, the
   prefix column and the full column). Writes are upserts (``merge_insert`` on ``id``): each batch is one
@@ -20,8 +20,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -49,6 +49,8 @@ class DbMeta:
     fingerprint: str
     dim: int
     truncate_dim: int
+    source: str | None = None
+    """Absolute path of the SOURCE indexed into the DB (``None``: not recorded, e.g. a DB from an older matryo)."""
 
     def describe(self) -> str:
         """One-line description for error messages."""
@@ -107,7 +109,12 @@ def read_meta(db: Path) -> DbMeta | None:
         return None
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return DbMeta(**{key: raw[key] for key in ("store", "model", "fingerprint", "dim", "truncate_dim")})
+        meta = DbMeta(**{key: raw[key] for key in ("store", "model", "fingerprint", "dim", "truncate_dim")})
+        source = raw.get("source")
+        if source is not None and not isinstance(source, str):
+            msg = f"'source' must be a path or null, found {source!r}"
+            raise TypeError(msg)
+        return replace(meta, source=source)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         msg = f"{path} is damaged ({exc}); re-create the DB folder with `matryo index SOURCE --db NEW_FOLDER`."
         raise MatryoError(msg) from exc
@@ -243,6 +250,7 @@ def index_passages(
     batch_size: int = 512,
     on_batch: Callable[[int, int], None] | None = None,
     prune: Callable[[], bool] | None = None,
+    empty_docs: Collection[str] = (),
 ) -> IndexStats:
     """Add new and changed passages to a store, skip unchanged ones, drop chunks a changed document lost.
 
@@ -257,6 +265,9 @@ def index_passages(
         prune: Called once the source is exhausted; if it returns True, every stored passage the source
             did not yield is deleted too (documents removed from the source). ``None``: never prune, only
             the chunks a changed document no longer has are dropped.
+        empty_docs: Ids of documents the source holds but that yield no passage (emptied texts); read once
+            ``passages`` is exhausted, so a source can fill it while it is read. Their stored passages are
+            deleted, like the chunks a changed document lost.
 
     Returns:
         The counts.
@@ -283,6 +294,7 @@ def index_passages(
         stats.added += len(batch)
         if on_batch is not None:
             on_batch(len(batch), len(seen))
+    docs.update(empty_docs)
     everything = prune is not None and prune()
     stale = [pid for pid, (_, doc) in stored.items() if pid not in seen and (everything or doc in docs)]
     if stale:

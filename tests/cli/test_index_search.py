@@ -12,7 +12,8 @@ from tests.cli.conftest import DOCS, Run
 
 from matryo import DEFAULT_MODEL_PATH, cli_index
 from matryo.cache import clear_encoder_cache
-from matryo.stores import open_store, read_meta
+from matryo.sources import Passage, read_source
+from matryo.stores import Hit, index_passages, open_store, read_meta
 
 
 def stored(db: Path) -> dict[str, tuple[str, str]]:
@@ -194,3 +195,132 @@ def test_real_sigint_in_a_process_then_rerun(run: Run, model: Path, tmp_path: Pa
     code, out, _ = run("index", rows, "--db", db)
     assert code == 0 and out.startswith("16 new or changed passages indexed, 24 unchanged"), out
     assert set(stored(db)) == {f"r{i}" for i in range(40)}
+
+
+def test_another_source_into_the_same_db_is_refused(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    meta = read_meta(db)
+    assert meta is not None and meta.source == str(docs.resolve())
+    before = stored(db)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "gzip.md").write_text("a different document with the same relative path", encoding="utf-8")
+    code, out, err = run("index", other, "--db", db)
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1 and err.startswith("matryo: error: ")
+    assert str(docs.resolve()) in err and str(other.resolve()) in err
+    assert "another --db" in err and "same SOURCE" in err
+    assert stored(db) == before, "nothing was overwritten"
+    code, out, err = run("index", docs / ".." / "docs", "--db", db)  # the same SOURCE, spelled differently
+    assert code == 0 and out.startswith("0 new or changed passages indexed, 5 unchanged"), err
+
+
+def test_db_without_a_recorded_source_adopts_the_first_one(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    raw = json.loads((db / "matryo.json").read_text())
+    del raw["source"]  # as written by an older matryo
+    (db / "matryo.json").write_text(json.dumps(raw))
+    meta = read_meta(db)
+    assert meta is not None and meta.source is None
+    assert run("index", docs, "--db", db, "--quiet")[0] == 0
+    meta = read_meta(db)
+    assert meta is not None and meta.source == str(docs.resolve())
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "cat"}\n')
+    assert run("index", rows, "--db", db)[0] == 1
+
+
+class MemoryStore:
+    """A dict-backed :class:`matryo.stores.Store` (no vectors): enough to test the indexing bookkeeping."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Passage] = {}
+
+    def hashes(self) -> dict[str, tuple[str, str]]:
+        return {pid: (p.hash, p.doc) for pid, p in self.rows.items()}
+
+    def upsert(self, passages: list[Passage]) -> None:
+        self.rows.update((p.id, p) for p in passages)
+
+    def delete(self, ids: list[str]) -> None:
+        for pid in ids:
+            del self.rows[pid]
+
+    def count(self) -> int:
+        return len(self.rows)
+
+    def search(self, query: str, k: int, rescore_multiplier: float) -> list[Hit]:
+        raise NotImplementedError
+
+
+def test_index_passages_drops_the_passages_of_emptied_documents(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "long.txt").write_text("cat dog\n\nbird fish")
+    (docs / "short.txt").write_text("tree")
+    store = MemoryStore()
+    index_passages(store, read_source(docs, chunk_size=2))
+    assert set(store.rows) == {"long.txt#0", "long.txt#1", "short.txt"}
+    (docs / "long.txt").write_text("  \n")
+    emptied: set[str] = set()
+    stats = index_passages(store, read_source(docs, chunk_size=2, on_empty=emptied.add), empty_docs=emptied)
+    assert set(store.rows) == {"short.txt"} and stats.removed == 2
+
+
+@pytest.mark.parametrize("store", ["lancedb", "chroma"])
+def test_emptied_file_loses_its_passages(run: Run, model: Path, docs: Path, tmp_path: Path, store: str) -> None:
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--store", store, "--quiet")[0] == 0
+    (docs / "gzip.md").write_text(" \n\n ", encoding="utf-8")
+    code, out, err = run("index", docs, "--db", db)
+    assert code == 0 and "1 removed" in out, err
+    assert set(stored(db)) == set(DOCS) - {"gzip.md"}
+
+
+def test_table_row_whose_text_becomes_empty_loses_its_passages(run: Run, model: Path, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "text": "the cat"}\n{"id": "b", "text": "the dog"}\n')
+    db = tmp_path / "db"
+    assert run("index", rows, "--db", db, "--model", model, "--quiet")[0] == 0
+    rows.write_text('{"id": "a", "text": null}\n{"id": "b", "text": "the dog"}\n')
+    assert run("index", rows, "--db", db, "--quiet")[0] == 0
+    assert set(stored(db)) == {"b"}
+    rows.write_text('{"id": "a", "text": ""}\n{"id": "b", "text": "   "}\n')  # every row empty now
+    code, out, err = run("index", rows, "--db", db)
+    assert code == 0 and "1 removed" in out, err
+    assert stored(db) == {}
+
+
+def test_repeated_ids_warn_even_with_quiet(run: Run, model: Path, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "text": "cat dog bird"}\n{"id": "a", "text": "fish"}\n')
+    db = tmp_path / "db"
+    code, out, err = run("index", rows, "--db", db, "--model", model, "--quiet", "--chunk-size", "2")
+    assert code == 0 and out == ""
+    assert "matryo: warning:" in err and "'a'" in err and "line 2" in err
+    assert set(stored(db)) == {"a#0", "a#1"}
+
+
+def test_bad_table_line_stops_the_run_and_keeps_what_is_indexed(run: Run, model: Path, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "text": "cat"}\n{"id": "b", "text": "dog"}\n')
+    db = tmp_path / "db"
+    assert run("index", rows, "--db", db, "--model", model, "--quiet")[0] == 0
+    rows.write_bytes(b'{"id": "a", "text": "cat"}\n' + '{"id": "c", "text": "caf\xe9"}\n'.encode("latin-1"))
+    code, _, err = run("index", rows, "--db", db, "--prune")
+    assert code == 1 and "line 2 is not UTF-8" in err and "Traceback" not in err
+    assert set(stored(db)) == {"a", "b"}
+
+
+def test_broken_symlink_is_warned_about_and_blocks_prune(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("linked text")
+    (docs / "city.txt").unlink()
+    (docs / "city.txt").symlink_to(target)
+    target.unlink()  # the link is now broken: a file that cannot be read, not a deleted document
+    code, out, err = run("index", docs, "--db", db, "--prune")
+    assert code == 0 and "0 removed" in out and "broken symbolic link" in err and "city.txt" in err
+    assert set(stored(db)) == set(DOCS)
