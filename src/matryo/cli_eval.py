@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,12 @@ def evaluate(
 
     Returns:
         ``(rows, info)``: one row per width plus the two-stage row (``name``, ``dim``, ``ndcg@10``,
-        ``mrr@10``, ``recall@100``), and a description of the run.
+        ``mrr@10``, ``recall@100``), and a description of the run (``notes``: what was left out, e.g.
+        qrels of queries missing from the queries file).
+
+    Raises:
+        MatryoError: If the folder is missing or empty, or a width is invalid.
+        SourceError: If a BEIR file is damaged (see :func:`matryo.evaluation.load_beir`).
     """
     from matryo.encoder import StaticEncoder
     from matryo.evaluation import dense_run, load_beir
@@ -100,14 +106,18 @@ def evaluate(
             f"BEIR_DIR {str(folder)!r} is not a folder; expected corpus.jsonl(.gz), queries.jsonl(.gz), qrels.tsv(.gz)."
         )
         raise MatryoError(msg)
+    if first_pass_dim is not None and first_pass_dim < 1:
+        msg = f"--first-pass-dim must be a positive width (at most the model width), got {first_pass_dim}."
+        raise MatryoError(msg)
     start = time.perf_counter()
-    corpus, queries, qrels = load_beir(folder)
+    notes: list[str] = []
+    corpus, queries, qrels = load_beir(folder, warn=notes.append)
     if not corpus or not queries:
         msg = f"{folder} has no documents or no judged queries; nothing to evaluate."
         raise MatryoError(msg)
     encoder = StaticEncoder.from_pretrained(model)
     widths = parse_dims(dims, encoder.dim)
-    fp = min(first_pass_dim or DEFAULT_TRUNCATE_DIM, encoder.dim)
+    fp = min(DEFAULT_TRUNCATE_DIM if first_pass_dim is None else first_pass_dim, encoder.dim)
     mult = DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier
     ignore = "arguana" in folder.resolve().name.lower() if ignore_identical_ids is None else ignore_identical_ids
     doc_ids, qids = list(corpus), list(queries)
@@ -138,6 +148,7 @@ def evaluate(
         "ignore_identical_ids": ignore,
         "encode_seconds": round(encoded - start, 2),
         "seconds": round(time.perf_counter() - start, 2),
+        "notes": notes,
     }
     return rows, info
 
@@ -184,6 +195,8 @@ def run_eval(args: argparse.Namespace) -> int:
         rescore_multiplier=args.rescore_multiplier,
         ignore_identical_ids=True if args.ignore_identical_ids else None,
     )
+    for note in info["notes"]:
+        print(f"matryo: warning: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps({"info": info, "rows": rows}))
     else:

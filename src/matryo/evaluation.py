@@ -13,11 +13,15 @@ import csv
 import gzip
 import json
 import math
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from matryo.sources import SourceError
 
 __all__ = [
     "Qrels",
@@ -34,10 +38,46 @@ Qrels = Mapping[str, Mapping[str, int]]
 
 
 def _open_text(path: Path) -> list[str]:
-    if path.suffix == ".gz":
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            return fh.read().splitlines()
-    return path.read_text(encoding="utf-8").splitlines()
+    """The lines of a UTF-8 text file (gzipped when named ``.gz``), without a byte-order mark."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                data = fh.read()
+        else:
+            data = path.read_bytes()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        msg = f"{path} is a damaged or truncated gzip file ({exc}); download or compress it again."
+        raise SourceError(msg) from exc
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        msg = f"{path} line {line} is not UTF-8; convert the file with e.g. `iconv -t utf-8`."
+        raise SourceError(msg) from exc
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, object)`` for every non-blank line of a JSONL file."""
+    for number, line in enumerate(_open_text(path), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            msg = f"{path} line {number} is not valid JSON ({exc.msg}); expected one object per line."
+            raise SourceError(msg) from exc
+        if not isinstance(row, dict):
+            msg = f"{path} line {number} is not a JSON object; expected one object per line."
+            raise SourceError(msg)
+        yield number, row
+
+
+def _row_id(row: Mapping[str, Any], path: Path, number: int) -> str:
+    value = row.get("_id")
+    if value is None or not str(value).strip():
+        msg = f"{path} line {number} has no '_id'; every row of a BEIR corpus or queries file needs a non-empty '_id'."
+        raise SourceError(msg)
+    return str(value)
 
 
 def _first_existing(folder: Path, names: Sequence[str]) -> Path:
@@ -48,41 +88,67 @@ def _first_existing(folder: Path, names: Sequence[str]) -> Path:
     raise FileNotFoundError(msg)
 
 
-def load_beir(folder: str | Path) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
+def load_beir(
+    folder: str | Path, *, warn: Callable[[str], None] | None = None
+) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
     """Load a BEIR-format folder.
 
     Reads ``corpus.jsonl(.gz)``, ``queries.jsonl(.gz)`` and ``qrels.tsv(.gz)`` (or ``qrels/test.tsv``).
-    Document text is ``title + " " + text`` (stripped), as BEIR's dense models see it.
+    Document text is ``title + " " + text`` (stripped), as BEIR's dense models see it. Blank lines are
+    skipped. Qrels of queries missing from the queries file are left out (BEIR and pytrec_eval average over
+    the queries that were run), and ``warn`` is told how many.
 
     Args:
         folder: The dataset folder.
+        warn: Called with a one-line message when qrels name queries the queries file does not hold.
 
     Returns:
         ``(corpus, queries, qrels)``: doc id -> text, query id -> text (only queries that have
-        qrels), and query id -> {doc id: relevance}.
+        qrels), and query id -> {doc id: relevance} (only queries in the queries file).
 
     Raises:
         FileNotFoundError: If a file is missing.
+        SourceError: If a file is a truncated ``.gz``, not UTF-8, or has a bad line (invalid JSON, a row
+            without ``_id``, a qrels row without three tab-separated fields and an integer relevance).
     """
     root = Path(folder)
     corpus: dict[str, str] = {}
-    for line in _open_text(_first_existing(root, ["corpus.jsonl.gz", "corpus.jsonl"])):
-        if line.strip():
-            row = json.loads(line)
-            corpus[str(row["_id"])] = (str(row.get("title") or "") + " " + str(row.get("text") or "")).strip()
+    corpus_path = _first_existing(root, ["corpus.jsonl.gz", "corpus.jsonl"])
+    for number, row in _jsonl(corpus_path):
+        text = (str(row.get("title") or "") + " " + str(row.get("text") or "")).strip()
+        corpus[_row_id(row, corpus_path, number)] = text
     all_queries: dict[str, str] = {}
-    for line in _open_text(_first_existing(root, ["queries.jsonl.gz", "queries.jsonl"])):
-        if line.strip():
-            row = json.loads(line)
-            all_queries[str(row["_id"])] = str(row["text"])
+    queries_path = _first_existing(root, ["queries.jsonl.gz", "queries.jsonl"])
+    for number, row in _jsonl(queries_path):
+        all_queries[_row_id(row, queries_path, number)] = str(row.get("text") or "")
     qrels: dict[str, dict[str, int]] = {}
     qrel_path = _first_existing(root, ["qrels.tsv.gz", "qrels.tsv", "qrels/test.tsv"])
-    reader = csv.reader(_open_text(qrel_path), delimiter="\t")
-    for i, fields in enumerate(reader):
-        if i == 0 and not fields[-1].lstrip("-").isdigit():
-            continue  # header
-        qid, did, rel = fields[0], fields[1], int(fields[2])
+    header = True
+    for number, line in enumerate(_open_text(qrel_path), 1):
+        fields = next(csv.reader([line], delimiter="\t"), [])
+        if not any(field.strip() for field in fields):
+            continue  # a blank line
+        if header and not fields[-1].strip().lstrip("-").isdigit():
+            header = False
+            continue
+        header = False
+        try:
+            qid, did, rel = fields[0], fields[1], int(fields[2])
+        except (IndexError, ValueError) as exc:
+            msg = (
+                f"{qrel_path} line {number} is not 'query-id<TAB>corpus-id<TAB>score' with an integer score; "
+                f"found {line[:80]!r}."
+            )
+            raise SourceError(msg) from exc
         qrels.setdefault(qid, {})[did] = rel
+    missing = [qid for qid in qrels if qid not in all_queries]
+    if missing:
+        if warn is not None:
+            warn(
+                f"{len(missing)} of {len(qrels)} judged queries in {qrel_path.name} are not in {queries_path.name} "
+                f"(e.g. {missing[0]!r}); they are left out of the scores, as BEIR does."
+            )
+        qrels = {qid: rels for qid, rels in qrels.items() if qid in all_queries}
     queries = {qid: text for qid, text in all_queries.items() if qid in qrels}
     return corpus, queries, qrels
 

@@ -125,26 +125,37 @@ def _check_k(k: int) -> int:
     return int(k)
 
 
+_MAX_CANDIDATES = 1_000_000
+"""Cap of :func:`candidate_count` (unless ``k`` itself is larger): more first-pass candidates than this only cost
+time, and a host's result limit (LanceDB's, Chroma's) overflows on huge numbers."""
+
+
 def candidate_count(k: int, rescore_multiplier: float) -> int:
     """Return how many first-pass candidates a search for ``k`` hits asks for: ``ceil(k * multiplier)``.
 
+    The count is capped at ``max(k, 1_000_000)``: more candidates only cost time, and hosts overflow on huge limits.
+
     Args:
         k: Hits wanted per query (``> 0``).
-        rescore_multiplier: Oversampling factor (``>= 1``).
+        rescore_multiplier: Oversampling factor (a finite number ``>= 1``).
 
     Returns:
         The candidate count.
 
     Raises:
-        ValueError: If ``k <= 0`` or ``rescore_multiplier < 1``.
+        ValueError: If ``k <= 0`` or ``rescore_multiplier`` is below 1, infinite or NaN.
     """
     k = _check_k(k)
     if isinstance(rescore_multiplier, bool) or not (
-        isinstance(rescore_multiplier, (int, float, np.number)) and rescore_multiplier >= 1
+        isinstance(rescore_multiplier, (int, float, np.number))
+        and math.isfinite(float(rescore_multiplier))
+        and rescore_multiplier >= 1
     ):
-        msg = f"rescore_multiplier must be a number >= 1; found {rescore_multiplier!r}. Use 1 for no oversampling."
+        found = f"found {rescore_multiplier!r}. Use 1 for no oversampling."
+        msg = f"rescore_multiplier must be a number >= 1 and finite; {found}"
         raise ValueError(msg)
-    return math.ceil(k * float(rescore_multiplier))
+    wanted, cap = k * float(rescore_multiplier), max(k, _MAX_CANDIDATES)
+    return cap if wanted >= cap else math.ceil(wanted)  # compared as floats: 10 * 1e308 is inf
 
 
 def _unique_in_order(candidates: Sequence[Sequence[IdT]]) -> tuple[list[list[IdT]], list[IdT]]:

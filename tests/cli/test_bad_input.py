@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import math
 import os
 import subprocess
 import sys
@@ -10,6 +13,7 @@ from pathlib import Path
 import pytest
 from tests.cli.conftest import Run
 
+from matryo.search import candidate_count
 from matryo.stores import open_store, read_meta
 
 
@@ -112,3 +116,75 @@ def test_missing_adapter_names_the_pip_line(
     code, _, err = run("index", docs, "--db", tmp_path / "db", "--model", model, "--store", store)
     assert f"pip install {package.replace('_', '-')}" in one_line_error(code, err)
     assert not (tmp_path / "db").exists()
+
+
+def test_truncated_gzip_table_is_one_line(run: Run, model: Path, tmp_path: Path) -> None:
+    data = gzip.compress("".join(json.dumps({"id": f"r{i}", "text": f"row {i}"}) + "\n" for i in range(500)).encode())
+    rows = tmp_path / "rows.jsonl.gz"
+    rows.write_bytes(data[: len(data) // 2])
+    code, _, err = run("index", rows, "--db", tmp_path / "db", "--model", model)
+    line = one_line_error(code, err)
+    assert "rows.jsonl.gz" in line and "truncated gzip" in line
+
+
+def write_small_beir(root: Path) -> Path:
+    root.mkdir()
+    (root / "corpus.jsonl").write_text('{"_id": "d1", "text": "cat"}\n{"_id": "d2", "text": "dog"}\n')
+    (root / "queries.jsonl").write_text('{"_id": "q1", "text": "cat"}\n')
+    (root / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    return root
+
+
+def test_eval_damaged_beir_files_are_one_line(run: Run, model: Path, tmp_path: Path) -> None:
+    beir = write_small_beir(tmp_path / "beir")
+    data = gzip.compress("".join(json.dumps({"_id": f"d{i}", "text": f"doc {i}"}) + "\n" for i in range(500)).encode())
+    (beir / "corpus.jsonl").unlink()
+    (beir / "corpus.jsonl.gz").write_bytes(data[: len(data) // 2])
+    code, _, err = run("eval", beir, "--model", model)
+    assert "truncated gzip" in one_line_error(code, err)
+    (beir / "corpus.jsonl.gz").unlink()
+    (beir / "corpus.jsonl").write_text('{"_id": "d1", "text": "cat"}\n{"text": "no id"}\n')
+    code, _, err = run("eval", beir, "--model", model)
+    line = one_line_error(code, err)
+    assert "corpus.jsonl line 2" in line and "'_id'" in line
+    code, _, err = run("index", beir, "--db", tmp_path / "db", "--model", model)
+    line = one_line_error(code, err)
+    assert "corpus.jsonl line 2" in line and "'_id'" in line
+
+
+@pytest.mark.parametrize("multiplier", ["inf", "nan", "1e12", "1e308"])
+def test_huge_or_infinite_rescore_multiplier(
+    run: Run, model: Path, docs: Path, tmp_path: Path, multiplier: str
+) -> None:
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    code, out, err = run("search", "cat", "--db", db, "--rescore-multiplier", multiplier, "--json")
+    if multiplier in ("inf", "nan"):
+        assert "finite" in one_line_error(code, err)
+    else:
+        assert code == 0 and len(out.splitlines()) == 5, err
+
+
+def test_candidate_count_is_finite_and_capped() -> None:
+    assert candidate_count(10, 1e12) == candidate_count(10, 1e308) == 1_000_000
+    assert candidate_count(2_000_000, 1) == 2_000_000, "never fewer candidates than hits"
+    assert candidate_count(10, 32) == 320
+    for bad in (math.inf, math.nan, 0.5):
+        with pytest.raises(ValueError, match="finite"):
+            candidate_count(10, bad)
+
+
+def test_blank_query_is_refused(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    code, _, err = run("search", "   ", "--db", db)
+    assert "QUERY is empty" in one_line_error(code, err)
+
+
+def test_zero_widths_are_refused_not_replaced_by_the_default(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+    code, _, err = run("index", docs, "--db", tmp_path / "db", "--model", model, "--truncate-dim", "0")
+    assert "--truncate-dim" in one_line_error(code, err)
+    assert not (tmp_path / "db").exists()
+    beir = write_small_beir(tmp_path / "beir")
+    code, _, err = run("eval", beir, "--model", model, "--first-pass-dim", "0")
+    assert "--first-pass-dim" in one_line_error(code, err)

@@ -100,6 +100,20 @@ def test_eval_command_prints_a_table_and_json(run: Run, model: Path, tmp_path: P
     ]
 
 
+def test_eval_leaves_out_qrels_of_queries_that_were_not_loaded(run: Run, model: Path, tmp_path: Path) -> None:
+    queries = {"q1": "bird tree river", "q2": "parse data file fast"}
+    qrels = [("q1", "d2", 1), ("q2", "d6", 1)]
+    rows, info = evaluate(write_beir(tmp_path / "ok", CORPUS, queries, qrels), str(model), "32,full")
+    assert info["notes"] == []
+    # q3 is judged but not in queries.jsonl: it was never run, so it must not score 0 (BEIR averages over runs).
+    beir = write_beir(tmp_path / "extra", CORPUS, queries, [*qrels, ("q3", "d3", 1)])
+    rows_extra, info_extra = evaluate(beir, str(model), "32,full")
+    assert [r["ndcg@10"] for r in rows_extra] == pytest.approx([r["ndcg@10"] for r in rows])
+    assert info_extra["queries"] == 2 and "1 of 3 judged queries" in info_extra["notes"][0]
+    code, _, err = run("eval", beir, "--model", model, "--dims", "full")
+    assert code == 0 and "matryo: warning: 1 of 3 judged queries" in err
+
+
 def test_eval_bad_dims_and_plot_without_matplotlib(run: Run, model: Path, tmp_path: Path) -> None:
     assert parse_dims("32,full,9999,64", 256) == [32, 64, 256]
     beir = write_beir(tmp_path / "b", CORPUS, {"q1": "cat"}, [("q1", "d1", 1)])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from matryo.evaluation import dense_run, load_beir, mrr_at_k, ndcg_at_k, recall_at_k
+from matryo.sources import SourceError
 
 
 def test_ndcg_perfect_and_worst():
@@ -85,3 +86,46 @@ def test_load_beir(tmp_path):
     assert corpus == {"d1": "Title body", "d2": "only body"}
     assert queries == {"q1": "question"}
     assert qrels == {"q1": {"d1": 1}}
+
+
+def write_plain_beir(root, corpus_lines, query_lines, qrels_text):
+    (root / "corpus.jsonl").write_text("".join(line + "\n" for line in corpus_lines))
+    (root / "queries.jsonl").write_text("".join(line + "\n" for line in query_lines))
+    (root / "qrels.tsv").write_text(qrels_text)
+
+
+def test_load_beir_skips_blank_qrels_lines_and_ignores_a_bom(tmp_path):
+    write_plain_beir(tmp_path, ['{"_id": "d1", "text": "a"}'], ['{"_id": "q1", "text": "x"}'], "")
+    (tmp_path / "qrels.tsv").write_text("\nquery-id\tcorpus-id\tscore\n\nq1\td1\t1\n\n   \n")
+    (tmp_path / "queries.jsonl").write_bytes(b"\xef\xbb\xbf" + b'{"_id": "q1", "text": "x"}\n')
+    assert load_beir(tmp_path) == ({"d1": "a"}, {"q1": "x"}, {"q1": {"d1": 1}})
+
+
+def test_load_beir_names_file_and_line_of_bad_rows(tmp_path):
+    write_plain_beir(
+        tmp_path, ['{"_id": "d1", "text": "a"}', '{"text": "b"}'], ['{"_id": "q1", "text": "x"}'], "q1\td1\t1\n"
+    )
+    with pytest.raises(SourceError, match=r"corpus\.jsonl line 2 has no '_id'"):
+        load_beir(tmp_path)
+    write_plain_beir(tmp_path, ['{"_id": "d1", "text": "a"}'], ['{"_id": "q1", "text": "x"}'], "q1\td1\t1\nq1\td2\n")
+    with pytest.raises(SourceError, match=r"qrels\.tsv line 2"):
+        load_beir(tmp_path)
+
+
+def test_load_beir_truncated_gzip(tmp_path):
+    write_plain_beir(tmp_path, [], ['{"_id": "q1", "text": "x"}'], "q1\td1\t1\n")
+    (tmp_path / "corpus.jsonl").unlink()
+    data = gzip.compress("".join(json.dumps({"_id": f"d{i}", "text": "t"}) + "\n" for i in range(500)).encode())
+    (tmp_path / "corpus.jsonl.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SourceError, match="truncated gzip"):
+        load_beir(tmp_path)
+
+
+def test_load_beir_drops_qrels_of_queries_not_in_the_queries_file(tmp_path):
+    write_plain_beir(tmp_path, ['{"_id": "d1", "text": "a"}'], ['{"_id": "q1", "text": "x"}'], "q1\td1\t1\nq2\td1\t1\n")
+    notes = []
+    corpus, queries, qrels = load_beir(tmp_path, warn=notes.append)
+    assert queries == {"q1": "x"} and qrels == {"q1": {"d1": 1}}
+    assert len(notes) == 1 and "1 of 2 judged queries" in notes[0] and "'q2'" in notes[0]
+    # A run that found the relevant document for q1 scores 1, not the mean with an unrun q2.
+    assert ndcg_at_k({"q1": {"d1": 1.0}}, qrels) == 1.0
