@@ -46,6 +46,8 @@ _WHITESPACE = re.compile("[ \t\n\r\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205
 # Where BERT's pre-tokenizer splits besides whitespace: ASCII punctuation and CJK ideographs.
 _ASCII_PUNCTUATION = "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum())
 _CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# The only code points a Python str can hold that UTF-8 (and so the tokenizer) cannot encode.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class StaticEncoder:
@@ -351,13 +353,14 @@ class StaticEncoder:
             show_progress_bar: Show a tqdm progress bar (needs ``tqdm``).
 
         Returns:
-            float32 array of shape ``(n, d)``, or ``(d,)`` when ``texts`` is a single string.
+            float32 array of shape ``(n, d)``, or ``(d,)`` when ``texts`` is a single string (or a 0-d array).
 
         Raises:
             TypeError: If ``texts`` is None or bytes, or an item is not a ``str`` (the message names its index).
-            ValueError: If ``truncate_dim`` is outside ``1..dim`` or ``batch_size < 1``.
+            ValueError: If ``truncate_dim`` is outside ``1..dim`` or ``batch_size < 1``, or a text is not valid
+                Unicode, e.g. holds a lone surrogate (the message names its index).
         """
-        single = isinstance(texts, str)
+        single = isinstance(texts, str) or (isinstance(texts, np.ndarray) and texts.ndim == 0)
         items = _check_texts(texts)
         dim = self._check_dim(truncate_dim) if truncate_dim is not None else self.output_dim
         if batch_size < 1:
@@ -367,14 +370,19 @@ class StaticEncoder:
         table = self._prefix_table(dim)
         bar = _progress(len(items)) if show_progress_bar else None
         long_rows = [i for i, text in enumerate(items) if len(text) > _LONG_TEXT_CHARS]
-        if long_rows:
-            for i in long_rows:
-                out[i] = self._encode_long(items[i], table)
-            long_set = set(long_rows)
-            rest = [i for i in range(len(items)) if i not in long_set]
-            self._encode_many([items[i] for i in rest], table, out, np.asarray(rest, dtype=np.intp), batch_size, bar)
-        else:
-            self._encode_many(items, table, out, None, batch_size, bar)
+        try:
+            if long_rows:
+                for i in long_rows:
+                    out[i] = self._encode_long(items[i], table)
+                long_set = set(long_rows)
+                rest = [i for i in range(len(items)) if i not in long_set]
+                rows = np.asarray(rest, dtype=np.intp)
+                self._encode_many([items[i] for i in rest], table, out, rows, batch_size, bar)
+            else:
+                self._encode_many(items, table, out, None, batch_size, bar)
+        except TypeError as exc:  # the tokenizer refuses a str it cannot convert to UTF-8, without an index
+            _check_unicode(items, exc)
+            raise
         if bar is not None:
             bar.close()
         if normalize:
@@ -383,7 +391,12 @@ class StaticEncoder:
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text exactly as :meth:`encode` sees them (no special tokens, truncation applied)."""
-        return self._token_ids(_check_texts(texts))
+        items = _check_texts(texts)
+        try:
+            return self._token_ids(items)
+        except TypeError as exc:
+            _check_unicode(items, exc)
+            raise
 
     # ------------------------------------------------------------------ internals
     def _check_dim(self, dim: int) -> int:
@@ -605,13 +618,13 @@ def _splits_on_whitespace(tokenizer: Tokenizer) -> bool:
 
 
 def _check_texts(texts: str | Iterable[str]) -> list[str]:
+    if isinstance(texts, np.ndarray):
+        texts = texts.tolist()  # a 0-d array gives its one item
     if isinstance(texts, str):
         return [texts]
     if texts is None or isinstance(texts, (bytes, bytearray, memoryview)):
         msg = f"texts must be a str or an iterable of str, got {type(texts).__name__}."
         raise TypeError(msg)
-    if isinstance(texts, np.ndarray):
-        texts = texts.tolist()
     try:
         items = texts if isinstance(texts, list) else list(texts)
     except TypeError as exc:
@@ -624,6 +637,20 @@ def _check_texts(texts: str | Iterable[str]) -> list[str]:
             )
             raise TypeError(msg)
     return items
+
+
+def _check_unicode(texts: list[str], exc: Exception) -> None:
+    """After the tokenizer failed: raise a ValueError naming the first text that is not valid Unicode, if any."""
+    for i, text in enumerate(texts):
+        bad = _SURROGATE.search(text)
+        if bad is not None:
+            msg = (
+                f"texts[{i}] is not valid Unicode (a lone surrogate {bad.group()!r} at character {bad.start()}), so "
+                "the tokenizer cannot read it. Repair it first, e.g. "
+                "text.encode('utf-8', errors='replace').decode('utf-8'), or decode the source bytes with "
+                "errors='replace'."
+            )
+            raise ValueError(msg) from exc
 
 
 def _pool_into(ids: list[list[int]], table: NDArray[np.float32], out: NDArray[np.float32]) -> None:

@@ -117,6 +117,26 @@ def test_accepts_tuples_generators_and_numpy_string_arrays(encoder: StaticEncode
     np.testing.assert_array_equal(encoder.encode(np.array(["cat", "dog"])), expected)
 
 
+def test_zero_d_string_array_is_one_text(encoder: StaticEncoder) -> None:
+    vec = encoder.encode(np.array("the cat read"))
+    assert vec.shape == (64,)
+    np.testing.assert_array_equal(vec, encoder.encode("the cat read"))
+    assert encoder.tokenize(np.array("cat dog")) == encoder.tokenize(["cat dog"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("batch_size", [1, 2048])
+def test_text_that_is_not_valid_unicode_is_named(encoder: StaticEncoder, batch_size: int) -> None:
+    texts = ["the cat", "a dog", "bad \ud800 text", "fish"]
+    with pytest.raises(ValueError, match=r"texts\[2\] is not valid Unicode.*'\\ud800' at character 4"):
+        encoder.encode(texts, batch_size=batch_size)
+    with pytest.raises(ValueError, match=r"texts\[1\] is not valid Unicode"):
+        encoder.encode(["cat", "tree " * 30_000 + "\udc80"])  # the long-text path
+    with pytest.raises(ValueError, match=r"texts\[0\] is not valid Unicode"):
+        encoder.encode("\udfff")
+    with pytest.raises(ValueError, match=r"texts\[2\] is not valid Unicode"):
+        encoder.tokenize(texts)
+
+
 @pytest.mark.parametrize(
     ("texts", "needle"),
     [
