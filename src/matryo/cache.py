@@ -36,9 +36,10 @@ def load_encoder(
 ) -> StaticEncoder:
     """Load an encoder once per process and return the cached instance afterwards.
 
-    The key is the full semantic config (resolved path or hub id, revision, max_length); the encoder is
-    returned without a default ``truncate_dim`` (pass ``truncate_dim=`` to ``encode`` instead), so one
-    loaded table serves every Matryoshka width.
+    The key is the full semantic config (resolved path or hub id, revision, max_length); the encoder's
+    default ``truncate_dim`` is the model's own (from its ``config_sentence_transformers.json``, usually
+    none), and callers pass ``truncate_dim=`` to ``encode`` for other widths, so one loaded table serves
+    every Matryoshka width.
 
     Args:
         name_or_path: As for :meth:`StaticEncoder.from_pretrained` (``None`` = the embedded default model).
