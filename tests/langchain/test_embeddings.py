@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +125,12 @@ async def test_async_embedding_does_not_block_the_event_loop(tiny_model_dir: Pat
     assert blocked_ticks <= 1  # the probe does detect a blocked loop
     print(f"ticks: blocked {blocked_ticks} in {blocked_seconds:.3f}s, async {ticks} in {seconds:.3f}s")
     assert ticks >= 5, f"the loop ticked {ticks} times in {seconds:.3f}s while aembed_documents ran"
+
+
+def test_pickle_and_deep_copies_keep_the_settings_and_share_the_encoder(tiny_model_dir: Path) -> None:
+    emb = MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=16)
+    expected = emb.embed_query("cat dog")
+    for copy_ in (pickle.loads(pickle.dumps(emb)), copy.deepcopy(emb), emb.model_copy(deep=True)):
+        assert isinstance(copy_, MatryoEmbeddings) and copy_.truncate_dim == 16
+        assert copy_.encoder is emb.encoder  # the process's cached encoder, not a second table
+        assert copy_.embed_query("cat dog") == expected

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +236,26 @@ def test_invoke_overrides_k_multiplier_and_filter(first_pass: MatryoEmbeddings) 
     assert len(retriever.invoke("cat")) == 4  # the fields are unchanged
     with pytest.raises(ValueError, match="k must be"):
         retriever.invoke("cat", k=0)
+
+
+def test_search_kwargs_k_is_the_number_of_documents(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
+    retriever = MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 3})  # VectorStoreRetriever style
+    assert retriever.k == 3 and "k" not in retriever.search_kwargs
+    assert len(retriever.invoke("cat")) == 3
+    assert len(retriever.invoke("cat", search_kwargs={"k": 1})) == 1  # per call, as well
+    assert len(MatryoTwoStageRetriever(vectorstore=store, k=2, search_kwargs={"k": 2}).invoke("cat")) == 2
+    with pytest.raises(ValueError, match=r"k=5 and search_kwargs=\{'k': 3\} disagree"):
+        MatryoTwoStageRetriever(vectorstore=store, k=5, search_kwargs={"k": 3})
+
+
+def test_retriever_pickles_and_deep_copies(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=4)
+    expected = retriever.invoke("cat")  # fills the vector cache, which a copy starts without
+    for clone in (pickle.loads(pickle.dumps(retriever)), copy.deepcopy(retriever)):
+        assert clone.invoke("cat") == expected
+        assert clone.vectorstore is not store
 
 
 @pytest.mark.anyio

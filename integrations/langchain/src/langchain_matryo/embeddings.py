@@ -76,6 +76,20 @@ class MatryoEmbeddings(BaseModel, Embeddings):
             raise DimensionMismatchError(msg)
         self._encoder = encoder
 
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle the settings only; the encoder is loaded again (once per process) on unpickling."""
+        state = super().__getstate__()
+        private = {k: v for k, v in (state.get("__pydantic_private__") or {}).items() if k != "_encoder"}
+        return {**state, "__pydantic_private__": private}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._encoder = load_encoder(self.model, revision=self.revision, max_length=self.max_length)
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> MatryoEmbeddings:
+        """A copy sharing the (read-only, thread-safe) encoder; the settings are plain values."""
+        return self.model_copy()
+
     @property
     def encoder(self) -> StaticEncoder:
         """The shared :class:`matryo.StaticEncoder` (full width; truncation is applied per call)."""

@@ -15,6 +15,7 @@ with the store, and works on any existing store built with a truncated :class:`M
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -94,6 +95,15 @@ class MatryoTwoStageRetriever(BaseRetriever):
     _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, **kwargs: Any) -> None:
+        search = dict(kwargs.get("search_kwargs") or {})
+        if "k" in search:  # VectorStoreRetriever's habit: search_kwargs={"k": 3} is the number of documents
+            k = search.pop("k")
+            if "k" in kwargs and kwargs["k"] != k:
+                msg = (
+                    f"k={kwargs['k']} and search_kwargs={{'k': {k}}} disagree; pass the number of documents as k= only."
+                )
+                raise ValueError(msg)
+            kwargs = {**kwargs, "k": k, "search_kwargs": search}
         super().__init__(**kwargs)
         # Checked here rather than in a validator so that DimensionMismatchError reaches the caller unwrapped.
         store_embeddings = getattr(self.vectorstore, "embeddings", None)
@@ -120,6 +130,20 @@ class MatryoTwoStageRetriever(BaseRetriever):
                     f"embeddings= uses {self.embeddings.encoder.name_or_path!r}. Use the same model for both stages."
                 )
                 raise ValueError(msg)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Pickle without the lock and the vector cache (both rebuilt empty on unpickling)."""
+        state = super().__getstate__()
+        return {**state, "__pydantic_private__": {"_cache": OrderedDict(), "_cache_encoder": None}}
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._cache_lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> MatryoTwoStageRetriever:
+        clone = type(self).__new__(type(self))
+        clone.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return clone
 
     @property
     def _first_pass_embeddings(self) -> MatryoEmbeddings:
@@ -207,6 +231,8 @@ class MatryoTwoStageRetriever(BaseRetriever):
 
     def _plan(self, overrides: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
         """Per-call settings: (k, candidate count, store kwargs); ``invoke(query, k=..., filter=...)`` overrides."""
+        nested = overrides.pop("search_kwargs", None) or {}  # invoke(query, search_kwargs={...}) as well
+        overrides = {**nested, **overrides}
         k = overrides.pop("k", self.k)
         multiplier = overrides.pop("rescore_multiplier", self.rescore_multiplier)
         n = candidate_count(k, multiplier)  # validates both
