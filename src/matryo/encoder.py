@@ -303,6 +303,17 @@ class StaticEncoder:
             digest.update(np.ascontiguousarray(self._table[start : start + step]).data)
         return digest.hexdigest()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the table, tokenizers and settings; the lock and the lazily filled caches are rebuilt empty."""
+        state = dict(self.__dict__)
+        state.pop("_lock")
+        state["_word_cache"], state["_prefix_tables"] = {}, {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def __repr__(self) -> str:
         return (
             f"StaticEncoder(name_or_path={self.name_or_path!r}, vocab_size={self.vocab_size}, dim={self.dim}, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import threading
 from pathlib import Path
 
@@ -380,3 +382,12 @@ def test_max_length_override_keeps_the_stored_direction_and_stride(tmp_path: Pat
     assert enc.tokenizer.truncation == {"max_length": 3, "stride": 2, "strategy": "longest_first", "direction": "left"}
     np.testing.assert_allclose(enc.encode("cat dog bird fish tree"), enc.encode("bird fish tree"), atol=1e-6)
     assert StaticEncoder.from_pretrained(folder, max_length=2).tokenizer.truncation["stride"] == 1  # < max_length
+
+
+def test_pickle_and_deepcopy_give_an_equal_working_encoder(encoder: StaticEncoder) -> None:
+    texts = ["alpha beta", "", "gamma " * 50]
+    expected = encoder.encode(texts, truncate_dim=8)  # fills the prefix table and word cache first
+    for clone in (pickle.loads(pickle.dumps(encoder)), copy.deepcopy(encoder)):
+        assert clone.fingerprint == encoder.fingerprint and clone.truncate_dim == encoder.truncate_dim
+        np.testing.assert_array_equal(clone.encode(texts, truncate_dim=8), expected)
+        np.testing.assert_array_equal(clone.encode(texts), encoder.encode(texts))
