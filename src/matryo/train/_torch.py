@@ -22,7 +22,9 @@ def require_torch() -> ModuleType:
     try:
         import torch
     except ImportError as exc:
-        error = missing_extra("torch", "pip install 'matryo[train]'", "Training")
+        # PyPI's Linux torch wheels are CUDA builds of several GB; training runs on CPU.
+        install = "pip install torch --index-url https://download.pytorch.org/whl/cpu && pip install 'matryo[train]'"
+        error = missing_extra("torch", install, "Training")
         raise error from exc
     return torch
 
