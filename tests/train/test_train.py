@@ -417,3 +417,64 @@ def test_cli_checks_out_before_reading_data(tmp_path, monkeypatch):
     assert main([*argv, "--out", str(tmp_path / "empty")]) == 0  # an empty folder is fine, as a new one
     assert (tmp_path / "empty" / "model.safetensors").is_file()
     assert json.loads((tmp_path / "empty" / "training_info.json").read_text())["args"]["overwrite"] is False
+
+
+def _write_lines(folder, lines, source="wikipedia"):
+    folder.mkdir(parents=True, exist_ok=True)
+    with gzip.open(folder / f"{source}_pairs.jsonl.gz", "wt") as fh:
+        fh.write("".join(line + "\n" for line in lines))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("bad", "found"),
+    [
+        ("{not json", "invalid JSON"),
+        ('{"query": "q", "pos": "p"}', "no 'positive' key"),
+        ('{"query": "q", "positive": null}', 'null as "positive"'),
+        ('{"query": 3, "positive": "p"}', 'a number as "query"'),
+        ('["q", "p"]', "an array"),
+    ],
+)
+def test_read_pairs_names_the_bad_line(tmp_path, bad, found):
+    from matryo.train.data import read_pairs
+
+    good = '{"query": "q", "positive": "p"}'
+    folder = _write_lines(tmp_path / "data", [good, "", good, bad, good])  # a blank line is skipped
+    with pytest.raises(ValueError, match=rf"wikipedia_pairs.jsonl.gz:4: expected a JSON object .*found {found}"):
+        read_pairs(folder)
+    _write_lines(folder, [good, "  ", good])
+    assert read_pairs(folder) == (["q", "q"], ["p", "p"], ["wikipedia", "wikipedia"])
+
+
+def test_read_pairs_refuses_missing_folder_and_zero_pairs(tmp_path):
+    from matryo.train.data import read_pairs
+
+    with pytest.raises(FileNotFoundError, match="Data folder .*nothere does not exist"):
+        read_pairs(tmp_path / "nothere")
+    folder = _write_lines(tmp_path / "data", [])
+    _write_lines(folder, [""], source="medquad")
+    with pytest.raises(ValueError, match=r"\(medquad_pairs.jsonl.gz, wikipedia_pairs.jsonl.gz\) hold no pairs"):
+        read_pairs(folder)
+    (folder / "wikipedia_pairs.jsonl.gz").write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match=r"wikipedia_pairs.jsonl.gz:1: expected a readable gzipped"):
+        read_pairs(folder)
+
+
+def test_cli_bad_data_gives_an_error_message(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from matryo.train import main
+
+    argv = _tiny_cli_argv(tmp_path)
+    _write_lines(tmp_path / "bad", ['{"query": "q", "positive": "p"}', '{"query": "q", "positive": null}'])
+    with pytest.raises(SystemExit, match=r"^error: .*wikipedia_pairs.jsonl.gz:2: expected a JSON object"):
+        main([*argv, "--data", str(tmp_path / "bad")])
+    with pytest.raises(SystemExit, match=r"^error: --data .*nothere does not exist or is not a folder"):
+        main([*argv, "--data", str(tmp_path / "nothere")])
+    _write_lines(tmp_path / "empty", [])
+    with pytest.raises(SystemExit, match=r"^error: The pair files in .*empty .* hold no pairs"):
+        main([*argv, "--data", str(tmp_path / "empty")])
+    no_data = [a for i, a in enumerate(argv) if "--data" not in (a, argv[i - 1])]
+    monkeypatch.chdir(tmp_path)  # no ../shared/train from here
+    with pytest.raises(SystemExit, match=r"^error: the default data folder ../shared/train .* pass --data FOLDER"):
+        main(no_data)

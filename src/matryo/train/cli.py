@@ -166,6 +166,21 @@ def _check_out(out: Path, *, overwrite: bool) -> None:
             raise SystemExit(msg)
 
 
+def _check_data(data: str) -> None:
+    """Refuse a ``--data`` that is not a folder, with a hint to pass ``--data`` when it is the default."""
+    folder = Path(data)
+    if folder.is_dir():
+        return
+    if data == _DEFAULT_DATA:
+        msg = (
+            f"error: the default data folder {data} (relative to the working directory: {folder.resolve()}) does not "
+            "exist; pass --data FOLDER, a folder of *_pairs.jsonl.gz files"
+        )
+    else:
+        msg = f"error: --data {data} does not exist or is not a folder; expected a folder of *_pairs.jsonl.gz files"
+    raise SystemExit(msg)
+
+
 def run(args: argparse.Namespace) -> int:
     """Train and save a model from parsed arguments.
 
@@ -177,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
 
     Raises:
         MissingExtraError: If torch is not installed.
+        SystemExit: With an ``error: ...`` message when ``--out``, ``--data``, a pair file or an option is unusable.
     """
     from matryo.train._torch import log, require_torch
 
@@ -193,13 +209,18 @@ def run(args: argparse.Namespace) -> int:
     from matryo.train.teacher import default_teacher_dir, teacher_token_vectors
 
     _check_out(Path(args.out), overwrite=args.overwrite)
+    _check_data(args.data)
     start = time.perf_counter()
     teacher_dir = Path(args.teacher) if args.teacher else default_teacher_dir()
     tokenizer = Tokenizer.from_file(str(teacher_dir / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
     vocab = tokenizer.get_vocab_size(with_added_tokens=True)
-    pairs = load_pair_set(args.data, tokenizer, args.max_tokens, cache=args.cache)
+    try:
+        pairs = load_pair_set(args.data, tokenizer, args.max_tokens, cache=args.cache)
+    except (FileNotFoundError, ValueError) as exc:  # a bad pair line (named by file:line), no pairs, a stale cache
+        msg = f"error: {exc}"
+        raise SystemExit(msg) from exc
     train_rows, held = split_heldout(pairs, seed=args.seed)
     if args.skip_sources is None:
         args.skip_sources = [name for name in _DEFAULT_SKIP if name in pairs.source_names]

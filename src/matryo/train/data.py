@@ -86,8 +86,59 @@ class PairSet:
         return len(self.queries)
 
 
+def _bad_line(path: Path, lineno: int, line: str, problem: str) -> ValueError:
+    """The error for a pair line that is not ``{"query": str, "positive": str}``."""
+    shown = line.strip()
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    msg = (
+        f'{path}:{lineno}: expected a JSON object with string "query" and "positive" values, found {problem}: '
+        f"{shown!r}; fix or remove the line"
+    )
+    return ValueError(msg)
+
+
+def _json_kind(value: object) -> str:
+    """How a JSON value reads in an error message (``null``, ``a number``, ...)."""
+    if value is None:
+        return "null"
+    kinds = ((bool, "a boolean"), (int, "a number"), (float, "a number"), (str, "a string"), (list, "an array"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "an object")
+
+
+def _read_file(path: Path, queries: list[str], positives: list[str]) -> int:
+    """Append one pair file's pairs to the lists; return how many it held."""
+    before = len(queries)
+    lineno = 0
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                try:
+                    row = json.loads(line)
+                    query, positive = row["query"], row["positive"]
+                except json.JSONDecodeError as exc:
+                    if not line.strip():
+                        continue  # a blank line
+                    raise _bad_line(path, lineno, line, f"invalid JSON ({exc.msg})") from exc
+                except KeyError as exc:
+                    raise _bad_line(path, lineno, line, f"no {exc.args[0]!r} key") from exc
+                except TypeError as exc:
+                    raise _bad_line(path, lineno, line, _json_kind(row)) from exc
+                if not (isinstance(query, str) and isinstance(positive, str)):
+                    bad = "query" if not isinstance(query, str) else "positive"
+                    raise _bad_line(path, lineno, line, f'{_json_kind(row[bad])} as "{bad}"')
+                queries.append(query)
+                positives.append(positive)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        msg = f"{path}:{lineno + 1}: expected a readable gzipped UTF-8 JSON-lines file, but reading failed ({exc})"
+        raise ValueError(msg) from exc
+    return len(queries) - before
+
+
 def read_pairs(folder: str | Path) -> tuple[list[str], list[str], list[str]]:
     """Read every ``*_pairs.jsonl.gz`` file of a folder.
+
+    Each line must be a JSON object with string ``query`` and ``positive`` values (other keys are
+    ignored, blank lines skipped).
 
     Args:
         folder: Folder of gzipped JSON-lines files with ``query`` and ``positive`` keys.
@@ -96,23 +147,31 @@ def read_pairs(folder: str | Path) -> tuple[list[str], list[str], list[str]]:
         Queries, positives, and the source name of each pair, in file-name order.
 
     Raises:
-        FileNotFoundError: If the folder holds no pair file.
+        FileNotFoundError: If the folder does not exist or holds no pair file.
+        ValueError: If a line is not such an object (the message names ``file:line``), a file cannot be
+            read, or the files hold no pair at all.
     """
-    files = sorted(Path(folder).glob("*_pairs.jsonl.gz"))
+    folder = Path(folder)
+    if not folder.is_dir():
+        msg = f"Data folder {folder} does not exist or is not a folder; expected a folder of *_pairs.jsonl.gz files"
+        raise FileNotFoundError(msg)
+    files = sorted(folder.glob("*_pairs.jsonl.gz"))
     if not files:
-        msg = f"No *_pairs.jsonl.gz file in {folder}"
+        msg = f"No *_pairs.jsonl.gz file in {folder}; expected gzipped JSON-lines files named <source>_pairs.jsonl.gz"
         raise FileNotFoundError(msg)
     queries: list[str] = []
     positives: list[str] = []
     sources: list[str] = []
     for path in files:
-        name = path.name.removesuffix("_pairs.jsonl.gz")
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                queries.append(row["query"])
-                positives.append(row["positive"])
-                sources.append(name)
+        n = _read_file(path, queries, positives)
+        sources.extend([path.name.removesuffix("_pairs.jsonl.gz")] * n)
+    if not queries:
+        names = ", ".join(path.name for path in files)
+        msg = (
+            f"The pair files in {folder} ({names}) hold no pairs; expected lines such as "
+            '{"query": "...", "positive": "..."}'
+        )
+        raise ValueError(msg)
     return queries, positives, sources
 
 
@@ -164,7 +223,9 @@ def load_pair_set(
         The tokenized pairs.
 
     Raises:
-        ValueError: If the cache was written with another ``max_tokens``.
+        FileNotFoundError: If the folder does not exist or holds no pair file (see :func:`read_pairs`).
+        ValueError: If a pair line is malformed (named by ``file:line``), the files hold no pair, or the cache
+            was written with another ``max_tokens``.
     """
     if cache is not None and Path(cache).exists():
         z = np.load(cache, allow_pickle=False)
