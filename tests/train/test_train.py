@@ -478,3 +478,40 @@ def test_cli_bad_data_gives_an_error_message(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no ../shared/train from here
     with pytest.raises(SystemExit, match=r"^error: the default data folder ../shared/train .* pass --data FOLDER"):
         main(no_data)
+
+
+def test_heldout_for_unknown_file_names_and_no_fake_zero_score(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from matryo.train import main
+    from matryo.train.heldout import heldout_scores, split_heldout
+    from matryo.train.init import random_init
+
+    tok = _tokenizer()
+    _write_pairs(tmp_path / "own", n=300, source="mydata")  # a user's own file: not a known name
+    pairs = load_pair_set(tmp_path / "own", tok, max_tokens=16)
+    _, held = split_heldout(pairs)
+    assert len(held) == 30  # min(500, 300 // 10)
+    scores = heldout_scores(random_init(tok.get_vocab_size(), 8, seed=0), pairs, held, dims=(8,))
+    assert scores["select@8"] == scores["mydata@8"] > 0  # it counts towards selection
+
+    _write_pairs(tmp_path / "dict", n=300, source="wordnet")  # known, but not a selection source
+    pairs = load_pair_set(tmp_path / "dict", tok, max_tokens=16)
+    _, held = split_heldout(pairs)
+    table = random_init(tok.get_vocab_size(), 8, seed=0)
+    assert len(held) == 30 and "wordnet@8" in (scores := heldout_scores(table, pairs, held, dims=(8,)))
+    assert "select@8" not in scores  # nothing to select by: no score, not 0.0
+    assert heldout_scores(table, pairs, held[:0], dims=(8,)) == {}
+
+    argv = _tiny_cli_argv(tmp_path)
+    assert main([*argv, "--data", str(tmp_path / "own")]) == 0
+    info = json.loads((tmp_path / "m" / "training_info.json").read_text())
+    assert info["heldout_ndcg@10"]["select@8"] > 0 and "mydata@8" in info["heldout_ndcg@10"]
+    capsys.readouterr()
+    assert main([*argv, "--data", str(tmp_path / "dict"), "--overwrite"]) == 0
+    info = json.loads((tmp_path / "m" / "training_info.json").read_text())
+    assert not any(k.startswith("select") for k in info["heldout_ndcg@10"]) and "wordnet@8" in info["heldout_ndcg@10"]
+    assert "warning: no held-out pair of a selection source" in capsys.readouterr().err
+    _write_pairs(tmp_path / "tiny", n=9, source="mydata")
+    assert main([*argv, "--data", str(tmp_path / "tiny"), "--overwrite", "--batch-size", "4"]) == 0
+    assert json.loads((tmp_path / "m" / "training_info.json").read_text())["heldout_ndcg@10"] == {}
+    assert "warning: no pair is held out" in capsys.readouterr().err

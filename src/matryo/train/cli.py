@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
 
     from matryo.train.data import load_pair_set
     from matryo.train.export import save_static_model
-    from matryo.train.heldout import heldout_scores, split_heldout
+    from matryo.train.heldout import HELDOUT_SIZES, SELECTION_SOURCES, heldout_scores, split_heldout
     from matryo.train.init import build_init, random_init, token_counts
     from matryo.train.loop import TrainConfig, train_contrastive
     from matryo.train.relational import cut_texts, pick_passages, teacher_targets
@@ -231,6 +231,8 @@ def run(args: argparse.Namespace) -> int:
     skipped = [pairs.source_names.index(name) for name in args.skip_sources]
     train_rows = train_rows[~np.isin(pairs.source[train_rows], skipped)]
     log(f"pairs: {len(pairs)} ({len(train_rows)} train, {len(held)} held out) {time.perf_counter() - start:.0f}s")
+    if not len(held):
+        log("warning: no pair is held out (each pair file holds out at most a tenth of its pairs); no held-out score")
     counts = token_counts(pairs, train_rows, vocab)
     if args.init == "random":
         init = random_init(vocab, args.dim, args.seed)
@@ -277,6 +279,11 @@ def run(args: argparse.Namespace) -> int:
         init, pairs, train_rows, cfg, evaluate if args.eval_every else None, args.eval_every, teacher=targets
     )
     scores = heldout_scores(weights, pairs, held, widths)
+    if len(held) and any(f"select@{d}" not in scores for d in widths):
+        log(
+            f"warning: no held-out pair of a selection source ({', '.join(SELECTION_SOURCES)} or a file not in "
+            f"{sorted(HELDOUT_SIZES)}); training_info.json records the per-file scores but no select@ score"
+        )
     out = save_static_model(args.out, weights, tokenizer, args.dtype)
     info = {
         "args": {k: v for k, v in vars(args).items() if k != "func"},

@@ -17,9 +17,9 @@ from matryo.train.crops import crop_pairs, croppable_rows
 from matryo.train.data import PairSet, TokenizedTexts
 from matryo.train.loop import encode_rows
 
-__all__ = ["HELDOUT_SIZES", "split_heldout", "heldout_scores"]
+__all__ = ["DEFAULT_HELDOUT_SIZE", "HELDOUT_SIZES", "SELECTION_SOURCES", "split_heldout", "heldout_scores"]
 
-#: Held-out pairs per source (fewer if the source is smaller).
+#: Held-out pairs per source (at most a tenth of the source). Changing these changes the shipped model's split.
 HELDOUT_SIZES = {
     "wikipedia": 1000,
     "medquad": 500,
@@ -29,13 +29,18 @@ HELDOUT_SIZES = {
     "wordnet": 500,
     "gcide": 500,
 }
+#: Held-out pairs of a source not named in :data:`HELDOUT_SIZES` (at most a tenth of it, too).
+DEFAULT_HELDOUT_SIZE = 500
 #: Sources whose held-out score drives model selection (dictionary sources have many equally valid senses).
+#: Sources not named in :data:`HELDOUT_SIZES` (a user's own pair files) count towards selection too.
 SELECTION_SOURCES = ("wikipedia", "medquad", "pubmedqa", "debian_desc", "opentriviaqa")
 
 
 def split_heldout(pairs: PairSet, seed: int = 12) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Split pair indices into training and held-out rows.
 
+    Each source holds out ``HELDOUT_SIZES[name]`` pairs, or :data:`DEFAULT_HELDOUT_SIZE` for a name not
+    listed there, and never more than a tenth of its pairs (so a source under 10 pairs holds out none).
     Every pair whose (lower-cased) query also occurs among the held-out queries is removed from
     training too, so no held-out query is seen in training.
 
@@ -50,7 +55,7 @@ def split_heldout(pairs: PairSet, seed: int = 12) -> tuple[NDArray[np.int64], ND
     held: list[NDArray[np.int64]] = []
     for s, name in enumerate(pairs.source_names):
         rows = np.flatnonzero(pairs.source == s)
-        n = min(HELDOUT_SIZES.get(name, 0), rows.shape[0] // 10)
+        n = min(HELDOUT_SIZES.get(name, DEFAULT_HELDOUT_SIZE), rows.shape[0] // 10)
         if n:
             held.append(np.sort(rng.choice(rows, size=n, replace=False)))
     heldout = np.concatenate(held) if held else np.zeros(0, dtype=np.int64)
@@ -71,8 +76,14 @@ def heldout_scores(
         dims: Matryoshka widths to score.
 
     Returns:
-        ``{"<source>@<dim>": ndcg, "select@<dim>": mean over SELECTION_SOURCES, "crops@<dim>": ndcg}``.
+        ``{"<source>@<dim>": ndcg, "select@<dim>": mean over the selection sources, "crops@<dim>": ndcg}``.
+        The selection sources are :data:`SELECTION_SOURCES` and any source not named in :data:`HELDOUT_SIZES`.
+        A score with nothing to score is left out, never 0.0: ``<source>@<dim>`` when the source has no
+        held-out pair, ``select@<dim>`` when no selection source has, ``crops@<dim>`` when no held-out positive
+        is long enough to cut; no held-out pair at all gives ``{}``.
     """
+    if heldout.shape[0] == 0:
+        return {}
     q = encode_rows(weights, pairs.queries, heldout)
     p = encode_rows(weights, pairs.positives, heldout)
     ids = [str(i) for i in heldout.tolist()]
@@ -94,9 +105,10 @@ def heldout_scores(
                 continue
             qrels = {ids[i]: {ids[i]: 1} for i in np.flatnonzero(mask)}
             out[f"{name}@{d}"] = ndcg_at_k(run, qrels, 10)
-            if name in SELECTION_SOURCES:
+            if name in SELECTION_SOURCES or name not in HELDOUT_SIZES:
                 sel.append(out[f"{name}@{d}"])
-        out[f"select@{d}"] = float(np.mean(sel)) if sel else 0.0
+        if sel:
+            out[f"select@{d}"] = float(np.mean(sel))
         if crop_ids:
             crun = dense_run(truncate(cq, d), truncate(cp, d), crop_ids, crop_ids, k=10)
             out[f"crops@{d}"] = ndcg_at_k(crun, {i: {i: 1} for i in crop_ids}, 10)
