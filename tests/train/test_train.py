@@ -515,3 +515,54 @@ def test_heldout_for_unknown_file_names_and_no_fake_zero_score(tmp_path, capsys)
     assert main([*argv, "--data", str(tmp_path / "tiny"), "--overwrite", "--batch-size", "4"]) == 0
     assert json.loads((tmp_path / "m" / "training_info.json").read_text())["heldout_ndcg@10"] == {}
     assert "warning: no pair is held out" in capsys.readouterr().err
+
+
+def test_cache_is_checked_against_the_data_folder(tmp_path):
+    from matryo.train.data import UncheckedCacheWarning
+
+    tok = _tokenizer()
+    _write_pairs(tmp_path / "a", n=100, seed=1)
+    _write_pairs(tmp_path / "b", n=120, seed=2)
+    cache = tmp_path / "c.npz"
+    first = load_pair_set(tmp_path / "a", tok, max_tokens=16, cache=cache)
+    again = load_pair_set(tmp_path / "a" / ".." / "a", tok, max_tokens=16, cache=cache)  # the same folder
+    assert np.array_equal(again.queries.ids, first.queries.ids)
+    with pytest.raises(ValueError, match=r"c.npz does not hold the pairs of .*b: it was made from .*a, not .*b"):
+        load_pair_set(tmp_path / "b", tok, max_tokens=16, cache=cache)
+    with pytest.raises(ValueError, match="it was made from"):
+        load_pair_set(tmp_path / "nothere", tok, max_tokens=16, cache=cache)
+    _write_pairs(tmp_path / "a", n=10, seed=3, source="medquad")  # a new file
+    with pytest.raises(ValueError, match=r"changed since .*medquad_pairs.jsonl.gz: absent -> \d+"):
+        load_pair_set(tmp_path / "a", tok, max_tokens=16, cache=cache)
+    # a cache written before caches recorded their data folder is used, with a warning
+    z = dict(np.load(cache))
+    np.savez(tmp_path / "old.npz", **{k: v for k, v in z.items() if not k.startswith("data_")})
+    with pytest.warns(UncheckedCacheWarning, match="does not record the data folder"):
+        old = load_pair_set(tmp_path / "b", tok, max_tokens=16, cache=tmp_path / "old.npz")
+    assert np.array_equal(old.positives.ids, first.positives.ids)
+
+
+def test_cli_refuses_a_cache_of_other_data_and_records_its_use(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from matryo.train import main
+
+    argv = [*_tiny_cli_argv(tmp_path), "--cache", str(tmp_path / "c.npz"), "--overwrite"]
+    assert main(argv) == 0
+    info = json.loads((tmp_path / "m" / "training_info.json").read_text())
+    assert info["pairs_cache"] == {"path": str((tmp_path / "c.npz").resolve()), "loaded": False}
+    assert main(argv) == 0
+    info = json.loads((tmp_path / "m" / "training_info.json").read_text())
+    assert info["pairs_cache"]["loaded"] is True and info["pairs_cache"]["checked_against_data"] is True
+    _write_pairs(tmp_path / "other", n=200, seed=5)
+    with pytest.raises(SystemExit, match=r"^error: Cache .*c.npz does not hold the pairs of .*other"):
+        main([*argv, "--data", str(tmp_path / "other")])
+    with pytest.raises(SystemExit, match=r"^error: --data .*nothere does not exist"):
+        main([*argv, "--data", str(tmp_path / "nothere")])
+    z = dict(np.load(tmp_path / "c.npz"))
+    np.savez(tmp_path / "old.npz", **{k: v for k, v in z.items() if not k.startswith("data_")})
+    capsys.readouterr()
+    assert main([*argv[:-3], "--cache", str(tmp_path / "old.npz"), "--overwrite"]) == 0
+    assert "warning: Cache " in capsys.readouterr().err
+    info = json.loads((tmp_path / "m" / "training_info.json").read_text())
+    assert info["pairs_cache"]["loaded"] is True and info["pairs_cache"]["checked_against_data"] is False
+    assert info["pairs_cache"]["path"] == str((tmp_path / "old.npz").resolve())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -200,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tokenizers import Tokenizer
 
-    from matryo.train.data import load_pair_set
+    from matryo.train.data import UncheckedCacheWarning, load_pair_set
     from matryo.train.export import save_static_model
     from matryo.train.heldout import HELDOUT_SIZES, SELECTION_SOURCES, heldout_scores, split_heldout
     from matryo.train.init import build_init, random_init, token_counts
@@ -216,11 +217,21 @@ def run(args: argparse.Namespace) -> int:
     tokenizer.no_padding()
     tokenizer.no_truncation()
     vocab = tokenizer.get_vocab_size(with_added_tokens=True)
+    # training_info.json says whether the pairs came from the cache (loaded) or were tokenized and cached (written)
+    cache_info: dict[str, Any] | None = None
+    if args.cache is not None:
+        cache_info = {"path": str(Path(args.cache).resolve()), "loaded": Path(args.cache).exists()}
     try:
-        pairs = load_pair_set(args.data, tokenizer, args.max_tokens, cache=args.cache)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UncheckedCacheWarning)
+            pairs = load_pair_set(args.data, tokenizer, args.max_tokens, cache=args.cache)
     except (FileNotFoundError, ValueError) as exc:  # a bad pair line (named by file:line), no pairs, a stale cache
         msg = f"error: {exc}"
         raise SystemExit(msg) from exc
+    for warning in caught:
+        log(f"warning: {warning.message}")
+    if cache_info is not None and cache_info["loaded"]:
+        cache_info["checked_against_data"] = not any(issubclass(w.category, UncheckedCacheWarning) for w in caught)
     train_rows, held = split_heldout(pairs, seed=args.seed)
     if args.skip_sources is None:
         args.skip_sources = [name for name in _DEFAULT_SKIP if name in pairs.source_names]
@@ -287,6 +298,7 @@ def run(args: argparse.Namespace) -> int:
     out = save_static_model(args.out, weights, tokenizer, args.dtype)
     info = {
         "args": {k: v for k, v in vars(args).items() if k != "func"},
+        "pairs_cache": cache_info,
         "heldout_ndcg@10": {k: round(v, 4) for k, v in scores.items()},
         "train_seconds": round(time.perf_counter() - start, 1),
         "steps": len(cfg.history),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
 __all__ = [
+    "UncheckedCacheWarning",
     "TokenizedTexts",
     "PairSet",
     "read_pairs",
@@ -23,6 +25,10 @@ __all__ = [
     "source_factors",
     "weighted_rows",
 ]
+
+
+class UncheckedCacheWarning(UserWarning):
+    """A pairs cache written before caches recorded their data folder: it is used without a check."""
 
 
 @dataclass
@@ -207,6 +213,42 @@ def tokenize_texts(tokenizer: Tokenizer, texts: list[str], max_tokens: int | Non
     return TokenizedTexts(ids=ids, offsets=offsets)
 
 
+def _data_files(folder: str | Path) -> tuple[str, list[str], list[int]]:
+    """The resolved folder and the name and byte size of each pair file in it (what a cache is checked against)."""
+    resolved = Path(folder).resolve()
+    files = sorted(resolved.glob("*_pairs.jsonl.gz"))
+    return str(resolved), [f.name for f in files], [f.stat().st_size for f in files]
+
+
+def _check_cache_data(cache: str | Path, z: np.lib.npyio.NpzFile, folder: str | Path) -> None:
+    """Refuse a cache written from another data folder or other pair files; warn on one that records neither."""
+    if "data_dir" not in z.files:
+        msg = (
+            f"Cache {cache} does not record the data folder it was made from (an older cache), so it is used "
+            f"without checking that it holds the pairs of {folder}; delete it to have the next run tokenize the folder "
+            "again and write a cache that records it"
+        )
+        warnings.warn(UncheckedCacheWarning(msg), stacklevel=3)
+        return
+    was = (str(z["data_dir"]), [str(n) for n in z["data_files"]], [int(n) for n in z["data_sizes"]])
+    now = _data_files(folder)
+    if was == now:
+        return
+    if was[0] != now[0]:
+        found = f"it was made from {was[0]}, not {now[0]}"
+    else:
+        old, new = dict(zip(was[1], was[2], strict=True)), dict(zip(now[1], now[2], strict=True))
+        changed = sorted(n for n in old.keys() | new.keys() if old.get(n) != new.get(n))
+        found = "these pair files changed since (name: bytes then -> now): " + ", ".join(
+            f"{n}: {old.get(n, 'absent')} -> {new.get(n, 'absent')}" for n in changed
+        )
+    msg = (
+        f"Cache {cache} does not hold the pairs of {folder}: {found}; pass the data folder it was made from, or "
+        "another cache path (or delete this one) to tokenize this folder"
+    )
+    raise ValueError(msg)
+
+
 def load_pair_set(
     folder: str | Path, tokenizer: Tokenizer, max_tokens: int | None = 256, cache: str | Path | None = None
 ) -> PairSet:
@@ -216,8 +258,10 @@ def load_pair_set(
         folder: The training folder.
         tokenizer: Tokenizer with padding and truncation cleared.
         max_tokens: Cap on tokens per text.
-        cache: Optional ``.npz`` path to reuse across runs (it records ``max_tokens``; the data folder
-            and tokenizer are not checked, so use one cache per data folder).
+        cache: Optional ``.npz`` path to reuse across runs. It records ``max_tokens``, the resolved data folder and
+            the name and byte size of each pair file, and is refused when they do not match (the tokenizer is not
+            checked, so use one cache per tokenizer). A cache written before it recorded the data folder is used
+            with an :class:`UncheckedCacheWarning`.
 
     Returns:
         The tokenized pairs.
@@ -225,13 +269,14 @@ def load_pair_set(
     Raises:
         FileNotFoundError: If the folder does not exist or holds no pair file (see :func:`read_pairs`).
         ValueError: If a pair line is malformed (named by ``file:line``), the files hold no pair, or the cache
-            was written with another ``max_tokens``.
+            was written with another ``max_tokens`` or from another data folder or other pair files.
     """
     if cache is not None and Path(cache).exists():
         z = np.load(cache, allow_pickle=False)
         if "max_tokens" in z.files and int(z["max_tokens"]) != (-1 if max_tokens is None else max_tokens):
             msg = f"Cache {cache} holds texts cut at {int(z['max_tokens'])} tokens, not {max_tokens}; use another path"
             raise ValueError(msg)
+        _check_cache_data(cache, z, folder)
         return PairSet(
             queries=TokenizedTexts(z["q_ids"], z["q_off"]),
             positives=TokenizedTexts(z["p_ids"], z["p_off"]),
@@ -239,6 +284,7 @@ def load_pair_set(
             source=z["source"],
             source_names=[str(s) for s in z["source_names"]],
         )
+    data_dir, data_files, data_sizes = _data_files(folder)
     queries, positives, sources = read_pairs(folder)
     names = sorted(set(sources))
     source = np.asarray([names.index(s) for s in sources], dtype=np.int64)
@@ -263,6 +309,9 @@ def load_pair_set(
             source=pairs.source,
             source_names=np.asarray(names),
             max_tokens=np.asarray(max_tokens if max_tokens is not None else -1),
+            data_dir=np.asarray(data_dir),
+            data_files=np.asarray(data_files, dtype=str),
+            data_sizes=np.asarray(data_sizes, dtype=np.int64),
         )
     return pairs
 
