@@ -566,3 +566,22 @@ def test_cli_refuses_a_cache_of_other_data_and_records_its_use(tmp_path, capsys)
     info = json.loads((tmp_path / "m" / "training_info.json").read_text())
     assert info["pairs_cache"]["loaded"] is True and info["pairs_cache"]["checked_against_data"] is False
     assert info["pairs_cache"]["path"] == str((tmp_path / "old.npz").resolve())
+
+
+@pytest.mark.parametrize("share", ["1.0", "1.5", "-0.1", "nan"])
+def test_crop_share_outside_0_1_is_refused(tmp_path, share):
+    pytest.importorskip("torch")
+    from matryo.train import main
+    from matryo.train.init import random_init
+    from matryo.train.loop import TrainConfig, train_contrastive
+
+    with pytest.raises(SystemExit, match=rf"^error: --crop-share {share}: expected a share of each batch in \[0, 1\)"):
+        main([*_tiny_cli_argv(tmp_path), "--crop-share", share])
+    assert not (tmp_path / "m").exists()  # refused before training
+    tok = _tokenizer()
+    pairs = load_pair_set(tmp_path / "data", tok, max_tokens=16)
+    rows = np.arange(len(pairs), dtype=np.int64)
+    with pytest.raises(ValueError, match=r"crop_share must be in \[0, 1\)"):
+        train_contrastive(
+            random_init(tok.get_vocab_size(), 8, 0), pairs, rows, TrainConfig(dims=(8,), crop_share=float(share))
+        )

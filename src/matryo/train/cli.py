@@ -151,6 +151,16 @@ def _special_ids(tokenizer: Tokenizer, teacher_dir: Path) -> tuple[int, int]:
     return int(cls_id), int(sep_id)
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse option values that would fail only after the data is read (or train nonsense)."""
+    if not 0 <= args.crop_share < 1:  # also refuses NaN
+        msg = (
+            f"error: --crop-share {args.crop_share}: expected a share of each batch in [0, 1) (0: no crop pairs; "
+            "the shipped recipe uses 0.5)"
+        )
+        raise SystemExit(msg)
+
+
 def _check_out(out: Path, *, overwrite: bool) -> None:
     """Refuse an ``--out`` that is a file, or a non-empty folder without ``--overwrite`` (before any work)."""
     if out.exists() and not out.is_dir():
@@ -209,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
     from matryo.train.relational import cut_texts, pick_passages, teacher_targets
     from matryo.train.teacher import default_teacher_dir, teacher_token_vectors
 
+    _check_options(args)
     _check_out(Path(args.out), overwrite=args.overwrite)
     _check_data(args.data)
     start = time.perf_counter()

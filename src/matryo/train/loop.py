@@ -58,7 +58,7 @@ class TrainConfig:
             follows elapsed time when that runs out before the planned steps (not reproducible run to run).
         log_every: Print every this many steps (0: never).
         crop_share: Share of every batch made of inverse-cloze crop pairs (a span of a training
-            positive as the query, the rest of it as the positive; see :mod:`matryo.train.crops`).
+            positive as the query, the rest of it as the positive; see :mod:`matryo.train.crops`), in [0, 1).
         crop_min_tokens: Shortest positive that is cut into a crop pair.
         single_source: Draw each batch's pairs from one source file (see
             :func:`matryo.train.data.single_source_batches`) instead of from all of them.
@@ -223,7 +223,7 @@ def train_contrastive(
 
     Raises:
         ValueError: If the widest Matryoshka dim exceeds the table width, the optimizer or the same-side
-            negatives are unknown, or the training rows cannot fill one batch.
+            negatives are unknown, the crop share is outside [0, 1), or the training rows cannot fill one batch.
     """
     torch = require_torch()
     if cfg.same_side_negatives not in ("none", "positives", "both"):
@@ -234,6 +234,9 @@ def train_contrastive(
         raise ValueError(msg)
     if max(cfg.dims) > init.shape[1]:
         msg = f"Matryoshka dims {list(cfg.dims)} exceed the table width {init.shape[1]}"
+        raise ValueError(msg)
+    if not 0 <= cfg.crop_share < 1:  # also refuses NaN
+        msg = f"crop_share must be in [0, 1) (a share of each batch; 0: no crops), got {cfg.crop_share}"
         raise ValueError(msg)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
