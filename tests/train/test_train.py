@@ -585,3 +585,18 @@ def test_crop_share_outside_0_1_is_refused(tmp_path, share):
         train_contrastive(
             random_init(tok.get_vocab_size(), 8, 0), pairs, rows, TrainConfig(dims=(8,), crop_share=float(share))
         )
+
+
+def test_matryoshka_dims_above_dim_are_reported_and_trained_dims_recorded(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from matryo.train import main
+
+    argv = [*_tiny_cli_argv(tmp_path), "--matryoshka-dims", "2", "4", "16", "32"]
+    assert main(argv) == 0
+    assert "warning: --matryoshka-dims [16, 32] exceed --dim 8 and are not trained; trained: [2, 4, 8]" in (
+        capsys.readouterr().err
+    )
+    info = json.loads((tmp_path / "m" / "training_info.json").read_text())
+    assert info["trained_dims"] == [2, 4, 8] and info["args"]["matryoshka_dims"] == [2, 4, 16, 32]
+    with pytest.raises(SystemExit, match=r"^error: --dim 8 --matryoshka-dims \[0, 8\]: expected positive widths"):
+        main([*argv, "--matryoshka-dims", "0", "8", "--overwrite"])

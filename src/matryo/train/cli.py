@@ -159,6 +159,9 @@ def _check_options(args: argparse.Namespace) -> None:
             "the shipped recipe uses 0.5)"
         )
         raise SystemExit(msg)
+    if args.dim < 1 or min(args.matryoshka_dims) < 1:
+        msg = f"error: --dim {args.dim} --matryoshka-dims {args.matryoshka_dims}: expected positive widths"
+        raise SystemExit(msg)
 
 
 def _check_out(out: Path, *, overwrite: bool) -> None:
@@ -222,6 +225,10 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     _check_out(Path(args.out), overwrite=args.overwrite)
     _check_data(args.data)
+    dims = tuple(sorted({d for d in args.matryoshka_dims if d < args.dim} | {args.dim}))  # --dim is always trained
+    dropped = sorted({d for d in args.matryoshka_dims if d > args.dim})
+    if dropped:
+        log(f"warning: --matryoshka-dims {dropped} exceed --dim {args.dim} and are not trained; trained: {list(dims)}")
     start = time.perf_counter()
     teacher_dir = Path(args.teacher) if args.teacher else default_teacher_dir()
     tokenizer = Tokenizer.from_file(str(teacher_dir / "tokenizer.json"))
@@ -268,7 +275,6 @@ def run(args: argparse.Namespace) -> int:
         texts = cut_texts(pairs.positives, rows, args.teacher_max_tokens)
         targets = teacher_targets(teacher_dir, texts, *_special_ids(tokenizer, teacher_dir), verbose=False)
         log(f"teacher passages: {len(targets)} {time.perf_counter() - start:.0f}s")
-    dims = tuple(sorted({d for d in args.matryoshka_dims if d < args.dim} | {args.dim}))
     cfg = TrainConfig(
         dims=dims,
         batch_size=args.batch_size,
@@ -310,6 +316,7 @@ def run(args: argparse.Namespace) -> int:
     info = {
         "args": {k: v for k, v in vars(args).items() if k != "func"},
         "pairs_cache": cache_info,
+        "trained_dims": list(dims),
         "heldout_ndcg@10": {k: round(v, 4) for k, v in scores.items()},
         "train_seconds": round(time.perf_counter() - start, 1),
         "steps": len(cfg.history),
