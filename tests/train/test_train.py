@@ -641,3 +641,31 @@ def test_threads_apply_to_the_teacher_passes(tmp_path, monkeypatch):
     assert seen == [1]
     with pytest.raises(SystemExit, match=r"^error: --threads 0: expected 1 or more"):
         main([*_tiny_cli_argv(tmp_path), "--threads", "0", "--overwrite"])
+
+
+def test_export_writes_a_card_stub_only_where_there_is_none(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from matryo.train import main
+    from matryo.train.export import save_static_model
+    from matryo.train.init import random_init
+
+    tok = _tokenizer()
+    table = random_init(tok.get_vocab_size(), 8, seed=0)
+    card = (save_static_model(tmp_path / "half", table, tok) / "README.md").read_text()
+    assert "training_info.json" in card and 'SentenceTransformer("path/to/this/folder", device="cpu").float()' in card
+    assert f"{tok.get_vocab_size()} tokens x 8 dimensions, stored in float16" in card
+    card = (save_static_model(tmp_path / "full", table, tok, "float32") / "README.md").read_text()
+    assert ".float()" not in card and "float32" in card
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "README.md").write_text("my card")
+    save_static_model(tmp_path / "own", table, tok)
+    assert (tmp_path / "own" / "README.md").read_text() == "my card"
+
+    argv = _tiny_cli_argv(tmp_path)
+    assert main(argv) == 0
+    assert "training_info.json" in (tmp_path / "m" / "README.md").read_text()
+    (tmp_path / "m" / "README.md").write_text("card of the first model")
+    capsys.readouterr()
+    assert main([*argv, "--overwrite"]) == 0
+    assert (tmp_path / "m" / "README.md").read_text() == "card of the first model"
+    assert "warning: kept the README.md already in" in capsys.readouterr().err

@@ -346,7 +346,10 @@ def run(args: argparse.Namespace) -> int:
             f"warning: no held-out pair of a selection source ({', '.join(SELECTION_SOURCES)} or a file not in "
             f"{sorted(HELDOUT_SIZES)}); training_info.json records the per-file scores but no select@ score"
         )
+    card_kept = (Path(args.out) / "README.md").exists()  # save_static_model writes a card only where none is
     out = save_static_model(args.out, weights, tokenizer, args.dtype)
+    if card_kept:
+        log(f"warning: kept the README.md already in {out}; it may describe an earlier model, so update it")
     info = {
         "args": {k: v for k, v in vars(args).items() if k != "func"},
         "pairs_cache": cache_info,

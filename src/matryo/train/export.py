@@ -28,13 +28,54 @@ _CONFIG = {
 }
 
 
+_CARD = """---
+library_name: sentence-transformers
+tags:
+- sentence-transformers
+- static-embeddings
+- matryo
+---
+
+# Static embedding model trained with matryo
+
+A static token-embedding table ({rows:,} tokens x {dim} dimensions, stored in {dtype}) in the sentence-transformers
+`StaticEmbedding` layout, written by `matryo.train` (`python -m matryo.train`): a text's embedding is the mean of
+its tokens' rows. This card is a stub written with the weights; edit it to describe the model.
+
+When the folder was written by `python -m matryo.train`, `training_info.json` next to this file records the
+training options, the trained Matryoshka widths (`trained_dims`) and the held-out scores.
+
+```python
+from matryo import StaticEncoder
+
+encoder = StaticEncoder.from_pretrained("path/to/this/folder")
+vectors = encoder.encode(["a query", "a passage"])
+```
+{st_note}"""
+_ST_FLOAT16 = """
+With sentence-transformers, call `.float()` after loading: the table is stored in float16, and pooled in
+float16 an empty text gives NaN instead of a zero vector (matryo pools in float32).
+
+```python
+from sentence_transformers import SentenceTransformer
+
+model = SentenceTransformer("path/to/this/folder", device="cpu").float()
+```
+"""
+_ST_FLOAT32 = """
+With sentence-transformers: `SentenceTransformer("path/to/this/folder", device="cpu")`.
+"""
+
+
 def save_static_model(
     folder: str | Path, weights: NDArray[np.floating], tokenizer: Tokenizer, dtype: str = "float16"
 ) -> Path:
     """Save ``modules.json``, ``config_sentence_transformers.json``, ``model.safetensors`` and ``tokenizer.json``.
 
     The tokenizer is saved with padding and truncation cleared, as bert-base-uncased ships.
-    The model card (``README.md``) is not written here.
+    A short model card stub (``README.md``: what the folder is, a pointer to ``training_info.json``, and for
+    float16 the ``.float()`` call sentence-transformers users need) is written only when the folder has no
+    ``README.md``: an existing card (a user's, or the shipped default model's hand-written one) is kept.
 
     Args:
         folder: Output folder (created if needed).
@@ -69,4 +110,8 @@ def save_static_model(
     tok.save(str(out / "tokenizer.json"))
     (out / "modules.json").write_text(json.dumps(_MODULES, indent=2) + "\n")
     (out / "config_sentence_transformers.json").write_text(json.dumps(_CONFIG, indent=2) + "\n")
+    card = out / "README.md"
+    if not card.exists():
+        note = _ST_FLOAT16 if dtype == "float16" else _ST_FLOAT32
+        card.write_text(_CARD.format(rows=tensor.shape[0], dim=tensor.shape[1], dtype=dtype, st_note=note))
     return out
