@@ -669,3 +669,16 @@ def test_export_writes_a_card_stub_only_where_there_is_none(tmp_path, capsys):
     assert main([*argv, "--overwrite"]) == 0
     assert (tmp_path / "m" / "README.md").read_text() == "card of the first model"
     assert "warning: kept the README.md already in" in capsys.readouterr().err
+
+
+def test_module_entry_point_turns_a_missing_torch_into_one_error_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import matryo.train._torch as torch_module
+    from matryo.errors import missing_extra
+    from matryo.train import main
+
+    def no_torch() -> None:
+        raise missing_extra("torch", "pip install 'matryo[train]'", "Training")
+
+    monkeypatch.setattr(torch_module, "require_torch", no_torch)
+    with pytest.raises(SystemExit, match=r"^error: Training needs the optional package 'torch'.*pip install"):
+        main(["--out", "unused"])

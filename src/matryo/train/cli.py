@@ -20,6 +20,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from matryo.errors import MatryoError
+
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
@@ -376,4 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m matryo.train", description=__doc__)
     add_train_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except MatryoError as exc:  # e.g. torch missing: one line naming the install, as `matryo train` prints it
+        raise SystemExit(f"error: {exc}") from None
