@@ -382,4 +382,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except MatryoError as exc:  # e.g. torch missing: one line naming the install, as `matryo train` prints it
-        raise SystemExit(f"error: {exc}") from None
+        msg = f"error: {exc}"
+        raise SystemExit(msg) from None
