@@ -392,7 +392,7 @@ class NumpyIndex(Generic[IdT]):
         if mode == "first_pass":
             prefix = truncate(queries, self.truncate_dim)
             return [
-                SearchHits(ids, self._first_scores(query, ids))
+                SearchHits(ids, self._first_scores(query, ids)) if query.any() else SearchHits()
                 for query, ids in zip(prefix, self.first_pass(prefix, k), strict=True)
             ]
         if mode == "exact":

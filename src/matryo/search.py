@@ -23,7 +23,8 @@ Contracts the host callables follow:
 
 Results are sorted by full-dimension cosine; ties keep the first pass's order, so results are
 deterministic whenever the first pass is. Fewer than ``k`` candidates give fewer than ``k`` hits; an
-empty index gives empty hits.
+empty index gives empty hits, and so does a zero query vector (an empty or whitespace-only text has no
+tokens, so no document is closer to it than another).
 """
 
 from __future__ import annotations
@@ -221,7 +222,7 @@ def rescore(
             vector/text; ``"skip"`` drops such candidates from the hits (they are never given a score).
 
     Returns:
-        One :class:`SearchHits` per query.
+        One :class:`SearchHits` per query (empty for a zero query vector, e.g. an empty text's).
 
     Raises:
         ValueError: If ``k <= 0``, the number of candidate lists differs from the number of queries, or
@@ -293,7 +294,7 @@ def rescore(
     hits: list[SearchHits[IdT]] = []
     for query, ids in zip(queries, per_query, strict=True):
         kept = [doc_id for doc_id in ids if doc_id in row_of]
-        if not kept or matrix is None:
+        if not kept or matrix is None or not query.any():  # a zero query ranks nothing
             hits.append(SearchHits())
             continue
         rows = np.fromiter((row_of[doc_id] for doc_id in kept), dtype=np.intp, count=len(kept))

@@ -230,3 +230,12 @@ def test_calibration_width_is_checked(encoder, corpus) -> None:
     idx: NumpyIndex[str] = NumpyIndex(encoder, first_pass="int8", calibration=np.ones((200, 16)))
     with pytest.raises(DimensionMismatchError, match=r"\(n, 64\)"):
         idx.add(ids, texts)
+
+
+@pytest.mark.parametrize("mode", ["two_stage", "exact", "first_pass"])
+def test_empty_query_matches_nothing_in_every_mode(encoder, corpus, mode) -> None:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16)
+    idx.add(ids, texts)
+    hits = idx.search(["", "   ", texts[0]], k=5, mode=mode)
+    assert hits[0].ids == [] and hits[1].ids == [] and len(hits[2]) == 5

@@ -281,10 +281,13 @@ def test_any_hashable_ids(encoder) -> None:
     assert set(hits.ids) == set(ids)
 
 
-def test_zero_query_gives_zero_scores_not_nan(encoder, store) -> None:
+def test_zero_query_matches_nothing(encoder, store) -> None:
     hits = two_stage_search(encoder, "", first_pass=store.first_pass, fetch_full_vectors=store.fetch, truncate_dim=16)
-    assert len(hits) == 10
-    assert np.all(hits.scores == 0.0)
+    assert hits.ids == [] and hits.scores.shape == (0,)  # no tokens: no ranking, rather than k arbitrary hits
+    both = two_stage_search(
+        encoder, ["", "doc 3"], first_pass=store.first_pass, fetch_full_vectors=store.fetch, truncate_dim=16
+    )
+    assert both[0].ids == [] and len(both[1]) == 10 and np.all(np.isfinite(both[1].scores))
 
 
 def test_rescore_checks_candidate_lists(store) -> None:
