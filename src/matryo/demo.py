@@ -138,7 +138,9 @@ def run(db: Path, *, model: str | None = None, quiet: bool = False, questions: t
         Exit code 0.
     """
     from matryo.cli_index import index_into, open_search, print_hits
+    from matryo.stores import require_store
 
+    require_store("lancedb")  # before the corpus is built, not after
     start = time.perf_counter()
     passages = load_corpus(db)
     built = time.perf_counter()

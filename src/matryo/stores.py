@@ -28,7 +28,17 @@ from typing import Any, Protocol
 from matryo.errors import DimensionMismatchError, MatryoError, missing_extra
 from matryo.sources import Passage, batched
 
-__all__ = ["META_FILE", "STORES", "DbMeta", "Hit", "IndexStats", "Store", "index_passages", "open_store"]
+__all__ = [
+    "META_FILE",
+    "STORES",
+    "DbMeta",
+    "Hit",
+    "IndexStats",
+    "Store",
+    "index_passages",
+    "open_store",
+    "require_store",
+]
 
 META_FILE = "matryo.json"
 STORES = ("lancedb", "chroma")
@@ -143,7 +153,15 @@ def check_meta(stored: DbMeta, wanted: DbMeta, db: Path) -> None:
         raise DimensionMismatchError(msg)
 
 
-def _adapter(store: str) -> None:
+def require_store(store: str) -> None:
+    """Check that the adapter package behind a store kind is installed.
+
+    Args:
+        store: ``"lancedb"`` or ``"chroma"``.
+
+    Raises:
+        MissingExtraError: If it is not installed (the message names the ``pip install`` line).
+    """
     module, install = _ADAPTERS[store]
     try:
         importlib.import_module(module)
@@ -161,7 +179,7 @@ def open_store(db: Path, meta: DbMeta) -> Store:
     if meta.store not in _ADAPTERS:
         msg = f"Unknown store {meta.store!r}; choose one of {', '.join(STORES)}."
         raise ValueError(msg)
-    _adapter(meta.store)
+    require_store(meta.store)
     return _LanceStore(db, meta) if meta.store == "lancedb" else _ChromaStore(db, meta)
 
 

@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -214,3 +215,27 @@ def test_light_imports() -> None:
         check=True,
     ).stdout
     assert "matryo.cli" not in out and "matryo.stores" not in out and "matryo.demo" not in out
+
+
+def test_demo_without_the_lancedb_adapter_fails_before_building_the_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    import matryo.demo as demo
+    from matryo.errors import MissingExtraError
+
+    real_import = importlib.import_module
+
+    def no_lancedb_adapter(name: str, package: str | None = None) -> Any:
+        if name == "matryo_lancedb":
+            raise ImportError(name)
+        return real_import(name, package)
+
+    def corpus_built(db: Path) -> list[Any]:
+        raise AssertionError("the corpus was built before the missing adapter was reported")
+
+    monkeypatch.setattr(importlib, "import_module", no_lancedb_adapter)
+    monkeypatch.setattr(demo, "load_corpus", corpus_built)
+    with pytest.raises(MissingExtraError, match="pip install matryo-lancedb"):
+        demo.run(tmp_path / "db", quiet=True)
