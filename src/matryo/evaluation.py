@@ -10,18 +10,15 @@ skipped.
 from __future__ import annotations
 
 import csv
-import gzip
-import json
 import math
-import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from matryo.sources import SourceError
+from matryo.sources import SourceError, read_jsonl, read_lines
 
 __all__ = [
     "Qrels",
@@ -35,41 +32,6 @@ __all__ = [
 
 Run = Mapping[str, Mapping[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]
-
-
-def _open_text(path: Path) -> list[str]:
-    """The lines of a UTF-8 text file (gzipped when named ``.gz``), without a byte-order mark."""
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                data = fh.read()
-        else:
-            data = path.read_bytes()
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        msg = f"{path} is a damaged or truncated gzip file ({exc}); download or compress it again."
-        raise SourceError(msg) from exc
-    try:
-        return data.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        msg = f"{path} line {line} is not UTF-8; convert the file with e.g. `iconv -t utf-8`."
-        raise SourceError(msg) from exc
-
-
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line number, object)`` for every non-blank line of a JSONL file."""
-    for number, line in enumerate(_open_text(path), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            msg = f"{path} line {number} is not valid JSON ({exc.msg}); expected one object per line."
-            raise SourceError(msg) from exc
-        if not isinstance(row, dict):
-            msg = f"{path} line {number} is not a JSON object; expected one object per line."
-            raise SourceError(msg)
-        yield number, row
 
 
 def _row_id(row: Mapping[str, Any], path: Path, number: int) -> str:
@@ -114,17 +76,17 @@ def load_beir(
     root = Path(folder)
     corpus: dict[str, str] = {}
     corpus_path = _first_existing(root, ["corpus.jsonl.gz", "corpus.jsonl"])
-    for number, row in _jsonl(corpus_path):
+    for number, row in read_jsonl(corpus_path):
         text = (str(row.get("title") or "") + " " + str(row.get("text") or "")).strip()
         corpus[_row_id(row, corpus_path, number)] = text
     all_queries: dict[str, str] = {}
     queries_path = _first_existing(root, ["queries.jsonl.gz", "queries.jsonl"])
-    for number, row in _jsonl(queries_path):
+    for number, row in read_jsonl(queries_path):
         all_queries[_row_id(row, queries_path, number)] = str(row.get("text") or "")
     qrels: dict[str, dict[str, int]] = {}
     qrel_path = _first_existing(root, ["qrels.tsv.gz", "qrels.tsv", "qrels/test.tsv"])
     header = True
-    for number, line in enumerate(_open_text(qrel_path), 1):
+    for number, line in read_lines(qrel_path):
         fields = next(csv.reader([line], delimiter="\t"), [])
         if not any(field.strip() for field in fields):
             continue  # a blank line

@@ -45,6 +45,8 @@ __all__ = [
     "SourceError",
     "chunk_text",
     "content_hash",
+    "read_jsonl",
+    "read_lines",
     "read_source",
 ]
 
@@ -166,8 +168,12 @@ def _folder(root: Path, chunk_size: int, warn: Warn, note: Warn, on_empty: OnEmp
             yield from _passages(path.relative_to(root).as_posix(), text, chunk_size, on_empty)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, line)`` of a UTF-8 text file (gzipped when named ``.gz``), without a BOM."""
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, line)`` of a UTF-8 text file (gzipped when named ``.gz``), without a BOM.
+
+    Raises:
+        SourceError: If a line is not UTF-8 (named by its number) or the ``.gz`` file is damaged or truncated.
+    """
     opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as fh:
@@ -179,7 +185,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                 except UnicodeDecodeError as exc:
                     msg = (
                         f"{path} line {number} is not UTF-8 (byte {exc.start + 1} of the line); convert the file "
-                        "with e.g. `iconv -t utf-8` and re-run (rows before this line are indexed, nothing is removed)."
+                        "with e.g. `iconv -t utf-8`."
                     )
                     raise SourceError(msg) from exc
                 yield number, line
@@ -204,7 +210,7 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield f"row {number}", row
     elif suffix == ".csv":
         # A lone \r ends a line too, as in a file opened with newline="" (what the csv module expects).
-        lines = (piece for _, line in _lines(path) for piece in _LONE_CR.split(line) if piece)
+        lines = (piece for _, line in read_lines(path) for piece in _LONE_CR.split(line) if piece)
         reader = csv.DictReader(lines)
         limit = csv.field_size_limit(_CSV_FIELD_LIMIT)
         try:
@@ -216,17 +222,29 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         finally:
             csv.field_size_limit(limit)
     else:
-        for number, line in _lines(path):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    msg = f"{path} line {number} is not valid JSON ({exc.msg}); expected one object per line."
-                    raise SourceError(msg) from exc
-                if not isinstance(row, dict):
-                    msg = f"{path} line {number} is not a JSON object; expected one object per line."
-                    raise SourceError(msg)
-                yield f"line {number}", row
+        for number, row in read_jsonl(path):
+            yield f"line {number}", row
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, object)`` for every non-blank line of a JSON-lines file (gzipped when ``.gz``).
+
+    Raises:
+        SourceError: If a line is not UTF-8 or not a JSON object, or the ``.gz`` file is truncated (the
+            message names the file and line).
+    """
+    for number, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            msg = f"{path} line {number} is not valid JSON ({exc.msg}); expected one object per line."
+            raise SourceError(msg) from exc
+        if not isinstance(row, dict):
+            msg = f"{path} line {number} is not a JSON object; expected one object per line."
+            raise SourceError(msg)
+        yield number, row
 
 
 def _row_id(row: dict[str, Any], fields: tuple[str, ...]) -> str | None:
