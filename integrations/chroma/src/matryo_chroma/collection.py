@@ -598,17 +598,7 @@ class TwoStageCollection:
             Ids of records that are still inconsistent.
         """
         unrepaired: list[str] = []
-        offset = 0
-        while True:
-            page = self.collection.get(
-                limit=_WRITE_BATCH, offset=offset, include=["embeddings", "metadatas", "documents"]
-            )
-            ids = list(page["ids"])
-            if not ids:
-                break
-            offset += len(ids)
-            firsts = self._full.firsts(page["embeddings"], len(ids))
-            metas, docs = list(page["metadatas"] or []), list(page["documents"] or [])
+        for ids, firsts, metas, docs in self._full.pages():
             good = self._full.stored(ids, firsts, metas)
             bad = [i for i, doc_id in enumerate(ids) if doc_id not in good]
             fixed = self._full.from_documents([ids[i] for i in bad], firsts[bad], [docs[i] for i in bad])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ from matryo_chroma.stores import FULL_KEY, decode_b64, encode_b64
 
 __all__ = ["TOLERANCE", "FullVectors", "StaleVectorWarning"]
 
-_RECODE_BATCH = 1000
+_PAGE_SIZE = 1000
 
 TOLERANCE = {"float32": 5e-6, "float16": 5e-6, "int8": 1e-4}
 """Largest ``1 - cos(stored full vector's prefix, first-pass vector)`` still counted as agreeing, per codec.
@@ -171,26 +171,30 @@ class FullVectors:
         A record whose document reproduces its first-pass vector is re-encoded from the document (no second
         rounding); any other record from its ``old`` code.
         """
+        for ids, firsts, metas, docs in self.pages():
+            positions, matrix = decode_b64(old, [(meta or {}).get(FULL_KEY) for meta in metas])
+            if not positions:
+                continue
+            coded = [ids[p] for p in positions]
+            exact = self.from_documents(coded, firsts[positions], [docs[p] for p in positions])
+            vectors = np.stack([exact.get(doc_id, matrix[j]) for j, doc_id in enumerate(coded)])
+            codes = encode_b64(new, vectors)
+            self.collection.update(ids=coded, metadatas=[{FULL_KEY: code} for code in codes])
+
+    def pages(self) -> Iterator[tuple[list[str], NDArray[np.float32], list[Any], list[Any]]]:
+        """Every record of the first-pass collection, a page at a time: ids, first-pass vectors, metadata, documents."""
         offset = 0
         while True:
             page = self.collection.get(
-                limit=_RECODE_BATCH, offset=offset, include=["embeddings", "metadatas", "documents"]
+                limit=_PAGE_SIZE, offset=offset, include=["embeddings", "metadatas", "documents"]
             )
             ids = list(page["ids"])
             if not ids:
                 return
             offset += len(ids)
             metas: list[Any] = list(page["metadatas"] or []) or [None] * len(ids)
-            positions, matrix = decode_b64(old, [(meta or {}).get(FULL_KEY) for meta in metas])
-            if not positions:
-                continue
-            coded = [ids[p] for p in positions]
             docs: list[Any] = list(page["documents"] or []) or [None] * len(ids)
-            firsts = self.firsts(page["embeddings"], len(ids))[positions]
-            exact = self.from_documents(coded, firsts, [docs[p] for p in positions])
-            vectors = np.stack([exact.get(doc_id, matrix[j]) for j, doc_id in enumerate(coded)])
-            codes = encode_b64(new, vectors)
-            self.collection.update(ids=coded, metadatas=[{FULL_KEY: code} for code in codes])
+            yield ids, self.firsts(page["embeddings"], len(ids)), metas, docs
 
     def reload_codec(self) -> bool:
         """Pick up int8 ranges another process (or collection object) calibrated since this one opened.
