@@ -70,9 +70,10 @@ def main() -> None:
     parser.add_argument("--db", help="database folder (default: a temporary one)")
     parser.add_argument("--model", help="model folder or hub id (default: the embedded default model)")
     args = parser.parse_args()
-    db = lancedb.connect(args.db or tempfile.mkdtemp(prefix="matryo-lance-"))
-    single_column(db, args.query, args.model)
-    two_stage(db, args.query, args.model)
+    with tempfile.TemporaryDirectory(prefix="matryo-lance-") as scratch:  # removed afterwards unless --db
+        db = lancedb.connect(args.db or scratch)
+        single_column(db, args.query, args.model)
+        two_stage(db, args.query, args.model)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ classes), so the script runs anywhere. They are split with langchain-text-splitt
 Matryoshka prefixes in a LangChain vector store, and searched with ``MatryoTwoStageRetriever``: a cheap
 first pass on the short vectors, then rescoring of the shortlist at the model's full width.
 
-Run::
+Run (needs ``pip install langchain-matryo langchain-text-splitters``; ``--persist-dir`` also needs
+``pip install "langchain-matryo[chroma]"``)::
 
     python examples/langchain_rag.py                      # in-memory store, embedded default model
     python examples/langchain_rag.py "how do I compress a file"

@@ -83,9 +83,11 @@ def iter_docstrings(stdlib: Path | None = None) -> Iterator[Passage]:
             tree = ast.parse(path.read_bytes(), filename=str(path))
         except (SyntaxError, ValueError, OSError):
             continue
+        seen: set[str] = set()
         for qualname, doc in _walk(tree, name):
-            if len(doc.split()) < _MIN_WORDS:
+            if len(doc.split()) < _MIN_WORDS or qualname in seen:  # a property's setter repeats its getter's name
                 continue
+            seen.add(qualname)
             chunks = chunk_text(doc, _CHUNK_WORDS)
             for i, chunk in enumerate(chunks):
                 pid = qualname if len(chunks) == 1 else f"{qualname}#{i}"

@@ -168,12 +168,16 @@ def test_demo_corpus_rules(tmp_path: Path) -> None:
     (lib / "pkg" / "__init__.py").write_text(
         'class Parser:\n    """Parse command line arguments into a namespace of options."""\n'
         '    def parse(self):\n        """Return the parsed options as a namespace object, please."""\n'
+        '    @property\n    def daemon(self):\n        """Return whether the process is a daemon, in a word."""\n'
+        '    @daemon.setter\n    def daemon(self, value):\n        """Set whether it is a daemon, in words."""\n'
     )
     (lib / "_private.py").write_text('"""A private module that the demo corpus leaves out entirely."""\n')
     (lib / "test" / "test_x.py").write_text('"""A test module that the demo corpus leaves out entirely."""\n')
     (lib / "broken.py").write_text("def (:\n")
     passages = list(iter_docstrings(lib))
-    assert [p.id for p in passages] == ["gzipish", "gzipish.open", "pkg.Parser", "pkg.Parser.parse"]
+    ids = [p.id for p in passages]
+    assert ids == ["gzipish", "gzipish.open", "pkg.Parser", "pkg.Parser.parse", "pkg.Parser.daemon"]  # one per name
+    assert passages[-1].text.startswith("pkg.Parser.daemon: Return whether")  # the getter's docstring
     assert passages[1].text == "gzipish.open: Open a gzip-compressed file in binary or text mode."
 
 
