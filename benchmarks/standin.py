@@ -386,11 +386,16 @@ def varied_texts(n: int = 3000, seed: int = SEED) -> list[str]:
 
 
 if __name__ == "__main__":
+    import argparse
     import sys
     import time
 
     from tokenizers import Tokenizer
 
+    argparse.ArgumentParser(
+        description="Build (or reuse) the cached stand-in model and print the text sets' sizes and mean token "
+        "counts. Takes no options; the cache folder is $MATRYO_BENCH_CACHE or <tmp>/matryo-bench."
+    ).parse_args()
     start = time.perf_counter()
     print(build_standin(), f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
     tok = Tokenizer.from_str(json.dumps(bert_tokenizer_config()))
