@@ -7,6 +7,10 @@ refines, so ``except ValueError`` and ``except MatryoError`` both work::
     ├── ModelFormatError(ValueError)        a model folder or file matryo cannot read
     ├── ModelNotFoundError(FileNotFoundError)  a path or hub id that does not resolve
     ├── DimensionMismatchError(ValueError)  vectors or models of different widths were mixed
+    ├── InvalidArgumentError(ValueError)    an argument matryo cannot use (k <= 0, an unknown codec, a repeated id)
+    │   └── NonFiniteVectorError            vectors holding NaN or inf (or values beyond float32's range)
+    ├── InvalidTypeError(TypeError)         an argument of the wrong type (one string where a list is expected)
+    ├── StoreFormatError(ValueError)        a DB folder's metadata matryo cannot read
     ├── MissingVectorError(LookupError)     a first-pass candidate has no full vector to rescore with
     └── MissingExtraError(ImportError)      an optional dependency is not installed
 """
@@ -15,11 +19,15 @@ from __future__ import annotations
 
 __all__ = [
     "DimensionMismatchError",
+    "InvalidArgumentError",
+    "InvalidTypeError",
     "MatryoError",
     "MissingExtraError",
     "MissingVectorError",
     "ModelFormatError",
     "ModelNotFoundError",
+    "NonFiniteVectorError",
+    "StoreFormatError",
 ]
 
 
@@ -37,6 +45,22 @@ class ModelNotFoundError(MatryoError, FileNotFoundError):
 
 class DimensionMismatchError(MatryoError, ValueError):
     """Vectors (or models) of different dimensions were combined."""
+
+
+class InvalidArgumentError(MatryoError, ValueError):
+    """An argument matryo cannot use: ``k <= 0``, an unknown mode or codec name, a repeated id, a bad config."""
+
+
+class NonFiniteVectorError(InvalidArgumentError):
+    """Vectors holding NaN or inf (or float64 values too large for float32), which would rank as garbage."""
+
+
+class InvalidTypeError(MatryoError, TypeError):
+    """An argument of the wrong type, e.g. one string where a sequence of texts is expected."""
+
+
+class StoreFormatError(MatryoError, ValueError):
+    """A DB folder's metadata (``matryo.json``) is damaged or unreadable."""
 
 
 class MissingVectorError(MatryoError, LookupError):

@@ -13,7 +13,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from matryo.errors import DimensionMismatchError
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError
 from matryo.quantize import CODEC_NAMES, Codec, Int8Codec, make_codec, normalize, truncate
 from matryo.search import (
     DEFAULT_K,
@@ -113,10 +113,10 @@ class NumpyIndex(Generic[IdT]):
     ) -> None:
         if first_pass not in FIRST_PASS_CODECS:
             msg = f"Unknown first_pass codec {first_pass!r}; expected one of {', '.join(FIRST_PASS_CODECS)}."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         if store not in STORES:
             msg = f"Unknown store {store!r}; expected one of {', '.join(STORES)}."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         self.encoder = encoder
         self.dim = int(encoder.dim)
         if truncate_dim is None or (isinstance(truncate_dim, (int, np.integer)) and truncate_dim > self.dim):
@@ -187,13 +187,13 @@ class NumpyIndex(Generic[IdT]):
         ids = list(ids)
         if texts is not None and isinstance(texts, str):
             msg = "texts must be a sequence of strings, not one string; wrap it in a list."
-            raise TypeError(msg)
+            raise InvalidTypeError(msg)
         if texts is not None and len(texts) != len(ids):
             msg = f"Expected one text per id: found {len(ids)} ids and {len(texts)} texts."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         if texts is None and (vectors is None or self.store_name == "none"):
             msg = "Pass texts= (and/or vectors=); store='none' always needs the texts to re-encode them."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         seen: set[IdT] = set()
         clash: list[IdT] = []
         for doc_id in ids:
@@ -205,7 +205,7 @@ class NumpyIndex(Generic[IdT]):
                 f"Document ids must be unique; found {len(clash)} repeated or already-added id(s), e.g. "
                 f"{clash[:3]!r}. Remove the duplicates (updating a document is not supported: build a new index)."
             )
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         if not ids:
             return
         if vectors is None:
@@ -398,14 +398,14 @@ class NumpyIndex(Generic[IdT]):
         if mode == "exact":
             if self.store_name == "none":
                 msg = "mode='exact' needs stored full vectors; this index has store='none'. Use mode='two_stage'."
-                raise ValueError(msg)
+                raise InvalidArgumentError(msg)
             if not self._ids:
                 return [SearchHits() for _ in range(queries.shape[0])]
             assert self._store_codec is not None
             ranked = self._top_ids(self._store_codec, queries, self._merged(self._store_chunks), k)
             return rescore(queries, ranked, k=k, fetch_full_vectors=self.fetch_full_vectors)
         msg = f"Unknown mode {mode!r}; expected 'two_stage', 'exact' or 'first_pass'."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
 
     def _first_scores(self, query: NDArray[np.float32], ids: list[IdT]) -> NDArray[np.float32]:
         if not ids or self._first_codec is None:

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from matryo.errors import DimensionMismatchError
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, NonFiniteVectorError
 
 __all__ = [
     "CODEC_NAMES",
@@ -40,6 +41,8 @@ __all__ = [
     "Float16Codec",
     "Float32Codec",
     "Int8Codec",
+    "as_finite_matrix",
+    "check_finite",
     "codec_from_config",
     "make_codec",
     "matryoshka_dims",
@@ -66,8 +69,63 @@ def _as_matrix(vectors: ArrayLike, what: str = "vectors") -> NDArray[np.float32]
         array = array[None, :]
     if array.ndim != 2:
         msg = f"{what} must be a 1-D vector or a 2-D (n, dim) array; found an array with shape {array.shape}."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     return array
+
+
+def check_finite(
+    vectors: NDArray[np.floating[Any]],
+    what: str = "vectors",
+    *,
+    labels: Sequence[object] | None = None,
+    fix: str = "Drop or fix those vectors (for instance re-encode their texts) and try again.",
+) -> None:
+    """Refuse vectors holding NaN or inf, naming the first bad rows.
+
+    Two reductions over the array (no temporary of its size) when everything is finite, which is the
+    common case; the bad rows are only looked for when there are some.
+
+    Args:
+        vectors: A ``(n, d)`` float array (or one ``(d,)`` vector), already converted to the dtype that will
+            be stored: a float64 value beyond float32's range shows here as inf.
+        what: How the message names the vectors.
+        labels: Optional names of the rows (e.g. document ids) to quote instead of row numbers.
+        fix: The last sentence of the message: how to fix it.
+
+    Raises:
+        NonFiniteVectorError: If any value is NaN or infinite (a ``ValueError``).
+    """
+    if vectors.size == 0 or (np.isfinite(vectors.min()) and np.isfinite(vectors.max())):
+        return
+    rows = vectors.reshape(1, -1) if vectors.ndim == 1 else vectors.reshape(vectors.shape[0], -1)
+    bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+    shown = [labels[i] for i in bad[:5]] if labels is not None else bad[:5].tolist()
+    more = f" and {bad.size - 5} more" if bad.size > 5 else ""
+    where = "ids" if labels is not None else "rows"
+    msg = (
+        f"Expected finite {what}; found NaN or inf (or a value beyond float32's range, about 3.4e38) in "
+        f"{bad.size} of {rows.shape[0]} vector(s), {where} {shown!r}{more}. {fix}"
+    )
+    raise NonFiniteVectorError(msg)
+
+
+def as_finite_matrix(vectors: ArrayLike, what: str = "vectors") -> NDArray[np.float32]:
+    """``vectors`` as a 2-D float32 array (one row for a 1-D input), refusing NaN, inf and float32 overflow.
+
+    Args:
+        vectors: A ``(n, d)`` array or one ``(d,)`` vector.
+        what: How error messages name the vectors.
+
+    Returns:
+        A float32 array (not a copy when ``vectors`` already is one).
+
+    Raises:
+        NonFiniteVectorError: If a value is NaN or infinite, or too large for float32.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # the finite check below reports overflow on the cast
+        matrix = _as_matrix(vectors, what)
+    check_finite(matrix, what)
+    return matrix
 
 
 def _check_width(array: NDArray[Any], dim: int, what: str) -> None:
@@ -120,7 +178,7 @@ def truncate(vectors: ArrayLike, dim: int | None, *, normalize: bool = True) -> 
         dim = width
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
         msg = f"truncate_dim must be a positive integer; found {dim!r}. Pass e.g. 128 or None for the full width."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     if dim > width:
         msg = (
             f"Cannot truncate {width}-dimensional vectors to {dim} dimensions: expected truncate_dim <= {width}. "
@@ -156,7 +214,7 @@ def matryoshka_dims(full_dim: int, *, min_dim: int = 32) -> list[int]:
     """
     if full_dim < 1 or min_dim < 1:
         msg = f"full_dim and min_dim must be positive; found full_dim={full_dim}, min_dim={min_dim}."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     dims: list[int] = []
     width = 1 << max(0, math.ceil(math.log2(min_dim)))
     while width < full_dim:
@@ -180,7 +238,7 @@ class Codec:
     def __init__(self, dim: int) -> None:
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
             msg = f"A codec's dim must be a positive integer; found {dim!r}."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         self.dim = int(dim)
 
     @property
@@ -283,8 +341,11 @@ class Int8Codec(Codec):
             msg = f"minimums and maximums must have the same length; found {low.shape[0]} and {high.shape[0]}."
             raise DimensionMismatchError(msg)
         if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))) or np.any(high < low):
-            msg = "int8 ranges must be finite with maximums >= minimums; recalibrate with Int8Codec.calibrate()."
-            raise ValueError(msg)
+            msg = (
+                "int8 ranges must be finite with maximums >= minimums; found other ranges. Measure them with "
+                "Int8Codec.calibrate() on finite document vectors."
+            )
+            raise InvalidArgumentError(msg)
         super().__init__(low.shape[0])
         self.minimums = low
         self.maximums = high
@@ -305,14 +366,15 @@ class Int8Codec(Codec):
 
         Raises:
             ValueError: If the sample is empty.
+            NonFiniteVectorError: If the sample holds NaN or inf (a ``ValueError``).
 
         Warns:
             UserWarning: If the sample has fewer than :data:`MIN_CALIBRATION_SIZE` vectors.
         """
-        matrix = _as_matrix(sample, "calibration sample")
+        matrix = as_finite_matrix(sample, "calibration sample")
         if matrix.shape[0] == 0:
             msg = "Cannot calibrate int8 ranges on an empty sample: pass at least one vector (ideally >= 100)."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         if warn and matrix.shape[0] < MIN_CALIBRATION_SIZE:
             msg = (
                 f"int8 ranges calibrated on only {matrix.shape[0]} vectors (expected >= {MIN_CALIBRATION_SIZE}); "
@@ -560,17 +622,17 @@ def make_codec(name: str, dim: int, *, calibration: ArrayLike | None = None) -> 
     if name == "int8":
         if calibration is None:
             msg = "The int8 codec needs a calibration sample: pass calibration=<(n, dim) array of document vectors>."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         sample = _as_matrix(calibration, "calibration sample")
         _check_width(sample, dim, "The calibration vectors")
         return Int8Codec.calibrate(sample)
     if name not in _CODECS:
         msg = f"Unknown codec {name!r}; expected one of {', '.join(CODEC_NAMES)}."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     return _CODECS[name](dim)
 
 
-def codec_from_config(config: dict[str, Any]) -> Codec:
+def codec_from_config(config: Mapping[str, Any]) -> Codec:
     """Rebuild a codec from :meth:`Codec.to_config` output.
 
     Args:
@@ -580,12 +642,36 @@ def codec_from_config(config: dict[str, Any]) -> Codec:
         An equivalent codec.
 
     Raises:
-        ValueError: If the dict does not describe a known codec.
+        ValueError: If the dict does not describe a known codec (:class:`matryo.errors.InvalidArgumentError`), or
+            an int8 config's ``dim`` disagrees with its number of ranges (:class:`DimensionMismatchError`).
     """
+    expected = (
+        f"expected a dict with keys 'codec' (one of {', '.join(CODEC_NAMES)}) and 'dim', plus 'minimums' and "
+        "'maximums' for int8. Pass what Codec.to_config() returned"
+    )
+    if not isinstance(config, Mapping):
+        msg = f"Not a matryo codec config: {expected}; found a {type(config).__name__}."
+        raise InvalidArgumentError(msg)
     name = config.get("codec")
+    required = ("minimums", "maximums") if name == "int8" else ("dim",)
+    if name not in CODEC_NAMES or any(key not in config for key in required):
+        msg = f"Not a matryo codec config: {expected}; found keys {sorted(map(str, config))}."
+        raise InvalidArgumentError(msg)
+    dim: int | None = None
+    if "dim" in config:
+        try:
+            dim = int(config["dim"])
+        except (TypeError, ValueError) as exc:
+            msg = f"Not a matryo codec config: 'dim' must be an integer; found {config['dim']!r}."
+            raise InvalidArgumentError(msg) from exc
     if name == "int8":
-        return Int8Codec(config["minimums"], config["maximums"])
-    if name not in _CODECS or "dim" not in config:
-        msg = f"Not a matryo codec config: expected keys 'codec' (one of {', '.join(CODEC_NAMES)}) and 'dim'."
-        raise ValueError(msg)
-    return _CODECS[str(name)](int(config["dim"]))
+        codec = Int8Codec(config["minimums"], config["maximums"])
+        if dim is not None and dim != codec.dim:
+            msg = (
+                f"The int8 codec config says dim={dim} but holds {codec.dim} ranges; expected one minimum and one "
+                "maximum per dimension. Rebuild the config with Int8Codec.to_config()."
+            )
+            raise DimensionMismatchError(msg)
+        return codec
+    assert dim is not None  # required above
+    return _CODECS[str(name)](dim)

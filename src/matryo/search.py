@@ -37,7 +37,7 @@ from typing import Generic, Literal, Protocol, TypeVar, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from matryo.errors import DimensionMismatchError, MissingVectorError
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MissingVectorError
 from matryo.quantize import normalize, truncate
 
 __all__ = [
@@ -122,7 +122,7 @@ class SearchHits(Generic[IdT]):
 def _check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
         msg = f"k must be a positive integer (the number of hits per query); found {k!r}."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     return int(k)
 
 
@@ -154,7 +154,7 @@ def candidate_count(k: int, rescore_multiplier: float) -> int:
     ):
         found = f"found {rescore_multiplier!r}. Use 1 for no oversampling."
         msg = f"rescore_multiplier must be a number >= 1 and finite; {found}"
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     wanted, cap = k * float(rescore_multiplier), max(k, _MAX_CANDIDATES)
     return cap if wanted >= cap else math.ceil(wanted)  # compared as floats: 10 * 1e308 is inf
 
@@ -176,7 +176,7 @@ def _found_pairs(result: object, what: str) -> tuple[list[Hashable], object]:
     if isinstance(result, tuple) and len(result) == 2:
         return list(result[0]), result[1]
     msg = f"{what} must return a mapping id -> value or a pair (found_ids, values); found {type(result).__name__}."
-    raise TypeError(msg)
+    raise InvalidTypeError(msg)
 
 
 def _stack(values: object, count: int, query_dim: int) -> NDArray[np.float32]:
@@ -233,22 +233,22 @@ def rescore(
     k = _check_k(k)
     if (fetch_full_vectors is None) == (fetch_texts is None):
         msg = "Pass exactly one of fetch_full_vectors= (stored full vectors) or fetch_texts= (re-encode texts)."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     if fetch_texts is not None and encoder is None:
         msg = "fetch_texts= needs encoder= to re-encode the candidate texts at full dimension."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     if on_missing not in ("raise", "skip"):
         msg = f"on_missing must be 'raise' or 'skip'; found {on_missing!r}."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     queries = np.asarray(query_vectors, dtype=np.float32)
     if queries.ndim == 1:
         queries = queries[None, :]
     if queries.ndim != 2:
         msg = f"query_vectors must be a (q, dim) array; found shape {queries.shape}."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     if len(candidates) != queries.shape[0]:
         msg = f"Expected one candidate list per query ({queries.shape[0]}); found {len(candidates)} lists."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     queries = normalize(queries)
     per_query, union = _unique_in_order(candidates)
     if not union:
@@ -269,7 +269,7 @@ def rescore(
     if matrix is not None:
         if matrix.shape[0] != len(found):
             msg = f"The fetch returned {len(found)} ids but {matrix.shape[0]} vectors; expected one vector per id."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         if matrix.shape[1] != queries.shape[1]:
             msg = (
                 f"Query vectors have {queries.shape[1]} dimensions but the fetched full vectors have "
@@ -381,7 +381,7 @@ def two_stage_search(
     n_candidates = candidate_count(k, rescore_multiplier)
     if (fetch_full_vectors is None) == (fetch_texts is None):
         msg = "Pass exactly one of fetch_full_vectors= (stored full vectors) or fetch_texts= (re-encode texts)."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     single = isinstance(queries, str)
     texts = [queries] if isinstance(queries, str) else list(queries)
     if not texts:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from matryo.errors import DimensionMismatchError, MatryoError, missing_extra
+from matryo.errors import DimensionMismatchError, StoreFormatError, missing_extra
 from matryo.sources import Passage, batched
 
 __all__ = [
@@ -127,7 +127,7 @@ def read_meta(db: Path) -> DbMeta | None:
         return replace(meta, source=source)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         msg = f"{path} is damaged ({exc}); re-create the DB folder with `matryo index SOURCE --db NEW_FOLDER`."
-        raise MatryoError(msg) from exc
+        raise StoreFormatError(msg) from exc
 
 
 def write_meta(db: Path, meta: DbMeta) -> None:

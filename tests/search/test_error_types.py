@@ -1,0 +1,115 @@
+"""Errors of the search layer are MatryoError subclasses that keep the builtin they refine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from matryo.errors import (
+    DimensionMismatchError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    MatryoError,
+    NonFiniteVectorError,
+    StoreFormatError,
+)
+from matryo.index import NumpyIndex
+from matryo.quantize import Int8Codec, codec_from_config, make_codec
+from matryo.search import candidate_count, rescore
+from matryo.stores import META_FILE, read_meta
+
+
+@pytest.fixture
+def small(encoder) -> NumpyIndex[str]:
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16)
+    idx.add(["a"], ["alpha"])
+    return idx
+
+
+def _cases(encoder, small: NumpyIndex[str]) -> dict[str, tuple[Callable[[], object], type[Exception]]]:
+    return {
+        "duplicate id": (lambda: small.add(["a"], ["beta"]), ValueError),
+        "k=0": (lambda: small.search("alpha", k=0), ValueError),
+        "rescore k=0": (lambda: rescore(np.ones((1, 64)), [["a"]], k=0, fetch_full_vectors=dict), ValueError),
+        "multiplier 0.5": (lambda: candidate_count(10, 0.5), ValueError),
+        "unknown mode": (lambda: small.search("alpha", mode="fast"), ValueError),  # type: ignore[call-overload]
+        "unknown first pass": (lambda: NumpyIndex(encoder, first_pass="pq"), ValueError),
+        "unknown store": (lambda: NumpyIndex(encoder, store="pq"), ValueError),
+        "unknown codec": (lambda: make_codec("pq", 8), ValueError),
+        "texts is one str": (lambda: small.add(["b"], "beta"), TypeError),  # type: ignore[arg-type]
+        "exact without store": (
+            lambda: NumpyIndex(encoder, store="none").search("alpha", mode="exact"),
+            ValueError,
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "duplicate id",
+        "k=0",
+        "rescore k=0",
+        "multiplier 0.5",
+        "unknown mode",
+        "unknown first pass",
+        "unknown store",
+        "unknown codec",
+        "texts is one str",
+        "exact without store",
+    ],
+)
+def test_user_errors_are_matryo_errors_and_keep_their_builtin(encoder, small, case: str) -> None:
+    call, builtin = _cases(encoder, small)[case]
+    with pytest.raises(MatryoError) as info:
+        call()
+    assert isinstance(info.value, builtin)
+    assert isinstance(info.value, InvalidTypeError if builtin is TypeError else InvalidArgumentError)
+    assert len(small) == 1  # nothing was added by a refused call
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"codec": "int8", "dim": 4},
+        {"codec": "int8", "minimums": [0.0]},
+        {"codec": "float32"},
+        {"codec": "float32", "dim": "wide"},
+        {"dim": 4},
+        ["int8"],
+        None,
+    ],
+)
+def test_codec_from_config_refuses_bad_configs_with_value_error(config: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="codec config") as info:
+        codec_from_config(config)  # type: ignore[arg-type]
+    assert isinstance(info.value, ValueError)
+
+
+def test_codec_from_config_refuses_dim_disagreeing_with_int8_ranges() -> None:
+    config = {"codec": "int8", "dim": 512, "minimums": [0.0] * 4, "maximums": [1.0] * 4}
+    with pytest.raises(DimensionMismatchError, match=r"dim=512 but holds 4 ranges"):
+        codec_from_config(config)
+    del config["dim"]  # configs without a dim keep working: the ranges give it
+    assert codec_from_config(config).dim == 4
+
+
+def test_int8_calibrate_on_non_finite_says_to_drop_or_fix_them() -> None:
+    sample = np.zeros((200, 2))
+    sample[7, 0] = np.inf
+    with pytest.raises(NonFiniteVectorError, match=r"rows \[7\].*Drop or fix") as info:
+        Int8Codec.calibrate(sample)
+    assert "Int8Codec.calibrate()" not in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_read_meta_damaged_file_is_a_store_format_error(tmp_path: Path) -> None:
+    (tmp_path / META_FILE).write_text(json.dumps({"store": "lancedb"}), encoding="utf-8")
+    with pytest.raises(StoreFormatError, match="damaged") as info:
+        read_meta(tmp_path)
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, MatryoError)
