@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError
-from matryo.quantize import CODEC_NAMES, Codec, Int8Codec, make_codec, normalize, truncate
+from matryo.quantize import CODEC_NAMES, Codec, Int8Codec, check_finite, make_codec, normalize, truncate
 from matryo.search import (
     DEFAULT_K,
     DEFAULT_RESCORE_MULTIPLIER,
@@ -58,6 +58,14 @@ def _top_n(scores: NDArray[np.float32], n: int) -> NDArray[np.intp]:
         part = np.arange(scores.shape[0])
     order = np.lexsort((part, -scores[part]))
     return np.asarray(part[order][:n], dtype=np.intp)
+
+
+def _finite(values: ArrayLike, what: str) -> NDArray[np.float32]:
+    """``values`` as float32, refusing NaN, inf and values beyond float32's range (see :func:`check_finite`)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports the overflow
+        array = np.asarray(values, dtype=np.float32)
+    check_finite(array, what, fix=f"Pass finite {what}.")
+    return array
 
 
 def _codec(name: str, sample: NDArray[np.float32]) -> Codec:
@@ -125,7 +133,7 @@ class NumpyIndex(Generic[IdT]):
         self.truncate_dim = int(truncate_dim)
         self.first_pass_codec_name = first_pass
         self.store_name = store
-        self._calibration = None if calibration is None else np.asarray(calibration, dtype=np.float32)
+        self._calibration = None if calibration is None else _finite(calibration, "calibration vectors")
         self._first_codec: Codec | None = None
         self._store_codec: Codec | None = None
         self._ids: list[IdT] = []
@@ -212,7 +220,8 @@ class NumpyIndex(Generic[IdT]):
             assert texts is not None  # checked above
             full = np.asarray(self.encoder.encode(list(texts), truncate_dim=self.dim, normalize=True), dtype=np.float32)
         else:
-            full = np.asarray(vectors, dtype=np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports float32 overflow
+                full = np.asarray(vectors, dtype=np.float32)
             full = full.reshape(1, -1) if full.ndim == 1 else full
         if full.shape != (len(ids), self.dim):
             msg = (
@@ -220,6 +229,7 @@ class NumpyIndex(Generic[IdT]):
                 "Pass full-dimension vectors from the same model."
             )
             raise DimensionMismatchError(msg)
+        check_finite(full, "document vectors", labels=ids, fix="Drop or fix those documents; nothing was added.")
         full = normalize(full)
         first_codec, store_codec = self._codecs(full)
         self._first_chunks.append(first_codec.encode(truncate(full, self.truncate_dim)))
@@ -252,7 +262,7 @@ class NumpyIndex(Generic[IdT]):
         Raises:
             DimensionMismatchError: If the query vectors are not ``truncate_dim`` wide.
         """
-        queries = np.asarray(query_vectors, dtype=np.float32).reshape(-1, np.shape(query_vectors)[-1])
+        queries = _finite(query_vectors, "first-pass query vectors").reshape(-1, np.shape(query_vectors)[-1])
         if queries.shape[1] != self.truncate_dim:
             msg = (
                 f"First-pass query vectors have {queries.shape[1]} dimensions; this index expects "
@@ -380,7 +390,7 @@ class NumpyIndex(Generic[IdT]):
             DimensionMismatchError: If the query vectors are not the encoder's width.
         """
         n_candidates = candidate_count(k, rescore_multiplier)
-        queries = np.asarray(query_vectors, dtype=np.float32)
+        queries = _finite(query_vectors, "query vectors")
         queries = queries.reshape(1, -1) if queries.ndim == 1 else queries
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             msg = f"Query vectors must be (q, {self.dim}) (the encoder's full width); found shape {queries.shape}."

@@ -59,6 +59,8 @@ CODEC_NAMES: tuple[str, ...] = ("float32", "float16", "int8", "binary")
 MIN_CALIBRATION_SIZE = 100
 """Fewer calibration vectors than this make :meth:`Int8Codec.calibrate` warn: the ranges are noisy."""
 
+_SAFE_NORM_LOW, _SAFE_NORM_HIGH = 1e-18, 1e18  # float32 norms computed exactly enough between these
+
 _SCORE_CHUNK = 1 << 22  # elements of a (queries x corpus x width) temporary kept in memory at once
 
 
@@ -148,7 +150,17 @@ def normalize(vectors: ArrayLike) -> NDArray[np.float32]:
     """
     array = np.array(vectors, dtype=np.float32)
     matrix = array.reshape(1, -1) if array.ndim == 1 else array
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    with np.errstate(over="ignore", under="ignore"):  # handled below
+        norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    # float32 squares overflow from about 1.8e19 (the row would divide by inf and become zeros) and lose
+    # precision below about 1e-19; such rows (and zero rows) are measured again in float64, which holds both.
+    redo = np.flatnonzero(~((norms[:, 0] > _SAFE_NORM_LOW) & (norms[:, 0] < _SAFE_NORM_HIGH)))
+    if redo.size:
+        wide = matrix[redo].astype(np.float64)
+        wide_norms = np.linalg.norm(wide, axis=-1, keepdims=True)
+        np.divide(wide, wide_norms, out=wide, where=wide_norms > 0)
+        matrix[redo] = wide
+        norms[redo] = 1.0  # already divided
     np.divide(matrix, norms, out=matrix, where=norms > 0)
     return array
 
@@ -436,8 +448,9 @@ class Int8Codec(Codec):
 
         Raises:
             DimensionMismatchError: If the vectors are not ``dim`` wide.
+            NonFiniteVectorError: If a value is NaN or infinite (it has no int8 code).
         """
-        matrix = _as_matrix(vectors)
+        matrix = as_finite_matrix(vectors, "vectors to encode")
         _check_width(matrix, self.dim, "The vectors to encode")
         clipped = np.clip(matrix, self.minimums, self.maximums)
         levels = np.rint((clipped - self.minimums) / self.steps) - 128.0

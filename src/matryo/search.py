@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MissingVectorError
-from matryo.quantize import normalize, truncate
+from matryo.quantize import check_finite, normalize, truncate
 
 __all__ = [
     "DEFAULT_K",
@@ -182,7 +182,8 @@ def _found_pairs(result: object, what: str) -> tuple[list[Hashable], object]:
 def _stack(values: object, count: int, query_dim: int) -> NDArray[np.float32]:
     """Stack fetched vectors into a (count, dim) matrix; ragged widths raise DimensionMismatchError."""
     try:
-        matrix = np.asarray(values, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # rescore's check_finite reports float32 overflow
+            matrix = np.asarray(values, dtype=np.float32)
     except ValueError as exc:  # ragged rows
         widths = sorted({int(np.size(row)) for row in values})  # type: ignore[attr-defined]
         msg = (
@@ -240,7 +241,9 @@ def rescore(
     if on_missing not in ("raise", "skip"):
         msg = f"on_missing must be 'raise' or 'skip'; found {on_missing!r}."
         raise InvalidArgumentError(msg)
-    queries = np.asarray(query_vectors, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports float32 overflow
+        queries = np.asarray(query_vectors, dtype=np.float32)
+    check_finite(queries, "query vectors", fix="Pass finite query vectors.")
     if queries.ndim == 1:
         queries = queries[None, :]
     if queries.ndim != 2:
@@ -277,6 +280,12 @@ def rescore(
                 "as the queries (truncate only the first-pass index)."
             )
             raise DimensionMismatchError(msg)
+        check_finite(
+            matrix,
+            "full vectors from the fetch",
+            labels=found,
+            fix="The host's full-vector store holds damaged vectors: re-add those documents with finite vectors.",
+        )
         matrix = normalize(matrix)
     row_of = {doc_id: row for row, doc_id in enumerate(found)}
 

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from matryo.errors import DimensionMismatchError
+from matryo.errors import DimensionMismatchError, NonFiniteVectorError
 from matryo.index import FIRST_PASS_CODECS, STORES, NumpyIndex
 from matryo.quantize import Int8Codec, truncate
 from matryo.search import SearchHits, two_stage_search
@@ -239,3 +239,40 @@ def test_empty_query_matches_nothing_in_every_mode(encoder, corpus, mode) -> Non
     idx.add(ids, texts)
     hits = idx.search(["", "   ", texts[0]], k=5, mode=mode)
     assert hits[0].ids == [] and hits[1].ids == [] and len(hits[2]) == 5
+
+
+@pytest.mark.parametrize(("first_pass", "store"), [("float32", "float32"), ("int8", "int8"), ("binary", "float16")])
+def test_add_refuses_non_finite_vectors_and_keeps_the_index(encoder, corpus, first_pass: str, store: str) -> None:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass=first_pass, store=store)
+    idx.add(ids, texts)
+    before = idx.search("alpha beta", k=len(ids))
+    bad = np.ones((4, 64))
+    bad[0, 5] = np.nan
+    bad[1, 0] = np.inf
+    bad[3] = 1e39  # a finite float64 that overflows float32
+    with pytest.raises(NonFiniteVectorError, match=r"3 of 4 vector\(s\), ids \['nan', 'inf', 'big'\]") as info:
+        idx.add(["nan", "inf", "ok", "big"], vectors=bad)
+    assert isinstance(info.value, ValueError)
+    assert len(idx) == len(ids) and "ok" not in idx.ids
+    after = idx.search("alpha beta", k=len(ids))
+    assert after.ids == before.ids
+    np.testing.assert_array_equal(after.scores, before.scores)
+    assert np.all(np.isfinite(after.scores))
+
+
+def test_non_finite_calibration_is_refused_up_front(encoder) -> None:
+    sample = np.ones((10, 64), dtype=np.float32)
+    sample[4, 1] = np.nan
+    with pytest.raises(NonFiniteVectorError, match=r"calibration vectors.*rows \[4\]"):
+        NumpyIndex(encoder, first_pass="int8", calibration=sample)
+
+
+@pytest.mark.parametrize("mode", ["two_stage", "exact", "first_pass"])
+def test_non_finite_queries_are_refused(index, mode) -> None:
+    queries = np.ones((3, 64))
+    queries[2, 0] = np.nan
+    with pytest.raises(NonFiniteVectorError, match=r"query vectors.*rows \[2\]"):
+        index.search_vectors(queries, mode=mode)
+    with pytest.raises(NonFiniteVectorError, match="first-pass query vectors"):
+        index.first_pass(np.full((1, 16), np.inf, dtype=np.float32), 5)

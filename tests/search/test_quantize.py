@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from matryo.errors import DimensionMismatchError
+from matryo.errors import DimensionMismatchError, NonFiniteVectorError
 from matryo.quantize import (
     BinaryCodec,
     Float16Codec,
@@ -271,3 +271,11 @@ def test_make_codec_errors() -> None:
         make_codec("int8", 8, calibration=_random(200, 16))
     with pytest.raises(ValueError, match="Not a matryo codec config"):
         codec_from_config({"codec": "nope"})
+
+
+def test_int8_encode_refuses_nan_instead_of_casting_it_to_a_code() -> None:
+    codec = Int8Codec.calibrate(_random(300, 8))
+    vectors = _random(3, 8)
+    vectors[1, 2] = np.nan
+    with pytest.raises(NonFiniteVectorError, match=r"rows \[1\]"):
+        codec.encode(vectors)

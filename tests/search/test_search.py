@@ -6,7 +6,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 import pytest
 
-from matryo.errors import DimensionMismatchError
+from matryo.errors import DimensionMismatchError, NonFiniteVectorError
 from matryo.quantize import normalize, truncate
 from matryo.search import (
     DEFAULT_RESCORE_MULTIPLIER,
@@ -308,3 +308,24 @@ def test_ragged_fetched_vectors_raise_dimension_mismatch(encoder, store) -> None
 
     with pytest.raises(DimensionMismatchError, match=r"different widths \[10, 64\]"):
         two_stage_search(encoder, "alpha", first_pass=store.first_pass, fetch_full_vectors=fetch, truncate_dim=16)
+
+
+def test_rescore_refuses_non_finite_queries_and_fetched_vectors(store) -> None:
+    query = np.ones((1, 64))
+    with pytest.raises(NonFiniteVectorError, match="query vectors"):
+        rescore(np.full((1, 64), np.nan), [store.ids[:3]], fetch_full_vectors=store.fetch)
+    with pytest.raises(NonFiniteVectorError, match="query vectors"):
+        rescore(np.full((1, 64), 1e39), [store.ids[:3]], fetch_full_vectors=store.fetch)  # overflows float32
+    damaged = dict(store.full)
+    damaged[store.ids[1]] = np.full(64, np.nan, dtype=np.float32)
+    with pytest.raises(NonFiniteVectorError, match=rf"ids \[{store.ids[1]!r}\].*re-add those documents"):
+        rescore(query, [store.ids[:3]], fetch_full_vectors=lambda ids: {i: damaged[i] for i in ids})
+
+
+def test_normalize_keeps_huge_and_tiny_finite_rows_unit_length() -> None:
+    rows = np.array([[1e20] * 64, [-3e30] + [0.0] * 63, [1e-25] * 64, [0.0] * 64], dtype=np.float32)
+    out = normalize(rows)
+    np.testing.assert_allclose(np.linalg.norm(out.astype(np.float64), axis=1), [1.0, 1.0, 1.0, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(out[0], np.full(64, 0.125), rtol=1e-6)
+    assert out[1, 0] == -1.0
+    np.testing.assert_allclose(normalize(np.array([1e20, 1e20], dtype=np.float32)), [2**-0.5] * 2, rtol=1e-6)
