@@ -171,9 +171,10 @@ class NumpyIndex(Generic[IdT]):
                 raise DimensionMismatchError(msg)
             needs = self.first_pass_codec_name == "int8" or self.store_name == "int8"
             sample = normalize(sample) if needs else sample
-            self._first_codec = _codec(self.first_pass_codec_name, truncate(sample, self.truncate_dim))
-            if self.store_name != "none":
-                self._store_codec = _codec(self.store_name, sample)
+            # Both codecs are built before either is kept: a failure leaves the index as it was (empty).
+            first_codec = _codec(self.first_pass_codec_name, truncate(sample, self.truncate_dim))
+            store_codec = None if self.store_name == "none" else _codec(self.store_name, sample)
+            self._first_codec, self._store_codec = first_codec, store_codec
         self._first_codec = _covering(self._first_codec, truncate(vectors, self.truncate_dim), self._first_chunks)
         if self._store_codec is not None:
             self._store_codec = _covering(self._store_codec, vectors, self._store_chunks)

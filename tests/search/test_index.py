@@ -276,3 +276,22 @@ def test_non_finite_queries_are_refused(index, mode) -> None:
         index.search_vectors(queries, mode=mode)
     with pytest.raises(NonFiniteVectorError, match="first-pass query vectors"):
         index.first_pass(np.full((1, 16), np.inf, dtype=np.float32), 5)
+
+
+def test_a_failed_store_calibration_leaves_the_index_usable(encoder, corpus, monkeypatch) -> None:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, store="int8")
+    real = Int8Codec.calibrate.__func__  # type: ignore[attr-defined]
+
+    def failing(cls: type[Int8Codec], sample: np.ndarray, *, warn: bool = True) -> Int8Codec:
+        raise MemoryError
+
+    monkeypatch.setattr(Int8Codec, "calibrate", classmethod(failing))
+    with pytest.raises(MemoryError):
+        idx.add(ids[:10], texts[:10])  # the first-pass codec (float32) is built, the store's calibration fails
+    monkeypatch.setattr(Int8Codec, "calibrate", classmethod(real))
+    assert len(idx) == 0
+    idx.add(ids, texts)
+    hits = idx.search("alpha beta", k=5)
+    assert len(hits) == 5
+    assert idx.search("alpha beta", k=5, mode="exact").ids == hits.ids
