@@ -7,7 +7,9 @@ the fly). It is exact brute force, so it is also the reference the database adap
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, overload
 
 import numpy as np
@@ -60,6 +62,19 @@ def _top_n(scores: NDArray[np.float32], n: int) -> NDArray[np.intp]:
     return np.asarray(part[order][:n], dtype=np.intp)
 
 
+def _top_rows(
+    codec: Codec, queries: NDArray[np.float32], codes: NDArray[Any], n: int
+) -> list[tuple[NDArray[np.intp], NDArray[np.float32]]]:
+    """For each query, the rows of the ``n`` best codes by ``codec.similarity`` and their scores, best first."""
+    out: list[tuple[NDArray[np.intp], NDArray[np.float32]]] = []
+    for start in range(0, queries.shape[0], _QUERY_CHUNK):
+        scores = codec.similarity(queries[start : start + _QUERY_CHUNK], codes)
+        for row in scores:
+            top = _top_n(row, n)
+            out.append((top, np.asarray(row[top], dtype=np.float32)))
+    return out
+
+
 def _finite(values: ArrayLike, what: str) -> NDArray[np.float32]:
     """``values`` as float32, refusing NaN, inf and values beyond float32's range (see :func:`check_finite`)."""
     with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports the overflow
@@ -75,14 +90,46 @@ def _codec(name: str, sample: NDArray[np.float32]) -> Codec:
     return make_codec(name, sample.shape[1])
 
 
-def _covering(codec: Codec, vectors: NDArray[np.float32], chunks: list[NDArray[Any]]) -> Codec:
-    """``codec``, or for int8 a wider one holding ``vectors``, with the stored ``chunks`` re-encoded for it."""
+def _covering(codec: Codec, vectors: NDArray[np.float32], codes: NDArray[Any]) -> tuple[Codec, NDArray[Any]]:
+    """``codec``, or for int8 a wider one holding ``vectors``, and the stored ``codes`` (re-encoded if it widened).
+
+    Nothing is modified in place: a widened codec comes with a new array, so snapshots of the old one stay valid.
+    """
     if not isinstance(codec, Int8Codec):
-        return codec
+        return codec, codes
     wider = codec.covering(vectors)
-    if wider is not codec:
-        chunks[:] = [wider.recode(chunk, codec) for chunk in chunks]
-    return wider
+    if wider is codec:
+        return codec, codes
+    return wider, wider.recode(codes, codec) if codes.shape[0] else codes
+
+
+def _appended(buffer: NDArray[Any] | None, used: int, rows: NDArray[Any]) -> NDArray[Any]:
+    """A buffer whose rows ``[:used]`` are ``buffer``'s and ``[used:used + len(rows)]`` are ``rows``.
+
+    Rows past ``used`` are spare capacity that no snapshot reads, so ``rows`` are written there in place when
+    they fit; otherwise the buffer grows by half (amortised O(len(rows)) per append, at most 1.5x the rows).
+    """
+    need = used + rows.shape[0]
+    if buffer is None or buffer.shape[0] < need or buffer.dtype != rows.dtype:
+        capacity = need if buffer is None or not used else max(need, buffer.shape[0] + buffer.shape[0] // 2)
+        grown = np.empty((capacity, *rows.shape[1:]), dtype=rows.dtype)
+        if used:
+            assert buffer is not None  # used > 0 means a buffer exists
+            grown[:used] = buffer[:used]
+        buffer = grown
+    buffer[used:need] = rows
+    return buffer
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a search reads: the first ``n`` rows of the code arrays, with the codecs that wrote them."""
+
+    n: int
+    first_codec: Codec | None
+    first_codes: NDArray[Any]
+    store_codec: Codec | None
+    store_codes: NDArray[Any]
 
 
 class NumpyIndex(Generic[IdT]):
@@ -103,8 +150,16 @@ class NumpyIndex(Generic[IdT]):
             re-encode candidates at search time; needs texts in :meth:`add`).
         calibration: Full-width sample vectors for the int8 ranges. When omitted, int8 codecs calibrate on
             the first :meth:`add` batch. Either way a later batch with values outside the ranges widens
-            them (:meth:`matryo.quantize.Int8Codec.covering`) and the stored codes are re-encoded, so
+            them (:meth:`matryo.quantize.Int8Codec.covering`) and the stored codes             re-encoded, so
             nothing is clipped.
+
+    Thread safety:
+        :meth:`add` and searches may run at the same time in different threads. An add encodes outside the
+        lock, then publishes the whole batch in one short locked step, so a search sees all of a batch or none
+        of it; adds are serialised. Each search takes a snapshot (the arrays' first ``n`` rows and their
+        codecs) under the lock and scores it without holding the lock and without copying the index. A failed
+        or interrupted add (an exception, ``KeyboardInterrupt``, ``MemoryError``) leaves the index as it was.
+        The index pickles (the lock is rebuilt on unpickling).
 
     Raises:
         ValueError: If a codec name is unknown or ``truncate_dim`` is not positive.
@@ -138,17 +193,48 @@ class NumpyIndex(Generic[IdT]):
         self._store_codec: Codec | None = None
         self._ids: list[IdT] = []
         self._row_of: dict[IdT, int] = {}
-        self._first_chunks: list[NDArray[Any]] = []
-        self._store_chunks: list[NDArray[Any]] = []
+        self._n = 0  # committed rows: the code arrays below have spare capacity past it
+        self._first_codes: NDArray[Any] | None = None
+        self._store_codes: NDArray[Any] | None = None
         self._texts: list[str] = []
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return self._n
 
     @property
     def ids(self) -> list[IdT]:
         """Document ids in insertion order."""
-        return list(self._ids)
+        return self._ids[: self._n]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the committed rows only (no spare capacity) and no lock."""
+        with self._lock:
+            state = dict(self.__dict__)
+            n = self._n
+            state["_ids"], state["_texts"], state["_row_of"] = self._ids[:n], self._texts[:n], dict(self._row_of)
+            for key in ("_first_codes", "_store_codes"):
+                state[key] = None if state[key] is None else state[key][:n].copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled index (also one pickled before the code arrays replaced lists of chunks)."""
+        for old, new in (("_first_chunks", "_first_codes"), ("_store_chunks", "_store_codes")):
+            if old in state:
+                chunks = state.pop(old)
+                state[new] = np.concatenate(chunks) if chunks else None
+        state.setdefault("_n", len(state["_ids"]))
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def _snapshot(self) -> _Snapshot:
+        """The committed rows as views (no copy), taken under the lock."""
+        with self._lock:
+            n = self._n
+            first = self._first_codes[:n] if self._first_codes is not None else np.zeros((0, 0), dtype=np.float32)
+            store = self._store_codes[:n] if self._store_codes is not None else np.zeros((0, 0), dtype=np.float32)
+            return _Snapshot(n, self._first_codec, first, self._store_codec, store)
 
     @property
     def first_pass_bytes_per_vector(self) -> int:
@@ -164,21 +250,40 @@ class NumpyIndex(Generic[IdT]):
         return itemsize * self.dim
 
     def _codecs(self, vectors: NDArray[np.float32]) -> tuple[Codec, Codec | None]:
-        if self._first_codec is None:
-            sample = vectors if self._calibration is None else self._calibration
-            if sample.ndim != 2 or sample.shape[1] != self.dim:
-                msg = f"calibration must be a (n, {self.dim}) array of full vectors; found shape {sample.shape}."
-                raise DimensionMismatchError(msg)
-            needs = self.first_pass_codec_name == "int8" or self.store_name == "int8"
-            sample = normalize(sample) if needs else sample
-            # Both codecs are built before either is kept: a failure leaves the index as it was (empty).
-            first_codec = _codec(self.first_pass_codec_name, truncate(sample, self.truncate_dim))
-            store_codec = None if self.store_name == "none" else _codec(self.store_name, sample)
-            self._first_codec, self._store_codec = first_codec, store_codec
-        self._first_codec = _covering(self._first_codec, truncate(vectors, self.truncate_dim), self._first_chunks)
-        if self._store_codec is not None:
-            self._store_codec = _covering(self._store_codec, vectors, self._store_chunks)
-        return self._first_codec, self._store_codec
+        """The codecs for a batch (built on the first one); widening is left to :meth:`_encoded`."""
+        if self._first_codec is not None:
+            return self._first_codec, self._store_codec
+        sample = vectors if self._calibration is None else self._calibration
+        if sample.ndim != 2 or sample.shape[1] != self.dim:
+            msg = f"calibration must be a (n, {self.dim}) array of full vectors; found shape {sample.shape}."
+            raise DimensionMismatchError(msg)
+        needs = self.first_pass_codec_name == "int8" or self.store_name == "int8"
+        sample = normalize(sample) if needs else sample
+        # Both codecs are built before either is kept (by _commit): a failure leaves the index as it was (empty).
+        first_codec = _codec(self.first_pass_codec_name, truncate(sample, self.truncate_dim))
+        store_codec = None if self.store_name == "none" else _codec(self.store_name, sample)
+        return first_codec, store_codec
+
+    def _encoded(self, full: NDArray[np.float32]) -> tuple[Codec, NDArray[Any], Codec | None, NDArray[Any] | None]:
+        """Codecs and code arrays holding the committed rows plus ``full``; nothing on ``self`` changes.
+
+        Called under the lock. Rows are appended past ``self._n`` (never read by a snapshot) or into new arrays.
+        """
+        n = self._n
+        first_codec, store_codec = self._codecs(full)
+        prefix = truncate(full, self.truncate_dim)
+        first_codes = self._first_codes[:n] if self._first_codes is not None else None
+        if first_codes is not None:
+            first_codec, widened = _covering(first_codec, prefix, first_codes)
+            first_codes = widened if widened is not first_codes else self._first_codes
+        first_out = _appended(first_codes, n, first_codec.encode(prefix))
+        if store_codec is None:
+            return first_codec, first_out, None, None
+        store_codes = self._store_codes[:n] if self._store_codes is not None else None
+        if store_codes is not None:
+            store_codec, widened = _covering(store_codec, full, store_codes)
+            store_codes = widened if widened is not store_codes else self._store_codes
+        return first_codec, first_out, store_codec, _appended(store_codes, n, store_codec.encode(full))
 
     def add(self, ids: Sequence[IdT], texts: Sequence[str] | None = None, *, vectors: ArrayLike | None = None) -> None:
         """Add documents by text, by full-width vectors, or both.
@@ -192,6 +297,9 @@ class NumpyIndex(Generic[IdT]):
         Raises:
             ValueError: If lengths differ, an id repeats, or neither texts nor vectors are given.
             DimensionMismatchError: If ``vectors`` are not the encoder's width.
+            NonFiniteVectorError: If a vector holds NaN or inf (a ``ValueError``).
+
+        Nothing is added when it raises (or is interrupted): the batch is published in one step at the end.
         """
         ids = list(ids)
         if texts is not None and isinstance(texts, str):
@@ -203,18 +311,7 @@ class NumpyIndex(Generic[IdT]):
         if texts is None and (vectors is None or self.store_name == "none"):
             msg = "Pass texts= (and/or vectors=); store='none' always needs the texts to re-encode them."
             raise InvalidArgumentError(msg)
-        seen: set[IdT] = set()
-        clash: list[IdT] = []
-        for doc_id in ids:
-            if doc_id in self._row_of or doc_id in seen:
-                clash.append(doc_id)
-            seen.add(doc_id)
-        if clash:
-            msg = (
-                f"Document ids must be unique; found {len(clash)} repeated or already-added id(s), e.g. "
-                f"{clash[:3]!r}. Remove the duplicates (updating a document is not supported: build a new index)."
-            )
-            raise InvalidArgumentError(msg)
+        self._check_new_ids(ids)
         if not ids:
             return
         if vectors is None:
@@ -232,21 +329,52 @@ class NumpyIndex(Generic[IdT]):
             raise DimensionMismatchError(msg)
         check_finite(full, "document vectors", labels=ids, fix="Drop or fix those documents; nothing was added.")
         full = normalize(full)
-        first_codec, store_codec = self._codecs(full)
-        self._first_chunks.append(first_codec.encode(truncate(full, self.truncate_dim)))
-        if store_codec is not None:
-            self._store_chunks.append(store_codec.encode(full))
-        if self.store_name == "none" and texts is not None:
-            self._texts.extend(str(text) for text in texts)
-        for doc_id in ids:
-            self._row_of[doc_id] = len(self._ids)
-            self._ids.append(doc_id)
+        new_texts = [str(text) for text in texts] if self.store_name == "none" and texts is not None else []
+        with self._lock:
+            self._check_new_ids(ids)  # again: another thread may have added one meanwhile
+            first_codec, first_codes, store_codec, store_codes = self._encoded(full)
+            self._commit(ids, new_texts, first_codec, first_codes, store_codec, store_codes)
 
-    @staticmethod
-    def _merged(chunks: list[NDArray[Any]]) -> NDArray[Any]:
-        if len(chunks) > 1:
-            chunks[:] = [np.concatenate(chunks)]
-        return chunks[0]
+    def _check_new_ids(self, ids: list[IdT]) -> None:
+        seen: set[IdT] = set()
+        clash: list[IdT] = []
+        for doc_id in ids:
+            if doc_id in self._row_of or doc_id in seen:
+                clash.append(doc_id)
+            seen.add(doc_id)
+        if clash:
+            msg = (
+                f"Document ids must be unique; found {len(clash)} repeated or already-added id(s), e.g. "
+                f"{clash[:3]!r}. Remove the duplicates (updating a document is not supported: build a new index)."
+            )
+            raise InvalidArgumentError(msg)
+
+    def _commit(
+        self,
+        ids: list[IdT],
+        texts: list[str],
+        first_codec: Codec,
+        first_codes: NDArray[Any],
+        store_codec: Codec | None,
+        store_codes: NDArray[Any] | None,
+    ) -> None:
+        """Publish a computed batch (under the lock); on any exception, put everything back."""
+        n = self._n
+        before = (self._first_codec, self._first_codes, self._store_codec, self._store_codes)
+        try:
+            self._first_codec, self._first_codes = first_codec, first_codes
+            self._store_codec, self._store_codes = store_codec, store_codes
+            self._texts.extend(texts)
+            self._row_of.update(zip(ids, range(n, n + len(ids)), strict=True))
+            self._ids.extend(ids)
+            self._n = n + len(ids)
+        except BaseException:
+            self._first_codec, self._first_codes, self._store_codec, self._store_codes = before
+            del self._texts[n:], self._ids[n:]
+            for doc_id in ids:
+                self._row_of.pop(doc_id, None)
+            self._n = n
+            raise
 
     def first_pass(self, query_vectors: NDArray[np.float32], n: int) -> list[list[IdT]]:
         """Brute-force first pass: the ``n`` best ids per query by the first-pass codec's similarity.
@@ -270,18 +398,15 @@ class NumpyIndex(Generic[IdT]):
                 f"{self.truncate_dim}. Search with truncate_dim={self.truncate_dim}."
             )
             raise DimensionMismatchError(msg)
-        if not self._ids or n <= 0:
+        snap = self._snapshot()
+        if not snap.n or n <= 0:
             return [[] for _ in range(queries.shape[0])]
-        assert self._first_codec is not None
-        codes = self._merged(self._first_chunks)
-        return self._top_ids(self._first_codec, queries, codes, n)
+        assert snap.first_codec is not None  # set with the first row
+        return [self._ids_of(rows) for rows, _ in _top_rows(snap.first_codec, queries, snap.first_codes, n)]
 
-    def _top_ids(self, codec: Codec, queries: NDArray[np.float32], codes: NDArray[Any], n: int) -> list[list[IdT]]:
-        out: list[list[IdT]] = []
-        for start in range(0, queries.shape[0], _QUERY_CHUNK):
-            scores = codec.similarity(queries[start : start + _QUERY_CHUNK], codes)
-            out.extend([self._ids[i] for i in _top_n(row, n)] for row in scores)
-        return out
+    def _ids_of(self, rows: NDArray[np.intp]) -> list[IdT]:
+        ids = self._ids
+        return [ids[row] for row in rows.tolist()]
 
     def fetch_full_vectors(self, ids: Sequence[IdT]) -> tuple[list[IdT], NDArray[np.float32]]:
         """Full-width vectors for the known ids among ``ids`` (a :data:`matryo.search.FetchVectors`).
@@ -294,16 +419,18 @@ class NumpyIndex(Generic[IdT]):
         Returns:
             ``(found_ids, matrix)`` with one ``dim``-wide row per found id.
         """
-        found = [doc_id for doc_id in ids if doc_id in self._row_of]
-        rows = np.fromiter((self._row_of[doc_id] for doc_id in found), dtype=np.intp, count=len(found))
-        if self._store_codec is None:
+        snap = self._snapshot()
+        row_of, n = self._row_of, snap.n
+        found = [doc_id for doc_id in ids if row_of.get(doc_id, n) < n]  # rows past the snapshot are not there yet
+        rows = np.fromiter((row_of[doc_id] for doc_id in found), dtype=np.intp, count=len(found))
+        if snap.store_codec is None:
             if not found:
                 return found, np.zeros((0, self.dim), dtype=np.float32)
-            texts = [self._texts[row] for row in rows]
+            texts = [self._texts[row] for row in rows.tolist()]
             return found, np.asarray(
                 self.encoder.encode(texts, truncate_dim=self.dim, normalize=True), dtype=np.float32
             )
-        return found, self._store_codec.decode(self._merged(self._store_chunks)[rows])
+        return found, snap.store_codec.decode(snap.store_codes[rows])
 
     @overload
     def search(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
@@ -402,25 +529,25 @@ class NumpyIndex(Generic[IdT]):
             return rescore(queries, candidates, k=k, fetch_full_vectors=self.fetch_full_vectors, on_missing=on_missing)
         if mode == "first_pass":
             prefix = truncate(queries, self.truncate_dim)
+            snap = self._snapshot()
+            if not snap.n:
+                return [SearchHits() for _ in range(queries.shape[0])]
+            assert snap.first_codec is not None  # set with the first row
+            top = _top_rows(snap.first_codec, prefix, snap.first_codes, k)
             return [
-                SearchHits(ids, self._first_scores(query, ids)) if query.any() else SearchHits()
-                for query, ids in zip(prefix, self.first_pass(prefix, k), strict=True)
+                SearchHits(self._ids_of(rows), scores) if query.any() else SearchHits()
+                for query, (rows, scores) in zip(prefix, top, strict=True)
             ]
         if mode == "exact":
             if self.store_name == "none":
                 msg = "mode='exact' needs stored full vectors; this index has store='none'. Use mode='two_stage'."
                 raise InvalidArgumentError(msg)
-            if not self._ids:
+            snap = self._snapshot()
+            if not snap.n:
                 return [SearchHits() for _ in range(queries.shape[0])]
-            assert self._store_codec is not None
-            ranked = self._top_ids(self._store_codec, queries, self._merged(self._store_chunks), k)
+            assert snap.store_codec is not None  # set with the first row
+            top = _top_rows(snap.store_codec, queries, snap.store_codes, k)
+            ranked = [self._ids_of(rows) for rows, _ in top]
             return rescore(queries, ranked, k=k, fetch_full_vectors=self.fetch_full_vectors)
         msg = f"Unknown mode {mode!r}; expected 'two_stage', 'exact' or 'first_pass'."
         raise InvalidArgumentError(msg)
-
-    def _first_scores(self, query: NDArray[np.float32], ids: list[IdT]) -> NDArray[np.float32]:
-        if not ids or self._first_codec is None:
-            return np.zeros(0, dtype=np.float32)
-        rows = np.fromiter((self._row_of[doc_id] for doc_id in ids), dtype=np.intp, count=len(ids))
-        scores = self._first_codec.similarity(query, self._merged(self._first_chunks)[rows])
-        return np.asarray(scores[0], dtype=np.float32)

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import pickle
+import sys
+import threading
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -7,7 +11,7 @@ import pytest
 
 from matryo.errors import DimensionMismatchError, NonFiniteVectorError
 from matryo.index import FIRST_PASS_CODECS, STORES, NumpyIndex
-from matryo.quantize import Int8Codec, truncate
+from matryo.quantize import Codec, Int8Codec, normalize, truncate
 from matryo.search import SearchHits, two_stage_search
 
 
@@ -295,3 +299,109 @@ def test_a_failed_store_calibration_leaves_the_index_usable(encoder, corpus, mon
     hits = idx.search("alpha beta", k=5)
     assert len(hits) == 5
     assert idx.search("alpha beta", k=5, mode="exact").ids == hits.ids
+
+
+@pytest.mark.parametrize(("first_pass", "store"), [("float32", "float16"), ("int8", "int8")])
+def test_an_interrupted_add_changes_nothing(encoder, corpus, monkeypatch, first_pass: str, store: str) -> None:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass=first_pass, store=store)
+    idx.add(ids[:10], texts[:10])
+    first_codec = idx._first_codec  # noqa: SLF001
+    codec_class = type(idx._store_codec)  # noqa: SLF001
+    real = codec_class.encode
+
+    def interrupted(self: Codec, vectors: np.ndarray) -> np.ndarray:
+        if self.dim == 64:
+            raise KeyboardInterrupt  # Ctrl-C (or a MemoryError) while the store codes are written
+        return real(self, vectors)
+
+    monkeypatch.setattr(codec_class, "encode", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        idx.add(ids[10:200], [f"{text} omicron omicron" for text in texts[10:200]])  # widens int8 ranges
+    monkeypatch.setattr(codec_class, "encode", real)
+    assert len(idx) == 10 and idx.ids == ids[:10]
+    assert idx._first_codec is first_codec  # noqa: SLF001  # not widened by the failed batch
+    idx.add(ids[200:], texts[200:])  # the user carries on
+    fresh: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass=first_pass, store=store)
+    fresh.add(ids[:10], texts[:10])
+    fresh.add(ids[200:], texts[200:])
+    for mode in ("two_stage", "exact", "first_pass"):
+        query = texts[250]
+        got, want = idx.search(query, k=5, mode=mode), fresh.search(query, k=5, mode=mode)
+        assert got.ids == want.ids and got.ids[0] == ids[250]
+        np.testing.assert_array_equal(got.scores, want.scores)
+
+
+def test_add_concurrent_with_searches_loses_nothing(encoder) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((1500, 64)).astype(np.float32)
+    idx: NumpyIndex[int] = NumpyIndex(encoder, truncate_dim=16)
+    idx.add([0], vectors=vectors[:1])
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def search() -> None:
+        query = rng.standard_normal((2, 64)).astype(np.float32)
+        try:
+            while not stop.is_set():
+                for hits in idx.search_vectors(query, k=5) + idx.search_vectors(query, k=5, mode="exact"):
+                    assert len(hits) <= 5
+        except BaseException as exc:  # noqa: BLE001  # reported below
+            failures.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often so that a race shows
+    threads = [threading.Thread(target=search) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for i in range(1, len(vectors)):
+            idx.add([i], vectors=vectors[i : i + 1])
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        sys.setswitchinterval(interval)
+    assert failures == []
+    assert len(idx) == len(vectors)
+    found, full = idx.fetch_full_vectors(list(range(len(vectors))))
+    assert found == list(range(len(vectors)))
+    np.testing.assert_allclose(full, normalize(vectors), atol=1e-6)
+    tops = idx.search_vectors(vectors[::100], k=1, mode="first_pass")
+    assert [hits.ids[0] for hits in tops] == list(range(0, len(vectors), 100))
+
+
+def test_a_search_after_an_add_copies_nothing(encoder) -> None:
+    rng = np.random.default_rng(0)
+    idx: NumpyIndex[int] = NumpyIndex(encoder, truncate_dim=16)
+    idx.add(list(range(20_000)), vectors=rng.standard_normal((20_000, 64)))
+    query = rng.standard_normal((1, 64))
+    idx.search_vectors(query)
+    index_bytes = 20_000 * (64 + 16) * 4  # 6.4 MB
+    for step in range(3):
+        idx.add([20_000 + step], vectors=rng.standard_normal((1, 64)))
+        tracemalloc.start()
+        try:
+            idx.search_vectors(query)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < index_bytes / 5  # scores and a shortlist, not a copy of the index
+
+
+@pytest.mark.parametrize(("first_pass", "store"), [("float32", "float32"), ("int8", "int8"), ("binary", "none")])
+def test_pickle_round_trip_keeps_results_and_the_index_stays_usable(encoder, corpus, first_pass, store) -> None:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass=first_pass, store=store)
+    idx.add(ids[:100], texts[:100])
+    idx.add(ids[100:200], texts[100:200])
+    back = pickle.loads(pickle.dumps(idx))
+    for mode in ("two_stage", "first_pass") if store == "none" else ("two_stage", "exact", "first_pass"):
+        got, want = back.search(["alpha beta", "pi"], mode=mode), idx.search(["alpha beta", "pi"], mode=mode)
+        assert [h.ids for h in got] == [h.ids for h in want]
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a.scores, b.scores)
+    for copy in (back, idx):
+        copy.add(ids[200:], texts[200:])
+    assert back.ids == idx.ids == ids
+    assert back.search("alpha beta").ids == idx.search("alpha beta").ids
