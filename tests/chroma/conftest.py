@@ -78,3 +78,14 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def default24_model_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 64-d tiny model whose config_sentence_transformers.json stores a default truncate_dim of 24."""
+    from matryo import StaticEncoder
+
+    source = make_tiny_model(tmp_path_factory.mktemp("chroma_models") / "src", dim=64, seed=4)
+    folder = tmp_path_factory.mktemp("chroma_models") / "tiny64_default24"
+    StaticEncoder.from_pretrained(source, truncate_dim=24).save_pretrained(folder)
+    return str(folder)

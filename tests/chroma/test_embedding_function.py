@@ -128,3 +128,25 @@ def test_public_api_is_pinned() -> None:
         "get_collection",
     ]
     assert all(hasattr(matryo_chroma, name) for name in matryo_chroma.__all__)
+
+
+def test_a_models_stored_default_width_is_the_width_and_is_persisted(default24_model_path: str) -> None:
+    # sentence-transformers' meaning: a truncate_dim stored in the folder is the model's output width
+    ef = MatryoEmbeddingFunction(default24_model_path)
+    assert ef.dim == 24 and ef.get_config()["truncate_dim"] == 24  # persisted explicitly
+    assert [v.shape for v in ef(["the cat", ""])] == [(24,), (24,)]
+    client = chromadb.EphemeralClient()
+    col = client.create_collection("stored_default", embedding_function=ef)  # type: ignore[arg-type]
+    col.add(ids=["a", "b"], documents=["the cat", "a dog"])
+    reopened = client.get_collection("stored_default")  # rebuilt from the stored config
+    assert reopened.query(query_texts=["the cat"], n_results=1)["ids"] == [["a"]]
+    full = MatryoEmbeddingFunction(default24_model_path, truncate_dim=64)
+    assert full.dim == 64 and full.get_config()["truncate_dim"] is None
+
+
+def test_a_stored_null_width_always_means_the_full_width(default24_model_path: str) -> None:
+    # collections created before this change stored null for the full width: they must stay full width
+    config = {**MatryoEmbeddingFunction(default24_model_path).get_config(), "truncate_dim": None}
+    rebuilt = MatryoEmbeddingFunction.build_from_config(config)
+    assert rebuilt.dim == 64 and rebuilt(["the cat"])[0].shape == (64,)
+    assert rebuilt.get_config()["truncate_dim"] is None

@@ -362,3 +362,18 @@ def test_delete_collection_drops_the_sibling(client, tiny_model_path) -> None:
     assert sorted(c.name for c in client.list_collections()) == ["gone", "gone" + SIBLING_SUFFIX]
     TwoStageCollection.delete_collection(client, "gone")
     assert client.list_collections() == []
+
+
+def test_a_model_with_a_stored_default_width_keeps_full_width_rescoring(client, default24_model_path) -> None:
+    col = TwoStageCollection.create(client, "stored_default", model=default24_model_path, truncate_dim=16)
+    assert (col.dim, col.truncate_dim) == (64, 16)
+    docs = word_corpus(30)
+    col.add(ids=[f"d{i}" for i in range(30)], documents=docs)
+    hits = col.query(query_texts=[docs[3]], n_results=1)
+    assert hits["ids"] == [["d3"]]
+    full = TwoStageCollection.create(client, "stored_default_full", model=default24_model_path, truncate_dim=None)
+    assert (full.dim, full.truncate_dim) == (64, 64)
+    full.add(ids=["a"], documents=[docs[0]])
+    reopened = TwoStageCollection.open(client, "stored_default_full")
+    assert (reopened.dim, reopened.truncate_dim) == (64, 64)
+    assert reopened.query(query_texts=[docs[0]], n_results=1)["ids"] == [["a"]]

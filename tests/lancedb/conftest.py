@@ -18,3 +18,14 @@ def tiny64(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny32(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 32-d random tiny model (another model's dimensions)."""
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny32", dim=32, seed=2)
+
+
+@pytest.fixture(scope="module")
+def tiny64_default24(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 64-d model whose config_sentence_transformers.json stores a default truncate_dim of 24."""
+    from matryo import StaticEncoder
+
+    source = make_tiny_model(tmp_path_factory.mktemp("models") / "src", dim=64, seed=5)
+    folder = tmp_path_factory.mktemp("models") / "tiny64_default24"
+    StaticEncoder.from_pretrained(source, truncate_dim=24).save_pretrained(folder)
+    return folder

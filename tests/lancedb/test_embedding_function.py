@@ -116,3 +116,30 @@ def test_other_weights_at_the_same_path_are_detected(tmp_path: Path) -> None:
     unpinned = matryo_embeddings(model, pin_fingerprint=False)
     assert unpinned.safe_model_dump()["fingerprint"] is None
     assert unpinned.compute_source_embeddings(["x"])[0].shape == (64,)
+
+
+def test_a_models_stored_default_width_is_the_width_and_is_persisted(tiny64_default24: Path, tmp_path: Path) -> None:
+    # sentence-transformers' meaning: a truncate_dim stored in the folder is the model's output width
+    func = matryo_embeddings(tiny64_default24)
+    assert func.ndims() == 24 and func.safe_model_dump()["truncate_dim"] == 24  # persisted explicitly
+    assert [len(v) for v in func.compute_source_embeddings(["the cat", ""])] == [24, 24]
+
+    class Doc(LanceModel):
+        text: str = func.SourceField()
+        vector: Vector(func.ndims()) = func.VectorField()  # type: ignore[valid-type]
+
+    tbl = lancedb.connect(tmp_path / "db").create_table("docs", schema=Doc)
+    tbl.add([{"text": "the cat"}, {"text": "fast python code"}])  # used to fail: 24-d vectors, 64-d column
+    reopened = lancedb.connect(tmp_path / "db").open_table("docs")
+    reopened.add([{"text": "dark road"}])
+    assert reopened.count_rows() == 3
+    assert reopened.search("the cat").distance_type("cosine").limit(1).to_list()[0]["text"] == "the cat"
+    full = matryo_embeddings(tiny64_default24, truncate_dim=64)  # the full width, asked for explicitly
+    assert full.ndims() == 64 and full.safe_model_dump()["truncate_dim"] is None
+
+
+def test_a_stored_none_width_always_means_the_full_width(tiny64_default24: Path) -> None:
+    # tables written before persisted truncate_dim=None for a full-width column: it must stay full width
+    func = MatryoEmbeddings.create(model=str(tiny64_default24), truncate_dim=None)
+    assert func.ndims() == 64
+    assert [len(v) for v in func.compute_source_embeddings(["the cat", "x"])] == [64, 64]  # encoded at ndims()

@@ -191,3 +191,23 @@ def test_search_batch_equals_single_searches(table: TwoStageTable) -> None:
     assert table.search_batch(vectors, k=2) == [table.search(q, k=2) for q in queries[:2]]
     with pytest.raises(TypeError, match="use search"):
         table.search_batch("cat", k=1)
+
+
+def test_a_model_with_a_stored_default_width_keeps_a_full_width_column(tiny64_default24: Path, tmp_path: Path) -> None:
+    tbl = create_two_stage_table(
+        tmp_path / "db", "docs", tiny64_default24, truncate_dim=16, metadata={"tag": pa.string()}
+    )
+    assert (tbl.dim, tbl.truncate_dim) == (64, 16)
+    configs = json.loads(tbl.table.schema.metadata[b"embedding_functions"])
+    assert [c["model"]["truncate_dim"] for c in configs] == [16, None]  # None = full width, as before
+    tbl.add(make_rows(20))
+    tbl.table.add([{"id": "raw", "text": "fast python code"}])  # LanceDB's own add fills both columns
+    raw = tbl.table.search().where("id = 'raw'").limit(1).to_list()[0]
+    np.testing.assert_allclose(raw["vector_full"], tbl.encoder.encode("fast python code", truncate_dim=64), atol=1e-6)
+    text_hits = tbl.table.search("fast python code", vector_column_name="vector_full").distance_type("cosine")
+    assert text_hits.limit(1).to_list()[0]["id"] == "raw"
+    assert tbl.search("fast python code", k=1)[0]["id"] == "raw"
+    again = create_two_stage_table(tmp_path / "db", "docs", tiny64_default24, truncate_dim=16, exist_ok=True)
+    assert again.count() == 21
+    full_first = create_two_stage_table(tmp_path / "db", "full", tiny64_default24, truncate_dim=None)
+    assert (full_first.dim, full_first.truncate_dim) == (64, 64)

@@ -12,3 +12,14 @@ from tests.conftest import make_tiny_model
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 64-d random tiny model shared by the whole session (read-only)."""
     return make_tiny_model(tmp_path_factory.mktemp("langchain") / "tiny64", dim=64, seed=7)
+
+
+@pytest.fixture(scope="session")
+def default24_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 64-d tiny model whose config_sentence_transformers.json stores a default truncate_dim of 24."""
+    from matryo import StaticEncoder
+
+    source = make_tiny_model(tmp_path_factory.mktemp("langchain") / "src", dim=64, seed=8)
+    folder = tmp_path_factory.mktemp("langchain") / "tiny64_default24"
+    StaticEncoder.from_pretrained(source, truncate_dim=24).save_pretrained(folder)
+    return folder

@@ -134,3 +134,14 @@ def test_pickle_and_deep_copies_keep_the_settings_and_share_the_encoder(tiny_mod
         assert isinstance(copy_, MatryoEmbeddings) and copy_.truncate_dim == 16
         assert copy_.encoder is emb.encoder  # the process's cached encoder, not a second table
         assert copy_.embed_query("cat dog") == expected
+
+
+def test_a_models_stored_default_width_is_the_width_and_survives_copies(default24_model_dir: Path) -> None:
+    # sentence-transformers' meaning: a truncate_dim stored in the folder is the model's output width
+    embeddings = MatryoEmbeddings(model=str(default24_model_dir))
+    assert embeddings.dim == 24 and embeddings.truncate_dim == 24
+    assert len(embeddings.embed_query("the cat")) == 24 and len(embeddings.embed_documents(["x"])[0]) == 24
+    for copied in (pickle.loads(pickle.dumps(embeddings)), MatryoEmbeddings(**embeddings.model_dump())):
+        assert copied.dim == 24
+    full = MatryoEmbeddings(model=str(default24_model_dir), truncate_dim=64)
+    assert full.dim == 64 and len(full.embed_query("the cat")) == 64

@@ -368,3 +368,11 @@ def test_bad_stored_full_vectors_raise(first_pass: MatryoEmbeddings) -> None:
     missing = MatryoTwoStageRetriever(vectorstore=store, fetch_full_vectors=lambda ids: {})
     with pytest.raises(MissingVectorError):
         missing.invoke("cat")
+
+
+def test_from_texts_with_a_models_stored_default_width(default24_model_dir: Path) -> None:
+    full = MatryoTwoStageRetriever.from_texts(TEXTS[:20], model=str(default24_model_dir), truncate_dim=None)
+    assert full.embeddings is not None and full.embeddings.dim == 64  # full width, past the folder's 24
+    narrow = MatryoTwoStageRetriever.from_texts(TEXTS[:20], model=str(default24_model_dir), truncate_dim=16)
+    assert narrow.embeddings is not None and narrow.embeddings.dim == 16
+    assert [doc.page_content for doc in full.invoke(TEXTS[5])][:1] == [TEXTS[5]]

@@ -247,7 +247,8 @@ class TwoStageCollection:
             raise ValueError(msg)
         candidate_count(1, rescore_multiplier)  # validates the multiplier
         probe = MatryoEmbeddingFunction(model, max_length=max_length, revision=revision)
-        width = None if truncate_dim is None or truncate_dim >= probe.encoder.dim else truncate_dim
+        full_dim = probe.encoder.dim  # the model's full width, also when its folder stores a default truncate_dim
+        width = full_dim if truncate_dim is None or truncate_dim >= full_dim else truncate_dim
         ef = MatryoEmbeddingFunction(model, truncate_dim=width, max_length=max_length, revision=revision)
         user = dict(metadata or {})
         if any(key.startswith(RESERVED_PREFIX) for key in user):

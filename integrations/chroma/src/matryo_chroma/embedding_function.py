@@ -50,7 +50,11 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
     Args:
         model: A local model folder or hub id; ``None`` (default) uses matryo's embedded default model,
             which needs no download.
-        truncate_dim: Keep this many leading (Matryoshka) dimensions; ``None`` keeps the model's full width.
+        truncate_dim: Keep this many leading (Matryoshka) dimensions; ``None`` = the model's output width, as
+            in sentence-transformers: the default ``truncate_dim`` stored in the model folder's
+            ``config_sentence_transformers.json`` when there is one (:attr:`StaticEncoder.output_dim`), else its
+            full width. The width is resolved here and persisted in :meth:`get_config` (``null`` there means
+            the full width), so a reopened collection never changes it.
         normalize: L2-normalise each vector (after truncation). Empty documents give a zero vector.
         max_length: Cut texts at this many tokens (overrides the tokenizer's own setting).
         revision: Hub revision (hub ids only).
@@ -77,12 +81,11 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
         self.max_length = max_length
         self.normalize = bool(normalize)
         self.encoder: StaticEncoder = load_encoder(self.model, revision=revision, max_length=max_length)
-        if truncate_dim is not None and not (
-            isinstance(truncate_dim, (int, np.integer)) and 1 <= truncate_dim <= self.encoder.dim
-        ):
+        width = self.encoder.output_dim if truncate_dim is None else truncate_dim
+        if isinstance(width, bool) or not (isinstance(width, (int, np.integer)) and 1 <= width <= self.encoder.dim):
             msg = f"truncate_dim must be an integer in 1..{self.encoder.dim} (the model width); found {truncate_dim!r}."
             raise ValueError(msg)
-        self.truncate_dim = None if truncate_dim is None or truncate_dim == self.encoder.dim else int(truncate_dim)
+        self.truncate_dim = None if width == self.encoder.dim else int(width)  # None (persisted) = full width
         if fingerprint is not None and fingerprint != self.encoder.fingerprint:
             msg = (
                 f"The collection was embedded with model fingerprint {fingerprint}, but "
@@ -156,9 +159,14 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
             An equivalent embedding function.
         """
         MatryoEmbeddingFunction.validate_config(config)
+        truncate_dim = config.get("truncate_dim")
+        if truncate_dim is None:  # stored null = the model's full width, whatever default width its folder has
+            truncate_dim = load_encoder(
+                config.get("model"), revision=config.get("revision"), max_length=config.get("max_length")
+            ).dim
         return MatryoEmbeddingFunction(
             config.get("model"),
-            truncate_dim=config.get("truncate_dim"),
+            truncate_dim=truncate_dim,
             normalize=config.get("normalize", True),
             max_length=config.get("max_length"),
             revision=config.get("revision"),

@@ -13,8 +13,9 @@ from lancedb.db import DBConnection
 from lancedb.embeddings import EmbeddingFunctionConfig
 
 from matryo import DimensionMismatchError
+from matryo.cache import load_encoder
 from matryo.search import DEFAULT_TRUNCATE_DIM
-from matryo_lancedb.embedding import MatryoEmbeddings, ModelMismatchError, matryo_embeddings
+from matryo_lancedb.embedding import MatryoEmbeddings, ModelMismatchError, _absolute, matryo_embeddings
 from matryo_lancedb.layout import META_KEY, TableLayout, metadata_fields
 from matryo_lancedb.registry import connect, open_table
 from matryo_lancedb.table import TwoStageTable
@@ -42,7 +43,9 @@ def create_two_stage_table(
         db: A LanceDB connection or database path/URI.
         name: Table name.
         model: Local folder or hub id; ``None`` = matryo's embedded default model.
-        truncate_dim: Width of the first-pass column (capped at the model's width; ``None`` = full width).
+        truncate_dim: Width of the first-pass column (capped at the model's width; ``None`` = full width). The
+            full column is always the model's full width (``encoder.dim``), also for a model folder that
+            stores a default ``truncate_dim``.
         revision: Hub revision.
         normalize: L2-normalise stored vectors.
         max_length: Token cut-off override.
@@ -62,8 +65,9 @@ def create_two_stage_table(
         ModelMismatchError: If ``exist_ok`` and the existing table was built with another model or settings.
     """
     connection = connect(db)
-    full = matryo_embeddings(model, revision=revision, normalize=normalize, max_length=max_length)
-    dim = full.encoder.dim
+    # the full column is the model's full width even when its folder stores a default truncate_dim
+    dim = load_encoder(_absolute(model), revision=revision, max_length=max_length).dim
+    full = matryo_embeddings(model, revision=revision, truncate_dim=dim, normalize=normalize, max_length=max_length)
     width = dim if truncate_dim is None else min(truncate_dim, dim)
     first = matryo_embeddings(model, revision=revision, truncate_dim=width, normalize=normalize, max_length=max_length)
     if exist_ok and mode == "create" and _table_exists(connection, name):

@@ -43,7 +43,9 @@ class MatryoEmbeddings(TextEmbeddingFunction):
     Attributes:
         model: Local folder or hub id; ``None`` = matryo's embedded default model.
         revision: Hub revision (hub ids only).
-        truncate_dim: Matryoshka width of the vectors; ``None`` = the model's full width.
+        truncate_dim: Matryoshka width of the vectors; ``None`` = the model's full width (``encoder.dim``),
+            whatever default width the model folder stores. :func:`matryo_embeddings` resolves the model's
+            default width when it builds the function and persists it here, so reopening never changes it.
         normalize: L2-normalise the vectors (after truncation).
         max_length: Token cut-off override; ``None`` keeps the tokenizer's own setting.
         fingerprint: :attr:`StaticEncoder.fingerprint` of the model the table was built with; when set, a
@@ -110,7 +112,7 @@ class MatryoEmbeddings(TextEmbeddingFunction):
         """Return the vector width, read from the model (no probe text is embedded).
 
         Returns:
-            ``truncate_dim``, or the model's full width when it is ``None``.
+            ``truncate_dim``, or the model's full width (``encoder.dim``) when it is ``None``.
         """
         return self.truncate_dim or self.encoder.dim
 
@@ -123,14 +125,14 @@ class MatryoEmbeddings(TextEmbeddingFunction):
             **kwargs: Ignored (LanceDB's signature).
 
         Returns:
-            One float32 vector (or ``None``) per text.
+            One float32 vector (or ``None``) per text, exactly :meth:`ndims` wide.
         """
         items = texts.tolist() if isinstance(texts, np.ndarray) else list(texts)
         present = [i for i, text in enumerate(items) if text is not None]
         out: list[Any] = [None] * len(items)
         if present:
             vectors = self.encoder.encode(
-                [items[i] for i in present], truncate_dim=self.truncate_dim, normalize=self.normalize
+                [items[i] for i in present], truncate_dim=self.ndims(), normalize=self.normalize
             )
             for row, i in enumerate(present):
                 out[i] = vectors[row]
@@ -165,7 +167,10 @@ def matryo_embeddings(
         model: Local folder or hub id; ``None`` = matryo's embedded default model. A local path is stored
             absolute, so the table works from any working directory.
         revision: Hub revision (pin one for hub ids: a moving branch changes the vectors).
-        truncate_dim: Matryoshka width; ``None`` = the model's full width.
+        truncate_dim: Matryoshka width; ``None`` = the model's output width, as in sentence-transformers:
+            the default ``truncate_dim`` stored in the model folder's ``config_sentence_transformers.json``
+            when there is one (:attr:`StaticEncoder.output_dim`), else its full width. The width is resolved
+            here and persisted, so a table reopened later embeds at the same width.
         normalize: L2-normalise the vectors.
         max_length: Token cut-off override (``None`` = the tokenizer's own setting).
         pin_fingerprint: Store the model's fingerprint so that a different model at the same path (or a new
@@ -180,12 +185,12 @@ def matryo_embeddings(
     """
     name = _absolute(model)
     encoder = load_encoder(name, revision=revision, max_length=max_length)
-    if truncate_dim is not None:
-        _check_width(truncate_dim, encoder)
+    width = encoder.output_dim if truncate_dim is None else truncate_dim
+    _check_width(width, encoder)
     return MatryoEmbeddings.create(
         model=name,
         revision=revision,
-        truncate_dim=truncate_dim,
+        truncate_dim=None if width == encoder.dim else width,  # None = full width, as tables always stored it
         normalize=normalize,
         max_length=max_length,
         fingerprint=encoder.fingerprint if pin_fingerprint else None,

@@ -46,8 +46,11 @@ class MatryoEmbeddings(BaseModel, Embeddings):
     """Hub revision (branch, tag or commit); hub ids only."""
 
     truncate_dim: int | None = Field(default=None, ge=1)
-    """Keep only the first ``truncate_dim`` dimensions (a Matryoshka prefix, re-normalised); ``None`` = full
-    width. Build a two-stage retriever's first-pass store with a truncated instance."""
+    """Keep only the first ``truncate_dim`` dimensions (a Matryoshka prefix, re-normalised). ``None`` = the
+    model's output width, as in sentence-transformers: when the model folder's
+    ``config_sentence_transformers.json`` stores a default ``truncate_dim`` (:attr:`StaticEncoder.output_dim`),
+    the constructor sets this field to it, so copies and pickles keep the width; otherwise ``None`` stays and
+    means the full width. Build a two-stage retriever's first-pass store with a truncated instance."""
 
     normalize: bool = True
     """L2-normalise each vector (after truncation). Empty texts always give an all-zero vector."""
@@ -74,6 +77,8 @@ class MatryoEmbeddings(BaseModel, Embeddings):
                 f"({encoder.name_or_path}). Pass truncate_dim <= {encoder.dim}, or None for the full width."
             )
             raise DimensionMismatchError(msg)
+        if self.truncate_dim is None and encoder.output_dim != encoder.dim:
+            self.truncate_dim = encoder.output_dim  # the folder's default width, as sentence-transformers uses it
         self._encoder = encoder
 
     def __getstate__(self) -> dict[Any, Any]:
@@ -97,7 +102,7 @@ class MatryoEmbeddings(BaseModel, Embeddings):
 
     @property
     def dim(self) -> int:
-        """Width of the vectors this instance returns (``truncate_dim`` or the model's full width)."""
+        """Width of the vectors this instance returns (``truncate_dim``, else the model's full width)."""
         return self.truncate_dim or self._encoder.dim
 
     def _embed(self, texts: list[str]) -> list[list[float]]:

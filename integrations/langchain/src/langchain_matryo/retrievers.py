@@ -181,8 +181,10 @@ class MatryoTwoStageRetriever(BaseRetriever):
             The retriever; the store is ``retriever.vectorstore``.
         """
         settings: dict[str, Any] = {"model": model, "revision": revision, "max_length": max_length}
-        full_dim = MatryoEmbeddings(**settings).encoder.dim
-        width = None if truncate_dim is None or truncate_dim >= full_dim else truncate_dim
+        encoder = MatryoEmbeddings(**settings).encoder
+        width: int | None = truncate_dim
+        if truncate_dim is None or truncate_dim >= encoder.dim:  # full width, also past a folder's default width
+            width = None if encoder.output_dim == encoder.dim else encoder.dim
         embeddings = MatryoEmbeddings(**settings, truncate_dim=width)
         store = vectorstore_cls.from_documents(list(documents), embeddings, **(vectorstore_kwargs or {}))
         return cls(vectorstore=store, embeddings=embeddings, **kwargs)
