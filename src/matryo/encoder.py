@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import warnings
+from collections import ChainMap
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -38,7 +39,17 @@ _BUCKET_BYTES = 4 << 20  # cap on the gather temporary of one bucket step
 _BATCH_CHARS = 256_000  # a batch also ends here: ~250 passages or ~2,000 queries per tokenizer call
 _LONG_TEXT_CHARS = 100_000  # longer texts are tokenized in whitespace-aligned pieces (bounded memory)
 _NORM_EPS = 1e-12  # torch.nn.functional.normalize's eps, for parity
-_WORD_CACHE_MAX = 1 << 18  # whitespace-separated words whose token ids are remembered (about 30 MB)
+# The word cache (token ids of whitespace-separated words, for very long texts) is emptied when its estimated
+# size passes _WORD_CACHE_BYTES. The estimate is per entry: _WORD_ENTRY_BYTES of dict slot, str and tuple headers,
+# one byte per character and _WORD_ID_BYTES per id (an int object and a tuple slot); measured within 15% of
+# tracemalloc for 7- and 100-character words, so the cache stays near 32 MB (~200k typical words).
+_WORD_CACHE_BYTES = 32 << 20
+_WORD_ENTRY_BYTES = 100
+_WORD_ID_BYTES = 40
+# Longer words are tokenized on every call instead of cached (the ids are the same either way): a long text
+# without whitespace (minified JSON, base64) would otherwise store each of its 100k-character pieces, with all
+# their ids, as one entry. 100 is WordPiece's usual max_input_chars_per_word; the bound is for memory only.
+_WORD_CACHE_MAX_CHARS = 100
 # Characters that Python's str.split() treats as whitespace but BERT's normalizer deletes (so they join words):
 _SPLIT_DISAGREES = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
 # Whitespace that BERT's normalizer keeps as a word break (space, \t, \n, \r, Zs, line/paragraph separators).
@@ -119,6 +130,7 @@ class StaticEncoder:
             self._word_tokenizer = Tokenizer.from_str(self._tokenizer.to_str())
             self._word_tokenizer.no_truncation()
         self._word_cache: dict[str, tuple[int, ...]] = {}
+        self._word_cache_bytes = 0  # estimated size of _word_cache (approximate under concurrent encodes)
         self._boundaries: tuple[re.Pattern[str], ...] = (_WHITESPACE,)
         if self._word_tokenizer is not None:
             # Cutting after punctuation is exact for BERT, unless the character belongs to an added token
@@ -307,7 +319,7 @@ class StaticEncoder:
         """Pickle the table, tokenizers and settings; the lock and the lazily filled caches are rebuilt empty."""
         state = dict(self.__dict__)
         state.pop("_lock")
-        state["_word_cache"], state["_prefix_tables"] = {}, {}
+        state["_word_cache"], state["_word_cache_bytes"], state["_prefix_tables"] = {}, 0, {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -467,18 +479,28 @@ class StaticEncoder:
         With BERT's normalizer, pre-tokenizer and WordPiece, a text's tokens are exactly the concatenation of
         the tokens of its whitespace-separated words, so each distinct word is tokenized once (in one batched
         call for the words not seen before) and the ids are assembled from the cache, which is fast for one
-        long text that repeats its words. The tokenizer's truncation is applied to the assembled ids.
+        long text that repeats its words. The tokenizer's truncation is applied to the assembled ids. Words
+        longer than ``_WORD_CACHE_MAX_CHARS`` are tokenized in the same call but not kept, and the cache is
+        emptied once its estimated size passes ``_WORD_CACHE_BYTES``.
         """
         assert self._word_tokenizer is not None
         cache = self._word_cache
-        if len(cache) > _WORD_CACHE_MAX:  # start afresh; threads still using the old dict keep it
+        if self._word_cache_bytes > _WORD_CACHE_BYTES:  # start afresh; threads still using the old dict keep it
             cache = self._word_cache = {}
+            self._word_cache_bytes = 0
         splits = [text.split() for text in texts]
         missing = list({word for words in splits for word in words if word not in cache})
+        lookup = cache.__getitem__
         if missing:
             encodings = self._word_tokenizer.encode_batch_fast(missing, add_special_tokens=False)
-            cache.update(zip(missing, (tuple(e.ids) for e in encodings), strict=True))
-        lookup = cache.__getitem__
+            fresh = dict(zip(missing, (tuple(e.ids) for e in encodings), strict=True))
+            long_words = {word: fresh.pop(word) for word in missing if len(word) > _WORD_CACHE_MAX_CHARS}
+            cache.update(fresh)
+            self._word_cache_bytes += sum(
+                _WORD_ENTRY_BYTES + len(word) + _WORD_ID_BYTES * len(word_ids) for word, word_ids in fresh.items()
+            )
+            if long_words:  # kept for this call only
+                lookup = ChainMap(long_words, cache).__getitem__
         ids = [list(chain.from_iterable(map(lookup, words))) for words in splits]
         truncation = self._tokenizer.truncation
         if truncation is not None:

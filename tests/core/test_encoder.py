@@ -391,3 +391,37 @@ def test_pickle_and_deepcopy_give_an_equal_working_encoder(encoder: StaticEncode
         assert clone.fingerprint == encoder.fingerprint and clone.truncate_dim == encoder.truncate_dim
         np.testing.assert_array_equal(clone.encode(texts, truncate_dim=8), expected)
         np.testing.assert_array_equal(clone.encode(texts), encoder.encode(texts))
+
+
+def _cached_bytes(encoder: StaticEncoder) -> int:
+    return sum(
+        encoder_module._WORD_ENTRY_BYTES + len(word) + encoder_module._WORD_ID_BYTES * len(ids)
+        for word, ids in encoder._word_cache.items()
+    )
+
+
+def test_word_cache_keeps_only_short_words(encoder: StaticEncoder) -> None:
+    # A long text without whitespace (minified JSON, base64): each ~100k-character piece is one "word".
+    text = ",".join(f'{{"cat":{i},"dog":"x{i}"}}' for i in range(12_000))
+    assert len(text) > encoder_module._LONG_TEXT_CHARS and " " not in text
+    ids = encoder.tokenizer.encode(text, add_special_tokens=False).ids
+    expected = encoder.table[ids].astype(np.float64).mean(axis=0)
+    for _ in range(2):  # the long pieces are tokenized again, not looked up
+        np.testing.assert_allclose(encoder.encode(text, normalize=False), expected, rtol=1e-5, atol=1e-6)
+    assert all(len(word) <= encoder_module._WORD_CACHE_MAX_CHARS for word in encoder._word_cache)
+    assert sum(map(len, encoder._word_cache.values())) < 1000
+    mixed = ["cat " + "y" * 150 + " dog " + "x" * 101, "y" * 150]
+    expected_mixed = [e.ids for e in encoder.tokenizer.encode_batch(mixed, add_special_tokens=False)]
+    assert encoder._word_ids(mixed) == expected_mixed
+    assert set(encoder._word_cache) >= {"cat", "dog"} and "y" * 150 not in encoder._word_cache
+
+
+def test_word_cache_is_emptied_past_its_byte_budget(encoder: StaticEncoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(encoder_module, "_WORD_CACHE_BYTES", 20_000)
+    words = [f"w{i}x{i * 7}" for i in range(4000)]
+    for start in range(0, len(words), 100):
+        chunk = words[start : start + 100]
+        expected = [e.ids for e in encoder.tokenizer.encode_batch(chunk, add_special_tokens=False)]
+        assert encoder._word_ids(chunk) == expected
+        assert encoder._word_cache_bytes == _cached_bytes(encoder)
+        assert _cached_bytes(encoder) <= 20_000 + 100 * 400  # the budget plus one call's new words
