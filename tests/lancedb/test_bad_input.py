@@ -14,6 +14,7 @@ from tests.lancedb.helpers import make_rows
 
 from matryo import DimensionMismatchError
 from matryo.cache import clear_encoder_cache
+from matryo.errors import InvalidArgumentError
 from matryo_lancedb import ModelMismatchError, TwoStageTable, create_two_stage_table, open_two_stage_table
 
 
@@ -71,6 +72,18 @@ def test_a_query_vector_of_the_wrong_length_is_a_clear_error(table: TwoStageTabl
             table.search(bad, k=3)
     vector = table.encoder.encode("cat dog river")
     assert table.search(vector, k=3) == table.search("cat dog river", k=3)
+    # the message reports the caller's shape (a (1, 65) array used to be reported as (1, 1, 65))
+    with pytest.raises(
+        DimensionMismatchError,
+        match=r"one query vector of shape \(1, 65\); expected full-width .* shape \(64,\) or \(1, 64\)",
+    ):
+        table.search(np.ones((1, 65), dtype=np.float32), k=3)
+    with pytest.raises(DimensionMismatchError, match=r"shape \(2, 64\)"):
+        table.search(np.ones((2, 64), dtype=np.float32), k=3)
+    with pytest.raises(
+        DimensionMismatchError, match=r"query vectors of shape \(3, 16\); expected full-width .* shape \(q, 64\)"
+    ):
+        table.search_batch(np.ones((3, 16), dtype=np.float32), k=3)
 
 
 def test_bad_k_and_multiplier(table: TwoStageTable) -> None:
@@ -100,6 +113,13 @@ def test_existing_table_with_other_metadata_columns(table: TwoStageTable, tiny64
     same = create_two_stage_table(db, "docs", tiny64, truncate_dim=16, exist_ok=True, metadata={"tag": pa.string()})
     as_is = create_two_stage_table(db, "docs", tiny64, truncate_dim=16, exist_ok=True)
     assert same.count() == as_is.count() == 100
+
+
+def test_existing_table_with_another_id_type(table: TwoStageTable, tiny64: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="exists with a string id column; id_type=int64 was requested"):
+        create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, exist_ok=True, id_type=pa.int64())
+    same = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, exist_ok=True, id_type=pa.string())
+    assert same.count() == 100 and isinstance(InvalidArgumentError("x"), ValueError)
 
 
 def test_existing_table_with_another_models_dims(table: TwoStageTable, tiny32: Path, tmp_path: Path) -> None:

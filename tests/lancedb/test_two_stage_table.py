@@ -211,3 +211,40 @@ def test_a_model_with_a_stored_default_width_keeps_a_full_width_column(tiny64_de
     assert again.count() == 21
     full_first = create_two_stage_table(tmp_path / "db", "full", tiny64_default24, truncate_dim=None)
     assert (full_first.dim, full_first.truncate_dim) == (64, 64)
+
+
+@pytest.mark.parametrize("as_arrow", [False, True])
+def test_upsert_replaces_the_whole_row_for_dicts_and_arrow(tiny64: Path, tmp_path: Path, as_arrow: bool) -> None:
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, metadata={"year": pa.int32()})
+    tbl.add([{"id": "a", "text": "the cat", "year": 2020}, {"id": "b", "text": "a dog", "year": 2021}])
+    new = [{"id": "a", "text": "the big cat"}, {"id": "c", "text": "fast python code"}]  # no year given
+    tbl.upsert(pa.Table.from_pylist(new) if as_arrow else new)
+    rows = tbl.table.search().select(["id", "text", "year"]).to_list()
+    assert sorted((r["id"], r["text"], r["year"]) for r in rows) == [
+        ("a", "the big cat", None),  # replaced by id: the omitted column is null, not the old 2020
+        ("b", "a dog", 2021),
+        ("c", "fast python code", None),
+    ]
+    assert tbl.search("the big cat", k=1)[0] == {
+        "id": "a",
+        "text": "the big cat",
+        "year": None,
+        "score": pytest.approx(1),
+    }
+
+
+def test_delete_takes_numpy_ids(tiny64: Path, tmp_path: Path) -> None:
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, metadata={"tag": pa.string()})
+    tbl.add(make_rows(10))
+    assert tbl.delete(np.array(["1", "2", "nope"])) == 2
+    assert tbl.delete(np.array([], dtype=str)) == 0 and tbl.count() == 8
+    ints = create_two_stage_table(tmp_path / "db", "ints", tiny64, truncate_dim=16, id_type=pa.int64())
+    ints.add([{"id": 1, "text": "cat"}, {"id": 2, "text": "dog"}])
+    assert ints.delete(np.array([1, 5], dtype=np.int64)) == 1 and ints.count() == 1
+
+
+def test_search_takes_a_one_row_matrix_as_one_query(table: TwoStageTable) -> None:
+    matrix = table.encoder.encode(["cat dog river"])  # (1, 64): what encode([q]) returns
+    assert matrix.shape == (1, 64)
+    assert table.search(matrix, k=3) == table.search("cat dog river", k=3)
+    assert table.search(matrix.tolist(), k=3) == table.search("cat dog river", k=3)

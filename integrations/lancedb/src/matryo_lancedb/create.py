@@ -14,6 +14,7 @@ from lancedb.embeddings import EmbeddingFunctionConfig
 
 from matryo import DimensionMismatchError
 from matryo.cache import load_encoder
+from matryo.errors import InvalidArgumentError
 from matryo.search import DEFAULT_TRUNCATE_DIM
 from matryo_lancedb.embedding import MatryoEmbeddings, ModelMismatchError, _absolute, matryo_embeddings
 from matryo_lancedb.layout import META_KEY, TableLayout, metadata_fields
@@ -50,7 +51,8 @@ def create_two_stage_table(
         normalize: L2-normalise stored vectors.
         max_length: Token cut-off override.
         metadata: Extra columns, e.g. ``{"source": pa.string(), "year": pa.int32()}``.
-        id_type: Arrow type of the ``id`` column (default ``pa.string()``).
+        id_type: Arrow type of the ``id`` column (default ``pa.string()``; with ``exist_ok``, ``None`` takes the
+            existing table's).
         exist_ok: Open the table if it exists (its model settings, and its metadata columns when ``metadata``
             is given, must match these).
         mode: ``"create"`` or ``"overwrite"`` (replaces an existing table: its rows are lost).
@@ -60,7 +62,8 @@ def create_two_stage_table(
 
     Raises:
         ValueError: If the table exists (and not ``exist_ok``), a metadata column name is reserved, or
-            ``exist_ok`` and ``metadata`` names other columns than the existing table has.
+            ``exist_ok`` and ``metadata`` names other columns than the existing table has, or ``id_type`` is
+            not the existing table's (:class:`matryo.errors.InvalidArgumentError`).
         DimensionMismatchError: If ``exist_ok`` and the existing table's vectors have other widths.
         ModelMismatchError: If ``exist_ok`` and the existing table was built with another model or settings.
     """
@@ -73,6 +76,7 @@ def create_two_stage_table(
     if exist_ok and mode == "create" and _table_exists(connection, name):
         existing = open_two_stage_table(connection, name)
         _check_same(existing, full, first, dim, width)
+        _check_same_id_type(existing, id_type)
         if metadata is not None:
             _check_same_columns(existing, metadata_fields(metadata, existing.layout))
         return existing
@@ -135,6 +139,17 @@ def _check_same_columns(existing: TwoStageTable, wanted: list[pa.Field]) -> None
             "the existing rows are untouched."
         )
         raise ValueError(msg)
+
+
+def _check_same_id_type(existing: TwoStageTable, id_type: pa.DataType | None) -> None:
+    stored = existing.table.schema.field(existing.layout.id_column).type
+    if id_type is not None and stored != id_type:
+        msg = (
+            f"Table {existing.table.name!r} exists with a {stored} id column; id_type={id_type} was requested. Use "
+            f"another table name, or pass the table's own id_type (or id_type=None to take it as it is); the existing "
+            "rows are untouched."
+        )
+        raise InvalidArgumentError(msg)
 
 
 def _check_same(existing: TwoStageTable, full: MatryoEmbeddings, first: MatryoEmbeddings, dim: int, width: int) -> None:

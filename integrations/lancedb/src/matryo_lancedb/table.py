@@ -190,11 +190,18 @@ class TwoStageTable:
     def upsert(self, rows: Iterable[Mapping[str, Any]] | pa.Table) -> int:
         """Insert rows, replacing existing rows with the same id.
 
+        A replaced row is replaced whole: a declared metadata column the new row omits becomes null, whether
+        the rows are dicts or an Arrow table.
+
         Args:
             rows: As for :meth:`add`.
 
         Returns:
             The number of rows given.
+
+        Raises:
+            ValueError: As for :meth:`add`; nothing is written.
+            TypeError: As for :meth:`add`.
         """
         batch = self._prepare(rows)
         if batch.num_rows:
@@ -210,12 +217,12 @@ class TwoStageTable:
         """Delete rows by id.
 
         Args:
-            ids: The ids to delete.
+            ids: The ids to delete (a sequence or a 1-D numpy array).
 
         Returns:
             How many rows were deleted.
         """
-        if not ids:
+        if len(ids) == 0:
             return 0
         before = self.count()
         id_type = self._table.schema.field(self._layout.id_column).type
@@ -234,8 +241,10 @@ class TwoStageTable:
                 msg = f"The rows lack column(s) {missing}; expected {user_columns}."
                 raise ValueError(msg)
             unknown = sorted(set(table.column_names) - set(user_columns))
-            table = table.select([name for name in user_columns if name in table.column_names])
-            table = table.cast(pa.schema([schema.field(name) for name in table.column_names]))
+            for name in user_columns:  # an omitted metadata column is null, as for dicts (upsert replaces rows)
+                if name not in table.column_names:
+                    table = table.append_column(schema.field(name), pa.nulls(table.num_rows, schema.field(name).type))
+            table = table.select(user_columns).cast(schema)
             ids, texts = table[lay.id_column].to_pylist(), table[lay.text_column].to_pylist()
         else:
             records = [dict(row) for row in rows]
@@ -276,7 +285,8 @@ class TwoStageTable:
         LanceDB query, no second round trip. Rescoring uses :func:`matryo.search.rescore`.
 
         Args:
-            query: A query text, or a full-width query vector (``dim`` floats).
+            query: A query text, or a full-width query vector: ``dim`` floats, or a ``(1, dim)`` array (what
+                ``encoder.encode([text])`` returns). Use :meth:`search_batch` for several queries.
             k: Hits to return.
             rescore_multiplier: First-pass oversampling (``>= 1``).
             where: A LanceDB SQL filter applied in the first pass (before the limit).
@@ -293,7 +303,14 @@ class TwoStageTable:
             DimensionMismatchError: If a query vector is not ``dim`` wide.
             ValueError: If ``k`` or ``rescore_multiplier`` is out of range.
         """
-        full = self._query_vectors([query] if isinstance(query, str) else [np.asarray(query, dtype=np.float32)])
+        if isinstance(query, str):
+            full = self._query_vectors([query])
+        else:
+            vector = np.asarray(query, dtype=np.float32)
+            one = vector.ndim == 1 or (vector.ndim == 2 and vector.shape[0] == 1)  # (dim,) or encode([q])'s (1, dim)
+            if not one or vector.shape[-1] != self.dim:
+                raise DimensionMismatchError(self._shape_message(vector.shape, "one query vector"))
+            full = vector.reshape(1, self.dim)
         return self._search(full, k, rescore_multiplier, where, nprobes, refine_factor)[0]
 
     def search_batch(
@@ -419,13 +436,17 @@ class TwoStageTable:
             return self.encoder.encode(list(items), truncate_dim=self.dim, normalize=True)
         vectors = np.asarray(items, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            msg = (
-                f"The query vectors have shape {vectors.shape[1:] if vectors.ndim == 2 else vectors.shape}; expected "
-                f"full-width vectors of {self.dim} floats (this table's model). Truncated {self.truncate_dim}-d "
-                "vectors are derived from them; pass texts to let the table encode them."
-            )
-            raise DimensionMismatchError(msg)
+            raise DimensionMismatchError(self._shape_message(np.shape(queries), "query vectors"))
         return vectors
+
+    def _shape_message(self, shape: tuple[int, ...], what: str) -> str:
+        single = what == "one query vector"
+        wanted = f"({self.dim},) or (1, {self.dim})" if single else f"(q, {self.dim})"
+        return (
+            f"Found {what} of shape {tuple(shape)}; expected full-width vectors of {self.dim} floats (this table's "
+            f"model), shape {wanted}. Truncated {self.truncate_dim}-d vectors are derived from them; pass texts to let "
+            "the table encode them" + ("." if single else ", or use search() for one query.")
+        )
 
     # ------------------------------------------------------------------ index
     def create_index(
