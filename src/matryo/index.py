@@ -47,6 +47,7 @@ STORES: tuple[str, ...] = (*CODEC_NAMES[:3], "none")
 SearchMode = Literal["two_stage", "exact", "first_pass"]
 
 _QUERY_CHUNK = 256  # queries scored at once against the whole index (bounds the score matrix)
+_RESCORE_BLOCK = 1 << 22  # candidates x dim fetched for rescoring at once (16 MB as float32); splits a query batch
 
 
 def _top_n(scores: NDArray[np.float32], n: int) -> NDArray[np.intp]:
@@ -72,6 +73,7 @@ def _top_rows(
         for row in scores:
             top = _top_n(row, n)
             out.append((top, np.asarray(row[top], dtype=np.float32)))
+        del scores, row  # freed before the next block's scores are allocated
     return out
 
 
@@ -526,7 +528,14 @@ class NumpyIndex(Generic[IdT]):
         queries = normalize(queries)
         if mode == "two_stage":
             candidates = self.first_pass(truncate(queries, self.truncate_dim), n_candidates)
-            return rescore(queries, candidates, k=k, fetch_full_vectors=self.fetch_full_vectors, on_missing=on_missing)
+            # Rescored a few queries at a time: a large batch never fetches the union of all its shortlists at once.
+            step = max(1, _RESCORE_BLOCK // (n_candidates * self.dim))
+            hits: list[SearchHits[IdT]] = []
+            for start in range(0, queries.shape[0], step):
+                chunk, shortlists = queries[start : start + step], candidates[start : start + step]
+                fetch = self.fetch_full_vectors
+                hits.extend(rescore(chunk, shortlists, k=k, fetch_full_vectors=fetch, on_missing=on_missing))
+            return hits
         if mode == "first_pass":
             prefix = truncate(queries, self.truncate_dim)
             snap = self._snapshot()

@@ -303,8 +303,12 @@ class Codec:
         """
         matrix = _as_matrix(queries, "queries")
         _check_width(matrix, self.dim, "The query vectors")
-        decoded = self.decode(codes)
-        return np.asarray(matrix @ decoded.T, dtype=np.float32)
+        code_matrix = np.asarray(codes).reshape(-1, self.dim)
+        out = np.empty((matrix.shape[0], code_matrix.shape[0]), dtype=np.float32)
+        rows = max(1, _SCORE_CHUNK // max(1, self.dim))  # decode a block at a time, not the whole store
+        for start in range(0, code_matrix.shape[0], rows):
+            out[:, start : start + rows] = matrix @ self.decode(code_matrix[start : start + rows]).T
+        return out
 
     def to_config(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict that :func:`codec_from_config` turns back into this codec."""
@@ -319,6 +323,23 @@ class Float32Codec(Codec):
 
     name = "float32"
     code_dtype = np.float32
+
+    def similarity(self, queries: ArrayLike, codes: ArrayLike) -> NDArray[np.float32]:
+        """Dot products of float queries with the stored float32 vectors (one matrix product, no copy).
+
+        Args:
+            queries: A ``(q, dim)`` float array (or one ``(dim,)`` vector).
+            codes: A ``(n, dim)`` float32 array from :meth:`encode`.
+
+        Returns:
+            A ``(q, n)`` float32 score matrix.
+
+        Raises:
+            DimensionMismatchError: If the queries are not ``dim`` wide.
+        """
+        matrix = _as_matrix(queries, "queries")
+        _check_width(matrix, self.dim, "The query vectors")
+        return np.asarray(matrix @ self.decode(codes).T, dtype=np.float32)
 
 
 class Float16Codec(Codec):

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+from matryo import index as index_module
 from matryo.errors import DimensionMismatchError, NonFiniteVectorError
 from matryo.index import FIRST_PASS_CODECS, STORES, NumpyIndex
 from matryo.quantize import Codec, Int8Codec, normalize, truncate
@@ -405,3 +406,25 @@ def test_pickle_round_trip_keeps_results_and_the_index_stays_usable(encoder, cor
         copy.add(ids[200:], texts[200:])
     assert back.ids == idx.ids == ids
     assert back.search("alpha beta").ids == idx.search("alpha beta").ids
+
+
+def test_a_batch_of_queries_is_rescored_a_few_queries_at_a_time(encoder, corpus, monkeypatch) -> None:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16)
+    idx.add(ids, texts)
+    queries = encoder.encode([f"{a} {b}" for a, b in zip(texts[:40], texts[40:80], strict=True)])
+    one_by_one = [idx.search_vectors(query, k=5, rescore_multiplier=8)[0] for query in queries]
+    monkeypatch.setattr(index_module, "_RESCORE_BLOCK", 40 * 3 * 64)  # 3 queries' shortlists of 40 per fetch
+    fetched: list[int] = []
+    fetch = idx.fetch_full_vectors
+
+    def recording(wanted: list[str]) -> tuple[list[str], np.ndarray]:
+        fetched.append(len(wanted))
+        return fetch(wanted)
+
+    monkeypatch.setattr(idx, "fetch_full_vectors", recording)
+    batch = idx.search_vectors(queries, k=5, rescore_multiplier=8)
+    assert max(fetched) <= 120 and len(fetched) == 14
+    assert [h.ids for h in batch] == [h.ids for h in one_by_one]
+    for got, want in zip(batch, one_by_one, strict=True):
+        np.testing.assert_allclose(got.scores, want.scores, rtol=1e-6)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 import warnings
 
 import numpy as np
 import pytest
 
+from matryo import quantize
 from matryo.errors import DimensionMismatchError, NonFiniteVectorError
 from matryo.quantize import (
     BinaryCodec,
@@ -279,3 +281,19 @@ def test_int8_encode_refuses_nan_instead_of_casting_it_to_a_code() -> None:
     vectors[1, 2] = np.nan
     with pytest.raises(NonFiniteVectorError, match=r"rows \[1\]"):
         codec.encode(vectors)
+
+
+def test_float16_similarity_decodes_block_by_block(monkeypatch) -> None:
+    codec = Float16Codec(64)
+    codes = codec.encode(_random(20_000, 64))
+    queries = _random(2, 64, seed=1)
+    expected = queries @ codes.astype(np.float32).T
+    monkeypatch.setattr(quantize, "_SCORE_CHUNK", 1 << 12)  # 64 rows per block
+    tracemalloc.start()
+    try:
+        scores = codec.similarity(queries, codes)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+    assert peak < 20_000 * 64 * 4 / 4  # scores and one decoded block, not the decoded store (5 MB)
