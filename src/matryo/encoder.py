@@ -66,6 +66,13 @@ class StaticEncoder:
 
     Load one with :meth:`from_pretrained`; encode with :meth:`encode`. ``encode`` is thread-safe.
 
+    Attributes:
+        name_or_path: Where the model came from.
+        layout: The folder layout it was read from.
+        stored_dtype: The table's dtype on disk (``"F32"``, ``"F16"``, ...).
+        normalized: Whether the source normalises its output (a Normalize module in ``modules.json``, or
+            model2vec's ``normalize: true``). Informational: :meth:`encode`'s ``normalize`` flag decides.
+
     Example:
         >>> enc = StaticEncoder.from_pretrained()  # the embedded default model, offline
         >>> vectors = enc.encode(["how do I read a gzip file", "parse command line arguments"])
@@ -82,6 +89,8 @@ class StaticEncoder:
         name_or_path: str = "<in-memory>",
         layout: str = "in-memory",
         stored_dtype: str = "F32",
+        normalized: bool = False,
+        st_config: Mapping[str, Any] | None = None,
     ) -> None:
         """Wrap a token table and its tokenizer.
 
@@ -93,6 +102,10 @@ class StaticEncoder:
             name_or_path: Where the model came from (for display and configs).
             layout: The folder layout the model was read from.
             stored_dtype: The dtype of the table on disk (``"F32"``, ``"F16"``, ...).
+            normalized: Whether the source model normalises its output (a Normalize module, or model2vec's
+                ``normalize: true``); :meth:`save_pretrained` writes it back. It does not change :meth:`encode`.
+            st_config: The source's ``config_sentence_transformers.json``; :meth:`save_pretrained` keeps its
+                prompts, ``default_prompt_name`` and ``similarity_fn_name``.
 
         Raises:
             ModelFormatError: If the table is not 2-D or has fewer rows than the tokenizer's vocabulary (extra
@@ -141,6 +154,8 @@ class StaticEncoder:
         self.name_or_path = name_or_path
         self.layout = layout
         self.stored_dtype = stored_dtype
+        self.normalized = normalized
+        self._st_config = dict(st_config or {})
         self.truncate_dim = None if truncate_dim is None else self._check_dim(truncate_dim)
         # Contiguous copies of the first d columns, filled row by row as tokens are first seen.
         self._prefix_tables: dict[int, tuple[NDArray[np.float32], NDArray[np.bool_]]] = {}
@@ -215,6 +230,8 @@ class StaticEncoder:
             name_or_path=display,
             layout=files.layout,
             stored_dtype=stored_dtype,
+            normalized=files.normalized,
+            st_config=files.st_config,
         )
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> Path:
@@ -224,7 +241,9 @@ class StaticEncoder:
         plus sentence-transformers' ``modules.json`` (StaticEmbedding at path ``"."``), which both libraries
         read. A float16 table is saved as float16; everything else as float32. The tokenizer is saved with
         padding off and this encoder's truncation; a default ``truncate_dim`` is saved in
-        ``config_sentence_transformers.json``.
+        ``config_sentence_transformers.json``, next to the source's prompts, ``default_prompt_name`` and
+        ``similarity_fn_name``. When the source normalises (:attr:`normalized`), a Normalize module and
+        model2vec's ``normalize: true`` are written, so both libraries keep returning unit vectors.
 
         Args:
             path: The folder to write (created if missing).
@@ -250,26 +269,36 @@ class StaticEncoder:
             "apply_pca": None,
             "hidden_dim": self.dim,
             "seq_length": 1000000,
-            "normalize": False,
+            "normalize": self.normalized,
             "pooling": "mean",
             "max_length": self.max_length,  # model2vec cuts at 512 tokens when absent; null = never
             "embedding_dtype": str(table.dtype),
         }
         modules = [{"idx": 0, "name": "0", "path": ".", "type": "sentence_transformers.models.StaticEmbedding"}]
+        files: list[tuple[Path, Any]] = []
+        if self.normalized:  # the entry model2vec writes; the folder and its config.json as sentence-transformers 6.2
+            normalize = {"idx": 1, "name": "1", "path": "1_Normalize", "type": "sentence_transformers.models.Normalize"}
+            modules.append(normalize)
+            (folder / "1_Normalize").mkdir(exist_ok=True)
+            io_names = {"module_input_name": "sentence_embedding", "module_output_name": "sentence_embedding"}
+            files.append((folder / "1_Normalize" / "config.json", io_names))
+        # The source's settings (prompts, similarity function, ...) are kept; its version stamp and width are not.
         st_config: dict[str, Any] = {
             "model_type": "SentenceTransformer",
             "prompts": {"query": "", "document": ""},
             "default_prompt_name": None,
             "similarity_fn_name": "cosine",
         }
+        st_config.update((k, v) for k, v in self._st_config.items() if k not in {"__version__", "truncate_dim"})
         if self.truncate_dim is not None:
             st_config["truncate_dim"] = self.truncate_dim
-        for name, content in (
-            ("config.json", config),
-            ("modules.json", modules),
-            ("config_sentence_transformers.json", st_config),
-        ):
-            (folder / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        files += [
+            (folder / "config.json", config),
+            (folder / "modules.json", modules),
+            (folder / "config_sentence_transformers.json", st_config),
+        ]
+        for file, content in files:
+            file.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
         return folder
 
     # ------------------------------------------------------------------ properties
@@ -371,7 +400,11 @@ class StaticEncoder:
             truncate_dim: Keep only the first ``truncate_dim`` dimensions (a Matryoshka prefix). Only those
                 columns of the table are read. Defaults to the encoder's ``truncate_dim`` (else full width).
             normalize: L2-normalise each vector (after truncation). Empty texts stay all-zero. ``False``
-                gives sentence-transformers' raw mean.
+                gives the raw mean of the token rows, whatever the model: that is sentence-transformers' output
+                with ``normalize_embeddings=False`` only for a model without a Normalize module. For a model
+                whose source normalises (:attr:`normalized`: a Normalize module, or model2vec's
+                ``normalize: true``), sentence-transformers and model2vec always return unit vectors (with
+                ``truncate_dim``, ST normalises before truncating); ``True`` gives the same directions.
             batch_size: Texts tokenized per call; the next batch is tokenized while the current one is pooled.
             show_progress_bar: Show a tqdm progress bar (needs ``tqdm``).
 

@@ -69,6 +69,8 @@ class ModelFiles:
         layout: Human-readable name of the layout that matched.
         config: Parsed model2vec ``config.json`` (empty when absent).
         st_config: Parsed ``config_sentence_transformers.json`` (empty when absent).
+        normalized: Whether the source normalises its output: a Normalize module in ``modules.json``
+            (sentence-transformers), or ``"normalize": true`` in model2vec's ``config.json``.
     """
 
     root: Path
@@ -77,6 +79,12 @@ class ModelFiles:
     layout: str
     config: Mapping[str, Any] = field(default_factory=dict)
     st_config: Mapping[str, Any] = field(default_factory=dict)
+    normalized: bool = False
+
+
+def _module_class(module: Any) -> str:
+    """The class name of a ``modules.json`` entry (``"StaticEmbedding"``, ``"Normalize"``, ...)."""
+    return str(module.get("type", "")).rsplit(".", 1)[-1] if isinstance(module, dict) else ""
 
 
 def _read_json(path: Path) -> Any:
@@ -96,7 +104,7 @@ def _check_no_other_modules(path: Path, modules: list[Any]) -> None:
     others = [
         f"{m.get('type')} (path {m.get('path')!r})"
         for m in modules
-        if isinstance(m, dict) and str(m.get("type", "")).rsplit(".", 1)[-1] not in _SUPPORTED_MODULES
+        if isinstance(m, dict) and _module_class(m) not in _SUPPORTED_MODULES
     ]
     if others:
         msg = (
@@ -137,17 +145,18 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
     if not isinstance(st_config, dict):
         st_config = {}
 
+    normalized = config.get("normalize") is True  # model2vec's own flag
     modules_path = folder / "modules.json"
     if modules_path.is_file():
         modules = _read_json(modules_path)
         entries = [m for m in modules if isinstance(m, dict) and str(m.get("type", "")).endswith(_STATIC_TYPE_SUFFIX)]
         if entries:
             _check_no_other_modules(modules_path, modules)
+            normalized = normalized or any(_module_class(m) == "Normalize" for m in modules)
             sub = folder / str(entries[0].get("path", ""))
             if _complete(sub):
-                return ModelFiles(
-                    folder, sub / _WEIGHTS, sub / _TOKENIZER, "sentence-transformers (modules.json)", config, st_config
-                )
+                layout = "sentence-transformers (modules.json)"
+                return ModelFiles(folder, sub / _WEIGHTS, sub / _TOKENIZER, layout, config, st_config, normalized)
             tried.append(f"sentence-transformers modules.json -> {str(sub)!r} (no {_WEIGHTS} + {_TOKENIZER} there)")
         else:
             types = [m.get("type") for m in modules if isinstance(m, dict)]
@@ -158,12 +167,12 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
     hub = folder / _HUB_SUBFOLDER
     if _complete(hub):
         layout = "sentence-transformers hub layout"
-        return ModelFiles(folder, hub / _WEIGHTS, hub / _TOKENIZER, layout, config, st_config)
+        return ModelFiles(folder, hub / _WEIGHTS, hub / _TOKENIZER, layout, config, st_config, normalized)
     tried.append(f"sentence-transformers hub layout ({_HUB_SUBFOLDER}/{_WEIGHTS} + {_TOKENIZER})")
 
     if _complete(folder):
         layout = "model2vec" if config.get("model_type") == "model2vec" else "root"
-        return ModelFiles(folder, folder / _WEIGHTS, folder / _TOKENIZER, layout, config, st_config)
+        return ModelFiles(folder, folder / _WEIGHTS, folder / _TOKENIZER, layout, config, st_config, normalized)
     tried.append(f"model2vec / root layout ({_WEIGHTS} + {_TOKENIZER} at the root)")
 
     found = sorted(p.name for p in folder.iterdir())[:20]

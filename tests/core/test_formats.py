@@ -320,3 +320,48 @@ def test_real_hub_model_loads_when_online() -> None:
         pytest.skip("offline: the hub is not reachable")
     enc = StaticEncoder.from_pretrained("sentence-transformers/static-retrieval-mrl-en-v1")
     assert enc.dim == 1024 and enc.vocab_size == 30522
+
+
+NORMALIZE_MODULE = {"idx": 1, "name": "1", "path": "1_Normalize", "type": "sentence_transformers.models.Normalize"}
+
+
+def test_save_pretrained_keeps_a_normalize_module(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    modules = json.loads((folder / "modules.json").read_text())
+    (folder / "modules.json").write_text(json.dumps([*modules, NORMALIZE_MODULE]))
+    enc = StaticEncoder.from_pretrained(folder)
+    assert enc.normalized
+    saved = enc.save_pretrained(tmp_path / "saved")
+    assert json.loads((saved / "modules.json").read_text())[1] == NORMALIZE_MODULE
+    assert json.loads((saved / "config.json").read_text())["normalize"] is True
+    assert StaticEncoder.from_pretrained(saved).normalized
+    plain = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "plain"))
+    assert not plain.normalized
+    out = plain.save_pretrained(tmp_path / "plain_out")
+    assert len(json.loads((out / "modules.json").read_text())) == 1
+    assert json.loads((out / "config.json").read_text())["normalize"] is False
+
+
+def test_model2vec_normalize_true_is_kept_by_save_pretrained(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m", layout="model2vec")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "normalize": True}))
+    enc = StaticEncoder.from_pretrained(folder)
+    assert enc.normalized
+    saved = enc.save_pretrained(tmp_path / "saved")
+    assert json.loads((saved / "config.json").read_text())["normalize"] is True
+    assert NORMALIZE_MODULE in json.loads((saved / "modules.json").read_text())
+
+
+def test_save_pretrained_keeps_prompts_and_similarity(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    prompts = {"query": "", "document": "", "title": "title: "}  # a named prompt, applied only on request
+    _write_st_config(folder, prompts=prompts, similarity_fn_name="dot", __version__={"sentence_transformers": "3.0"})
+    enc = StaticEncoder.from_pretrained(folder)
+    saved = json.loads((enc.save_pretrained(tmp_path / "saved") / "config_sentence_transformers.json").read_text())
+    assert saved == {
+        "model_type": "SentenceTransformer",
+        "prompts": prompts,
+        "default_prompt_name": None,
+        "similarity_fn_name": "dot",
+    }

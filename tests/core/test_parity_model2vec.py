@@ -186,3 +186,17 @@ def test_standin_in_model2vec_layout(tmp_path_factory: pytest.TempPathFactory) -
     texts = _agreeing(enc, model, TEXTS)
     _assert_close(enc.encode(texts, truncate_dim=1024), model.encode(texts), texts)
     _assert_close(enc.encode(texts), narrow.encode(texts), texts)
+
+
+def test_save_pretrained_keeps_normalize_true(tmp_path: Path, tiny: tuple[Any, np.ndarray]) -> None:
+    """model2vec's own normalize=True folder, re-saved by matryo: model2vec still returns unit vectors."""
+    tokenizer, table = tiny
+    StaticModel(vectors=table + 0.3, tokenizer=tokenizer, normalize=True).save_pretrained(str(tmp_path / "n"))
+    saved = StaticEncoder.from_pretrained(tmp_path / "n").save_pretrained(tmp_path / "saved")
+    original = StaticModel.from_pretrained(str(tmp_path / "n"))
+    again = StaticModel.from_pretrained(str(saved))
+    assert again.normalize is True
+    texts = TEXTS[:300]
+    expected = original.encode(texts)
+    assert np.allclose(np.linalg.norm(expected[np.abs(expected).sum(1) > 0], axis=1), 1, atol=1e-5)
+    _assert_close(again.encode(texts), expected, texts)

@@ -254,3 +254,31 @@ def test_save_pretrained_loads_in_st(standin_trunc_dir: Path, tmp_path: Path) ->
     again = StaticEncoder.from_pretrained(folder)
     assert again.max_length == 200
     np.testing.assert_array_equal(again.encode(texts), enc.encode(texts))
+
+
+def test_save_pretrained_keeps_st_normalize_module_and_prompts(tmp_path: Path) -> None:
+    """A [StaticEmbedding, Normalize] model re-saved by matryo: ST gives the same unit vectors and prompts."""
+    from sentence_transformers.models import Normalize
+
+    tokenizer = standin.tiny_wordpiece_tokenizer()
+    table = _tiny_table(tokenizer) + 0.5  # far from unit norm
+    source = SentenceTransformer(
+        modules=[StaticEmbedding(tokenizer, embedding_weights=table), Normalize()],
+        device="cpu",
+        prompts={"query": "", "document": "", "title": "title: "},
+        similarity_fn_name="dot",
+    )
+    source.save(str(tmp_path / "src"))
+    enc = StaticEncoder.from_pretrained(tmp_path / "src")
+    resaved = _st(enc.save_pretrained(tmp_path / "saved"))
+    texts = SHORTER[:300]
+    original = _st(tmp_path / "src")
+    expected = _st_encode(original, texts)
+    nonempty = np.abs(expected).sum(axis=1) > 0
+    assert nonempty.sum() > 250 and np.allclose(np.linalg.norm(expected[nonempty], axis=1), 1, atol=1e-5)
+    _assert_close(_st_encode(resaved, texts), expected, texts)
+    titled = _st_encode(original, texts, prompt_name="title")
+    assert np.abs(titled - expected).max() > 1e-3
+    _assert_close(_st_encode(resaved, texts, prompt_name="title"), titled, texts)
+    assert resaved.similarity_fn_name == "dot"
+    _assert_close(enc.encode(texts), expected, texts)  # normalize=True gives what ST gives
