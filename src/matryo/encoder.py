@@ -196,7 +196,8 @@ class StaticEncoder:
 
         Warns:
             UserWarning: If ``config_sentence_transformers.json`` sets a non-empty default prompt, which
-                sentence-transformers prepends to every text and matryo does not.
+                sentence-transformers prepends to every text, or non-empty ``query``/``document`` prompts, which
+                its ``encode_query``/``encode_document`` prepend; matryo applies no prompts.
         """
         if name_or_path is None:
             folder = DEFAULT_MODEL_PATH
@@ -647,15 +648,28 @@ def _stored_truncate_dim(st_config: Mapping[str, Any], dim: int, root: Path) -> 
 
 
 def _warn_default_prompt(st_config: Mapping[str, Any], display: str) -> None:
-    """Warn that a default prompt, which sentence-transformers prepends to every text, is not applied."""
-    name = st_config.get("default_prompt_name")
+    """Warn (once) that prompts sentence-transformers would prepend are not applied by matryo.
+
+    A default prompt is prepended to every text by ``encode``; non-empty ``query``/``document`` prompts are
+    prepended by ``encode_query``/``encode_document``. Other named prompts are only used on request.
+    """
     prompts = st_config.get("prompts")
-    prompt = prompts.get(name) if name is not None and isinstance(prompts, dict) else None
-    if prompt:
+    prompts = prompts if isinstance(prompts, dict) else {}
+    name = st_config.get("default_prompt_name")
+    prompt = prompts.get(name) if isinstance(name, str) else None
+    found = []
+    if isinstance(prompt, str) and prompt:
+        found.append(f"default_prompt_name {name!r}, so sentence-transformers prepends {prompt!r} to every text")
+    roles = {role: text for role in ("query", "document") if isinstance(text := prompts.get(role), str) and text}
+    if roles:
+        listed = ", ".join(f"{role} {text!r}" for role, text in roles.items())
+        found.append(f"prompts {listed}, which sentence-transformers' encode_query/encode_document prepend")
+    if found:
+        example = prompt if isinstance(prompt, str) and prompt else next(iter(roles.values()))
         msg = (
-            f"{display}: config_sentence_transformers.json sets default_prompt_name {name!r}, so "
-            f"sentence-transformers prepends {prompt!r} to every text; matryo does not apply prompts. "
-            f"Prepend it yourself (encode([{prompt!r} + text for text in texts])) for sentence-transformers' vectors."
+            f"{display}: config_sentence_transformers.json sets {'; and '.join(found)}; matryo does not apply "
+            f"prompts. Prepend them yourself (e.g. encode([{example!r} + text for text in texts])) for "
+            "sentence-transformers' vectors."
         )
         warnings.warn(msg, UserWarning, stacklevel=3)
 

@@ -304,10 +304,28 @@ def test_default_prompt_in_st_config_warns_that_it_is_not_applied(tmp_path: Path
     _write_st_config(folder, prompts={"query": "query: ", "document": ""}, default_prompt_name="query")
     with pytest.warns(UserWarning, match="default_prompt_name 'query'.*'query: '"):
         StaticEncoder.from_pretrained(folder)
-    _write_st_config(folder, prompts={"query": "query: ", "document": ""}, default_prompt_name="document")
+    _write_st_config(folder, prompts={"query": "", "title": "title: "}, default_prompt_name="query")
     StaticEncoder.from_pretrained(folder)  # an empty default prompt changes nothing: no warning (warnings are errors)
-    _write_st_config(folder, prompts={"query": "query: "})
-    StaticEncoder.from_pretrained(folder)  # prompts only used on request: no warning
+    _write_st_config(folder, prompts={"query": "", "document": "", "title": "title: "})
+    StaticEncoder.from_pretrained(folder)  # other named prompts are only used on request: no warning
+
+
+@pytest.mark.parametrize("default", [None, "document"])
+def test_query_and_document_prompts_warn_once(tmp_path: Path, default: str | None) -> None:
+    """sentence-transformers' encode_query/encode_document prepend these even without a default prompt."""
+    folder = make_tiny_model(tmp_path / "m")
+    _write_st_config(folder, prompts={"query": "query: ", "document": ""}, default_prompt_name=default)
+    with pytest.warns(UserWarning) as record:
+        StaticEncoder.from_pretrained(folder)
+    assert len(record) == 1
+    assert "prompts query 'query: ', which sentence-transformers' encode_query/encode_document" in str(
+        record[0].message
+    )
+    _write_st_config(folder, prompts={"query": "query: ", "document": "passage: "}, default_prompt_name="document")
+    with pytest.warns(UserWarning) as record:
+        StaticEncoder.from_pretrained(folder)
+    message = str(record[0].message)
+    assert len(record) == 1 and "default_prompt_name 'document'" in message and "query 'query: ', document" in message
 
 
 @pytest.mark.network
