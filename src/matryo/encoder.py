@@ -108,20 +108,23 @@ class StaticEncoder:
                 prompts, ``default_prompt_name`` and ``similarity_fn_name``.
 
         Raises:
-            ModelFormatError: If the table is not 2-D or has fewer rows than the tokenizer's vocabulary (extra
-                rows, as in a padded table, are ignored).
+            ModelFormatError: If the table is not 2-D or has fewer rows than the tokenizer's highest token id + 1
+                (extra rows, as in a padded table, are ignored).
         """
         if table.ndim != 2 or table.shape[1] == 0:
             msg = f"The token table must be 2-D (vocab x dim) with dim >= 1, found shape {table.shape}."
             raise ModelFormatError(msg)
-        vocab = tokenizer.get_vocab_size(with_added_tokens=True)
-        if table.shape[0] < vocab:
+        # Ids can have gaps (removed tokens) or added tokens past the base vocabulary: size by the highest id.
+        vocab = tokenizer.get_vocab(with_added_tokens=True)
+        rows = max(vocab.values(), default=-1) + 1
+        if table.shape[0] < rows:
             msg = (
-                f"The token table has {table.shape[0]} rows but the tokenizer has {vocab} tokens; it needs at least "
-                f"one row per token id. Was the table saved with another tokenizer?"
+                f"The token table has {table.shape[0]} rows but the tokenizer has {len(vocab)} tokens with ids up "
+                f"to {rows - 1}; it needs at least {rows} rows (one per id). Was the table saved with another "
+                "tokenizer? Load the tokenizer.json the table was built with."
             )
             raise ModelFormatError(msg)
-        table = table[:vocab]  # rows past the vocabulary (a padded table) are never looked up
+        table = table[:rows]  # rows past the highest id (a padded table) are never looked up
         self._table: NDArray[np.float32] = table if table.dtype == np.float32 else table.astype(np.float32)
         self._tokenizer = Tokenizer.from_str(tokenizer.to_str())
         self._tokenizer.no_padding()
@@ -315,7 +318,7 @@ class StaticEncoder:
 
     @property
     def vocab_size(self) -> int:
-        """Number of rows of the token table (= tokenizer vocabulary)."""
+        """Rows of the token table: the tokenizer's highest token id + 1 (its vocabulary size unless ids have gaps)."""
         return int(self._table.shape[0])
 
     @property

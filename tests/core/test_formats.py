@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 from tests.conftest import make_tiny_model, make_tokenizer
+from tokenizers import Tokenizer, models, pre_tokenizers
 
 from matryo import ModelFormatError, ModelNotFoundError, StaticEncoder
 from matryo.formats import find_model_files
@@ -383,3 +384,30 @@ def test_save_pretrained_keeps_prompts_and_similarity(tmp_path: Path) -> None:
         "default_prompt_name": None,
         "similarity_fn_name": "dot",
     }
+
+
+def _gappy_tokenizer() -> Tokenizer:
+    """Ids 3..5 unused (removed tokens) and an added token: 5 tokens, highest id 7."""
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "cat": 1, "dog": 2, "fish": 7}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.add_tokens(["zebra"])  # gets id 4 (the token count), inside the gap
+    return tokenizer
+
+
+def test_token_ids_with_gaps_index_the_table_by_id() -> None:
+    tokenizer = _gappy_tokenizer()
+    assert tokenizer.get_vocab_size(with_added_tokens=True) == 5 and tokenizer.encode("zebra fish").ids == [4, 7]
+    table = np.arange(8 * 4, dtype=np.float32).reshape(8, 4)
+    enc = StaticEncoder(table, tokenizer)
+    assert enc.vocab_size == 8
+    expected = [(table[7] + table[1]) / 2, table[4]]
+    np.testing.assert_array_equal(enc.encode(["fish cat", "zebra"], normalize=False), expected)
+    np.testing.assert_array_equal(enc.encode("fish", truncate_dim=2, normalize=False), table[7, :2])
+
+
+def test_table_smaller_than_the_highest_token_id_is_refused_at_load(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    _gappy_tokenizer().save(str(folder / "tokenizer.json"))
+    save_file({"embedding.weight": np.zeros((6, 4), np.float32)}, str(folder / "model.safetensors"))  # >= 5 tokens
+    with pytest.raises(ModelFormatError, match=r"6 rows but the tokenizer has 5 tokens with ids up to 7.*8 rows"):
+        StaticEncoder.from_pretrained(folder)

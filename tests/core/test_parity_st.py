@@ -282,3 +282,19 @@ def test_save_pretrained_keeps_st_normalize_module_and_prompts(tmp_path: Path) -
     _assert_close(_st_encode(resaved, texts, prompt_name="title"), titled, texts)
     assert resaved.similarity_fn_name == "dot"
     _assert_close(enc.encode(texts), expected, texts)  # normalize=True gives what ST gives
+
+
+def test_token_ids_with_gaps_match_st(tmp_path: Path) -> None:
+    """Ids with gaps and an added token inside the gap: ST looks rows up by id, past get_vocab_size()."""
+    from tokenizers import models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "cat": 1, "dog": 2, "fish": 7}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.add_tokens(["zebra"])
+    table = standin.random_table(8, 6, 3)
+    SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=table)], device="cpu").save(
+        str(tmp_path / "gaps")
+    )
+    texts = ["fish cat", "zebra fish dog", "unknown", ""]
+    expected = _st_encode(_st(tmp_path / "gaps"), texts, normalize_embeddings=False)
+    _assert_close(StaticEncoder.from_pretrained(tmp_path / "gaps").encode(texts, normalize=False), expected, texts)
