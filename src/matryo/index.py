@@ -47,6 +47,8 @@ STORES: tuple[str, ...] = (*CODEC_NAMES[:3], "none")
 SearchMode = Literal["two_stage", "exact", "first_pass"]
 
 _QUERY_CHUNK = 256  # queries scored at once against the whole index (bounds the score matrix)
+_SCORE_BLOCK = 1 << 22  # rows x dim decoded at once to measure stored vectors' lengths (16 MB as float32)
+_EXACT_BAND = 1e-4  # exact mode also rescores rows this close to the k-th score (float32 rounding is far below)
 _RESCORE_BLOCK = 1 << 22  # candidates x dim fetched for rescoring at once (16 MB as float32); splits a query batch
 
 
@@ -74,6 +76,37 @@ def _top_rows(
             top = _top_n(row, n)
             out.append((top, np.asarray(row[top], dtype=np.float32)))
         del scores, row  # freed before the next block's scores are allocated
+    return out
+
+
+def _exact_rows(
+    codec: Codec, queries: NDArray[np.float32], codes: NDArray[Any], norms: NDArray[np.float32], k: int
+) -> list[NDArray[np.intp]]:
+    """For each query, in row order, every row that may be in its exact top ``k``.
+
+    Scores are cosines with the decoded vectors re-normalised, as :func:`matryo.search.rescore` computes them
+    (an int8 or float16 code does not decode to a unit vector). Rows within :data:`_EXACT_BAND` of the k-th best
+    score are kept too, so that rescoring the shortlist (float32 rounding differs between the two matrix
+    products) gives exactly the top ``k`` a two-stage search with a shortlist of the whole index gives.
+    """
+    out: list[NDArray[np.intp]] = []
+    for start in range(0, queries.shape[0], _QUERY_CHUNK):
+        scores = codec.similarity(queries[start : start + _QUERY_CHUNK], codes)
+        np.divide(scores, norms, out=scores, where=norms > 0)
+        for row in scores:
+            kth = -np.partition(-row, k - 1)[k - 1] if k < row.shape[0] else row.min()
+            out.append(np.flatnonzero(row >= kth - _EXACT_BAND))
+        del scores, row
+    return out
+
+
+def _decoded_norms(codec: Codec, codes: NDArray[Any]) -> NDArray[np.float32]:
+    """Lengths of the vectors ``codes`` decode to, a block at a time (an int8 code is not unit length)."""
+    out = np.empty(codes.shape[0], dtype=np.float32)
+    rows = max(1, _SCORE_BLOCK // max(1, codec.dim))
+    for start in range(0, codes.shape[0], rows):
+        decoded = codec.decode(codes[start : start + rows])
+        out[start : start + rows] = np.sqrt(np.einsum("ij,ij->i", decoded, decoded))
     return out
 
 
@@ -132,6 +165,7 @@ class _Snapshot:
     first_codes: NDArray[Any]
     store_codec: Codec | None
     store_codes: NDArray[Any]
+    store_norms: NDArray[np.float32]
 
 
 class NumpyIndex(Generic[IdT]):
@@ -198,6 +232,7 @@ class NumpyIndex(Generic[IdT]):
         self._n = 0  # committed rows: the code arrays below have spare capacity past it
         self._first_codes: NDArray[Any] | None = None
         self._store_codes: NDArray[Any] | None = None
+        self._store_norms: NDArray[np.float32] | None = None  # lengths of the decoded store vectors (exact mode)
         self._texts: list[str] = []
         self._lock = threading.Lock()
 
@@ -215,7 +250,7 @@ class NumpyIndex(Generic[IdT]):
             state = dict(self.__dict__)
             n = self._n
             state["_ids"], state["_texts"], state["_row_of"] = self._ids[:n], self._texts[:n], dict(self._row_of)
-            for key in ("_first_codes", "_store_codes"):
+            for key in ("_first_codes", "_store_codes", "_store_norms"):
                 state[key] = None if state[key] is None else state[key][:n].copy()
         del state["_lock"]
         return state
@@ -227,6 +262,9 @@ class NumpyIndex(Generic[IdT]):
                 chunks = state.pop(old)
                 state[new] = np.concatenate(chunks) if chunks else None
         state.setdefault("_n", len(state["_ids"]))
+        if "_store_norms" not in state:
+            codes, codec = state.get("_store_codes"), state.get("_store_codec")
+            state["_store_norms"] = None if codes is None or codec is None else _decoded_norms(codec, codes)
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
@@ -236,7 +274,8 @@ class NumpyIndex(Generic[IdT]):
             n = self._n
             first = self._first_codes[:n] if self._first_codes is not None else np.zeros((0, 0), dtype=np.float32)
             store = self._store_codes[:n] if self._store_codes is not None else np.zeros((0, 0), dtype=np.float32)
-            return _Snapshot(n, self._first_codec, first, self._store_codec, store)
+            norms = self._store_norms[:n] if self._store_norms is not None else np.zeros(0, dtype=np.float32)
+            return _Snapshot(n, self._first_codec, first, self._store_codec, store, norms)
 
     @property
     def first_pass_bytes_per_vector(self) -> int:
@@ -266,8 +305,8 @@ class NumpyIndex(Generic[IdT]):
         store_codec = None if self.store_name == "none" else _codec(self.store_name, sample)
         return first_codec, store_codec
 
-    def _encoded(self, full: NDArray[np.float32]) -> tuple[Codec, NDArray[Any], Codec | None, NDArray[Any] | None]:
-        """Codecs and code arrays holding the committed rows plus ``full``; nothing on ``self`` changes.
+    def _encoded(self, full: NDArray[np.float32]) -> dict[str, Any]:
+        """Codecs and arrays (by attribute name) holding the committed rows plus ``full``; ``self`` is unchanged.
 
         Called under the lock. Rows are appended past ``self._n`` (never read by a snapshot) or into new arrays.
         """
@@ -278,14 +317,21 @@ class NumpyIndex(Generic[IdT]):
         if first_codes is not None:
             first_codec, widened = _covering(first_codec, prefix, first_codes)
             first_codes = widened if widened is not first_codes else self._first_codes
-        first_out = _appended(first_codes, n, first_codec.encode(prefix))
+        out = {"_first_codec": first_codec, "_first_codes": _appended(first_codes, n, first_codec.encode(prefix))}
         if store_codec is None:
-            return first_codec, first_out, None, None
-        store_codes = self._store_codes[:n] if self._store_codes is not None else None
+            return out
+        store_codes, store_norms = self._store_codes, self._store_norms
         if store_codes is not None:
-            store_codec, widened = _covering(store_codec, full, store_codes)
-            store_codes = widened if widened is not store_codes else self._store_codes
-        return first_codec, first_out, store_codec, _appended(store_codes, n, store_codec.encode(full))
+            store_codec, widened = _covering(store_codec, full, store_codes[:n])
+            if widened is not store_codes[:n]:
+                store_codes, store_norms = widened, _decoded_norms(store_codec, widened)
+        new_codes = store_codec.encode(full)
+        return {
+            **out,
+            "_store_codec": store_codec,
+            "_store_codes": _appended(store_codes, n, new_codes),
+            "_store_norms": _appended(store_norms, n, _decoded_norms(store_codec, new_codes)),
+        }
 
     def add(self, ids: Sequence[IdT], texts: Sequence[str] | None = None, *, vectors: ArrayLike | None = None) -> None:
         """Add documents by text, by full-width vectors, or both.
@@ -334,8 +380,7 @@ class NumpyIndex(Generic[IdT]):
         new_texts = [str(text) for text in texts] if self.store_name == "none" and texts is not None else []
         with self._lock:
             self._check_new_ids(ids)  # again: another thread may have added one meanwhile
-            first_codec, first_codes, store_codec, store_codes = self._encoded(full)
-            self._commit(ids, new_texts, first_codec, first_codes, store_codec, store_codes)
+            self._commit(ids, new_texts, self._encoded(full))
 
     def _check_new_ids(self, ids: list[IdT]) -> None:
         seen: set[IdT] = set()
@@ -351,27 +396,20 @@ class NumpyIndex(Generic[IdT]):
             )
             raise InvalidArgumentError(msg)
 
-    def _commit(
-        self,
-        ids: list[IdT],
-        texts: list[str],
-        first_codec: Codec,
-        first_codes: NDArray[Any],
-        store_codec: Codec | None,
-        store_codes: NDArray[Any] | None,
-    ) -> None:
-        """Publish a computed batch (under the lock); on any exception, put everything back."""
+    def _commit(self, ids: list[IdT], texts: list[str], arrays: dict[str, Any]) -> None:
+        """Publish a batch computed by :meth:`_encoded` (under the lock); on any exception, put everything back."""
         n = self._n
-        before = (self._first_codec, self._first_codes, self._store_codec, self._store_codes)
+        before = {name: getattr(self, name) for name in arrays}
         try:
-            self._first_codec, self._first_codes = first_codec, first_codes
-            self._store_codec, self._store_codes = store_codec, store_codes
+            for name, value in arrays.items():
+                setattr(self, name, value)
             self._texts.extend(texts)
             self._row_of.update(zip(ids, range(n, n + len(ids)), strict=True))
             self._ids.extend(ids)
             self._n = n + len(ids)
         except BaseException:
-            self._first_codec, self._first_codes, self._store_codec, self._store_codes = before
+            for name, value in before.items():
+                setattr(self, name, value)
             del self._texts[n:], self._ids[n:]
             for doc_id in ids:
                 self._row_of.pop(doc_id, None)
@@ -400,11 +438,15 @@ class NumpyIndex(Generic[IdT]):
                 f"{self.truncate_dim}. Search with truncate_dim={self.truncate_dim}."
             )
             raise DimensionMismatchError(msg)
+        return [self._ids_of(rows) for rows, _ in self._first_rows(queries, n)]
+
+    def _first_rows(self, queries: NDArray[np.float32], n: int) -> list[tuple[NDArray[np.intp], NDArray[np.float32]]]:
+        """Per query, the first pass's best ``n`` rows (best first, ties by row) and their first-pass scores."""
         snap = self._snapshot()
         if not snap.n or n <= 0:
-            return [[] for _ in range(queries.shape[0])]
+            return [(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)) for _ in range(queries.shape[0])]
         assert snap.first_codec is not None  # set with the first row
-        return [self._ids_of(rows) for rows, _ in _top_rows(snap.first_codec, queries, snap.first_codes, n)]
+        return _top_rows(snap.first_codec, queries, snap.first_codes, n)
 
     def _ids_of(self, rows: NDArray[np.intp]) -> list[IdT]:
         ids = self._ids
@@ -527,7 +569,9 @@ class NumpyIndex(Generic[IdT]):
             raise DimensionMismatchError(msg)
         queries = normalize(queries)
         if mode == "two_stage":
-            candidates = self.first_pass(truncate(queries, self.truncate_dim), n_candidates)
+            prefix = truncate(queries, self.truncate_dim)
+            # In row order: rescore's stable sort then breaks ties by insertion order, as exact mode does.
+            candidates = [self._ids_of(np.sort(rows)) for rows, _ in self._first_rows(prefix, n_candidates)]
             # Rescored a few queries at a time: a large batch never fetches the union of all its shortlists at once.
             step = max(1, _RESCORE_BLOCK // (n_candidates * self.dim))
             hits: list[SearchHits[IdT]] = []
@@ -538,14 +582,9 @@ class NumpyIndex(Generic[IdT]):
             return hits
         if mode == "first_pass":
             prefix = truncate(queries, self.truncate_dim)
-            snap = self._snapshot()
-            if not snap.n:
-                return [SearchHits() for _ in range(queries.shape[0])]
-            assert snap.first_codec is not None  # set with the first row
-            top = _top_rows(snap.first_codec, prefix, snap.first_codes, k)
             return [
-                SearchHits(self._ids_of(rows), scores) if query.any() else SearchHits()
-                for query, (rows, scores) in zip(prefix, top, strict=True)
+                SearchHits(self._ids_of(rows), scores) if query.any() and rows.size else SearchHits()
+                for query, (rows, scores) in zip(prefix, self._first_rows(prefix, k), strict=True)
             ]
         if mode == "exact":
             if self.store_name == "none":
@@ -555,8 +594,9 @@ class NumpyIndex(Generic[IdT]):
             if not snap.n:
                 return [SearchHits() for _ in range(queries.shape[0])]
             assert snap.store_codec is not None  # set with the first row
-            top = _top_rows(snap.store_codec, queries, snap.store_codes, k)
-            ranked = [self._ids_of(rows) for rows, _ in top]
+            # Ranked by the scores rescore reports (cosine with the decoded, re-normalised vectors), ties by row.
+            rows = _exact_rows(snap.store_codec, queries, snap.store_codes, snap.store_norms, k)
+            ranked = [self._ids_of(shortlist) for shortlist in rows]
             return rescore(queries, ranked, k=k, fetch_full_vectors=self.fetch_full_vectors)
         msg = f"Unknown mode {mode!r}; expected 'two_stage', 'exact' or 'first_pass'."
         raise InvalidArgumentError(msg)

@@ -16,6 +16,16 @@ from matryo.quantize import Codec, Int8Codec, normalize, truncate
 from matryo.search import SearchHits, two_stage_search
 
 
+class _Width:
+    """An encoder stand-in for tests that add and search by vectors only."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def encode(self, texts: object, *, truncate_dim: int | None = None, normalize: bool = True) -> np.ndarray:
+        raise AssertionError("this test searches by vectors")
+
+
 def _exact_ids(encoder, texts, ids, query: str, k: int) -> list[str]:
     docs = encoder.encode(texts)
     scores = docs @ encoder.encode(query)
@@ -428,3 +438,52 @@ def test_a_batch_of_queries_is_rescored_a_few_queries_at_a_time(encoder, corpus,
     assert [h.ids for h in batch] == [h.ids for h in one_by_one]
     for got, want in zip(batch, one_by_one, strict=True):
         np.testing.assert_allclose(got.scores, want.scores, rtol=1e-6)
+
+
+@pytest.mark.parametrize("store", ["float32", "float16", "int8"])
+def test_exact_mode_equals_a_two_stage_search_over_the_whole_index(store: str) -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((3000, 64)).astype(np.float32)
+    idx: NumpyIndex[int] = NumpyIndex(_Width(64), truncate_dim=16, store=store)
+    idx.add(list(range(1500)), vectors=vectors[:1500])
+    idx.add(list(range(1500, 3000)), vectors=vectors[1500:] * 1.5)  # widens the int8 ranges: codes re-encoded
+    queries = rng.standard_normal((60, 64)).astype(np.float32)
+    exact = idx.search_vectors(queries, k=10, mode="exact")
+    whole = idx.search_vectors(queries, k=10, rescore_multiplier=len(idx))  # the shortlist is every document
+    for got, want in zip(exact, whole, strict=True):
+        assert got.ids == want.ids  # int8 codes do not decode to unit vectors: rank by the reported cosine
+        np.testing.assert_allclose(got.scores, want.scores, rtol=1e-6)  # BLAS may round the last bit differently
+
+
+def test_exact_and_two_stage_break_full_dimension_ties_by_insertion_order() -> None:
+    a = np.zeros(8)
+    a[[0, 1]] = 0.6, 0.8  # prefix [0.6, 0.8]
+    b = np.zeros(8)
+    b[[0, 5]] = 0.6, 0.8  # prefix [0.6, 0]: first in the first pass
+    query = np.eye(8)[:1]  # full cosine 0.6 with both
+    idx: NumpyIndex[str] = NumpyIndex(_Width(8), truncate_dim=2)
+    idx.add(["a", "b"], vectors=np.stack([a, b]))
+    assert idx.first_pass(truncate(query, 2), 2) == [["b", "a"]]
+    for hits in (
+        idx.search_vectors(query, k=1, mode="exact")[0],
+        idx.search_vectors(query, k=1, rescore_multiplier=100)[0],
+        idx.search_vectors(query, k=1, rescore_multiplier=2)[0],
+    ):
+        assert hits.ids == ["a"]
+        np.testing.assert_allclose(hits.scores, [0.6], rtol=1e-6)
+
+
+def test_an_index_pickled_before_the_code_arrays_still_loads(encoder, corpus) -> None:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass="int8", store="int8")
+    idx.add(ids, texts)
+    state = idx.__getstate__()
+    old = {key: value for key, value in state.items() if key not in ("_n", "_store_norms")}
+    codes = old.pop("_first_codes"), old.pop("_store_codes")
+    old["_first_chunks"], old["_store_chunks"] = [codes[0][:100], codes[0][100:]], [codes[1][:100], codes[1][100:]]
+    back: NumpyIndex[str] = NumpyIndex.__new__(NumpyIndex)
+    back.__setstate__(old)
+    for mode in ("two_stage", "exact", "first_pass"):
+        got, want = back.search("alpha beta", mode=mode), idx.search("alpha beta", mode=mode)
+        assert got.ids == want.ids
+        np.testing.assert_array_equal(got.scores, want.scores)
