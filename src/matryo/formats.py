@@ -52,6 +52,7 @@ _DTYPES: dict[str, np.dtype[Any]] = {
     "U8": np.dtype("u1"),
 }
 _MAX_HEADER = 100 * 1024 * 1024
+_KEYS_SHOWN = 8  # tensor names listed when no table is found (a transformer file holds hundreds)
 
 
 class IncompleteFolderError(ModelFormatError):
@@ -116,6 +117,18 @@ def _check_no_other_modules(path: Path, modules: list[Any]) -> None:
         raise ModelFormatError(msg)
 
 
+def _refuse_non_static(folder: Path, classes: list[str]) -> None:
+    """Raise for a sentence-transformers model that has no StaticEmbedding module (e.g. a transformer)."""
+    msg = (
+        f"{str(folder)!r} is a sentence-transformers model made of {' -> '.join(classes)} (modules.json), not a "
+        "static embedding model: matryo encodes only StaticEmbedding (optionally followed by Normalize). Encode it "
+        "with sentence-transformers, or distil a static model from it with model2vec "
+        "(pip install 'model2vec[distill]'; model2vec.distill.distill(<its transformer>).save_pretrained(dir)) "
+        "and load that folder."
+    )
+    raise ModelFormatError(msg)
+
+
 def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
     """Find the weights and tokenizer of a static model folder.
 
@@ -128,8 +141,9 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
     Raises:
         ModelNotFoundError: If ``root`` is not a folder.
         IncompleteFolderError: If no known layout's files are there; the message lists every layout tried.
-        ModelFormatError: If ``modules.json`` or ``config.json`` cannot be read, or ``modules.json`` lists modules
-            besides StaticEmbedding and Normalize (e.g. Dense), which matryo cannot apply.
+        ModelFormatError: If ``modules.json`` or ``config.json`` cannot be read, or ``modules.json`` lists no
+            StaticEmbedding (e.g. a transformer model) or modules besides StaticEmbedding and Normalize (e.g. Dense),
+            which matryo cannot apply.
     """
     folder = Path(root)
     if not folder.is_dir():
@@ -158,9 +172,10 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
                 layout = "sentence-transformers (modules.json)"
                 return ModelFiles(folder, sub / _WEIGHTS, sub / _TOKENIZER, layout, config, st_config, normalized)
             tried.append(f"sentence-transformers modules.json -> {str(sub)!r} (no {_WEIGHTS} + {_TOKENIZER} there)")
+        elif any(_module_class(m) for m in modules):
+            _refuse_non_static(folder, [_module_class(m) for m in modules if _module_class(m)])
         else:
-            types = [m.get("type") for m in modules if isinstance(m, dict)]
-            tried.append(f"sentence-transformers modules.json (no StaticEmbedding module; found {types})")
+            tried.append("sentence-transformers modules.json (lists no modules)")
     else:
         tried.append("sentence-transformers modules.json (no modules.json)")
 
@@ -285,8 +300,12 @@ def load_table(weights: str | os.PathLike[str]) -> tuple[NDArray[np.float32], st
     keys = st.keys()
     key = next((k for k in _TABLE_KEYS if k in keys), None)
     if key is None:
+        shown = ", ".join(repr(k) for k in keys[:_KEYS_SHOWN])
+        more = f" and {len(keys) - _KEYS_SHOWN} more" if len(keys) > _KEYS_SHOWN else ""
         msg = (
-            f"{str(weights)!r} holds no token table: expected a tensor named one of {list(_TABLE_KEYS)}, found {keys}."
+            f"{str(weights)!r} holds no token table: expected a tensor named one of {list(_TABLE_KEYS)}, found "
+            f"{len(keys)} tensors: {shown}{more}. Is this a static embedding model (sentence-transformers "
+            "StaticEmbedding or model2vec)?"
         )
         raise ModelFormatError(msg)
     dtype_name = st.dtype_name(key)

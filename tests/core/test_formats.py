@@ -411,3 +411,31 @@ def test_table_smaller_than_the_highest_token_id_is_refused_at_load(tmp_path: Pa
     save_file({"embedding.weight": np.zeros((6, 4), np.float32)}, str(folder / "model.safetensors"))  # >= 5 tokens
     with pytest.raises(ModelFormatError, match=r"6 rows but the tokenizer has 5 tokens with ids up to 7.*8 rows"):
         StaticEncoder.from_pretrained(folder)
+
+
+def test_transformer_folder_is_named_as_not_static(tmp_path: Path) -> None:
+    """An all-MiniLM-style folder: say at once that it is not a static model, not list its tensor names."""
+    folder = tmp_path / "minilm"
+    folder.mkdir()
+    tensors = {f"encoder.layer.{i}.attention.self.query.weight": np.zeros((4, 4), np.float32) for i in range(30)}
+    save_file(tensors, str(folder / "model.safetensors"))
+    make_tokenizer().save(str(folder / "tokenizer.json"))
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ModelFormatError, match="Transformer -> Pooling -> Normalize.*not a static") as info:
+        StaticEncoder.from_pretrained(folder)
+    assert "sentence-transformers" in str(info.value) and "model2vec" in str(info.value)
+    assert "encoder.layer" not in str(info.value)
+
+
+def test_missing_table_lists_a_few_tensor_names(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    tensors = {f"layer.{i:02d}.weight": np.zeros((2, 2), np.float32) for i in range(40)}
+    save_file(tensors, str(folder / "model.safetensors"))
+    with pytest.raises(ModelFormatError, match=r"found 40 tensors: 'layer.00.weight'.* and 32 more\.") as info:
+        StaticEncoder.from_pretrained(folder)
+    assert "layer.39.weight" not in str(info.value)
