@@ -110,9 +110,8 @@ def test_other_weights_at_the_same_path_are_detected(tmp_path: Path) -> None:
     shutil.move(model, tmp_path / "old")  # keep the old memory map valid
     make_tiny_model(model, seed=2)
     clear_encoder_cache()
-    rebuilt = MatryoEmbeddings.create(**func.safe_model_dump())
-    with pytest.raises(ModelMismatchError, match="fingerprint"):
-        rebuilt.compute_source_embeddings(["x"])
+    with pytest.raises(ModelMismatchError, match="fingerprint"):  # checked when built from the stored config
+        MatryoEmbeddings.create(**func.safe_model_dump())
     unpinned = matryo_embeddings(model, pin_fingerprint=False)
     assert unpinned.safe_model_dump()["fingerprint"] is None
     assert unpinned.compute_source_embeddings(["x"])[0].shape == (64,)
@@ -143,3 +142,24 @@ def test_a_stored_none_width_always_means_the_full_width(tiny64_default24: Path)
     func = MatryoEmbeddings.create(model=str(tiny64_default24), truncate_dim=None)
     assert func.ndims() == 64
     assert [len(v) for v in func.compute_source_embeddings(["the cat", "x"])] == [64, 64]  # encoded at ndims()
+
+
+def test_lancedbs_own_add_on_a_swapped_model_raises_model_mismatch(tmp_path: Path) -> None:
+    model = make_tiny_model(tmp_path / "m", seed=1)
+    func = matryo_embeddings(model)
+
+    class Doc(LanceModel):
+        text: str = func.SourceField()
+        vector: Vector(func.ndims()) = func.VectorField()  # type: ignore[valid-type]
+
+    lancedb.connect(tmp_path / "db").create_table("docs", schema=Doc).add([{"text": "the cat"}])
+    shutil.move(model, tmp_path / "old")  # keep the old memory map valid
+    make_tiny_model(model, seed=2)
+    clear_encoder_cache()  # as in a new process
+    tbl = lancedb.connect(tmp_path / "db").open_table("docs")
+    with pytest.raises(ModelMismatchError, match="fingerprint"):  # used to be LanceDB's RuntimeError wrapper
+        tbl.add([{"text": "a dog"}])
+    with pytest.raises(ModelMismatchError, match="fingerprint"):
+        tbl.search("the cat").limit(1).to_list()
+    assert tbl.count_rows() == 1  # nothing written, and the rows stay readable without the model
+    assert [row["text"] for row in tbl.search(np.ones(64, dtype=np.float32)).limit(1).to_list()] == ["the cat"]

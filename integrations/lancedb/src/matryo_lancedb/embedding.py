@@ -50,7 +50,8 @@ class MatryoEmbeddings(TextEmbeddingFunction):
         max_length: Token cut-off override; ``None`` keeps the tokenizer's own setting.
         fingerprint: :attr:`StaticEncoder.fingerprint` of the model the table was built with; when set, a
             different model found at ``model`` raises :class:`ModelMismatchError` instead of silently mixing
-            vectors.
+            vectors, as soon as LanceDB builds the function from the table's schema (``tbl.add``,
+            ``tbl.search("text")``, ``tbl.embedding_functions``); vector queries and scans still read the rows.
     """
 
     model: str | None = None
@@ -61,6 +62,28 @@ class MatryoEmbeddings(TextEmbeddingFunction):
     fingerprint: str | None = None
     max_retries: int = 0  # a local model fails the same way every time: fail fast, no backoff
     _checked: bool = PrivateAttr(default=False)
+
+    @classmethod
+    def create(cls, **kwargs: Any) -> MatryoEmbeddings:
+        """Build the function (LanceDB does this from the table's schema metadata); checks ``fingerprint`` now.
+
+        Checking here rather than on first use makes LanceDB's own ``tbl.add`` raise :class:`ModelMismatchError`
+        itself: an error raised while LanceDB embeds a batch reaches the caller as ``RuntimeError``.
+
+        Args:
+            **kwargs: The fields.
+
+        Returns:
+            The function.
+
+        Raises:
+            ModelMismatchError: If ``fingerprint`` is set and the model found is another one.
+            matryo.ModelNotFoundError: If ``fingerprint`` is set and the model cannot be found.
+        """
+        instance: MatryoEmbeddings = super().create(**kwargs)
+        if instance.fingerprint is not None:
+            instance.encoder  # noqa: B018  # loads the (cached) model and checks its fingerprint
+        return instance
 
     @property
     def encoder(self) -> StaticEncoder:

@@ -26,7 +26,7 @@ from matryo import DimensionMismatchError, StaticEncoder
 from matryo.cache import load_encoder
 from matryo.quantize import truncate
 from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, candidate_count, rescore
-from matryo_lancedb.embedding import MatryoEmbeddings
+from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings
 from matryo_lancedb.layout import (
     META_KEY,
     MIN_INDEX_ROWS,
@@ -83,26 +83,36 @@ class TwoStageTable:
         self._layout = TableLayout(**raw)
         ensure_registered()
         self._table = table
-        functions = table.embedding_functions
         layout = self._layout
-        checked: list[MatryoEmbeddings] = []
+        # widths first, from the stored config (building the functions would check the fingerprint first, and
+        # a model of another width is better reported as such)
+        stored = {conf.get("vector_column"): conf for conf in json.loads(metadata.get(b"embedding_functions", b"[]"))}
         for column, width in ((layout.full_column, layout.dim), (layout.first_pass_column, layout.truncate_dim)):
-            if column not in functions:
+            conf = stored.get(column)
+            if conf is None:
                 msg = f"Table {table.name!r} lacks the embedding function config of column {column!r}."
                 raise ValueError(msg)
+            if conf.get("name") != ALIAS:
+                msg = f"Column {column!r} is embedded by {conf.get('name')!r}, expected {ALIAS!r} (MatryoEmbeddings)."
+                raise TypeError(msg)
+            kwargs = conf.get("model") or {}
+            model, truncate_dim = kwargs.get("model"), kwargs.get("truncate_dim")
+            model_dim = load_encoder(model, revision=kwargs.get("revision"), max_length=kwargs.get("max_length")).dim
+            found = model_dim if truncate_dim is None else min(truncate_dim, model_dim)
+            if found != width:
+                msg = (
+                    f"Column {column!r} holds {width}-d vectors but the model {model or 'matryo-default'!r} now "
+                    f"gives {found}-d ones. Restore the model the table was built with; the rows are untouched."
+                )
+                raise DimensionMismatchError(msg)
+        functions = table.embedding_functions  # MatryoEmbeddings.create checks the fingerprints
+        checked: list[MatryoEmbeddings] = []
+        for column in (layout.full_column, layout.first_pass_column):
             func = functions[column].function
             if not isinstance(func, MatryoEmbeddings):
                 msg = f"Column {column!r} is embedded by {type(func).__name__}, expected MatryoEmbeddings."
                 raise TypeError(msg)
-            model_dim = load_encoder(func.model, revision=func.revision, max_length=func.max_length).dim
-            found = model_dim if func.truncate_dim is None else min(func.truncate_dim, model_dim)
-            if found != width:
-                msg = (
-                    f"Column {column!r} holds {width}-d vectors but the model {func.model or 'matryo-default'!r} now "
-                    f"gives {found}-d ones. Restore the model the table was built with; the rows are untouched."
-                )
-                raise DimensionMismatchError(msg)
-            func.encoder  # noqa: B018  # checks the fingerprint: same width but other weights
+            func.encoder  # noqa: B018  # checks the fingerprint (also of a function made without one at create)
             checked.append(func)
         self._full, self._first = checked
 
@@ -172,7 +182,8 @@ class TwoStageTable:
 
         Args:
             rows: Dicts (or an Arrow table) with the id and text columns, plus any metadata columns.
-                Empty texts are stored with all-zero vectors; LanceDB's cosine search never returns them.
+                Empty texts are stored with all-zero vectors; cosine search (:meth:`search`, or LanceDB's with
+                ``distance_type("cosine")``) never returns them, LanceDB's default squared L2 does.
 
         Returns:
             The number of rows added.
