@@ -6,7 +6,7 @@ Two kinds of storage meet in a two-stage search (see :mod:`matryo.search`):
   embedding (``truncate``) kept as ``"float32"``, ``"int8"`` or ``"binary"``;
 * the **rescoring store** holds the full-dimension vector as ``"float32"``, ``"float16"`` or
   ``"int8"`` (or nothing at all: the texts are re-encoded on the fly, see
-  :class:`matryo.search.NumpyIndex`).
+  :class:`matryo.index.NumpyIndex`).
 
 Every codec has the same small surface: ``encode`` (float vectors to codes), ``decode`` (codes back to
 approximate float vectors), ``similarity`` (float queries against codes; higher is closer),
