@@ -115,6 +115,7 @@ def test_public_api_is_pinned() -> None:
     import matryo_chroma
 
     assert sorted(matryo_chroma.__all__) == [
+        "CollectionExistsError",
         "DEFAULT_CODEC",
         "DEFAULT_STORE",
         "DuplicateIdError",

@@ -14,7 +14,13 @@ from tests.conftest import make_tiny_model
 
 from matryo.cache import load_encoder
 from matryo.errors import DimensionMismatchError
-from matryo_chroma import DuplicateIdError, StaleVectorWarning, TwoStageCollection, UnknownIdError
+from matryo_chroma import (
+    CollectionExistsError,
+    DuplicateIdError,
+    StaleVectorWarning,
+    TwoStageCollection,
+    UnknownIdError,
+)
 from matryo_chroma.stores import FULL_KEY, SIBLING_SUFFIX
 
 STORES = ("metadata", "sibling", "documents")
@@ -377,3 +383,18 @@ def test_a_model_with_a_stored_default_width_keeps_full_width_rescoring(client, 
     reopened = TwoStageCollection.open(client, "stored_default_full")
     assert (reopened.dim, reopened.truncate_dim) == (64, 64)
     assert reopened.query(query_texts=[docs[0]], n_results=1)["ids"] == [["a"]]
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_create_with_an_existing_name_is_a_value_error_and_changes_nothing(client, tiny_model_path, store) -> None:
+    col = TwoStageCollection.create(client, "taken", model=tiny_model_path, truncate_dim=16, store=store)
+    col.add(ids=["a"], documents=["cat dog"])
+    with pytest.raises(CollectionExistsError, match=r"'taken' already exists.*TwoStageCollection.open") as info:
+        TwoStageCollection.create(client, "taken", model=tiny_model_path, truncate_dim=32, store=store)
+    assert isinstance(info.value, ValueError)
+    reopened = TwoStageCollection.open(client, "taken")
+    assert reopened.truncate_dim == 16 and reopened.get()["ids"] == ["a"]
+    assert reopened.query(query_texts=["cat dog"], n_results=1)["ids"] == [["a"]]  # full vectors intact (sibling too)
+    client.create_collection("plain_taken")
+    with pytest.raises(CollectionExistsError):
+        TwoStageCollection.create(client, "plain_taken", model=tiny_model_path, store=store)

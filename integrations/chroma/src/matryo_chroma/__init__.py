@@ -15,6 +15,7 @@ from chromadb.api.models.Collection import Collection
 from matryo_chroma.collection import (
     DEFAULT_CODEC,
     DEFAULT_STORE,
+    CollectionExistsError,
     DuplicateIdError,
     TwoStageCollection,
     UnknownIdError,
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_STORE",
     "EF_NAME",
     "STORES",
+    "CollectionExistsError",
     "DuplicateIdError",
     "MatryoEmbeddingFunction",
     "StaleVectorWarning",

@@ -36,6 +36,7 @@ from matryo_chroma.stores import RESERVED_PREFIX, SIBLING_SUFFIX, STORES
 __all__ = [
     "DEFAULT_CODEC",
     "DEFAULT_STORE",
+    "CollectionExistsError",
     "DuplicateIdError",
     "TwoStageCollection",
     "UnknownIdError",
@@ -60,6 +61,18 @@ class UnknownIdError(MatryoError, KeyError):
 
 class DuplicateIdError(MatryoError, ValueError):
     """``add`` got an id twice, or an id that already exists (nothing was written)."""
+
+
+class CollectionExistsError(MatryoError, ValueError):
+    """:meth:`TwoStageCollection.create` was given the name of an existing collection (nothing was changed)."""
+
+
+def _exists(client: ClientAPI, name: str) -> bool:
+    try:
+        client.get_collection(name)
+    except Exception:  # noqa: BLE001  # NotFoundError, or anything else: let the caller's own error stand
+        return False
+    return True
 
 
 def _ids(ids: str | Sequence[str]) -> list[str]:
@@ -237,7 +250,9 @@ class TwoStageCollection:
             The new collection.
 
         Raises:
-            ValueError: If a setting is invalid or the collection already exists.
+            ValueError: If a setting is invalid.
+            CollectionExistsError: If a collection with this name exists (a ``ValueError``; Chroma's own error
+                is ``InternalError``); open it with :meth:`open` instead.
         """
         if store not in STORES:
             msg = f"Unknown store {store!r}; expected one of {', '.join(STORES)}."
@@ -263,12 +278,22 @@ class TwoStageCollection:
         if store == "metadata" and codec != "int8":
             settings["matryo:codec"] = json.dumps(make_codec(codec, ef.encoder.dim).to_config())
         configuration: dict[str, Any] = {"hnsw": {**dict(hnsw or {}), "space": "cosine"}}
-        collection = client.create_collection(
-            name,
-            embedding_function=ef,  # type: ignore[arg-type]  # Chroma types the parameter for images too
-            metadata=settings,
-            configuration=configuration,  # type: ignore[arg-type]
-        )
+        try:
+            collection = client.create_collection(
+                name,
+                embedding_function=ef,  # type: ignore[arg-type]  # Chroma types the parameter for images too
+                metadata=settings,
+                configuration=configuration,  # type: ignore[arg-type]
+            )
+        except Exception as exc:
+            if _exists(client, name):  # asked after the failure: no race with a concurrent create
+                msg = (
+                    f"A collection named {name!r} already exists; nothing was changed. Open it with "
+                    f"TwoStageCollection.open(client, {name!r}), choose another name, or delete it first with "
+                    f"TwoStageCollection.delete_collection(client, {name!r}) (its records are lost)."
+                )
+                raise CollectionExistsError(msg) from exc
+            raise
         full = None
         if store == "sibling":
             try:
