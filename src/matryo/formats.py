@@ -40,17 +40,33 @@ _STATIC_TYPE_SUFFIX = "StaticEmbedding"
 _HUB_SUBFOLDER = "0_StaticEmbedding"
 _SUPPORTED_MODULES = {"StaticEmbedding", "Normalize"}  # class names in modules.json "type"
 _TABLE_KEYS = ("embedding.weight", "embeddings")
+# Every dtype the safetensors format defines, with its size in bits (safetensors' Dtype::bitsize). Any of them
+# may sit beside the table; only the table's own dtype is restricted (see _TABLE_DTYPES).
+_BITS = {
+    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8,
+    "I16": 16, "U16": 16, "F16": 16, "BF16": 16, "I32": 32, "U32": 32, "F32": 32,
+    "I64": 64, "U64": 64, "F64": 64, "C64": 64, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+}  # fmt: skip
+# The dtypes numpy can view directly (the others are skipped unless read).
 _DTYPES: dict[str, np.dtype[Any]] = {
     "F64": np.dtype("<f8"),
     "F32": np.dtype("<f4"),
     "F16": np.dtype("<f2"),
     "BF16": np.dtype("<u2"),  # raw bits, widened to float32 on load
+    "C64": np.dtype("<c8"),
     "I64": np.dtype("<i8"),
     "I32": np.dtype("<i4"),
     "I16": np.dtype("<i2"),
     "I8": np.dtype("i1"),
+    "U64": np.dtype("<u8"),
+    "U32": np.dtype("<u4"),
+    "U16": np.dtype("<u2"),
     "U8": np.dtype("u1"),
+    "BOOL": np.dtype("?"),
 }
+# Table dtypes: floats, and model2vec's int8 (quantize_to="int8": a global scale that it does not store, so its
+# encode averages the raw integers; matryo widens them to float32 the same way).
+_TABLE_DTYPES = ("F32", "F16", "BF16", "F64", "I8")
 _MAX_HEADER = 100 * 1024 * 1024
 _KEYS_SHOWN = 8  # tensor names listed when no table is found (a transformer file holds hundreds)
 
@@ -237,13 +253,14 @@ class SafetensorsFile:
 
     def _check(self, name: str, entry: Any) -> None:
         try:
-            dtype = _DTYPES[entry["dtype"]]
+            bits = _BITS[entry["dtype"]]
             shape = [int(s) for s in entry["shape"]]
             start, end = (int(o) for o in entry["data_offsets"])
         except (KeyError, TypeError, ValueError):
             self._fail(f"tensor {name!r} has an unreadable entry {entry!r}")
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if end - start != nbytes or start < 0 or self._data_start + end > self._size:
+        nbits = int(np.prod(shape, dtype=np.int64)) * bits
+        nbytes = nbits // 8
+        if nbits % 8 or end - start != nbytes or start < 0 or self._data_start + end > self._size:
             self._fail(
                 f"tensor {name!r} needs {nbytes} bytes at offsets {start}..{end}, "
                 f"but the file has {self._size - self._data_start} data bytes"
@@ -257,10 +274,24 @@ class SafetensorsFile:
         """The safetensors dtype string of a tensor (``"F32"``, ``"F16"``, ``"BF16"``, ...)."""
         return str(self._entries[name]["dtype"])
 
+    def shape(self, name: str) -> tuple[int, ...]:
+        """The shape of a tensor."""
+        return tuple(int(d) for d in self._entries[name]["shape"])
+
     def get(self, name: str) -> NDArray[Any]:
-        """A read-only array viewing the tensor's bytes in the mapped file (BF16 as raw uint16)."""
+        """A read-only array viewing the tensor's bytes in the mapped file (BF16 as raw uint16).
+
+        Raises:
+            ModelFormatError: If numpy cannot hold the tensor's dtype (float8, float6, float4).
+        """
         entry = self._entries[name]
-        dtype = _DTYPES[entry["dtype"]]
+        dtype = _DTYPES.get(entry["dtype"])
+        if dtype is None:
+            msg = (
+                f"{str(self.path)!r}: tensor {name!r} has dtype {entry['dtype']}, which numpy (and so matryo) cannot "
+                f"read; expected one of {sorted(_DTYPES)}. Re-save it in float32 or float16."
+            )
+            raise ModelFormatError(msg)
         shape = tuple(int(s) for s in entry["shape"])
         start = self._data_start + int(entry["data_offsets"][0])
         count = int(np.prod(shape, dtype=np.int64))
@@ -284,8 +315,9 @@ def load_table(weights: str | os.PathLike[str]) -> tuple[NDArray[np.float32], st
     """Load the token-embedding table of a static model as float32.
 
     float32 tables are memory-mapped (no copy); float16/bfloat16/float64 tables are widened to float32 in
-    memory, since numpy has no fast half-precision arithmetic. model2vec's optional ``mapping`` and
-    ``weights`` tensors are folded in: ``row[t] = embeddings[mapping[t]] * weights[t]``.
+    memory, since numpy has no fast half-precision arithmetic. model2vec's int8 tables (``quantize_to="int8"``)
+    are widened as they are, without a scale, which is what model2vec itself averages. model2vec's optional
+    ``mapping`` and ``weights`` tensors are folded in: ``row[t] = embeddings[mapping[t]] * weights[t]``.
 
     Args:
         weights: Path to a ``model.safetensors`` file.
@@ -294,7 +326,7 @@ def load_table(weights: str | os.PathLike[str]) -> tuple[NDArray[np.float32], st
         The (vocab, dim) float32 table and the stored dtype name (``"F32"``, ``"F16"``, ...).
 
     Raises:
-        ModelFormatError: If the file is corrupt or holds no 2-D float table under a known key.
+        ModelFormatError: If the file is corrupt or holds no 2-D float (or int8) table under a known key.
     """
     st = SafetensorsFile(weights)
     keys = st.keys()
@@ -309,13 +341,14 @@ def load_table(weights: str | os.PathLike[str]) -> tuple[NDArray[np.float32], st
         )
         raise ModelFormatError(msg)
     dtype_name = st.dtype_name(key)
-    raw = st.get(key)
-    if raw.ndim != 2 or dtype_name not in {"F32", "F16", "BF16", "F64"}:
+    shape = st.shape(key)
+    if len(shape) != 2 or dtype_name not in _TABLE_DTYPES:
         msg = (
-            f"{str(weights)!r}: tensor {key!r} must be a 2-D float table (vocab x dim), "
-            f"found shape {raw.shape} of dtype {dtype_name}."
+            f"{str(weights)!r}: tensor {key!r} must be a 2-D table (vocab x dim) of dtype {', '.join(_TABLE_DTYPES)}, "
+            f"found shape {shape} of dtype {dtype_name}. Re-save the model with a float32 or float16 table."
         )
         raise ModelFormatError(msg)
+    raw = st.get(key)
     table = _as_float32(raw, dtype_name)
     if key == "embeddings" and ("mapping" in keys or "weights" in keys):
         if "mapping" in keys:

@@ -439,3 +439,37 @@ def test_missing_table_lists_a_few_tensor_names(tmp_path: Path) -> None:
     with pytest.raises(ModelFormatError, match=r"found 40 tensors: 'layer.00.weight'.* and 32 more\.") as info:
         StaticEncoder.from_pretrained(folder)
     assert "layer.39.weight" not in str(info.value)
+
+
+def _with_raw_tensor(path: Path, name: str, dtype: str, shape: list[int], data: bytes) -> None:
+    """Append a tensor of any safetensors dtype (numpy cannot write float8/float4) to a safetensors file."""
+    blob = path.read_bytes()
+    (size,) = np.frombuffer(blob[:8], dtype="<u8")
+    header = json.loads(blob[8 : 8 + int(size)])
+    body = blob[8 + int(size) :]
+    header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(body), len(body) + len(data)]}
+    raw = json.dumps(header).encode()
+    path.write_bytes(np.uint64(len(raw)).tobytes() + raw + body + data)
+
+
+def test_tensors_of_any_dtype_may_sit_beside_the_table(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    expected = StaticEncoder.from_pretrained(folder).encode(TEXTS)
+    table = StaticEncoder.from_pretrained(folder).table.copy()
+    extras = {"flags": np.zeros(3, np.bool_), "counts": np.arange(3, dtype=np.uint32), "c": np.ones(2, np.complex64)}
+    save_file({"embedding.weight": table, **extras}, str(folder / "model.safetensors"))
+    _with_raw_tensor(folder / "model.safetensors", "scale_f8", "F8_E4M3", [3], b"\x01\x02\x03")
+    _with_raw_tensor(folder / "model.safetensors", "packed_f4", "F4", [2, 2], b"\x12\x34")
+    np.testing.assert_array_equal(StaticEncoder.from_pretrained(folder).encode(TEXTS), expected)
+
+
+def test_table_dtype_is_restricted_and_odd_sizes_are_corrupt(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    vocab = make_tokenizer().get_vocab_size()
+    save_file({"embedding.weight": np.zeros((vocab, 4), np.uint8)}, str(folder / "model.safetensors"))
+    with pytest.raises(ModelFormatError, match="of dtype F32, F16, BF16, F64, I8, found shape .* of dtype U8"):
+        StaticEncoder.from_pretrained(folder)
+    save_file({"embedding.weight": np.zeros((vocab, 4), np.float32)}, str(folder / "model.safetensors"))
+    _with_raw_tensor(folder / "model.safetensors", "packed_f4", "F4", [3], b"\x12\x34")  # 12 bits: not whole bytes
+    with pytest.raises(ModelFormatError, match="not a valid safetensors file.*packed_f4"):
+        StaticEncoder.from_pretrained(folder)

@@ -200,3 +200,20 @@ def test_save_pretrained_keeps_normalize_true(tmp_path: Path, tiny: tuple[Any, n
     expected = original.encode(texts)
     assert np.allclose(np.linalg.norm(expected[np.abs(expected).sum(1) > 0], axis=1), 1, atol=1e-5)
     _assert_close(again.encode(texts), expected, texts)
+
+
+def test_int8_folder_matches_model2vec(tmp_path: Path, tiny: tuple[Any, np.ndarray]) -> None:
+    """quantize_to="int8": model2vec stores no scale and averages the raw integers; matryo widens them alike."""
+    from model2vec.model import quantize_model
+
+    tokenizer, table = tiny
+    model = quantize_model(StaticModel(vectors=table, tokenizer=tokenizer, normalize=True), quantize_to="int8")
+    model.save_pretrained(str(tmp_path / "int8"))
+    enc = StaticEncoder.from_pretrained(tmp_path / "int8")
+    loaded = StaticModel.from_pretrained(str(tmp_path / "int8"))
+    assert enc.stored_dtype == "I8" and loaded.embedding.dtype == np.int8
+    texts = _agreeing(enc, loaded, TEXTS)
+    _assert_close(enc.encode(texts), loaded.encode(texts), texts)
+    _assert_close(enc.encode(texts, normalize=False), loaded.encode(texts, normalize=False), texts, tol=1e-4)
+    resaved = StaticModel.from_pretrained(str(enc.save_pretrained(tmp_path / "resaved")))  # as float32
+    _assert_close(resaved.encode(texts), loaded.encode(texts), texts)
