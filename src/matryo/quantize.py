@@ -598,10 +598,15 @@ class BinaryCodec(Codec):
         left64 = np.ascontiguousarray(left).view(np.uint64)
         right64 = np.ascontiguousarray(right).view(np.uint64)
         out = np.empty((left64.shape[0], right64.shape[0]), dtype=np.int32)
-        rows = max(1, _SCORE_CHUNK // max(1, right64.shape[0] * right64.shape[1]))
+        # The XOR temporary is (queries x corpus x words): bound it on both axes, so one query over a large
+        # corpus stays within _SCORE_CHUNK elements too.
+        words = left64.shape[1]
+        block = max(1, min(right64.shape[0], _SCORE_CHUNK // words))
+        rows = max(1, _SCORE_CHUNK // (block * words))
         for start in range(0, left64.shape[0], rows):
-            xor = left64[start : start + rows, None, :] ^ right64[None, :, :]
-            out[start : start + rows] = _bit_count(xor).sum(axis=2, dtype=np.int32)
+            for first in range(0, right64.shape[0], block):
+                xor = left64[start : start + rows, None, :] ^ right64[None, first : first + block, :]
+                out[start : start + rows, first : first + block] = _bit_count(xor).sum(axis=2, dtype=np.int32)
         return out
 
     def similarity(self, queries: ArrayLike, codes: ArrayLike) -> NDArray[np.float32]:

@@ -297,3 +297,22 @@ def test_float16_similarity_decodes_block_by_block(monkeypatch) -> None:
         tracemalloc.stop()
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
     assert peak < 20_000 * 64 * 4 / 4  # scores and one decoded block, not the decoded store (5 MB)
+
+
+def test_binary_hamming_bounds_its_temporary_on_the_corpus_axis_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One query against a large corpus: the XOR temporary must stay within _SCORE_CHUNK elements (it used to
+    # span the whole corpus whatever the bound), and the blocked result must equal the unblocked one.
+    sizes: list[int] = []
+    real = quantize._bit_count
+
+    def spy(words: np.ndarray) -> np.ndarray:
+        sizes.append(words.size)
+        return real(words)
+
+    codec = BinaryCodec(100)  # 13 bytes, padded to two uint64 words
+    docs, queries = _random(30, 100), _random(3, 100, seed=1)
+    expected = codec.hamming(codec.encode(queries), codec.encode(docs))
+    monkeypatch.setattr(quantize, "_SCORE_CHUNK", 16)
+    monkeypatch.setattr(quantize, "_bit_count", spy)
+    np.testing.assert_array_equal(codec.hamming(codec.encode(queries), codec.encode(docs)), expected)
+    assert sizes and max(sizes) <= 16
