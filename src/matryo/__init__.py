@@ -5,11 +5,15 @@ from __future__ import annotations
 from matryo.encoder import DEFAULT_MODEL_PATH, StaticEncoder
 from matryo.errors import (
     DimensionMismatchError,
+    InvalidArgumentError,
+    InvalidTypeError,
     MatryoError,
     MissingExtraError,
     MissingVectorError,
     ModelFormatError,
     ModelNotFoundError,
+    NonFiniteVectorError,
+    StoreFormatError,
 )
 from matryo.index import NumpyIndex
 from matryo.quantize import matryoshka_dims, truncate
@@ -22,14 +26,18 @@ __all__ = [
     "DEFAULT_RESCORE_MULTIPLIER",
     "DEFAULT_TRUNCATE_DIM",
     "DimensionMismatchError",
+    "InvalidArgumentError",
+    "InvalidTypeError",
     "MatryoError",
     "MissingExtraError",
     "MissingVectorError",
     "ModelFormatError",
     "ModelNotFoundError",
+    "NonFiniteVectorError",
     "NumpyIndex",
     "SearchHits",
     "StaticEncoder",
+    "StoreFormatError",
     "__version__",
     "matryoshka_dims",
     "rescore",

@@ -15,14 +15,18 @@ def test_public_api_is_pinned() -> None:
         "DEFAULT_RESCORE_MULTIPLIER",
         "DEFAULT_TRUNCATE_DIM",
         "DimensionMismatchError",
+        "InvalidArgumentError",
+        "InvalidTypeError",
         "MatryoError",
         "MissingExtraError",
         "MissingVectorError",
         "ModelFormatError",
         "ModelNotFoundError",
+        "NonFiniteVectorError",
         "NumpyIndex",
         "SearchHits",
         "StaticEncoder",
+        "StoreFormatError",
         "__version__",
         "matryoshka_dims",
         "rescore",
@@ -52,3 +56,14 @@ def test_errors_refine_builtins() -> None:
     assert issubclass(matryo.MissingVectorError, LookupError)
     for cls in (matryo.ModelFormatError, matryo.MissingExtraError, matryo.DimensionMismatchError):
         assert issubclass(cls, matryo.MatryoError)
+
+
+def test_every_error_class_is_exported_at_the_top_and_refines_a_builtin() -> None:
+    import matryo.errors
+
+    for name in matryo.errors.__all__:
+        cls = getattr(matryo.errors, name)
+        assert getattr(matryo, name) is cls, f"matryo.{name} is missing"
+        assert issubclass(cls, matryo.MatryoError)
+        if cls is not matryo.MatryoError:
+            assert any(base.__module__ == "builtins" and base is not Exception for base in cls.__mro__), name
