@@ -7,7 +7,7 @@ select the full vector column, and let :class:`MatryoReranker` do the second sta
         tbl.search("a query", vector_column_name="vector_128")
         .distance_type("cosine")
         .limit(40)  # k * rescore_multiplier: LanceDB hands the whole result to the reranker
-        .select(["id", "text", "vector_full"])
+        .select(["id", "text", "vector_full", "_distance"])  # naming _distance avoids a Lance deprecation warning
         .rerank(reranker)  # MatryoReranker(full_function, k=10)
         .to_arrow()
     )
