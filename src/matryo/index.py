@@ -186,7 +186,7 @@ class NumpyIndex(Generic[IdT]):
             re-encode candidates at search time; needs texts in :meth:`add`).
         calibration: Full-width sample vectors for the int8 ranges. When omitted, int8 codecs calibrate on
             the first :meth:`add` batch. Either way a later batch with values outside the ranges widens
-            them (:meth:`matryo.quantize.Int8Codec.covering`) and the stored codes             re-encoded, so
+            them (:meth:`matryo.quantize.Int8Codec.covering`) and the stored codes are re-encoded, so
             nothing is clipped.
 
     Thread safety:
