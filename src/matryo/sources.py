@@ -209,21 +209,51 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 number += 1
                 yield f"row {number}", row
     elif suffix == ".csv":
-        # A lone \r ends a line too, as in a file opened with newline="" (what the csv module expects).
-        lines = (piece for _, line in read_lines(path) for piece in _LONE_CR.split(line) if piece)
-        reader = csv.DictReader(lines)
-        limit = csv.field_size_limit(_CSV_FIELD_LIMIT)
-        try:
-            for row in reader:
-                yield f"line {reader.line_num}", row
-        except csv.Error as exc:
-            msg = f"{path} line {reader.reader.line_num} is not valid CSV ({exc}); fix or remove that line."
-            raise SourceError(msg) from exc
-        finally:
-            csv.field_size_limit(limit)
+        yield from _csv_rows(path)
     else:
         for number, row in read_jsonl(path):
             yield f"line {number}", row
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Rows of a CSV file, each named by the line where its record starts (a quoted field may span lines).
+
+    ``strict=True`` makes a quote the csv module cannot close (a stray ``"`` that would otherwise swallow
+    every following line into one field) an error naming the line where that record starts.
+    """
+    record: list[int] = []  # numbers of the non-blank lines the record being read has consumed
+
+    def lines() -> Iterator[str]:
+        # A lone \r ends a line too, as in a file opened with newline="" (what the csv module expects).
+        for number, line in read_lines(path):
+            for piece in _LONE_CR.split(line):
+                if piece:
+                    if piece.strip("\r\n") or record:
+                        record.append(number)
+                    yield piece
+
+    reader = csv.DictReader(lines(), strict=True)
+    limit = csv.field_size_limit(_CSV_FIELD_LIMIT)
+    start = 1
+    try:
+        reader.fieldnames  # noqa: B018  # reads the header, so the first record is numbered by its own line
+        while True:
+            record.clear()
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            start = record[0] if record else reader.line_num
+            yield f"line {start}", row
+    except csv.Error as exc:
+        start = record[0] if record else reader.line_num
+        msg = (
+            f"{path} line {start} is not valid CSV ({exc}); fix or remove that line (a field that opens a quote "
+            'must close it; write a quote inside a quoted field as "").'
+        )
+        raise SourceError(msg) from exc
+    finally:
+        csv.field_size_limit(limit)
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -206,3 +206,22 @@ def test_documents_without_passages_are_reported_empty(tmp_path: Path) -> None:
     rows = tmp_path / "rows.jsonl"
     rows.write_text('{"id": "a", "text": ""}\n{"id": "b", "text": null}\n{"id": "c", "text": "c"}\n')
     assert collect(rows)[3] == ["a", "b"]
+
+
+def test_csv_stray_quote_stops_the_run_naming_the_line_where_its_record_starts(tmp_path: Path) -> None:
+    # Without strict parsing the quote on line 4 swallowed every later line into one document.
+    path = tmp_path / "quote.csv"
+    path.write_text('id,text\n0,zero\n1,one\n2,"6 inch screen\n3,three\n4,four\n')
+    with pytest.raises(SourceError, match=r"quote\.csv line 4 is not valid CSV \(unexpected end of data\)"):
+        list(read_source(path))
+    path.write_text('id,text\n0,zero\n1,"she said "hi" to me"\n2,two\n')
+    with pytest.raises(SourceError, match=r"quote\.csv line 3 is not valid CSV"):
+        list(read_source(path))
+
+
+def test_csv_rows_are_named_by_the_line_where_their_record_starts(tmp_path: Path) -> None:
+    path = tmp_path / "multi.csv"
+    path.write_text('id,text\n\na,"two\n\nlines"\n\na,again\n')
+    passages, _, notes, _ = collect(path)
+    assert passages == [("a", "two lines")]
+    assert len(notes) == 1 and "line 7" in notes[0] and "already used at line 3" in notes[0]
