@@ -254,8 +254,23 @@ class StaticEncoder:
 
         Returns:
             The folder path.
+
+        Warns:
+            UserWarning: If the tokenizer truncates on the left (keeps a text's end): sentence-transformers and
+                matryo honour that, but model2vec's loader resets truncation to the right (keeps the start).
         """
         from safetensors.numpy import save_file
+
+        truncation = self._tokenizer.truncation
+        if truncation is not None and truncation.get("direction") == "left":
+            msg = (
+                f"Saving {self.name_or_path} to {os.fspath(path)!r}: its tokenizer truncates on the left (keeps the "
+                f"last {truncation['max_length']} tokens). sentence-transformers and matryo keep that, but "
+                "model2vec's loader resets truncation to the right, so model2vec will embed the first "
+                f"{truncation['max_length']} tokens of longer texts instead. Encode this folder with matryo or "
+                "sentence-transformers, or cut texts yourself before model2vec sees them."
+            )
+            warnings.warn(msg, UserWarning, stacklevel=2)
 
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)

@@ -473,3 +473,14 @@ def test_table_dtype_is_restricted_and_odd_sizes_are_corrupt(tmp_path: Path) -> 
     _with_raw_tensor(folder / "model.safetensors", "packed_f4", "F4", [3], b"\x12\x34")  # 12 bits: not whole bytes
     with pytest.raises(ModelFormatError, match="not a valid safetensors file.*packed_f4"):
         StaticEncoder.from_pretrained(folder)
+
+
+def test_save_pretrained_warns_that_model2vec_drops_left_truncation(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(4, direction="left")
+    enc = StaticEncoder(StaticEncoder.from_pretrained(folder).table, tokenizer)
+    with pytest.warns(UserWarning, match="truncates on the left.*model2vec's loader resets truncation to the right"):
+        saved = enc.save_pretrained(tmp_path / "left")
+    assert json.loads((saved / "tokenizer.json").read_text())["truncation"]["direction"].lower() == "left"
+    StaticEncoder.from_pretrained(folder, max_length=4).save_pretrained(tmp_path / "right")  # no warning

@@ -217,3 +217,22 @@ def test_int8_folder_matches_model2vec(tmp_path: Path, tiny: tuple[Any, np.ndarr
     _assert_close(enc.encode(texts, normalize=False), loaded.encode(texts, normalize=False), texts, tol=1e-4)
     resaved = StaticModel.from_pretrained(str(enc.save_pretrained(tmp_path / "resaved")))  # as float32
     _assert_close(resaved.encode(texts), loaded.encode(texts), texts)
+
+
+def test_difference_model2vec_resets_left_truncation(tmp_path: Path, tiny: tuple[Any, np.ndarray]) -> None:
+    """What save_pretrained's warning says: model2vec keeps a text's start even when tokenizer.json says left."""
+    tokenizer, table = tiny
+    tokenizer = tokenizer.from_str(tokenizer.to_str())
+    tokenizer.enable_truncation(3, direction="left")
+    enc = StaticEncoder(table, tokenizer)
+    with pytest.warns(UserWarning, match="truncates on the left"):
+        model = StaticModel.from_pretrained(str(enc.save_pretrained(tmp_path / "left")))
+    text = "hello world " * 5 + "the last words"
+    untruncated = tokenizer.from_str(tokenizer.to_str())
+    untruncated.no_truncation()
+    whole = untruncated.encode(text, add_special_tokens=False).ids
+    kept = enc.tokenize([text])[0]
+    assert kept == whole[-3:] != whole[:3]
+    np.testing.assert_allclose(enc.encode(text, normalize=False), table[kept].mean(axis=0), atol=TOL)
+    assert model.tokenizer.truncation is not None and model.tokenizer.truncation["direction"] == "right"
+    assert model.tokenize([text])[0] == whole[:3]  # the start (encode also clips characters first, see above)
