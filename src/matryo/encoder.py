@@ -217,9 +217,14 @@ class StaticEncoder:
                 if not hub.looks_like_hub_id(display):
                     msg = f"Model path {display!r} does not exist, and it is not a hub id (owner/name) either."
                     raise ModelNotFoundError(msg)
-                folder = hub.snapshot(
-                    display, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
-                )
+                try:
+                    folder = hub.snapshot(
+                        display, revision=revision, cache_dir=cache_dir, token=token, local_files_only=local_files_only
+                    )
+                except ModelNotFoundError as exc:  # e.g. a mistyped relative path that looks like owner/name
+                    local = str(folder.absolute())
+                    msg = f"{exc} No local folder {local!r} exists either: check the path if you meant one."
+                    raise ModelNotFoundError(msg) from exc
         files = find_model_files(folder)
         tokenizer = _load_tokenizer(files.tokenizer)
         table, stored_dtype = load_table(files.weights)

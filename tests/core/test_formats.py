@@ -484,3 +484,16 @@ def test_save_pretrained_warns_that_model2vec_drops_left_truncation(tmp_path: Pa
         saved = enc.save_pretrained(tmp_path / "left")
     assert json.loads((saved / "tokenizer.json").read_text())["truncation"]["direction"].lower() == "left"
     StaticEncoder.from_pretrained(folder, max_length=4).save_pretrained(tmp_path / "right")  # no warning
+
+
+def test_mistyped_relative_path_names_the_missing_local_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'models/my-modle' looks like a hub id: the failure also says that no such local folder exists."""
+    pytest.importorskip("huggingface_hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    expected = str(tmp_path / "models" / "my-modle")
+    with pytest.raises(ModelNotFoundError, match="not in the local hub cache") as info:
+        StaticEncoder.from_pretrained("models/my-modle")
+    assert f"No local folder {expected!r} exists either" in str(info.value)
