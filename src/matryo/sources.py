@@ -138,7 +138,7 @@ def _read_utf8(path: Path, warn: Warn) -> str | None:
         warn(f"skipped {path}: cannot read it ({exc.strerror or exc})")
         return None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark is not text (a file holding only one is empty)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         warn(f"skipped {path}: not UTF-8 (line {line}); convert it with e.g. `iconv -t utf-8`")

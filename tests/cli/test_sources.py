@@ -225,3 +225,11 @@ def test_csv_rows_are_named_by_the_line_where_their_record_starts(tmp_path: Path
     passages, _, notes, _ = collect(path)
     assert passages == [("a", "two lines")]
     assert len(notes) == 1 and "line 7" in notes[0] and "already used at line 3" in notes[0]
+
+
+def test_utf8_byte_order_mark_is_dropped_from_text_files(tmp_path: Path) -> None:
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbfthe cat")
+    (tmp_path / "only-bom.md").write_bytes(b"\xef\xbb\xbf")
+    passages, _, _, empty = collect(tmp_path)
+    assert passages == [("bom.txt", "the cat")] and empty == ["only-bom.md"]
+    assert collect(tmp_path / "bom.txt")[0] == [("bom.txt", "the cat")]
