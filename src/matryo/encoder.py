@@ -454,6 +454,8 @@ class StaticEncoder:
             if long_rows:
                 for i in long_rows:
                     out[i] = self._encode_long(items[i], table)
+                    if bar is not None:
+                        bar.update(1)
                 long_set = set(long_rows)
                 rest = [i for i in range(len(items)) if i not in long_set]
                 rows = np.asarray(rest, dtype=np.intp)
@@ -463,8 +465,9 @@ class StaticEncoder:
         except TypeError as exc:  # the tokenizer refuses a str it cannot convert to UTF-8, without an index
             _check_unicode(items, exc)
             raise
-        if bar is not None:
-            bar.close()
+        finally:
+            if bar is not None:
+                bar.close()
         if normalize:
             _normalize_rows(out)
         return out[0] if single else out

@@ -425,3 +425,27 @@ def test_word_cache_is_emptied_past_its_byte_budget(encoder: StaticEncoder, monk
         assert encoder._word_ids(chunk) == expected
         assert encoder._word_cache_bytes == _cached_bytes(encoder)
         assert _cached_bytes(encoder) <= 20_000 + 100 * 400  # the budget plus one call's new words
+
+
+class _Bar:
+    def __init__(self, total: int) -> None:
+        self.total, self.n, self.closed = total, 0, False
+
+    def update(self, n: int) -> None:
+        self.n += n
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_progress_bar_counts_long_texts_and_closes_on_errors(
+    encoder: StaticEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bars: list[_Bar] = []
+    monkeypatch.setattr(encoder_module, "_progress", lambda total: bars.append(_Bar(total)) or bars[-1])
+    texts = ["cat"] * 5 + ["dog " * 30_000]  # the last one is over _LONG_TEXT_CHARS
+    encoder.encode(texts, show_progress_bar=True)
+    assert (bars[0].total, bars[0].n, bars[0].closed) == (6, 6, True)
+    with pytest.raises(ValueError, match="not valid Unicode"):
+        encoder.encode(["cat", "bad \ud800 text"], show_progress_bar=True)
+    assert bars[1].closed
