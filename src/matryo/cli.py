@@ -166,12 +166,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 _INDEX_NOTES = """\
-Text files are split into passages of at most --chunk-size words, packing whole paragraphs; ids are
-relative paths (path#0, path#1, ... when a file has several passages). Table rows are documents (id from
-_id/id, else the row number; a repeated id is warned about and only its first row is indexed); a BEIR
-folder keeps its corpus ids. In a folder, files that cannot be read, are not UTF-8 or are broken symbolic
-links are skipped with a warning naming them; symbolic links to folders are not followed (a warning). A
-table with a bad line (not UTF-8, JSON or CSV) stops the run with an error naming the file and line.
+Text files are split into passages of at most --chunk-size words (and 20 characters per word, so text
+without spaces is cut too), packing whole paragraphs; ids are relative paths (path#0, path#1, ... when a
+file has several passages). Table rows are documents (id from _id/id, else the row number; a repeated id
+is warned about and only its first row is indexed); a BEIR folder keeps its corpus ids. In a folder,
+files that cannot be read, are not UTF-8 or are broken symbolic links are skipped with a warning naming
+them; symbolic links to folders are not followed (a warning). A table with a bad line (not UTF-8, JSON or
+CSV) stops the run with an error naming the file and line.
 
 Incremental: each passage's content hash is stored, so a re-run writes only new or changed passages and
 removes the passages a changed (or emptied) document no longer has. Documents missing from SOURCE are

@@ -6,7 +6,9 @@ indexing can be incremental (a passage whose id and hash are already stored is s
 * **A folder of ``.txt``/``.md`` files** (searched recursively, in sorted order). Each file is split into
   passages of at most ``chunk_size`` words: paragraphs (separated by blank lines) are packed together
   until the next one would overflow, and a paragraph longer than ``chunk_size`` is cut into pieces of
-  ``chunk_size`` words. Ids are ``relative/path.md#0``, ``#1``, ... (no suffix when the file is one passage).
+  ``chunk_size`` words. A passage also holds at most ``chunk_size * 20`` characters, so text without
+  whitespace (base64, minified lines) is cut too. Ids are ``relative/path.md#0``, ``#1``, ... (no suffix
+  when the file is one passage).
 * **A ``.jsonl``/``.csv``/``.parquet`` file**: one document per row, text from ``text_field``, id from
   ``_id`` or ``id`` when present and not blank (else the row number); long texts are chunked as above.
 * **A BEIR folder** (holding ``corpus.jsonl`` or ``corpus.jsonl.gz``): one passage per document,
@@ -39,6 +41,7 @@ from typing import Any
 from matryo.errors import MatryoError, missing_extra
 
 __all__ = [
+    "CHARS_PER_WORD",
     "DEFAULT_CHUNK_SIZE",
     "TEXT_SUFFIXES",
     "Passage",
@@ -52,6 +55,9 @@ __all__ = [
 
 DEFAULT_CHUNK_SIZE = 200
 """Maximum words per passage (whitespace-separated) when a document is chunked."""
+
+CHARS_PER_WORD = 20
+"""A passage holds at most ``chunk_size * CHARS_PER_WORD`` characters (4000 at the default chunk size)."""
 
 TEXT_SUFFIXES = (".txt", ".md")
 """File types read from a folder source."""
@@ -99,6 +105,11 @@ def content_hash(text: str) -> str:
 def chunk_text(text: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
     """Split a text into passages of at most ``chunk_size`` words, packing whole paragraphs.
 
+    A passage also holds at most ``chunk_size * CHARS_PER_WORD`` characters, and a "word" longer than that
+    (base64, a minified line: text without whitespace) is cut into pieces of that length, so such text is
+    chunked too instead of becoming one huge passage. Ordinary prose (words well under 20 characters on
+    average) is split by words only.
+
     Args:
         text: The text.
         chunk_size: Maximum words per passage (``>= 1``).
@@ -106,19 +117,29 @@ def chunk_text(text: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
     Returns:
         The passages (whitespace inside each is collapsed to single spaces); empty for a blank text.
     """
+    max_chars = chunk_size * CHARS_PER_WORD
     chunks: list[str] = []
     current: list[str] = []
-    for paragraph in text.split("\n\n"):
-        words = paragraph.split()
-        if current and len(current) + len(words) > chunk_size:
-            chunks.append(" ".join(current))
-            current = []
-        while len(words) > chunk_size:
-            chunks.append(" ".join(words[:chunk_size]))
-            words = words[chunk_size:]
-        current.extend(words)
-    if current:
+    length = 0  # characters of " ".join(current)
+
+    def flush() -> None:
+        nonlocal length
         chunks.append(" ".join(current))
+        current.clear()
+        length = 0
+
+    for paragraph in text.split("\n\n"):
+        words = [w[i : i + max_chars] for w in paragraph.split() for i in range(0, len(w), max_chars)]
+        size = sum(len(w) for w in words) + len(words)  # with the spaces joining them to ``current``
+        if current and (len(current) + len(words) > chunk_size or length + size > max_chars):
+            flush()  # the paragraph starts a passage of its own
+        for word in words:
+            if current and (len(current) == chunk_size or length + 1 + len(word) > max_chars):
+                flush()
+            length += len(word) + (1 if current else 0)
+            current.append(word)
+    if current:
+        flush()
     return chunks
 
 

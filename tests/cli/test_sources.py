@@ -21,6 +21,17 @@ def test_chunk_text_packs_paragraphs_and_cuts_long_ones() -> None:
     assert all(len(c.split()) <= 3 for c in chunk_text(" ".join(map(str, range(100))), 3))
 
 
+def test_chunk_text_caps_characters_so_text_without_spaces_is_chunked_too() -> None:
+    # A 5 MB base64 .md used to become one passage (and searches printed all of it).
+    blob = "QUJD" * 2_500  # 10 000 characters, no whitespace
+    chunks = chunk_text(blob, 5)
+    assert len(chunks) == 100 and all(len(c) == 5 * sources.CHARS_PER_WORD for c in chunks)
+    assert "".join(chunks) == blob
+    long_words = " ".join(["x" * 30] * 10)  # 10 words, but 309 characters
+    assert all(len(c) <= 100 for c in chunk_text(long_words, 5))
+    assert chunk_text("a b\n\n" + "y" * 99, 5) == ["a b", "y" * 99], "a paragraph that does not fit starts a new one"
+
+
 def test_folder_ids_are_relative_paths_with_chunk_numbers(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.md").write_text("one two three\n\nfour five six")
