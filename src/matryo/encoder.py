@@ -11,7 +11,6 @@ import hashlib
 import itertools
 import json
 import os
-import re
 import threading
 import warnings
 from collections import ChainMap
@@ -26,19 +25,17 @@ import numpy as np
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
+from matryo import pooling
 from matryo.errors import ModelFormatError, ModelNotFoundError, missing_extra
-from matryo.formats import find_model_files, load_table
+from matryo.formats import find_model_files, load_table, load_tokenizer, stored_truncate_dim, warn_default_prompt
+from matryo.texts import SPLIT_DISAGREES, check_texts, check_unicode, piece_boundaries, spans, splits_on_whitespace
 
 __all__ = ["DEFAULT_MODEL_PATH", "StaticEncoder"]
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "default_model"
 """The embedded default model that ships inside the package (loaded when no model is named)."""
 
-_SHORT_MAX = 32  # texts up to this many tokens are pooled in length buckets, longer ones one by one
-_BUCKET_BYTES = 4 << 20  # cap on the gather temporary of one bucket step
-_BATCH_CHARS = 256_000  # a batch also ends here: ~250 passages or ~2,000 queries per tokenizer call
 _LONG_TEXT_CHARS = 100_000  # longer texts are tokenized in whitespace-aligned pieces (bounded memory)
-_NORM_EPS = 1e-12  # torch.nn.functional.normalize's eps, for parity
 # The word cache (token ids of whitespace-separated words, for very long texts) is emptied when its estimated
 # size passes _WORD_CACHE_BYTES. The estimate is per entry: _WORD_ENTRY_BYTES of dict slot, str and tuple headers,
 # one byte per character and _WORD_ID_BYTES per id (an int object and a tuple slot); measured within 15% of
@@ -50,15 +47,6 @@ _WORD_ID_BYTES = 40
 # without whitespace (minified JSON, base64) would otherwise store each of its 100k-character pieces, with all
 # their ids, as one entry. 100 is WordPiece's usual max_input_chars_per_word; the bound is for memory only.
 _WORD_CACHE_MAX_CHARS = 100
-# Characters that Python's str.split() treats as whitespace but BERT's normalizer deletes (so they join words):
-_SPLIT_DISAGREES = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
-# Whitespace that BERT's normalizer keeps as a word break (space, \t, \n, \r, Zs, line/paragraph separators).
-_WHITESPACE = re.compile("[ \t\n\r\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
-# Where BERT's pre-tokenizer splits besides whitespace: ASCII punctuation and CJK ideographs.
-_ASCII_PUNCTUATION = "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum())
-_CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-# The only code points a Python str can hold that UTF-8 (and so the tokenizer) cannot encode.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class StaticEncoder:
@@ -142,18 +130,12 @@ class StaticEncoder:
                 direction=stored.get("direction", "right"),
             )
         self._word_tokenizer: Tokenizer | None = None
-        if _splits_on_whitespace(self._tokenizer):
+        if splits_on_whitespace(self._tokenizer):
             self._word_tokenizer = Tokenizer.from_str(self._tokenizer.to_str())
             self._word_tokenizer.no_truncation()
         self._word_cache: dict[str, tuple[int, ...]] = {}
         self._word_cache_bytes = 0  # estimated size of _word_cache (approximate under concurrent encodes)
-        self._boundaries: tuple[re.Pattern[str], ...] = (_WHITESPACE,)
-        if self._word_tokenizer is not None:
-            # Cutting after punctuation is exact for BERT, unless the character belongs to an added token
-            # such as "[CLS]" (a cut inside one would split it), so those characters are left out.
-            added = {ch for token in self._tokenizer.get_added_tokens_decoder().values() for ch in token.content}
-            punctuation = re.escape("".join(ch for ch in _ASCII_PUNCTUATION if ch not in added))
-            self._boundaries = (_WHITESPACE, re.compile(f"[{punctuation}{_CJK_RANGES}]"))
+        self._boundaries = piece_boundaries(self._tokenizer)
         self.name_or_path = name_or_path
         self.layout = layout
         self.stored_dtype = stored_dtype
@@ -226,11 +208,11 @@ class StaticEncoder:
                     msg = f"{exc} No local folder {local!r} exists either: check the path if you meant one."
                     raise ModelNotFoundError(msg) from exc
         files = find_model_files(folder)
-        tokenizer = _load_tokenizer(files.tokenizer)
+        tokenizer = load_tokenizer(files.tokenizer)
         table, stored_dtype = load_table(files.weights)
         if truncate_dim is None:
-            truncate_dim = _stored_truncate_dim(files.st_config, int(table.shape[1]), files.root)
-        _warn_default_prompt(files.st_config, display)
+            truncate_dim = stored_truncate_dim(files.st_config, int(table.shape[1]), files.root)
+        warn_default_prompt(files.st_config, display)
         return cls(
             table,
             tokenizer,
@@ -441,7 +423,7 @@ class StaticEncoder:
                 Unicode, e.g. holds a lone surrogate (the message names its index).
         """
         single = isinstance(texts, str) or (isinstance(texts, np.ndarray) and texts.ndim == 0)
-        items = _check_texts(texts)
+        items = check_texts(texts)
         dim = self._check_dim(truncate_dim) if truncate_dim is not None else self.output_dim
         if batch_size < 1:
             msg = f"batch_size must be >= 1, got {batch_size}."
@@ -463,22 +445,22 @@ class StaticEncoder:
             else:
                 self._encode_many(items, table, out, None, batch_size, bar)
         except TypeError as exc:  # the tokenizer refuses a str it cannot convert to UTF-8, without an index
-            _check_unicode(items, exc)
+            check_unicode(items, exc)
             raise
         finally:
             if bar is not None:
                 bar.close()
         if normalize:
-            _normalize_rows(out)
+            pooling.normalize_rows(out)
         return out[0] if single else out
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text exactly as :meth:`encode` sees them (no special tokens, truncation applied)."""
-        items = _check_texts(texts)
+        items = check_texts(texts)
         try:
             return self._token_ids(items)
         except TypeError as exc:
-            _check_unicode(items, exc)
+            check_unicode(items, exc)
             raise
 
     # ------------------------------------------------------------------ internals
@@ -529,7 +511,7 @@ class StaticEncoder:
         word cache was slower than the tokenizer's own parallelism for batches (0.5-0.75x), faster only when
         the tokenizer cannot use more than one core.
         """
-        if word_cache and self._word_tokenizer is not None and not _SPLIT_DISAGREES.search("\n".join(texts)):
+        if word_cache and self._word_tokenizer is not None and not SPLIT_DISAGREES.search("\n".join(texts)):
             return self._word_ids(texts)
         return [e.ids for e in self._tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
 
@@ -581,7 +563,7 @@ class StaticEncoder:
         bar: Any,
     ) -> None:
         """Pool ``texts`` into ``out`` (at ``rows``, or in order), tokenizing batch i+1 while pooling batch i."""
-        bounds = _batch_bounds(texts, batch_size)
+        bounds = pooling.batch_bounds(texts, batch_size)
         if len(bounds) <= 2:
             batches: Iterator[tuple[int, list[list[int]]]] = (
                 (s, self._token_ids(texts[s:e])) for s, e in itertools.pairwise(bounds)
@@ -613,7 +595,7 @@ class StaticEncoder:
             n = len(ids)
             target = out[start : start + n] if rows is None else np.zeros((n, out.shape[1]), dtype=np.float32)
             self._fill_rows(table, ids)
-            _pool_into(ids, table, target)
+            pooling.pool_into(ids, table, target)
             if rows is not None:
                 out[rows[start : start + n]] = target
             if bar is not None:
@@ -631,12 +613,12 @@ class StaticEncoder:
         truncation = self._tokenizer.truncation
         limit = None if truncation is None else int(truncation["max_length"])
         left = truncation is not None and truncation.get("direction", "right") == "left"
-        spans: Iterable[tuple[int, int]] = _spans(text, _LONG_TEXT_CHARS, self._boundaries)
+        pieces: Iterable[tuple[int, int]] = spans(text, _LONG_TEXT_CHARS, self._boundaries)
         if left:
-            spans = reversed(list(spans))
+            pieces = reversed(list(pieces))
         total = np.zeros(table.shape[1], dtype=np.float64)
         count = 0
-        for start, end in spans:
+        for start, end in pieces:
             # Each piece is already cut to max_length by the tokenizer, from the same side.
             ids = self._token_ids([text[start:end]], word_cache=True)[0]
             if limit is not None:
@@ -649,186 +631,6 @@ class StaticEncoder:
             if limit is not None and count >= limit:
                 break
         return (total / count).astype(np.float32) if count else np.zeros(table.shape[1], dtype=np.float32)
-
-
-def _load_tokenizer(path: Path) -> Tokenizer:
-    try:
-        return Tokenizer.from_file(str(path))
-    except Exception as exc:  # tokenizers raises a bare Exception for malformed files
-        msg = f"Could not read the tokenizer {str(path)!r}: {exc}. Expected a Hugging Face tokenizer.json."
-        raise ModelFormatError(msg) from exc
-
-
-def _stored_truncate_dim(st_config: Mapping[str, Any], dim: int, root: Path) -> int | None:
-    """The default ``truncate_dim`` stored in ``config_sentence_transformers.json`` (``None`` when absent)."""
-    value = st_config.get("truncate_dim")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= dim:
-        msg = (
-            f"{str(root / 'config_sentence_transformers.json')!r} sets truncate_dim {value!r}; expected an int "
-            f"between 1 and the table's width {dim}. Fix or remove it, or pass truncate_dim= to from_pretrained."
-        )
-        raise ModelFormatError(msg)
-    return value
-
-
-def _warn_default_prompt(st_config: Mapping[str, Any], display: str) -> None:
-    """Warn (once) that prompts sentence-transformers would prepend are not applied by matryo.
-
-    A default prompt is prepended to every text by ``encode``; non-empty ``query``/``document`` prompts are
-    prepended by ``encode_query``/``encode_document``. Other named prompts are only used on request.
-    """
-    prompts = st_config.get("prompts")
-    prompts = prompts if isinstance(prompts, dict) else {}
-    name = st_config.get("default_prompt_name")
-    prompt = prompts.get(name) if isinstance(name, str) else None
-    found = []
-    if isinstance(prompt, str) and prompt:
-        found.append(f"default_prompt_name {name!r}, so sentence-transformers prepends {prompt!r} to every text")
-    roles = {role: text for role in ("query", "document") if isinstance(text := prompts.get(role), str) and text}
-    if roles:
-        listed = ", ".join(f"{role} {text!r}" for role, text in roles.items())
-        found.append(f"prompts {listed}, which sentence-transformers' encode_query/encode_document prepend")
-    if found:
-        example = prompt if isinstance(prompt, str) and prompt else next(iter(roles.values()))
-        msg = (
-            f"{display}: config_sentence_transformers.json sets {'; and '.join(found)}; matryo does not apply "
-            f"prompts. Prepend them yourself (e.g. encode([{example!r} + text for text in texts])) for "
-            "sentence-transformers' vectors."
-        )
-        warnings.warn(msg, UserWarning, stacklevel=3)
-
-
-def _splits_on_whitespace(tokenizer: Tokenizer) -> bool:
-    """Whether a text's tokens are the concatenation of its whitespace-separated words' tokens.
-
-    True for BERT-style tokenizers (BertNormalizer with clean_text and handle_chinese_chars, BertPreTokenizer,
-    WordPiece) whose added
-    tokens contain no whitespace: the normalizer works per character, the pre-tokenizer splits on whitespace
-    (and punctuation) before WordPiece sees a word. Other tokenizers take the plain path.
-    """
-    config = json.loads(tokenizer.to_str())
-    normalizer = config.get("normalizer") or {}
-    pre_tokenizer = config.get("pre_tokenizer") or {}
-    model = config.get("model") or {}
-    added = [token.get("content", "") for token in config.get("added_tokens") or []]
-    return (
-        normalizer.get("type") == "BertNormalizer"
-        and bool(normalizer.get("clean_text", False))
-        and bool(normalizer.get("handle_chinese_chars", False))
-        and pre_tokenizer.get("type") == "BertPreTokenizer"
-        and model.get("type") == "WordPiece"
-        and not any(any(ch.isspace() for ch in token) for token in added)
-    )
-
-
-def _check_texts(texts: str | Iterable[str]) -> list[str]:
-    if isinstance(texts, np.ndarray):
-        texts = texts.tolist()  # a 0-d array gives its one item
-    if isinstance(texts, str):
-        return [texts]
-    if texts is None or isinstance(texts, (bytes, bytearray, memoryview)):
-        msg = f"texts must be a str or an iterable of str, got {type(texts).__name__}."
-        raise TypeError(msg)
-    try:
-        items = texts if isinstance(texts, list) else list(texts)
-    except TypeError as exc:
-        msg = f"texts must be a str or an iterable of str, got {type(texts).__name__}."
-        raise TypeError(msg) from exc
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            msg = (
-                f"texts[{i}] must be a str, got {type(text).__name__}: {text!r:.60}. Decode bytes and drop None first."
-            )
-            raise TypeError(msg)
-    return items
-
-
-def _check_unicode(texts: list[str], exc: Exception) -> None:
-    """After the tokenizer failed: raise a ValueError naming the first text that is not valid Unicode, if any."""
-    for i, text in enumerate(texts):
-        bad = _SURROGATE.search(text)
-        if bad is not None:
-            msg = (
-                f"texts[{i}] is not valid Unicode (a lone surrogate {bad.group()!r} at character {bad.start()}), so "
-                "the tokenizer cannot read it. Repair it first, e.g. "
-                "text.encode('utf-8', errors='replace').decode('utf-8'), or decode the source bytes with "
-                "errors='replace'."
-            )
-            raise ValueError(msg) from exc
-
-
-def _pool_into(ids: list[list[int]], table: NDArray[np.float32], out: NDArray[np.float32]) -> None:
-    """Write the mean of each id list's rows of ``table`` into ``out`` (empty lists stay zero)."""
-    lengths = np.fromiter(map(len, ids), dtype=np.intp, count=len(ids))
-    dim = table.shape[1]
-    order = np.argsort(lengths, kind="stable")
-    sorted_lengths = lengths[order]
-    bounds = np.flatnonzero(np.diff(sorted_lengths)) + 1
-    groups = np.split(order, bounds)
-    for group in groups:
-        length = int(lengths[group[0]])
-        if length == 0:
-            continue
-        if length <= _SHORT_MAX:
-            step = max(1, _BUCKET_BYTES // (length * dim * 4))
-            for s in range(0, len(group), step):
-                rows = group[s : s + step]
-                id_matrix = np.array([ids[r] for r in rows], dtype=np.intp)
-                out[rows] = table[id_matrix].sum(axis=1) / length
-        else:
-            for r in group:
-                out[r] = table.take(ids[r], axis=0).sum(axis=0) / length
-
-
-def _batch_bounds(texts: list[str], batch_size: int) -> list[int]:
-    """Start offsets of the batches (plus the end): ``batch_size`` texts, fewer when they pass ``_BATCH_CHARS``."""
-    bounds = [0]
-    chars = 0
-    for i, text in enumerate(texts):
-        if i - bounds[-1] >= batch_size or (chars >= _BATCH_CHARS and i > bounds[-1]):
-            bounds.append(i)
-            chars = 0
-        chars += len(text)
-    if len(texts) > bounds[-1]:
-        bounds.append(len(texts))
-    return bounds
-
-
-def _normalize_rows(vectors: NDArray[np.float32]) -> None:
-    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
-    np.maximum(norms, _NORM_EPS, out=norms)
-    vectors /= norms[:, None]
-
-
-def _spans(text: str, size: int, boundaries: Sequence[re.Pattern[str]]) -> Iterator[tuple[int, int]]:
-    """Cut ``text`` into (start, end) pieces of about ``size`` characters, each ending just after a boundary character.
-
-    ``boundaries`` are tried in order of preference (whitespace before punctuation). A piece only ends where
-    tokenizing the pieces separately gives the same tokens as the whole text; a stretch with no boundary
-    character at all (one enormous "word", which tokenizes to a single [UNK]) stays in one piece.
-    """
-    start = 0
-    while start < len(text):
-        end = start + size
-        if end >= len(text):
-            yield start, len(text)
-            return
-        cut = None
-        for boundary in boundaries:
-            for window in (max(start, end - 1024), start):
-                for match in boundary.finditer(text, window, end):
-                    cut = match.end()
-                if cut is not None:
-                    break
-            if cut is not None:
-                break
-        if cut is None:
-            ahead = [m.end() for m in (b.search(text, end) for b in boundaries) if m]
-            cut = min(ahead) if ahead else len(text)
-        yield start, cut
-        start = cut
 
 
 def _progress(total: int) -> Any:

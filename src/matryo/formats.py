@@ -22,6 +22,7 @@ import json
 import mmap
 import os
 import struct
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +30,20 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from tokenizers import Tokenizer
 
 from matryo.errors import ModelFormatError, ModelNotFoundError
 
-__all__ = ["IncompleteFolderError", "ModelFiles", "SafetensorsFile", "find_model_files", "load_table"]
+__all__ = [
+    "IncompleteFolderError",
+    "ModelFiles",
+    "SafetensorsFile",
+    "find_model_files",
+    "load_table",
+    "load_tokenizer",
+    "stored_truncate_dim",
+    "warn_default_prompt",
+]
 
 _WEIGHTS = "model.safetensors"
 _TOKENIZER = "tokenizer.json"
@@ -368,3 +379,53 @@ def load_table(weights: str | os.PathLike[str]) -> tuple[NDArray[np.float32], st
             table = table * token_weights[:, None]
         table = np.ascontiguousarray(table, dtype=np.float32)
     return table, dtype_name
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
+    """Read a ``tokenizer.json``, or raise :class:`ModelFormatError` naming the file."""
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception for malformed files
+        msg = f"Could not read the tokenizer {str(path)!r}: {exc}. Expected a Hugging Face tokenizer.json."
+        raise ModelFormatError(msg) from exc
+
+
+def stored_truncate_dim(st_config: Mapping[str, Any], dim: int, root: Path) -> int | None:
+    """The default ``truncate_dim`` stored in ``config_sentence_transformers.json`` (``None`` when absent)."""
+    value = st_config.get("truncate_dim")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= dim:
+        msg = (
+            f"{str(root / 'config_sentence_transformers.json')!r} sets truncate_dim {value!r}; expected an int "
+            f"between 1 and the table's width {dim}. Fix or remove it, or pass truncate_dim= to from_pretrained."
+        )
+        raise ModelFormatError(msg)
+    return value
+
+
+def warn_default_prompt(st_config: Mapping[str, Any], display: str) -> None:
+    """Warn (once) that prompts sentence-transformers would prepend are not applied by matryo.
+
+    A default prompt is prepended to every text by ``encode``; non-empty ``query``/``document`` prompts are
+    prepended by ``encode_query``/``encode_document``. Other named prompts are only used on request.
+    """
+    prompts = st_config.get("prompts")
+    prompts = prompts if isinstance(prompts, dict) else {}
+    name = st_config.get("default_prompt_name")
+    prompt = prompts.get(name) if isinstance(name, str) else None
+    found = []
+    if isinstance(prompt, str) and prompt:
+        found.append(f"default_prompt_name {name!r}, so sentence-transformers prepends {prompt!r} to every text")
+    roles = {role: text for role in ("query", "document") if isinstance(text := prompts.get(role), str) and text}
+    if roles:
+        listed = ", ".join(f"{role} {text!r}" for role, text in roles.items())
+        found.append(f"prompts {listed}, which sentence-transformers' encode_query/encode_document prepend")
+    if found:
+        example = prompt if isinstance(prompt, str) and prompt else next(iter(roles.values()))
+        msg = (
+            f"{display}: config_sentence_transformers.json sets {'; and '.join(found)}; matryo does not apply "
+            f"prompts. Prepend them yourself (e.g. encode([{example!r} + text for text in texts])) for "
+            "sentence-transformers' vectors."
+        )
+        warnings.warn(msg, UserWarning, stacklevel=3)

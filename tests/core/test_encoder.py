@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import make_tiny_model
 
 import matryo.encoder as encoder_module
-from matryo import StaticEncoder
+from matryo import StaticEncoder, pooling
+from matryo.texts import SPLIT_DISAGREES
 
 TEXTS = [
     "The cat and the dog",
@@ -74,13 +75,13 @@ def test_truncated_encoding_pools_only_the_prefix_columns(
     encoder: StaticEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[tuple[int, ...]] = []
-    original = encoder_module._pool_into
+    original = pooling.pool_into
 
     def spy(ids: list[list[int]], table: np.ndarray, out: np.ndarray) -> None:
         seen.append(table.shape)
         original(ids, table, out)
 
-    monkeypatch.setattr(encoder_module, "_pool_into", spy)
+    monkeypatch.setattr(pooling, "pool_into", spy)
     encoder.encode(TEXTS, truncate_dim=8)
     assert seen and all(shape[1] == 8 for shape in seen)
 
@@ -305,7 +306,7 @@ def test_word_cache_gives_the_tokenizers_ids(encoder: StaticEncoder) -> None:
     assert encoder._word_tokenizer is not None  # the tiny BERT-style tokenizer takes the word-cache path
     expected = [e.ids for e in encoder.tokenizer.encode_batch(TRICKY, add_special_tokens=False)]
     assert encoder.tokenize(TRICKY) == expected  # batches with \x0b, \x1c, \x85... take the plain path
-    clean = [i for i, text in enumerate(TRICKY) if not encoder_module._SPLIT_DISAGREES.search(text)]
+    clean = [i for i, text in enumerate(TRICKY) if not SPLIT_DISAGREES.search(text)]
     assert len(clean) == len(TRICKY) - 1
     for _ in range(2):  # cold, then warm cache
         assert encoder._word_ids([TRICKY[i] for i in clean]) == [expected[i] for i in clean]
@@ -313,7 +314,7 @@ def test_word_cache_gives_the_tokenizers_ids(encoder: StaticEncoder) -> None:
 
 def test_word_cache_applies_truncation(tmp_path: Path) -> None:
     enc = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "cut", max_length=3))
-    clean = [text for text in TRICKY if not encoder_module._SPLIT_DISAGREES.search(text)]
+    clean = [text for text in TRICKY if not SPLIT_DISAGREES.search(text)]
     expected = [e.ids for e in enc.tokenizer.encode_batch(clean, add_special_tokens=False)]
     assert enc._word_ids(clean) == expected
     assert max(map(len, expected)) == 3

@@ -1,0 +1,132 @@
+"""Input texts: the checks ``encode`` runs on them, and where a very long text may be cut into pieces.
+
+A text longer than ``matryo.encoder``'s piece size is tokenized piece by piece; :func:`spans` cuts it only where
+tokenizing the pieces separately gives exactly the whole text's tokens (:func:`piece_boundaries`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+from tokenizers import Tokenizer
+
+__all__ = ["SPLIT_DISAGREES", "check_texts", "check_unicode", "piece_boundaries", "spans", "splits_on_whitespace"]
+
+# Characters that Python's str.split() treats as whitespace but BERT's normalizer deletes (so they join words):
+SPLIT_DISAGREES = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
+
+# Whitespace that BERT's normalizer keeps as a word break (space, \t, \n, \r, Zs, line/paragraph separators).
+WHITESPACE = re.compile("[ \t\n\r\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+
+# Where BERT's pre-tokenizer splits besides whitespace: ASCII punctuation and CJK ideographs.
+ASCII_PUNCTUATION = "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum())
+CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+
+# The only code points a Python str can hold that UTF-8 (and so the tokenizer) cannot encode.
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_texts(texts: str | Iterable[str]) -> list[str]:
+    """``texts`` as a list of str (one str, a 0-d array or an iterable), or a TypeError naming the bad item."""
+    if isinstance(texts, np.ndarray):
+        texts = texts.tolist()  # a 0-d array gives its one item
+    if isinstance(texts, str):
+        return [texts]
+    if texts is None or isinstance(texts, (bytes, bytearray, memoryview)):
+        msg = f"texts must be a str or an iterable of str, got {type(texts).__name__}."
+        raise TypeError(msg)
+    try:
+        items = texts if isinstance(texts, list) else list(texts)
+    except TypeError as exc:
+        msg = f"texts must be a str or an iterable of str, got {type(texts).__name__}."
+        raise TypeError(msg) from exc
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            msg = (
+                f"texts[{i}] must be a str, got {type(text).__name__}: {text!r:.60}. Decode bytes and drop None first."
+            )
+            raise TypeError(msg)
+    return items
+
+
+def check_unicode(texts: list[str], exc: Exception) -> None:
+    """After the tokenizer failed: raise a ValueError naming the first text that is not valid Unicode, if any."""
+    for i, text in enumerate(texts):
+        bad = SURROGATE.search(text)
+        if bad is not None:
+            msg = (
+                f"texts[{i}] is not valid Unicode (a lone surrogate {bad.group()!r} at character {bad.start()}), so "
+                "the tokenizer cannot read it. Repair it first, e.g. "
+                "text.encode('utf-8', errors='replace').decode('utf-8'), or decode the source bytes with "
+                "errors='replace'."
+            )
+            raise ValueError(msg) from exc
+
+
+def splits_on_whitespace(tokenizer: Tokenizer) -> bool:
+    """Whether a text's tokens are the concatenation of its whitespace-separated words' tokens.
+
+    True for BERT-style tokenizers (BertNormalizer with clean_text and handle_chinese_chars, BertPreTokenizer,
+    WordPiece) whose added
+    tokens contain no whitespace: the normalizer works per character, the pre-tokenizer splits on whitespace
+    (and punctuation) before WordPiece sees a word. Other tokenizers take the plain path.
+    """
+    config = json.loads(tokenizer.to_str())
+    normalizer = config.get("normalizer") or {}
+    pre_tokenizer = config.get("pre_tokenizer") or {}
+    model = config.get("model") or {}
+    added = [token.get("content", "") for token in config.get("added_tokens") or []]
+    return (
+        normalizer.get("type") == "BertNormalizer"
+        and bool(normalizer.get("clean_text", False))
+        and bool(normalizer.get("handle_chinese_chars", False))
+        and pre_tokenizer.get("type") == "BertPreTokenizer"
+        and model.get("type") == "WordPiece"
+        and not any(any(ch.isspace() for ch in token) for token in added)
+    )
+
+
+def spans(text: str, size: int, boundaries: Sequence[re.Pattern[str]]) -> Iterator[tuple[int, int]]:
+    """Cut ``text`` into (start, end) pieces of about ``size`` characters, each ending just after a boundary character.
+
+    ``boundaries`` are tried in order of preference (whitespace before punctuation). A piece only ends where
+    tokenizing the pieces separately gives the same tokens as the whole text; a stretch with no boundary
+    character at all (one enormous "word", which tokenizes to a single [UNK]) stays in one piece.
+    """
+    start = 0
+    while start < len(text):
+        end = start + size
+        if end >= len(text):
+            yield start, len(text)
+            return
+        cut = None
+        for boundary in boundaries:
+            for window in (max(start, end - 1024), start):
+                for match in boundary.finditer(text, window, end):
+                    cut = match.end()
+                if cut is not None:
+                    break
+            if cut is not None:
+                break
+        if cut is None:
+            ahead = [m.end() for m in (b.search(text, end) for b in boundaries) if m]
+            cut = min(ahead) if ahead else len(text)
+        yield start, cut
+        start = cut
+
+
+def piece_boundaries(tokenizer: Tokenizer) -> tuple[re.Pattern[str], ...]:
+    """Characters after which a long text may be cut for ``tokenizer``, in order of preference.
+
+    Whitespace always; for BERT-style tokenizers (:func:`splits_on_whitespace`) also ASCII punctuation and CJK
+    ideographs, where BERT's pre-tokenizer splits anyway, unless the character belongs to an added token such
+    as "[CLS]" (a cut inside one would split it).
+    """
+    if not splits_on_whitespace(tokenizer):
+        return (WHITESPACE,)
+    added = {ch for token in tokenizer.get_added_tokens_decoder().values() for ch in token.content}
+    punctuation = re.escape("".join(ch for ch in ASCII_PUNCTUATION if ch not in added))
+    return (WHITESPACE, re.compile(f"[{punctuation}{CJK_RANGES}]"))
