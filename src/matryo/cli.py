@@ -62,6 +62,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         args.source,
         text_field=args.text_field,
         chunk_size=args.chunk_size,
+        exclude=args.exclude or (),
         warn=warn,
         note=_warn,  # repeated ids, symlinked folders: shown even with --quiet, but they do not stop --prune
         on_empty=emptied.add,
@@ -170,6 +171,7 @@ Text files are split into passages of at most --chunk-size words (and 20 charact
 without spaces is cut too), packing whole paragraphs; ids are relative paths (path#0, path#1, ... when a
 file has several passages). Table rows are documents (id from _id/id, else the row number; a repeated id
 is warned about and only its first row is indexed); a BEIR folder keeps its corpus ids. In a folder,
+hidden files and folders (names starting with '.': .git, .venv, ...) and --exclude matches are not read;
 files that cannot be read, are not UTF-8 or are broken symbolic links are skipped with a warning naming
 them; symbolic links to folders are not followed (a warning). A table with a bad line (not UTF-8, JSON or
 CSV) stops the run with an error naming the file and line.
@@ -230,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_CHUNK_SIZE,
         help=f"max words per passage (default {DEFAULT_CHUNK_SIZE})",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        metavar="GLOB",
+        help="leave out files and folders of a folder SOURCE whose name or relative path matches GLOB "
+        "(repeatable; e.g. build, 'drafts/*'); names starting with '.' (.git, .venv) are always left out",
     )
     p.add_argument(
         "--prune", action="store_true", help="also remove passages of documents no longer in SOURCE (default: keep)"

@@ -3,8 +3,9 @@
 Every source becomes a stream of :class:`Passage` objects, each with a stable id and a content hash, so
 indexing can be incremental (a passage whose id and hash are already stored is skipped).
 
-* **A folder of ``.txt``/``.md`` files** (searched recursively, in sorted order). Each file is split into
-  passages of at most ``chunk_size`` words: paragraphs (separated by blank lines) are packed together
+* **A folder of ``.txt``/``.md`` files** (searched recursively, in sorted order; hidden files and folders,
+  whose names start with ``.`` such as ``.git`` or ``.venv``, are left out, as are ``exclude`` globs). Each
+  file is split into passages of at most ``chunk_size`` words: paragraphs (separated by blank lines) are packed together
   until the next one would overflow, and a paragraph longer than ``chunk_size`` is cut into pieces of
   ``chunk_size`` words. A passage also holds at most ``chunk_size * 20`` characters, so text without
   whitespace (base64, minified lines) is cut too. Ids are ``relative/path.md#0``, ``#1``, ... (no suffix
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import fnmatch
 import gzip
 import hashlib
 import json
@@ -166,21 +168,44 @@ def _read_utf8(path: Path, warn: Warn) -> str | None:
         return None
 
 
-def _folder(root: Path, chunk_size: int, warn: Warn, note: Warn, on_empty: OnEmpty) -> Iterator[Passage]:
+def _excluded(name: str, rel: str, exclude: tuple[str, ...]) -> bool:
+    """Hidden names (``.git``, ``.venv``) and names or relative paths matching an ``exclude`` glob."""
+    return name.startswith(".") or any(fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(rel, g) for g in exclude)
+
+
+def _folder(
+    root: Path, chunk_size: int, exclude: tuple[str, ...], warn: Warn, note: Warn, on_empty: OnEmpty
+) -> Iterator[Passage]:
     files: list[Path] = []
-    for path in sorted(root.rglob("*")):
-        if path.is_symlink() and path.is_dir():
-            note(f"{path} is a symbolic link to a folder and is not followed; replace it with the folder to index it")
-        elif path.suffix.lower() not in TEXT_SUFFIXES:
-            continue
-        elif path.is_file():
-            files.append(path)
-        elif path.is_symlink() and not path.exists():
-            files.append(path)  # reported as skipped below, so --prune keeps what the DB holds for it
+    for top, dirs, names in os.walk(root):  # symbolic links to folders are listed in ``dirs``, not followed
+        here = Path(top)
+        rel_top = here.relative_to(root).as_posix()
+        prefix = "" if rel_top == "." else f"{rel_top}/"
+        kept = []
+        for name in dirs:
+            path = here / name
+            if _excluded(name, prefix + name, exclude):
+                continue  # nothing inside is read or warned about
+            if path.is_symlink():
+                note(
+                    f"{path} is a symbolic link to a folder and is not followed; put the folder itself here to index it"
+                )
+            else:
+                kept.append(name)
+        dirs[:] = kept
+        for name in names:
+            path = here / name
+            if path.suffix.lower() not in TEXT_SUFFIXES or _excluded(name, prefix + name, exclude):
+                continue
+            if path.is_file() or (path.is_symlink() and not path.exists()):
+                files.append(path)  # a broken link is reported as skipped below, so --prune keeps what the DB holds
     if not files:
-        msg = f"{root} holds no {'/'.join(TEXT_SUFFIXES)} files; point SOURCE at a folder of text files or a table."
+        msg = (
+            f"{root} holds no {'/'.join(TEXT_SUFFIXES)} files (hidden files and folders, whose names start with "
+            "'.', and --exclude matches are not read); point SOURCE at a folder of text files or a table."
+        )
         raise SourceError(msg)
-    for path in files:
+    for path in sorted(files):
         if not path.exists():
             warn(f"skipped {path}: broken symbolic link (to {os.readlink(path)}); fix or delete the link")
             continue
@@ -374,6 +399,7 @@ def read_source(
     *,
     text_field: str = "text",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    exclude: Iterable[str] = (),
     warn: Warn | None = None,
     note: Warn | None = None,
     on_empty: OnEmpty | None = None,
@@ -384,6 +410,9 @@ def read_source(
         source: A folder of text files, a BEIR folder, or a ``.jsonl``/``.csv``/``.parquet`` file.
         text_field: Column holding the text in a table source.
         chunk_size: Maximum words per passage.
+        exclude: Globs of files and folders a folder source leaves out, matched against each name and each
+            path relative to ``source`` (``fnmatch``: ``*`` also matches ``/``), e.g. ``build``, ``*.log.md``,
+            ``docs/old/*``. Hidden files and folders (names starting with ``.``) are always left out.
         warn: Called with a one-line message for every skipped file (default: ignore); a skipped file is
             not a deleted one, so callers should not prune after it.
         note: Called with a one-line message for problems that skip no file: a document id repeated in a
@@ -408,10 +437,15 @@ def read_source(
     report: Warn = warn if warn is not None else (lambda _message: None)
     notes: Warn = note if note is not None else report
     empties: OnEmpty = on_empty if on_empty is not None else (lambda _doc: None)
+    globs = tuple(exclude)
+    beir = path.is_dir() and ((path / "corpus.jsonl").is_file() or (path / "corpus.jsonl.gz").is_file())
+    if globs and (beir or not path.is_dir()):
+        msg = f"--exclude applies to a folder of text files; SOURCE {str(path)!r} is a table or BEIR corpus. Drop it."
+        raise SourceError(msg)
+    if beir:
+        return _beir(path, notes, empties)
     if path.is_dir():
-        if (path / "corpus.jsonl").is_file() or (path / "corpus.jsonl.gz").is_file():
-            return _beir(path, notes, empties)
-        return _folder(path, chunk_size, report, notes, empties)
+        return _folder(path, chunk_size, globs, report, notes, empties)
     name = path.name.lower()
     if name.endswith(TABLE_SUFFIXES) or name.endswith(".jsonl.gz"):
         return _table(path, text_field, chunk_size, notes, empties)

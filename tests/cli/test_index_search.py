@@ -324,3 +324,10 @@ def test_broken_symlink_is_warned_about_and_blocks_prune(run: Run, model: Path, 
     code, out, err = run("index", docs, "--db", db, "--prune")
     assert code == 0 and "0 removed" in out and "broken symbolic link" in err and "city.txt" in err
     assert set(stored(db)) == set(DOCS)
+
+
+def test_index_exclude_option(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    code, out, err = run("index", docs, "--db", db, "--model", model, "--exclude", "animals", "--exclude", "*.md")
+    assert code == 0 and err == "" and out.startswith("2 new or changed passages indexed"), (out, err)
+    assert set(stored(db)) == {"args.txt", "city.txt"}

@@ -244,3 +244,28 @@ def test_utf8_byte_order_mark_is_dropped_from_text_files(tmp_path: Path) -> None
     passages, _, _, empty = collect(tmp_path)
     assert passages == [("bom.txt", "the cat")] and empty == ["only-bom.md"]
     assert collect(tmp_path / "bom.txt")[0] == [("bom.txt", "the cat")]
+
+
+def test_folder_leaves_out_hidden_files_and_folders_and_their_symlinks(tmp_path: Path) -> None:
+    # Indexing a project folder used to read .venv (1735 of 1889 passages) and warn about the venv's symlinks.
+    (tmp_path / "readme.md").write_text("the project")
+    (tmp_path / ".notes.md").write_text("hidden file")
+    for hidden in (".venv/lib/site", ".git", ".pytest_cache"):
+        (tmp_path / hidden).mkdir(parents=True)
+        (tmp_path / hidden / "x.md").write_text("tool file")
+    (tmp_path / ".venv" / "lib64").symlink_to(tmp_path / ".venv" / "lib", target_is_directory=True)
+    passages, warnings, notes, _ = collect(tmp_path)
+    assert passages == [("readme.md", "the project")] and warnings == [] and notes == []
+
+
+def test_folder_exclude_globs_match_names_and_relative_paths(tmp_path: Path) -> None:
+    for rel in ("a.md", "build/b.md", "docs/old/c.md", "docs/new/d.md", "docs/e.draft.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    ids = [pid for pid, _ in collect(tmp_path, exclude=["build", "docs/old/*", "*.draft.md"])[0]]
+    assert ids == ["a.md", "docs/new/d.md"]
+    with pytest.raises(SourceError, match="holds no .txt/.md files"):
+        collect(tmp_path, exclude=["*"])
+    (tmp_path / "rows.jsonl").write_text('{"text": "a"}\n')
+    with pytest.raises(SourceError, match="--exclude applies to a folder"):
+        collect(tmp_path / "rows.jsonl", exclude=["x"])
