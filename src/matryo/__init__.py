@@ -5,6 +5,7 @@ from __future__ import annotations
 from matryo.encoder import DEFAULT_MODEL_PATH, StaticEncoder
 from matryo.errors import (
     DimensionMismatchError,
+    IncompleteFolderError,
     InvalidArgumentError,
     InvalidTypeError,
     MatryoError,
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_RESCORE_MULTIPLIER",
     "DEFAULT_TRUNCATE_DIM",
     "DimensionMismatchError",
+    "IncompleteFolderError",
     "InvalidArgumentError",
     "InvalidTypeError",
     "MatryoError",

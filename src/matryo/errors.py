@@ -5,6 +5,7 @@ refines, so ``except ValueError`` and ``except MatryoError`` both work::
 
     MatryoError
     ├── ModelFormatError(ValueError)        a model folder or file matryo cannot read
+    │   └── IncompleteFolderError           no layout's weights and tokenizer in the folder (interrupted download)
     ├── ModelNotFoundError(FileNotFoundError)  a path or hub id that does not resolve
     ├── DimensionMismatchError(ValueError)  vectors or models of different widths were mixed
     ├── InvalidArgumentError(ValueError)    an argument matryo cannot use (k <= 0, an unknown codec, a repeated id)
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 __all__ = [
     "DimensionMismatchError",
+    "IncompleteFolderError",
     "InvalidArgumentError",
     "InvalidTypeError",
     "MatryoError",
@@ -37,6 +39,10 @@ class MatryoError(Exception):
 
 class ModelFormatError(MatryoError, ValueError):
     """A model folder or file does not match any layout matryo can read."""
+
+
+class IncompleteFolderError(ModelFormatError):
+    """No layout's weights and tokenizer are in the folder (an empty folder, or an interrupted download)."""
 
 
 class ModelNotFoundError(MatryoError, FileNotFoundError):

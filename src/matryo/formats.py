@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
-from matryo.errors import ModelFormatError, ModelNotFoundError
+from matryo.errors import IncompleteFolderError, ModelFormatError, ModelNotFoundError
 
 __all__ = [
     "IncompleteFolderError",
@@ -80,10 +80,6 @@ _DTYPES: dict[str, np.dtype[Any]] = {
 _TABLE_DTYPES = ("F32", "F16", "BF16", "F64", "I8")
 _MAX_HEADER = 100 * 1024 * 1024
 _KEYS_SHOWN = 8  # tensor names listed when no table is found (a transformer file holds hundreds)
-
-
-class IncompleteFolderError(ModelFormatError):
-    """No layout's weights and tokenizer are in the folder (an empty folder, or an interrupted download)."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ def test_public_api_is_pinned() -> None:
         "DEFAULT_RESCORE_MULTIPLIER",
         "DEFAULT_TRUNCATE_DIM",
         "DimensionMismatchError",
+        "IncompleteFolderError",
         "InvalidArgumentError",
         "InvalidTypeError",
         "MatryoError",
