@@ -80,6 +80,15 @@ def _cmd_index(args: argparse.Namespace) -> int:
         empty_docs=emptied,
     )
     seconds = time.perf_counter() - start
+    if stats.repeated:  # a passage was dropped: say which, even with --quiet
+        named = "; ".join(
+            f"{pid!r} of document {doc!r} (already used by document {first!r})" for pid, doc, first in stats.repeated
+        )
+        more = f" and {stats.duplicates - len(stats.repeated)} more" if stats.duplicates > len(stats.repeated) else ""
+        _warn(
+            f"{stats.duplicates} passage(s) skipped because their id was already used: {named}{more}. Chunks of "
+            "document DOC are named DOC#0, DOC#1, ...: rename the document whose id looks like a chunk id."
+        )
     if not args.quiet:
         extra = f", {stats.duplicates} repeated ids skipped" if stats.duplicates else ""
         print(

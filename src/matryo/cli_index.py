@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,8 +131,8 @@ def index_into(
             msg = f"{db} holds a {stored.store} store; drop --store {kind} or use another --db folder."
             raise CliError(msg)
     iterator = iter(passages)
-    first = next(iterator, None)
-    if first is None and (stored is None or not empty_docs):
+    head = list(islice(iterator, BATCH_SIZE))  # a bad row among the first ones stops the run before DB is made
+    if not head and (stored is None or not empty_docs):
         msg = "SOURCE holds no text to index (every file empty or skipped); check the path and --text-field."
         raise CliError(msg)
     target = open_store(db, wanted)
@@ -149,8 +150,7 @@ def index_into(
             after_batch(batches)
 
     def chained() -> Iterator[Passage]:
-        if first is not None:
-            yield first
+        yield from head
         yield from iterator
 
     try:

@@ -18,10 +18,12 @@ indexing can be incremental (a passage whose id and hash are already stored is s
 In a folder source, bad files never stop a run: a file that cannot be read, that is not valid UTF-8, or
 that is a broken symbolic link is **skipped** and named in a warning (``warn`` callback); symbolic links
 to folders are not followed (a ``note``). A table or BEIR file with a bad line (not UTF-8, not valid
-JSON/CSV, a truncated ``.gz``) stops the run with a :class:`SourceError` naming the file and line. A
-document id repeated within a table is a ``note`` naming both lines: the first row wins, later ones are
-skipped. Documents that yield no passage (empty text) are reported to ``on_empty``, so an index can drop
-the passages they had. Nothing is decoded with replacement characters; a UTF-8 byte-order mark is ignored.
+JSON/CSV, a truncated ``.gz``, a row without the text field) stops the run with a :class:`SourceError`
+naming the file and line. A document id repeated within a table is a ``note`` naming both lines: the first
+row wins, later ones are skipped (a row without an id is named by its row number, so it can clash with an
+explicit id; the note says so). Documents that yield no passage (empty text) are reported to ``on_empty``,
+so an index can drop the passages they had. Nothing is decoded with replacement characters; a UTF-8
+byte-order mark is ignored.
 """
 
 from __future__ import annotations
@@ -333,22 +335,33 @@ def _row_id(row: dict[str, Any], fields: tuple[str, ...]) -> str | None:
 
 
 class _Repeats:
-    """Finds document ids used twice in one file: the first row wins, later ones are skipped with a note."""
+    """Finds document ids used twice in one file: the first row wins, later ones are skipped with a note.
+
+    A row without an id is named by its row number (counted from 0), which can equal another row's explicit
+    id; the note then says so, rather than blaming a repeated id the file does not hold.
+    """
 
     def __init__(self, path: Path, note: Warn) -> None:
         self._path, self._note = path, note
-        self._first: dict[str, str] = {}
+        self._first: dict[str, tuple[str, bool]] = {}
         self.count = 0
 
-    def repeated(self, doc: str, where: str) -> bool:
-        first = self._first.setdefault(doc, where)
+    def repeated(self, doc: str, where: str, *, numbered: bool = False) -> bool:
+        """Whether ``doc`` was used before (``numbered``: ``doc`` is the row number of a row without an id)."""
+        first, first_numbered = self._first.setdefault(doc, (where, numbered))
         if first == where:
             return False
         self.count += 1
         if self.count <= _MAX_REPEAT_NOTES:
+            if numbered:
+                what = f"has no id, so it is named by its row number {doc!r} (counted from 0), which {first} uses"
+            elif first_numbered:
+                what = f"uses document id {doc!r}, which {first} already has as its row number (that row has no id)"
+            else:
+                what = f"uses document id {doc!r}, which {first} already uses"
             self._note(
-                f"{self._path} {where}: document id {doc!r} was already used at {first}; this row is skipped "
-                "(the first one is indexed). Give every row its own id."
+                f"{self._path} {where} {what}; this row is skipped (the first one is indexed). "
+                "Give every row its own id."
             )
         return True
 
@@ -362,11 +375,19 @@ def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: O
     repeats = _Repeats(path, note)
     for number, (where, row) in enumerate(_rows(path)):
         if text_field not in row:
-            msg = f"{path} has no {text_field!r} field (found {sorted(row)[:10]}); pass --text-field NAME."
+            found = sorted(map(str, row))[:10]
+            if number == 0:
+                msg = f"{path} {where} has no {text_field!r} field (found {found}); pass --text-field NAME."
+            else:
+                msg = (
+                    f"{path} {where} has no {text_field!r} field (found {found}), unlike the rows before it; add it "
+                    '(null or "" for a row without text) or remove the row.'
+                )
             raise SourceError(msg)
         empty = False
-        doc = _row_id(row, ("_id", "id")) or str(number)
-        if repeats.repeated(doc, where):
+        explicit = _row_id(row, ("_id", "id"))
+        doc = explicit or str(number)
+        if repeats.repeated(doc, where, numbered=explicit is None):
             continue
         text = row[text_field]
         yield from _passages(doc, "" if text is None else str(text), chunk_size, on_empty)

@@ -21,7 +21,7 @@ import importlib
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,6 +47,7 @@ _ADAPTERS = {
     "chroma": ("matryo_chroma", "pip install matryo-chroma"),
 }
 _TABLE = "passages"
+_MAX_REPEATS_NAMED = 5
 _COLLECTION = "matryo-passages"
 
 
@@ -86,6 +87,8 @@ class IndexStats:
     unchanged: int = 0
     removed: int = 0
     duplicates: int = 0
+    repeated: list[tuple[str, str, str]] = field(default_factory=list)
+    """The first repeated passage ids skipped, as ``(id, its document, the document that used the id first)``."""
 
 
 class Store(Protocol):
@@ -277,7 +280,8 @@ def index_passages(
 
     Args:
         store: The target store.
-        passages: The source's passages (ids should be unique; repeats are counted and skipped).
+        passages: The source's passages (ids should be unique; repeats are skipped, counted and the first
+            ones named in the stats: a chunk id ``doc#1`` can equal another document's id).
         batch_size: Passages encoded and committed at once.
         on_batch: Called after every committed batch with ``(passages written, passages seen)``.
         prune: Called once the source is exhausted; if it returns True, every stored passage the source
@@ -292,15 +296,17 @@ def index_passages(
     """
     stored = store.hashes()
     stats = IndexStats()
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # passage id -> its document
     docs: set[str] = set()
 
     def fresh() -> Iterator[Passage]:
         for passage in passages:
             if passage.id in seen:
                 stats.duplicates += 1
+                if len(stats.repeated) < _MAX_REPEATS_NAMED:
+                    stats.repeated.append((passage.id, passage.doc, seen[passage.id]))
                 continue
-            seen.add(passage.id)
+            seen[passage.id] = passage.doc
             docs.add(passage.doc)
             if stored.get(passage.id, ("", ""))[0] == passage.hash:
                 stats.unchanged += 1

@@ -188,3 +188,13 @@ def test_zero_widths_are_refused_not_replaced_by_the_default(run: Run, model: Pa
     beir = write_small_beir(tmp_path / "beir")
     code, _, err = run("eval", beir, "--model", model, "--first-pass-dim", "0")
     assert "--first-pass-dim" in one_line_error(code, err)
+
+
+def test_bad_row_among_the_first_ones_creates_no_db_folder(run: Run, model: Path, tmp_path: Path) -> None:
+    table = tmp_path / "rows.jsonl"
+    table.write_text('{"id": 1, "text": "cat"}\n{"id": 2, "text": "dog"}\n{"id": 5, "body": "no text"}\n')
+    db = tmp_path / "db"
+    code, _, err = run("index", table, "--db", db, "--model", model)
+    line = one_line_error(code, err)
+    assert "rows.jsonl line 3 has no 'text' field" in line and "--text-field" not in line
+    assert not db.exists(), "the DB folder is made only once the first rows are read"

@@ -331,3 +331,14 @@ def test_index_exclude_option(run: Run, model: Path, docs: Path, tmp_path: Path)
     code, out, err = run("index", docs, "--db", db, "--model", model, "--exclude", "animals", "--exclude", "*.md")
     assert code == 0 and err == "" and out.startswith("2 new or changed passages indexed"), (out, err)
     assert set(stored(db)) == {"args.txt", "city.txt"}
+
+
+def test_chunk_id_equal_to_another_documents_id_is_named_in_a_warning(run: Run, model: Path, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "x", "text": "cat dog bird fish"}\n{"id": "x#1", "text": "a zebra"}\n')
+    db = tmp_path / "db"
+    code, out, err = run("index", rows, "--db", db, "--model", model, "--quiet", "--chunk-size", "2")
+    assert code == 0 and out == ""
+    assert "matryo: warning: 1 passage(s) skipped" in err
+    assert "'x#1' of document 'x#1' (already used by document 'x')" in err
+    assert set(stored(db)) == {"x#0", "x#1"}

@@ -235,7 +235,7 @@ def test_csv_rows_are_named_by_the_line_where_their_record_starts(tmp_path: Path
     path.write_text('id,text\n\na,"two\n\nlines"\n\na,again\n')
     passages, _, notes, _ = collect(path)
     assert passages == [("a", "two lines")]
-    assert len(notes) == 1 and "line 7" in notes[0] and "already used at line 3" in notes[0]
+    assert len(notes) == 1 and notes[0].startswith(f"{path} line 7 uses") and "which line 3 already uses" in notes[0]
 
 
 def test_utf8_byte_order_mark_is_dropped_from_text_files(tmp_path: Path) -> None:
@@ -269,3 +269,24 @@ def test_folder_exclude_globs_match_names_and_relative_paths(tmp_path: Path) -> 
     (tmp_path / "rows.jsonl").write_text('{"text": "a"}\n')
     with pytest.raises(SourceError, match="--exclude applies to a folder"):
         collect(tmp_path / "rows.jsonl", exclude=["x"])
+
+
+def test_row_number_of_a_row_without_id_clashing_with_an_explicit_id_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"id": 1, "text": "one"}\n{"text": "no id"}\n{"text": "no id either"}\n{"id": 2, "text": "two"}\n')
+    passages, _, notes, _ = collect(path)
+    assert passages == [("1", "one"), ("2", "no id either")]
+    assert len(notes) == 2
+    assert "line 2 has no id, so it is named by its row number '1'" in notes[0] and "line 1 uses" in notes[0]
+    assert "line 4 uses document id '2', which line 3 already has as its row number" in notes[1]
+
+
+def test_row_without_the_text_field_after_the_first_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"id": 1, "text": "one"}\n\n{"id": 5, "body": "no text field"}\n')
+    with pytest.raises(SourceError, match=r"rows\.jsonl line 3 has no 'text' field") as info:
+        list(read_source(path))
+    assert "--text-field" not in str(info.value) and "unlike the rows before it" in str(info.value)
+    path.write_text('{"id": 5, "body": "no text field"}\n')
+    with pytest.raises(SourceError, match=r"rows\.jsonl line 1 has no 'text' field .*pass --text-field NAME"):
+        list(read_source(path))
