@@ -80,6 +80,10 @@ def _cmd_index(args: argparse.Namespace) -> int:
         empty_docs=emptied,
     )
     seconds = time.perf_counter() - start
+    if stats.repaired:
+        _warn(
+            f"{db} held {stats.repaired} passage id(s) more than once (two runs wrote it at once); each now has one row"
+        )
     if stats.repeated:  # a passage was dropped: say which, even with --quiet
         named = "; ".join(
             f"{pid!r} of document {doc!r} (already used by document {first!r})" for pid, doc, first in stats.repeated

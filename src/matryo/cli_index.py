@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,9 +24,24 @@ if TYPE_CHECKING:
     from matryo.sources import Passage
     from matryo.stores import DbMeta, Hit, IndexStats
 
-__all__ = ["BATCH_SIZE", "CliError", "index_into", "open_search", "print_hits"]
+__all__ = [
+    "BATCH_SIZE",
+    "DEMO_SOURCE",
+    "LOCK_FILE",
+    "CliError",
+    "check_db",
+    "index_into",
+    "open_search",
+    "print_hits",
+    "source_key",
+    "writing",
+]
 
 BATCH_SIZE = 512
+DEMO_SOURCE = "matryo demo: the Python standard library's docstrings"
+"""The SOURCE ``matryo demo`` records, so a demo DB and a DB of a real SOURCE are never mixed."""
+LOCK_FILE = ".matryo-index.lock"
+"""Held (``fcntl.flock``) by the run writing a DB folder; see :func:`writing`."""
 # Called after each committed batch of `matryo index` with the batch number (tests inject a Ctrl-C here).
 after_batch: Callable[[int], None] | None = None
 
@@ -59,6 +75,141 @@ def _progress(quiet: bool) -> Any:
     return tqdm(unit=" passages", desc="Indexing", file=sys.stderr, disable=None, mininterval=0.5)
 
 
+def source_key(source: str | os.PathLike[str] | None) -> str | None:
+    """How a SOURCE is recorded in ``matryo.json``: its absolute path, or :data:`DEMO_SOURCE` for the demo."""
+    if source is None:
+        return None
+    if isinstance(source, str) and source == DEMO_SOURCE:
+        return DEMO_SOURCE
+    return str(Path(source).expanduser().resolve())
+
+
+def check_db(db: Path, *, source: str | os.PathLike[str] | None = None, store: str | None = None) -> DbMeta | None:
+    """Refuse a DB folder this run must not write, before any slow work (reading SOURCE, loading a model).
+
+    Args:
+        db: The DB folder (it may not exist yet).
+        source: The SOURCE about to be indexed (``None``: not checked); :data:`DEMO_SOURCE` for the demo.
+        store: The store kind asked for (``None``: not checked).
+
+    Returns:
+        The DB's metadata, ``None`` for a new (missing or empty) folder.
+
+    Raises:
+        CliError: If ``db`` is a file, a folder that is not a matryo DB, or a DB holding another SOURCE or store.
+        StoreFormatError: If its ``matryo.json`` is damaged.
+    """
+    from matryo.stores import read_meta
+
+    if db.exists() and not db.is_dir():
+        msg = f"--db {db} is a file; expected a DB folder (a new or empty folder for a new DB). Use another --db path."
+        raise CliError(msg)
+    stored = read_meta(db)
+    if stored is None and db.is_dir() and any(p.name != LOCK_FILE for p in db.iterdir()):
+        msg = f"{db} exists and is not a matryo DB folder (no matryo.json); choose a new or empty --db folder."
+        raise CliError(msg)
+    if stored is None:
+        return None
+    where = source_key(source)
+    demo = where == DEMO_SOURCE
+    if stored.source is not None and where is not None and where != stored.source:
+        if demo:
+            msg = (
+                f"{db} holds the documents of SOURCE {stored.source}; matryo demo would mix the standard library's "
+                "docstrings into them. Run the demo with another --db folder (default ./matryo-demo-db)."
+            )
+        elif stored.source == DEMO_SOURCE:
+            msg = (
+                f"{db} holds the passages of matryo demo (the standard library's docstrings); indexing {where} into "
+                "it would mix two corpora. Use another --db folder."
+            )
+        else:
+            msg = (
+                f"{db} holds the documents of SOURCE {stored.source}, not {where}; document ids are relative to "
+                "SOURCE (row numbers, file paths), so indexing another SOURCE here would overwrite them. Use another "
+                "--db folder, or index the same SOURCE (if you moved it, edit 'source' in "
+                f"{db / 'matryo.json'})."
+            )
+        raise CliError(msg)
+    if store is not None and store != stored.store:
+        if demo:
+            msg = (
+                f"{db} holds a {stored.store} store, and matryo demo keeps its DB in LanceDB; use another --db folder."
+            )
+        else:
+            msg = f"{db} holds a {stored.store} store; drop --store {store} or use another --db folder."
+        raise CliError(msg)
+    return stored
+
+
+@contextmanager
+def writing(db: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a DB folder (created when missing) while one run writes it.
+
+    Two runs writing one LanceDB table at once both insert the ids that are new to them, which leaves
+    permanent duplicate rows; so a second ``matryo index`` or ``matryo demo`` on the same DB fails at once
+    instead. The lock is ``fcntl.flock`` on ``DB/.matryo-index.lock`` (released by the OS if the process
+    dies; the empty file stays). Without ``fcntl`` (Windows), or on a file system that cannot lock, nothing
+    is locked: do not run two indexing commands on one DB at once there.
+
+    Raises:
+        CliError: If another process holds the lock.
+    """
+    db.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock, see the docstring
+        yield
+        return
+    with (db / LOCK_FILE).open("a") as handle:
+        locked = True
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            msg = f"another matryo index (or demo) is writing {db}; wait for it to finish, then run this command again."
+            raise CliError(msg) from exc
+        except OSError:  # the file system cannot lock (some network mounts): go on unlocked, see the docstring
+            locked = False
+        try:
+            yield
+        finally:
+            if locked:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _wanted(
+    db: Path,
+    stored: DbMeta | None,
+    *,
+    model: str | None,
+    store: str | None,
+    truncate_dim: int | None,
+    where: str | None,
+) -> DbMeta:
+    """What this run writes (model, widths, store, SOURCE), checked against what the DB holds."""
+    from matryo.search import DEFAULT_TRUNCATE_DIM
+    from matryo.stores import STORES, DbMeta, check_meta, require_store
+
+    key = _model_key(model) if model is not None else (stored.model if stored else None)
+    encoder = _load(key)
+    dim = encoder.dim
+    if truncate_dim is not None:
+        width = truncate_dim
+    else:
+        width = stored.truncate_dim if stored else min(DEFAULT_TRUNCATE_DIM, dim)
+    if not 1 <= width <= dim:
+        msg = f"--truncate-dim must be between 1 and the model width {dim}, got {width}."
+        raise CliError(msg)
+    kind = store or (stored.store if stored else "lancedb")
+    if kind in STORES:
+        require_store(kind)  # before the DB folder is made
+    recorded = stored.source if stored is not None and stored.source is not None else where
+    wanted = DbMeta(kind, key, encoder.fingerprint, dim, width, recorded)
+    if stored is not None:
+        check_meta(stored, wanted, db)
+    return wanted
+
+
 def index_into(
     db: Path,
     passages: Iterable[Passage],
@@ -73,6 +224,9 @@ def index_into(
 ) -> tuple[IndexStats, DbMeta, int]:
     """Index passages into a DB folder, creating it or checking it was built with the same model and widths.
 
+    The writing holds the DB's lock (see :func:`writing`), and starts by rewriting ids a LanceDB table holds
+    more than once (left by two runs that wrote at once, before this lock existed) to one row each.
+
     Args:
         db: The DB folder.
         passages: What to index (ids unique, hashes from :func:`matryo.sources.content_hash`).
@@ -82,85 +236,64 @@ def index_into(
         quiet: No progress bar.
         prune: Asked once the passages are exhausted: True deletes every stored passage they did not
             include (see :func:`matryo.stores.index_passages`).
-        source: The SOURCE the passages come from. Recorded (as an absolute path) by the run that creates
-            the DB, or adopted by a DB that has none recorded; another SOURCE is refused, because its
-            document ids would overwrite this one's. ``None``: neither recorded nor checked.
+        source: The SOURCE the passages come from (:data:`DEMO_SOURCE` for the demo). Recorded (as an
+            absolute path) by the run that creates the DB, or adopted by a DB that has none recorded; another
+            SOURCE is refused, because its document ids would overwrite this one's. ``None``: neither
+            recorded nor checked.
         empty_docs: Ids of documents that yield no passage, filled while ``passages`` is read; their stored
             passages are deleted (see :func:`matryo.stores.index_passages`).
 
     Returns:
-        The counts, the DB's metadata and the number of stored passages.
+        The counts (``repaired``: ids that were stored more than once), the DB's metadata and the number of
+        stored passages.
 
     Raises:
-        CliError: If the folder is not a matryo DB or holds another SOURCE, the source yields nothing, or a
-            width is invalid.
+        CliError: If ``db`` is a file, a folder that is not a matryo DB or one holding another SOURCE or store,
+            another run is writing it, the source yields nothing, or a width is invalid.
         DimensionMismatchError: If the DB was built with another model or widths.
     """
-    from matryo.search import DEFAULT_TRUNCATE_DIM
-    from matryo.stores import DbMeta, check_meta, index_passages, open_store, read_meta, write_meta
+    from matryo.stores import index_passages, open_store, read_meta, write_meta
 
-    stored = read_meta(db)
-    if stored is None and db.is_dir() and any(db.iterdir()):
-        msg = f"{db} exists and is not a matryo DB folder (no matryo.json); choose a new or empty --db folder."
-        raise CliError(msg)
-    where = str(Path(source).expanduser().resolve()) if source is not None else None
-    if stored is not None and stored.source is not None and where is not None and where != stored.source:
-        msg = (
-            f"{db} holds the documents of SOURCE {stored.source}, not {where}; document ids are relative to "
-            "SOURCE (row numbers, file paths), so indexing another SOURCE here would overwrite them. Use another "
-            "--db folder, or index the same SOURCE (if you moved it, edit 'source' in "
-            f"{db / 'matryo.json'})."
-        )
-        raise CliError(msg)
-    key = _model_key(model) if model is not None else (stored.model if stored else None)
-    encoder = _load(key)
-    dim = encoder.dim
-    if truncate_dim is not None:
-        width = truncate_dim
-    else:
-        width = stored.truncate_dim if stored else min(DEFAULT_TRUNCATE_DIM, dim)
-    if not 1 <= width <= dim:
-        msg = f"--truncate-dim must be between 1 and the model width {dim}, got {width}."
-        raise CliError(msg)
-    kind = store or (stored.store if stored else "lancedb")
-    recorded = stored.source if stored is not None and stored.source is not None else where
-    wanted = DbMeta(kind, key, encoder.fingerprint, dim, width, recorded)
-    if stored is not None:
-        check_meta(stored, wanted, db)
-        if kind != stored.store:
-            msg = f"{db} holds a {stored.store} store; drop --store {kind} or use another --db folder."
-            raise CliError(msg)
+    where = source_key(source)
+    stored = check_db(db, source=source, store=store)
+    _wanted(db, stored, model=model, store=store, truncate_dim=truncate_dim, where=where)  # refuse before reading
     iterator = iter(passages)
     head = list(islice(iterator, BATCH_SIZE))  # a bad row among the first ones stops the run before DB is made
     if not head and (stored is None or not empty_docs):
         msg = "SOURCE holds no text to index (every file empty or skipped); check the path and --text-field."
         raise CliError(msg)
-    target = open_store(db, wanted)
-    if stored is None or stored.source != wanted.source:
-        write_meta(db, wanted)  # a new DB, or an older one adopting its first SOURCE
-    bar = _progress(quiet)
-    batches = 0
+    with writing(db):
+        if read_meta(db) != stored:  # another run wrote the DB meanwhile: check again
+            stored = check_db(db, source=source, store=store)
+        wanted = _wanted(db, stored, model=model, store=store, truncate_dim=truncate_dim, where=where)
+        target = open_store(db, wanted)
+        if stored is None or stored.source != wanted.source:
+            write_meta(db, wanted)  # a new DB, or an older one adopting its first SOURCE
+        repaired = target.repair_duplicates()
+        bar = _progress(quiet)
+        batches = 0
 
-    def on_batch(_written: int, seen: int) -> None:
-        nonlocal batches
-        batches += 1
-        if bar is not None:
-            bar.update(seen - bar.n)
-        if after_batch is not None:
-            after_batch(batches)
+        def on_batch(_written: int, seen: int) -> None:
+            nonlocal batches
+            batches += 1
+            if bar is not None:
+                bar.update(seen - bar.n)
+            if after_batch is not None:
+                after_batch(batches)
 
-    def chained() -> Iterator[Passage]:
-        yield from head
-        yield from iterator
+        def chained() -> Iterator[Passage]:
+            yield from head
+            yield from iterator
 
-    try:
-        stats = index_passages(
-            target, chained(), batch_size=BATCH_SIZE, on_batch=on_batch, prune=prune, empty_docs=empty_docs
-        )
-    finally:
-        if bar is not None:
-            bar.close()
-    return stats, wanted, target.count()
+        try:
+            stats = index_passages(
+                target, chained(), batch_size=BATCH_SIZE, on_batch=on_batch, prune=prune, empty_docs=empty_docs
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        stats.repaired = repaired
+        return stats, wanted, target.count()
 
 
 Searcher = Callable[[str, int, "float | None"], "list[Hit]"]

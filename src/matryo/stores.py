@@ -87,6 +87,8 @@ class IndexStats:
     unchanged: int = 0
     removed: int = 0
     duplicates: int = 0
+    repaired: int = 0
+    """Ids the store held more than once, rewritten to one row each before indexing."""
     repeated: list[tuple[str, str, str]] = field(default_factory=list)
     """The first repeated passage ids skipped, as ``(id, its document, the document that used the id first)``."""
 
@@ -100,6 +102,10 @@ class Store(Protocol):
 
     def upsert(self, passages: list[Passage]) -> None:
         """Insert or replace passages (one atomic batch)."""
+        ...
+
+    def repair_duplicates(self) -> int:
+        """Rewrite every id stored more than once to one row; return how many ids were repaired."""
         ...
 
     def delete(self, ids: list[str]) -> None:
@@ -211,6 +217,25 @@ class _LanceStore:
     def upsert(self, passages: list[Passage]) -> None:
         self._table.upsert([{"id": p.id, "text": p.text, "doc": p.doc, "hash": p.hash} for p in passages])
 
+    def repair_duplicates(self) -> int:
+        # Two runs that wrote one table at once (merge_insert does not see the other's uncommitted rows) leave
+        # the ids both inserted twice, and upserts then keep both copies. Delete every copy and insert one
+        # again (the last one read; its hash tells the next index run whether it is current).
+        import pyarrow.compute as pc
+
+        ids = self._table.table.search().select(["id"]).limit(None).to_arrow()["id"]
+        counts = pc.value_counts(ids)
+        values, counts = pc.value_counts(ids).flatten()
+        repeated = [str(v) for v, c in zip(values.to_pylist(), counts.to_pylist(), strict=True) if c > 1]
+        for start in range(0, len(repeated), 500):
+            part = repeated[start : start + 500]
+            literals = ", ".join("'" + pid.replace("'", "''") + "'" for pid in part)
+            query = self._table.table.search().where(f"id IN ({literals})").select(["id", "text", "doc", "hash"])
+            rows = {r["id"]: r for r in query.limit(None).to_arrow().to_pylist()}
+            self.delete(part)
+            self.upsert([Passage(r["id"], r["doc"], r["text"], r["hash"]) for r in rows.values()])
+        return len(repeated)
+
     def delete(self, ids: list[str]) -> None:
         for start in range(0, len(ids), 500):
             self._table.delete(ids[start : start + 500])
@@ -253,6 +278,9 @@ class _ChromaStore:
 
     def delete(self, ids: list[str]) -> None:
         self._col.delete(ids)
+
+    def repair_duplicates(self) -> int:
+        return 0  # Chroma's ids are unique
 
     def count(self) -> int:
         return self._col.count()

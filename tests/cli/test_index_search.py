@@ -342,3 +342,43 @@ def test_chunk_id_equal_to_another_documents_id_is_named_in_a_warning(run: Run, 
     assert "matryo: warning: 1 passage(s) skipped" in err
     assert "'x#1' of document 'x#1' (already used by document 'x')" in err
     assert set(stored(db)) == {"x#0", "x#1"}
+
+
+def test_second_writer_is_refused_while_a_run_holds_the_db(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+    # Two concurrent runs used to leave permanent duplicate rows (6096 rows for 5584 ids).
+    fcntl = pytest.importorskip("fcntl")
+    db = tmp_path / "db"
+    db.mkdir()
+    with (db / cli_index.LOCK_FILE).open("a") as held:  # an empty folder holding only the lock file is a new DB
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        code, _, err = run("index", docs, "--db", db, "--model", model, "--quiet")
+        assert code == 1 and "another matryo index (or demo) is writing" in err and str(db) in err
+        assert read_meta(db) is None, "nothing was written"
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    assert set(stored(db)) == set(DOCS)
+
+
+def test_ids_stored_twice_are_repaired_by_the_next_run(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+    import lancedb
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+
+    def rows() -> int:
+        return int(lancedb.connect(str(db)).open_table("passages").count_rows())
+
+    table = lancedb.connect(str(db)).open_table("passages")
+    twice = table.to_arrow()
+    table.add(twice.filter(pc.is_in(twice["id"], pa.array(["gzip.md", "city.txt"]))))  # as two runs at once left
+    assert rows() == len(DOCS) + 2
+    (docs / "city.txt").write_text("the fish in the water", encoding="utf-8")  # one repaired id is also changed
+    code, out, err = run("index", docs, "--db", db)
+    assert code == 0 and "held 2 passage id(s) more than once" in err, err
+    assert f"1 new or changed passages indexed, 4 unchanged, 0 removed; {len(DOCS)} passages" in out
+    assert rows() == len(DOCS)
+    assert search_json(run, db, "fish in the water", "-k", "1")[0]["id"] == "city.txt"
+    code, _, err = run("index", docs, "--db", db, "--quiet")
+    assert code == 0 and err == ""
