@@ -6,7 +6,9 @@ module's side effects run). Each docstring becomes one passage, ``"gzip.open: Op
 file ..."``, chunked like a text file into passages of at most 60 words (a static model averages its
 tokens, so a long text blurs). Private and test modules, IDLE, tkinter, the codecs and the deprecated
 distutils are left out, as are docstrings of fewer than 4 words. The extracted corpus is cached in the
-DB folder, so re-runs skip the parsing; indexing is incremental as for ``matryo index``.
+DB folder, so re-runs skip the parsing; indexing is incremental as for ``matryo index``. The DB records
+:data:`matryo.cli_index.DEMO_SOURCE` as its SOURCE, so the demo refuses a DB indexed from a SOURCE and
+``matryo index`` refuses a demo DB (their passages would mix).
 """
 
 # ruff: noqa: T201  # a command line prints its results
@@ -139,10 +141,11 @@ def run(db: Path, *, model: str | None = None, quiet: bool = False, questions: t
     Returns:
         Exit code 0.
     """
-    from matryo.cli_index import index_into, open_search, print_hits
+    from matryo.cli_index import DEMO_SOURCE, check_db, index_into, open_search, print_hits
     from matryo.stores import require_store
 
-    require_store("lancedb")  # before the corpus is built, not after
+    require_store("lancedb")  # before the corpus is built (~7 s), not after
+    check_db(db, source=DEMO_SOURCE, store="lancedb")  # a DB of another SOURCE or store is refused, as by index
     start = time.perf_counter()
     passages = load_corpus(db)
     built = time.perf_counter()
@@ -150,7 +153,7 @@ def run(db: Path, *, model: str | None = None, quiet: bool = False, questions: t
         f"corpus: {len(passages)} passages from the docstrings of the Python {sys.version.split()[0]} standard library "
         f"({built - start:.1f} s)"
     )
-    stats, meta, total = index_into(db, passages, model=model, store="lancedb", quiet=quiet)
+    stats, meta, total = index_into(db, passages, model=model, store="lancedb", quiet=quiet, source=DEMO_SOURCE)
     indexed = time.perf_counter()
     print(
         f"index:  {stats.added} new, {stats.unchanged} unchanged -> {total} passages in {db} "

@@ -7,12 +7,14 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from tests.cli.conftest import Run
+from tests.cli.test_bad_input import one_line_error
 
 from matryo import StaticEncoder, cli
 from matryo.cli_eval import evaluate, parse_dims
@@ -243,3 +245,50 @@ def test_demo_without_the_lancedb_adapter_fails_before_building_the_corpus(
     monkeypatch.setattr(demo, "load_corpus", corpus_built)
     with pytest.raises(MissingExtraError, match="pip install matryo-lancedb"):
         demo.run(tmp_path / "db", quiet=True)
+
+
+@pytest.fixture
+def tiny_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A three-passage demo corpus, so demo.run is fast."""
+    from matryo import demo
+    from matryo.sources import Passage, content_hash
+
+    texts = {"gzip.open": "gzip.open: read a gzip file", "argparse": "argparse: parse command line argument"}
+    texts["shutil"] = "shutil: copy a directory tree"
+    corpus = [Passage(k, k, t, content_hash(t)) for k, t in texts.items()]
+    monkeypatch.setattr(demo, "iter_docstrings", lambda: iter(corpus))
+
+
+def test_demo_and_index_refuse_each_others_db(
+    run: Run, model: Path, docs: Path, tmp_path: Path, tiny_demo: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Demo DBs recorded no SOURCE: `matryo demo --db X` mixed the docstrings into a DB of a SOURCE, and
+    # `matryo index SOURCE --db DEMO` adopted the SOURCE.
+    from matryo import demo
+
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    monkeypatch.setattr(demo, "load_corpus", lambda _db: pytest.fail("the DB is checked before the corpus is built"))
+    code, _, err = run("demo", "--db", db, "--quiet")
+    assert "matryo demo would mix" in one_line_error(code, err) and str(docs) in err
+    monkeypatch.undo()
+    demo_db = tmp_path / "demo-db"
+    assert demo.run(demo_db, model=str(model), quiet=True, questions=("gzip",)) == 0
+    code, _, err = run("index", docs, "--db", demo_db)
+    assert "holds the passages of matryo demo" in one_line_error(code, err)
+    assert demo.run(demo_db, model=str(model), quiet=True, questions=("gzip",)) == 0, "the demo re-runs on its DB"
+
+
+def test_demo_on_a_chroma_db_does_not_suggest_a_store_option(
+    run: Run, model: Path, docs: Path, tmp_path: Path, tiny_demo: None
+) -> None:
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--store", "chroma", "--quiet")[0] == 0
+    from matryo.stores import read_meta, write_meta
+
+    meta = read_meta(db)
+    assert meta is not None
+    write_meta(db, replace(meta, source=None))  # an older DB with no SOURCE recorded: only the store differs
+    code, _, err = run("demo", "--db", db, "--quiet")
+    line = one_line_error(code, err)
+    assert "holds a chroma store" in line and "keeps its DB in LanceDB" in line and "--store" not in line
