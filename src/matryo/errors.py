@@ -11,7 +11,7 @@ refines, so ``except ValueError`` and ``except MatryoError`` both work::
     ├── InvalidArgumentError(ValueError)    an argument matryo cannot use (k <= 0, an unknown codec, a repeated id)
     │   └── NonFiniteVectorError            vectors holding NaN or inf (or values beyond float32's range)
     ├── InvalidTypeError(TypeError)         an argument of the wrong type (one string where a list is expected)
-    ├── StoreFormatError(ValueError)        a DB folder's metadata matryo cannot read
+    ├── StoreFormatError(ValueError)        a DB folder matryo cannot read (damaged metadata or store files)
     ├── MissingVectorError(LookupError)     a first-pass candidate has no full vector to rescore with
     └── MissingExtraError(ImportError)      an optional dependency is not installed
 """
@@ -66,7 +66,7 @@ class InvalidTypeError(MatryoError, TypeError):
 
 
 class StoreFormatError(MatryoError, ValueError):
-    """A DB folder's metadata (``matryo.json``) is damaged or unreadable."""
+    """A DB folder is damaged or unreadable: its metadata (``matryo.json``) or its store's files."""
 
 
 class MissingVectorError(MatryoError, LookupError):
