@@ -21,11 +21,12 @@ import importlib
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from matryo.errors import DimensionMismatchError, StoreFormatError, missing_extra
+from matryo.errors import DimensionMismatchError, MatryoError, StoreFormatError, missing_extra
 from matryo.sources import Passage, batched
 
 __all__ = [
@@ -192,8 +193,30 @@ def open_store(db: Path, meta: DbMeta) -> Store:
     return _LanceStore(db, meta) if meta.store == "lancedb" else _ChromaStore(db, meta)
 
 
+@contextmanager
+def _host_errors(db: Path) -> Iterator[None]:
+    """Turn LanceDB's errors on damaged files (``RuntimeError: lance error: ...``, ``OSError``) into one line."""
+    try:
+        yield
+    except MatryoError:
+        raise
+    except (RuntimeError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        detail = " ".join(str(exc).split())
+        detail = detail if len(detail) <= 200 else detail[:197] + "..."
+        msg = (
+            f"{db} cannot be read: LanceDB failed on its files ({type(exc).__name__}: {detail}). The DB is damaged; "
+            "re-create it with `matryo index SOURCE --db NEW_FOLDER` (or delete it and index again)."
+        )
+        raise StoreFormatError(msg) from exc
+
+
 class _LanceStore:
-    """``matryo_lancedb.TwoStageTable`` named ``passages``, with ``doc`` and ``hash`` metadata columns."""
+    """``matryo_lancedb.TwoStageTable`` named ``passages``, with ``doc`` and ``hash`` metadata columns.
+
+    Every call turns LanceDB's errors on damaged files into a :class:`StoreFormatError` naming the DB.
+    """
 
     def __init__(self, db: Path, meta: DbMeta) -> None:
         os.environ.setdefault("LANCE_LOG", "error")  # keep Rust-side notices off the terminal
@@ -201,21 +224,25 @@ class _LanceStore:
 
         from matryo_lancedb import create_two_stage_table
 
-        self._table = create_two_stage_table(
-            str(db),
-            _TABLE,
-            meta.model,
-            truncate_dim=meta.truncate_dim,
-            metadata={"doc": pa.string(), "hash": pa.string()},
-            exist_ok=True,
-        )
+        self._db = db
+        with _host_errors(db):
+            self._table = create_two_stage_table(
+                str(db),
+                _TABLE,
+                meta.model,
+                truncate_dim=meta.truncate_dim,
+                metadata={"doc": pa.string(), "hash": pa.string()},
+                exist_ok=True,
+            )
 
     def hashes(self) -> dict[str, tuple[str, str]]:
-        data = self._table.table.search().select(["id", "hash", "doc"]).limit(None).to_arrow().to_pydict()
+        with _host_errors(self._db):
+            data = self._table.table.search().select(["id", "hash", "doc"]).limit(None).to_arrow().to_pydict()
         return {i: (h, d) for i, h, d in zip(data["id"], data["hash"], data["doc"], strict=True)}
 
     def upsert(self, passages: list[Passage]) -> None:
-        self._table.upsert([{"id": p.id, "text": p.text, "doc": p.doc, "hash": p.hash} for p in passages])
+        with _host_errors(self._db):
+            self._table.upsert([{"id": p.id, "text": p.text, "doc": p.doc, "hash": p.hash} for p in passages])
 
     def repair_duplicates(self) -> int:
         # Two runs that wrote one table at once (merge_insert does not see the other's uncommitted rows) leave
@@ -223,28 +250,31 @@ class _LanceStore:
         # again (the last one read; its hash tells the next index run whether it is current).
         import pyarrow.compute as pc
 
-        ids = self._table.table.search().select(["id"]).limit(None).to_arrow()["id"]
-        counts = pc.value_counts(ids)
-        values, counts = pc.value_counts(ids).flatten()
-        repeated = [str(v) for v, c in zip(values.to_pylist(), counts.to_pylist(), strict=True) if c > 1]
-        for start in range(0, len(repeated), 500):
-            part = repeated[start : start + 500]
-            literals = ", ".join("'" + pid.replace("'", "''") + "'" for pid in part)
-            query = self._table.table.search().where(f"id IN ({literals})").select(["id", "text", "doc", "hash"])
-            rows = {r["id"]: r for r in query.limit(None).to_arrow().to_pylist()}
-            self.delete(part)
-            self.upsert([Passage(r["id"], r["doc"], r["text"], r["hash"]) for r in rows.values()])
+        with _host_errors(self._db):
+            ids = self._table.table.search().select(["id"]).limit(None).to_arrow()["id"]
+            values, counts = pc.value_counts(ids).flatten()
+            repeated = [str(v) for v, c in zip(values.to_pylist(), counts.to_pylist(), strict=True) if c > 1]
+            for start in range(0, len(repeated), 500):
+                part = repeated[start : start + 500]
+                literals = ", ".join("'" + pid.replace("'", "''") + "'" for pid in part)
+                query = self._table.table.search().where(f"id IN ({literals})").select(["id", "text", "doc", "hash"])
+                rows = {r["id"]: r for r in query.limit(None).to_arrow().to_pylist()}
+                self.delete(part)
+                self.upsert([Passage(r["id"], r["doc"], r["text"], r["hash"]) for r in rows.values()])
         return len(repeated)
 
     def delete(self, ids: list[str]) -> None:
-        for start in range(0, len(ids), 500):
-            self._table.delete(ids[start : start + 500])
+        with _host_errors(self._db):
+            for start in range(0, len(ids), 500):
+                self._table.delete(ids[start : start + 500])
 
     def count(self) -> int:
-        return self._table.count()
+        with _host_errors(self._db):
+            return self._table.count()
 
     def search(self, query: str, k: int, rescore_multiplier: float) -> list[Hit]:
-        rows = self._table.search(query, k, rescore_multiplier=rescore_multiplier)
+        with _host_errors(self._db):
+            rows = self._table.search(query, k, rescore_multiplier=rescore_multiplier)
         return [Hit(str(r["id"]), str(r["doc"]), float(r["score"]), str(r["text"])) for r in rows]
 
 

@@ -198,3 +198,13 @@ def test_bad_row_among_the_first_ones_creates_no_db_folder(run: Run, model: Path
     line = one_line_error(code, err)
     assert "rows.jsonl line 3 has no 'text' field" in line and "--text-field" not in line
     assert not db.exists(), "the DB folder is made only once the first rows are read"
+
+
+def test_damaged_lancedb_files_are_one_line_naming_the_db(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    for data in (db / "passages.lance" / "data").glob("*.lance"):
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])  # as a full disk or a bad copy leaves it
+    for argv in (("search", "gzip", "--db", db), ("index", docs, "--db", db, "--quiet")):
+        line = one_line_error(*run(*argv)[::2])
+        assert f"{db} cannot be read" in line and "damaged" in line and "matryo index SOURCE --db NEW_FOLDER" in line
