@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -110,7 +111,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         msg = 'QUERY is empty; pass the words to search for, e.g. matryo search "read a gzip file" --db DB.'
         raise CliError(msg)
     start = time.perf_counter()
-    search, meta = open_search(Path(args.db))
+    search, meta, count = open_search(Path(args.db))
     loaded = time.perf_counter()
     hits = search(args.query, args.k, args.rescore_multiplier)
     ms = (time.perf_counter() - loaded) * 1000
@@ -121,7 +122,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             )
         return 0
     if not hits:
-        print("no hits (the DB is empty)")
+        print("no hits (the DB is empty)" if count == 0 else "no hits")
         return 0
     print_hits(hits)
     print(
@@ -197,6 +198,38 @@ The DB folder remembers its model, widths, store and SOURCE; another model or wi
 another SOURCE (its ids would overwrite this one's: use another --db)."""
 
 
+# Option values are checked by argparse (type=), so a bad one is a usage error: exit 2 with the usage line.
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a positive integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _multiplier(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        msg = f"expected a finite number >= 1 (1: no oversampling), got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _dims(text: str) -> str:
+    for item in text.split(","):
+        item = item.strip().lower()
+        if item != "full" and not (item.isdigit() and int(item) > 0):
+            msg = f"expected comma-separated positive widths or 'full' (e.g. 64,128,full), got {item!r} in {text!r}"
+            raise argparse.ArgumentTypeError(msg)
+    return text
+
+
 def _command(
     sub: Any, name: str, func: Callable[[argparse.Namespace], int], help_: str, example: str, notes: str = ""
 ) -> Any:
@@ -213,6 +246,8 @@ def _command(
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``matryo`` argument parser."""
+    from matryo import __version__
+    from matryo.cli_eval import DEFAULT_DIMS
     from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM
     from matryo.sources import DEFAULT_CHUNK_SIZE
 
@@ -225,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = _command(
         sub, "index", _cmd_index, "index a folder, table or BEIR corpus", "matryo index docs/ --db my-db", _INDEX_NOTES
@@ -235,14 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model folder or hub id (default: the DB's, else the embedded model)")
     p.add_argument(
         "--truncate-dim",
-        type=int,
+        type=_positive_int,
         default=None,
         help=f"first-pass width (default {DEFAULT_TRUNCATE_DIM} or the model width)",
     )
     p.add_argument("--text-field", default="text", help="text column of a table source (default: text)")
     p.add_argument(
         "--chunk-size",
-        type=int,
+        type=_positive_int,
         default=DEFAULT_CHUNK_SIZE,
         help=f"max words per passage (default {DEFAULT_CHUNK_SIZE})",
     )
@@ -267,10 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("query", metavar="QUERY")
     p.add_argument("--db", required=True, help="DB folder built by `matryo index`")
-    p.add_argument("-k", type=int, default=DEFAULT_K, help=f"hits to show (default {DEFAULT_K})")
+    p.add_argument("-k", type=_positive_int, default=DEFAULT_K, help=f"hits to show (default {DEFAULT_K})")
     p.add_argument(
         "--rescore-multiplier",
-        type=float,
+        type=_multiplier,
         default=None,
         help=f"first-pass candidates per hit (default {DEFAULT_RESCORE_MULTIPLIER})",
     )
@@ -287,13 +323,16 @@ def build_parser() -> argparse.ArgumentParser:
         "beir_dir", metavar="BEIR_DIR", help="folder with corpus.jsonl(.gz), queries.jsonl(.gz), qrels.tsv(.gz)"
     )
     p.add_argument("--model", default=None, help="model folder or hub id (default: the embedded model)")
-    p.add_argument("--dims", default="32,64,128,256,512,full", help="comma-separated widths; 'full' = model width")
+    p.add_argument("--dims", type=_dims, default=DEFAULT_DIMS, help="comma-separated widths; 'full' = model width")
     p.add_argument(
-        "--first-pass-dim", type=int, default=None, help=f"two-stage first-pass width (default {DEFAULT_TRUNCATE_DIM})"
+        "--first-pass-dim",
+        type=_positive_int,
+        default=None,
+        help=f"two-stage first-pass width (default {DEFAULT_TRUNCATE_DIM})",
     )
     p.add_argument(
         "--rescore-multiplier",
-        type=float,
+        type=_multiplier,
         default=None,
         help=f"two-stage candidates per hit (default {DEFAULT_RESCORE_MULTIPLIER})",
     )
@@ -346,6 +385,14 @@ def _add_train(sub: Any) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
+def _drop_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (captured): nothing to drop
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``matryo`` command line.
 
@@ -353,11 +400,21 @@ def main(argv: list[str] | None = None) -> int:
         argv: Arguments (default ``sys.argv[1:]``).
 
     Returns:
-        The exit code: 0 on success, 1 on an expected error, 130 when interrupted.
+        The exit code: 0 on success, 1 on an expected error, 130 when interrupted, 141 when stdout was closed
+        by its reader (a pipe into ``head``). Bad options exit with 2 (argparse's ``SystemExit``).
     """
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a reader that went away shows up here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        # `matryo search ... --json | head -1`: the reader has what it wanted. Stop quietly with the status a
+        # shell reports for cat or grep killed by SIGPIPE (128 + 13 = 141; Python ignores SIGPIPE, so it
+        # arrives as this exception), and point stdout at devnull so the final flush at exit cannot fail
+        # again (the recipe in the signal module's docs, "Note on SIGPIPE").
+        _drop_stdout()
+        return 141
     except KeyboardInterrupt:
         _eprint("matryo: interrupted; work committed so far is kept, re-run the same command to continue")
         return 130

@@ -25,13 +25,18 @@ from numpy.typing import NDArray
 
 from matryo.errors import MatryoError, missing_extra
 
-__all__ = ["evaluate", "parse_dims", "run_eval"]
+__all__ = ["DEFAULT_DIMS", "evaluate", "parse_dims", "run_eval"]
+
+DEFAULT_DIMS = "32,64,128,256,512,full"
+"""Widths ``matryo eval`` reports by default (those above the model width are left out silently)."""
 
 Row = dict[str, Any]
 
 
 def parse_dims(text: str, full: int) -> list[int]:
     """Parse ``"32,64,full"`` into widths (``full`` = the model width); widths above it are dropped.
+
+    :func:`evaluate` notes the dropped widths unless ``dims`` is :data:`DEFAULT_DIMS`.
 
     Raises:
         MatryoError: If an item is neither a positive integer nor ``full``.
@@ -78,7 +83,7 @@ def _rescored(
 def evaluate(
     beir_dir: str | Path,
     model: str | None = None,
-    dims: str = "32,64,128,256,512,full",
+    dims: str = DEFAULT_DIMS,
     *,
     first_pass_dim: int | None = None,
     rescore_multiplier: float | None = None,
@@ -117,6 +122,14 @@ def evaluate(
         raise MatryoError(msg)
     encoder = StaticEncoder.from_pretrained(model)
     widths = parse_dims(dims, encoder.dim)
+    if dims != DEFAULT_DIMS:
+        wider = sorted({int(d) for d in dims.split(",") if d.strip().isdigit() and int(d) > encoder.dim})
+        if wider:
+            listed = ", ".join(map(str, wider))
+            notes.append(f"--dims {listed} left out: wider than the model ({encoder.dim} dims; 'full' is its width)")
+    if first_pass_dim is not None and first_pass_dim > encoder.dim:
+        msg = f"--first-pass-dim must be at most the model width {encoder.dim}, got {first_pass_dim}."
+        raise MatryoError(msg)
     fp = min(DEFAULT_TRUNCATE_DIM if first_pass_dim is None else first_pass_dim, encoder.dim)
     mult = DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier
     ignore = "arguana" in folder.resolve().name.lower() if ignore_identical_ids is None else ignore_identical_ids

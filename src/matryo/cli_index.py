@@ -299,22 +299,26 @@ def index_into(
 Searcher = Callable[[str, int, "float | None"], "list[Hit]"]
 
 
-def open_search(db: Path) -> tuple[Searcher, DbMeta]:
+def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
     """Open a DB folder for two-stage search with the model it was built with.
 
     Args:
         db: The DB folder.
 
     Returns:
-        ``(search, meta)`` where ``search(query, k, rescore_multiplier)`` returns hits, best first.
+        ``(search, meta, count)`` where ``search(query, k, rescore_multiplier)`` returns hits, best first, and
+        ``count`` is the number of stored passages.
 
     Raises:
-        CliError: If ``db`` is not a matryo DB folder.
+        CliError: If ``db`` is a file or not a matryo DB folder.
         DimensionMismatchError: If the model now found under the DB's model name has another fingerprint.
     """
     from matryo.search import DEFAULT_RESCORE_MULTIPLIER
     from matryo.stores import DbMeta, check_meta, open_store, read_meta
 
+    if db.exists() and not db.is_dir():
+        msg = f"--db {db} is a file; expected a DB folder built by `matryo index SOURCE --db FOLDER`."
+        raise CliError(msg)
     meta = read_meta(db)
     if meta is None:
         msg = f"{db} is not a matryo DB folder (no matryo.json); build one with `matryo index SOURCE --db {db}`."
@@ -326,7 +330,7 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta]:
     def search(query: str, k: int = 10, rescore_multiplier: float | None = None) -> list[Hit]:
         return store.search(query, k, DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier)
 
-    return search, meta
+    return search, meta, store.count()
 
 
 def print_hits(hits: list[Hit], *, width: int = 120) -> None:

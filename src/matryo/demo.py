@@ -161,7 +161,7 @@ def run(db: Path, *, model: str | None = None, quiet: bool = False, questions: t
         f"{indexed - built:.1f} s including opening LanceDB and the model)"
     )
     _save_corpus(db, passages)
-    search, _ = open_search(db)
+    search, _, _ = open_search(db)
     search(questions[0], 3, None)  # warm-up: the first query pays for opening the table
     print(f"model:  {meta.model or 'matryo-default (embedded)'}, fingerprint {meta.fingerprint}")
     for question in questions:

@@ -50,8 +50,19 @@ def run(capsys: pytest.CaptureFixture[str]) -> Run:
 
     def _run(*argv: str | Path) -> tuple[int, str, str]:
         capsys.readouterr()
-        code = cli.main([str(a) for a in argv])
+        try:
+            code = cli.main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse: --help, --version (0) and usage errors (2)
+            code = int(exc.code or 0)
         out, err = capsys.readouterr()
         return code, out, err
 
     return _run
+
+
+def usage_error(code: int, err: str) -> str:
+    """Check a usage error (exit 2, argparse's usage line then one error line) and return the error line."""
+    lines = err.strip().splitlines()
+    assert code == 2 and lines[0].startswith("usage: matryo") and "Traceback" not in err, err
+    assert lines[-1].startswith("matryo ") and ": error: argument " in lines[-1], err
+    return lines[-1]

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.cli.conftest import Run
+from tests.cli.conftest import Run, usage_error
 
 from matryo.search import candidate_count
 from matryo.stores import open_store, read_meta
@@ -89,7 +89,7 @@ def test_bad_widths_and_k(run: Run, model: Path, docs: Path, tmp_path: Path) -> 
     assert "--truncate-dim" in one_line_error(code, err)
     assert run("index", docs, "--db", tmp_path / "db", "--model", model, "--quiet")[0] == 0
     code, _, err = run("search", "cat", "--db", tmp_path / "db", "-k", "0")
-    assert "k must be a positive integer" in one_line_error(code, err)
+    assert "-k: expected a positive integer, got '0'" in usage_error(code, err)
 
 
 def test_missing_model(run: Run, docs: Path, tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ def test_huge_or_infinite_rescore_multiplier(
     assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
     code, out, err = run("search", "cat", "--db", db, "--rescore-multiplier", multiplier, "--json")
     if multiplier in ("inf", "nan"):
-        assert "finite" in one_line_error(code, err)
+        assert "--rescore-multiplier: expected a finite number >= 1" in usage_error(code, err)
     else:
         assert code == 0 and len(out.splitlines()) == 5, err
 
@@ -183,11 +183,11 @@ def test_blank_query_is_refused(run: Run, model: Path, docs: Path, tmp_path: Pat
 
 def test_zero_widths_are_refused_not_replaced_by_the_default(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
     code, _, err = run("index", docs, "--db", tmp_path / "db", "--model", model, "--truncate-dim", "0")
-    assert "--truncate-dim" in one_line_error(code, err)
+    assert "--truncate-dim: expected a positive integer, got '0'" in usage_error(code, err)
     assert not (tmp_path / "db").exists()
     beir = write_small_beir(tmp_path / "beir")
     code, _, err = run("eval", beir, "--model", model, "--first-pass-dim", "0")
-    assert "--first-pass-dim" in one_line_error(code, err)
+    assert "--first-pass-dim: expected a positive integer" in usage_error(code, err)
 
 
 def test_bad_row_among_the_first_ones_creates_no_db_folder(run: Run, model: Path, tmp_path: Path) -> None:
@@ -208,3 +208,53 @@ def test_damaged_lancedb_files_are_one_line_naming_the_db(run: Run, model: Path,
     for argv in (("search", "gzip", "--db", db), ("index", docs, "--db", db, "--quiet")):
         line = one_line_error(*run(*argv)[::2])
         assert f"{db} cannot be read" in line and "damaged" in line and "matryo index SOURCE --db NEW_FOLDER" in line
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("search", "cat", "--db", "db", "-k", "abc"),
+        ("index", "docs", "--db", "db", "--chunk-size", "0"),
+        ("index", "docs", "--db", "db", "--truncate-dim", "-3"),
+        ("eval", "beir", "--dims", "64,abc"),
+        ("eval", "beir", "--first-pass-dim", "0"),
+        ("search", "cat", "--db", "db", "--rescore-multiplier", "0.5"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(run: Run, argv: tuple[str, ...]) -> None:
+    # `-k abc` exited 2 but `-k 0`, `--chunk-size 0`, `--truncate-dim 0` and `--dims abc` exited 1.
+    assert f"argument {argv[-2]}" in usage_error(*run(*argv)[::2])
+
+
+def test_db_that_is_a_file_is_named_clearly(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+    db = tmp_path / "notes.txt"
+    db.write_text("a file")
+    for argv in (("index", docs, "--db", db, "--model", model), ("search", "cat", "--db", db), ("demo", "--db", db)):
+        line = one_line_error(*run(*argv)[::2])
+        assert f"--db {db} is a file" in line and "Errno" not in line
+    assert db.read_text() == "a file"
+
+
+def test_version(run: Run) -> None:
+    from matryo import __version__
+
+    code, out, _ = run("--version")
+    assert code == 0 and out.strip() == f"matryo {__version__}"
+
+
+def test_closed_stdout_pipe_exits_quietly(model: Path, tmp_path: Path) -> None:
+    # `matryo search ... --json | head -1` printed "matryo: error: [Errno 32] Broken pipe" and exited 1.
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before matryo writes anything
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", "import sys; from matryo.cli import main; sys.exit(main())", "info", str(model)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr

@@ -121,7 +121,7 @@ def test_eval_bad_dims_and_plot_without_matplotlib(run: Run, model: Path, tmp_pa
     assert parse_dims("32,full,9999,64", 256) == [32, 64, 256]
     beir = write_beir(tmp_path / "b", CORPUS, {"q1": "cat"}, [("q1", "d1", 1)])
     code, _, err = run("eval", beir, "--model", model, "--dims", "32,abc")
-    assert code == 1 and "--dims" in err
+    assert code == 2 and "--dims" in err
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -292,3 +292,31 @@ def test_demo_on_a_chroma_db_does_not_suggest_a_store_option(
     code, _, err = run("demo", "--db", db, "--quiet")
     line = one_line_error(code, err)
     assert "holds a chroma store" in line and "keeps its DB in LanceDB" in line and "--store" not in line
+
+
+def test_eval_notes_widths_wider_than_the_model_and_refuses_a_too_wide_first_pass(
+    run: Run, model: Path, tmp_path: Path
+) -> None:
+    # `--dims 1024` on a 512-d model was dropped silently and `--first-pass-dim 1000` silently capped.
+    beir = write_beir(tmp_path / "b", CORPUS, {"q1": "cat dog"}, [("q1", "d1", 1)])
+    code, out, err = run("eval", beir, "--model", model, "--dims", "64,1024,512")
+    assert code == 0 and "| 64 |" in out and "| 1024 |" not in out
+    assert "matryo: warning: --dims 512, 1024 left out: wider than the model (256 dims" in err
+    assert evaluate(beir, str(model))[1]["notes"] == [], "the default widths are not reported"
+    code, _, err = run("eval", beir, "--model", model, "--first-pass-dim", "1000")
+    assert "--first-pass-dim must be at most the model width 256, got 1000" in one_line_error(code, err)
+
+
+def test_search_says_no_hits_without_calling_a_full_db_empty(
+    run: Run, model: Path, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matryo.stores import _LanceStore
+
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    monkeypatch.setattr(_LanceStore, "search", lambda *_args: [])  # as for a query of only unknown words
+    code, out, _ = run("search", "cat", "--db", db)
+    assert code == 0 and out == "no hits\n"
+    monkeypatch.setattr(_LanceStore, "count", lambda _self: 0)
+    code, out, _ = run("search", "cat", "--db", db)
+    assert code == 0 and out == "no hits (the DB is empty)\n"
