@@ -195,7 +195,8 @@ removes the passages a changed (or emptied) document no longer has. Documents mi
 kept unless --prune is given (it is not applied when a file was skipped). Every batch is committed on
 its own: after Ctrl-C, run the same command again to finish.
 The DB folder remembers its model, widths, store and SOURCE; another model or width is refused, and so is
-another SOURCE (its ids would overwrite this one's: use another --db)."""
+another SOURCE (its ids would overwrite this one's: use another --db). One run writes a DB at a time: a
+second run on the same DB fails at once (except on Windows, where nothing is locked)."""
 
 
 # Option values are checked by argparse (type=), so a bad one is a usage error: exit 2 with the usage line.
