@@ -440,13 +440,31 @@ class NumpyIndex(Generic[IdT]):
             raise DimensionMismatchError(msg)
         return [self._ids_of(rows) for rows, _ in self._first_rows(queries, n)]
 
-    def _first_rows(self, queries: NDArray[np.float32], n: int) -> list[tuple[NDArray[np.intp], NDArray[np.float32]]]:
+    def _first_rows(
+        self, queries: NDArray[np.float32], n: int, snap: _Snapshot | None = None
+    ) -> list[tuple[NDArray[np.intp], NDArray[np.float32]]]:
         """Per query, the first pass's best ``n`` rows (best first, ties by row) and their first-pass scores."""
-        snap = self._snapshot()
+        snap = self._snapshot() if snap is None else snap
         if not snap.n or n <= 0:
             return [(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)) for _ in range(queries.shape[0])]
         assert snap.first_codec is not None  # set with the first row
         return _top_rows(snap.first_codec, queries, snap.first_codes, n)
+
+    def _rescored(self, snap: _Snapshot, query: NDArray[np.float32], rows: NDArray[np.intp], k: int) -> SearchHits[IdT]:
+        """The best ``k`` of the stored vectors at ``rows`` by full-dimension cosine with ``query`` (ties by row).
+
+        The scores are those :func:`matryo.search.rescore` reports (cosine with the decoded vectors, whose lengths
+        ``snap.store_norms`` holds), computed by row without looking ids up one by one; a zero query ranks nothing.
+        """
+        if not rows.size or not query.any():
+            return SearchHits()
+        assert snap.store_codec is not None  # only called with stored full vectors
+        rows = np.sort(rows)
+        scores = snap.store_codec.decode(snap.store_codes[rows]) @ query
+        norms = snap.store_norms[rows]
+        np.divide(scores, norms, out=scores, where=norms > 0)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return SearchHits(self._ids_of(rows[order]), np.asarray(scores[order], dtype=np.float32))
 
     def _ids_of(self, rows: NDArray[np.intp]) -> list[IdT]:
         ids = self._ids
@@ -570,6 +588,10 @@ class NumpyIndex(Generic[IdT]):
         queries = normalize(queries)
         if mode == "two_stage":
             prefix = truncate(queries, self.truncate_dim)
+            if self.store_name != "none":  # stored full vectors: rescore each shortlist by row, in one snapshot
+                snap = self._snapshot()
+                first = self._first_rows(prefix, n_candidates, snap)
+                return [self._rescored(snap, q, rows, k) for q, (rows, _) in zip(queries, first, strict=True)]
             # In row order: rescore's stable sort then breaks ties by insertion order, as exact mode does.
             candidates = [self._ids_of(np.sort(rows)) for rows, _ in self._first_rows(prefix, n_candidates)]
             # Rescored a few queries at a time: a large batch never fetches the union of all its shortlists at once.
@@ -596,7 +618,6 @@ class NumpyIndex(Generic[IdT]):
             assert snap.store_codec is not None  # set with the first row
             # Ranked by the scores rescore reports (cosine with the decoded, re-normalised vectors), ties by row.
             rows = _exact_rows(snap.store_codec, queries, snap.store_codes, snap.store_norms, k)
-            ranked = [self._ids_of(shortlist) for shortlist in rows]
-            return rescore(queries, ranked, k=k, fetch_full_vectors=self.fetch_full_vectors)
+            return [self._rescored(snap, q, shortlist, k) for q, shortlist in zip(queries, rows, strict=True)]
         msg = f"Unknown mode {mode!r}; expected 'two_stage', 'exact' or 'first_pass'."
         raise InvalidArgumentError(msg)

@@ -13,7 +13,7 @@ from matryo import index as index_module
 from matryo.errors import DimensionMismatchError, NonFiniteVectorError
 from matryo.index import FIRST_PASS_CODECS, STORES, NumpyIndex
 from matryo.quantize import Codec, Int8Codec, normalize, truncate
-from matryo.search import SearchHits, two_stage_search
+from matryo.search import SearchHits, rescore, two_stage_search
 
 
 class _Width:
@@ -419,8 +419,9 @@ def test_pickle_round_trip_keeps_results_and_the_index_stays_usable(encoder, cor
 
 
 def test_a_batch_of_queries_is_rescored_a_few_queries_at_a_time(encoder, corpus, monkeypatch) -> None:
+    # store="none" rescores through fetch_full_vectors (texts re-encoded); stored vectors are rescored by row.
     ids, texts = corpus
-    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16)
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, store="none")
     idx.add(ids, texts)
     queries = encoder.encode([f"{a} {b}" for a, b in zip(texts[:40], texts[40:80], strict=True)])
     one_by_one = [idx.search_vectors(query, k=5, rescore_multiplier=8)[0] for query in queries]
@@ -487,3 +488,21 @@ def test_an_index_pickled_before_the_code_arrays_still_loads(encoder, corpus) ->
         got, want = back.search("alpha beta", mode=mode), idx.search("alpha beta", mode=mode)
         assert got.ids == want.ids
         np.testing.assert_array_equal(got.scores, want.scores)
+
+
+@pytest.mark.parametrize("store", ["float32", "float16", "int8"])
+def test_stored_vectors_are_rescored_by_row_as_rescore_scores_the_same_shortlists(store: str, monkeypatch) -> None:
+    # The two-stage path scores stored vectors by row (no id look-ups, no fetch); it must give what the generic
+    # rescore gives on the same first-pass shortlists.
+    rng = np.random.default_rng(2)
+    idx: NumpyIndex[str] = NumpyIndex(_Width(64), truncate_dim=16, store=store)
+    idx.add([f"d{i}" for i in range(800)], vectors=rng.standard_normal((800, 64)).astype(np.float32))
+    queries = normalize(rng.standard_normal((30, 64)).astype(np.float32))
+    queries[3] = 0.0  # a zero query ranks nothing in both
+    shortlists = idx.first_pass(truncate(queries, 16), 10 * 4)
+    expected = rescore(queries, shortlists, k=10, fetch_full_vectors=idx.fetch_full_vectors)
+    monkeypatch.setattr(idx, "fetch_full_vectors", None)  # not called
+    got = idx.search_vectors(queries, k=10, rescore_multiplier=4)
+    assert [h.ids for h in got] == [h.ids for h in expected] and not got[3].ids
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5, atol=1e-6)
