@@ -59,7 +59,7 @@ __all__ = [
 DEFAULT_TRUNCATE_DIM = 128
 """Width of the first-pass prefix: 128 dims, a first-pass index 4x smaller than the full 512-d float32 vectors of
 the default model (8x for a 1024-d model). Chosen with ``benchmarks/bench_two_stage.py``
-(``benchmarks/results/two_stage.md``): with :data:`DEFAULT_RESCORE_MULTIPLIER` it keeps recall@10 at 0.9999 (ArguAna)
+(``benchmarks/results/two_stage.md``): with :data:`DEFAULT_RESCORE_MULTIPLIER` it keeps recall@10 at 1.0000 (ArguAna)
 and 0.9970 (SciFact) against the exact full-dimension top-10 and NDCG@10 within 0.22% of full-dimension search
 (ArguAna +0.00%, SciFact -0.22%), while single-stage 128-d search alone loses 7.1% (ArguAna) and 12.1% (SciFact)
 NDCG@10. A model narrower than this is searched at its full width."""
@@ -68,7 +68,7 @@ DEFAULT_RESCORE_MULTIPLIER = 32
 """The first pass returns ``k * DEFAULT_RESCORE_MULTIPLIER`` candidates (320 for ``k=10``) for full-dimension
 rescoring. Chosen with ``benchmarks/bench_two_stage.py`` on the default model (``benchmarks/results/two_stage.md``):
 at 128 dims (float32 first pass), x8 and x16 leave recall@10 at 0.961 and 0.987 on SciFact (ArguAna 0.998 and
-0.9996); x32 reaches 0.997 (ArguAna 0.9999). Larger than sentence-transformers' 2-4 for quantized vectors because a
+0.9998); x32 reaches 0.997 (ArguAna 1.0000). Larger than sentence-transformers' 2-4 for quantized vectors because a
 4x-shorter Matryoshka prefix reorders more than int8 rounding does; in line with Qdrant's 100-of-10 to 1000-of-100
 prefetch recipes. Rescoring 320 candidates is cheap (a 320 x dim matrix-vector product)."""
 
