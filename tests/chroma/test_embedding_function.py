@@ -13,6 +13,7 @@ from chromadb.utils.embedding_functions import known_embedding_functions
 
 from matryo.cache import load_encoder
 from matryo.encoder import DEFAULT_MODEL_PATH
+from matryo.errors import InvalidArgumentError
 from matryo_chroma import MatryoEmbeddingFunction
 
 
@@ -85,14 +86,14 @@ def test_spaces_and_collection_configuration(tiny_model_path: str) -> None:
 
 
 def test_bad_configs_are_rejected(tiny_model_path: str) -> None:
-    with pytest.raises(ValueError, match="truncate_dim"):
+    with pytest.raises(InvalidArgumentError, match="truncate_dim"):
         MatryoEmbeddingFunction(tiny_model_path, truncate_dim=65)
-    with pytest.raises(ValueError, match="Unknown keys"):
+    with pytest.raises(InvalidArgumentError, match="Unknown keys"):
         MatryoEmbeddingFunction.validate_config({"model": None, "dims": 3})
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(InvalidArgumentError, match="positive integer"):
         MatryoEmbeddingFunction.validate_config({"truncate_dim": "16"})
     ef = MatryoEmbeddingFunction(tiny_model_path, truncate_dim=16)
-    with pytest.raises(ValueError, match="Cannot change"):
+    with pytest.raises(InvalidArgumentError, match="Cannot change"):
         ef.validate_config_update(ef.get_config(), {"truncate_dim": 32})
 
 

@@ -39,9 +39,9 @@ def test_empty_strings_are_stored_with_zero_vectors_and_never_returned(table: Tw
 
 
 def test_none_text_is_refused_and_nothing_is_written(table: TwoStageTable) -> None:
-    with pytest.raises(ValueError, match=r"id \['bad'\] have no 'text'.*Nothing was written"):
+    with pytest.raises(InvalidArgumentError, match=r"id \['bad'\] have no 'text'.*Nothing was written"):
         table.add([{"id": "ok", "text": "cat", "tag": "a"}, {"id": "bad", "text": None, "tag": "a"}])
-    with pytest.raises(ValueError, match="have no 'id'"):
+    with pytest.raises(InvalidArgumentError, match="have no 'id'"):
         table.add([{"text": "cat"}])
     with pytest.raises(TypeError, match="is not a str"):
         table.add([{"id": "num", "text": 42}])
@@ -87,28 +87,28 @@ def test_a_query_vector_of_the_wrong_length_is_a_clear_error(table: TwoStageTabl
 
 
 def test_bad_k_and_multiplier(table: TwoStageTable) -> None:
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(InvalidArgumentError, match="k must be a positive integer"):
         table.search("cat", k=0)
-    with pytest.raises(ValueError, match="rescore_multiplier must be a number >= 1"):
+    with pytest.raises(InvalidArgumentError, match="rescore_multiplier must be a number >= 1"):
         table.search("cat", rescore_multiplier=0.5)
 
 
 def test_unknown_and_reserved_columns(table: TwoStageTable, tiny64: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"Unknown column\(s\) \['colour'\]"):
+    with pytest.raises(InvalidArgumentError, match=r"Unknown column\(s\) \['colour'\]"):
         table.add([{"id": "x", "text": "cat", "colour": "red"}])
     for write in (table.add, table.upsert):  # an Arrow table with a misspelt column is not silently trimmed
-        with pytest.raises(ValueError, match=r"Unknown column\(s\) \['colour'\]"):
+        with pytest.raises(InvalidArgumentError, match=r"Unknown column\(s\) \['colour'\]"):
             write(pa.table({"id": ["x"], "text": ["cat"], "colour": ["red"]}))
-    with pytest.raises(ValueError, match="reserved"):
+    with pytest.raises(InvalidArgumentError, match="reserved"):
         create_two_stage_table(tmp_path / "db", "other", tiny64, metadata={"score": pa.float32()})
     assert table.count() == 100
 
 
 def test_existing_table_with_other_metadata_columns(table: TwoStageTable, tiny64: Path, tmp_path: Path) -> None:
     db = tmp_path / "db"
-    with pytest.raises(ValueError, match=r"exists with metadata columns \[\('tag', 'string'\)\].*'other'"):
+    with pytest.raises(InvalidArgumentError, match=r"exists with metadata columns \[\('tag', 'string'\)\].*'other'"):
         create_two_stage_table(db, "docs", tiny64, truncate_dim=16, exist_ok=True, metadata={"other": pa.int32()})
-    with pytest.raises(ValueError, match="exists with metadata columns"):  # same name, other type
+    with pytest.raises(InvalidArgumentError, match="exists with metadata columns"):  # same name, other type
         create_two_stage_table(db, "docs", tiny64, truncate_dim=16, exist_ok=True, metadata={"tag": pa.int32()})
     same = create_two_stage_table(db, "docs", tiny64, truncate_dim=16, exist_ok=True, metadata={"tag": pa.string()})
     as_is = create_two_stage_table(db, "docs", tiny64, truncate_dim=16, exist_ok=True)
@@ -150,9 +150,9 @@ def test_model_replaced_by_another_width_or_other_weights(tmp_path: Path) -> Non
 def test_an_id_repeated_within_one_write_is_refused(table: TwoStageTable) -> None:
     rows = [{"id": "dup", "text": "cat", "tag": "a"}, {"id": "dup", "text": "dog", "tag": "b"}]
     for write in (table.add, table.upsert):
-        with pytest.raises(ValueError, match=r"Id\(s\) \['dup'\] occur more than once in one batch.*Nothing"):
+        with pytest.raises(InvalidArgumentError, match=r"Id\(s\) \['dup'\] occur more than once in one batch.*Nothing"):
             write(rows)
-        with pytest.raises(ValueError, match="occur more than once"):
+        with pytest.raises(InvalidArgumentError, match="occur more than once"):
             write(pa.Table.from_pylist(rows))
     assert table.count() == 100 and table.count("id = 'dup'") == 0
     table.upsert(rows[:1])

@@ -16,6 +16,7 @@ from tests.langchain.helpers import ticks_during
 from langchain_matryo import MatryoEmbeddings
 from matryo import DimensionMismatchError, ModelNotFoundError
 from matryo.cache import load_encoder
+from matryo.errors import InvalidTypeError
 
 TEXTS = ["the cat and the dog", "read a gzip file", "parse command line arguments", "fast vector search"]
 
@@ -94,9 +95,9 @@ def test_non_str_items_raise_type_error_naming_the_index(tiny_model_dir: Path) -
         embeddings.embed_documents(["ok", None])  # type: ignore[list-item]
     with pytest.raises(TypeError, match=r"texts\[0\]"):
         embeddings.embed_documents([b"bytes"])  # type: ignore[list-item]
-    with pytest.raises(TypeError, match="single str"):
+    with pytest.raises(InvalidTypeError, match="single str"):
         embeddings.embed_documents("not a list")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="expects a str"):
+    with pytest.raises(InvalidTypeError, match="expects a str"):
         embeddings.embed_query(3)  # type: ignore[arg-type]
 
 

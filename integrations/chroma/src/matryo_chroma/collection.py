@@ -26,7 +26,7 @@ from chromadb.api.types import Where, WhereDocument
 from chromadb.errors import NotFoundError
 from numpy.typing import ArrayLike, NDArray
 
-from matryo.errors import DimensionMismatchError, MatryoError
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MatryoError
 from matryo.quantize import codec_from_config, make_codec, truncate
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count, rescore
 from matryo_chroma.embedding_function import MatryoEmbeddingFunction
@@ -80,7 +80,7 @@ def _ids(ids: str | Sequence[str]) -> list[str]:
     for item in items:
         if not isinstance(item, str) or not item:
             msg = f"Ids must be non-empty strings; found {item!r}."
-            raise TypeError(msg)
+            raise InvalidTypeError(msg)
     return items
 
 
@@ -90,7 +90,7 @@ def _per_record(values: Any, count: int, what: str) -> list[Any] | None:
     items = [values] if isinstance(values, (str, Mapping)) else list(values)
     if len(items) != count:
         msg = f"Expected one {what} per id ({count}); found {len(items)}."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     return items
 
 
@@ -129,16 +129,16 @@ def _checked_records(
     for meta in metas or []:
         if meta is not None and any(str(key).startswith(RESERVED_PREFIX) for key in meta):
             msg = f"Metadata keys starting with {RESERVED_PREFIX!r} are reserved for matryo."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
     if docs is not None and not all(isinstance(doc, str) for doc in docs):
         msg = "Documents must be strings."
-        raise TypeError(msg)
+        raise InvalidTypeError(msg)
     if not has_embeddings and docs is None and mode != "update":
         msg = f"{mode}() needs documents= (encoded by the collection's model) or embeddings= (full-dimension)."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     if has_embeddings and store == "documents":
         msg = 'store="documents" rescores by re-encoding documents: pass documents=, not embeddings=.'
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     return docs, metas
 
 
@@ -189,7 +189,7 @@ class TwoStageCollection:
                 f"Collection {collection.name!r} is not a matryo two-stage collection (expected a 'matryo' embedding "
                 "function and a 'matryo:store' metadata key). Create it with TwoStageCollection.create()."
             )
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         self.collection = collection
         self.full_collection = full_collection
         self.store: str = str(settings["matryo:store"])
@@ -256,10 +256,10 @@ class TwoStageCollection:
         """
         if store not in STORES:
             msg = f"Unknown store {store!r}; expected one of {', '.join(STORES)}."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         if codec not in TOLERANCE:
             msg = f"Unknown codec {codec!r} for the full vectors; expected one of {', '.join(TOLERANCE)}."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         candidate_count(1, rescore_multiplier)  # validates the multiplier
         probe = MatryoEmbeddingFunction(model, max_length=max_length, revision=revision)
         full_dim = probe.encoder.dim  # the model's full width, also when its folder stores a default truncate_dim
@@ -268,7 +268,7 @@ class TwoStageCollection:
         user = dict(metadata or {})
         if any(key.startswith(RESERVED_PREFIX) for key in user):
             msg = f"Collection metadata keys starting with {RESERVED_PREFIX!r} are reserved for matryo."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         settings: dict[str, Any] = {
             **user,
             "matryo:store": store,
@@ -491,7 +491,7 @@ class TwoStageCollection:
         """The full-width, normalised query vectors of :meth:`query` (from texts or checked vectors)."""
         if (query_texts is None) == (query_embeddings is None):
             msg = "Pass exactly one of query_texts= or query_embeddings= (full-dimension vectors)."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         if query_texts is not None:
             texts = [query_texts] if isinstance(query_texts, str) else list(query_texts)
             queries = self.encoder.encode(texts, truncate_dim=self.dim, normalize=True).reshape(len(texts), self.dim)
@@ -499,7 +499,7 @@ class TwoStageCollection:
             queries = self._full_width(np.asarray(query_embeddings), "query_embeddings")
         if queries.shape[0] == 0:
             msg = "query() needs at least one query text or vector."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         return queries
 
     def _fetch_fields(self, rows: dict[str, _Row], ids: list[str], fields: Sequence[str]) -> None:
@@ -603,7 +603,7 @@ class TwoStageCollection:
         """
         if ids is None and where is None and where_document is None:
             msg = "delete() needs ids=, where= or where_document=; to drop everything, delete the collection."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         found = self.collection.get(
             ids=None if ids is None else _ids(ids), where=where, where_document=where_document, include=[]
         )["ids"]
@@ -651,7 +651,7 @@ class TwoStageCollection:
             raise DimensionMismatchError(msg)
         if not np.isfinite(matrix).all():
             msg = f"{what} contain NaN or infinite values."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         return matrix
 
     def _write(
@@ -673,7 +673,7 @@ class TwoStageCollection:
             full = self._full_width(embeddings, "embeddings")
             if full.shape[0] != len(id_list):
                 msg = f"Expected one embedding per id ({len(id_list)}); found {full.shape[0]}."
-                raise ValueError(msg)
+                raise InvalidArgumentError(msg)
         elif docs is not None:
             full = self.encoder.encode(docs, truncate_dim=self.dim, normalize=True).reshape(len(docs), self.dim)
         if mode != "upsert":

@@ -19,6 +19,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from matryo import StaticEncoder
 from matryo.cache import load_encoder
+from matryo.errors import InvalidArgumentError
 
 __all__ = ["EF_NAME", "MatryoEmbeddingFunction"]
 
@@ -84,7 +85,7 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
         width = self.encoder.output_dim if truncate_dim is None else truncate_dim
         if isinstance(width, bool) or not (isinstance(width, (int, np.integer)) and 1 <= width <= self.encoder.dim):
             msg = f"truncate_dim must be an integer in 1..{self.encoder.dim} (the model width); found {truncate_dim!r}."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         self.truncate_dim = None if width == self.encoder.dim else int(width)  # None (persisted) = full width
         if fingerprint is not None and fingerprint != self.encoder.fingerprint:
             msg = (
@@ -186,19 +187,19 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
         unknown = sorted(set(config) - set(_CONFIG_KEYS))
         if unknown:
             msg = f"Unknown keys {unknown} in a matryo embedding-function config; expected only {list(_CONFIG_KEYS)}."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         for key in ("model", "revision", "fingerprint"):
             if config.get(key) is not None and not isinstance(config[key], str):
                 msg = f"Config key {key!r} must be a string or null; found {config[key]!r}."
-                raise ValueError(msg)
+                raise InvalidArgumentError(msg)
         for key in ("truncate_dim", "max_length"):
             value = config.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 msg = f"Config key {key!r} must be a positive integer or null; found {value!r}."
-                raise ValueError(msg)
+                raise InvalidArgumentError(msg)
         if not isinstance(config.get("normalize", True), bool):
             msg = f"Config key 'normalize' must be a boolean; found {config['normalize']!r}."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         """Refuse config updates that would change the vectors of an existing collection.
@@ -216,7 +217,7 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
                 f"Cannot change {changed} of an existing matryo collection: its stored vectors were made with the old "
                 "values. Create a new collection and re-add the documents."
             )
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
 
     def __repr__(self) -> str:
         return (

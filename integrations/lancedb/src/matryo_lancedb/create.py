@@ -138,7 +138,7 @@ def _check_same_columns(existing: TwoStageTable, wanted: list[pa.Field]) -> None
             "Use another table name, or pass the table's own columns (or metadata=None to take them as they are); "
             "the existing rows are untouched."
         )
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
 
 
 def _check_same_id_type(existing: TwoStageTable, id_type: pa.DataType | None) -> None:

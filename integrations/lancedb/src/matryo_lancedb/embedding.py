@@ -21,6 +21,7 @@ from pydantic import PrivateAttr
 
 from matryo import MatryoError, StaticEncoder
 from matryo.cache import load_encoder
+from matryo.errors import InvalidArgumentError
 
 __all__ = ["ALIAS", "MatryoEmbeddings", "ModelMismatchError", "matryo_embeddings"]
 
@@ -165,7 +166,7 @@ class MatryoEmbeddings(TextEmbeddingFunction):
 def _check_width(truncate_dim: int, encoder: StaticEncoder) -> None:
     if isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or not 1 <= truncate_dim <= encoder.dim:
         msg = f"truncate_dim must be an int between 1 and the model's width {encoder.dim}; found {truncate_dim!r}."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
 
 
 def matryo_embeddings(

@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from matryo.errors import InvalidArgumentError, InvalidTypeError
+
 __all__ = ["MIN_INDEX_ROWS", "IndexReport", "IndexType", "TableLayout", "default_index_params"]
 
 MIN_INDEX_ROWS = 256
@@ -107,7 +109,7 @@ def metadata_fields(
     clash = sorted(reserved & {field.name for field in fields})
     if clash:
         msg = f"Metadata column name(s) {clash} are reserved by the two-stage table; rename them."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     return fields
 
 
@@ -115,22 +117,22 @@ def check_rows(ids: list[Any], texts: list[Any], layout: TableLayout) -> None:
     bad_ids = [i for i, value in enumerate(ids) if value is None]
     if bad_ids:
         msg = f"Row(s) {bad_ids[:5]} have no {layout.id_column!r}; every row needs one. Nothing was written."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     repeated = [value for value, count in Counter(ids).items() if count > 1]
     if repeated:
         msg = f"Id(s) {repeated[:5]} occur more than once in one batch; keep one row per id. Nothing was written."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     null_texts = [ids[i] for i, text in enumerate(texts) if text is None]
     if null_texts:
         msg = (
             f"Row(s) with id {null_texts[:5]} have no {layout.text_column!r} (None); pass a string (an empty "
             "string is allowed). Nothing was written."
         )
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     not_str = [(ids[i], type(text).__name__) for i, text in enumerate(texts) if not isinstance(text, str)]
     if not_str:
         msg = f"The {layout.text_column!r} of row(s) {not_str[:5]} is not a str. Nothing was written."
-        raise TypeError(msg)
+        raise InvalidTypeError(msg)
 
 
 def fixed_list(vectors: NDArray[np.float32]) -> pa.FixedSizeListArray:

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 from lancedb.rerankers import Reranker
 
+from matryo.errors import InvalidArgumentError, InvalidTypeError
 from matryo.search import rescore
 from matryo_lancedb.embedding import MatryoEmbeddings
 
@@ -42,13 +43,13 @@ def full_vectors(column: pa.ChunkedArray | pa.Array, what: str = "the full vecto
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if not pa.types.is_fixed_size_list(array.type):
         msg = f"Expected {what} to be a fixed_size_list of floats; found {array.type}."
-        raise TypeError(msg)
+        raise InvalidTypeError(msg)
     width = array.type.list_size
     if len(array) == 0:
         return np.zeros((0, width), dtype=np.float32)
     if array.null_count:
         msg = f"{what} holds {array.null_count} null vector(s); expected every row to have one."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     values = array.flatten().to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=np.float32).reshape(len(array), width)
 

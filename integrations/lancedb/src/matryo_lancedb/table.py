@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from matryo import DimensionMismatchError, StaticEncoder
 from matryo.cache import load_encoder
+from matryo.errors import InvalidArgumentError, InvalidTypeError
 from matryo.quantize import truncate
 from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, candidate_count, rescore
 from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings
@@ -77,7 +78,7 @@ class TwoStageTable:
                 f"Table {table.name!r} was not created by matryo_lancedb.create_two_stage_table (no 'matryo' key in "
                 "its schema metadata). Open it with lancedb directly, or create a two-stage table."
             )
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         raw = json.loads(metadata[META_KEY])
         raw["metadata_columns"] = tuple(raw.get("metadata_columns", ()))
         self._layout = TableLayout(**raw)
@@ -91,10 +92,10 @@ class TwoStageTable:
             conf = stored.get(column)
             if conf is None:
                 msg = f"Table {table.name!r} lacks the embedding function config of column {column!r}."
-                raise ValueError(msg)
+                raise InvalidArgumentError(msg)
             if conf.get("name") != ALIAS:
                 msg = f"Column {column!r} is embedded by {conf.get('name')!r}, expected {ALIAS!r} (MatryoEmbeddings)."
-                raise TypeError(msg)
+                raise InvalidTypeError(msg)
             kwargs = conf.get("model") or {}
             model, truncate_dim = kwargs.get("model"), kwargs.get("truncate_dim")
             model_dim = load_encoder(model, revision=kwargs.get("revision"), max_length=kwargs.get("max_length")).dim
@@ -111,7 +112,7 @@ class TwoStageTable:
             func = functions[column].function
             if not isinstance(func, MatryoEmbeddings):
                 msg = f"Column {column!r} is embedded by {type(func).__name__}, expected MatryoEmbeddings."
-                raise TypeError(msg)
+                raise InvalidTypeError(msg)
             func.encoder  # noqa: B018  # checks the fingerprint (also of a function made without one at create)
             checked.append(func)
         self._full, self._first = checked
@@ -250,7 +251,7 @@ class TwoStageTable:
             missing = [name for name in (lay.id_column, lay.text_column) if name not in table.column_names]
             if missing:
                 msg = f"The rows lack column(s) {missing}; expected {user_columns}."
-                raise ValueError(msg)
+                raise InvalidArgumentError(msg)
             unknown = sorted(set(table.column_names) - set(user_columns))
             for name in user_columns:  # an omitted metadata column is null, as for dicts (upsert replaces rows)
                 if name not in table.column_names:
@@ -265,7 +266,7 @@ class TwoStageTable:
             table = None
         if unknown:
             msg = f"Unknown column(s) {unknown}; this table has {user_columns} (declare metadata at creation)."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         check_rows(ids, texts, lay)
         if table is None:
             table = pa.Table.from_pylist(records, schema=schema)
@@ -353,7 +354,7 @@ class TwoStageTable:
         """
         if isinstance(queries, str):
             msg = "search_batch() takes a sequence of queries; use search() for a single query text."
-            raise TypeError(msg)
+            raise InvalidTypeError(msg)
         if len(queries) == 0:  # type: ignore[arg-type]
             return []
         full = self._query_vectors(queries)
@@ -489,7 +490,7 @@ class TwoStageTable:
         """
         if index_type not in ("IVF_PQ", "IVF_HNSW_SQ"):
             msg = f"index_type must be 'IVF_PQ' or 'IVF_HNSW_SQ'; found {index_type!r}."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         rows = self.count(f"{quote(self._layout.first_pass_column)} IS NOT NULL")
         if rows < MIN_INDEX_ROWS:
             reason = (
@@ -497,7 +498,7 @@ class TwoStageTable:
                 "search stays exact (flat) until then."
             )
             if if_too_small == "raise":
-                raise ValueError(reason)
+                raise InvalidArgumentError(reason)
             return IndexReport(built=False, index_type=index_type, rows=rows, reason=reason)
         partitions, sub_vectors = default_index_params(rows, self.truncate_dim, index_type)
         partitions = num_partitions or partitions

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from matryo import DimensionMismatchError, StaticEncoder
 from matryo.cache import load_encoder
+from matryo.errors import InvalidTypeError
 
 __all__ = ["MatryoEmbeddings"]
 
@@ -108,7 +109,7 @@ class MatryoEmbeddings(BaseModel, Embeddings):
     def _embed(self, texts: list[str]) -> list[list[float]]:
         if isinstance(texts, str):
             msg = "embed_documents expects a list of str, got a single str; use embed_query for one text."
-            raise TypeError(msg)
+            raise InvalidTypeError(msg)
         items = list(texts)
         if not items:
             return []
@@ -144,7 +145,7 @@ class MatryoEmbeddings(BaseModel, Embeddings):
         """
         if not isinstance(text, str):
             msg = f"embed_query expects a str, got {type(text).__name__}: {text!r:.60}."
-            raise TypeError(msg)
+            raise InvalidTypeError(msg)
         return self._embed([text])[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:

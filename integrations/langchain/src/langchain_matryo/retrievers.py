@@ -31,6 +31,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_matryo.embeddings import MatryoEmbeddings
 from matryo import DimensionMismatchError, StaticEncoder
+from matryo.errors import InvalidArgumentError, InvalidTypeError
 from matryo.quantize import truncate
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, FetchVectors, candidate_count, rescore
 
@@ -102,7 +103,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
                 msg = (
                     f"k={kwargs['k']} and search_kwargs={{'k': {k}}} disagree; pass the number of documents as k= only."
                 )
-                raise ValueError(msg)
+                raise InvalidArgumentError(msg)
             kwargs = {**kwargs, "k": k, "search_kwargs": search}
         super().__init__(**kwargs)
         # Checked here rather than in a validator so that DimensionMismatchError reaches the caller unwrapped.
@@ -114,7 +115,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
                     "Pass embeddings=MatryoEmbeddings(model=..., truncate_dim=<the width of the store's vectors>) "
                     "with the settings the store was built with."
                 )
-                raise ValueError(msg)
+                raise InvalidArgumentError(msg)
             self.embeddings = store_embeddings
         elif isinstance(store_embeddings, MatryoEmbeddings) and store_embeddings is not self.embeddings:
             if store_embeddings.dim != self.embeddings.dim:
@@ -129,7 +130,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
                     f"The vector store was built with model {store_embeddings.encoder.name_or_path!r} but "
                     f"embeddings= uses {self.embeddings.encoder.name_or_path!r}. Use the same model for both stages."
                 )
-                raise ValueError(msg)
+                raise InvalidArgumentError(msg)
 
     def __getstate__(self) -> dict[Any, Any]:
         """Pickle without the lock and the vector cache (both rebuilt empty on unpickling)."""
@@ -223,7 +224,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
         """Return (full-width vector, first-pass vector), or None for a query with no tokens (all-zero)."""
         if not isinstance(query, str):
             msg = f"The query must be a str, got {type(query).__name__}: {query!r:.60}."
-            raise TypeError(msg)
+            raise InvalidTypeError(msg)
         embeddings = self._first_pass_embeddings
         raw = embeddings.encoder.encode([query], normalize=False, truncate_dim=embeddings.encoder.dim)
         if not raw.any():
@@ -322,7 +323,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
                     "(Document.id is None). Add the documents with ids, or leave fetch_full_vectors=None to "
                     "re-encode the candidates."
                 )
-                raise ValueError(msg)
+                raise InvalidArgumentError(msg)
             fetch: FetchVectors[str] = self.fetch_full_vectors
             by_id = rescore(full, [ids], k=k, fetch_full_vectors=fetch)[0]
             first = {doc.id: doc for doc in reversed(candidates) if doc.id is not None}  # first occurrence wins
