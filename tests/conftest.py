@@ -51,6 +51,18 @@ def make_tokenizer(max_length: int | None = None) -> Tokenizer:
     return tokenizer
 
 
+def make_default_width_model(folder: Path, *, dim: int = 64, default: int = 24, seed: int = 0) -> Path:
+    """Save (with ``save_pretrained``) a tiny model whose config_sentence_transformers.json stores ``truncate_dim``.
+
+    sentence-transformers and matryo then encode at ``default`` dims unless told otherwise; the adapters' tests use
+    it to check that a stored default width is honoured and persisted.
+    """
+    from matryo import StaticEncoder
+
+    source = make_tiny_model(folder.with_name(folder.name + "-source"), dim=dim, seed=seed)
+    return StaticEncoder.from_pretrained(source, truncate_dim=default).save_pretrained(folder)
+
+
 def make_tiny_model(
     path: Path,
     *,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import TINY_WORDS, make_tiny_model
+from tests.conftest import TINY_WORDS, make_default_width_model, make_tiny_model
 
 VENV_BIN = Path(sys.executable).parent
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "arguana"
@@ -83,9 +83,4 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 @pytest.fixture(scope="session")
 def default24_model_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A 64-d tiny model whose config_sentence_transformers.json stores a default truncate_dim of 24."""
-    from matryo import StaticEncoder
-
-    source = make_tiny_model(tmp_path_factory.mktemp("chroma_models") / "src", dim=64, seed=4)
-    folder = tmp_path_factory.mktemp("chroma_models") / "tiny64_default24"
-    StaticEncoder.from_pretrained(source, truncate_dim=24).save_pretrained(folder)
-    return str(folder)
+    return str(make_default_width_model(tmp_path_factory.mktemp("chroma_models") / "tiny64_default24", seed=4))

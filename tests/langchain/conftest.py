@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import make_tiny_model
+from tests.conftest import make_default_width_model, make_tiny_model
 
 
 @pytest.fixture(scope="session")
@@ -17,9 +17,4 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def default24_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 64-d tiny model whose config_sentence_transformers.json stores a default truncate_dim of 24."""
-    from matryo import StaticEncoder
-
-    source = make_tiny_model(tmp_path_factory.mktemp("langchain") / "src", dim=64, seed=8)
-    folder = tmp_path_factory.mktemp("langchain") / "tiny64_default24"
-    StaticEncoder.from_pretrained(source, truncate_dim=24).save_pretrained(folder)
-    return folder
+    return make_default_width_model(tmp_path_factory.mktemp("langchain") / "tiny64_default24", seed=8)
