@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError
-from matryo.quantize import CODEC_NAMES, Codec, Int8Codec, check_finite, make_codec, normalize, truncate
+from matryo.quantize import CODEC_NAMES, Codec, Int8Codec, as_finite, check_finite, make_codec, normalize, truncate
 from matryo.search import (
     DEFAULT_K,
     DEFAULT_RESCORE_MULTIPLIER,
@@ -108,14 +108,6 @@ def _decoded_norms(codec: Codec, codes: NDArray[Any]) -> NDArray[np.float32]:
         decoded = codec.decode(codes[start : start + rows])
         out[start : start + rows] = np.sqrt(np.einsum("ij,ij->i", decoded, decoded))
     return out
-
-
-def _finite(values: ArrayLike, what: str) -> NDArray[np.float32]:
-    """``values`` as float32, refusing NaN, inf and values beyond float32's range (see :func:`check_finite`)."""
-    with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports the overflow
-        array = np.asarray(values, dtype=np.float32)
-    check_finite(array, what, fix=f"Pass finite {what}.")
-    return array
 
 
 def _codec(name: str, sample: NDArray[np.float32]) -> Codec:
@@ -224,7 +216,9 @@ class NumpyIndex(Generic[IdT]):
         self.truncate_dim = int(truncate_dim)
         self.first_pass_codec_name = first_pass
         self.store_name = store
-        self._calibration = None if calibration is None else _finite(calibration, "calibration vectors")
+        if calibration is not None:
+            calibration = as_finite(calibration, "calibration vectors", fix="Pass finite calibration vectors.")
+        self._calibration = calibration
         self._first_codec: Codec | None = None
         self._store_codec: Codec | None = None
         self._ids: list[IdT] = []
@@ -431,7 +425,8 @@ class NumpyIndex(Generic[IdT]):
         Raises:
             DimensionMismatchError: If the query vectors are not ``truncate_dim`` wide.
         """
-        queries = _finite(query_vectors, "first-pass query vectors").reshape(-1, np.shape(query_vectors)[-1])
+        what = "first-pass query vectors"
+        queries = as_finite(query_vectors, what, fix=f"Pass finite {what}.").reshape(-1, np.shape(query_vectors)[-1])
         if queries.shape[1] != self.truncate_dim:
             msg = (
                 f"First-pass query vectors have {queries.shape[1]} dimensions; this index expects "
@@ -580,7 +575,7 @@ class NumpyIndex(Generic[IdT]):
             DimensionMismatchError: If the query vectors are not the encoder's width.
         """
         n_candidates = candidate_count(k, rescore_multiplier)
-        queries = _finite(query_vectors, "query vectors")
+        queries = as_finite(query_vectors, "query vectors", fix="Pass finite query vectors.")
         queries = queries.reshape(1, -1) if queries.ndim == 1 else queries
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             msg = f"Query vectors must be (q, {self.dim}) (the encoder's full width); found shape {queries.shape}."

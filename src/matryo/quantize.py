@@ -41,6 +41,7 @@ __all__ = [
     "Float16Codec",
     "Float32Codec",
     "Int8Codec",
+    "as_finite",
     "as_finite_matrix",
     "check_finite",
     "codec_from_config",
@@ -111,6 +112,31 @@ def check_finite(
     raise NonFiniteVectorError(msg)
 
 
+def as_finite(
+    values: ArrayLike,
+    what: str = "vectors",
+    *,
+    fix: str = "Drop or fix those vectors (for instance re-encode their texts) and try again.",
+) -> NDArray[np.float32]:
+    """``values`` as a float32 array, refusing NaN, inf and values beyond float32's range (see :func:`check_finite`).
+
+    Args:
+        values: An array-like of floats, of any shape.
+        what: How the error message names the values.
+        fix: The last sentence of that message: how to fix it.
+
+    Returns:
+        A float32 array (not a copy when ``values`` already is one).
+
+    Raises:
+        NonFiniteVectorError: If a value is NaN or infinite, or too large for float32.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports an overflowing cast (inf)
+        array = np.asarray(values, dtype=np.float32)
+    check_finite(array, what, fix=fix)
+    return array
+
+
 def as_finite_matrix(vectors: ArrayLike, what: str = "vectors") -> NDArray[np.float32]:
     """``vectors`` as a 2-D float32 array (one row for a 1-D input), refusing NaN, inf and float32 overflow.
 
@@ -124,10 +150,7 @@ def as_finite_matrix(vectors: ArrayLike, what: str = "vectors") -> NDArray[np.fl
     Raises:
         NonFiniteVectorError: If a value is NaN or infinite, or too large for float32.
     """
-    with np.errstate(over="ignore", invalid="ignore"):  # the finite check below reports overflow on the cast
-        matrix = _as_matrix(vectors, what)
-    check_finite(matrix, what)
-    return matrix
+    return _as_matrix(as_finite(vectors, what), what)
 
 
 def _check_width(array: NDArray[Any], dim: int, what: str) -> None:

@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MissingVectorError
-from matryo.quantize import check_finite, normalize, truncate
+from matryo.quantize import as_finite, check_finite, normalize, truncate
 
 __all__ = [
     "DEFAULT_K",
@@ -242,9 +242,7 @@ def rescore(
     if on_missing not in ("raise", "skip"):
         msg = f"on_missing must be 'raise' or 'skip'; found {on_missing!r}."
         raise InvalidArgumentError(msg)
-    with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports float32 overflow
-        queries = np.asarray(query_vectors, dtype=np.float32)
-    check_finite(queries, "query vectors", fix="Pass finite query vectors.")
+    queries = as_finite(query_vectors, "query vectors", fix="Pass finite query vectors.")
     if queries.ndim == 1:
         queries = queries[None, :]
     if queries.ndim != 2:
