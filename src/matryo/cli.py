@@ -223,11 +223,12 @@ def _multiplier(text: str) -> float:
 
 
 def _dims(text: str) -> str:
-    for item in text.split(","):
-        item = item.strip().lower()
-        if item != "full" and not (item.isdigit() and int(item) > 0):
-            msg = f"expected comma-separated positive widths or 'full' (e.g. 64,128,full), got {item!r} in {text!r}"
-            raise argparse.ArgumentTypeError(msg)
+    from matryo.cli_eval import parse_dims
+
+    try:
+        parse_dims(text, sys.maxsize)  # the items' syntax only; the model width is checked by eval
+    except MatryoError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--dims ")) from exc
     return text
 
 

@@ -33,10 +33,15 @@ DEFAULT_DIMS = "32,64,128,256,512,full"
 Row = dict[str, Any]
 
 
-def parse_dims(text: str, full: int) -> list[int]:
+def parse_dims(text: str, full: int, *, dropped: list[int] | None = None) -> list[int]:
     """Parse ``"32,64,full"`` into widths (``full`` = the model width); widths above it are dropped.
 
     :func:`evaluate` notes the dropped widths unless ``dims`` is :data:`DEFAULT_DIMS`.
+
+    Args:
+        text: Comma-separated widths and ``full``.
+        full: The model width.
+        dropped: When given, the widths above ``full`` are appended to it.
 
     Raises:
         MatryoError: If an item is neither a positive integer nor ``full``.
@@ -49,6 +54,8 @@ def parse_dims(text: str, full: int) -> list[int]:
         elif item.isdigit() and int(item) > 0:
             if int(item) <= full:
                 dims.append(int(item))
+            elif dropped is not None:
+                dropped.append(int(item))
         else:
             msg = f"--dims takes comma-separated positive widths or 'full' (e.g. 64,128,full); got {item!r}."
             raise MatryoError(msg)
@@ -121,12 +128,11 @@ def evaluate(
         msg = f"{folder} has no documents or no judged queries; nothing to evaluate."
         raise MatryoError(msg)
     encoder = StaticEncoder.from_pretrained(model)
-    widths = parse_dims(dims, encoder.dim)
-    if dims != DEFAULT_DIMS:
-        wider = sorted({int(d) for d in dims.split(",") if d.strip().isdigit() and int(d) > encoder.dim})
-        if wider:
-            listed = ", ".join(map(str, wider))
-            notes.append(f"--dims {listed} left out: wider than the model ({encoder.dim} dims; 'full' is its width)")
+    wider: list[int] = []
+    widths = parse_dims(dims, encoder.dim, dropped=wider)
+    if wider and dims != DEFAULT_DIMS:
+        listed = ", ".join(map(str, sorted(set(wider))))
+        notes.append(f"--dims {listed} left out: wider than the model ({encoder.dim} dims; 'full' is its width)")
     if first_pass_dim is not None and first_pass_dim > encoder.dim:
         msg = f"--first-pass-dim must be at most the model width {encoder.dim}, got {first_pass_dim}."
         raise MatryoError(msg)
