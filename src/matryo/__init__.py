@@ -17,8 +17,8 @@ from matryo.errors import (
     StoreFormatError,
 )
 from matryo.index import NumpyIndex
-from matryo.quantize import matryoshka_dims, truncate
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, SearchHits, rescore, two_stage_search
+from matryo.vectors import matryoshka_dims, truncate
 
 __version__ = "0.1.0"
 

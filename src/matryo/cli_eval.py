@@ -109,8 +109,8 @@ def evaluate(
     """
     from matryo.encoder import StaticEncoder
     from matryo.evaluation import dense_run, load_beir
-    from matryo.quantize import truncate
     from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count
+    from matryo.vectors import truncate
 
     folder = Path(beir_dir)
     if not folder.is_dir():

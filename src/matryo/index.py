@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError
-from matryo.quantize import CODEC_NAMES, Codec, Int8Codec, as_finite, check_finite, make_codec, normalize, truncate
+from matryo.quantize import CODEC_NAMES, Codec, Int8Codec, make_codec
 from matryo.search import (
     DEFAULT_K,
     DEFAULT_RESCORE_MULTIPLIER,
@@ -27,6 +27,7 @@ from matryo.search import (
     candidate_count,
     rescore,
 )
+from matryo.vectors import as_finite, check_finite, normalize, truncate
 
 __all__ = ["DEFAULT_FIRST_PASS", "DEFAULT_STORE", "FIRST_PASS_CODECS", "STORES", "NumpyIndex", "SearchMode"]
 

@@ -1,4 +1,4 @@
-"""Matryoshka truncation and the vector codecs used by two-stage search.
+"""The vector codecs used by two-stage search (Matryoshka truncation itself is in :mod:`matryo.vectors`).
 
 Two kinds of storage meet in a two-stage search (see :mod:`matryo.search`):
 
@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from matryo.errors import DimensionMismatchError, InvalidArgumentError, NonFiniteVectorError
+from matryo.errors import DimensionMismatchError, InvalidArgumentError
+from matryo.vectors import as_finite_matrix, as_matrix
 
 __all__ = [
     "CODEC_NAMES",
@@ -41,14 +42,8 @@ __all__ = [
     "Float16Codec",
     "Float32Codec",
     "Int8Codec",
-    "as_finite",
-    "as_finite_matrix",
-    "check_finite",
     "codec_from_config",
     "make_codec",
-    "matryoshka_dims",
-    "normalize",
-    "truncate",
 ]
 
 CodecName = Literal["float32", "float16", "int8", "binary"]
@@ -60,97 +55,7 @@ CODEC_NAMES: tuple[str, ...] = ("float32", "float16", "int8", "binary")
 MIN_CALIBRATION_SIZE = 100
 """Fewer calibration vectors than this make :meth:`Int8Codec.calibrate` warn: the ranges are noisy."""
 
-_SAFE_NORM_LOW, _SAFE_NORM_HIGH = 1e-18, 1e18  # float32 norms computed exactly enough between these
-
 _SCORE_CHUNK = 1 << 22  # elements of a (queries x corpus x width) temporary kept in memory at once
-
-
-def _as_matrix(vectors: ArrayLike, what: str = "vectors") -> NDArray[np.float32]:
-    """Return ``vectors`` as a 2-D float32 array (a 1-D input becomes one row)."""
-    array = np.asarray(vectors, dtype=np.float32)
-    if array.ndim == 1:
-        array = array[None, :]
-    if array.ndim != 2:
-        msg = f"{what} must be a 1-D vector or a 2-D (n, dim) array; found an array with shape {array.shape}."
-        raise InvalidArgumentError(msg)
-    return array
-
-
-def check_finite(
-    vectors: NDArray[np.floating[Any]],
-    what: str = "vectors",
-    *,
-    labels: Sequence[object] | None = None,
-    fix: str = "Drop or fix those vectors (for instance re-encode their texts) and try again.",
-) -> None:
-    """Refuse vectors holding NaN or inf, naming the first bad rows.
-
-    Two reductions over the array (no temporary of its size) when everything is finite, which is the
-    common case; the bad rows are only looked for when there are some.
-
-    Args:
-        vectors: A ``(n, d)`` float array (or one ``(d,)`` vector), already converted to the dtype that will
-            be stored: a float64 value beyond float32's range shows here as inf.
-        what: How the message names the vectors.
-        labels: Optional names of the rows (e.g. document ids) to quote instead of row numbers.
-        fix: The last sentence of the message: how to fix it.
-
-    Raises:
-        NonFiniteVectorError: If any value is NaN or infinite (a ``ValueError``).
-    """
-    if vectors.size == 0 or (np.isfinite(vectors.min()) and np.isfinite(vectors.max())):
-        return
-    rows = vectors.reshape(1, -1) if vectors.ndim == 1 else vectors.reshape(vectors.shape[0], -1)
-    bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
-    shown = [labels[i] for i in bad[:5]] if labels is not None else bad[:5].tolist()
-    more = f" and {bad.size - 5} more" if bad.size > 5 else ""
-    where = "ids" if labels is not None else "rows"
-    msg = (
-        f"Expected finite {what}; found NaN or inf (or a value beyond float32's range, about 3.4e38) in "
-        f"{bad.size} of {rows.shape[0]} vector(s), {where} {shown!r}{more}. {fix}"
-    )
-    raise NonFiniteVectorError(msg)
-
-
-def as_finite(
-    values: ArrayLike,
-    what: str = "vectors",
-    *,
-    fix: str = "Drop or fix those vectors (for instance re-encode their texts) and try again.",
-) -> NDArray[np.float32]:
-    """``values`` as a float32 array, refusing NaN, inf and values beyond float32's range (see :func:`check_finite`).
-
-    Args:
-        values: An array-like of floats, of any shape.
-        what: How the error message names the values.
-        fix: The last sentence of that message: how to fix it.
-
-    Returns:
-        A float32 array (not a copy when ``values`` already is one).
-
-    Raises:
-        NonFiniteVectorError: If a value is NaN or infinite, or too large for float32.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports an overflowing cast (inf)
-        array = np.asarray(values, dtype=np.float32)
-    check_finite(array, what, fix=fix)
-    return array
-
-
-def as_finite_matrix(vectors: ArrayLike, what: str = "vectors") -> NDArray[np.float32]:
-    """``vectors`` as a 2-D float32 array (one row for a 1-D input), refusing NaN, inf and float32 overflow.
-
-    Args:
-        vectors: A ``(n, d)`` array or one ``(d,)`` vector.
-        what: How error messages name the vectors.
-
-    Returns:
-        A float32 array (not a copy when ``vectors`` already is one).
-
-    Raises:
-        NonFiniteVectorError: If a value is NaN or infinite, or too large for float32.
-    """
-    return _as_matrix(as_finite(vectors, what), what)
 
 
 def _check_width(array: NDArray[Any], dim: int, what: str) -> None:
@@ -160,103 +65,6 @@ def _check_width(array: NDArray[Any], dim: int, what: str) -> None:
             f"Encode them with the same model and truncate_dim ({dim}) as the stored vectors."
         )
         raise DimensionMismatchError(msg)
-
-
-def normalize(vectors: ArrayLike) -> NDArray[np.float32]:
-    """L2-normalise each row; all-zero rows stay zero (never NaN).
-
-    Args:
-        vectors: A ``(n, d)`` array or one ``(d,)`` vector.
-
-    Returns:
-        A new float32 array of the same shape with unit-length (or zero) rows.
-    """
-    array = np.array(vectors, dtype=np.float32)
-    matrix = array.reshape(1, -1) if array.ndim == 1 else array
-    with np.errstate(over="ignore", under="ignore"):  # handled below
-        norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    # float32 squares overflow from about 1.8e19 (the row would divide by inf and become zeros) and lose
-    # precision below about 1e-19; such rows (and zero rows) are measured again in float64, which holds both.
-    redo = np.flatnonzero(~((norms[:, 0] > _SAFE_NORM_LOW) & (norms[:, 0] < _SAFE_NORM_HIGH)))
-    if redo.size:
-        wide = matrix[redo].astype(np.float64)
-        wide_norms = np.linalg.norm(wide, axis=-1, keepdims=True)
-        np.divide(wide, wide_norms, out=wide, where=wide_norms > 0)
-        matrix[redo] = wide
-        norms[redo] = 1.0  # already divided
-    np.divide(matrix, norms, out=matrix, where=norms > 0)
-    return array
-
-
-def truncate(vectors: ArrayLike, dim: int | None, *, normalize: bool = True) -> NDArray[np.float32]:
-    """Keep the first ``dim`` dimensions (a Matryoshka prefix) and re-normalise.
-
-    A truncated unit vector is no longer unit length, so cosine and dot product disagree until it is
-    re-normalised (the Supabase adaptive-retrieval notes make the same point). Zero rows stay zero.
-
-    Args:
-        vectors: A ``(n, d)`` array or one ``(d,)`` vector.
-        dim: How many leading dimensions to keep, ``1 <= dim <= d``; ``None`` keeps all of them.
-        normalize: L2-normalise the kept prefix (the sentence-transformers order: truncate, then
-            normalise).
-
-    Returns:
-        A new float32 array of shape ``(n, dim)`` (or ``(dim,)`` for a 1-D input).
-
-    Raises:
-        ValueError: If ``dim`` is not a positive integer.
-        DimensionMismatchError: If ``dim`` is larger than the vectors' width.
-    """
-    array = np.asarray(vectors, dtype=np.float32)
-    width = array.shape[-1]
-    if dim is None:
-        dim = width
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-        msg = f"truncate_dim must be a positive integer; found {dim!r}. Pass e.g. 128 or None for the full width."
-        raise InvalidArgumentError(msg)
-    if dim > width:
-        msg = (
-            f"Cannot truncate {width}-dimensional vectors to {dim} dimensions: expected truncate_dim <= {width}. "
-            f"Pass a smaller truncate_dim or None."
-        )
-        raise DimensionMismatchError(msg)
-    prefix = np.array(array[..., :dim], dtype=np.float32)
-    if not normalize:
-        return prefix
-    # Rebinding the name ``normalize`` (the flag) shadows the function, so call through globals.
-    return _normalize(prefix)
-
-
-_normalize = normalize
-
-
-def matryoshka_dims(full_dim: int, *, min_dim: int = 32) -> list[int]:
-    """Return the Matryoshka prefix widths worth trying for a model of width ``full_dim``.
-
-    These are the powers of two from ``min_dim`` up to (not including) ``full_dim``, then ``full_dim``
-    itself: ``matryoshka_dims(1024) == [32, 64, 128, 256, 512, 1024]``. Matryoshka models are trained on
-    such nested prefixes (static-retrieval-mrl-en-v1 on 32..1024).
-
-    Args:
-        full_dim: The model's full embedding width.
-        min_dim: The smallest prefix to list.
-
-    Returns:
-        Increasing widths, always ending with ``full_dim``.
-
-    Raises:
-        ValueError: If ``full_dim`` or ``min_dim`` is not positive.
-    """
-    if full_dim < 1 or min_dim < 1:
-        msg = f"full_dim and min_dim must be positive; found full_dim={full_dim}, min_dim={min_dim}."
-        raise InvalidArgumentError(msg)
-    dims: list[int] = []
-    width = 1 << max(0, math.ceil(math.log2(min_dim)))
-    while width < full_dim:
-        dims.append(width)
-        width *= 2
-    dims.append(full_dim)
-    return dims
 
 
 class Codec:
@@ -293,7 +101,7 @@ class Codec:
         Raises:
             DimensionMismatchError: If the vectors are not ``dim`` wide.
         """
-        matrix = _as_matrix(vectors)
+        matrix = as_matrix(vectors)
         _check_width(matrix, self.dim, "The vectors to encode")
         return matrix.astype(self.code_dtype)
 
@@ -324,7 +132,7 @@ class Codec:
         Raises:
             DimensionMismatchError: If the queries are not ``dim`` wide.
         """
-        matrix = _as_matrix(queries, "queries")
+        matrix = as_matrix(queries, "queries")
         _check_width(matrix, self.dim, "The query vectors")
         code_matrix = np.asarray(codes).reshape(-1, self.dim)
         out = np.empty((matrix.shape[0], code_matrix.shape[0]), dtype=np.float32)
@@ -360,7 +168,7 @@ class Float32Codec(Codec):
         Raises:
             DimensionMismatchError: If the queries are not ``dim`` wide.
         """
-        matrix = _as_matrix(queries, "queries")
+        matrix = as_matrix(queries, "queries")
         _check_width(matrix, self.dim, "The query vectors")
         return np.asarray(matrix @ self.decode(codes).T, dtype=np.float32)
 
@@ -457,7 +265,7 @@ class Int8Codec(Codec):
         Raises:
             DimensionMismatchError: If the vectors are not ``dim`` wide.
         """
-        matrix = _as_matrix(vectors)
+        matrix = as_matrix(vectors)
         _check_width(matrix, self.dim, "The vectors to cover")
         if matrix.shape[0] == 0:
             return self
@@ -525,7 +333,7 @@ class Int8Codec(Codec):
         Raises:
             DimensionMismatchError: If the queries are not ``dim`` wide.
         """
-        matrix = _as_matrix(queries, "queries")
+        matrix = as_matrix(queries, "queries")
         _check_width(matrix, self.dim, "The query vectors")
         code_matrix = np.asarray(codes).reshape(-1, self.dim)
         # q . (c * step + low') == (q * step) . c + q . low'   with low' = low + 128 * step
@@ -583,7 +391,7 @@ class BinaryCodec(Codec):
         Raises:
             DimensionMismatchError: If the vectors are not ``dim`` wide.
         """
-        matrix = _as_matrix(vectors)
+        matrix = as_matrix(vectors)
         _check_width(matrix, self.dim, "The vectors to encode")
         return np.packbits(matrix > 0, axis=1)
 
@@ -685,7 +493,7 @@ def make_codec(name: str, dim: int, *, calibration: ArrayLike | None = None) -> 
         if calibration is None:
             msg = "The int8 codec needs a calibration sample: pass calibration=<(n, dim) array of document vectors>."
             raise InvalidArgumentError(msg)
-        sample = _as_matrix(calibration, "calibration sample")
+        sample = as_matrix(calibration, "calibration sample")
         _check_width(sample, dim, "The calibration vectors")
         return Int8Codec.calibrate(sample)
     if name not in _CODECS:

@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MissingVectorError
-from matryo.quantize import as_finite, check_finite, normalize, truncate
+from matryo.vectors import as_finite, check_finite, normalize, truncate
 
 __all__ = [
     "DEFAULT_K",

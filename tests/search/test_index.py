@@ -12,8 +12,9 @@ import pytest
 from matryo import index as index_module
 from matryo.errors import DimensionMismatchError, NonFiniteVectorError
 from matryo.index import FIRST_PASS_CODECS, STORES, NumpyIndex
-from matryo.quantize import Codec, Int8Codec, normalize, truncate
+from matryo.quantize import Codec, Int8Codec
 from matryo.search import SearchHits, rescore, two_stage_search
+from matryo.vectors import normalize, truncate
 
 
 class _Width:

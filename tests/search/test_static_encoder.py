@@ -9,8 +9,8 @@ import pytest
 
 from matryo.encoder import StaticEncoder
 from matryo.index import NumpyIndex
-from matryo.quantize import truncate
 from matryo.search import Encoder, two_stage_search
+from matryo.vectors import truncate
 
 WORDS = "cat dog bird fish tree house car road river city water fire earth wind light dark".split()
 

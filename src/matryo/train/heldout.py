@@ -12,10 +12,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matryo.evaluation import dense_run, ndcg_at_k
-from matryo.quantize import truncate
 from matryo.train.crops import crop_pairs, croppable_rows
 from matryo.train.data import PairSet, TokenizedTexts
 from matryo.train.loop import encode_rows
+from matryo.vectors import truncate
 
 __all__ = ["DEFAULT_HELDOUT_SIZE", "HELDOUT_SIZES", "SELECTION_SOURCES", "split_heldout", "heldout_scores"]
 

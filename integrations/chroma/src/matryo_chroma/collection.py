@@ -27,8 +27,9 @@ from chromadb.errors import NotFoundError
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MatryoError
-from matryo.quantize import codec_from_config, make_codec, truncate
+from matryo.quantize import codec_from_config, make_codec
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count, rescore
+from matryo.vectors import truncate
 from matryo_chroma.embedding_function import MatryoEmbeddingFunction
 from matryo_chroma.full_vectors import TOLERANCE, FullVectors
 from matryo_chroma.stores import RESERVED_PREFIX, SIBLING_SUFFIX, STORES

@@ -19,7 +19,8 @@ from chromadb.api.models.Collection import Collection
 from numpy.typing import NDArray
 
 from matryo import StaticEncoder
-from matryo.quantize import Codec, Int8Codec, codec_from_config, normalize, truncate
+from matryo.quantize import Codec, Int8Codec, codec_from_config
+from matryo.vectors import normalize, truncate
 from matryo_chroma.stores import FULL_KEY, decode_b64, encode_b64
 
 __all__ = ["TOLERANCE", "FullVectors", "StaleVectorWarning"]

@@ -25,8 +25,8 @@ from numpy.typing import ArrayLike, NDArray
 from matryo import DimensionMismatchError, StaticEncoder
 from matryo.cache import load_encoder
 from matryo.errors import InvalidArgumentError, InvalidTypeError
-from matryo.quantize import truncate
 from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, candidate_count, rescore
+from matryo.vectors import truncate
 from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings
 from matryo_lancedb.layout import (
     META_KEY,

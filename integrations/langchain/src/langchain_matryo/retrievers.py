@@ -32,8 +32,8 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from langchain_matryo.embeddings import MatryoEmbeddings
 from matryo import DimensionMismatchError, StaticEncoder
 from matryo.errors import InvalidArgumentError, InvalidTypeError
-from matryo.quantize import truncate
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, FetchVectors, candidate_count, rescore
+from matryo.vectors import truncate
 
 __all__ = ["MatryoTwoStageRetriever"]
 

@@ -1,0 +1,87 @@
+"""matryo.vectors: Matryoshka truncation, normalisation and the finite checks."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from matryo.errors import DimensionMismatchError
+from matryo.vectors import matryoshka_dims, normalize, truncate
+
+
+def _random(n: int, d: int, seed: int = 0) -> np.ndarray:
+    return normalize(np.random.default_rng(seed).standard_normal((n, d)))
+
+
+def test_truncate_keeps_prefix_and_renormalises() -> None:
+    vectors = _random(5, 64)
+    short = truncate(vectors, 16)
+    assert short.shape == (5, 16)
+    assert short.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(short, axis=1), 1.0, rtol=1e-6)
+    # same direction as the raw prefix
+    raw = vectors[:, :16]
+    np.testing.assert_allclose(short, raw / np.linalg.norm(raw, axis=1, keepdims=True), rtol=1e-5)
+
+
+def test_truncate_without_normalize_returns_raw_prefix() -> None:
+    vectors = _random(3, 32)
+    np.testing.assert_array_equal(truncate(vectors, 8, normalize=False), vectors[:, :8])
+
+
+def test_truncate_zero_rows_stay_zero() -> None:
+    vectors = _random(3, 32)
+    vectors[1] = 0.0
+    vectors[2, :8] = 0.0  # zero prefix, non-zero tail
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        short = truncate(vectors, 8)
+    assert np.all(short[1] == 0.0)
+    assert np.all(short[2] == 0.0)
+    assert np.all(np.isfinite(short))
+
+
+def test_truncate_one_vector_and_none() -> None:
+    vector = _random(1, 32)[0] * 3.0
+    assert truncate(vector, 4).shape == (4,)
+    full = truncate(vector, None)
+    np.testing.assert_allclose(np.linalg.norm(full), 1.0, rtol=1e-6)
+
+
+def test_truncate_does_not_modify_input() -> None:
+    vectors = _random(2, 16) * 5.0
+    before = vectors.copy()
+    truncate(vectors, 8)
+    np.testing.assert_array_equal(vectors, before)
+
+
+@pytest.mark.parametrize("dim", [0, -3, 2.5, True])
+def test_truncate_rejects_bad_dim(dim: object) -> None:
+    with pytest.raises(ValueError, match="positive integer"):
+        truncate(_random(2, 16), dim)  # type: ignore[arg-type]
+
+
+def test_truncate_wider_than_vectors_names_both_dims() -> None:
+    with pytest.raises(DimensionMismatchError, match=r"16-dimensional.*32"):
+        truncate(_random(2, 16), 32)
+
+
+def test_matryoshka_dims() -> None:
+    assert matryoshka_dims(1024) == [32, 64, 128, 256, 512, 1024]
+    assert matryoshka_dims(512) == [32, 64, 128, 256, 512]
+    assert matryoshka_dims(100) == [32, 64, 100]
+    assert matryoshka_dims(16) == [16]
+    assert matryoshka_dims(256, min_dim=64) == [64, 128, 256]
+    with pytest.raises(ValueError, match="positive"):
+        matryoshka_dims(0)
+
+
+def test_normalize_keeps_huge_and_tiny_finite_rows_unit_length() -> None:
+    rows = np.array([[1e20] * 64, [-3e30] + [0.0] * 63, [1e-25] * 64, [0.0] * 64], dtype=np.float32)
+    out = normalize(rows)
+    np.testing.assert_allclose(np.linalg.norm(out.astype(np.float64), axis=1), [1.0, 1.0, 1.0, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(out[0], np.full(64, 0.125), rtol=1e-6)
+    assert out[1, 0] == -1.0
+    np.testing.assert_allclose(normalize(np.array([1e20, 1e20], dtype=np.float32)), [2**-0.5] * 2, rtol=1e-6)
