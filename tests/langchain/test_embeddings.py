@@ -146,3 +146,47 @@ def test_a_models_stored_default_width_is_the_width_and_survives_copies(default2
         assert copied.dim == 24
     full = MatryoEmbeddings(model=str(default24_model_dir), truncate_dim=64)
     assert full.dim == 64 and len(full.embed_query("the cat")) == 64
+
+
+def test_changing_a_setting_rebuilds_the_encoder_and_copies_agree(tiny_model_dir: Path) -> None:
+    text = "the cat and the dog read a gzip file fast"
+    cut = MatryoEmbeddings(model=str(tiny_model_dir), max_length=2).embed_query(text)
+    emb = MatryoEmbeddings(model=str(tiny_model_dir))
+    assert emb.embed_query(text) != cut
+    emb.max_length = 2  # a LangChain user's habit: the field is mutable, and the change takes effect
+    assert emb.max_length == 2 and emb.encoder.max_length == 2
+    assert emb.embed_query(text) == cut
+    assert pickle.loads(pickle.dumps(emb)).embed_query(text) == cut  # the pickle agrees with the original
+    emb.truncate_dim = 8
+    assert emb.dim == 8 and len(emb.embed_query(text)) == 8
+    updated = MatryoEmbeddings(model=str(tiny_model_dir)).model_copy(update={"max_length": 2, "truncate_dim": 8})
+    assert updated.encoder is emb.encoder and updated.embed_query(text) == emb.embed_query(text)
+    emb.normalize = False  # a per-call setting: plain assignment
+    assert emb.embed_query(text) == MatryoEmbeddings(**emb.model_dump()).embed_query(text)
+
+
+def test_invalid_changes_raise_and_leave_the_instance_unchanged(tiny_model_dir: Path) -> None:
+    emb = MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=16)
+    expected = emb.embed_query("cat dog")
+    with pytest.raises(DimensionMismatchError, match="truncate_dim=65 is larger"):
+        emb.truncate_dim = 65  # fails here, not at embed time
+    with pytest.raises(ValidationError):
+        emb.max_length = 0
+    with pytest.raises(ModelNotFoundError):
+        emb.model = str(tiny_model_dir / "nope")
+    with pytest.raises(ValidationError):
+        emb.model_copy(update={"modle": "x"})  # a typo is caught, as in the constructor
+    with pytest.raises(DimensionMismatchError):
+        emb.model_copy(update={"truncate_dim": 65})
+    assert emb.truncate_dim == 16 and emb.max_length is None and emb.model == str(tiny_model_dir)
+    assert emb.embed_query("cat dog") == expected
+
+
+def test_a_new_model_brings_its_own_default_width(default24_model_dir: Path, tiny_model_dir: Path) -> None:
+    emb = MatryoEmbeddings(model=str(default24_model_dir))
+    assert emb.dim == 24
+    emb.model = str(tiny_model_dir)  # the 24 was the old folder's default, not a setting of the user's
+    assert emb.truncate_dim is None and emb.dim == 64
+    assert emb.embed_query("the cat") == MatryoEmbeddings(model=str(tiny_model_dir)).embed_query("the cat")
+    chosen = MatryoEmbeddings(model=str(default24_model_dir), truncate_dim=24)
+    assert chosen.model_copy(update={"model": str(tiny_model_dir)}).dim == 24  # the user's own choice is kept

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
@@ -18,7 +19,13 @@ from matryo import DimensionMismatchError, StaticEncoder
 from matryo.cache import load_encoder
 from matryo.errors import InvalidTypeError
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 __all__ = ["MatryoEmbeddings"]
+
+_ENCODER_FIELDS = frozenset({"model", "revision", "max_length", "truncate_dim"})
+"""Fields the encoder (or the default ``truncate_dim``) depends on: changing one rebuilds the instance."""
 
 
 class MatryoEmbeddings(BaseModel, Embeddings):
@@ -26,6 +33,11 @@ class MatryoEmbeddings(BaseModel, Embeddings):
 
     The encoder is loaded once per process (``matryo.cache.load_encoder``) and shared by every instance
     with the same ``model``, ``revision`` and ``max_length``, so building many instances is cheap.
+
+    The fields may be changed after construction, as on other LangChain embeddings: assigning ``model``,
+    ``revision``, ``max_length`` or ``truncate_dim`` (or ``model_copy(update=...)`` with them) validates the new
+    settings and loads their encoder exactly as the constructor does, so the object, its copies and its pickles
+    always embed alike. Invalid settings raise and leave the object unchanged.
 
     Example:
         >>> from langchain_matryo import MatryoEmbeddings
@@ -79,8 +91,39 @@ class MatryoEmbeddings(BaseModel, Embeddings):
             )
             raise DimensionMismatchError(msg)
         if self.truncate_dim is None and encoder.output_dim != encoder.dim:
-            self.truncate_dim = encoder.output_dim  # the folder's default width, as sentence-transformers uses it
+            # The folder's default width, as sentence-transformers uses it. Written past __setattr__ (which would
+            # rebuild) and not marked as set, so that a later change of model derives the new model's default.
+            self.__dict__["truncate_dim"] = encoder.output_dim
         self._encoder = encoder
+
+    def _rebuilt(self, update: Mapping[str, Any]) -> Self:
+        """A new instance from the explicitly set fields plus ``update``, validated and loaded by ``__init__``."""
+        settings = {name: getattr(self, name) for name in self.model_fields_set}
+        return type(self)(**{**settings, **update})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning a setting the encoder depends on rebuilds the instance (validation and encoder included)."""
+        if name not in _ENCODER_FIELDS:
+            super().__setattr__(name, value)
+            return
+        fresh = self._rebuilt({name: value})  # raises (and changes nothing) on invalid settings
+        self.__dict__.update(fresh.__dict__)
+        object.__setattr__(self, "__pydantic_fields_set__", set(fresh.model_fields_set))
+        self._encoder = fresh._encoder
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Copy; an ``update`` is validated and its encoder loaded as by the constructor (pydantic's does neither).
+
+        Args:
+            update: New field values; unknown names and invalid values raise as in the constructor.
+            deep: Ignored when ``update`` is given (the settings are plain values and the encoder is shared).
+
+        Returns:
+            The copy.
+        """
+        if update:
+            return self._rebuilt(update)
+        return super().model_copy(deep=deep)
 
     def __getstate__(self) -> dict[Any, Any]:
         """Pickle the settings only; the encoder is loaded again (once per process) on unpickling."""
