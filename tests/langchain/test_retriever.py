@@ -20,6 +20,7 @@ from tests.langchain.helpers import ticks_during
 from langchain_matryo import MatryoEmbeddings, MatryoTwoStageRetriever
 from matryo import DimensionMismatchError
 from matryo.cache import load_encoder
+from matryo.errors import InvalidArgumentError
 from matryo.index import NumpyIndex
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, MissingVectorError, candidate_count, two_stage_search
 
@@ -247,6 +248,120 @@ def test_search_kwargs_k_is_the_number_of_documents(first_pass: MatryoEmbeddings
     assert len(MatryoTwoStageRetriever(vectorstore=store, k=2, search_kwargs={"k": 2}).invoke("cat")) == 2
     with pytest.raises(ValueError, match=r"k=5 and search_kwargs=\{'k': 3\} disagree"):
         MatryoTwoStageRetriever(vectorstore=store, k=5, search_kwargs={"k": 3})
+
+
+def test_search_kwargs_changed_after_construction_are_read_at_query_time(first_pass: MatryoEmbeddings) -> None:
+    store = RecordingStore(first_pass)
+    store.add_texts(TEXTS, metadatas=METAS, ids=IDS)
+    assigned = MatryoTwoStageRetriever(vectorstore=store, rescore_multiplier=2)
+    assigned.search_kwargs = {"k": 2}  # VectorStoreRetriever users' habit
+    assert len(assigned.invoke("cat")) == 2
+    mutated = MatryoTwoStageRetriever(vectorstore=store, rescore_multiplier=2)
+    mutated.search_kwargs["k"] = 3
+    assert len(mutated.invoke("cat")) == 3
+    copied = MatryoTwoStageRetriever(vectorstore=store).model_copy(update={"search_kwargs": {"k": 1}})
+    assert len(copied.invoke("cat")) == 1
+    moved = MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 3})  # moved into k at construction ...
+    moved.search_kwargs["k"] = 2  # ... so a later search_kwargs k is not a conflict
+    assert len(moved.invoke("cat")) == 2
+    store.requests.clear()
+    # rescore_multiplier in search_kwargs is the retriever's, never a store argument, wherever it is given
+    given = MatryoTwoStageRetriever(vectorstore=store, k=2, search_kwargs={"rescore_multiplier": 1, "extra": 1})
+    assert given.rescore_multiplier == 1 and given.search_kwargs == {"extra": 1}
+    given.invoke("cat")
+    given.search_kwargs["rescore_multiplier"] = 3
+    given.invoke("cat")
+    given.invoke("cat", search_kwargs={"rescore_multiplier": 2})
+    assert [(n, kwargs) for _, n, kwargs in store.requests] == [(2, {"extra": 1}), (6, {"extra": 1}), (4, {"extra": 1})]
+
+
+def test_conflicting_k_raises_wherever_it_is_given_twice(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, ids=IDS)
+    explicit = MatryoTwoStageRetriever(vectorstore=store, k=5)
+    explicit.search_kwargs["k"] = 3
+    with pytest.raises(InvalidArgumentError, match=r"k=5 and search_kwargs=\{'k': 3\} disagree"):
+        explicit.invoke("cat")
+    retriever = MatryoTwoStageRetriever(vectorstore=store)
+    with pytest.raises(InvalidArgumentError, match=r"k=2 and search_kwargs=\{'k': 3\} disagree"):
+        retriever.invoke("cat", k=2, search_kwargs={"k": 3})
+    assert len(retriever.invoke("cat", k=2, search_kwargs={"k": 2})) == 2  # agreeing values are fine
+    with pytest.raises(InvalidArgumentError, match="rescore_multiplier=2 and search_kwargs"):
+        MatryoTwoStageRetriever(vectorstore=store, rescore_multiplier=2, search_kwargs={"rescore_multiplier": 3})
+
+
+def test_filter_given_twice_raises_like_k(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
+
+    def only_a(doc: Document) -> bool:
+        return bool(doc.metadata["group"] == "a")
+
+    def only_b(doc: Document) -> bool:
+        return bool(doc.metadata["group"] == "b")
+
+    with pytest.raises(InvalidArgumentError, match="filter=.* and search_kwargs=.* disagree"):
+        MatryoTwoStageRetriever(vectorstore=store, filter=only_a, search_kwargs={"filter": only_b})
+    same = MatryoTwoStageRetriever(vectorstore=store, k=6, filter=only_a, search_kwargs={"filter": only_a})
+    assert {d.metadata["group"] for d in same.invoke("cat")} == {"a"}
+    moved = MatryoTwoStageRetriever(vectorstore=store, k=6, search_kwargs={"filter": only_b})
+    assert moved.filter is only_b and {d.metadata["group"] for d in moved.invoke("cat")} == {"b"}
+    same.search_kwargs["filter"] = only_b
+    with pytest.raises(InvalidArgumentError, match="disagree"):
+        same.invoke("cat")
+    with pytest.raises(InvalidArgumentError, match="disagree"):
+        moved.invoke("cat", filter=only_a, search_kwargs={"filter": only_b})
+    assert {d.metadata["group"] for d in moved.invoke("cat", filter=only_a)} == {"a"}  # a per-call override
+
+
+def test_unknown_or_misleading_arguments_are_refused(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=6)
+    with pytest.raises(
+        InvalidArgumentError, match=r"Unknown argument\(s\) \['fliter'\].*k, rescore_multiplier, filter"
+    ):
+        retriever.invoke("cat", fliter=lambda doc: True)  # InMemoryVectorStore would drop it without a word
+    with pytest.raises(InvalidArgumentError, match="fliter"):
+        retriever.invoke("cat", search_kwargs={"fliter": lambda doc: True})
+    with pytest.raises(InvalidArgumentError, match="fliter"):
+        MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"fliter": lambda doc: True})
+    forwarding = RecordingStore(first_pass)  # a store that does read other arguments still gets them
+    forwarding.add_texts(TEXTS, ids=IDS)
+    for store_ in (store, forwarding):
+        other = MatryoTwoStageRetriever(vectorstore=store_)
+        for name, value in (("score_threshold", 0.3), ("search_type", "mmr"), ("lambda_mult", 0.5)):
+            with pytest.raises(InvalidArgumentError, match=f"does not take {name}="):
+                other.invoke("cat", **{name: value})
+    assert MatryoTwoStageRetriever(vectorstore=forwarding).invoke("cat", extra=1)
+
+
+def test_chroma_store_arguments_are_forwarded(first_pass: MatryoEmbeddings, tmp_path: Path) -> None:
+    store = _chroma(tmp_path, first_pass)
+    store.add_texts(TEXTS, metadatas=METAS, ids=IDS)
+    word = TEXTS[0].split()[0]
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=3, search_kwargs={"where_document": {"$contains": word}})
+    docs = retriever.invoke("cat")
+    assert docs and all(word in doc.page_content for doc in docs)
+    assert all(word in doc.page_content for doc in retriever.invoke("dog", where_document={"$contains": word}))
+
+
+def test_store_errors_that_are_not_a_width_mismatch_pass_through(first_pass: MatryoEmbeddings, tmp_path: Path) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
+    retriever = MatryoTwoStageRetriever(vectorstore=store)
+    for key in ("shape", "dimension"):  # product metadata keys, missing in the documents
+        with pytest.raises(KeyError) as raised:
+            retriever.invoke("cat", filter=lambda doc, key=key: doc.metadata[key] == "round")
+        assert type(raised.value) is KeyError
+
+    def bad(doc: Document) -> bool:
+        raise ValueError("the shape has no dimension")
+
+    with pytest.raises(ValueError, match="the shape has no dimension") as failed:
+        retriever.invoke("cat", filter=bad)
+    assert type(failed.value) is ValueError
+    chroma_store = _chroma(tmp_path, first_pass)
+    chroma_store.add_texts(TEXTS[:10], metadatas=METAS[:10])
+    with pytest.raises(ValueError, match="where expressions") as invalid:
+        MatryoTwoStageRetriever(vectorstore=chroma_store).invoke("cat", filter={"$and": [{"shape": "x"}]})
+    assert not isinstance(invalid.value, DimensionMismatchError)
 
 
 def test_retriever_pickles_and_deep_copies(first_pass: MatryoEmbeddings) -> None:

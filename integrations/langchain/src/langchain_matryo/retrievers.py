@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -37,7 +38,52 @@ from matryo.vectors import truncate
 
 __all__ = ["MatryoTwoStageRetriever"]
 
-_WIDTH_WORDS = ("dimension", "shape")  # how InMemoryVectorStore (numpy) and Chroma word a width mismatch
+_PLAN_KEYS = ("k", "rescore_multiplier", "filter")
+"""Retriever settings that may also be given in ``search_kwargs`` (VectorStoreRetriever's habit); never sent as
+store arguments (``filter`` is sent as ``filter=`` once resolved)."""
+
+_NOT_SUPPORTED = {
+    "score_threshold": (
+        "the store would apply it (if at all) to first-pass scores of truncated vectors; keep the documents whose "
+        "metadata[score_key] (the full-width cosine) is high enough instead"
+    ),
+    "search_type": "the retriever always runs a similarity first pass; for MMR use vectorstore.as_retriever()",
+    "lambda_mult": "the retriever does no MMR; for MMR use vectorstore.as_retriever(search_type='mmr')",
+}
+"""VectorStoreRetriever settings this retriever does not have: refused for every store instead of being forwarded."""
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two settings agree (identity for callables, equality otherwise)."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. arrays: ambiguous truth value
+        return False
+
+
+def _disagree(name: str, value: Any, where: str, other: Any) -> InvalidArgumentError:
+    msg = (
+        f"{name}={value!r} and {where}={{{name!r}: {other!r}}} disagree; pass {name} in one place only "
+        f"(as {name}= or in {where})."
+    )
+    return InvalidArgumentError(msg)
+
+
+def _ignores_store_kwargs(store: VectorStore) -> bool:
+    """InMemoryVectorStore's search by vector accepts any keyword but uses only ``filter``."""
+    cls = type(store)
+    return isinstance(store, InMemoryVectorStore) and all(
+        getattr(cls, name) is getattr(InMemoryVectorStore, name)
+        for name in ("similarity_search_by_vector", "similarity_search_with_score_by_vector")
+    )
+
+
+# The exact messages of a width mismatch: InMemoryVectorStore (langchain_core's cosine_similarity) and Chroma.
+_WIDTH_MESSAGES = re.compile(
+    r"Number of columns in X and Y must be the same|expecting embedding with dimension of \d+, got \d+"
+)
 
 
 class MatryoTwoStageRetriever(BaseRetriever):
@@ -96,16 +142,25 @@ class MatryoTwoStageRetriever(BaseRetriever):
     _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, **kwargs: Any) -> None:
-        search = dict(kwargs.get("search_kwargs") or {})
-        if "k" in search:  # VectorStoreRetriever's habit: search_kwargs={"k": 3} is the number of documents
-            k = search.pop("k")
-            if "k" in kwargs and kwargs["k"] != k:
-                msg = (
-                    f"k={kwargs['k']} and search_kwargs={{'k': {k}}} disagree; pass the number of documents as k= only."
-                )
-                raise InvalidArgumentError(msg)
-            kwargs = {**kwargs, "k": k, "search_kwargs": search}
+        search = kwargs.get("search_kwargs")
+        moved: set[str] = set()
+        if isinstance(search, dict) and any(name in search for name in _PLAN_KEYS):
+            # VectorStoreRetriever's habit: search_kwargs={"k": 3} is the number of documents (and so on).
+            search = dict(search)
+            for name in _PLAN_KEYS:
+                if name not in search:
+                    continue
+                value = search.pop(name)
+                if kwargs.get(name) is not None and not _same(kwargs[name], value):
+                    raise _disagree(name, kwargs[name], "search_kwargs", value)
+                if kwargs.get(name) is None:
+                    kwargs[name] = value
+                    moved.add(name)
+            kwargs = {**kwargs, "search_kwargs": search}
         super().__init__(**kwargs)
+        # A value moved out of search_kwargs was not set by the user as a field: a later search_kwargs["k"] = 2
+        # must not "disagree" with it (see _settings).
+        self.__pydantic_fields_set__.difference_update(moved)
         # Checked here rather than in a validator so that DimensionMismatchError reaches the caller unwrapped.
         store_embeddings = getattr(self.vectorstore, "embeddings", None)
         if self.embeddings is None:
@@ -131,6 +186,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
                     f"embeddings= uses {self.embeddings.encoder.name_or_path!r}. Use the same model for both stages."
                 )
                 raise InvalidArgumentError(msg)
+        self._plan({})  # settings that can only fail at query time fail here already
 
     def __getstate__(self) -> dict[Any, Any]:
         """Pickle without the lock and the vector cache (both rebuilt empty on unpickling)."""
@@ -232,20 +288,66 @@ class MatryoTwoStageRetriever(BaseRetriever):
         prefix = truncate(raw, embeddings.dim, normalize=embeddings.normalize)
         return raw, prefix
 
+    def _settings(self) -> dict[str, Any]:
+        """The retriever's own settings: the fields, with ``search_kwargs`` read now (it may have changed)."""
+        search = dict(self.search_kwargs)
+        settings: dict[str, Any] = {}
+        for name in _PLAN_KEYS:
+            field = getattr(self, name)
+            if name not in search:
+                settings[name] = field
+                continue
+            value = search.pop(name)
+            if name in self.model_fields_set and field is not None and not _same(field, value):
+                raise _disagree(name, field, "search_kwargs", value)
+            settings[name] = value
+        return {**search, **settings}
+
     def _plan(self, overrides: dict[str, Any]) -> tuple[int, int, dict[str, Any]]:
-        """Per-call settings: (k, candidate count, store kwargs); ``invoke(query, k=..., filter=...)`` overrides."""
-        nested = overrides.pop("search_kwargs", None) or {}  # invoke(query, search_kwargs={...}) as well
-        overrides = {**nested, **overrides}
-        k = overrides.pop("k", self.k)
-        multiplier = overrides.pop("rescore_multiplier", self.rescore_multiplier)
+        """Per-call settings: (k, candidate count, store kwargs).
+
+        The retriever's settings (fields and ``search_kwargs``), then the call's (``invoke(query, k=...)`` or
+        ``invoke(query, search_kwargs={...})``, which must agree where both give a key) are merged; ``k``,
+        ``rescore_multiplier`` and ``filter`` are taken out and the rest goes to the store.
+        """
+        call = dict(overrides)
+        nested = call.pop("search_kwargs", None) or {}
+        if not isinstance(nested, dict):
+            msg = f"search_kwargs must be a dict of store arguments, got {type(nested).__name__}: {nested!r:.60}."
+            raise InvalidTypeError(msg)
+        for name in nested.keys() & call.keys():
+            if not _same(call[name], nested[name]):
+                raise _disagree(name, call[name], "search_kwargs", nested[name])
+        merged = {**self._settings(), **nested, **call}
+        k = merged.pop("k")
+        multiplier = merged.pop("rescore_multiplier")
+        filter_ = merged.pop("filter")
         n = candidate_count(k, multiplier)  # validates both
-        store_kwargs = {**self.search_kwargs, **overrides}  # anything else goes to the store, as VectorStoreRetriever
-        if store_kwargs.get("filter", self.filter) is not None:
-            store_kwargs.setdefault("filter", self.filter)
-        return int(k), n, store_kwargs
+        self._check_store_kwargs(merged)
+        if filter_ is not None:
+            merged["filter"] = filter_
+        return int(k), n, merged
+
+    def _check_store_kwargs(self, store_kwargs: dict[str, Any]) -> None:
+        """Refuse arguments that would be dropped without a word instead of doing what their name says."""
+        for name in store_kwargs:
+            if name in _NOT_SUPPORTED:
+                msg = (
+                    f"MatryoTwoStageRetriever does not take {name}=: {_NOT_SUPPORTED[name]}. It takes k, "
+                    "rescore_multiplier, filter and search_kwargs (store arguments)."
+                )
+                raise InvalidArgumentError(msg)
+        if store_kwargs and _ignores_store_kwargs(self.vectorstore):
+            msg = (
+                f"Unknown argument(s) {sorted(store_kwargs)}: InMemoryVectorStore uses no store argument but "
+                "filter, so they would be ignored. The retriever takes k, rescore_multiplier, filter and "
+                "search_kwargs (per call or as fields); check the spelling."
+            )
+            raise InvalidArgumentError(msg)
 
     def _width_error(self, exc: Exception) -> DimensionMismatchError | None:
-        if not any(word in str(exc).lower() for word in _WIDTH_WORDS):
+        """A DimensionMismatchError for the store's own width-mismatch error; None for any other error."""
+        if isinstance(exc, LookupError) or not _WIDTH_MESSAGES.search(str(exc)):
             return None
         embeddings = self._first_pass_embeddings
         msg = (
