@@ -368,9 +368,22 @@ def test_retriever_pickles_and_deep_copies(first_pass: MatryoEmbeddings) -> None
     store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
     retriever = MatryoTwoStageRetriever(vectorstore=store, k=4)
     expected = retriever.invoke("cat")  # fills the vector cache, which a copy starts without
-    for clone in (pickle.loads(pickle.dumps(retriever)), copy.deepcopy(retriever)):
+    unpickled, deep = pickle.loads(pickle.dumps(retriever)), copy.deepcopy(retriever)
+    for clone in (unpickled, deep):
         assert clone.invoke("cat") == expected
-        assert clone.vectorstore is not store
+    assert unpickled.vectorstore is not store
+    assert deep.vectorstore is store  # the index is shared, not copied ...
+    assert deep.search_kwargs is not retriever.search_kwargs  # ... while the settings are copied
+    store.add_texts(["zebra stripes"], ids=["zebra"])
+    assert deep.invoke("zebra stripes", k=1)[0].id == "zebra"  # documents added later are seen
+
+
+def test_chroma_backed_retriever_deep_copies(first_pass: MatryoEmbeddings, tmp_path: Path) -> None:
+    store = _chroma(tmp_path, first_pass)
+    store.add_texts(TEXTS, metadatas=METAS, ids=IDS)
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=3)
+    clone = copy.deepcopy(retriever)  # a Chroma store holds a client, which cannot be copied
+    assert clone.vectorstore is store and clone.invoke("cat") == retriever.invoke("cat")
 
 
 @pytest.mark.anyio

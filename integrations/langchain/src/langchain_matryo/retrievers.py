@@ -198,6 +198,14 @@ class MatryoTwoStageRetriever(BaseRetriever):
         self._cache_lock = threading.Lock()
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> MatryoTwoStageRetriever:
+        """A copy sharing the vector store (an index or a client connection, not a setting) with the original.
+
+        Copying the store would duplicate the whole index (and fail for stores holding a client, like Chroma);
+        LangChain's own copies (``with_config``, ``configurable_fields``) share it as well. The vector cache
+        starts empty.
+        """
+        memo = {} if memo is None else memo
+        memo[id(self.vectorstore)] = self.vectorstore
         clone = type(self).__new__(type(self))
         clone.__setstate__(copy.deepcopy(self.__getstate__(), memo))
         return clone
