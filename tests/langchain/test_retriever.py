@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,19 @@ def test_candidate_vectors_are_cached_by_text(
     encoded.clear()
     assert uncached.invoke(QUERIES[0]) == again
     assert encoded == [1, candidate_count(5, DEFAULT_RESCORE_MULTIPLIER)]
+
+
+def test_cache_memory_does_not_grow_with_document_length(first_pass: MatryoEmbeddings) -> None:
+    rng = np.random.default_rng(11)
+    long_texts = [" ".join(rng.choice(WORDS, size=3_000)) + f" {i}" for i in range(40)]  # ~20 kB each
+    store = InMemoryVectorStore.from_texts(long_texts, first_pass)
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=5, rescore_multiplier=8)
+    expected = MatryoTwoStageRetriever(vectorstore=store, k=5, rescore_multiplier=8, cache_size=0).invoke("cat")
+    assert retriever.invoke("cat") == expected and retriever.invoke("cat") == expected  # cold, then warm
+    assert len(retriever._cache) == 40
+    key_bytes = sum(sys.getsizeof(key) for key in retriever._cache)
+    vector_bytes = sum(vector.nbytes for vector in retriever._cache.values())
+    assert key_bytes < vector_bytes  # 16-byte digests, not the 20 kB texts (the README's memory figure holds)
 
 
 def test_filter_is_applied_in_the_first_pass(
