@@ -461,9 +461,29 @@ def test_non_str_query_raises_type_error(first_pass: MatryoEmbeddings) -> None:
 
 def test_bad_fields_raise(first_pass: MatryoEmbeddings) -> None:
     store = InMemoryVectorStore(first_pass)
-    for kwargs in ({"k": 0}, {"rescore_multiplier": 0.5}, {"kk": 3}):
+    for kwargs in (
+        {"k": 0},
+        {"rescore_multiplier": 0.5},
+        {"kk": 3},
+        {"rescore_multiplier": math.inf},  # at construction, not at the first query
+        {"rescore_multiplier": math.nan},
+        {"search_kwargs": {"rescore_multiplier": math.inf}},
+    ):
         with pytest.raises(ValueError):  # pydantic's ValidationError is a ValueError
             MatryoTwoStageRetriever(vectorstore=store, **kwargs)
+
+
+def test_relevance_scores_stay_within_the_cosine_range(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, ids=IDS)
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=len(TEXTS), rescore_multiplier=1)
+    scores = [doc.metadata["relevance_score"] for text in TEXTS[:40] for doc in retriever.invoke(text)]
+    assert max(scores) == 1.0 and min(scores) >= -1.0  # a document equal to the query: 1.0, not 1.0000002
+
+
+def test_from_documents_refuses_the_arguments_it_builds_itself(first_pass: MatryoEmbeddings) -> None:
+    for name, value in (("embeddings", first_pass), ("vectorstore", InMemoryVectorStore(first_pass))):
+        with pytest.raises(InvalidArgumentError, match=f"takes no {name}="):
+            MatryoTwoStageRetriever.from_texts(TEXTS[:5], **{name: value})
 
 
 def test_store_without_matryo_embeddings_needs_embeddings(first_pass: MatryoEmbeddings) -> None:

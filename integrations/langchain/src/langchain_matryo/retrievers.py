@@ -118,7 +118,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
     k: int = Field(default=4, gt=0)
     """Documents returned per query (LangChain's usual default)."""
 
-    rescore_multiplier: float = Field(default=DEFAULT_RESCORE_MULTIPLIER, ge=1)
+    rescore_multiplier: float = Field(default=DEFAULT_RESCORE_MULTIPLIER, ge=1, allow_inf_nan=False)
     """The first pass fetches ``ceil(k * rescore_multiplier)`` candidates for rescoring."""
 
     filter: Any = None
@@ -252,6 +252,14 @@ class MatryoTwoStageRetriever(BaseRetriever):
         Returns:
             The retriever; the store is ``retriever.vectorstore``.
         """
+        for name in ("embeddings", "vectorstore"):
+            if name in kwargs:
+                msg = (
+                    f"from_documents builds the vector store and its embeddings itself, so it takes no {name}=. "
+                    "Pass model=, truncate_dim=, max_length= (and vectorstore_cls=, vectorstore_kwargs=), or build "
+                    "the store yourself and call MatryoTwoStageRetriever(vectorstore=store, ...)."
+                )
+                raise InvalidArgumentError(msg)
         settings: dict[str, Any] = {"model": model, "revision": revision, "max_length": max_length}
         encoder = MatryoEmbeddings(**settings).encoder
         width: int | None = truncate_dim
@@ -447,8 +455,8 @@ class MatryoTwoStageRetriever(BaseRetriever):
             first = {doc.id: doc for doc in reversed(candidates) if doc.id is not None}  # first occurrence wins
             picked = [first[doc_id] for doc_id in by_id.ids]
             scores = by_id.scores
-        return [
-            doc.model_copy(update={"metadata": {**doc.metadata, self.score_key: float(score)}})
+        return [  # clipped: float32 rounding gives 1.0000002 for a document equal to the query
+            doc.model_copy(update={"metadata": {**doc.metadata, self.score_key: min(1.0, max(-1.0, float(score)))}})
             for doc, score in zip(picked, scores, strict=True)
         ]
 
