@@ -378,6 +378,13 @@ def test_store_errors_that_are_not_a_width_mismatch_pass_through(first_pass: Mat
     assert not isinstance(invalid.value, DimensionMismatchError)
 
 
+def test_tracing_params_name_the_store_and_the_embeddings(first_pass: MatryoEmbeddings) -> None:
+    params = MatryoTwoStageRetriever(vectorstore=InMemoryVectorStore(first_pass))._get_ls_params()
+    assert params["ls_retriever_name"] == "matryotwostage"
+    assert params["ls_vector_store_provider"] == "InMemoryVectorStore"
+    assert params["ls_embedding_provider"] == "MatryoEmbeddings"
+
+
 def test_retriever_pickles_and_deep_copies(first_pass: MatryoEmbeddings) -> None:
     store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
     retriever = MatryoTwoStageRetriever(vectorstore=store, k=4)

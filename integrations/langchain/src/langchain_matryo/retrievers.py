@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
+from langchain_core.retrievers import BaseRetriever, LangSmithRetrieverParams
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 from numpy.typing import NDArray
 from pydantic import ConfigDict, Field, PrivateAttr
@@ -216,6 +216,13 @@ class MatryoTwoStageRetriever(BaseRetriever):
         clone = type(self).__new__(type(self))
         clone.__setstate__(copy.deepcopy(self.__getstate__(), memo))
         return clone
+
+    def _get_ls_params(self, **kwargs: Any) -> LangSmithRetrieverParams:
+        """Tracing parameters: as the store's own ``as_retriever()`` reports them (store and embeddings)."""
+        params = super()._get_ls_params(**kwargs)
+        params["ls_vector_store_provider"] = type(self.vectorstore).__name__
+        params["ls_embedding_provider"] = type(self._first_pass_embeddings).__name__
+        return params
 
     @property
     def _first_pass_embeddings(self) -> MatryoEmbeddings:
