@@ -26,7 +26,14 @@ from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
 from matryo import pooling
-from matryo.errors import ModelFormatError, ModelNotFoundError, missing_extra
+from matryo.errors import (
+    DimensionMismatchError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    ModelFormatError,
+    ModelNotFoundError,
+    missing_extra,
+)
 from matryo.formats import find_model_files, load_table, load_tokenizer, stored_truncate_dim, warn_default_prompt
 from matryo.texts import SPLIT_DISAGREES, check_texts, check_unicode, piece_boundaries, spans, splits_on_whitespace
 
@@ -98,6 +105,8 @@ class StaticEncoder:
         Raises:
             ModelFormatError: If the table is not 2-D or has fewer rows than the tokenizer's highest token id + 1
                 (extra rows, as in a padded table, are ignored).
+            InvalidArgumentError: If ``max_length < 1`` or ``truncate_dim < 1`` (InvalidTypeError if not an int).
+            DimensionMismatchError: If ``truncate_dim`` is larger than the table's width.
         """
         if table.ndim != 2 or table.shape[1] == 0:
             msg = f"The token table must be 2-D (vocab x dim) with dim >= 1, found shape {table.shape}."
@@ -119,7 +128,7 @@ class StaticEncoder:
         if max_length is not None:
             if max_length < 1:
                 msg = f"max_length must be >= 1 (or None to keep the tokenizer's setting), got {max_length}."
-                raise ValueError(msg)
+                raise InvalidArgumentError(msg)
             # Keep the stored direction and strategy ("left" keeps a text's end). The stride only shapes overflow
             # windows, which encode never reads; it must stay below max_length.
             stored = self._tokenizer.truncation or {}
@@ -178,6 +187,8 @@ class StaticEncoder:
         Raises:
             ModelNotFoundError: If the path does not exist or the hub id cannot be resolved.
             ModelFormatError: If the folder matches no known layout or its files are corrupt.
+            InvalidArgumentError: If ``max_length < 1`` or ``truncate_dim < 1`` (InvalidTypeError if not an int).
+            DimensionMismatchError: If ``truncate_dim`` is larger than the model's width.
 
         Warns:
             UserWarning: If ``config_sentence_transformers.json`` sets a non-empty default prompt, which
@@ -418,16 +429,18 @@ class StaticEncoder:
             float32 array of shape ``(n, d)``, or ``(d,)`` when ``texts`` is a single string (or a 0-d array).
 
         Raises:
-            TypeError: If ``texts`` is None or bytes, or an item is not a ``str`` (the message names its index).
-            ValueError: If ``truncate_dim`` is outside ``1..dim`` or ``batch_size < 1``, or a text is not valid
-                Unicode, e.g. holds a lone surrogate (the message names its index).
+            InvalidTypeError: (a TypeError) If ``texts`` is None or bytes, or an item is not a ``str`` (the message
+                names its index), or ``truncate_dim`` is not an int.
+            InvalidArgumentError: (a ValueError) If ``truncate_dim < 1`` or ``batch_size < 1``, or a text is not
+                valid Unicode, e.g. holds a lone surrogate (the message names its index).
+            DimensionMismatchError: (a ValueError) If ``truncate_dim`` is larger than the model's :attr:`dim`.
         """
         single = isinstance(texts, str) or (isinstance(texts, np.ndarray) and texts.ndim == 0)
         items = check_texts(texts)
         dim = self._check_dim(truncate_dim) if truncate_dim is not None else self.output_dim
         if batch_size < 1:
             msg = f"batch_size must be >= 1, got {batch_size}."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
         out = np.zeros((len(items), dim), dtype=np.float32)
         table = self._prefix_table(dim)
         bar = _progress(len(items)) if show_progress_bar else None
@@ -467,10 +480,16 @@ class StaticEncoder:
     def _check_dim(self, dim: int) -> int:
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
             msg = f"truncate_dim must be an int between 1 and {self.dim}, got {dim!r}."
-            raise TypeError(msg)
-        if not 1 <= dim <= self.dim:
+            raise InvalidTypeError(msg)
+        if dim < 1:
             msg = f"truncate_dim must be between 1 and the model's dim {self.dim}, got {dim}."
-            raise ValueError(msg)
+            raise InvalidArgumentError(msg)
+        if dim > self.dim:
+            msg = (
+                f"truncate_dim must be between 1 and the model's dim {self.dim}, got {dim}: the model has only "
+                f"{self.dim} dimensions. Pass truncate_dim <= {self.dim}, or None for the full width."
+            )
+            raise DimensionMismatchError(msg)
         return int(dim)
 
     def _prefix_table(self, dim: int) -> NDArray[np.float32]:

@@ -1,16 +1,17 @@
 """Errors raised by matryo.
 
-Every error derives from :class:`MatryoError`, and each child also derives from the builtin it
-refines, so ``except ValueError`` and ``except MatryoError`` both work::
+Every error matryo raises on purpose (a bad argument, file or model, a missing extra) derives from
+:class:`MatryoError`, and each child also derives from the builtin it refines, so ``except ValueError`` and
+``except MatryoError`` both work::
 
     MatryoError
     ├── ModelFormatError(ValueError)        a model folder or file matryo cannot read
     │   └── IncompleteFolderError           no layout's weights and tokenizer in the folder (interrupted download)
     ├── ModelNotFoundError(FileNotFoundError)  a path or hub id that does not resolve
-    ├── DimensionMismatchError(ValueError)  vectors or models of different widths were mixed
+    ├── DimensionMismatchError(ValueError)  widths that do not fit: mixed vectors, truncate_dim > the model's dim
     ├── InvalidArgumentError(ValueError)    an argument matryo cannot use (k <= 0, an unknown codec, a repeated id)
     │   └── NonFiniteVectorError            vectors holding NaN or inf (or values beyond float32's range)
-    ├── InvalidTypeError(TypeError)         an argument of the wrong type (one string where a list is expected)
+    ├── InvalidTypeError(TypeError)         an argument of the wrong type (bytes or None as texts, a float width)
     ├── StoreFormatError(ValueError)        a DB folder matryo cannot read (damaged metadata or store files)
     ├── MissingVectorError(LookupError)     a first-pass candidate has no full vector to rescore with
     └── MissingExtraError(ImportError)      an optional dependency is not installed

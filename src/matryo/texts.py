@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 from tokenizers import Tokenizer
 
+from matryo.errors import InvalidArgumentError, InvalidTypeError
+
 __all__ = ["SPLIT_DISAGREES", "check_texts", "check_unicode", "piece_boundaries", "spans", "splits_on_whitespace"]
 
 # Characters that Python's str.split() treats as whitespace but BERT's normalizer deletes (so they join words):
@@ -30,30 +32,30 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def check_texts(texts: str | Iterable[str]) -> list[str]:
-    """``texts`` as a list of str (one str, a 0-d array or an iterable), or a TypeError naming the bad item."""
+    """``texts`` as a list of str (one str, a 0-d array or an iterable), or an InvalidTypeError naming the bad item."""
     if isinstance(texts, np.ndarray):
         texts = texts.tolist()  # a 0-d array gives its one item
     if isinstance(texts, str):
         return [texts]
     if texts is None or isinstance(texts, (bytes, bytearray, memoryview)):
         msg = f"texts must be a str or an iterable of str, got {type(texts).__name__}."
-        raise TypeError(msg)
+        raise InvalidTypeError(msg)
     try:
         items = texts if isinstance(texts, list) else list(texts)
     except TypeError as exc:
         msg = f"texts must be a str or an iterable of str, got {type(texts).__name__}."
-        raise TypeError(msg) from exc
+        raise InvalidTypeError(msg) from exc
     for i, text in enumerate(items):
         if not isinstance(text, str):
             msg = (
                 f"texts[{i}] must be a str, got {type(text).__name__}: {text!r:.60}. Decode bytes and drop None first."
             )
-            raise TypeError(msg)
+            raise InvalidTypeError(msg)
     return items
 
 
 def check_unicode(texts: list[str], exc: Exception) -> None:
-    """After the tokenizer failed: raise a ValueError naming the first text that is not valid Unicode, if any."""
+    """After the tokenizer failed: raise an InvalidArgumentError naming the first text that is not valid Unicode."""
     for i, text in enumerate(texts):
         bad = SURROGATE.search(text)
         if bad is not None:
@@ -63,7 +65,7 @@ def check_unicode(texts: list[str], exc: Exception) -> None:
                 "text.encode('utf-8', errors='replace').decode('utf-8'), or decode the source bytes with "
                 "errors='replace'."
             )
-            raise ValueError(msg) from exc
+            raise InvalidArgumentError(msg) from exc
 
 
 def splits_on_whitespace(tokenizer: Tokenizer) -> bool:

@@ -1,0 +1,47 @@
+"""The encoder's argument errors are matryo's classes, as matryo.errors promises, and still the builtins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from matryo import StaticEncoder
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MatryoError
+
+Call = Callable[[StaticEncoder, Path], object]
+
+CASES: list[tuple[str, Call, type[MatryoError], type[Exception]]] = [
+    ("item not a str", lambda enc, _: enc.encode(["a", 3]), InvalidTypeError, TypeError),  # type: ignore[list-item]
+    ("None", lambda enc, _: enc.encode(None), InvalidTypeError, TypeError),  # type: ignore[arg-type]
+    ("bytes", lambda enc, _: enc.tokenize(b"raw"), InvalidTypeError, TypeError),  # type: ignore[arg-type]
+    ("lone surrogate", lambda enc, _: enc.encode("bad \ud800"), InvalidArgumentError, ValueError),
+    ("truncate_dim=0", lambda enc, _: enc.encode("a", truncate_dim=0), InvalidArgumentError, ValueError),
+    ("truncate_dim too wide", lambda enc, _: enc.encode("a", truncate_dim=65), DimensionMismatchError, ValueError),
+    ("truncate_dim not int", lambda enc, _: enc.encode("a", truncate_dim="x"), InvalidTypeError, TypeError),  # type: ignore[arg-type]
+    ("batch_size=0", lambda enc, _: enc.encode("a", batch_size=0), InvalidArgumentError, ValueError),
+    (
+        "max_length=0",
+        lambda _, path: StaticEncoder.from_pretrained(path, max_length=0),
+        InvalidArgumentError,
+        ValueError,
+    ),
+    (
+        "from_pretrained truncate_dim too wide",
+        lambda _, path: StaticEncoder.from_pretrained(path, truncate_dim=1000),
+        DimensionMismatchError,
+        ValueError,
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "call", "error", "builtin"), CASES, ids=[case[0] for case in CASES])
+def test_encoder_argument_errors_derive_from_matryo_error(
+    tiny_model: Path, case: str, call: Call, error: type[MatryoError], builtin: type[Exception]
+) -> None:
+    encoder = StaticEncoder.from_pretrained(tiny_model)
+    with pytest.raises(error) as info:
+        call(encoder, tiny_model)
+    assert isinstance(info.value, MatryoError), case
+    assert isinstance(info.value, builtin), case  # `except TypeError/ValueError` keeps working
