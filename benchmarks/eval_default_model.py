@@ -4,28 +4,36 @@ Usage:
     python benchmarks/eval_default_model.py [--model PATH] [--data ../shared/data] [--sets scifact arguana]
                                             [--no-minilm] [--no-bm25] [--int8] [--json OUT.json]
                                             [--model2vec-python /work/m2v-venv/bin/python]
+                                            [--md benchmarks/results/default_model.md]
 
 BEIR conventions (see the data folder's README): document text = title + " " + text, NDCG@10 with
 linear gain and the ideal DCG over all judged relevant documents, ArguAna never retrieves the query's
-own id. The model2vec distillation of all-MiniLM-L6-v2 needs ``model2vec[distill]``, whose
-dependencies would downgrade the shared environment, so it runs in a venv of its own: with
-``--model2vec-python PATH`` (that venv's python; setup in ``benchmarks/model2vec_baseline.py``) this
-script runs ``model2vec_baseline.py`` under it and prints the measured row; without it, the row shows
-the reference points measured on the same files (labelled as such).
+own id. Every row is cut at 10 in trec_eval's order (score, then doc id, descending, with every
+document tied at rank 10 ranked before the cut; :func:`matryo.evaluation.run_from_scores`), so each
+number equals pytrec_eval's ``ndcg_cut_10`` on the full ranking. The model2vec distillation of
+all-MiniLM-L6-v2 needs ``model2vec[distill]``, whose dependencies would downgrade the shared
+environment, so it runs in a venv of its own: with ``--model2vec-python PATH`` (that venv's python;
+setup in ``benchmarks/model2vec_baseline.py``) this script runs ``model2vec_baseline.py`` under it
+and prints the measured row; without it, the row shows the reference points measured on the same
+files (labelled as such). ``--md`` writes the table as ``benchmarks/results/default_model.md`` is.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import subprocess
+import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from matryo.evaluation import dense_run, load_beir, ndcg_at_k
+from matryo.evaluation import dense_run, load_beir, ndcg_at_k, run_from_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "src" / "matryo" / "default_model"
@@ -120,17 +128,13 @@ def eval_bm25(sets: dict) -> dict[str, float]:
             bm25s.tokenize([corpus[i] for i in dids], stopwords="en", stemmer=stemmer, show_progress=False),
             show_progress=False,
         )
-        qtok = bm25s.tokenize([queries[i] for i in qids], stopwords="en", stemmer=stemmer, show_progress=False)
-        k = 11 if name == "arguana" else 10
-        docs, vals = retriever.retrieve(qtok, k=k, show_progress=False)
-        run = {}
-        for row, qid in enumerate(qids):
-            hits = {
-                dids[int(j)]: float(s)
-                for j, s in zip(docs[row], vals[row], strict=True)
-                if dids[int(j)] != qid or name != "arguana"
-            }
-            run[qid] = dict(sorted(hits.items(), key=lambda kv: -kv[1])[:10])
+        # Every document's score, cut at 10 by the tie rule of matryo.evaluation (score, then doc id, descending),
+        # as for the dense rows: retrieve(k=10) would keep an arbitrary member of a tie across rank 10.
+        qtok = bm25s.tokenize(
+            [queries[i] for i in qids], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False
+        )
+        scores = np.stack([retriever.get_scores(tokens) for tokens in qtok]).astype(np.float32)
+        run = run_from_scores(scores, qids, dids, k=10, ignore_identical_ids=name == "arguana")
         out[name] = ndcg_at_k(run, qrels, 10)
     return out, stemmer is not None
 
@@ -176,6 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--int8", action="store_true", help="also score the table after an int8 round trip (row scales)")
     ap.add_argument("--json", type=Path, help="also write the scores as JSON")
+    ap.add_argument("--md", type=Path, help="also write the table as Markdown, with the command and the date")
     ap.add_argument(
         "--model2vec-python",
         type=Path,
@@ -212,13 +217,32 @@ def main(argv: list[str] | None = None) -> dict:
                 {s: M2V_REFERENCE.get(s, float("nan")) for s in args.sets},
             )
         )
-    header = "| model | " + " | ".join(args.sets) + " | mean |"
-    print(f"\nNDCG@10 (static model encoded with {how} in {t_static:.1f} s)\n")
-    print(header)
-    print("|" + "---|" * (len(args.sets) + 2))
-    for label, vals in rows:
-        cells = " | ".join(f"{vals[s]:.3f}" for s in args.sets)
-        print(f"| {label} | {cells} | {np.mean([vals[s] for s in args.sets]):.3f} |")
+    table = [
+        "| model | " + " | ".join(args.sets) + " | mean |",
+        "|" + "---|" * (len(args.sets) + 2),
+        *(
+            f"| {label} | {' | '.join(f'{vals[s]:.3f}' for s in args.sets)} | "
+            f"{np.mean([vals[s] for s in args.sets]):.3f} |"
+            for label, vals in rows
+        ),
+    ]
+    title = f"NDCG@10 (static model encoded with {how} in {t_static:.1f} s)"
+    print(f"\n{title}\n")
+    print("\n".join(table))
+    if args.md:
+        command = " ".join(
+            ["python", "benchmarks/eval_default_model.py", *(argv if argv is not None else sys.argv[1:])]
+        )
+        args.md.write_text(
+            "# Default model quality (benchmarks/eval_default_model.py)\n\n"
+            f"Command: `{command}`\n"
+            f"(every row measured in this one run, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+            f"{(time.perf_counter() - t0) / 60:.0f} minutes; {platform.machine()}, {os.cpu_count()} CPUs).\n"
+            "Every run is cut at 10 in trec_eval's order (score, then doc id, descending; documents tied at rank 10 "
+            "are ranked before the cut), so each number equals pytrec_eval's `ndcg_cut_10` on the full ranking.\n\n"
+            f"{title}\n\n" + "\n".join(table) + "\n",
+            encoding="utf-8",
+        )
     result = {label: vals for label, vals in rows}
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

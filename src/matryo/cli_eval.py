@@ -77,13 +77,15 @@ def _rescored(
     n: int,
     k: int,
 ) -> dict[str, dict[str, float]]:
+    """Rescore each query's first ``n`` candidates at full width and keep ``k``, cut in trec_eval's order."""
+    from matryo.evaluation import run_from_scores
+
     run: dict[str, dict[str, float]] = {}
     for qi, qid in enumerate(qids):
-        ranked = sorted(first.get(qid, {}).items(), key=lambda item: -item[1])[:n]
-        ids = [doc for doc, _ in ranked]
+        # ``first`` is ranked in trec_eval's order (dense_run), so its first n are the n best.
+        ids = list(first.get(qid, {}))[:n]
         scores = full_d[[row_of[d] for d in ids]] @ full_q[qi] if ids else np.zeros(0, dtype=np.float32)
-        order = np.argsort(-scores, kind="stable")[:k]
-        run[qid] = {ids[i]: float(scores[i]) for i in order}
+        run.update(run_from_scores(scores[None, :], [qid], ids, k))
     return run
 
 

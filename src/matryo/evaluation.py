@@ -28,6 +28,7 @@ __all__ = [
     "mrr_at_k",
     "ndcg_at_k",
     "recall_at_k",
+    "run_from_scores",
 ]
 
 Run = Mapping[str, Mapping[str, float]]
@@ -192,6 +193,75 @@ def recall_at_k(run: Run, qrels: Qrels, k: int = 100) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
+def _doc_order(doc_ids: Sequence[str]) -> NDArray[np.intp]:
+    """Rank of each doc id in ascending string order (trec_eval's tie-break compares ids)."""
+    order = np.empty(len(doc_ids), dtype=np.intp)
+    order[sorted(range(len(doc_ids)), key=doc_ids.__getitem__)] = np.arange(len(doc_ids))
+    return order
+
+
+def _cut_row(row: NDArray[np.float64], k: int, id_rank: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Columns of the top ``k`` finite scores of ``row`` in trec_eval order (score, then doc id, descending).
+
+    Every column tied with the k-th best score is ranked before the cut, so the kept columns are exactly the
+    first ``k`` of the full ranking, whatever the depth.
+    """
+    finite = np.isfinite(row)
+    n = int(finite.sum())
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    if k < n:
+        masked = np.where(finite, row, -np.inf)
+        kth = -np.partition(-masked, k - 1)[k - 1]
+        cols = np.flatnonzero(finite & (row >= kth))
+    else:
+        cols = np.flatnonzero(finite)
+    order = np.lexsort((-id_rank[cols], -row[cols]))
+    return np.asarray(cols[order][:k], dtype=np.intp)
+
+
+def run_from_scores(
+    scores: NDArray[np.floating],
+    query_ids: Sequence[str],
+    doc_ids: Sequence[str],
+    k: int = 100,
+    ignore_identical_ids: bool = False,
+) -> dict[str, dict[str, float]]:
+    """Cut a full score matrix into a run of the top ``k`` documents per query, as trec_eval ranks them.
+
+    Documents are ordered by score, then by doc id, both descending (trec_eval's order), and cut at ``k``
+    after that order, so NDCG@k, MRR@k and recall@k of the run equal trec_eval's (and pytrec_eval's) on the
+    full ranking: a group of tied scores across the cut-off keeps its members with the highest ids.
+    Non-finite scores are never returned.
+
+    Args:
+        scores: Array (n_queries, n_docs), one row per query.
+        query_ids: Id of each row.
+        doc_ids: Id of each column.
+        k: Documents kept per query.
+        ignore_identical_ids: Never return a document whose id equals the query id (BEIR's ArguAna convention).
+
+    Returns:
+        The run ``{query_id: {doc_id: score}}``, each query's documents in ranked order.
+
+    Raises:
+        ValueError: If the ids and the matrix disagree in shape.
+    """
+    if scores.ndim != 2 or scores.shape != (len(query_ids), len(doc_ids)):
+        msg = f"scores must be (len(query_ids), len(doc_ids)) = ({len(query_ids)}, {len(doc_ids)}); got {scores.shape}"
+        raise ValueError(msg)
+    id_rank = _doc_order(doc_ids)
+    doc_index = {d: i for i, d in enumerate(doc_ids)} if ignore_identical_ids else {}
+    run: dict[str, dict[str, float]] = {}
+    for row, qid in enumerate(query_ids):
+        values = np.array(scores[row], dtype=np.float64)
+        if qid in doc_index:
+            values[doc_index[qid]] = -np.inf
+        cols = _cut_row(values, k, id_rank)
+        run[qid] = {doc_ids[int(c)]: float(values[c]) for c in cols}
+    return run
+
+
 def dense_run(
     query_vectors: NDArray[np.floating],
     doc_vectors: NDArray[np.floating],
@@ -201,7 +271,11 @@ def dense_run(
     ignore_identical_ids: bool = False,
     chunk: int = 1024,
 ) -> dict[str, dict[str, float]]:
-    """Exact top-k search by dot product (cosine for normalised vectors).
+    """Exact top-k search by dot product (cosine for normalised vectors), cut as trec_eval ranks.
+
+    Scores are float32 dot products; documents are cut at ``k`` in trec_eval's order (score, then doc id,
+    descending; see :func:`run_from_scores`), so a run of depth ``k`` gives the same metrics at ``k`` as a
+    deeper run.
 
     Args:
         query_vectors: Array (n_queries, d).
@@ -226,24 +300,8 @@ def dense_run(
         msg = f"Query width {query_vectors.shape[1]} differs from document width {doc_vectors.shape[1]}"
         raise ValueError(msg)
     docs = np.asarray(doc_vectors, dtype=np.float32)
-    doc_index = {d: i for i, d in enumerate(doc_ids)}
-    kk = min(k + (1 if ignore_identical_ids else 0), len(doc_ids))
     run: dict[str, dict[str, float]] = {}
     for lo in range(0, len(query_ids), chunk):
         sims = np.asarray(query_vectors[lo : lo + chunk], dtype=np.float32) @ docs.T
-        if ignore_identical_ids:
-            for row, qid in enumerate(query_ids[lo : lo + chunk]):
-                if qid in doc_index:
-                    sims[row, doc_index[qid]] = -np.inf
-        top = (
-            np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-            if kk < sims.shape[1]
-            else np.tile(np.arange(sims.shape[1]), (sims.shape[0], 1))
-        )
-        for row, qid in enumerate(query_ids[lo : lo + chunk]):
-            cols = top[row]
-            vals = sims[row, cols]
-            keep = np.isfinite(vals)
-            order = np.argsort(-vals[keep], kind="stable")[:k]
-            run[qid] = {doc_ids[int(c)]: float(v) for c, v in zip(cols[keep][order], vals[keep][order], strict=True)}
+        run.update(run_from_scores(sims, query_ids[lo : lo + chunk], doc_ids, k, ignore_identical_ids))
     return run

@@ -89,6 +89,18 @@ def test_eval_metrics_on_hand_made_qrels(model: Path, tmp_path: Path) -> None:
     assert rows[2]["ndcg@10"] == pytest.approx(rows[1]["ndcg@10"])
 
 
+def test_eval_two_stage_row_cuts_rescored_ties_as_trec_eval_ranks() -> None:
+    # Three candidates with equal full-width scores: trec_eval ranks the highest id first, so a top-1 keeps "c";
+    # the rescoring step used to keep the first-pass order ("a") and its NDCG@1 was 0 instead of 1.
+    from matryo.cli_eval import _rescored
+
+    full_d = np.ones((3, 4), dtype=np.float32) / 2
+    first = {"q": {"a": 0.9, "b": 0.8, "c": 0.7}}
+    top1 = _rescored(first, full_d[:1], full_d, ["q"], {"a": 0, "b": 1, "c": 2}, 3, 1)
+    assert list(top1["q"]) == ["c"]
+    assert list(_rescored(first, full_d[:1], full_d, ["q"], {"a": 0, "b": 1, "c": 2}, 2, 1)["q"]) == ["b"]
+
+
 def test_eval_command_prints_a_table_and_json(run: Run, model: Path, tmp_path: Path) -> None:
     beir = write_beir(tmp_path / "b", CORPUS, {"q1": "cat dog"}, [("q1", "d1", 1)])
     code, out, err = run("eval", beir, "--model", model, "--dims", "64,full")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from matryo.evaluation import dense_run, load_beir, mrr_at_k, ndcg_at_k, recall_at_k
+from matryo.evaluation import dense_run, load_beir, mrr_at_k, ndcg_at_k, recall_at_k, run_from_scores
 from matryo.sources import SourceError
 
 
@@ -71,6 +71,33 @@ def test_dense_run_topk_and_ignore_identical_ids():
     assert list(run["d0"]) == ["d1", "d2"]
     with pytest.raises(ValueError, match="width"):
         dense_run(queries[:, :2], docs, ["a", "b"], ["d0", "d1", "d2"])
+
+
+def test_dense_run_cut_at_k_keeps_the_ties_trec_eval_ranks_first():
+    # d00..d05 tie exactly; trec_eval orders a tie by doc id descending, so d05 (the relevant one) is rank 1.
+    # argpartition used to keep an arbitrary member of the tie (d00) and NDCG@1 was 0 instead of 1.
+    docs = np.array([[1.0, 0.0]] * 6 + [[0.0, 1.0]] * 20, dtype=np.float32)
+    ids = [f"d{i:02d}" for i in range(len(docs))]
+    query = np.array([[1.0, 0.0]], dtype=np.float32)
+    qrels = {"q": {"d05": 1}}
+    deep = dense_run(query, docs, ["q"], ids, k=len(ids))
+    for k in (1, 3, 5, 10):
+        run = dense_run(query, docs, ["q"], ids, k=k)
+        assert list(run["q"]) == list(deep["q"])[:k]
+        assert ndcg_at_k(run, qrels, k) == ndcg_at_k(deep, qrels, k) == 1.0
+    assert list(dense_run(query, docs, ["q"], ids, k=3)["q"]) == ["d05", "d04", "d03"]
+    # The self-hit rule removes the query's own id before the cut.
+    run = dense_run(query, docs, ["d05"], ids, k=2, ignore_identical_ids=True)
+    assert list(run["d05"]) == ["d04", "d03"]
+
+
+def test_run_from_scores_orders_and_cuts_like_trec_eval():
+    scores = np.array([[0.5, 0.9, 0.5, -np.inf, 0.5]], dtype=np.float32)
+    run = run_from_scores(scores, ["q"], ["a", "b", "c", "d", "e"], k=3)
+    assert list(run["q"]) == ["b", "e", "c"]
+    assert list(run_from_scores(scores, ["q"], ["a", "b", "c", "d", "e"], k=10)["q"]) == ["b", "e", "c", "a"]
+    with pytest.raises(ValueError, match="scores must be"):
+        run_from_scores(scores, ["q", "r"], ["a"], k=1)
 
 
 def test_load_beir(tmp_path):
