@@ -165,9 +165,10 @@ class NumpyIndex(Generic[IdT]):
     """Brute-force two-stage index held in numpy arrays.
 
     Example:
-        >>> index = NumpyIndex(encoder, truncate_dim=128, first_pass="binary")  # doctest: +SKIP
-        >>> index.add(["d1", "d2"], ["a document", "another one"])  # doctest: +SKIP
-        >>> index.search("a query", k=1).ids  # doctest: +SKIP
+        >>> from matryo import StaticEncoder
+        >>> index = NumpyIndex(StaticEncoder.from_pretrained(), truncate_dim=128, first_pass="binary")
+        >>> index.add(["d1", "d2"], ["Read and write gzip-compressed files.", "Parse command-line arguments."])
+        >>> index.search("decompress a .gz file", k=1).ids
         ['d1']
 
     Args:
