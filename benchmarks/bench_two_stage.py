@@ -5,6 +5,7 @@ Usage:
     python benchmarks/bench_two_stage.py [--model PATH] [--data ../shared/data] [--sets arguana scifact]
                                          [--dims 64 128 256 512] [--codecs float32 int8 binary]
                                          [--multipliers 1 2 4 8 16 32] [--latency-queries 100]
+                                         [--stores float32 float16 int8 none]
                                          [--out benchmarks/results/two_stage.md]
 
 For each BEIR set (documents = corpus, title + " " + text; test queries) and each first-pass
@@ -15,8 +16,17 @@ runs the two-stage search and reports:
 * NDCG@10 against the qrels (linear gain, ideal DCG over all judged relevant documents), next to
   single-stage full-dimension and single-stage first-pass-only search;
 * bytes per document in the first-pass index and in the rescoring store;
-* per-query latency (one query at a time, vectors already encoded) as a ratio to exact full-dimension
-  brute force over float32 vectors, timed in alternation with it in the same process.
+* per-query latency (one query at a time, vectors already encoded) as a ratio to plain full-dimension
+  brute force over the float32 matrix (``docs @ q`` + ``argpartition`` top-k, ids and scores returned),
+  timed in alternation with it in the same process, one BLAS thread for both.
+
+Tie rule (the one of ``matryo eval`` and ``benchmarks/eval_default_model.py``, i.e. trec_eval's): every
+top-10 is cut from a ranking by score, then doc id, descending, with every document tied at rank 10 ranked
+before the cut. The exact top-10 and the full-dimension NDCG come from :func:`matryo.evaluation.dense_run`;
+a two-stage configuration is scored on its whole rescored shortlist (the same ``ceil(k * multiplier)``
+first-pass candidates, asked for as ``k = shortlist, rescore_multiplier = 1``), and a first-pass-only
+search on a ranking deep enough to hold every tie at rank 10. NumpyIndex itself returns tied hits in
+insertion order; only which of a tied group make the top 10 differs.
 
 ArguAna: the document whose id equals the query id is never retrieved (BEIR's convention): every search
 asks for k + 1 hits and drops it. The model is the embedded default model when it exists, else the
@@ -44,9 +54,9 @@ from typing import Any
 import numpy as np
 
 from matryo.encoder import DEFAULT_MODEL_PATH, StaticEncoder
-from matryo.evaluation import load_beir, ndcg_at_k
-from matryo.index import DEFAULT_FIRST_PASS, NumpyIndex
-from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, SearchHits
+from matryo.evaluation import dense_run, load_beir, ndcg_at_k, run_from_scores
+from matryo.index import DEFAULT_FIRST_PASS, STORES, NumpyIndex
+from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, SearchHits, candidate_count
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -65,53 +75,80 @@ def _load_model(path: str | None) -> tuple[StaticEncoder, str]:
     return StaticEncoder.from_pretrained(str(build_standin())), "RANDOM STAND-IN (benchmarks/standin.py)"
 
 
-def _top10(hits: SearchHits[str], qid: str, ignore_identical: bool) -> tuple[list[str], list[float]]:
-    ids, scores = [], []
-    for doc_id, score in zip(hits.ids, hits.scores.tolist(), strict=True):
-        if ignore_identical and doc_id == qid:
-            continue
-        ids.append(doc_id)
-        scores.append(score)
-    return ids[:K], scores[:K]
+def _top10(hits: SearchHits[str], qid: str, ignore_identical: bool) -> dict[str, float]:
+    """The top 10 of ``hits`` in trec_eval's order (score, then doc id, descending), the query's own id dropped."""
+    keep = [i for i, doc_id in enumerate(hits.ids) if not (ignore_identical and doc_id == qid)]
+    ids = [hits.ids[i] for i in keep]
+    return run_from_scores(np.asarray(hits.scores)[keep][None, :], [qid], ids, K)[qid]
+
+
+def _complete(hits: SearchHits[str], depth: int, kk: int) -> bool:
+    """Whether ``hits`` (asked for ``depth``) holds every document tied with its ``kk``-th score."""
+    return len(hits) < depth or len(hits) <= kk or bool(hits.scores[-1] < hits.scores[kk - 1])
 
 
 class Evaluator:
-    """Turns a batch of hits into recall@10 (vs the exact top-10) and NDCG@10 (vs qrels)."""
+    """Turns hits into recall@10 (vs the exact top-10) and NDCG@10 (vs qrels), both cut by trec_eval's tie rule."""
 
-    def __init__(self, qids: list[str], qrels: dict[str, dict[str, int]], ignore_identical: bool) -> None:
+    def __init__(
+        self, qids: list[str], qrels: dict[str, dict[str, int]], ignore_identical: bool, exact: dict[str, dict]
+    ) -> None:
         self.qids = qids
         self.qrels = qrels
         self.ignore = ignore_identical
-        self.exact: list[set[str]] = []
-
-    def run(self, hits: Sequence[SearchHits[str]]) -> dict[str, dict[str, float]]:
-        out = {}
-        for qid, h in zip(self.qids, hits, strict=True):
-            ids, scores = _top10(h, qid, self.ignore)
-            out[qid] = dict(zip(ids, scores, strict=True))
-        return out
-
-    def set_exact(self, hits: Sequence[SearchHits[str]]) -> None:
-        self.exact = [set(r) for r in self.run(hits).values()]
+        self.exact = [set(exact[q]) for q in qids]
 
     def scores(self, hits: Sequence[SearchHits[str]]) -> tuple[float, float]:
-        run = self.run(hits)
+        run = {qid: _top10(h, qid, self.ignore) for qid, h in zip(self.qids, hits, strict=True)}
         recall = float(
             np.mean([len(set(run[q]) & ex) / len(ex) for q, ex in zip(self.qids, self.exact, strict=True) if ex])
         )
         return recall, ndcg_at_k(run, self.qrels, K)
 
 
+def _first_pass_hits(index: NumpyIndex[str], qvec: np.ndarray, kk: int) -> list[SearchHits[str]]:
+    """First-pass-only hits, deep enough that every tie at rank ``kk`` is there (binary codes tie often)."""
+    depth = kk + 32
+    while True:
+        hits = index.search_vectors(qvec, k=depth, mode="first_pass")
+        if depth >= len(index) or all(_complete(h, depth, kk) for h in hits):
+            return hits
+        depth *= 4
+
+
+def _shortlist_hits(index: NumpyIndex[str], qvec: np.ndarray, kk: int, mult: float) -> list[SearchHits[str]]:
+    """The whole rescored shortlist of a two-stage search for ``kk`` hits at ``mult`` (the same candidates)."""
+    return index.search_vectors(qvec, k=candidate_count(kk, mult), rescore_multiplier=1.0)
+
+
+def plain_brute_force(
+    docs: np.ndarray, doc_ids: list[str], k: int
+) -> Callable[[np.ndarray], tuple[list[str], np.ndarray]]:
+    """The latency anchor: plain brute force over the float32 matrix, what a user would write without matryo.
+
+    ``docs @ q``, ``argpartition`` top ``k``, sorted, returned as ids and scores; ``docs`` rows are unit length.
+    """
+    matrix = np.ascontiguousarray(docs, dtype=np.float32)
+
+    def search(q: np.ndarray) -> tuple[list[str], np.ndarray]:
+        sims = matrix @ q[0]
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top])]
+        return [doc_ids[i] for i in top], sims[top]
+
+    return search
+
+
 def _ratio(
-    search: Callable[[np.ndarray], object], exact: Callable[[np.ndarray], object], queries: np.ndarray, repeats: int = 3
+    search: Callable[[np.ndarray], object], base: Callable[[np.ndarray], object], queries: np.ndarray, repeats: int = 3
 ) -> float:
-    """Latency of ``search`` over latency of ``exact``, timed in alternation so load drift on a shared box cancels.
+    """Latency of ``search`` over latency of ``base``, timed in alternation so load drift on a shared box cancels.
 
     Each round times every query (one per call) with both functions; the ratio of the best rounds is returned.
     """
     best = [float("inf"), float("inf")]
     for _ in range(repeats):
-        for slot, fn in enumerate((search, exact)):
+        for slot, fn in enumerate((search, base)):
             start = time.perf_counter()
             for row in queries:
                 fn(row[None, :])
@@ -130,27 +167,27 @@ def bench_set(enc: StaticEncoder, name: str, folder: Path, args: argparse.Namesp
     doc_seconds = time.perf_counter() - t0
     qvec = enc.encode([queries[q] for q in qids], truncate_dim=enc.dim)
     lat_q = qvec[: args.latency_queries]
-    ev = Evaluator(qids, qrels, ignore)
     print(f"[{name}] {len(doc_ids)} docs, {len(qids)} queries, docs encoded in {doc_seconds:.2f}s", file=sys.stderr)
 
-    exact_index: NumpyIndex[str] = NumpyIndex(enc, truncate_dim=None, store="float32")
-    exact_index.add(doc_ids, vectors=docs)
-    exact_hits = exact_index.search_vectors(qvec, k=kk, mode="exact")
-    ev.set_exact(exact_hits)
-    full_ndcg = ev.scores(exact_hits)[1]
+    # Quality anchor: exact full-dimension top 10 (the run `matryo eval` scores at full width).
+    exact_run = dense_run(qvec, docs, qids, doc_ids, k=K, ignore_identical_ids=ignore)
+    ev = Evaluator(qids, qrels, ignore, exact_run)
+    full_ndcg = ndcg_at_k(exact_run, qrels, K)
 
-    def exact(q: np.ndarray) -> object:
-        return exact_index.search_vectors(q, k=kk, mode="exact")
-
+    brute = plain_brute_force(docs, doc_ids, kk)
     start = time.perf_counter()
     for row in lat_q:
-        exact(row[None, :])
-    exact_latency = (time.perf_counter() - start) / len(lat_q)
+        brute(row[None, :])
+    brute_latency = (time.perf_counter() - start) / len(lat_q)
+    exact_index: NumpyIndex[str] = NumpyIndex(enc, truncate_dim=None, store="float32")
+    exact_index.add(doc_ids, vectors=docs)
+    exact_ratio = _ratio(lambda q: exact_index.search_vectors(q, k=kk, mode="exact"), brute, lat_q)
     result: dict[str, Any] = {
         "docs": len(doc_ids),
         "queries": len(qids),
         "full_ndcg": full_ndcg,
-        "exact_ms": exact_latency * 1e3,
+        "brute_ms": brute_latency * 1e3,
+        "exact_mode_ratio": exact_ratio,
         "doc_encode_s": doc_seconds,
         "grid": {},
         "stores": {},
@@ -162,26 +199,23 @@ def bench_set(enc: StaticEncoder, name: str, folder: Path, args: argparse.Namesp
             )
             index.add(doc_ids, vectors=docs)
             fp_bytes = index.first_pass_bytes_per_vector
-            single = index.search_vectors(qvec, k=kk, mode="first_pass")
-            recall, ndcg = ev.scores(single)
-            lat = _ratio(lambda q, i=index: i.search_vectors(q, k=kk, mode="first_pass"), exact, lat_q)
+            recall, ndcg = ev.scores(_first_pass_hits(index, qvec, kk))
+            lat = _ratio(lambda q, i=index: i.search_vectors(q, k=kk, mode="first_pass"), brute, lat_q)
             result["grid"][dim, codec, 0] = (fp_bytes, recall, ndcg, lat)
             for mult in args.multipliers:
-                hits = index.search_vectors(qvec, k=kk, rescore_multiplier=mult)
-                recall, ndcg = ev.scores(hits)
-                lat = _ratio(lambda q, i=index, m=mult: i.search_vectors(q, k=kk, rescore_multiplier=m), exact, lat_q)
+                recall, ndcg = ev.scores(_shortlist_hits(index, qvec, kk, mult))
+                lat = _ratio(lambda q, i=index, m=mult: i.search_vectors(q, k=kk, rescore_multiplier=m), brute, lat_q)
                 result["grid"][dim, codec, mult] = (fp_bytes, recall, ndcg, lat)
             print(f"[{name}] dim {dim} {codec} done", file=sys.stderr)
     # Rescoring stores, at the default first pass.
     dim = min(args.default_dim, enc.dim)
-    for store in ("float32", "float16", "int8", "none"):
+    for store in args.stores:
         index = NumpyIndex(enc, truncate_dim=dim, first_pass=args.default_codec, store=store, calibration=docs)
         index.add(doc_ids, [corpus[d] for d in doc_ids], vectors=docs)
-        hits = index.search_vectors(qvec, k=kk, rescore_multiplier=args.default_multiplier)
-        recall, ndcg = ev.scores(hits)
+        recall, ndcg = ev.scores(_shortlist_hits(index, qvec, kk, args.default_multiplier))
         lat = _ratio(
             lambda q, i=index: i.search_vectors(q, k=kk, rescore_multiplier=args.default_multiplier),
-            exact,
+            brute,
             lat_q[:50] if store == "none" else lat_q,
         )
         result["stores"][store] = (index.store_bytes_per_vector, recall, ndcg, lat)
@@ -238,25 +272,33 @@ def render(results: dict[str, dict[str, Any]], enc: StaticEncoder, label: str, a
         f"Model: {label} (fingerprint {enc.fingerprint}), full width {enc.dim} "
         f"(float32 full vector = {full_bytes} B/doc). "
         f"Machine: {platform.machine()}, {platform.python_version()}, numpy {np.__version__}; shared 2-core box, "
-        "so latency ratios are indicative (best of 3 rounds alternating with exact search, one query per call, "
-        "vectors pre-encoded, one BLAS thread).",
+        "so latency ratios are indicative (best of 3 rounds alternating with plain float32 brute force, one query "
+        "per call, vectors pre-encoded, one BLAS thread).",
+        "",
+        "Ties: every top-10 (exact, first pass, two-stage) is cut from a ranking by score, then doc id, descending, "
+        "with every document tied at rank 10 ranked before the cut (trec_eval's order, as `matryo eval` and "
+        "`benchmarks/eval_default_model.py`); a two-stage configuration is scored on its whole rescored shortlist, "
+        "so the rule picks among its own candidates. NumpyIndex itself returns tied hits in insertion order.",
         "",
         *_summary(results, enc, args),
-        "Exact full-dimension baseline (float32 brute force):",
+        "Full-dimension baseline: NDCG@10 of exact search (`matryo.evaluation.dense_run`); latency of plain brute "
+        "force over the float32 matrix (`docs @ q` + `argpartition` top-k, the `lat` anchor), and for reference "
+        "NumpyIndex `mode='exact'` (which also re-normalises decoded vectors and rescores a band) relative to it:",
         "",
-        "| set | docs | queries | NDCG@10 full | exact latency ms/query | corpus encode s |",
-        "|---|---|---|---|---|---|",
+        "| set | docs | queries | NDCG@10 full | brute force ms/query | NumpyIndex exact / brute force "
+        "| corpus encode s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in sets:
         r = results[s]
-        row = f"| {s} | {r['docs']} | {r['queries']} | {r['full_ndcg']:.4f} | {r['exact_ms']:.3f} |"
-        lines.append(f"{row} {r['doc_encode_s']:.2f} |")
+        row = f"| {s} | {r['docs']} | {r['queries']} | {r['full_ndcg']:.4f} | {r['brute_ms']:.3f} |"
+        lines.append(f"{row} {r['exact_mode_ratio']:.2f} | {r['doc_encode_s']:.2f} |")
     lines += [
         "",
         "Grid: first-pass width x codec x rescore_multiplier (`1-stage` = first pass alone, no rescoring). "
         "Rescoring store: float32 full vectors. `x smaller` = full float32 bytes / first-pass bytes. "
         "recall@10 is against the exact full-dimension top-10; dNDCG is relative to full-dimension NDCG@10; "
-        "`lat` is latency / exact full-dimension latency.",
+        "`lat` is latency / plain full-dimension float32 brute-force latency.",
         "",
         "| dim | codec | mult | B/doc | x smaller | "
         + " | ".join(f"{s} recall@10 | {s} NDCG@10 | {s} dNDCG | {s} lat" for s in sets)
@@ -285,7 +327,7 @@ def render(results: dict[str, dict[str, Any]], enc: StaticEncoder, label: str, a
         "| store | B/doc | " + " | ".join(f"{s} recall@10 | {s} NDCG@10 | {s} lat" for s in sets) + " |",
         "|---|---|" + "---|---|---|" * len(sets),
     ]
-    for store in ("float32", "float16", "int8", "none"):
+    for store in args.stores:
         cells = []
         store_bytes = 0
         for s in sets:
@@ -331,6 +373,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--default-dim", type=int, default=DEFAULT_TRUNCATE_DIM)
     parser.add_argument("--default-codec", default=DEFAULT_FIRST_PASS)
     parser.add_argument("--default-multiplier", type=int, default=DEFAULT_RESCORE_MULTIPLIER)
+    parser.add_argument(
+        "--stores",
+        nargs="+",
+        choices=STORES,
+        default=list(STORES),
+        help="rescoring stores to compare (drop 'none', which re-encodes per query, for a quick run)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     enc, label = _load_model(args.model)
