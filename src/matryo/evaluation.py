@@ -3,8 +3,8 @@
 Runs are ``{query_id: {doc_id: score}}`` and qrels ``{query_id: {doc_id: relevance}}``, the layout
 of BEIR and pytrec_eval. Conventions follow BEIR/MTEB so numbers compare with published ones:
 linear gain, the ideal DCG taken over every judged relevant document, documents ranked by score
-(ties broken by descending id, as trec_eval does), and queries without any relevant document
-skipped.
+(ties broken by descending id, as trec_eval does), and every judged query in the mean: one whose
+judgments are all 0 (or negative) scores 0, as pytrec_eval scores it and BEIR averages it.
 """
 
 from __future__ import annotations
@@ -126,10 +126,11 @@ def _relevant(rels: Mapping[str, int]) -> dict[str, int]:
 
 
 def ndcg_at_k(run: Run, qrels: Qrels, k: int = 10) -> float:
-    """Mean NDCG@k over the queries of ``qrels`` that have a relevant document.
+    """Mean NDCG@k over the queries of ``qrels``.
 
     Gain is the relevance itself (linear), discount ``1 / log2(rank + 1)``, and the ideal DCG
-    uses all judged relevant documents. A query missing from ``run`` scores 0.
+    uses all judged relevant documents. A query missing from ``run``, or without a relevant document
+    (judgments all ``<= 0``), scores 0, as in pytrec_eval.
 
     Args:
         run: Retrieved scores per query.
@@ -137,12 +138,13 @@ def ndcg_at_k(run: Run, qrels: Qrels, k: int = 10) -> float:
         k: Cut-off.
 
     Returns:
-        The mean NDCG@k (0.0 when no query has a relevant document).
+        The mean NDCG@k (0.0 when ``qrels`` is empty).
     """
     scores: list[float] = []
     for qid, rels in qrels.items():
         relevant = _relevant(rels)
         if not relevant:
+            scores.append(0.0)
             continue
         ranked = _ranked(run.get(qid, {}), k)
         dcg = sum(rels.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked) if rels.get(d, 0) > 0)
@@ -161,12 +163,10 @@ def mrr_at_k(run: Run, qrels: Qrels, k: int = 10) -> float:
         k: Cut-off.
 
     Returns:
-        The mean MRR@k over queries with a relevant document.
+        The mean MRR@k over the queries of ``qrels`` (a query without a relevant document scores 0).
     """
     scores: list[float] = []
     for qid, rels in qrels.items():
-        if not _relevant(rels):
-            continue
         ranked = _ranked(run.get(qid, {}), k)
         scores.append(next((1.0 / (i + 1) for i, d in enumerate(ranked) if rels.get(d, 0) > 0), 0.0))
     return float(np.mean(scores)) if scores else 0.0
@@ -181,12 +181,14 @@ def recall_at_k(run: Run, qrels: Qrels, k: int = 100) -> float:
         k: Cut-off.
 
     Returns:
-        The mean recall@k over queries with a relevant document.
+        The mean recall@k over the queries of ``qrels`` (a query without a relevant document scores 0, as
+        trec_eval's ``recall`` does).
     """
     scores: list[float] = []
     for qid, rels in qrels.items():
         relevant = _relevant(rels)
         if not relevant:
+            scores.append(0.0)
             continue
         ranked = set(_ranked(run.get(qid, {}), k))
         scores.append(len(ranked & relevant.keys()) / len(relevant))

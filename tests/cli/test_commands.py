@@ -101,6 +101,17 @@ def test_eval_two_stage_row_cuts_rescored_ties_as_trec_eval_ranks() -> None:
     assert list(_rescored(first, full_d[:1], full_d, ["q"], {"a": 0, "b": 1, "c": 2}, 2, 1)["q"]) == ["b"]
 
 
+def test_eval_scores_a_query_judged_only_0_as_0(run: Run, model: Path, tmp_path: Path) -> None:
+    # BEIR keeps q2 (its one judgment is 0) and pytrec_eval scores it 0: the mean over the 2 queries is 0.5.
+    # `matryo eval` used to report "2 queries" but average over q1 alone (NDCG 1.0).
+    queries = {"q1": "the cat and the dog", "q2": "fish in the river water"}
+    beir = write_beir(tmp_path / "zero", CORPUS, queries, [("q1", "d1", 1), ("q2", "d4", 0)])
+    rows, info = evaluate(beir, str(model), "32,full")
+    assert info["queries"] == 2
+    for row in rows:
+        assert (row["ndcg@10"], row["mrr@10"], row["recall@100"]) == pytest.approx((0.5, 0.5, 0.5))
+
+
 def test_eval_command_prints_a_table_and_json(run: Run, model: Path, tmp_path: Path) -> None:
     beir = write_beir(tmp_path / "b", CORPUS, {"q1": "cat dog"}, [("q1", "d1", 1)])
     code, out, err = run("eval", beir, "--model", model, "--dims", "64,full")

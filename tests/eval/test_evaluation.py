@@ -37,12 +37,23 @@ def test_ndcg_idcg_uses_all_judged_relevant_docs():
 
 
 def test_cutoff_and_mean_over_queries():
-    qrels = {"q1": {"a": 1}, "q2": {"b": 1}, "q3": {"x": 0}}  # q3 has no relevant doc: skipped
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
     run = {"q1": {f"d{i}": 10.0 - i for i in range(10)} | {"a": -1.0}, "q2": {"b": 1.0}}
     assert ndcg_at_k(run, qrels, 10) == pytest.approx(0.5)
     assert mrr_at_k(run, qrels, 10) == pytest.approx(0.5)
     assert recall_at_k(run, qrels, 10) == pytest.approx(0.5)
     assert recall_at_k(run, qrels, 11) == pytest.approx(1.0)
+
+
+def test_a_query_judged_only_0_scores_0_and_counts_in_the_mean():
+    # pytrec_eval scores q1 (judgments all 0) and q3 (-1) 0 on every measure and BEIR averages them (checked with
+    # pytrec_eval 0.5: ndcg_cut_10 0.2103, recip_rank 0.1667, recall_100 0.3333).
+    # matryo used to leave q1 out of the mean (0.6309, 0.5, 1.0) while `matryo eval` counted it in "N queries".
+    qrels = {"q1": {"a": 0}, "q2": {"b": 1}, "q3": {"c": -1}}
+    run = {"q1": {"a": 1.0}, "q2": {"a": 1.0, "b": 0.5}, "q3": {"c": 1.0}}
+    assert ndcg_at_k(run, qrels, 10) == pytest.approx(0.6309297535714575 / 3)
+    assert mrr_at_k(run, qrels, 10) == pytest.approx(0.5 / 3)
+    assert recall_at_k(run, qrels, 100) == pytest.approx(1 / 3)
 
 
 def test_mrr_and_recall():
