@@ -233,11 +233,15 @@ def main(argv: list[str] | None = None) -> dict:
         command = " ".join(
             ["python", "benchmarks/eval_default_model.py", *(argv if argv is not None else sys.argv[1:])]
         )
+        model = args.model.resolve()
+        shown = model.relative_to(ROOT) if model.is_relative_to(ROOT) else model
         args.md.write_text(
             "# Default model quality (benchmarks/eval_default_model.py)\n\n"
             f"Command: `{command}`\n"
-            f"(every row measured in this one run, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
-            f"{(time.perf_counter() - t0) / 60:.0f} minutes; {platform.machine()}, {os.cpu_count()} CPUs).\n"
+            f"(model: `{shown}`, "
+            f"{widths[-1]}-d; "
+            f"every row measured in this one run, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+            f"{(time.perf_counter() - t0) / 60:.1f} minutes; {platform.machine()}, {os.cpu_count()} CPUs).\n"
             "Every run is cut at 10 in trec_eval's order (score, then doc id, descending; documents tied at rank 10 "
             "are ranked before the cut), so each number equals pytrec_eval's `ndcg_cut_10` on the full ranking.\n\n"
             f"{title}\n\n" + "\n".join(table) + "\n",
