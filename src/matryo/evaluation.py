@@ -51,6 +51,38 @@ def _first_existing(folder: Path, names: Sequence[str]) -> Path:
     raise FileNotFoundError(msg)
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _qrels_score(fields: list[str], path: Path, number: int, line: str) -> int:
+    """The relevance of a qrels row, or a SourceError naming the line and the layout expected."""
+    found = f"found {line.rstrip(chr(10)).rstrip(chr(13))[:80]!r}"
+    if len(fields) != 3:
+        msg = (
+            f"{path} line {number} has {len(fields)} tab-separated fields; a BEIR qrels file has 3: "
+            f"query-id<TAB>corpus-id<TAB>score (an integer); {found}."
+        )
+        words = len(line.split())
+        if words == 4:
+            msg += (
+                " A TREC qrels file (query-id 0 doc-id relevance) has 4 columns: convert it with "
+                "`awk -v OFS='\\t' '{print $1, $3, $4}' qrels.trec > qrels.tsv`."
+            )
+        elif words == 3:
+            msg += " Separate the three fields with tabs."
+        raise SourceError(msg)
+    try:
+        return int(fields[2])
+    except ValueError as exc:
+        msg = f"{path} line {number} is not 'query-id<TAB>corpus-id<TAB>score' with an integer score; {found}."
+        raise SourceError(msg) from exc
+
+
 def load_beir(
     folder: str | Path, *, warn: Callable[[str], None] | None = None
 ) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
@@ -72,7 +104,8 @@ def load_beir(
     Raises:
         FileNotFoundError: If a file is missing.
         SourceError: If a file is a truncated ``.gz``, not UTF-8, or has a bad line (invalid JSON, a row
-            without ``_id``, a qrels row without three tab-separated fields and an integer relevance).
+            without ``_id``, a qrels row without exactly three tab-separated fields and an integer relevance,
+            e.g. a 4-column TREC qrels row). Line 1 is a header only when its last field is not a number.
     """
     root = Path(folder)
     corpus: dict[str, str] = {}
@@ -86,24 +119,18 @@ def load_beir(
         all_queries[_row_id(row, queries_path, number)] = str(row.get("text") or "")
     qrels: dict[str, dict[str, int]] = {}
     qrel_path = _first_existing(root, ["qrels.tsv.gz", "qrels.tsv", "qrels/test.tsv"])
-    header = True
+    first = True
     for number, line in read_lines(qrel_path):
         fields = next(csv.reader([line], delimiter="\t"), [])
         if not any(field.strip() for field in fields):
             continue  # a blank line
-        if header and not fields[-1].strip().lstrip("-").isdigit():
-            header = False
-            continue
-        header = False
-        try:
-            qid, did, rel = fields[0], fields[1], int(fields[2])
-        except (IndexError, ValueError) as exc:
-            msg = (
-                f"{qrel_path} line {number} is not 'query-id<TAB>corpus-id<TAB>score' with an integer score; "
-                f"found {line[:80]!r}."
-            )
-            raise SourceError(msg) from exc
-        qrels.setdefault(qid, {})[did] = rel
+        while len(fields) > 3 and not fields[-1].strip():
+            fields.pop()  # trailing tabs
+        if first and not _is_number(line.split()[-1]):
+            first = False
+            continue  # the header (BEIR's query-id<TAB>corpus-id<TAB>score): its last field is not a number
+        first = False
+        qrels.setdefault(fields[0], {})[fields[1]] = _qrels_score(fields, qrel_path, number, line)
     missing = [qid for qid in qrels if qid not in all_queries]
     if missing:
         if warn is not None:

@@ -150,6 +150,31 @@ def test_load_beir_names_file_and_line_of_bad_rows(tmp_path):
         load_beir(tmp_path)
 
 
+def test_load_beir_refuses_trec_qrels_with_four_columns(tmp_path):
+    # With numeric ids a TREC row "10 0 1 1" was read as query 10 judging doc "0" with relevance 1 (the doc id).
+    corpus, queries = ['{"_id": "1", "text": "a"}'], ['{"_id": "10", "text": "x"}']
+    for text in ("10\t0\t1\t1\n", "query-id\tcorpus-id\tscore\n10\t0\t1\t1\n", "10 0 1 1\n"):
+        write_plain_beir(tmp_path, corpus, queries, text)
+        line = 2 if text.startswith("query-id") else 1
+        with pytest.raises(SourceError, match=rf"qrels\.tsv line {line} has \d tab-separated fields") as exc:
+            load_beir(tmp_path)
+        assert "query-id<TAB>corpus-id<TAB>score" in str(exc.value) and "TREC qrels file" in str(exc.value)
+        assert "awk" in str(exc.value)
+    write_plain_beir(tmp_path, corpus, queries, "10\t1\t1\t\n")  # a trailing tab is not a fourth column
+    assert load_beir(tmp_path)[2] == {"10": {"1": 1}}
+
+
+def test_load_beir_first_row_with_a_numeric_score_is_data_not_a_header(tmp_path):
+    # "q1 d1 1.0" on line 1 was taken for a header and dropped silently (on line 2 it was refused).
+    corpus, queries = ['{"_id": "d1", "text": "a"}'], ['{"_id": "q1", "text": "x"}']
+    write_plain_beir(tmp_path, corpus, queries, "q1\td1\t1.0\n")
+    with pytest.raises(SourceError, match=r"qrels\.tsv line 1 is not .* with an integer score"):
+        load_beir(tmp_path)
+    for header in ("query-id\tcorpus-id\tscore", "qid\tdocid\trel", "\ufeffquery-id\tcorpus-id\tscore"):
+        write_plain_beir(tmp_path, corpus, queries, f"{header}\nq1\td1\t1\n")
+        assert load_beir(tmp_path)[2] == {"q1": {"d1": 1}}
+
+
 def test_load_beir_truncated_gzip(tmp_path):
     write_plain_beir(tmp_path, [], ['{"_id": "q1", "text": "x"}'], "q1\td1\t1\n")
     (tmp_path / "corpus.jsonl").unlink()
