@@ -127,7 +127,10 @@ def evaluate(
     notes: list[str] = []
     corpus, queries, qrels = load_beir(folder, warn=notes.append)
     if not corpus or not queries:
-        msg = f"{folder} has no documents or no judged queries; nothing to evaluate."
+        # The notes say why (e.g. no qrels query id is in queries.jsonl): they would never be printed otherwise.
+        what = "no documents" if not corpus else "no judged queries"
+        msg = f"{folder} has {what}; nothing to evaluate."
+        msg = " ".join([msg, *notes])
         raise MatryoError(msg)
     encoder = StaticEncoder.from_pretrained(model)
     wider: list[int] = []

@@ -95,7 +95,9 @@ def load_beir(
 
     Args:
         folder: The dataset folder.
-        warn: Called with a one-line message when qrels name queries the queries file does not hold.
+        warn: Called with a one-line message when qrels name queries the queries file does not hold, and
+            when more than half of the relevant documents are not in the corpus (usually an id mismatch;
+            BEIR's ArguAna legitimately lacks 5 of 1,406).
 
     Returns:
         ``(corpus, queries, qrels)``: doc id -> text, query id -> text (only queries that have
@@ -140,6 +142,14 @@ def load_beir(
             )
         qrels = {qid: rels for qid, rels in qrels.items() if qid in all_queries}
     queries = {qid: text for qid, text in all_queries.items() if qid in qrels}
+    relevant = {did for rels in qrels.values() for did, rel in rels.items() if rel > 0}
+    absent = sorted(did for did in relevant if did not in corpus)
+    if warn is not None and corpus and 2 * len(absent) > len(relevant):
+        warn(
+            f"{len(absent)} of {len(relevant)} relevant documents in {qrel_path.name} are not in {corpus_path.name} "
+            f"(e.g. {absent[0]!r}); they can never be retrieved. Check that the qrels' corpus-id column holds the "
+            "corpus's _id values."
+        )
     return corpus, queries, qrels
 
 

@@ -140,6 +140,23 @@ def test_eval_leaves_out_qrels_of_queries_that_were_not_loaded(run: Run, model: 
     assert code == 0 and "matryo: warning: 1 of 3 judged queries" in err
 
 
+def test_eval_error_for_no_judged_queries_says_why(run: Run, model: Path, tmp_path: Path) -> None:
+    # Every qrels query id differs from queries.jsonl (case): the error used to be the generic one alone, and
+    # load_beir's note naming the mismatch was dropped.
+    beir = write_beir(tmp_path / "b", CORPUS, {"q1": "cat dog"}, [("Q1", "d1", 1)])
+    code, _, err = run("eval", beir, "--model", model)
+    line = one_line_error(code, err)
+    assert "has no judged queries; nothing to evaluate" in line
+    assert "1 of 1 judged queries in qrels.tsv are not in queries.jsonl (e.g. 'Q1')" in line
+
+
+def test_eval_notes_relevant_documents_missing_from_the_corpus(run: Run, model: Path, tmp_path: Path) -> None:
+    beir = write_beir(tmp_path / "b", CORPUS, {"q1": "cat dog"}, [("q1", "D1", 1)])
+    code, out, err = run("eval", beir, "--model", model, "--dims", "full")
+    assert code == 0 and "| 0.0000 |" in out
+    assert "matryo: warning: 1 of 1 relevant documents in qrels.tsv are not in corpus.jsonl.gz (e.g. 'D1')" in err
+
+
 def test_eval_bad_dims_and_plot_without_matplotlib(run: Run, model: Path, tmp_path: Path) -> None:
     assert parse_dims("32,full,9999,64", 256) == [32, 64, 256]
     beir = write_beir(tmp_path / "b", CORPUS, {"q1": "cat"}, [("q1", "d1", 1)])

@@ -192,3 +192,20 @@ def test_load_beir_drops_qrels_of_queries_not_in_the_queries_file(tmp_path):
     assert len(notes) == 1 and "1 of 2 judged queries" in notes[0] and "'q2'" in notes[0]
     # A run that found the relevant document for q1 scores 1, not the mean with an unrun q2.
     assert ndcg_at_k({"q1": {"d1": 1.0}}, qrels) == 1.0
+
+
+def test_load_beir_notes_when_most_relevant_documents_are_not_in_the_corpus(tmp_path):
+    corpus = ['{"_id": "d1", "text": "a"}', '{"_id": "d2", "text": "b"}']
+    queries = ['{"_id": "q1", "text": "x"}', '{"_id": "q2", "text": "y"}', '{"_id": "q3", "text": "z"}']
+    notes = []
+    write_plain_beir(tmp_path, corpus, queries, "q1\td1\t1\nq2\tx2\t1\nq3\tx3\t1\nq3\td2\t0\n")
+    load_beir(tmp_path, warn=notes.append)
+    assert notes == [
+        "2 of 3 relevant documents in qrels.tsv are not in corpus.jsonl (e.g. 'x2'); they can never be retrieved. "
+        "Check that the qrels' corpus-id column holds the corpus's _id values."
+    ]
+    # A few missing ones (BEIR's ArguAna lacks 5 of 1,406) are normal: no note.
+    notes.clear()
+    write_plain_beir(tmp_path, corpus, queries, "q1\td1\t1\nq2\td2\t1\nq3\tx3\t1\n")
+    load_beir(tmp_path, warn=notes.append)
+    assert notes == []
