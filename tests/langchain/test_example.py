@@ -41,9 +41,13 @@ def test_example_runs_with_a_tiny_model_in_memory_and_in_chroma(
     assert all(len(hits) == 2 for hits in passages.values())
     assert all(a >= b for hits in passages.values() for (a, _), (b, _) in zip(hits, hits[1:], strict=False))
     persist = ["--model", str(tiny_model_dir), "--persist-dir", str(tmp_path / "chroma"), "read a gzip file"]
-    first = _passages(_run(monkeypatch, capsys, *persist))
-    again = _passages(_run(monkeypatch, capsys, *persist))  # reopens the existing Chroma store
+    first_out = _run(monkeypatch, capsys, *persist)
+    again_out = _run(monkeypatch, capsys, *persist)  # reopens the existing Chroma store
+    first, again = _passages(first_out), _passages(again_out)
     assert first == again and len(first["read a gzip file"]) == 3
+    assert "indexed in" in first_out and "reused" not in first_out
+    assert "indexed in" not in again_out  # the second run indexes nothing
+    assert re.search(r"reused \d+ records from ", again_out)
 
 
 @needs_default_model
