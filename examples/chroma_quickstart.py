@@ -1,6 +1,7 @@
 """matryo + Chroma: an offline embedding function, and two-stage Matryoshka search.
 
-Run: python examples/chroma_quickstart.py   (needs `pip install matryo-chroma`; no download, no GPU)
+Run: python examples/chroma_quickstart.py
+(needs `pip install -e . -e integrations/chroma` from this checkout; no download, no GPU)
 """
 
 import tempfile

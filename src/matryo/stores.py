@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from matryo.errors import DimensionMismatchError, MatryoError, StoreFormatError, missing_extra
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, MatryoError, StoreFormatError, missing_extra
 from matryo.sources import Passage, batched
 
 __all__ = [
@@ -44,8 +44,9 @@ __all__ = [
 META_FILE = "matryo.json"
 STORES = ("lancedb", "chroma")
 _ADAPTERS = {
-    "lancedb": ("matryo_lancedb", "pip install matryo-lancedb"),
-    "chroma": ("matryo_chroma", "pip install matryo-chroma"),
+    # The adapters are not on PyPI yet: the line that works is the editable install from a matryo checkout.
+    "lancedb": ("matryo_lancedb", "pip install -e integrations/lancedb  (from a matryo checkout)"),
+    "chroma": ("matryo_chroma", "pip install -e integrations/chroma  (from a matryo checkout)"),
 }
 _TABLE = "passages"
 _MAX_REPEATS_NAMED = 5
@@ -184,11 +185,11 @@ def open_store(db: Path, meta: DbMeta) -> Store:
 
     Raises:
         MissingExtraError: If the store's adapter package is not installed.
-        ValueError: If ``meta.store`` is unknown.
+        InvalidArgumentError: If ``meta.store`` is unknown (a ValueError).
     """
     if meta.store not in _ADAPTERS:
         msg = f"Unknown store {meta.store!r}; choose one of {', '.join(STORES)}."
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     require_store(meta.store)
     return _LanceStore(db, meta) if meta.store == "lancedb" else _ChromaStore(db, meta)
 

@@ -283,7 +283,7 @@ def test_demo_without_the_lancedb_adapter_fails_before_building_the_corpus(
 
     monkeypatch.setattr(importlib, "import_module", no_lancedb_adapter)
     monkeypatch.setattr(demo, "load_corpus", corpus_built)
-    with pytest.raises(MissingExtraError, match="pip install matryo-lancedb"):
+    with pytest.raises(MissingExtraError, match=r"pip install -e integrations/lancedb  \(from a matryo checkout\)"):
         demo.run(tmp_path / "db", quiet=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import sys
 import threading
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tests.conftest import make_tiny_model
 
 import matryo.encoder as encoder_module
 from matryo import StaticEncoder, pooling
+from matryo.errors import MissingExtraError
 from matryo.texts import SPLIT_DISAGREES
 
 TEXTS = [
@@ -271,6 +273,16 @@ def test_thread_safe_encoding(encoder: StaticEncoder) -> None:
 def test_progress_bar(encoder: StaticEncoder) -> None:
     pytest.importorskip("tqdm")
     assert encoder.encode(["cat"] * 10, show_progress_bar=True).shape == (10, 64)
+
+
+def test_progress_bar_without_tqdm_names_an_install_line_that_works(
+    encoder: StaticEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # matryo is not on PyPI yet, so 'matryo[progress]' alone would not install; the plain package line does.
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    with pytest.raises(MissingExtraError, match=r"show_progress_bar=True needs .*'tqdm'.*pip install tqdm"):
+        encoder.encode(["cat"], show_progress_bar=True)
 
 
 def test_fingerprint_identifies_the_weights(tmp_path: Path) -> None:
