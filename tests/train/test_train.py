@@ -461,6 +461,25 @@ def test_read_pairs_refuses_missing_folder_and_zero_pairs(tmp_path):
         read_pairs(folder)
 
 
+def test_read_pairs_reads_plain_jsonl_files_too(tmp_path):
+    from matryo.errors import InvalidArgumentError
+    from matryo.train.data import read_pairs
+
+    folder = _write_lines(tmp_path / "data", ['{"query": "gz", "positive": "p"}'], source="wikipedia")
+    (folder / "medquad_pairs.jsonl").write_text('{"query": "plain", "positive": "p"}\n\n')
+    (folder / "notes.jsonl").write_text("not a pair file: ignored\n")
+    assert read_pairs(folder) == (["plain", "gz"], ["p", "p"], ["medquad", "wikipedia"])
+    tok = _tokenizer()
+    assert load_pair_set(folder, tok, max_tokens=16).source_names == ["medquad", "wikipedia"]
+    (folder / "wikipedia_pairs.jsonl").write_text('{"query": "again", "positive": "p"}\n')
+    with pytest.raises(InvalidArgumentError, match=r"both wikipedia_pairs.jsonl and wikipedia_pairs.jsonl.gz"):
+        read_pairs(folder)
+    (folder / "wikipedia_pairs.jsonl").unlink()
+    (folder / "medquad_pairs.jsonl").write_bytes(b"\xff\xfe")
+    with pytest.raises(ValueError, match=r"medquad_pairs.jsonl:1: expected a readable UTF-8 JSON-lines file"):
+        read_pairs(folder)
+
+
 def test_cli_bad_data_gives_an_error_message(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     from matryo.train import main
@@ -610,7 +629,7 @@ def test_help_shows_the_defaults(capsys):
     assert exc.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # unwrapped
     for shown in [
-        "--data DATA folder of *_pairs.jsonl.gz training files (default: ../shared/train)",
+        "--data DATA folder of <source>_pairs.jsonl.gz (or plain .jsonl) training files (default: ../shared/train)",
         "(default: 1024)",
     ]:
         assert shown in text

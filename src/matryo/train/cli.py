@@ -7,6 +7,9 @@ half of every batch is inverse-cloze crop pairs cut from the positives) and save
 StaticEmbedding folder in float16. ``--teacher-passages N`` adds a relational distillation term on N passages
 the teacher embeds once (:mod:`matryo.train.relational`; not part of the shipped recipe).
 
+The data folder (``--data``) holds one file per source, ``<source>_pairs.jsonl.gz`` or plain
+``<source>_pairs.jsonl``, of JSON lines ``{"query": "...", "positive": "..."}``.
+
 The defaults are the recipe of the shipped default model: ``python -m matryo.train --out DIR`` reproduces it
 (39 minutes on 2 quiet CPU cores).
 """
@@ -44,7 +47,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     Returns:
         The same parser.
     """
-    parser.add_argument("--data", default=_DEFAULT_DATA, help="folder of *_pairs.jsonl.gz training files" + _D)
+    parser.add_argument(
+        "--data", default=_DEFAULT_DATA, help="folder of <source>_pairs.jsonl.gz (or plain .jsonl) training files" + _D
+    )
     parser.add_argument("--out", required=True, help="output model folder (sentence-transformers root layout)")
     parser.add_argument(
         "--overwrite",
@@ -223,10 +228,13 @@ def _check_data(data: str) -> None:
     if data == _DEFAULT_DATA:
         msg = (
             f"error: the default data folder {data} (relative to the working directory: {folder.resolve()}) does not "
-            "exist; pass --data FOLDER, a folder of *_pairs.jsonl.gz files"
+            "exist; pass --data FOLDER, a folder of <source>_pairs.jsonl.gz (or .jsonl) files"
         )
     else:
-        msg = f"error: --data {data} does not exist or is not a folder; expected a folder of *_pairs.jsonl.gz files"
+        msg = (
+            f"error: --data {data} does not exist or is not a folder; expected a folder of <source>_pairs.jsonl.gz "
+            "(or .jsonl) files"
+        )
     raise SystemExit(msg)
 
 

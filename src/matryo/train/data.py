@@ -8,16 +8,21 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
+from matryo.errors import InvalidArgumentError
+
 __all__ = [
     "UncheckedCacheWarning",
     "TokenizedTexts",
     "PairSet",
+    "pair_files",
     "read_pairs",
+    "source_name",
     "tokenize_texts",
     "load_pair_set",
     "no_duplicate_batches",
@@ -79,7 +84,7 @@ class PairSet:
         positives: Tokenized positives.
         query_group: int64 id shared by pairs whose lower-cased query text is identical.
         source: int64 index into ``source_names`` for each pair.
-        source_names: Name of each source file (without ``_pairs.jsonl.gz``).
+        source_names: Name of each source file (without ``_pairs.jsonl.gz`` or ``_pairs.jsonl``).
     """
 
     queries: TokenizedTexts
@@ -111,12 +116,58 @@ def _json_kind(value: object) -> str:
     return next((name for kind, name in kinds if isinstance(value, kind)), "an object")
 
 
+#: Endings of the pair files of a data folder, gzipped or plain JSON lines; the rest of the name is the source.
+PAIR_SUFFIXES = ("_pairs.jsonl.gz", "_pairs.jsonl")
+
+
+def source_name(path: Path) -> str:
+    """The source a pair file holds: its name without ``_pairs.jsonl.gz`` or ``_pairs.jsonl``.
+
+    Args:
+        path: A pair file.
+
+    Returns:
+        The source name (``wikipedia`` for ``wikipedia_pairs.jsonl.gz``).
+    """
+    return path.name.removesuffix(".gz").removesuffix("_pairs.jsonl")
+
+
+def pair_files(folder: str | Path) -> list[Path]:
+    """The pair files of a folder: ``<source>_pairs.jsonl.gz`` and ``<source>_pairs.jsonl``, in file-name order.
+
+    Args:
+        folder: The data folder.
+
+    Returns:
+        The files (empty when there is none, or no such folder).
+
+    Raises:
+        InvalidArgumentError: If one source has both a gzipped and a plain file (which one to read is unclear).
+    """
+    folder = Path(folder)
+    files = sorted(path for suffix in PAIR_SUFFIXES for path in folder.glob("*" + suffix))
+    names = [source_name(path) for path in files]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        shown = ", ".join(f"{name}_pairs.jsonl and {name}_pairs.jsonl.gz" for name in twice)
+        msg = f"{folder} holds both {shown}; expected one file per source: remove or rename one of each"
+        raise InvalidArgumentError(msg)
+    return files
+
+
+def _open_pairs(path: Path) -> TextIO:
+    """Open a pair file as UTF-8 text, through gzip when its name ends with ``.gz``."""
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
 def _read_file(path: Path, queries: list[str], positives: list[str]) -> int:
     """Append one pair file's pairs to the lists; return how many it held."""
     before = len(queries)
     lineno = 0
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
+        with _open_pairs(path) as fh:
             for lineno, line in enumerate(fh, 1):
                 try:
                     row = json.loads(line)
@@ -135,19 +186,20 @@ def _read_file(path: Path, queries: list[str], positives: list[str]) -> int:
                 queries.append(query)
                 positives.append(positive)
     except (OSError, EOFError, UnicodeDecodeError) as exc:
-        msg = f"{path}:{lineno + 1}: expected a readable gzipped UTF-8 JSON-lines file, but reading failed ({exc})"
+        kind = "gzipped UTF-8" if path.name.endswith(".gz") else "UTF-8"
+        msg = f"{path}:{lineno + 1}: expected a readable {kind} JSON-lines file, but reading failed ({exc})"
         raise ValueError(msg) from exc
     return len(queries) - before
 
 
 def read_pairs(folder: str | Path) -> tuple[list[str], list[str], list[str]]:
-    """Read every ``*_pairs.jsonl.gz`` file of a folder.
+    """Read every pair file of a folder: ``<source>_pairs.jsonl.gz`` (gzipped) and ``<source>_pairs.jsonl`` (plain).
 
     Each line must be a JSON object with string ``query`` and ``positive`` values (other keys are
-    ignored, blank lines skipped).
+    ignored, blank lines skipped). Other files in the folder are ignored.
 
     Args:
-        folder: Folder of gzipped JSON-lines files with ``query`` and ``positive`` keys.
+        folder: Folder of JSON-lines files with ``query`` and ``positive`` keys, gzipped or not.
 
     Returns:
         Queries, positives, and the source name of each pair, in file-name order.
@@ -155,22 +207,29 @@ def read_pairs(folder: str | Path) -> tuple[list[str], list[str], list[str]]:
     Raises:
         FileNotFoundError: If the folder does not exist or holds no pair file.
         ValueError: If a line is not such an object (the message names ``file:line``), a file cannot be
-            read, or the files hold no pair at all.
+            read, the files hold no pair at all, or one source has both a gzipped and a plain file
+            (an :class:`~matryo.errors.InvalidArgumentError`).
     """
     folder = Path(folder)
     if not folder.is_dir():
-        msg = f"Data folder {folder} does not exist or is not a folder; expected a folder of *_pairs.jsonl.gz files"
+        msg = (
+            f"Data folder {folder} does not exist or is not a folder; expected a folder of <source>_pairs.jsonl.gz "
+            "(or .jsonl) files"
+        )
         raise FileNotFoundError(msg)
-    files = sorted(folder.glob("*_pairs.jsonl.gz"))
+    files = pair_files(folder)
     if not files:
-        msg = f"No *_pairs.jsonl.gz file in {folder}; expected gzipped JSON-lines files named <source>_pairs.jsonl.gz"
+        msg = (
+            f"No pair file in {folder}; expected JSON-lines files named <source>_pairs.jsonl.gz (gzipped) or "
+            "<source>_pairs.jsonl"
+        )
         raise FileNotFoundError(msg)
     queries: list[str] = []
     positives: list[str] = []
     sources: list[str] = []
     for path in files:
         n = _read_file(path, queries, positives)
-        sources.extend([path.name.removesuffix("_pairs.jsonl.gz")] * n)
+        sources.extend([source_name(path)] * n)
     if not queries:
         names = ", ".join(path.name for path in files)
         msg = (
@@ -216,7 +275,7 @@ def tokenize_texts(tokenizer: Tokenizer, texts: list[str], max_tokens: int | Non
 def _data_files(folder: str | Path) -> tuple[str, list[str], list[int]]:
     """The resolved folder and the name and byte size of each pair file in it (what a cache is checked against)."""
     resolved = Path(folder).resolve()
-    files = sorted(resolved.glob("*_pairs.jsonl.gz"))
+    files = pair_files(resolved)
     return str(resolved), [f.name for f in files], [f.stat().st_size for f in files]
 
 
