@@ -561,6 +561,62 @@ def test_cache_is_checked_against_the_data_folder(tmp_path):
     assert np.array_equal(old.positives.ids, first.positives.ids)
 
 
+def test_cache_notices_a_pair_file_rewritten_with_the_same_size(tmp_path):
+    import os
+
+    from matryo.train.data import UncheckedCacheWarning
+
+    tok = _tokenizer()
+    path = tmp_path / "data" / "wikipedia_pairs.jsonl.gz"
+    path.parent.mkdir()
+
+    def write(shift):
+        with gzip.open(path, "wt", compresslevel=0) as fh:  # stored, not compressed: the size is the text's length
+            for i in range(50):
+                fh.write(json.dumps({"query": f"topic{(i + shift) % 10} q{i:02d}", "positive": "the a"}) + "\n")
+
+    write(0)
+    cache = tmp_path / "c.npz"
+    load_pair_set(path.parent, tok, max_tokens=16, cache=cache)
+    size, mtime = path.stat().st_size, path.stat().st_mtime_ns
+    write(3)
+    os.utime(path, ns=(mtime + 10**9, mtime + 10**9))  # a second later, whatever the file system's time resolution
+    assert path.stat().st_size == size
+    with pytest.raises(ValueError, match=r"wikipedia_pairs.jsonl.gz: same size \(\d+ bytes\) but modified since"):
+        load_pair_set(path.parent, tok, max_tokens=16, cache=cache)
+    # a cache from before caches recorded modification times: checked by names and sizes only, and says so
+    z = dict(np.load(cache))
+    np.savez(tmp_path / "old.npz", **{k: v for k, v in z.items() if k != "data_mtimes"})
+    with pytest.warns(UncheckedCacheWarning, match="sizes of the pair files .* but not their modification times"):
+        load_pair_set(path.parent, tok, max_tokens=16, cache=tmp_path / "old.npz")
+
+
+def test_cache_named_without_npz_is_found_again(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    import matryo.train.data as data
+    from matryo.train import main
+
+    tok = _tokenizer()
+    _write_pairs(tmp_path / "data", n=200)
+    first = load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=tmp_path / "c")
+    assert (tmp_path / "c.npz").is_file() and not (tmp_path / "c").exists()  # np.savez appends .npz
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the pairs were read again instead of loaded from the cache")
+
+    monkeypatch.setattr(data, "read_pairs", no_reading)
+    again = load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=str(tmp_path / "c"))
+    assert np.array_equal(again.queries.ids, first.queries.ids)
+    monkeypatch.undo()
+    argv = [*_tiny_cli_argv(tmp_path), "--cache", str(tmp_path / "cli"), "--overwrite"]
+    for loaded in (False, True):
+        assert main(argv) == 0
+        info = json.loads((tmp_path / "m" / "training_info.json").read_text())
+        assert info["pairs_cache"]["path"] == str((tmp_path / "cli.npz").resolve())
+        assert info["pairs_cache"]["loaded"] is loaded
+    assert not (tmp_path / "cli").exists()
+
+
 def test_cli_refuses_a_cache_of_other_data_and_records_its_use(tmp_path, capsys):
     pytest.importorskip("torch")
     from matryo.train import main

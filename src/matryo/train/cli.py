@@ -144,7 +144,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument(
         "--time-budget", type=float, default=None, help="stop training after this many seconds (default: no limit)"
     )
-    parser.add_argument("--cache", default=None, help="optional .npz cache of the tokenized pairs (default: none)")
+    parser.add_argument(
+        "--cache",
+        default=None,
+        help="optional .npz cache of the tokenized pairs, reused when its data folder, pair files (names, sizes, "
+        "modification times) and --max-tokens match; '.npz' is appended when missing (default: none)",
+    )
     parser.add_argument(
         "--eval-every",
         type=int,
@@ -257,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tokenizers import Tokenizer
 
-    from matryo.train.data import UncheckedCacheWarning, load_pair_set
+    from matryo.train.data import UncheckedCacheWarning, cache_file, load_pair_set
     from matryo.train.export import save_static_model
     from matryo.train.heldout import HELDOUT_SIZES, SELECTION_SOURCES, heldout_scores, split_heldout
     from matryo.train.init import build_init, random_init, token_counts
@@ -282,7 +287,8 @@ def run(args: argparse.Namespace) -> int:
     # training_info.json says whether the pairs came from the cache (loaded) or were tokenized and cached (written)
     cache_info: dict[str, Any] | None = None
     if args.cache is not None:
-        cache_info = {"path": str(Path(args.cache).resolve()), "loaded": Path(args.cache).exists()}
+        cache = cache_file(args.cache)  # the file np.savez writes: ".npz" appended when missing
+        cache_info = {"path": str(cache.resolve()), "loaded": cache.exists()}
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UncheckedCacheWarning)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -20,6 +22,7 @@ __all__ = [
     "UncheckedCacheWarning",
     "TokenizedTexts",
     "PairSet",
+    "cache_file",
     "pair_files",
     "read_pairs",
     "source_name",
@@ -33,7 +36,11 @@ __all__ = [
 
 
 class UncheckedCacheWarning(UserWarning):
-    """A pairs cache written before caches recorded their data folder: it is used without a check."""
+    """A pairs cache that does not record enough to be checked against the data folder, used all the same.
+
+    Caches written before they recorded their data folder are not checked at all; those written before they
+    recorded the pair files' modification times are checked by file names and sizes only.
+    """
 
 
 @dataclass
@@ -272,15 +279,43 @@ def tokenize_texts(tokenizer: Tokenizer, texts: list[str], max_tokens: int | Non
     return TokenizedTexts(ids=ids, offsets=offsets)
 
 
-def _data_files(folder: str | Path) -> tuple[str, list[str], list[int]]:
-    """The resolved folder and the name and byte size of each pair file in it (what a cache is checked against)."""
+def cache_file(cache: str | Path) -> Path:
+    """The file a pairs cache is written to: the path with ``.npz`` appended unless it ends with ``.npz``.
+
+    This is the name ``np.savez`` gives the file, so a cache named without the suffix is found again.
+
+    Args:
+        cache: The cache path as given.
+
+    Returns:
+        The path of the ``.npz`` file.
+    """
+    text = os.fspath(cache)
+    return Path(text if text.endswith(".npz") else text + ".npz")
+
+
+def _data_files(folder: str | Path) -> tuple[str, list[str], list[int], list[int]]:
+    """The resolved folder and each pair file's name, byte size and mtime in ns (what a cache is checked against)."""
     resolved = Path(folder).resolve()
-    files = pair_files(resolved)
-    return str(resolved), [f.name for f in files], [f.stat().st_size for f in files]
+    stats = [(f.name, f.stat()) for f in pair_files(resolved)]
+    return str(resolved), [n for n, _ in stats], [st.st_size for _, st in stats], [st.st_mtime_ns for _, st in stats]
 
 
-def _check_cache_data(cache: str | Path, z: np.lib.npyio.NpzFile, folder: str | Path) -> None:
-    """Refuse a cache written from another data folder or other pair files; warn on one that records neither."""
+def _file_change(name: str, then: tuple[int, int | None] | None, now: tuple[int, int | None] | None) -> str:
+    """How one pair file differs from what a cache recorded: ``name: then -> now``."""
+    if then is None or now is None:
+        was = "absent" if then is None else f"{then[0]} bytes"
+        return f"{name}: {was} -> {'absent' if now is None else f'{now[0]} bytes'}"
+    if then[0] != now[0]:
+        return f"{name}: {then[0]} -> {now[0]} bytes"
+    times = [
+        datetime.fromtimestamp(t / 1e9).isoformat(sep=" ", timespec="milliseconds") for t in (then[1], now[1]) if t
+    ]
+    return f"{name}: same size ({now[0]} bytes) but modified since ({' -> '.join(times)})"
+
+
+def _check_cache_data(cache: Path, z: np.lib.npyio.NpzFile, folder: str | Path) -> None:
+    """Refuse a cache written from another data folder or other pair files; warn on one that cannot be checked."""
     if "data_dir" not in z.files:
         msg = (
             f"Cache {cache} does not record the data folder it was made from (an older cache), so it is used "
@@ -289,17 +324,29 @@ def _check_cache_data(cache: str | Path, z: np.lib.npyio.NpzFile, folder: str | 
         )
         warnings.warn(UncheckedCacheWarning(msg), stacklevel=3)
         return
-    was = (str(z["data_dir"]), [str(n) for n in z["data_files"]], [int(n) for n in z["data_sizes"]])
-    now = _data_files(folder)
-    if was == now:
-        return
-    if was[0] != now[0]:
-        found = f"it was made from {was[0]}, not {now[0]}"
+    was_dir, was_files, was_sizes = str(z["data_dir"]), [str(n) for n in z["data_files"]], z["data_sizes"].tolist()
+    has_mtimes = "data_mtimes" in z.files
+    was_mtimes = z["data_mtimes"].tolist() if has_mtimes else [None] * len(was_files)
+    now_dir, now_files, now_sizes, mtimes = _data_files(folder)
+    now_mtimes: list[int | None] = list(mtimes) if has_mtimes else [None] * len(now_files)  # else: names and sizes
+    if was_dir != now_dir:
+        found = f"it was made from {was_dir}, not {now_dir}"
     else:
-        old, new = dict(zip(was[1], was[2], strict=True)), dict(zip(now[1], now[2], strict=True))
+        old = dict(zip(was_files, zip(was_sizes, was_mtimes, strict=True), strict=True))
+        new = dict(zip(now_files, zip(now_sizes, now_mtimes, strict=True), strict=True))
         changed = sorted(n for n in old.keys() | new.keys() if old.get(n) != new.get(n))
-        found = "these pair files changed since (name: bytes then -> now): " + ", ".join(
-            f"{n}: {old.get(n, 'absent')} -> {new.get(n, 'absent')}" for n in changed
+        if not changed:
+            if not has_mtimes:
+                msg = (
+                    f"Cache {cache} records the names and sizes of the pair files of {folder} but not their "
+                    "modification times (a cache from an earlier matryo), so a file edited since without a change in "
+                    "size would go unnoticed; delete it to have the next run tokenize the folder again and write a "
+                    "cache that records them"
+                )
+                warnings.warn(UncheckedCacheWarning(msg), stacklevel=3)
+            return
+        found = "these pair files changed since it was written: " + ", ".join(
+            _file_change(n, old.get(n), new.get(n)) for n in changed
         )
     msg = (
         f"Cache {cache} does not hold the pairs of {folder}: {found}; pass the data folder it was made from, or "
@@ -317,10 +364,12 @@ def load_pair_set(
         folder: The training folder.
         tokenizer: Tokenizer with padding and truncation cleared.
         max_tokens: Cap on tokens per text.
-        cache: Optional ``.npz`` path to reuse across runs. It records ``max_tokens``, the resolved data folder and
-            the name and byte size of each pair file, and is refused when they do not match (the tokenizer is not
-            checked, so use one cache per tokenizer). A cache written before it recorded the data folder is used
-            with an :class:`UncheckedCacheWarning`.
+        cache: Optional ``.npz`` path to reuse across runs (``.npz`` is appended when missing, as ``np.savez``
+            does: see :func:`cache_file`). It records ``max_tokens``, the resolved data folder and the name, byte
+            size and modification time of each pair file, and is refused when they do not match (the tokenizer is
+            not checked, so use one cache per tokenizer). A cache written before it recorded the data folder, or the
+            files' modification times, is used with an :class:`UncheckedCacheWarning` (checked by names and sizes in
+            the second case).
 
     Returns:
         The tokenized pairs.
@@ -330,20 +379,22 @@ def load_pair_set(
         ValueError: If a pair line is malformed (named by ``file:line``), the files hold no pair, or the cache
             was written with another ``max_tokens`` or from another data folder or other pair files.
     """
-    if cache is not None and Path(cache).exists():
-        z = np.load(cache, allow_pickle=False)
-        if "max_tokens" in z.files and int(z["max_tokens"]) != (-1 if max_tokens is None else max_tokens):
-            msg = f"Cache {cache} holds texts cut at {int(z['max_tokens'])} tokens, not {max_tokens}; use another path"
-            raise ValueError(msg)
-        _check_cache_data(cache, z, folder)
-        return PairSet(
-            queries=TokenizedTexts(z["q_ids"], z["q_off"]),
-            positives=TokenizedTexts(z["p_ids"], z["p_off"]),
-            query_group=z["group"],
-            source=z["source"],
-            source_names=[str(s) for s in z["source_names"]],
-        )
-    data_dir, data_files, data_sizes = _data_files(folder)
+    cache = None if cache is None else cache_file(cache)
+    if cache is not None and cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            if "max_tokens" in z.files and int(z["max_tokens"]) != (-1 if max_tokens is None else max_tokens):
+                cut = int(z["max_tokens"])
+                msg = f"Cache {cache} holds texts cut at {cut} tokens, not {max_tokens}; use another path"
+                raise ValueError(msg)
+            _check_cache_data(cache, z, folder)
+            return PairSet(
+                queries=TokenizedTexts(z["q_ids"], z["q_off"]),
+                positives=TokenizedTexts(z["p_ids"], z["p_off"]),
+                query_group=z["group"],
+                source=z["source"],
+                source_names=[str(s) for s in z["source_names"]],
+            )
+    data_dir, data_files, data_sizes, data_mtimes = _data_files(folder)
     queries, positives, sources = read_pairs(folder)
     names = sorted(set(sources))
     source = np.asarray([names.index(s) for s in sources], dtype=np.int64)
@@ -357,7 +408,7 @@ def load_pair_set(
         source_names=names,
     )
     if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(
             cache,
             q_ids=pairs.queries.ids,
@@ -371,6 +422,7 @@ def load_pair_set(
             data_dir=np.asarray(data_dir),
             data_files=np.asarray(data_files, dtype=str),
             data_sizes=np.asarray(data_sizes, dtype=np.int64),
+            data_mtimes=np.asarray(data_mtimes, dtype=np.int64),
         )
     return pairs
 
