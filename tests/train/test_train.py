@@ -219,7 +219,9 @@ def test_cli_end_to_end_random_init(tmp_path):
     assert info["heldout_curve"] and info["heldout_curve"][0]["step"] == 5
     with pytest.raises(SystemExit, match=r"--skip-sources \['gcide'\]: no such pair file"):
         main([*argv, "--skip-sources", "gcide"])
-    with pytest.raises(ValueError, match="No full batch"):  # nothing left to train on
+    with pytest.raises(
+        SystemExit, match=r"no pair file is left to train on .*skipped: wikipedia.*fewer --skip-sources"
+    ):
         main([*argv, "--skip-sources", "wikipedia"])
     try:
         from matryo import StaticEncoder
@@ -242,14 +244,115 @@ def test_cli_batch_sources(tmp_path):
     argv = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--teacher", str(teacher)]
     argv += ["--init", "random", "--dim", "8", "--matryoshka-dims", "8", "--batch-size", "128", "--epochs", "1"]
     argv += ["--threads", "1", "--crop-share", "0", "--overwrite"]
-    with pytest.raises(ValueError, match="No full batch of 128 pairs"):
-        main(argv)  # the default: one source per batch
+    # the default, one source per batch, is refused before any training, with the batch size that fits
+    pattern = (
+        r"^error: --batch-size 128 takes 128 training pairs .* from one pair file .* the largest pair file has 108"
+    )
+    with pytest.raises(SystemExit, match=pattern + r" .*pass --batch-size 108 or less or --batch-sources mixed"):
+        main(argv)
     assert main([*argv, "--batch-sources", "mixed"]) == 0
     assert json.loads((tmp_path / "m" / "training_info.json").read_text())["steps"] == 1
     assert main([*argv, "--batch-sources", "single", "--batch-size", "64"]) == 0  # 108 training pairs per file
     assert json.loads((tmp_path / "m" / "training_info.json").read_text())["steps"] == 3  # 216 // 64
     assert main([*argv, "--batch-size", "64", "--source-temperature", "0.5", "--max-repeat", "2"]) == 0
     assert json.loads((tmp_path / "m" / "training_info.json").read_text())["args"]["source_temperature"] == 0.5
+
+
+def test_cli_refuses_a_batch_size_the_pairs_cannot_fill_before_the_teacher_pass(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import argparse
+
+    import matryo.train.init as init
+    import matryo.train.teacher as teacher
+    from matryo.errors import InvalidArgumentError
+    from matryo.train import add_train_arguments, main, run
+
+    def too_late(*args, **kwargs):
+        raise AssertionError("the batch size was checked only after the teacher pass or the init")
+
+    monkeypatch.setattr(teacher, "teacher_token_vectors", too_late)
+    monkeypatch.setattr(init, "random_init", too_late)
+    # 200 short pairs (180 for training) with the shipped recipe's batches: 512 pairs and 512 crop pairs
+    defaults = [*_tiny_cli_argv(tmp_path), "--init", "distill", "--batch-size", "1024", "--crop-share", "0.5"]
+    with pytest.raises(InvalidArgumentError) as exc:
+        run(add_train_arguments(argparse.ArgumentParser()).parse_args(defaults))
+    assert isinstance(exc.value, ValueError)
+    assert str(exc.value) == (
+        "--batch-size 1024 takes 512 training pairs with distinct queries from one pair file (--batch-sources single) "
+        "and 512 crop pairs cut from training positives of 32+ tokens (--crop-share 0.5), but the largest pair file "
+        "has 180 such pairs and only 0 training positives are that long (training pairs per file: wikipedia 180); "
+        "pass --crop-share 0 (no crop pairs), or add pairs to --data"
+    )
+    with pytest.raises(SystemExit, match=r"^error: --batch-size 1024 takes 1024 .* pass --batch-size 180 or less, or"):
+        main([*defaults, "--crop-share", "0"])  # one line, as python -m matryo.train prints it
+    monkeypatch.undo()
+    argv = _tiny_cli_argv(tmp_path)
+    assert main([*argv, "--batch-size", "180"]) == 0  # the size the message suggests trains ...
+    with pytest.raises(SystemExit, match="pass --batch-size 180 or less"):  # ... and one more does not
+        main([*argv, "--batch-size", "181", "--overwrite"])
+
+
+def test_largest_batch_matches_the_loops_split_of_a_batch():
+    from matryo.train.preflight import _largest_batch
+
+    for limit, share, croppable in [(180, 0.0, 0), (270, 0.5, 1000), (270, 0.5, 3), (100, 0.3, 40), (0, 0.0, 0)]:
+        fits = [b for b in range(1, 2000) if 1 <= b - round(share * b) <= limit and round(share * b) <= croppable]
+        assert _largest_batch(limit, share, croppable) == max(fits, default=0)
+
+
+def test_cli_warns_about_pair_files_too_small_for_a_single_source_batch(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from matryo.train import main
+
+    _write_pairs(tmp_path / "data", n=600, seed=1, source="wikipedia")
+    _write_pairs(tmp_path / "data", n=40, seed=2, source="medquad")  # 36 training pairs: fewer than a batch
+    argv = [*_tiny_cli_argv(tmp_path), "--batch-size", "64"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert (
+        "warning: each batch takes 64 training pairs with distinct queries from one pair file (--batch-sources "
+        "single), so these files, which have fewer, are never trained on: medquad 36; pass --batch-size 36 or less "
+        "or --batch-sources mixed to train on them, or --skip-sources medquad to leave them out on purpose"
+    ) in err
+    for quiet in (["--batch-sources", "mixed"], ["--batch-size", "32"], ["--skip-sources", "medquad"]):
+        assert main([*argv, *quiet, "--overwrite"]) == 0
+        assert "never trained on" not in capsys.readouterr().err
+
+
+def test_cli_reports_the_pairs_the_heldout_split_leaves_out(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from matryo.train import main
+    from matryo.train.heldout import split_heldout
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with gzip.open(folder / "wordnet_pairs.jsonl.gz", "wt") as fh:  # 900 pairs, each query 10 times
+        for i in range(900):
+            fh.write(json.dumps({"query": TOPICS[i % 40] + " x" * (i % 90 // 40), "positive": f"the a{i}"}) + "\n")
+    pairs = load_pair_set(folder, _tokenizer(), max_tokens=16)
+    train, held = split_heldout(pairs)
+    lost = len(pairs) - len(train) - len(held)
+    assert lost > 400  # most of the file: every pair whose query is also a held-out query
+    assert main([*_tiny_cli_argv(tmp_path), "--batch-size", "16"]) == 0
+    assert (
+        f"warning: held-out split: {lost} of the 810 pairs not held out are left out of training too (wordnet {lost}): "
+        "their query is also the query of a held-out pair, and no held-out query is trained on"
+    ) in capsys.readouterr().err
+
+
+def test_cli_skip_sources_of_an_empty_pair_file_says_so(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from matryo.train import main
+
+    argv = _tiny_cli_argv(tmp_path)
+    _write_lines(tmp_path / "data", [], source="medquad")  # the file is there, with no pair in it
+    assert main([*argv, "--skip-sources", "medquad"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "warning: --skip-sources ['medquad']: medquad_pairs.jsonl.gz holds no pairs, so there is nothing to skip" in err
+    )
+    with pytest.raises(SystemExit, match=r"--skip-sources \['nope'\]: no such pair file in .*the sources are"):
+        main([*argv, "--skip-sources", "nope", "medquad", "--overwrite"])
 
 
 def test_crop_pairs_split_each_passage_into_span_and_rest():

@@ -248,6 +248,15 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.dim < 1 or min(args.matryoshka_dims) < 1:
         msg = f"error: --dim {args.dim} --matryoshka-dims {args.matryoshka_dims}: expected positive widths"
         raise SystemExit(msg)
+    if args.batch_size < 1:
+        msg = f"error: --batch-size {args.batch_size}: expected 1 or more pairs per batch (the shipped recipe: 1024)"
+        raise SystemExit(msg)
+    if not (args.source_temperature >= 0 and args.max_repeat > 0):  # also refuses NaN
+        msg = (
+            f"error: --source-temperature {args.source_temperature} --max-repeat {args.max_repeat}: expected a "
+            "temperature >= 0 and a positive repeat cap"
+        )
+        raise SystemExit(msg)
 
 
 def _check_out(out: Path, *, overwrite: bool) -> None:
@@ -296,6 +305,9 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         MissingExtraError: If torch is not installed, or the default teacher's package (whose tokenizer every run
             uses) when ``--teacher`` is not given.
+        InvalidArgumentError: If the training pairs cannot fill one batch (checked before the teacher pass; the
+            message names each pair file's training pairs and the batch size that fits) or ``--skip-sources``
+            names no pair file.
         SystemExit: With an ``error: ...`` message when ``--out``, ``--data``, a pair file or an option is unusable.
     """
     from matryo.train._torch import log, require_torch
@@ -309,6 +321,7 @@ def run(args: argparse.Namespace) -> int:
     from matryo.train.heldout import HELDOUT_SIZES, SELECTION_SOURCES, heldout_scores, split_heldout
     from matryo.train.init import build_init, random_init, token_counts
     from matryo.train.loop import TrainConfig, train_contrastive
+    from matryo.train.preflight import check_batches, heldout_report, skipped_sources
     from matryo.train.relational import cut_texts, pick_passages, teacher_targets
     from matryo.train.teacher import teacher_token_vectors
 
@@ -343,30 +356,18 @@ def run(args: argparse.Namespace) -> int:
     if cache_info is not None and cache_info["loaded"]:
         cache_info["checked_against_data"] = not any(issubclass(w.category, UncheckedCacheWarning) for w in caught)
     train_rows, held = split_heldout(pairs, seed=args.seed)
+    report = heldout_report(pairs, train_rows, held)
     if args.skip_sources is None:
         args.skip_sources = [name for name in _DEFAULT_SKIP if name in pairs.source_names]
-    unknown = sorted(set(args.skip_sources) - set(pairs.source_names))
-    if unknown:
-        msg = f"error: --skip-sources {unknown}: no such pair file; the sources are {pairs.source_names}"
-        raise SystemExit(msg)
-    skipped = [pairs.source_names.index(name) for name in args.skip_sources]
+    skipped, nothing_to_skip = skipped_sources(args.skip_sources, pairs, args.data)
+    if nothing_to_skip:
+        log(f"warning: {nothing_to_skip}")
     train_rows = train_rows[~np.isin(pairs.source[train_rows], skipped)]
     log(f"pairs: {len(pairs)} ({len(train_rows)} train, {len(held)} held out) {time.perf_counter() - start:.0f}s")
+    if report:
+        log(report)
     if not len(held):
         log("warning: no pair is held out (each pair file holds out at most a tenth of its pairs); no held-out score")
-    counts = token_counts(pairs, train_rows, vocab)
-    if args.init == "random":
-        init = random_init(vocab, args.dim, args.seed)
-    else:
-        teacher = teacher_token_vectors(teacher_dir, vocab, *_special_ids(tokenizer, teacher_dir), verbose=False)
-        init = build_init(teacher, args.dim, counts, args.sif if args.sif > 0 else None, seed=args.seed)
-    log(f"init ready {time.perf_counter() - start:.0f}s")
-    targets = None
-    if args.teacher_passages > 0:
-        rows = pick_passages(pairs.positives, train_rows, args.teacher_passages, np.random.default_rng([args.seed, 2]))
-        texts = cut_texts(pairs.positives, rows, args.teacher_max_tokens)
-        targets = teacher_targets(teacher_dir, texts, *_special_ids(tokenizer, teacher_dir), verbose=False)
-        log(f"teacher passages: {len(targets)} {time.perf_counter() - start:.0f}s")
     cfg = TrainConfig(
         dims=dims,
         batch_size=args.batch_size,
@@ -387,6 +388,21 @@ def run(args: argparse.Namespace) -> int:
         distill_weight=args.distill_weight,
         distill_batch=args.distill_batch,
     )
+    for line in check_batches(pairs, train_rows, cfg, skipped):  # before the teacher pass: fail fast
+        log(f"warning: {line}")
+    counts = token_counts(pairs, train_rows, vocab)
+    if args.init == "random":
+        init = random_init(vocab, args.dim, args.seed)
+    else:
+        teacher = teacher_token_vectors(teacher_dir, vocab, *_special_ids(tokenizer, teacher_dir), verbose=False)
+        init = build_init(teacher, args.dim, counts, args.sif if args.sif > 0 else None, seed=args.seed)
+    log(f"init ready {time.perf_counter() - start:.0f}s")
+    targets = None
+    if args.teacher_passages > 0:
+        rows = pick_passages(pairs.positives, train_rows, args.teacher_passages, np.random.default_rng([args.seed, 2]))
+        texts = cut_texts(pairs.positives, rows, args.teacher_max_tokens)
+        targets = teacher_targets(teacher_dir, texts, *_special_ids(tokenizer, teacher_dir), verbose=False)
+        log(f"teacher passages: {len(targets)} {time.perf_counter() - start:.0f}s")
     widths = tuple(d for d in (128, args.dim) if d <= args.dim)
     curve: list[dict[str, Any]] = []
 

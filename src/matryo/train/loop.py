@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from matryo.errors import InvalidArgumentError
 from matryo.train._torch import log, require_torch
 from matryo.train.crops import crop_pairs, croppable_rows
 from matryo.train.data import (
@@ -223,7 +224,8 @@ def train_contrastive(
 
     Raises:
         ValueError: If the widest Matryoshka dim exceeds the table width, the optimizer or the same-side
-            negatives are unknown, the crop share is outside [0, 1), or the training rows cannot fill one batch.
+            negatives are unknown, the crop share is outside [0, 1), or the training rows cannot fill one batch
+            (an :class:`~matryo.errors.InvalidArgumentError` for the last two: crops or pairs).
     """
     torch = require_torch()
     if cfg.same_side_negatives not in ("none", "positives", "both"):
@@ -262,7 +264,7 @@ def train_contrastive(
             f"Only {crop_rows.shape[0]} positives have {cfg.crop_min_tokens}+ tokens; {n_crop} crops per batch "
             "needed (lower the crop share; 0 turns crops off)"
         )
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
     factors = None
     epoch_rows = train_rows.shape[0]
     if cfg.source_temperature != 1.0:
@@ -329,7 +331,12 @@ def train_contrastive(
                 done = True
                 break
         if step == step_at_epoch_start:
-            msg = f"No full batch of {pair_batch} pairs with distinct queries in {train_rows.shape[0]} rows"
-            raise ValueError(msg)
+            scope = " from one source (single_source)" if cfg.single_source else ""
+            msg = (
+                f"No full batch of {pair_batch} pairs with distinct queries{scope} in {train_rows.shape[0]} training "
+                f"rows; expected at least {pair_batch} distinct queries{scope}: lower batch_size"
+                f"{', draw from all sources' if scope else ''} or train on more pairs"
+            )
+            raise InvalidArgumentError(msg)
     trained: NDArray[np.float32] = np.array(emb.weight.detach().numpy(), dtype=np.float32, copy=True)
     return trained
