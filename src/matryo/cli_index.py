@@ -9,13 +9,15 @@ relative to SOURCE: row numbers, relative paths); a run with anything else is re
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from matryo.errors import MatryoError
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BATCH_SIZE",
+    "CHROMA_SEARCH_WAIT",
     "DEMO_SOURCE",
     "LOCK_FILE",
     "CliError",
@@ -41,7 +44,9 @@ BATCH_SIZE = 512
 DEMO_SOURCE = "matryo demo: the Python standard library's docstrings"
 """The SOURCE ``matryo demo`` records, so a demo DB and a DB of a real SOURCE are never mixed."""
 LOCK_FILE = ".matryo-index.lock"
-"""Held (``fcntl.flock``) by the run writing a DB folder; see :func:`writing`."""
+"""Held (``fcntl.flock``) by the run writing a DB folder, and by a search of a Chroma DB; see :func:`writing`."""
+CHROMA_SEARCH_WAIT = 10.0
+"""Seconds ``matryo search`` on a Chroma DB waits for the DB's lock (held by an index run or another search)."""
 # Called after each committed batch of `matryo index` with the batch number (tests inject a Ctrl-C here).
 after_batch: Callable[[int], None] | None = None
 
@@ -142,39 +147,71 @@ def check_db(db: Path, *, source: str | os.PathLike[str] | None = None, store: s
     return stored
 
 
+def _lock(db: Path, busy: str, *, wait: float = 0.0) -> IO[str] | None:
+    """Take the exclusive ``fcntl.flock`` on ``DB/.matryo-index.lock``, waiting up to ``wait`` seconds.
+
+    Returns:
+        The open lock file holding the lock (closing it releases it), or ``None`` where nothing can be
+        locked: no ``fcntl`` (Windows), a file system that cannot lock, or a lock file that cannot be made.
+
+    Raises:
+        CliError: With the message ``busy`` if another process still holds the lock after ``wait`` seconds.
+    """
+    if importlib.util.find_spec("fcntl") is None:  # Windows: no lock
+        return None
+    try:
+        handle = (db / LOCK_FILE).open("a")
+    except OSError:  # a read-only DB folder (only a search gets here: a write would fail anyway)
+        return None
+    deadline = time.monotonic() + wait
+    while (got := _try_flock(handle)) is False and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if got:
+        return handle
+    handle.close()
+    if got is None:  # the file system cannot lock (some network mounts)
+        return None
+    raise CliError(busy)
+
+
+def _try_flock(handle: IO[str]) -> bool | None:
+    """Try once to take the exclusive lock: True taken, False held by another process, None cannot lock here."""
+    import fcntl
+
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return None
+    return True
+
+
 @contextmanager
 def writing(db: Path) -> Iterator[None]:
     """Hold an exclusive lock on a DB folder (created when missing) while one run writes it.
 
     Two runs writing one LanceDB table at once both insert the ids that are new to them, which leaves
     permanent duplicate rows; so a second ``matryo index`` or ``matryo demo`` on the same DB fails at once
-    instead. The lock is ``fcntl.flock`` on ``DB/.matryo-index.lock`` (released by the OS if the process
-    dies; the empty file stays). Without ``fcntl`` (Windows), or on a file system that cannot lock, nothing
-    is locked: do not run two indexing commands on one DB at once there.
+    instead (and so does ``matryo search`` on a Chroma DB, see :func:`open_search`). The lock is
+    ``fcntl.flock`` on ``DB/.matryo-index.lock`` (released by the OS if the process dies; the empty file
+    stays). Without ``fcntl`` (Windows), or on a file system that cannot lock, nothing is locked: do not run
+    two indexing commands on one DB at once there.
 
     Raises:
         CliError: If another process holds the lock.
     """
     db.mkdir(parents=True, exist_ok=True)
+    busy = (
+        f"another matryo command (an index run, the demo, or a search of a Chroma DB) is using {db}; wait for it "
+        "to finish, then run this command again."
+    )
+    handle = _lock(db, busy)
     try:
-        import fcntl
-    except ImportError:  # Windows: no lock, see the docstring
         yield
-        return
-    with (db / LOCK_FILE).open("a") as handle:
-        locked = True
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            msg = f"another matryo index (or demo) is writing {db}; wait for it to finish, then run this command again."
-            raise CliError(msg) from exc
-        except OSError:  # the file system cannot lock (some network mounts): go on unlocked, see the docstring
-            locked = False
-        try:
-            yield
-        finally:
-            if locked:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        if handle is not None:
+            handle.close()  # releases the lock
 
 
 def _wanted(
@@ -309,8 +346,12 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
         ``(search, meta, count)`` where ``search(query, k, rescore_multiplier)`` returns hits, best first, and
         ``count`` is the number of stored passages.
 
+    A Chroma DB is locked as :func:`writing` locks it for as long as the returned searcher lives (waiting up to
+    :data:`CHROMA_SEARCH_WAIT` seconds for it), because Chroma's on-disk client must not be open in two
+    processes at once; a LanceDB DB can be searched while it is written.
+
     Raises:
-        CliError: If ``db`` is a file or not a matryo DB folder.
+        CliError: If ``db`` is a file or not a matryo DB folder, or (Chroma) another matryo command keeps it.
         DimensionMismatchError: If the model now found under the DB's model name has another fingerprint.
     """
     from matryo.search import DEFAULT_RESCORE_MULTIPLIER
@@ -325,9 +366,20 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
         raise CliError(msg)
     encoder = _load(meta.model)
     check_meta(meta, DbMeta(meta.store, meta.model, encoder.fingerprint, encoder.dim, meta.truncate_dim), db)
+    lock = None
+    if meta.store == "chroma":
+        # Chroma's on-disk client is single-process, and a reader compacts and writes its HNSW files too: a
+        # search while `matryo index` wrote the DB failed, and could leave a DB on which every later command
+        # crashed. So a Chroma search takes the writers' lock, waiting a little for another search.
+        busy = (
+            f"another matryo command is using {db}, and a Chroma DB cannot be read while another process has it "
+            "open; wait for it to finish (an index run), then search again."
+        )
+        lock = _lock(db, busy, wait=CHROMA_SEARCH_WAIT)
     store = open_store(db, meta)
 
     def search(query: str, k: int = 10, rescore_multiplier: float | None = None) -> list[Hit]:
+        _ = lock  # the lock is held for as long as this searcher lives
         return store.search(query, k, DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier)
 
     return search, meta, store.count()

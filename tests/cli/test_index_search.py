@@ -352,11 +352,39 @@ def test_second_writer_is_refused_while_a_run_holds_the_db(run: Run, model: Path
     with (db / cli_index.LOCK_FILE).open("a") as held:  # an empty folder holding only the lock file is a new DB
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         code, _, err = run("index", docs, "--db", db, "--model", model, "--quiet")
-        assert code == 1 and "another matryo index (or demo) is writing" in err and str(db) in err
+        assert code == 1 and "another matryo command (an index run, the demo" in err and str(db) in err
         assert read_meta(db) is None, "nothing was written"
         fcntl.flock(held, fcntl.LOCK_UN)
     assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
     assert set(stored(db)) == set(DOCS)
+
+
+@pytest.mark.parametrize("store", ["chroma", "lancedb"])
+def test_chroma_search_waits_for_a_writer_and_lancedb_search_does_not(
+    run: Run, model: Path, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str
+) -> None:
+    # A search while `matryo index` wrote a Chroma DB could leave a DB on which every later command segfaulted
+    # (Chroma's on-disk client is single-process, and its readers write too); LanceDB readers are safe.
+    fcntl = pytest.importorskip("fcntl")
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--store", store, "--quiet")[0] == 0
+    monkeypatch.setattr(cli_index, "CHROMA_SEARCH_WAIT", 0.3)
+    with (db / cli_index.LOCK_FILE).open("a") as held:  # as an index run holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        code, out, err = run("search", "gzip", "--db", db)
+        if store == "chroma":
+            assert code == 1 and out == "" and "a Chroma DB cannot be read while another process" in err
+            assert str(db) in err
+        else:
+            assert code == 0 and out
+        fcntl.flock(held, fcntl.LOCK_UN)
+    code, out, _ = run("search", "gzip", "--db", db)
+    assert code == 0 and out
+    # ... and an index run cannot start while a Chroma searcher is open (here: in this process)
+    search, _, _ = cli_index.open_search(db)
+    code, _, err = run("index", docs, "--db", db, "--quiet")
+    assert (code == 1 and "another matryo command" in err) if store == "chroma" else code == 0
+    del search
 
 
 def test_ids_stored_twice_are_repaired_by_the_next_run(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
