@@ -1,4 +1,4 @@
-"""Read what ``matryo index`` indexes: text folders, JSONL/CSV/Parquet tables and BEIR folders.
+r"""Read what ``matryo index`` indexes: text folders, JSONL/CSV/Parquet tables and BEIR folders.
 
 Every source becomes a stream of :class:`Passage` objects, each with a stable id and a content hash, so
 indexing can be incremental (a passage whose id and hash are already stored is skipped).
@@ -23,7 +23,10 @@ naming the file and line. A document id repeated within a table is a ``note`` na
 row wins, later ones are skipped (a row without an id is named by its row number, so it can clash with an
 explicit id; the note says so). Documents that yield no passage (empty text) are reported to ``on_empty``,
 so an index can drop the passages they had. Nothing is decoded with replacement characters; a UTF-8
-byte-order mark is ignored.
+byte-order mark is ignored. A file whose *name* is not UTF-8 (e.g. Latin-1 from an old archive) is skipped
+with a warning, as it cannot be an id. A JSON string may hold a lone UTF-16 surrogate (``"\ud83d"``, half of
+an emoji: valid JSON, not text): in a text it becomes U+FFFD with a note naming the line; in an id it stops the
+run with a :class:`SourceError`, since a changed id would no longer match the caller's records.
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ _CSV_FIELD_LIMIT = 2**31 - 1
 """csv's default field limit (128 KiB) is smaller than a long document; this is the largest a C long allows."""
 
 _LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A UTF-16 surrogate code point: in a Python string only a lone one (JSON's ``"\\ud83d"``, half an emoji)."""
 
 _MAX_REPEAT_NOTES = 10
 """Repeated document ids named one by one per file; the rest are counted in one closing note."""
@@ -211,9 +217,61 @@ def _folder(
         if not path.exists():
             warn(f"skipped {path}: broken symbolic link (to {os.readlink(path)}); fix or delete the link")
             continue
+        rel = path.relative_to(root).as_posix()
+        if not _utf8_name(rel, path, warn):
+            continue
         text = _read_utf8(path, warn)
         if text is not None:
-            yield from _passages(path.relative_to(root).as_posix(), text, chunk_size, on_empty)
+            yield from _passages(rel, text, chunk_size, on_empty)
+
+
+def _utf8_name(name: str, path: Path, warn: Warn) -> bool:
+    """Whether a file's name (its future id) is UTF-8; if not, warn that it is skipped."""
+    if _SURROGATE.search(name) is None:
+        return True
+    shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+    warn(
+        f"skipped {shown}: its name is not UTF-8 (so it cannot be an id); rename it, e.g. "
+        "`convmv -f latin1 -t utf8 --notest FILE`"
+    )
+    return False
+
+
+class _Surrogates:
+    """Lone surrogates in a table's JSON strings: U+FFFD in a text (with a note), an error in an id."""
+
+    def __init__(self, path: Path, note: Warn) -> None:
+        self._path, self._note = path, note
+        self._first: str | None = None
+        self.count = 0
+
+    def text(self, text: str, where: str) -> str:
+        if _SURROGATE.search(text) is None:
+            return text
+        self.count += 1
+        if self._first is None:
+            self._first = where
+            found = _SURROGATE.search(text)
+            assert found is not None
+            self._note(
+                f"{self._path} {where}: the text holds a lone UTF-16 surrogate ({found.group()!a}, half of a "
+                "character such as an emoji: valid JSON, but not text); it is indexed with U+FFFD in its place."
+            )
+        return _SURROGATE.sub("\ufffd", text)
+
+    def doc(self, doc: str, where: str) -> str:
+        found = _SURROGATE.search(doc)
+        if found is not None:
+            msg = (
+                f"{self._path} {where}: the id {doc!a} holds a lone UTF-16 surrogate ({found.group()!a}, half of a "
+                "character such as an emoji), which is not text; fix the id in the file."
+            )
+            raise SourceError(msg)
+        return doc
+
+    def close(self) -> None:
+        if self.count > 1:
+            self._note(f"{self._path}: {self.count} texts in all held lone surrogates (replaced with U+FFFD).")
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -372,7 +430,9 @@ class _Repeats:
 
 def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: OnEmpty) -> Iterator[Passage]:
     empty = True
+    numbered = False  # a row without an id was noted
     repeats = _Repeats(path, note)
+    surrogates = _Surrogates(path, note)
     for number, (where, row) in enumerate(_rows(path)):
         if text_field not in row:
             found = sorted(map(str, row))[:10]
@@ -386,12 +446,19 @@ def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: O
             raise SourceError(msg)
         empty = False
         explicit = _row_id(row, ("_id", "id"))
-        doc = explicit or str(number)
+        doc = surrogates.doc(explicit, where) if explicit else str(number)
+        if explicit is None and not numbered:
+            numbered = True
+            note(
+                f"{path} {where} has no _id or id, so its rows are named by row number (counted from 0): inserting "
+                "or deleting a row renames every row after it. Add an id column, or re-index with --prune."
+            )
         if repeats.repeated(doc, where, numbered=explicit is None):
             continue
         text = row[text_field]
-        yield from _passages(doc, "" if text is None else str(text), chunk_size, on_empty)
+        yield from _passages(doc, surrogates.text("" if text is None else str(text), where), chunk_size, on_empty)
     repeats.close()
+    surrogates.close()
     if empty:
         msg = f"{path} holds no rows; nothing to index."
         raise SourceError(msg)
@@ -400,19 +467,22 @@ def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: O
 def _beir(root: Path, note: Warn, on_empty: OnEmpty) -> Iterator[Passage]:
     path = root / "corpus.jsonl.gz" if (root / "corpus.jsonl.gz").is_file() else root / "corpus.jsonl"
     repeats = _Repeats(path, note)
+    surrogates = _Surrogates(path, note)
     for where, row in _rows(path):
         doc = _row_id(row, ("_id",))
         if doc is None:
             msg = f"{path} {where} has no '_id'; every row of a BEIR corpus needs a non-empty '_id'."
             raise SourceError(msg)
+        doc = surrogates.doc(doc, where)
         if repeats.repeated(doc, where):
             continue
-        text = (str(row.get("title") or "") + " " + str(row.get("text") or "")).strip()
+        text = surrogates.text((str(row.get("title") or "") + " " + str(row.get("text") or "")).strip(), where)
         if not text:
             on_empty(doc)
             continue
         yield Passage(doc, doc, text, content_hash(text))
     repeats.close()
+    surrogates.close()
 
 
 def read_source(
@@ -437,7 +507,8 @@ def read_source(
         warn: Called with a one-line message for every skipped file (default: ignore); a skipped file is
             not a deleted one, so callers should not prune after it.
         note: Called with a one-line message for problems that skip no file: a document id repeated in a
-            table (the first row wins), a symbolic link to a folder (not followed). Default: ``warn``.
+            table (the first row wins), a table without ids (rows named by number), a lone surrogate replaced
+            in a text, a symbolic link to a folder (not followed). Default: ``warn``.
         on_empty: Called with the id of every document that yields no passage (empty or blank text).
 
     Yields:
@@ -446,7 +517,7 @@ def read_source(
     Raises:
         SourceError: If the source does not exist, is empty, or has an unknown format or no text column, or
             (while iterating) a table or BEIR file has a line that is not UTF-8, JSON or CSV, a row without
-            a BEIR ``_id``, or is a truncated ``.gz`` file.
+            a BEIR ``_id``, an id holding a lone surrogate, or is a truncated ``.gz`` file.
     """
     if chunk_size < 1:
         msg = f"--chunk-size must be >= 1 word, got {chunk_size}."
@@ -471,7 +542,7 @@ def read_source(
     if name.endswith(TABLE_SUFFIXES) or name.endswith(".jsonl.gz"):
         return _table(path, text_field, chunk_size, notes, empties)
     if name.endswith(TEXT_SUFFIXES):
-        text = _read_utf8(path, report)
+        text = _read_utf8(path, report) if _utf8_name(path.name, path, report) else None
         return iter(()) if text is None else _passages(path.name, text, chunk_size, empties)
     msg = f"Cannot index {path.name!r}: expected a folder, .txt/.md, .jsonl, .csv or .parquet."
     raise SourceError(msg)

@@ -276,9 +276,57 @@ def test_row_number_of_a_row_without_id_clashing_with_an_explicit_id_is_explaine
     path.write_text('{"id": 1, "text": "one"}\n{"text": "no id"}\n{"text": "no id either"}\n{"id": 2, "text": "two"}\n')
     passages, _, notes, _ = collect(path)
     assert passages == [("1", "one"), ("2", "no id either")]
-    assert len(notes) == 2
-    assert "line 2 has no id, so it is named by its row number '1'" in notes[0] and "line 1 uses" in notes[0]
-    assert "line 4 uses document id '2', which line 3 already has as its row number" in notes[1]
+    assert len(notes) == 3
+    assert "line 2 has no _id or id, so its rows are named by row number" in notes[0]
+    assert "line 2 has no id, so it is named by its row number '1'" in notes[1] and "line 1 uses" in notes[1]
+    assert "line 4 uses document id '2', which line 3 already has as its row number" in notes[2]
+
+
+def test_rows_named_by_number_are_noted_once_per_file(tmp_path: Path) -> None:
+    # deleting a row renamed every row after it, which left the old last id's text twice in a DB, unexplained
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "apples"}\n{"text": "bananas"}\n{"text": "cherries"}\n')
+    passages, warnings, notes, _ = collect(path)
+    assert passages == [("0", "apples"), ("1", "bananas"), ("2", "cherries")] and warnings == []
+    assert len(notes) == 1 and "line 1 has no _id or id" in notes[0] and "--prune" in notes[0]
+    path.write_text('{"id": "a", "text": "apples"}\n')
+    assert collect(path)[2] == []
+
+
+def test_folder_file_whose_name_is_not_utf8_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    # A Latin-1 name became a surrogate-escaped id that no store could write: every run stopped at that batch
+    # with an error naming no file, and the files after it were never indexed.
+    import os
+
+    (tmp_path / "a.md").write_text("first file")
+    with open(os.path.join(os.fsencode(tmp_path), b"caf\xe9.md"), "wb") as fh:
+        fh.write(b"latin-1 named file")
+    (tmp_path / "z.md").write_text("last file")
+    passages, warnings, _, _ = collect(tmp_path)
+    assert passages == [("a.md", "first file"), ("z.md", "last file")]
+    assert len(warnings) == 1 and "caf\\xe9.md" in warnings[0] and "not UTF-8" in warnings[0]
+    single = tmp_path / os.fsdecode(b"caf\xe9.md")
+    passages, warnings, _, _ = collect(single)
+    assert passages == [] and len(warnings) == 1 and "convmv" in warnings[0]
+
+
+@pytest.mark.parametrize("name", ["rows.jsonl", "corpus.jsonl"])
+def test_lone_surrogate_in_a_json_text_becomes_u_fffd_with_a_note(tmp_path: Path, name: str) -> None:
+    # '"\\ud83d"' (half an emoji) is valid JSON; content hashing failed on it mid-run, naming no file or line.
+    path = tmp_path / name
+    rows = [{"_id": f"d{i}", "text": f"row {i} \ud83d" if i in (1, 3) else f"row {i}"} for i in range(4)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    passages, warnings, notes, _ = collect(tmp_path if name == "corpus.jsonl" else path)
+    assert [p[1] for p in passages] == ["row 0", "row 1 \ufffd", "row 2", "row 3 \ufffd"] and warnings == []
+    assert len(notes) == 2 and "line 2" in notes[0] and "'\\ud83d'" in notes[0] and "2 texts in all" in notes[1]
+    assert all(content_hash(p[1]) for p in passages)
+
+
+def test_lone_surrogate_in_an_id_stops_the_run_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"id": "ok", "text": "one"}) + "\n" + json.dumps({"id": "x\udc00", "text": "two"}) + "\n")
+    with pytest.raises(SourceError, match=r"rows\.jsonl line 2: the id 'x\\udc00' holds a lone UTF-16 surrogate"):
+        collect(path)
 
 
 def test_row_without_the_text_field_after_the_first_names_its_line(tmp_path: Path) -> None:
