@@ -418,7 +418,10 @@ def main(argv: list[str] | None = None) -> int:
         _drop_stdout()
         return 141
     except KeyboardInterrupt:
-        _eprint("matryo: interrupted; work committed so far is kept, re-run the same command to continue")
+        if args.func in (_cmd_index, _cmd_demo):
+            _eprint("matryo: interrupted; work committed so far is kept, re-run the same command to continue")
+        else:
+            _eprint("matryo: interrupted")
         return 130
     except (MatryoError, OSError, ValueError) as exc:
         if os.environ.get("MATRYO_DEBUG"):

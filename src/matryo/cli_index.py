@@ -303,9 +303,11 @@ def index_into(
         if read_meta(db) != stored:  # another run wrote the DB meanwhile: check again
             stored = check_db(db, source=source, store=store)
         wanted = _wanted(db, stored, model=model, store=store, truncate_dim=truncate_dim, where=where)
-        target = open_store(db, wanted)
         if stored is None or stored.source != wanted.source:
-            write_meta(db, wanted)  # a new DB, or an older one adopting its first SOURCE
+            # a new DB, or an older one adopting its first SOURCE; written before the store files, so a run
+            # interrupted in between leaves a DB the same command continues, not a folder it refuses
+            write_meta(db, wanted)
+        target = open_store(db, wanted)
         repaired = target.repair_duplicates()
         bar = _progress(quiet)
         batches = 0
@@ -378,19 +380,27 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
         lock = _lock(db, busy, wait=CHROMA_SEARCH_WAIT)
     store = open_store(db, meta)
 
+    count = store.count()
+
     def search(query: str, k: int = 10, rescore_multiplier: float | None = None) -> list[Hit]:
         _ = lock  # the lock is held for as long as this searcher lives
+        k = min(k, max(count, 1))  # no more hits than passages (a -k of 10**20 overflowed in the store)
         return store.search(query, k, DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier)
 
-    return search, meta, store.count()
+    return search, meta, count
 
 
 def print_hits(hits: list[Hit], *, width: int = 120) -> None:
-    """Print hits as a table: rank, score, id and the start of the text."""
+    """Print hits as a table: rank, score, id and the start of the text.
+
+    An id longer than 40 characters keeps its end (``...infrastructure/deploy.md#3``): the file name and chunk
+    number are what tell hits apart (``--json`` prints whole ids).
+    """
     id_width = min(max([len(h.id) for h in hits] + [2]), 40)
     print(f"{'#':>3}  {'score':>6}  {'id':<{id_width}}  text")
     for rank, hit in enumerate(hits, 1):
         text = " ".join(hit.text.split())
         room = max(20, width - id_width - 16)
         text = text if len(text) <= room else text[: room - 3] + "..."
-        print(f"{rank:>3}  {hit.score:6.3f}  {hit.id[:id_width]:<{id_width}}  {text}")
+        shown = hit.id if len(hit.id) <= id_width else "..." + hit.id[-(id_width - 3) :]
+        print(f"{rank:>3}  {hit.score:6.3f}  {shown:<{id_width}}  {text}")

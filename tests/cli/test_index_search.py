@@ -410,3 +410,47 @@ def test_ids_stored_twice_are_repaired_by_the_next_run(run: Run, model: Path, do
     assert search_json(run, db, "fish in the water", "-k", "1")[0]["id"] == "city.txt"
     code, _, err = run("index", docs, "--db", db, "--quiet")
     assert code == 0 and err == ""
+
+
+@pytest.mark.parametrize("store", ["lancedb", "chroma"])
+def test_interrupt_between_the_db_meta_and_the_store_files_is_continued_by_a_rerun(
+    run: Run, model: Path, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str
+) -> None:
+    # The store files used to be made before matryo.json, so a Ctrl-C in between left a folder that the
+    # re-run the interrupt message asks for refused as "not a matryo DB folder".
+    import matryo.stores
+
+    real = matryo.stores.open_store
+
+    def interrupted(db: Path, meta: object, **kwargs: object) -> object:
+        real(db, meta, **kwargs)  # type: ignore[arg-type]
+        raise KeyboardInterrupt
+
+    db = tmp_path / "db"
+    monkeypatch.setattr(matryo.stores, "open_store", interrupted)
+    code, _, err = run("index", docs, "--db", db, "--model", model, "--store", store, "--quiet")
+    assert code == 130 and "re-run the same command" in err
+    monkeypatch.setattr(matryo.stores, "open_store", real)
+    code, _, err = run("index", docs, "--db", db, "--model", model, "--store", store, "--quiet")
+    assert code == 0, err
+    assert set(stored(db)) == set(DOCS)
+
+
+def test_search_huge_k_interrupt_and_long_ids(
+    run: Run, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = tmp_path / "rows.jsonl"
+    long = "handbook/engineering/infrastructure/deployment-checklist.md"
+    lines = [json.dumps({"id": f"{long}#{i}", "text": f"release step {i} gzip"}) for i in range(3)]
+    rows.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "db"
+    assert run("index", rows, "--db", db, "--model", model, "--quiet")[0] == 0
+    # -k 10**20 ended in "OverflowError: Python int too large to convert to C long"
+    code, out, err = run("search", "gzip release", "--db", db, "-k", str(10**20))
+    assert code == 0, err
+    shown = [line.split()[2] for line in out.splitlines()[1:4]]
+    # ids were cut to their first 40 characters, so the three chunks printed the same id
+    assert sorted(shown) == [f"...{long[-(40 - 3 - 2) :]}#{i}" for i in range(3)]
+    monkeypatch.setattr(cli_index, "open_search", lambda _db: (_ for _ in ()).throw(KeyboardInterrupt))
+    code, _, err = run("search", "gzip", "--db", db)
+    assert code == 130 and err.strip() == "matryo: interrupted", "nothing to re-run or keep in a search"
