@@ -62,6 +62,22 @@ def _load(model: str | None) -> StaticEncoder:
     return load_encoder(model)
 
 
+def _load_recorded(model: str | None, db: Path) -> StaticEncoder:
+    """Load the model a DB records, saying where the name came from when it no longer loads."""
+    from matryo.errors import ModelNotFoundError
+    from matryo.stores import META_FILE
+
+    try:
+        return _load(model)
+    except ModelNotFoundError as exc:
+        msg = (
+            f"{db} was built with the model {model!r} (recorded in {db / META_FILE} and in the store), which no "
+            f"longer loads: {exc} A DB keeps using its model's path: put the model back there, or index SOURCE "
+            "again into a new --db."
+        )
+        raise CliError(msg) from exc
+
+
 def _model_key(model: str | None) -> str | None:
     """A model reference that still works from another directory (absolute path, hub id, or None)."""
     if model is None:
@@ -228,7 +244,7 @@ def _wanted(
     from matryo.stores import STORES, DbMeta, check_meta, require_store
 
     key = _model_key(model) if model is not None else (stored.model if stored else None)
-    encoder = _load(key)
+    encoder = _load(key) if model is not None or stored is None else _load_recorded(key, db)
     dim = encoder.dim
     if truncate_dim is not None:
         width = truncate_dim
@@ -366,7 +382,7 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
     if meta is None:
         msg = f"{db} is not a matryo DB folder (no matryo.json); build one with `matryo index SOURCE --db {db}`."
         raise CliError(msg)
-    encoder = _load(meta.model)
+    encoder = _load_recorded(meta.model, db)
     check_meta(meta, DbMeta(meta.store, meta.model, encoder.fingerprint, encoder.dim, meta.truncate_dim), db)
     lock = None
     if meta.store == "chroma":

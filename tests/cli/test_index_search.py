@@ -454,3 +454,20 @@ def test_search_huge_k_interrupt_and_long_ids(
     monkeypatch.setattr(cli_index, "open_search", lambda _db: (_ for _ in ()).throw(KeyboardInterrupt))
     code, _, err = run("search", "gzip", "--db", db)
     assert code == 130 and err.strip() == "matryo: interrupted", "nothing to re-run or keep in a search"
+
+
+def test_a_moved_model_folder_is_named_as_the_one_the_db_was_built_with(
+    run: Run, model: Path, docs: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    mine = tmp_path / "my-model"
+    shutil.copytree(model, mine)
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", mine, "--quiet")[0] == 0
+    mine.rename(tmp_path / "moved")
+    clear_encoder_cache()
+    for argv in (("search", "gzip", "--db", db), ("index", docs, "--db", db, "--quiet")):
+        code, _, err = run(*argv)
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert f"{db} was built with the model '{mine}'" in err and "put the model back there" in err

@@ -324,7 +324,8 @@ def test_lone_surrogate_in_a_json_text_becomes_u_fffd_with_a_note(tmp_path: Path
 
 def test_lone_surrogate_in_an_id_stops_the_run_naming_the_line(tmp_path: Path) -> None:
     path = tmp_path / "rows.jsonl"
-    path.write_text(json.dumps({"id": "ok", "text": "one"}) + "\n" + json.dumps({"id": "x\udc00", "text": "two"}) + "\n")
+    rows = [{"id": "ok", "text": "one"}, {"id": "x\udc00", "text": "two"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(SourceError, match=r"rows\.jsonl line 2: the id 'x\\udc00' holds a lone UTF-16 surrogate"):
         collect(path)
 
