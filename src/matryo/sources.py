@@ -310,10 +310,14 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             name, install = "pyarrow", "pip install pyarrow"
             raise missing_extra(name, install, "Reading Parquet files") from exc
         number = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
-                number += 1
-                yield f"row {number}", row
+        try:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+                for row in batch.to_pylist():
+                    number += 1
+                    yield f"row {number}", row
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+            msg = f"{path} is not a readable Parquet file (after {number} rows: {exc}); write or copy it again."
+            raise SourceError(msg) from exc
     elif suffix == ".csv":
         yield from _csv_rows(path)
     else:
@@ -456,12 +460,25 @@ def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: O
         if repeats.repeated(doc, where, numbered=explicit is None):
             continue
         text = row[text_field]
+        if isinstance(text, (dict, list, bool)):
+            msg = (
+                f"{path} {where}: the {text_field!r} field is {_kind(text)}, not text; expected a string (or null "
+                "for a row without text). Pass --text-field NAME for the field that holds the text."
+            )
+            raise SourceError(msg)
         yield from _passages(doc, surrogates.text("" if text is None else str(text), where), chunk_size, on_empty)
     repeats.close()
     surrogates.close()
     if empty:
         msg = f"{path} holds no rows; nothing to index."
         raise SourceError(msg)
+
+
+def _kind(value: object) -> str:
+    """How a non-text value reads in an error message."""
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    return "an object" if isinstance(value, dict) else "a list"
 
 
 def _beir(root: Path, note: Warn, on_empty: OnEmpty) -> Iterator[Passage]:
@@ -517,7 +534,8 @@ def read_source(
     Raises:
         SourceError: If the source does not exist, is empty, or has an unknown format or no text column, or
             (while iterating) a table or BEIR file has a line that is not UTF-8, JSON or CSV, a row without
-            a BEIR ``_id``, an id holding a lone surrogate, or is a truncated ``.gz`` file.
+            a BEIR ``_id``, an id holding a lone surrogate, a text that is an object, list or boolean, or is a
+            truncated ``.gz`` or unreadable Parquet file.
     """
     if chunk_size < 1:
         msg = f"--chunk-size must be >= 1 word, got {chunk_size}."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -339,3 +340,22 @@ def test_row_without_the_text_field_after_the_first_names_its_line(tmp_path: Pat
     path.write_text('{"id": 5, "body": "no text field"}\n')
     with pytest.raises(SourceError, match=r"rows\.jsonl line 1 has no 'text' field .*pass --text-field NAME"):
         list(read_source(path))
+
+
+def test_text_that_is_an_object_list_or_boolean_is_refused_naming_the_line(tmp_path: Path) -> None:
+    # {"en": ..., "de": ...} was indexed as its Python repr "{'en': 'parse arguments', ...}", true as "True"
+    path = tmp_path / "odd.jsonl"
+    for value, kind in (({"en": "parse"}, "an object"), (["open", "socket"], "a list"), (True, "a boolean (true)")):
+        path.write_text(json.dumps({"id": "a", "text": "fine", "n": 1}) + "\n" + json.dumps({"id": "b", "text": value}))
+        with pytest.raises(SourceError, match=rf"odd\.jsonl line 2: the 'text' field is {re.escape(kind)}, not text"):
+            collect(path)
+    path.write_text(json.dumps({"id": "n", "text": 42}) + "\n")
+    assert collect(path)[0] == [("n", "42")], "a number is still indexed as its text"
+
+
+def test_damaged_parquet_file_is_named(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(bytes(range(256)) + b"not parquet")
+    with pytest.raises(SourceError, match=r"bad\.parquet is not a readable Parquet file"):
+        collect(path)
