@@ -34,7 +34,14 @@ from matryo.errors import (
     ModelNotFoundError,
     missing_extra,
 )
-from matryo.formats import find_model_files, load_table, load_tokenizer, stored_truncate_dim, warn_default_prompt
+from matryo.formats import (
+    find_model_files,
+    load_table,
+    load_tokenizer,
+    model2vec_max_length,
+    stored_truncate_dim,
+    warn_default_prompt,
+)
 from matryo.texts import SPLIT_DISAGREES, check_texts, check_unicode, piece_boundaries, spans, splits_on_whitespace
 
 __all__ = ["DEFAULT_MODEL_PATH", "StaticEncoder"]
@@ -220,6 +227,8 @@ class StaticEncoder:
                     raise ModelNotFoundError(msg) from exc
         files = find_model_files(folder)
         tokenizer = load_tokenizer(files.tokenizer)
+        if max_length is None and files.layout == "model2vec":
+            max_length = model2vec_max_length(files, tokenizer)
         table, stored_dtype = load_table(files.weights)
         if truncate_dim is None:
             truncate_dim = stored_truncate_dim(files.st_config, int(table.shape[1]), files.root)

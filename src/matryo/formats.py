@@ -35,12 +35,14 @@ from tokenizers import Tokenizer
 from matryo.errors import IncompleteFolderError, ModelFormatError, ModelNotFoundError
 
 __all__ = [
+    "MODEL2VEC_DEFAULT_MAX_LENGTH",
     "IncompleteFolderError",
     "ModelFiles",
     "SafetensorsFile",
     "find_model_files",
     "load_table",
     "load_tokenizer",
+    "model2vec_max_length",
     "stored_truncate_dim",
     "warn_default_prompt",
 ]
@@ -51,6 +53,7 @@ _STATIC_TYPE_SUFFIX = "StaticEmbedding"
 _HUB_SUBFOLDER = "0_StaticEmbedding"
 _SUPPORTED_MODULES = {"StaticEmbedding", "Normalize"}  # class names in modules.json "type"
 _TABLE_KEYS = ("embedding.weight", "embeddings")
+_MODEL2VEC_KEYS = {"max_length", "normalize", "embedding_dtype", "apply_pca", "hidden_dim"}  # config.json keys
 # Every dtype the safetensors format defines, with its size in bits (safetensors' Dtype::bitsize). Any of them
 # may sit beside the table; only the table's own dtype is restricted (see _TABLE_DTYPES).
 _BITS = {
@@ -209,7 +212,8 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
     tried.append(f"sentence-transformers hub layout ({_HUB_SUBFOLDER}/{_WEIGHTS} + {_TOKENIZER})")
 
     if _complete(folder):
-        layout = "model2vec" if config.get("model_type") == "model2vec" else "root"
+        # model2vec's config.json: model_type "model2vec" before 0.10, a max_length/normalize/... block since
+        layout = "model2vec" if config.get("model_type") == "model2vec" or _MODEL2VEC_KEYS & config.keys() else "root"
         return ModelFiles(folder, folder / _WEIGHTS, folder / _TOKENIZER, layout, config, st_config, normalized)
     tried.append(f"model2vec / root layout ({_WEIGHTS} + {_TOKENIZER} at the root)")
 
@@ -384,6 +388,36 @@ def load_tokenizer(path: Path) -> Tokenizer:
     except Exception as exc:  # tokenizers raises a bare Exception for malformed files
         msg = f"Could not read the tokenizer {str(path)!r}: {exc}. Expected a Hugging Face tokenizer.json."
         raise ModelFormatError(msg) from exc
+
+
+MODEL2VEC_DEFAULT_MAX_LENGTH = 512
+"""model2vec's token cut when a folder's ``config.json`` has no ``max_length`` key."""
+
+
+def model2vec_max_length(files: ModelFiles, tokenizer: Tokenizer) -> int | None:
+    """The token cut model2vec applies to a folder only it loads (model2vec layout, no ``modules.json``).
+
+    model2vec ignores the truncation stored in ``tokenizer.json`` and cuts at ``config.json``'s
+    ``max_length``, or at 512 tokens when the key is absent (``null``: never). sentence-transformers cannot
+    load such a folder, so model2vec's rule is the one to match; a ``null`` clears ``tokenizer``'s truncation.
+
+    Returns:
+        The cut to apply, or ``None`` when the tokenizer (now without truncation for ``null``) decides.
+
+    Raises:
+        ModelFormatError: If ``max_length`` is not a positive int or null.
+    """
+    value = files.config.get("max_length", MODEL2VEC_DEFAULT_MAX_LENGTH)
+    if value is None:
+        tokenizer.no_truncation()
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = (
+            f"{str(files.root / 'config.json')!r} sets max_length {value!r}; expected a positive int (the token "
+            "cut model2vec applies) or null (no cut). Fix config.json, or pass max_length= to from_pretrained."
+        )
+        raise ModelFormatError(msg)
+    return value
 
 
 def stored_truncate_dim(st_config: Mapping[str, Any], dim: int, root: Path) -> int | None:

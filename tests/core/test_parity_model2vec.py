@@ -7,7 +7,8 @@ They differ, by design, in two places (matryo follows sentence-transformers):
   characters is a zero vector in model2vec and the ``[UNK]`` row in matryo);
 * model2vec first clips every string to ``max_length * median_token_length`` characters (512 x the
   median vocabulary entry length by default), then lets the tokenizer cut at ``max_length`` tokens;
-  matryo only applies the token truncation stored in ``tokenizer.json`` (model2vec saves 512 there).
+  matryo only applies the token truncation stored in ``tokenizer.json`` (model2vec saves 512 there; in a
+  folder without ``modules.json``, which only model2vec loads, matryo applies model2vec's ``max_length``).
   A text whose first 512 tokens span more characters than the clip (long runs of whitespace, long
   words) loses its tail in model2vec only.
 
@@ -16,6 +17,7 @@ Both also treat float16 tables differently: model2vec averages in float16, matry
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +139,35 @@ def test_both_cut_at_512_tokens(m2v_folder: Path, tiny: tuple[Any, np.ndarray]) 
     expected = table[ids].mean(axis=0)
     np.testing.assert_allclose(enc.encode(text, normalize=False), expected, atol=TOL)
     np.testing.assert_allclose(model.encode(text), expected, atol=TOL)
+
+
+@pytest.mark.parametrize("config_max_length", ["absent", 16, None])
+def test_folder_only_model2vec_loads_is_cut_as_model2vec_cuts_it(
+    m2v_folder: Path, tiny: tuple[Any, np.ndarray], config_max_length: object
+) -> None:
+    """No modules.json (so sentence-transformers cannot load it) and no truncation in tokenizer.json, as
+    model2vec folders written before max_length was stored: model2vec cuts at config.json's max_length, 512
+    when absent, and matryo kept every token (cosine 0.83 on a 912-token text in review)."""
+    _, table = tiny
+    (m2v_folder / "modules.json").unlink()
+    tok = json.loads((m2v_folder / "tokenizer.json").read_text())
+    tok["truncation"] = None
+    (m2v_folder / "tokenizer.json").write_text(json.dumps(tok))
+    config = json.loads((m2v_folder / "config.json").read_text())
+    config.pop("max_length", None)
+    if config_max_length != "absent":
+        config["max_length"] = config_max_length
+    (m2v_folder / "config.json").write_text(json.dumps(config))
+    enc = StaticEncoder.from_pretrained(m2v_folder)
+    model = StaticModel.from_pretrained(str(m2v_folder))
+    expected_cut = {"absent": 512, 16: 16, None: None}[config_max_length]  # type: ignore[index]
+    assert enc.layout == "model2vec" and enc.max_length == model.max_length == expected_cut
+    text = "a." * 450  # 900 one-character tokens, inside model2vec's character clip
+    assert len(enc.tokenize([text])[0]) == (expected_cut or 900)
+    np.testing.assert_allclose(enc.encode(text, normalize=False), model.encode(text), atol=TOL)
+    again = StaticModel.from_pretrained(str(enc.save_pretrained(m2v_folder.parent / "saved")))
+    assert again.max_length == expected_cut, "a matryo round trip keeps what model2vec reads"
+    assert StaticEncoder.from_pretrained(m2v_folder, max_length=7).max_length == 7, "an explicit max_length wins"
 
 
 def test_float16_table(tmp_path: Path, tiny: tuple[Any, np.ndarray]) -> None:
