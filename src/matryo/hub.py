@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from matryo.errors import ModelNotFoundError, missing_extra
+from matryo.errors import ModelFormatError, ModelNotFoundError, missing_extra
 from matryo.formats import IncompleteFolderError, find_model_files
 
 __all__ = ["looks_like_hub_id", "snapshot"]
 
 # Everything a static model folder can need; never pickles.
 _ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.txt"]
+_CONFIG_PATTERNS = ["*.json"]  # fetched first, to refuse a model that is not static before its weights
 _OFFLINE_VALUES = {"1", "on", "yes", "true"}
 
 
@@ -38,7 +39,8 @@ def snapshot(
     The local cache is tried first, so a cached model loads with no network call at all. A cached snapshot
     that lacks the model files (an interrupted download) counts as a miss. When the cache misses and the
     machine is offline (``HF_HUB_OFFLINE=1``, ``local_files_only=True``, or no route to the hub), this fails
-    at once with :class:`ModelNotFoundError`, without retries.
+    at once with :class:`ModelNotFoundError`, without retries. Online, the repo's JSON files come first, so a
+    model that is not static is refused before its weights are downloaded.
 
     Args:
         repo_id: A hub id such as ``"sentence-transformers/static-retrieval-mrl-en-v1"``.
@@ -53,6 +55,8 @@ def snapshot(
     Raises:
         MissingExtraError: If ``huggingface_hub`` is not installed.
         ModelNotFoundError: If the model is not cached (or only partly) and cannot be downloaded.
+        ModelFormatError: If the repo's ``modules.json`` shows a model that is not static (nothing more is
+            downloaded).
     """
     try:
         from huggingface_hub import snapshot_download
@@ -94,11 +98,21 @@ def snapshot(
                 raise ModelNotFoundError(msg) from incomplete
         else:
             return cached
+    # The small JSON files first: a repo that is not a static model (a transformer id passed by mistake) is
+    # refused by its modules.json before its weights (often GBs) are downloaded.
     try:
+        configs = Path(snapshot_download(**{**kwargs, "allow_patterns": _CONFIG_PATTERNS}))  # type: ignore[arg-type]
+        try:
+            find_model_files(configs)  # raises ModelFormatError for a transformer or unsupported modules
+        except IncompleteFolderError:
+            pass  # expected: the weights are not there yet
         return Path(snapshot_download(**kwargs))  # type: ignore[arg-type]
+    except ModelFormatError:
+        raise
     except Exception as exc:
         msg = (
             f"Could not load {repo_id!r} (revision {revision or 'main'}) from the Hugging Face hub: "
-            f"{type(exc).__name__}: {exc}. Check the id and your network, or pass a local model folder."
+            f"{type(exc).__name__}: {str(exc).rstrip('.')}. Check the id and your network, or pass a local model "
+            "folder."
         )
         raise ModelNotFoundError(msg) from exc

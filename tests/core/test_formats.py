@@ -226,6 +226,8 @@ def test_partial_hub_cache_online_downloads_again(tmp_path: Path, monkeypatch: p
     def snapshot_download(**kwargs: object) -> str:
         if kwargs.get("local_files_only"):
             return str(real(**kwargs))  # the real cache lookup finds the partial snapshot
+        if kwargs["allow_patterns"] == ["*.json"]:
+            return str(snapshot)  # the JSON files checked before the weights: nothing to add here
         downloads.append(kwargs)  # stands in for the network: the download completes the snapshot
         make_tiny_model(snapshot)
         return str(snapshot)
@@ -235,6 +237,35 @@ def test_partial_hub_cache_online_downloads_again(tmp_path: Path, monkeypatch: p
     assert len(downloads) == 1 and enc.dim == 64
     StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)  # now complete: a cache hit, no download
     assert len(downloads) == 1
+
+
+def test_hub_id_of_a_transformer_is_refused_before_its_weights_are_downloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 'BAAI/bge-large-en-v1.5' passed by mistake downloaded its 1.3 GB of weights before modules.json said no.
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    snapshot = tmp_path / "snap"
+    patterns: list[object] = []
+
+    def snapshot_download(**kwargs: object) -> str:  # stands in for the network
+        if kwargs.get("local_files_only"):
+            raise huggingface_hub.errors.LocalEntryNotFoundError("not cached")
+        patterns.append(kwargs["allow_patterns"])
+        snapshot.mkdir(exist_ok=True)
+        modules = [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        ]
+        (snapshot / "modules.json").write_text(json.dumps(modules))
+        if "*.safetensors" in kwargs["allow_patterns"]:  # type: ignore[operator]
+            (snapshot / "model.safetensors").write_bytes(b"")  # the weights
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    with pytest.raises(ModelFormatError, match="Transformer -> Pooling"):
+        StaticEncoder.from_pretrained("owner/transformer", cache_dir=tmp_path)
+    assert patterns == [["*.json"]], "only the JSON files were fetched"
 
 
 def test_save_pretrained_round_trip(tmp_path: Path, tiny_model: Path) -> None:
