@@ -112,6 +112,9 @@ class StaticEncoder:
         Raises:
             ModelFormatError: If the table is not 2-D or has fewer rows than the tokenizer's highest token id + 1
                 (extra rows, as in a padded table, are ignored).
+
+        Warns:
+            UserWarning: If the table has at least twice the rows the tokenizer uses (another model's tokenizer?).
             InvalidArgumentError: If ``max_length < 1`` or ``truncate_dim < 1`` (InvalidTypeError if not an int).
             DimensionMismatchError: If ``truncate_dim`` is larger than the table's width.
         """
@@ -128,6 +131,13 @@ class StaticEncoder:
                 "tokenizer? Load the tokenizer.json the table was built with."
             )
             raise ModelFormatError(msg)
+        if rows and table.shape[0] >= 2 * rows:
+            msg = (
+                f"The token table has {table.shape[0]} rows but the tokenizer's ids stop at {rows - 1}: rows "
+                f"{rows}..{table.shape[0] - 1} are never looked up. A padded table has a few spare rows, not "
+                f"{table.shape[0] / rows:.1f}x the vocabulary: is tokenizer.json from another model?"
+            )
+            warnings.warn(msg, UserWarning, stacklevel=2)
         table = table[:rows]  # rows past the highest id (a padded table) are never looked up
         self._table: NDArray[np.float32] = table if table.dtype == np.float32 else table.astype(np.float32)
         self._tokenizer = Tokenizer.from_str(tokenizer.to_str())

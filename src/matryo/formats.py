@@ -172,6 +172,12 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
             which matryo cannot apply.
     """
     folder = Path(root)
+    if folder.is_file():
+        msg = (
+            f"Model path {str(folder)!r} is a file; pass the folder that holds {_WEIGHTS} and {_TOKENIZER} "
+            f"({str(folder.parent)!r}?)."
+        )
+        raise ModelNotFoundError(msg)
     if not folder.is_dir():
         msg = f"Model folder {str(folder)!r} does not exist (or is not a folder)."
         raise ModelNotFoundError(msg)
@@ -197,6 +203,15 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
             if _complete(sub):
                 layout = "sentence-transformers (modules.json)"
                 return ModelFiles(folder, sub / _WEIGHTS, sub / _TOKENIZER, layout, config, st_config, normalized)
+            if sub != folder:
+                # The folder modules.json names is the model; files elsewhere (the root) may be another one, and
+                # a hub snapshot missing it is an interrupted download, so no other layout is tried.
+                msg = (
+                    f"{str(modules_path)!r} puts the StaticEmbedding module in {str(sub)!r}, but there is no "
+                    f"{_WEIGHTS} + {_TOKENIZER} there (an interrupted download or copy?). Copy or download the "
+                    "model folder again."
+                )
+                raise IncompleteFolderError(msg)
             tried.append(f"sentence-transformers modules.json -> {str(sub)!r} (no {_WEIGHTS} + {_TOKENIZER} there)")
         elif any(_module_class(m) for m in modules):
             _refuse_non_static(folder, [_module_class(m) for m in modules if _module_class(m)])
@@ -363,9 +378,20 @@ def load_table(weights: str | os.PathLike[str]) -> tuple[NDArray[np.float32], st
     table = _as_float32(raw, dtype_name)
     if key == "embeddings" and ("mapping" in keys or "weights" in keys):
         if "mapping" in keys:
-            mapping = st.get("mapping").astype(np.int64)
+            raw = st.get("mapping")
+            if raw.dtype.kind not in "iu":
+                msg = (
+                    f"{str(weights)!r}: 'mapping' must hold integer row numbers, found dtype {raw.dtype}; re-save the "
+                    "model with model2vec, which writes an int64 mapping."
+                )
+                raise ModelFormatError(msg)
+            mapping = raw.astype(np.int64)
             if mapping.ndim != 1 or (mapping.size and (mapping.min() < 0 or mapping.max() >= table.shape[0])):
-                msg = f"{str(weights)!r}: 'mapping' must index rows 0..{table.shape[0] - 1} of 'embeddings'."
+                found = f"shape {mapping.shape}" if mapping.ndim != 1 else f"{mapping.min()}..{mapping.max()}"
+                msg = (
+                    f"{str(weights)!r}: 'mapping' must be 1-D and index rows 0..{table.shape[0] - 1} of 'embeddings', "
+                    f"found {found}; the file is damaged or the two tensors come from different models."
+                )
                 raise ModelFormatError(msg)
             table = table[mapping]
         if "weights" in keys:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from tests.conftest import make_tiny_model, make_tokenizer
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from matryo import ModelFormatError, ModelNotFoundError, StaticEncoder
-from matryo.formats import find_model_files
+from matryo.formats import IncompleteFolderError, find_model_files
 
 TEXTS = ["the cat read a file", "", "zebra dog", "python code search"]
 
@@ -82,6 +83,50 @@ def test_model2vec_mapping_and_weights_are_folded(tmp_path: Path) -> None:
     save_file({"embeddings": codebook, "mapping": mapping, "weights": weights}, str(folder / "model.safetensors"))
     enc = StaticEncoder.from_pretrained(folder)
     np.testing.assert_allclose(enc.table, codebook[mapping] * weights[:, None], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        (np.linspace(0, 6.9, 10, dtype=np.float32), "must hold integer row numbers, found dtype float32"),
+        (np.arange(10, dtype=np.int64) + 3, "index rows 0..6 of 'embeddings', found 3..12"),
+    ],
+)
+def test_model2vec_mapping_that_cannot_be_used_is_refused_saying_what_was_found(
+    tmp_path: Path, mapping: np.ndarray, expected: str
+) -> None:
+    # a float mapping was floored silently; an out-of-range one did not say what it held
+    folder = make_tiny_model(tmp_path / "m2v", layout="model2vec")
+    vocab = make_tokenizer().get_vocab_size()
+    mapping = np.resize(mapping, vocab)
+    codebook = np.ones((7, 8), np.float32)
+    save_file({"embeddings": codebook, "mapping": mapping}, str(folder / "model.safetensors"))
+    with pytest.raises(ModelFormatError, match=re.escape(expected)):
+        StaticEncoder.from_pretrained(folder)
+
+
+def test_modules_json_naming_a_missing_folder_does_not_fall_back_to_root_files(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "hub", layout="st_hub")
+    for name in ("model.safetensors", "tokenizer.json"):  # other files at the root: maybe another model
+        (folder / name).write_bytes((folder / "0_StaticEmbedding" / name).read_bytes())
+    (folder / "0_StaticEmbedding" / "model.safetensors").unlink()
+    with pytest.raises(IncompleteFolderError, match="0_StaticEmbedding.*interrupted download or copy"):
+        StaticEncoder.from_pretrained(folder)
+
+
+def test_a_file_passed_as_the_model_folder_is_named_as_a_file(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    with pytest.raises(ModelNotFoundError, match=r"is a file; pass the folder that holds model\.safetensors"):
+        StaticEncoder.from_pretrained(folder / "model.safetensors")
+
+
+def test_table_twice_the_vocabulary_warns_of_another_models_tokenizer(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    vocab = make_tokenizer().get_vocab_size()
+    save_file({"embedding.weight": np.ones((3 * vocab, 8), np.float32)}, str(folder / "model.safetensors"))
+    with pytest.warns(UserWarning, match=rf"{3 * vocab} rows .* 3\.0x the vocabulary: is tokenizer\.json from another"):
+        enc = StaticEncoder.from_pretrained(folder)
+    assert enc.vocab_size == vocab
 
 
 def test_folder_matching_no_layout_lists_what_was_tried(tmp_path: Path) -> None:
