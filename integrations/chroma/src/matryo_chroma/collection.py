@@ -434,7 +434,8 @@ class TwoStageCollection:
 
         Returns:
             Chroma's ``QueryResult`` dict, one list per query, best first; ``distances`` are
-            ``1 - full-dimension cosine``.
+            ``1 - full-dimension cosine``. Records stored with an all-zero vector (a document that yields no
+            tokens) are never returned, as in LanceDB's cosine search.
 
         Raises:
             ValueError: If not exactly one of ``query_texts`` and ``query_embeddings`` is given.
@@ -454,7 +455,10 @@ class TwoStageCollection:
             where_document=where_document,
             include=fields,  # type: ignore[arg-type]
         )
-        rows = _candidate_rows(first)
+        # A record with an all-zero vector (a document without tokens) has no direction: its cosine with any
+        # query is 0, so it would rank above every negative score. LanceDB's cosine search never returns such
+        # rows; drop them here too.
+        rows = {doc_id: row for doc_id, row in _candidate_rows(first).items() if row[0].any()}
         order = list(rows)
         full = self._full.lookup(
             order,
@@ -464,7 +468,7 @@ class TwoStageCollection:
         )
         hits = rescore(
             queries,
-            [list(q_ids) for q_ids in first["ids"]],
+            [[doc_id for doc_id in q_ids if doc_id in rows] for q_ids in first["ids"]],
             k=n_results,
             fetch_full_vectors=lambda _ids: full,
             on_missing="skip",
