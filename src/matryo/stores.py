@@ -11,20 +11,34 @@ plus its text, its document id and its content hash (which makes re-indexing inc
 * ``chroma``: a ``matryo_chroma`` two-stage collection ``matryo-passages`` in a ``PersistentClient``
   folder (``DB/chroma``), written with ``upsert``.
 
+Host errors become one-line errors naming the DB: a write the disk or the folder
+refused (full disk, quota, file-size limit, permissions, read-only file system) is a :class:`StoreWriteError`
+(an ``OSError``: what was committed is kept, fix the cause and re-run), files the host cannot read are a
+:class:`~matryo.errors.StoreFormatError` (the DB is damaged or incomplete: re-create it).
+
+After a LanceDB run that changed rows, :func:`index_passages` compacts the table and deletes the versions no
+reader can still be using (see :meth:`_LanceStore.optimize`), so re-indexing does not grow the folder without
+bound.
+
 The host libraries are imported inside functions, and only after the adapter distribution
 (``matryo-lancedb`` / ``matryo-chroma``) is found, so the error names the right ``pip install`` line.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import os
+import re
+import time
+import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, MatryoError, StoreFormatError, missing_extra
 from matryo.sources import Passage, batched
@@ -36,6 +50,7 @@ __all__ = [
     "Hit",
     "IndexStats",
     "Store",
+    "StoreWriteError",
     "index_passages",
     "open_store",
     "require_store",
@@ -51,6 +66,27 @@ _ADAPTERS = {
 _TABLE = "passages"
 _MAX_REPEATS_NAMED = 5
 _COLLECTION = "matryo-passages"
+_READERS_LOCK = ".matryo-readers.lock"
+"""Shared ``flock`` held by every open LanceDB store; the cleanup after a run deletes old versions at once only
+when it can take it exclusively (no other matryo process has the table open)."""
+_READERS_WAIT = 10.0
+"""Seconds a LanceDB store waits for the (short) exclusive hold of a cleanup before opening anyway."""
+CLEANUP_GRACE = timedelta(minutes=1)
+"""When other processes have the table open, only versions superseded at least this long ago are deleted."""
+_NEVER = timedelta(days=36500)
+# errnos of a write the disk or the folder refused: full disk, quota, file-size limit, permissions, read-only FS
+_WRITE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", 122), errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS}
+# SQLite result codes (Chroma's chroma.sqlite3) of the same: PERM, READONLY, CANTOPEN, FULL (primary codes), and
+# the IOERR_WRITE / FSYNC / DIR_FSYNC / TRUNCATE extended codes
+_SQLITE_WRITE_CODES = {3, 8, 13, 14, 778, 1034, 1290, 1546}
+_WRITE_MESSAGES = tuple(
+    m.lower()
+    for m in [*(os.strerror(e) for e in _WRITE_ERRNOS), "database or disk is full", "readonly database", "disk quota"]
+)
+
+
+class StoreWriteError(MatryoError, OSError):
+    """Writing a DB failed for a reason outside it (full disk, quota, permissions); what was committed is kept."""
 
 
 @dataclass(frozen=True)
@@ -180,53 +216,192 @@ def require_store(store: str) -> None:
         raise missing_extra(module, install, f"The {store} store") from exc
 
 
-def open_store(db: Path, meta: DbMeta) -> Store:
-    """Open (creating when needed) the store of a DB folder.
+def open_store(db: Path, meta: DbMeta, *, create: bool = True) -> Store:
+    """Open the store of a DB folder, creating it when needed (``create=True``).
+
+    Args:
+        db: The DB folder.
+        meta: Its metadata (``matryo.json``, or what a new DB will be built with).
+        create: Create the LanceDB table or Chroma collection when it is missing. ``False`` (searching): a
+            missing one is an error, and nothing is written into the folder.
 
     Raises:
         MissingExtraError: If the store's adapter package is not installed.
         InvalidArgumentError: If ``meta.store`` is unknown (a ValueError).
+        StoreFormatError: If ``create`` is False and the table or collection is missing (an incomplete DB), or
+            the host cannot read the store's files (a damaged DB).
+        StoreWriteError: If creating the store failed for lack of space or permissions (an OSError).
     """
     if meta.store not in _ADAPTERS:
         msg = f"Unknown store {meta.store!r}; choose one of {', '.join(STORES)}."
         raise InvalidArgumentError(msg)
     require_store(meta.store)
-    return _LanceStore(db, meta) if meta.store == "lancedb" else _ChromaStore(db, meta)
+    return _LanceStore(db, meta, create=create) if meta.store == "lancedb" else _ChromaStore(db, meta, create=create)
+
+
+def _incomplete(db: Path, what: str) -> StoreFormatError:
+    msg = (
+        f"{db} has {META_FILE} but no {what}: the DB is incomplete (a partial copy, or its store files were "
+        f"deleted). Re-index it with `matryo index SOURCE --db {db}` (or into a new --db folder)."
+    )
+    return StoreFormatError(msg)
+
+
+def _write_failure(exc: BaseException) -> bool:
+    """Whether a host error says the disk or the folder refused a write (space, quota, size limit, permissions)."""
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+        return True
+    text = str(exc)
+    if any(int(code) in _WRITE_ERRNOS for code in re.findall(r"os error (\d+)", text)):  # Rust's io::Error
+        return True
+    if any(int(code) in _SQLITE_WRITE_CODES for code in re.findall(r"\(code: (\d+)\)", text)):  # Chroma's SQLite
+        return True
+    lowered = text.lower()
+    return any(message in lowered for message in _WRITE_MESSAGES)
 
 
 @contextmanager
-def _host_errors(db: Path) -> Iterator[None]:
-    """Turn LanceDB's errors on damaged files (``RuntimeError: lance error: ...``, ``OSError``) into one line."""
+def _host_errors(db: Path, host: str, *, writing: bool = False) -> Iterator[None]:
+    """Turn a host's errors on the DB's files into one-line MatryoErrors naming the DB.
+
+    A write the disk or the folder refused is a :class:`StoreWriteError`, whatever the call; any other failure is
+    a :class:`StoreFormatError`, worded for a failed write when ``writing`` (fixing the disk may be enough) and
+    for a damaged DB otherwise. MatryoErrors, ValueErrors of the caller and BrokenPipeError pass through.
+
+    Args:
+        db: The DB folder (named in the message).
+        host: ``"LanceDB"`` or ``"Chroma"``.
+        writing: Whether the call writes the store.
+    """
+    caught: tuple[type[BaseException], ...] = (RuntimeError, OSError)
+    if host == "Chroma":
+        from chromadb.errors import ChromaError
+
+        caught = (*caught, ChromaError)
     try:
         yield
     except MatryoError:
         raise
-    except (RuntimeError, OSError) as exc:
+    except caught as exc:
         if isinstance(exc, BrokenPipeError):
             raise
         detail = " ".join(str(exc).split())
-        detail = detail if len(detail) <= 200 else detail[:197] + "..."
-        msg = (
-            f"{db} cannot be read: LanceDB failed on its files ({type(exc).__name__}: {detail}). The DB is damaged; "
-            "re-create it with `matryo index SOURCE --db NEW_FOLDER` (or delete it and index again)."
-        )
+        detail = f"{type(exc).__name__}: " + (detail if len(detail) <= 200 else detail[:197] + "...")
+        if _write_failure(exc):
+            msg = (
+                f"{'writing' if writing else 'opening'} {db} failed: {host} could not "
+                f"{'write' if writing else 'open'} its files ({detail}). The disk or the folder refused it, which "
+                "leaves the DB usable: what was committed is kept. Free disk space (or raise the quota or file-size "
+                "limit) or fix the folder's permissions, then re-run the same command."
+            )
+            raise StoreWriteError(msg) from exc
+        if writing:
+            msg = (
+                f"writing {db} failed: {host} could not write its files ({detail}); what was committed before is "
+                "kept. If the disk is full or the folder is not writable, fix that and re-run the same command; if "
+                "the same error comes back, the DB is damaged: re-create it with `matryo index SOURCE --db "
+                "NEW_FOLDER` (or delete it and index again)."
+            )
+        else:
+            msg = (
+                f"{db} cannot be read: {host} failed on its files ({detail}). The DB is damaged; re-create it "
+                "with `matryo index SOURCE --db NEW_FOLDER` (or delete it and index again)."
+            )
         raise StoreFormatError(msg) from exc
+
+
+def _hold_shared(path: Path) -> IO[str] | None:
+    """Open ``path`` (created when missing) and hold a shared ``flock`` on it, waiting for an exclusive holder.
+
+    Returns:
+        The open file holding the lock (it is released when the file is closed or garbage-collected), or
+        ``None`` where nothing can be locked: no ``fcntl`` (Windows), a lock file that cannot be made (a read-only
+        DB folder: then nobody can clean it up either), a file system that cannot lock, or a holder that kept
+        its exclusive lock for :data:`_READERS_WAIT` seconds.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return None
+    try:
+        handle = path.open("a")
+    except OSError:
+        try:
+            handle = path.open()
+        except OSError:
+            return None
+    deadline = time.monotonic() + _READERS_WAIT
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+        except OSError:
+            pass
+        else:
+            return handle
+        handle.close()
+        return None
+
+
+def _try_exclusive(handle: IO[str] | None) -> bool:
+    """Turn the shared lock of :func:`_hold_shared` into an exclusive one if nobody else holds it (no waiting)."""
+    if handle is None:
+        return False  # without a lock nobody's readers can be seen: assume there are some
+    import fcntl
+
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        _share(handle)  # a failed conversion drops the shared lock (flock(2)): take it again
+        return False
+    return True
+
+
+def _share(handle: IO[str] | None) -> None:
+    """Go back to a shared lock after :func:`_try_exclusive` (best effort)."""
+    if handle is None:
+        return
+    import fcntl
+
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        pass
 
 
 class _LanceStore:
     """``matryo_lancedb.TwoStageTable`` named ``passages``, with ``doc`` and ``hash`` metadata columns.
 
-    Every call turns LanceDB's errors on damaged files into a :class:`StoreFormatError` naming the DB.
+    Every call turns LanceDB's errors into a :class:`StoreWriteError` (the disk or the folder refused a write)
+    or a :class:`StoreFormatError` (damaged files) naming the DB. An open store holds a shared ``flock`` on
+    ``DB/.matryo-readers.lock`` (see :meth:`optimize`).
     """
 
-    def __init__(self, db: Path, meta: DbMeta) -> None:
+    def __init__(self, db: Path, meta: DbMeta, *, create: bool = True) -> None:
         os.environ.setdefault("LANCE_LOG", "error")  # keep Rust-side notices off the terminal
+        import lancedb
         import pyarrow as pa
 
-        from matryo_lancedb import create_two_stage_table
+        from matryo_lancedb import create_two_stage_table, open_two_stage_table
 
         self._db = db
-        with _host_errors(db):
+        with _host_errors(db, "LanceDB"):
+            if not create:
+                connection = lancedb.connect(str(db))
+                page = connection.list_tables()
+                names = set(page.tables)
+                while page.page_token:
+                    page = connection.list_tables(page_token=page.page_token)
+                    names.update(page.tables)
+                if _TABLE not in names:
+                    raise _incomplete(db, f"LanceDB table {_TABLE!r} ({_TABLE}.lance)")
+            self._readers = _hold_shared(db / _READERS_LOCK)  # taken before the table's version is read
+            if not create:
+                self._table = open_two_stage_table(str(db), _TABLE)
+                return
             self._table = create_two_stage_table(
                 str(db),
                 _TABLE,
@@ -236,13 +411,61 @@ class _LanceStore:
                 exist_ok=True,
             )
 
+    def optimize(self) -> None:
+        """Compact the table's files and delete the old versions no reader can still be using.
+
+        Every batch of a run is a commit (a version) and every version keeps its data files, so without this a
+        DB grew by its whole size on each re-index of changed texts. If no other process has the store open
+        (this process can take the readers' lock exclusively), every version but the latest is deleted;
+        otherwise only versions superseded at least :data:`CLEANUP_GRACE` ago are, so a search that opened the
+        table a moment ago keeps its files. New readers wait for the exclusive hold (the cleanup only). Any
+        ANN index on the table is updated with the rows added since it was built (LanceDB's ``optimize``).
+        """
+        try:
+            with _host_errors(self._db, "LanceDB", writing=True):
+                self._optimize()
+        except (StoreWriteError, StoreFormatError) as exc:
+            cause = exc.__cause__ or exc
+            detail = " ".join(str(cause).split())
+            detail = f"{type(cause).__name__}: " + (detail if len(detail) <= 200 else detail[:197] + "...")
+            msg = (
+                f"every passage of this run was committed to {self._db}, but compacting the table afterwards "
+                f"failed ({detail}). The DB is complete, only larger than needed; free disk space (or fix the "
+                "folder's permissions), and the next run that changes passages compacts it."
+            )
+            raise type(exc)(msg) from cause
+
+    def _optimize(self) -> None:
+        table = self._table.table
+        if _try_exclusive(self._readers):
+            try:
+                with warnings.catch_warnings():  # "removes every version except the latest": that is the aim
+                    warnings.filterwarnings("ignore", r"optimize\(cleanup_older_than=0\)", UserWarning)
+                    table.optimize(cleanup_older_than=timedelta(0))
+            finally:
+                _share(self._readers)
+            return
+        # compaction (and index update) first, deleting nothing yet: it supersedes the run's last version, and a
+        # version committed long ago may have been the latest until this run's first commit
+        table.optimize(cleanup_older_than=_NEVER)
+        # LanceDB deletes by a version's commit time, but a version may be read as long as it was the latest, up
+        # to when the next one was committed: keep every version superseded within the grace period
+        now = datetime.now()  # LanceDB's version timestamps are naive local times
+        versions = sorted(table.list_versions(), key=lambda v: int(v["version"]))
+        keep_from = now
+        for version, successor in zip(versions, versions[1:], strict=False):
+            if now - successor["timestamp"] < CLEANUP_GRACE:
+                keep_from = version["timestamp"]
+                break
+        table.optimize(cleanup_older_than=max(now - keep_from, timedelta(0)) + timedelta(seconds=1))
+
     def hashes(self) -> dict[str, tuple[str, str]]:
-        with _host_errors(self._db):
+        with _host_errors(self._db, "LanceDB"):
             data = self._table.table.search().select(["id", "hash", "doc"]).limit(None).to_arrow().to_pydict()
         return {i: (h, d) for i, h, d in zip(data["id"], data["hash"], data["doc"], strict=True)}
 
     def upsert(self, passages: list[Passage]) -> None:
-        with _host_errors(self._db):
+        with _host_errors(self._db, "LanceDB", writing=True):
             self._table.upsert([{"id": p.id, "text": p.text, "doc": p.doc, "hash": p.hash} for p in passages])
 
     def repair_duplicates(self) -> int:
@@ -251,7 +474,7 @@ class _LanceStore:
         # again (the last one read; its hash tells the next index run whether it is current).
         import pyarrow.compute as pc
 
-        with _host_errors(self._db):
+        with _host_errors(self._db, "LanceDB"):  # reading; delete and upsert report their own write errors
             ids = self._table.table.search().select(["id"]).limit(None).to_arrow()["id"]
             values, counts = pc.value_counts(ids).flatten()
             repeated = [str(v) for v, c in zip(values.to_pylist(), counts.to_pylist(), strict=True) if c > 1]
@@ -265,59 +488,79 @@ class _LanceStore:
         return len(repeated)
 
     def delete(self, ids: list[str]) -> None:
-        with _host_errors(self._db):
+        with _host_errors(self._db, "LanceDB", writing=True):
             for start in range(0, len(ids), 500):
                 self._table.delete(ids[start : start + 500])
 
     def count(self) -> int:
-        with _host_errors(self._db):
+        with _host_errors(self._db, "LanceDB"):
             return self._table.count()
 
     def search(self, query: str, k: int, rescore_multiplier: float) -> list[Hit]:
-        with _host_errors(self._db):
+        with _host_errors(self._db, "LanceDB"):
             rows = self._table.search(query, k, rescore_multiplier=rescore_multiplier)
         return [Hit(str(r["id"]), str(r["doc"]), float(r["score"]), str(r["text"])) for r in rows]
 
 
 class _ChromaStore:
-    """``matryo_chroma.TwoStageCollection`` named ``matryo-passages`` in a ``PersistentClient`` folder."""
+    """``matryo_chroma.TwoStageCollection`` named ``matryo-passages`` in a ``PersistentClient`` folder.
 
-    def __init__(self, db: Path, meta: DbMeta) -> None:
+    Every call turns Chroma's errors (``chromadb.errors.ChromaError``: SQLite's "database disk image is
+    malformed", "disk I/O error", ...) into a :class:`StoreWriteError` or :class:`StoreFormatError` naming the DB.
+    """
+
+    def __init__(self, db: Path, meta: DbMeta, *, create: bool = True) -> None:
         import chromadb
         from chromadb.config import Settings
 
         from matryo_chroma import TwoStageCollection
 
-        client = chromadb.PersistentClient(path=str(db / "chroma"), settings=Settings(anonymized_telemetry=False))
-        if _COLLECTION in [c.name for c in client.list_collections()]:
-            self._col = TwoStageCollection.open(client, _COLLECTION)
-        else:
+        self._db = db
+        folder = db / "chroma"
+        if not create and not folder.is_dir():  # PersistentClient would create it
+            raise _incomplete(db, "Chroma folder (chroma/)")
+        with _host_errors(db, "Chroma"):
+            client = chromadb.PersistentClient(path=str(folder), settings=Settings(anonymized_telemetry=False))
+            if _COLLECTION in [c.name for c in client.list_collections()]:
+                self._col = TwoStageCollection.open(client, _COLLECTION)
+                return
+        if not create:
+            raise _incomplete(db, f"Chroma collection {_COLLECTION!r} in chroma/")
+        with _host_errors(db, "Chroma", writing=True):
             self._col = TwoStageCollection.create(client, _COLLECTION, model=meta.model, truncate_dim=meta.truncate_dim)
 
     def hashes(self) -> dict[str, tuple[str, str]]:
         out: dict[str, tuple[str, str]] = {}
         step = 2000
-        for offset in range(0, self.count(), step):
-            got = self._col.get(include=["metadatas"], limit=step, offset=offset)
-            for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-                out[pid] = (str(meta["hash"]), str(meta["doc"]))
+        with _host_errors(self._db, "Chroma"):
+            for offset in range(0, self._col.count(), step):
+                got = self._col.get(include=["metadatas"], limit=step, offset=offset)
+                for pid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+                    out[pid] = (str(meta["hash"]), str(meta["doc"]))
         return out
 
     def upsert(self, passages: list[Passage]) -> None:
         metadatas: list[Any] = [{"hash": p.hash, "doc": p.doc} for p in passages]
-        self._col.upsert([p.id for p in passages], documents=[p.text for p in passages], metadatas=metadatas)
+        with _host_errors(self._db, "Chroma", writing=True):
+            self._col.upsert([p.id for p in passages], documents=[p.text for p in passages], metadatas=metadatas)
 
     def delete(self, ids: list[str]) -> None:
-        self._col.delete(ids)
+        with _host_errors(self._db, "Chroma", writing=True):
+            self._col.delete(ids)
 
     def repair_duplicates(self) -> int:
         return 0  # Chroma's ids are unique
 
+    def optimize(self) -> None:
+        """Nothing to do: Chroma compacts its own files."""
+
     def count(self) -> int:
-        return self._col.count()
+        with _host_errors(self._db, "Chroma"):
+            return self._col.count()
 
     def search(self, query: str, k: int, rescore_multiplier: float) -> list[Hit]:
-        got = self._col.query([query], n_results=k, rescore_multiplier=rescore_multiplier)
+        with _host_errors(self._db, "Chroma"):
+            got = self._col.query([query], n_results=k, rescore_multiplier=rescore_multiplier)
         ids, docs = got["ids"][0], got["documents"][0]
         metas, dists = got["metadatas"][0], got["distances"][0]
         return [Hit(i, str(m["doc"]), 1.0 - float(d), t) for i, t, m, d in zip(ids, docs, metas, dists, strict=True)]
@@ -335,7 +578,9 @@ def index_passages(
     """Add new and changed passages to a store, skip unchanged ones, drop chunks a changed document lost.
 
     Every batch is committed before the next is read, so an interruption loses at most the batch in
-    flight; the next run sees which ids and hashes are stored and carries on without duplicates.
+    flight; the next run sees which ids and hashes are stored and carries on without duplicates. A run that
+    added or removed passages ends with ``store.optimize()`` when the store has one (LanceDB: compaction and
+    old-version cleanup).
 
     Args:
         store: The target store.
@@ -383,4 +628,7 @@ def index_passages(
     if stale:
         store.delete(stale)
         stats.removed = len(stale)
+    optimize = getattr(store, "optimize", None)  # optional: compaction and old-version cleanup (LanceDB)
+    if (stats.added or stats.removed) and optimize is not None:
+        optimize()
     return stats
