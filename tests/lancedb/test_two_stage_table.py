@@ -243,6 +243,41 @@ def test_delete_takes_numpy_ids(tiny64: Path, tmp_path: Path) -> None:
     assert ints.delete(np.array([1, 5], dtype=np.int64)) == 1 and ints.count() == 1
 
 
+def test_delete_of_one_id_as_a_string_deletes_that_id_only(tiny64: Path, tmp_path: Path) -> None:
+    # delete("123") iterated the string and deleted ids "1", "2" and "3", keeping "123"
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16)
+    tbl.add([{"id": i, "text": f"text {i}"} for i in ("1", "123", "2", "3", "abc")])
+    assert tbl.delete("123") == 1
+    assert sorted(r["id"] for r in tbl.table.search().limit(10).to_list()) == ["1", "2", "3", "abc"]
+    assert tbl.delete("nope") == 0 and tbl.count() == 4
+    ints = create_two_stage_table(tmp_path / "db", "ints", tiny64, truncate_dim=16, id_type=pa.int64())
+    ints.add([{"id": 1, "text": "cat"}, {"id": 12, "text": "dog"}])
+    assert ints.delete(12) == 1 and ints.delete(np.int64(1)) == 1 and ints.count() == 0
+
+
+def test_add_and_upsert_take_a_pandas_dataframe(tiny64: Path, tmp_path: Path) -> None:
+    # LanceDB's own add takes a DataFrame; the wrapper iterated its column names ("dictionary update sequence")
+    pd = pytest.importorskip("pandas")
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, metadata={"tag": pa.string()})
+    frame = pd.DataFrame({"id": ["a", "b"], "text": ["cat dog", "red fish"], "tag": ["x", "y"]}, index=[7, 9])
+    assert tbl.add(frame) == 2
+    assert tbl.upsert(pd.DataFrame({"id": ["b"], "text": ["blue fish"]})) == 1
+    rows = sorted(tbl.table.search().limit(10).to_list(), key=lambda r: r["id"])
+    assert [(r["id"], r["text"], r["tag"]) for r in rows] == [("a", "cat dog", "x"), ("b", "blue fish", None)]
+    assert "__index_level_0__" not in tbl.table.schema.names
+
+
+@pytest.mark.parametrize("arrow", [False, True])
+def test_a_value_that_does_not_fit_its_column_is_named_with_the_row(tiny64: Path, tmp_path: Path, arrow: bool) -> None:
+    # pyarrow said only "Could not convert 'not a number' with type str: tried to convert to int32"
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, metadata={"year": pa.int32()})
+    rows = [{"id": "a", "text": "cat", "year": 2020}, {"id": "b", "text": "dog", "year": "not a number"}]
+    given: object = pa.table({k: [str(r[k]) for r in rows] for k in rows[0]}) if arrow else rows  # "2020" casts
+    with pytest.raises(TypeError, match=r"Column 'year' holds int32, but the row with id 'b' has 'not a number'"):
+        tbl.add(given)  # type: ignore[arg-type]
+    assert tbl.count() == 0
+
+
 def test_search_takes_a_one_row_matrix_as_one_query(table: TwoStageTable) -> None:
     matrix = table.encoder.encode(["cat dog river"])  # (1, 64): what encode([q]) returns
     assert matrix.shape == (1, 64)

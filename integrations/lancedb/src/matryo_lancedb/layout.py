@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +21,16 @@ MIN_INDEX_ROWS = 256
 
 IndexType = Literal["IVF_PQ", "IVF_HNSW_SQ"]
 META_KEY = b"matryo"
+
+
+class ArrowStream(Protocol):
+    """A table that exports the Arrow C stream interface (pandas >= 2.2 and polars DataFrames, ...)."""
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...  # noqa: ANN401
+
+
+Rows: TypeAlias = "Iterable[Mapping[str, Any]] | pa.Table | pa.RecordBatch | ArrowStream"
+"""What ``add`` and ``upsert`` take: dicts, an Arrow table or batch, or a DataFrame."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,57 @@ def metadata_fields(
         msg = f"Metadata column name(s) {clash} are reserved by the two-stage table; rename them."
         raise InvalidArgumentError(msg)
     return fields
+
+
+def as_arrow(rows: Rows) -> Iterable[Mapping[str, Any]] | pa.Table | pa.RecordBatch:
+    """A pandas DataFrame (its index left out) or another Arrow-stream table as an Arrow table; rest unchanged."""
+    if isinstance(rows, (pa.Table, pa.RecordBatch)):
+        return rows
+    if type(rows).__module__.split(".")[0] == "pandas" and hasattr(rows, "columns"):
+        return pa.Table.from_pandas(rows, preserve_index=False)
+    if hasattr(rows, "__arrow_c_stream__"):
+        return pa.table(rows)
+    return rows  # dicts
+
+
+def _fits(values: list[Any] | pa.ChunkedArray, type_: pa.DataType) -> bool:
+    """Whether values become ``type_``: Python values as ``from_pylist`` converts them, Arrow ones by cast."""
+    try:
+        if isinstance(values, pa.ChunkedArray):
+            values.cast(type_)
+        else:
+            pa.array(values, type=type_)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+def misfit(
+    rows: Sequence[Mapping[str, Any]] | pa.Table, schema: pa.Schema, id_column: str, exc: Exception
+) -> InvalidTypeError:
+    """The error for rows that Arrow cannot put into the table's columns, naming the column and a row's id."""
+    for field in schema:
+        if isinstance(rows, pa.Table):
+            column = rows[field.name]
+            cells: list[Any] = [column.slice(i, 1) for i in range(len(column))]
+            values: list[Any] = column.to_pylist()
+            whole: list[Any] | pa.ChunkedArray = column
+        else:
+            values = [row.get(field.name) for row in rows]
+            cells, whole = [[value] for value in values], values
+        if _fits(whole, field.type):
+            continue
+        bad = next((i for i, cell in enumerate(cells) if not _fits(cell, field.type)), None)
+        if bad is not None:
+            ids = rows[id_column].to_pylist() if isinstance(rows, pa.Table) else [r.get(id_column) for r in rows]
+            value = values[bad]
+            msg = (
+                f"Column {field.name!r} holds {field.type}, but the row with {id_column} {ids[bad]!r} has {value!r} "
+                f"({type(value).__name__}); convert the value or fix the row. Nothing was written."
+            )
+            return InvalidTypeError(msg)
+    msg = f"The rows do not fit the table's columns {schema.names} ({exc}). Nothing was written."
+    return InvalidTypeError(msg)
 
 
 def check_rows(ids: list[Any], texts: list[Any], layout: TableLayout) -> None:

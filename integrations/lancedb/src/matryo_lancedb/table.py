@@ -13,7 +13,7 @@ schema metadata records the column names and widths, so :func:`open_two_stage_ta
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -33,10 +33,13 @@ from matryo_lancedb.layout import (
     MIN_INDEX_ROWS,
     IndexReport,
     IndexType,
+    Rows,
     TableLayout,
+    as_arrow,
     check_rows,
     default_index_params,
     fixed_list,
+    misfit,
     quote,
     sql_literal,
 )
@@ -175,14 +178,15 @@ class TwoStageTable:
         )
 
     # ------------------------------------------------------------------ writing
-    def add(self, rows: Iterable[Mapping[str, Any]] | pa.Table) -> int:
+    def add(self, rows: Rows) -> int:
         """Append rows; both vector columns are computed from the text (one encode per text).
 
         Like LanceDB's ``add``, this does not look up existing rows: adding an id that is already stored
         gives two rows with that id. Use :meth:`upsert` to insert or replace by id.
 
         Args:
-            rows: Dicts (or an Arrow table) with the id and text columns, plus any metadata columns.
+            rows: Dicts, an Arrow table, or a pandas DataFrame (or any table with ``__arrow_c_stream__``, e.g.
+                polars) with the id and text columns, plus any metadata columns.
                 Empty texts are stored with all-zero vectors; cosine search (:meth:`search`, or LanceDB's with
                 ``distance_type("cosine")``) never returns them, LanceDB's default squared L2 does.
 
@@ -192,14 +196,15 @@ class TwoStageTable:
         Raises:
             ValueError: If a row has no id or no text (``None``), an id repeats within ``rows``, or a column
                 is not the table's; nothing is written.
-            TypeError: If a text is not a string.
+            TypeError: If a text is not a string, or a value does not fit its column's type (the error names
+                the column and the row's id); nothing is written.
         """
         batch = self._prepare(rows)
         for start in range(0, batch.num_rows, _ADD_CHUNK):
             self._table.add(self._with_vectors(batch.slice(start, _ADD_CHUNK)))
         return batch.num_rows
 
-    def upsert(self, rows: Iterable[Mapping[str, Any]] | pa.Table) -> int:
+    def upsert(self, rows: Rows) -> int:
         """Insert rows, replacing existing rows with the same id.
 
         A replaced row is replaced whole: a declared metadata column the new row omits becomes null, whether
@@ -225,27 +230,34 @@ class TwoStageTable:
             )
         return batch.num_rows
 
-    def delete(self, ids: Sequence[Any]) -> int:
+    def delete(self, ids: Sequence[Any] | str | int) -> int:
         """Delete rows by id.
 
         Args:
-            ids: The ids to delete (a sequence or a 1-D numpy array).
+            ids: The ids to delete (a sequence or a 1-D numpy array), or one id (a ``str``, ``bytes`` or int is
+                one id, never split into characters; unlike LanceDB's own ``delete``, this takes ids, not an
+                SQL predicate: use ``table.table.delete(where)`` for that).
 
         Returns:
-            How many rows were deleted.
+            How many rows were deleted (counted among the given ids just before deleting them).
         """
+        if isinstance(ids, (str, bytes, int, np.integer)):
+            ids = [ids]
         if len(ids) == 0:
             return 0
-        before = self.count()
         id_type = self._table.schema.field(self._layout.id_column).type
         literals = ", ".join(sql_literal(value, id_type) for value in ids)
-        self._table.delete(f"{quote(self._layout.id_column)} IN ({literals})")
-        return before - self.count()
+        where = f"{quote(self._layout.id_column)} IN ({literals})"
+        matched = self._table.count_rows(where)
+        if matched:
+            self._table.delete(where)
+        return matched
 
-    def _prepare(self, rows: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Table:
+    def _prepare(self, rows: Rows) -> pa.Table:
         lay = self._layout
         user_columns = [lay.id_column, lay.text_column, *lay.metadata_columns]
         schema = pa.schema([self._table.schema.field(name) for name in user_columns])
+        rows = as_arrow(rows)
         if isinstance(rows, (pa.Table, pa.RecordBatch)):
             table = pa.Table.from_batches([rows]) if isinstance(rows, pa.RecordBatch) else rows
             missing = [name for name in (lay.id_column, lay.text_column) if name not in table.column_names]
@@ -256,7 +268,10 @@ class TwoStageTable:
             for name in user_columns:  # an omitted metadata column is null, as for dicts (upsert replaces rows)
                 if name not in table.column_names:
                     table = table.append_column(schema.field(name), pa.nulls(table.num_rows, schema.field(name).type))
-            table = table.select(user_columns).cast(schema)
+            try:
+                table = table.select(user_columns).cast(schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+                raise misfit(table.select(user_columns), schema, lay.id_column, exc) from exc
             ids, texts = table[lay.id_column].to_pylist(), table[lay.text_column].to_pylist()
         else:
             records = [dict(row) for row in rows]
@@ -269,7 +284,10 @@ class TwoStageTable:
             raise InvalidArgumentError(msg)
         check_rows(ids, texts, lay)
         if table is None:
-            table = pa.Table.from_pylist(records, schema=schema)
+            try:
+                table = pa.Table.from_pylist(records, schema=schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise misfit(records, schema, lay.id_column, exc) from exc
         return table
 
     def _with_vectors(self, batch: pa.Table) -> pa.Table:
