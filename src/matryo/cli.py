@@ -94,6 +94,11 @@ def _cmd_index(args: argparse.Namespace) -> int:
             f"{stats.duplicates} passage(s) skipped because their id was already used: {named}{more}. Chunks of "
             "document DOC are named DOC#0, DOC#1, ...: rename the document whose id looks like a chunk id."
         )
+    if stats.kept and not args.prune:
+        _warn(
+            f"{stats.kept} stored passage(s) of documents not in SOURCE this run were kept; pass --prune to remove "
+            "the passages of documents deleted from SOURCE."
+        )
     if not args.quiet:
         extra = f", {stats.duplicates} repeated ids skipped" if stats.duplicates else ""
         print(

@@ -370,6 +370,7 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
 
     Raises:
         CliError: If ``db`` is a file or not a matryo DB folder, or (Chroma) another matryo command keeps it.
+        StoreFormatError: If the DB's store files are missing (an incomplete copy).
         DimensionMismatchError: If the model now found under the DB's model name has another fingerprint.
     """
     from matryo.search import DEFAULT_RESCORE_MULTIPLIER
@@ -383,7 +384,9 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
         msg = f"{db} is not a matryo DB folder (no matryo.json); build one with `matryo index SOURCE --db {db}`."
         raise CliError(msg)
     encoder = _load_recorded(meta.model, db)
-    check_meta(meta, DbMeta(meta.store, meta.model, encoder.fingerprint, encoder.dim, meta.truncate_dim), db)
+    check_meta(
+        meta, DbMeta(meta.store, meta.model, encoder.fingerprint, encoder.dim, meta.truncate_dim), db, writing=False
+    )
     lock = None
     if meta.store == "chroma":
         # Chroma's on-disk client is single-process, and a reader compacts and writes its HNSW files too: a
@@ -394,7 +397,7 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
             "open; wait for it to finish (an index run), then search again."
         )
         lock = _lock(db, busy, wait=CHROMA_SEARCH_WAIT)
-    store = open_store(db, meta)
+    store = open_store(db, meta, create=False)  # a DB whose store files are gone is incomplete, not empty
 
     count = store.count()
 

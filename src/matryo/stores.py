@@ -127,6 +127,8 @@ class IndexStats:
     duplicates: int = 0
     repaired: int = 0
     """Ids the store held more than once, rewritten to one row each before indexing."""
+    kept: int = 0
+    """Stored passages of documents this run did not see (removed from the source, or skipped), left in place."""
     repeated: list[tuple[str, str, str]] = field(default_factory=list)
     """The first repeated passage ids skipped, as ``(id, its document, the document that used the id first)``."""
 
@@ -185,17 +187,21 @@ def write_meta(db: Path, meta: DbMeta) -> None:
     os.replace(tmp, db / META_FILE)
 
 
-def check_meta(stored: DbMeta, wanted: DbMeta, db: Path) -> None:
-    """Refuse to mix models or widths in one DB folder.
+def check_meta(stored: DbMeta, wanted: DbMeta, db: Path, *, writing: bool = True) -> None:
+    """Refuse to mix models or widths in one DB folder (``writing``: an index run, else a search).
 
     Raises:
         DimensionMismatchError: If the fingerprint, width or first-pass width differ.
     """
     if (stored.fingerprint, stored.dim, stored.truncate_dim) != (wanted.fingerprint, wanted.dim, wanted.truncate_dim):
+        fix = (
+            "Use another --db folder, or drop --model/--truncate-dim to reuse the stored ones."
+            if writing
+            else "Put back the model the DB was built with, or index SOURCE again into a new --db folder."
+        )
         msg = (
             f"{db} was built with {stored.describe()}, but this run uses {wanted.describe()}; vectors of different "
-            "models or widths are never mixed. Use another --db folder, or drop --model/--truncate-dim to reuse "
-            "the stored ones."
+            f"models or widths are never mixed. {fix}"
         )
         raise DimensionMismatchError(msg)
 
@@ -628,6 +634,7 @@ def index_passages(
     if stale:
         store.delete(stale)
         stats.removed = len(stale)
+    stats.kept = sum(1 for pid in stored if pid not in seen) - len(stale)
     optimize = getattr(store, "optimize", None)  # optional: compaction and old-version cleanup (LanceDB)
     if (stats.added or stats.removed) and optimize is not None:
         optimize()

@@ -78,9 +78,10 @@ def test_prune_removes_deleted_documents_only_when_asked(
     db = tmp_path / "db"
     assert run("index", docs, "--db", db, "--model", model, "--store", store, "--quiet")[0] == 0
     (docs / "gzip.md").unlink()
-    code, out, _ = run("index", docs, "--db", db)
+    code, out, err = run("index", docs, "--db", db)
     assert code == 0 and "0 removed" in out
     assert set(stored(db)) == set(DOCS), "without --prune a document missing from SOURCE is kept"
+    assert "1 stored passage(s) of documents not in SOURCE this run were kept; pass --prune" in err, "and said so"
 
     # A file that cannot be read this time is not a deleted file: --prune then removes nothing.
     (docs / "city.txt").write_bytes("caf\xe9".encode("latin-1"))
@@ -89,8 +90,9 @@ def test_prune_removes_deleted_documents_only_when_asked(
     assert set(stored(db)) == set(DOCS)
 
     (docs / "city.txt").write_text("the city at night", encoding="utf-8")
-    code, out, _ = run("index", docs, "--db", db, "--prune")
+    code, out, err = run("index", docs, "--db", db, "--prune")
     assert code == 0 and out.startswith("1 new or changed passages indexed, 3 unchanged, 1 removed"), out
+    assert "were kept" not in err
     assert set(stored(db)) == set(DOCS) - {"gzip.md"}
     assert all(hit["id"] != "gzip.md" for hit in search_json(run, db, "read a gzip file", "-k", "5"))
 
@@ -154,6 +156,24 @@ def test_search_refuses_when_the_model_changed_under_the_db(run: Run, tmp_path: 
     clear_encoder_cache()  # as in a new process
     code, _, err = run("search", "cat", "--db", db)
     assert code == 1 and "never mixed" in err
+    # search has no --model/--truncate-dim, so the index run's advice to drop them would not help
+    assert "Put back the model the DB was built with" in err and "--truncate-dim" not in err
+
+
+@pytest.mark.parametrize(("store", "files"), [("lancedb", "passages.lance"), ("chroma", "chroma")])
+def test_search_of_a_db_whose_store_files_are_gone_is_an_error_not_an_empty_db(
+    run: Run, model: Path, docs: Path, tmp_path: Path, store: str, files: str
+) -> None:
+    # It printed "no hits (the DB is empty)" with exit 0 and created empty store files in the folder.
+    import shutil
+
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--store", store, "--quiet")[0] == 0
+    shutil.rmtree(db / files)
+    clear_encoder_cache()
+    code, out, err = run("search", "gzip", "--db", db)
+    assert code == 1 and out == "" and "incomplete" in err and len(err.strip().splitlines()) == 1, err
+    assert not (db / files).exists(), "nothing was created"
 
 
 def test_folder_that_is_not_a_matryo_db_is_refused(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
