@@ -15,6 +15,7 @@ from matryo.errors import (
     ModelNotFoundError,
     NonFiniteVectorError,
     StoreFormatError,
+    StoreWriteError,
 )
 from matryo.index import NumpyIndex
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, SearchHits, rescore, two_stage_search
@@ -40,6 +41,7 @@ __all__ = [
     "SearchHits",
     "StaticEncoder",
     "StoreFormatError",
+    "StoreWriteError",
     "__version__",
     "matryoshka_dims",
     "rescore",

@@ -13,6 +13,7 @@ Every error matryo raises on purpose (a bad argument, file or model, a missing e
     │   └── NonFiniteVectorError            vectors holding NaN or inf (or values beyond float32's range)
     ├── InvalidTypeError(TypeError)         an argument of the wrong type (bytes or None as texts, a float width)
     ├── StoreFormatError(ValueError)        a DB folder matryo cannot read (damaged metadata or store files)
+    ├── StoreWriteError(OSError)            writing a DB failed outside it (full disk, quota, permissions)
     ├── MissingVectorError(LookupError)     a first-pass candidate has no full vector to rescore with
     └── MissingExtraError(ImportError)      an optional dependency is not installed
 """
@@ -31,6 +32,7 @@ __all__ = [
     "ModelNotFoundError",
     "NonFiniteVectorError",
     "StoreFormatError",
+    "StoreWriteError",
 ]
 
 
@@ -68,6 +70,10 @@ class InvalidTypeError(MatryoError, TypeError):
 
 class StoreFormatError(MatryoError, ValueError):
     """A DB folder is damaged or unreadable: its metadata (``matryo.json``) or its store's files."""
+
+
+class StoreWriteError(MatryoError, OSError):
+    """Writing a DB failed for a reason outside it (full disk, quota, permissions); what was committed is kept."""
 
 
 class MissingVectorError(MatryoError, LookupError):

@@ -40,7 +40,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from matryo.errors import DimensionMismatchError, InvalidArgumentError, MatryoError, StoreFormatError, missing_extra
+from matryo.errors import (
+    DimensionMismatchError,
+    InvalidArgumentError,
+    MatryoError,
+    StoreFormatError,
+    StoreWriteError,
+    missing_extra,
+)
 from matryo.sources import Passage, batched
 
 __all__ = [
@@ -83,10 +90,6 @@ _WRITE_MESSAGES = tuple(
     m.lower()
     for m in [*(os.strerror(e) for e in _WRITE_ERRNOS), "database or disk is full", "readonly database", "disk quota"]
 )
-
-
-class StoreWriteError(MatryoError, OSError):
-    """Writing a DB failed for a reason outside it (full disk, quota, permissions); what was committed is kept."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ def test_public_api_is_pinned() -> None:
         "SearchHits",
         "StaticEncoder",
         "StoreFormatError",
+        "StoreWriteError",
         "__version__",
         "matryoshka_dims",
         "rescore",
