@@ -9,10 +9,8 @@ relative to SOURCE: row numbers, relative paths); a run with anything else is re
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
-import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -164,43 +162,17 @@ def check_db(db: Path, *, source: str | os.PathLike[str] | None = None, store: s
 
 
 def _lock(db: Path, busy: str, *, wait: float = 0.0) -> IO[str] | None:
-    """Take the exclusive ``fcntl.flock`` on ``DB/.matryo-index.lock``, waiting up to ``wait`` seconds.
-
-    Returns:
-        The open lock file holding the lock (closing it releases it), or ``None`` where nothing can be
-        locked: no ``fcntl`` (Windows), a file system that cannot lock, or a lock file that cannot be made.
+    """Take the exclusive lock on ``DB/.matryo-index.lock`` (:func:`matryo.locks.take`; ``None``: cannot lock here).
 
     Raises:
         CliError: With the message ``busy`` if another process still holds the lock after ``wait`` seconds.
     """
-    if importlib.util.find_spec("fcntl") is None:  # Windows: no lock
-        return None
-    try:
-        handle = (db / LOCK_FILE).open("a")
-    except OSError:  # a read-only DB folder (only a search gets here: a write would fail anyway)
-        return None
-    deadline = time.monotonic() + wait
-    while (got := _try_flock(handle)) is False and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if got:
-        return handle
-    handle.close()
-    if got is None:  # the file system cannot lock (some network mounts)
-        return None
-    raise CliError(busy)
-
-
-def _try_flock(handle: IO[str]) -> bool | None:
-    """Try once to take the exclusive lock: True taken, False held by another process, None cannot lock here."""
-    import fcntl
+    from matryo.locks import take
 
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError:
-        return None
-    return True
+        return take(db / LOCK_FILE, wait=wait)
+    except BlockingIOError as exc:
+        raise CliError(busy) from exc
 
 
 @contextmanager

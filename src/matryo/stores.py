@@ -31,7 +31,6 @@ import importlib
 import json
 import os
 import re
-import time
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -320,38 +319,15 @@ def _host_errors(db: Path, host: str, *, writing: bool = False) -> Iterator[None
 
 
 def _hold_shared(path: Path) -> IO[str] | None:
-    """Open ``path`` (created when missing) and hold a shared ``flock`` on it, waiting for an exclusive holder.
+    """A shared lock on ``path``, waiting :data:`_READERS_WAIT` s for an exclusive holder (a cleanup).
 
-    Returns:
-        The open file holding the lock (it is released when the file is closed or garbage-collected), or
-        ``None`` where nothing can be locked: no ``fcntl`` (Windows), a lock file that cannot be made (a read-only
-        DB folder: then nobody can clean it up either), a file system that cannot lock, or a holder that kept
-        its exclusive lock for :data:`_READERS_WAIT` seconds.
+    ``None`` where nothing can be locked (see :func:`matryo.locks.take`) or the holder kept it that long.
     """
+    from matryo.locks import take
+
     try:
-        import fcntl
-    except ImportError:  # Windows
-        return None
-    try:
-        handle = path.open("a")
-    except OSError:
-        try:
-            handle = path.open()
-        except OSError:
-            return None
-    deadline = time.monotonic() + _READERS_WAIT
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if time.monotonic() < deadline:
-                time.sleep(0.05)
-                continue
-        except OSError:
-            pass
-        else:
-            return handle
-        handle.close()
+        return take(path, shared=True, wait=_READERS_WAIT)
+    except BlockingIOError:
         return None
 
 
