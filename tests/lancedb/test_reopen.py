@@ -95,3 +95,24 @@ def test_config_round_trips_through_schema_metadata(tiny64: Path, tmp_path: Path
         assert conf.source_column == "text"
     layout = json.loads(metadata[b"matryo"])
     assert layout["truncate_dim"] == 16 and layout["dim"] == 64
+
+
+def test_a_moved_model_is_named_as_the_one_the_table_recorded(tiny64: Path, tmp_path: Path) -> None:
+    # The error was a bare "Model path '...' does not exist, and it is not a hub id", not saying where it came from.
+    import pytest
+
+    from matryo import ModelNotFoundError
+    from matryo.cache import clear_encoder_cache
+
+    model = tmp_path / "my-model"
+    shutil.copytree(tiny64, model)
+    tbl = create_two_stage_table(tmp_path / "db", "docs", model, truncate_dim=16, metadata={"tag": pa.string()})
+    tbl.add(make_rows(5))
+    query = tbl.encoder.encode("cat dog river")
+    model.rename(tmp_path / "moved")
+    clear_encoder_cache()
+    with pytest.raises(ModelNotFoundError, match="embedded with the model .*my-model.*recorded in its schema"):
+        open_two_stage_table(tmp_path / "db", "docs")
+    table = lancedb.connect(tmp_path / "db").open_table("docs")
+    rows = table.search(query.tolist(), vector_column_name="vector_full").limit(1).to_list()
+    assert len(rows) == 1, "the rows stay readable with a ready-made query vector"

@@ -21,12 +21,30 @@ from pydantic import PrivateAttr
 
 from matryo import MatryoError, StaticEncoder
 from matryo.cache import load_encoder
-from matryo.errors import InvalidArgumentError
+from matryo.errors import InvalidArgumentError, ModelNotFoundError
 
 __all__ = ["ALIAS", "MatryoEmbeddings", "ModelMismatchError", "matryo_embeddings"]
 
 ALIAS = "matryo"
 """The name under which the embedding function is registered (and stored in table metadata)."""
+
+
+def load_recorded(model: str | None, *, revision: str | None, max_length: int | None) -> StaticEncoder:
+    """Load the model a table's schema records, saying where the name came from when it no longer loads.
+
+    Raises:
+        matryo.ModelNotFoundError: If the model cannot be found (the message names the recorded model).
+    """
+    try:
+        return load_encoder(model, revision=revision, max_length=max_length)
+    except ModelNotFoundError as exc:
+        msg = (
+            f"This table was embedded with the model {model!r}, recorded in its schema, which no longer loads: "
+            f"{exc} Put that model back at the recorded place (a table keeps using its model's path), or re-embed "
+            "the texts into a new table. The stored rows are untouched: vector searches with ready-made query "
+            "vectors still work."
+        )
+        raise ModelNotFoundError(msg) from exc
 
 
 class ModelMismatchError(MatryoError, ValueError):
@@ -89,7 +107,10 @@ class MatryoEmbeddings(TextEmbeddingFunction):
     @property
     def encoder(self) -> StaticEncoder:
         """The shared, per-process encoder (checked against ``fingerprint`` on first use)."""
-        encoder = load_encoder(self.model, revision=self.revision, max_length=self.max_length)
+        if self.fingerprint is None:  # not a stored table's function: the caller named the model
+            encoder = load_encoder(self.model, revision=self.revision, max_length=self.max_length)
+        else:
+            encoder = load_recorded(self.model, revision=self.revision, max_length=self.max_length)
         if not self._checked:
             if self.fingerprint is not None and encoder.fingerprint != self.fingerprint:
                 msg = (

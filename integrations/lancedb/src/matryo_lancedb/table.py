@@ -23,11 +23,10 @@ from lancedb.table import Table
 from numpy.typing import ArrayLike, NDArray
 
 from matryo import DimensionMismatchError, StaticEncoder
-from matryo.cache import load_encoder
 from matryo.errors import InvalidArgumentError, InvalidTypeError
 from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, candidate_count, rescore
 from matryo.vectors import truncate
-from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings
+from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings, load_recorded
 from matryo_lancedb.layout import (
     META_KEY,
     MIN_INDEX_ROWS,
@@ -101,7 +100,7 @@ class TwoStageTable:
                 raise InvalidTypeError(msg)
             kwargs = conf.get("model") or {}
             model, truncate_dim = kwargs.get("model"), kwargs.get("truncate_dim")
-            model_dim = load_encoder(model, revision=kwargs.get("revision"), max_length=kwargs.get("max_length")).dim
+            model_dim = load_recorded(model, revision=kwargs.get("revision"), max_length=kwargs.get("max_length")).dim
             found = model_dim if truncate_dim is None else min(truncate_dim, model_dim)
             if found != width:
                 msg = (
