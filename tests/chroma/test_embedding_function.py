@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import inspect
 import json
+import shutil
+from pathlib import Path
 
 import chromadb
 import numpy as np
 import pytest
 from chromadb.api.types import EmbeddingFunction
 from chromadb.utils.embedding_functions import known_embedding_functions
+from tests.conftest import make_tiny_model
 
-from matryo.cache import load_encoder
+from matryo.cache import clear_encoder_cache, load_encoder
 from matryo.encoder import DEFAULT_MODEL_PATH
 from matryo.errors import InvalidArgumentError
-from matryo_chroma import MatryoEmbeddingFunction
+from matryo_chroma import MatryoEmbeddingFunction, ModelMismatchError, TwoStageCollection
 
 
 def test_registered_under_unique_name_on_import() -> None:
@@ -97,10 +100,42 @@ def test_bad_configs_are_rejected(tiny_model_path: str) -> None:
         ef.validate_config_update(ef.get_config(), {"truncate_dim": 32})
 
 
-def test_a_different_model_under_the_same_config_warns(tiny_model_path: str) -> None:
+def test_a_different_model_under_the_same_config_raises(tiny_model_path: str) -> None:
     config = {**MatryoEmbeddingFunction(tiny_model_path).get_config(), "fingerprint": "0000000000000000"}
-    with pytest.warns(UserWarning, match="fingerprint"):
+    with pytest.raises(ModelMismatchError, match="fingerprint") as caught:
         MatryoEmbeddingFunction.build_from_config(config)
+    assert isinstance(caught.value, ValueError)
+    assert "Put the original model back" in str(caught.value)
+    assert "re-embed the documents into a new collection" in str(caught.value)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # a warning is not enough: the calls must fail
+def test_a_replaced_model_stops_text_writes_but_stored_records_stay_readable(tmp_path: Path) -> None:
+    """Another model at the stored path used to warn and then mix its vectors in; now Chroma refuses text use."""
+    model = tmp_path / "model"
+    make_tiny_model(model, dim=64, seed=3)
+    client = chromadb.PersistentClient(str(tmp_path / "db"))
+    plain = client.create_collection("plain", embedding_function=MatryoEmbeddingFunction(model, truncate_dim=16))
+    plain.add(ids=["a", "b"], documents=["the cat", "a dog and a bird"])
+    two = TwoStageCollection.create(client, "two", model=str(model), truncate_dim=16)
+    two.add(ids=["a", "b"], documents=["the cat", "a dog and a bird"])
+    vector = plain.get(ids=["a"], include=["embeddings"])["embeddings"]
+    shutil.rmtree(model)
+    make_tiny_model(model, dim=64, seed=99)  # same width, other weights, same path
+    clear_encoder_cache()  # as in a fresh process
+
+    reopened = client.get_collection("plain")
+    for call in (
+        lambda: reopened.query(query_texts=["the cat"], n_results=1),
+        lambda: reopened.add(ids=["c"], documents=["mixed in"]),
+        lambda: TwoStageCollection.open(client, "two"),
+    ):
+        with pytest.raises(ValueError, match="fingerprint") as caught:
+            call()
+        assert "re-embed the documents into a new collection" in str(caught.value)
+    assert reopened.count() == 2
+    assert reopened.query(query_embeddings=vector, n_results=1)["ids"] == [["a"]]
+    assert reopened.get(ids=["c"])["ids"] == []
 
 
 @pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_dir(), reason="the embedded default model has not landed yet")
@@ -122,6 +157,7 @@ def test_public_api_is_pinned() -> None:
         "DuplicateIdError",
         "EF_NAME",
         "MatryoEmbeddingFunction",
+        "ModelMismatchError",
         "STORES",
         "StaleVectorWarning",
         "TwoStageCollection",

@@ -20,7 +20,7 @@ from matryo_chroma.collection import (
     TwoStageCollection,
     UnknownIdError,
 )
-from matryo_chroma.embedding_function import EF_NAME, MatryoEmbeddingFunction
+from matryo_chroma.embedding_function import EF_NAME, MatryoEmbeddingFunction, ModelMismatchError
 from matryo_chroma.full_vectors import StaleVectorWarning
 from matryo_chroma.stores import STORES
 
@@ -34,6 +34,7 @@ __all__ = [
     "CollectionExistsError",
     "DuplicateIdError",
     "MatryoEmbeddingFunction",
+    "ModelMismatchError",
     "StaleVectorWarning",
     "TwoStageCollection",
     "UnknownIdError",

@@ -9,7 +9,6 @@ collection, so the config holds every semantic parameter and the model comes fro
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,21 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from matryo import StaticEncoder
 from matryo.cache import load_encoder
-from matryo.errors import InvalidArgumentError
+from matryo.errors import InvalidArgumentError, MatryoError
 
-__all__ = ["EF_NAME", "MatryoEmbeddingFunction"]
+__all__ = ["EF_NAME", "MatryoEmbeddingFunction", "ModelMismatchError"]
 
 EF_NAME = "matryo"
 """The name the function is registered and persisted under (``name()``)."""
+
+
+class ModelMismatchError(MatryoError, ValueError):
+    """The model found where a collection's model was is not the one the collection was embedded with.
+
+    The same name and meaning as ``matryo_lancedb.ModelMismatchError`` (defined separately: the two adapter
+    packages do not import each other, and core :mod:`matryo.errors` has no such class).
+    """
+
 
 _CONFIG_KEYS = ("model", "revision", "truncate_dim", "normalize", "max_length", "fingerprint")
 
@@ -60,9 +68,13 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
         max_length: Cut texts at this many tokens (overrides the tokenizer's own setting).
         revision: Hub revision (hub ids only).
         fingerprint: The model fingerprint recorded when the collection was created (set by
-            :meth:`build_from_config`; leave it ``None``). A different model under the same path warns.
+            :meth:`build_from_config`; leave it ``None``). A different model found under the same path raises
+            :class:`ModelMismatchError` instead of mixing vectors of two models in one collection.
 
     Raises:
+        ModelMismatchError: If ``fingerprint`` is given and the model found has another one (a ``ValueError``;
+            Chroma reports it as ``ValueError: Could not build embedding function matryo ...: <this message>``
+            on text adds and queries).
         ValueError: If ``truncate_dim`` is outside ``1..model dim``.
         matryo.ModelNotFoundError: If the model cannot be found.
     """
@@ -88,13 +100,19 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
             raise InvalidArgumentError(msg)
         self.truncate_dim = None if width == self.encoder.dim else int(width)  # None (persisted) = full width
         if fingerprint is not None and fingerprint != self.encoder.fingerprint:
-            msg = (
-                f"The collection was embedded with model fingerprint {fingerprint}, but "
-                f"{self.model or 'the embedded default model'} now has fingerprint {self.encoder.fingerprint}: "
-                "new vectors will not be comparable with the stored ones. Re-embed the collection, or point "
-                "the collection at the original model files."
+            where = f"The model at {self.model!r}" if self.model else "matryo's embedded default model"
+            restore = (
+                f"Put the original model back at {self.model!r} (or pin its revision)"
+                if self.model
+                else "Install the matryo version that created the collection"
             )
-            warnings.warn(msg, UserWarning, stacklevel=2)
+            msg = (
+                f"{where} has fingerprint {self.encoder.fingerprint}, but this collection was embedded with "
+                f"fingerprint {fingerprint}: new vectors would not be comparable with the stored ones. {restore}, or "
+                "re-embed the documents into a new collection. The stored records are untouched: count(), get() and "
+                "query(query_embeddings=...) still work."
+            )
+            raise ModelMismatchError(msg)
 
     @property
     def dim(self) -> int:
@@ -158,6 +176,9 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
 
         Returns:
             An equivalent embedding function.
+
+        Raises:
+            ModelMismatchError: If the model found has another fingerprint than the stored one.
         """
         MatryoEmbeddingFunction.validate_config(config)
         truncate_dim = config.get("truncate_dim")
