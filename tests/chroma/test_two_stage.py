@@ -127,9 +127,9 @@ def test_reopen_in_process_gives_identical_results(filled, shared_client) -> Non
     assert again.query(query_texts=["cat dog", "road city"], n_results=10) == before
 
 
-def test_int8_codec_ranges_persist(client, tiny_model_path) -> None:
+def test_int8_codec_persists(client, tiny_model_path) -> None:
     col = TwoStageCollection.create(client, "int8_docs", model=tiny_model_path, truncate_dim=16, codec="int8")
-    opened_early = TwoStageCollection.open(client, "int8_docs")  # before the ranges exist
+    opened_early = TwoStageCollection.open(client, "int8_docs")  # before any record exists
     col.add(ids=[f"d{i}" for i in range(N)], documents=word_corpus(N))
     before = col.query(query_texts=["cat dog"], n_results=10)
     assert opened_early.query(query_texts=["cat dog"], n_results=10) == before
@@ -141,16 +141,16 @@ def test_int8_codec_ranges_persist(client, tiny_model_path) -> None:
     np.testing.assert_allclose(before["distances"][0], expected, atol=0.02)
 
 
-def test_int8_ranges_widen_after_a_small_first_batch(client, tiny_model_path) -> None:
+def test_int8_after_a_small_first_batch_nothing_is_clipped(client, tiny_model_path) -> None:
     docs = word_corpus(60)
     encoder = load_encoder(tiny_model_path)
     by_vectors = TwoStageCollection.create(client, "int8_vec", model=tiny_model_path, truncate_dim=16, codec="int8")
     by_texts = TwoStageCollection.create(client, "int8_txt", model=tiny_model_path, truncate_dim=16, codec="int8")
-    other_writer = TwoStageCollection.open(client, "int8_vec")  # holds the first ranges when they widen
+    other_writer = TwoStageCollection.open(client, "int8_vec")  # a second writer object on the same collection
     full = encoder.encode(docs, normalize=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no StaleVectorWarning, no "calibrated on only 1 vectors"
-        by_vectors.add(ids=["d0"], embeddings=full[:1])  # the first record alone sets the first ranges
+        by_vectors.add(ids=["d0"], embeddings=full[:1])  # (with per-collection ranges, this alone set them)
         by_texts.add(ids=["d0"], documents=docs[:1])
         for start in range(1, 40, 13):
             by_vectors.add(ids=[f"d{i}" for i in range(start, start + 13)], embeddings=full[start : start + 13])

@@ -27,12 +27,11 @@ from chromadb.errors import NotFoundError
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MatryoError
-from matryo.quantize import codec_from_config, make_codec
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count, rescore
 from matryo.vectors import truncate
 from matryo_chroma.embedding_function import MatryoEmbeddingFunction
 from matryo_chroma.full_vectors import TOLERANCE, FullVectors
-from matryo_chroma.stores import RESERVED_PREFIX, SIBLING_SUFFIX, STORES
+from matryo_chroma.stores import RESERVED_PREFIX, SIBLING_SUFFIX, STORES, full_codec, full_codec_from_config
 
 __all__ = [
     "DEFAULT_CODEC",
@@ -206,7 +205,7 @@ class TwoStageCollection:
             full_collection,
             self.store,
             self.codec_name,
-            codec_from_config(json.loads(str(codec))) if codec else None,
+            full_codec_from_config(json.loads(str(codec))) if codec else None,
             self.encoder,
             self.truncate_dim,
         )
@@ -238,9 +237,9 @@ class TwoStageCollection:
                 indexes full vectors (the rescoring then changes nothing).
             store: Where the full vectors live: ``"metadata"``, ``"sibling"`` or ``"documents"``
                 (see :mod:`matryo_chroma.stores`).
-            codec: ``"float32"``, ``"float16"`` or ``"int8"`` for ``store="metadata"`` (int8 ranges are
-                calibrated on the first batch added and widened, re-encoding the stored codes, when a later
-                batch falls outside them).
+            codec: ``"float32"``, ``"float16"`` or ``"int8"`` for ``store="metadata"`` (int8 codes carry one
+                scale per 32 dimensions, :class:`~matryo_chroma.stores.BlockInt8Codec`: nothing to calibrate,
+                and safe with concurrent writers).
             rescore_multiplier: The first pass fetches ``ceil(n_results * rescore_multiplier)`` candidates.
             max_length: Token cut-off override for the model.
             revision: Hub revision of ``model``.
@@ -276,8 +275,8 @@ class TwoStageCollection:
             "matryo:codec_name": codec if store == "metadata" else "float32",
             "matryo:rescore_multiplier": float(rescore_multiplier),
         }
-        if store == "metadata" and codec != "int8":
-            settings["matryo:codec"] = json.dumps(make_codec(codec, ef.encoder.dim).to_config())
+        if store == "metadata":
+            settings["matryo:codec"] = json.dumps(full_codec(codec, ef.encoder.dim).to_config())
         configuration: dict[str, Any] = {"hnsw": {**dict(hnsw or {}), "space": "cosine"}}
         try:
             collection = client.create_collection(

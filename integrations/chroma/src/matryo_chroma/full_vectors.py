@@ -5,11 +5,18 @@ writes each record's full vector together with its first-pass prefix, and it onl
 to rescoring if that vector's prefix agrees with the record's first-pass vector; a record that fails the
 check is re-encoded from its document when that reproduces its first-pass vector, and otherwise left out
 with a :class:`StaleVectorWarning`.
+
+int8 full vectors are written as self-describing :class:`~matryo_chroma.stores.BlockInt8Codec` codes, so
+concurrent writers (threads, processes, clients of one server) share no mutable state and no write ever
+rewrites another record. Collections written before that kept collection-wide per-dimension ranges
+(``matryo:codec`` = an ``"int8"`` :class:`~matryo.quantize.Int8Codec` config); their codes are ``dim`` bytes
+long, unlike the new ones, and are still read with those ranges, which are no longer changed.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,9 +26,9 @@ from chromadb.api.models.Collection import Collection
 from numpy.typing import NDArray
 
 from matryo import StaticEncoder
-from matryo.quantize import Codec, Int8Codec, codec_from_config
+from matryo.quantize import Codec, Int8Codec
 from matryo.vectors import normalize, truncate
-from matryo_chroma.stores import FULL_KEY, decode_b64, encode_b64
+from matryo_chroma.stores import FULL_KEY, decode_b64, encode_b64, full_codec, full_codec_from_config
 
 __all__ = ["TOLERANCE", "FullVectors", "StaleVectorWarning"]
 
@@ -30,8 +37,8 @@ _PAGE_SIZE = 1000
 TOLERANCE = {"float32": 5e-6, "float16": 5e-6, "int8": 1e-4}
 """Largest ``1 - cos(stored full vector's prefix, first-pass vector)`` still counted as agreeing, per codec.
 
-Measured: the codec round trip costs at most 3e-7 (float32, float16) and 3e-5 (int8) on ArguAna, while a
-one-word edit of a document moves its vector by 6e-6 to 1e-4."""
+Measured: the codec round trip costs at most 3e-7 (float32, float16) on ArguAna and 3e-5 (int8, per-block
+scales, SciFact), while a one-word edit of a document moves its vector by 6e-6 to 1e-4."""
 
 
 class StaleVectorWarning(UserWarning):
@@ -46,7 +53,9 @@ class FullVectors:
         full_collection: The sibling collection (``store="sibling"`` only).
         store: ``"metadata"``, ``"sibling"`` or ``"documents"``.
         codec_name: Codec of ``store="metadata"`` (``"float32"`` for the other stores).
-        codec: The codec, or ``None`` for int8 before its ranges are calibrated.
+        codec: The stored codec: ``None`` or a legacy :class:`~matryo.quantize.Int8Codec` (ranges) for int8
+            collections written before int8 codes carried their own scales; new ones use
+            :class:`~matryo_chroma.stores.BlockInt8Codec`.
         encoder: The collection's model (re-encodes documents).
         truncate_dim: First-pass width.
     """
@@ -65,7 +74,9 @@ class FullVectors:
         self.full_collection = full_collection
         self.store = store
         self.codec_name = codec_name
-        self.codec = codec
+        self.legacy: Int8Codec | None = codec if isinstance(codec, Int8Codec) else None
+        """Collection-wide int8 ranges of an older collection: only read, never widened any more."""
+        self.codec: Codec = codec if codec is not None and self.legacy is None else full_codec(codec_name, encoder.dim)
         self.encoder = encoder
         self.dim = encoder.dim
         self.truncate_dim = truncate_dim
@@ -94,7 +105,7 @@ class FullVectors:
             return
         first = truncate(full, self.truncate_dim)
         if self.store == "metadata":
-            codes = encode_b64(self.codec_for(full), full)
+            codes = encode_b64(self.codec, full)
             pairs = zip(metas or [None] * len(ids), codes, strict=True)
             merged = [{**(meta or {}), FULL_KEY: code} for meta, code in pairs]
             write(ids=ids, embeddings=first, documents=docs, metadatas=merged)
@@ -124,63 +135,11 @@ class FullVectors:
             full: Their full normalised vectors.
         """
         if self.store == "metadata":
-            codes = encode_b64(self.codec_for(full), full)
+            codes = encode_b64(self.codec, full)
             self.collection.update(ids=ids, metadatas=[{FULL_KEY: code} for code in codes])
         elif self.store == "sibling":
             assert self.full_collection is not None
             self.full_collection.upsert(ids=ids, embeddings=full)
-
-    def codec_for(self, full: NDArray[np.float32]) -> Codec:
-        """The codec for writing ``full``; int8 ranges are calibrated on it or widened to hold it.
-
-        int8 ranges are first measured on the first batch written. A later batch with values outside
-        them widens them (:meth:`matryo.quantize.Int8Codec.covering`), persists the new ranges and
-        re-encodes every stored full vector for them (:meth:`_recode`), so no vector is ever clipped:
-        a clipped one would fail the consistency check and drop out of the results.
-
-        Args:
-            full: The batch about to be written (normalised full vectors).
-
-        Returns:
-            The collection's codec.
-        """
-        if self.codec_name != "int8":
-            assert self.codec is not None
-            return self.codec
-        self.reload_codec()  # another process may have widened the ranges since
-        if self.codec is None:
-            self._save_codec(Int8Codec.calibrate(normalize(full), warn=False))
-        else:
-            old = self.codec
-            assert isinstance(old, Int8Codec)
-            wider = old.covering(normalize(full))
-            if wider is not old:
-                self._save_codec(wider)
-                self._recode(old, wider)
-        assert self.codec is not None
-        return self.codec
-
-    def _save_codec(self, codec: Int8Codec) -> None:
-        self.codec = codec
-        settings = {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith("hnsw:")}
-        settings["matryo:codec"] = json.dumps(codec.to_config())
-        self.collection.modify(metadata=settings)
-
-    def _recode(self, old: Int8Codec, new: Int8Codec) -> None:
-        """Re-encode every stored full vector for ``new`` ranges.
-
-        A record whose document reproduces its first-pass vector is re-encoded from the document (no second
-        rounding); any other record from its ``old`` code.
-        """
-        for ids, firsts, metas, docs in self.pages():
-            positions, matrix = decode_b64(old, [(meta or {}).get(FULL_KEY) for meta in metas])
-            if not positions:
-                continue
-            coded = [ids[p] for p in positions]
-            exact = self.from_documents(coded, firsts[positions], [docs[p] for p in positions])
-            vectors = np.stack([exact.get(doc_id, matrix[j]) for j, doc_id in enumerate(coded)])
-            codes = encode_b64(new, vectors)
-            self.collection.update(ids=coded, metadatas=[{FULL_KEY: code} for code in codes])
 
     def pages(self) -> Iterator[tuple[list[str], NDArray[np.float32], list[Any], list[Any]]]:
         """Every record of the first-pass collection, a page at a time: ids, first-pass vectors, metadata, documents."""
@@ -197,20 +156,20 @@ class FullVectors:
             docs: list[Any] = list(page["documents"] or []) or [None] * len(ids)
             yield ids, self.firsts(page["embeddings"], len(ids)), metas, docs
 
-    def reload_codec(self) -> bool:
-        """Pick up int8 ranges another process (or collection object) calibrated since this one opened.
+    def reload_legacy(self) -> bool:
+        """Pick up the int8 ranges of an older collection, in case an older matryo-chroma calibrated them since.
 
         Returns:
-            Whether a codec is now known.
+            Whether legacy ranges are now known.
         """
         col = self.collection
         fresh = col._client.get_collection(col.name, tenant=col.tenant, database=col.database)  # noqa: SLF001
         stored = (fresh.metadata or {}).get("matryo:codec")
         if stored:
-            config = json.loads(str(stored))
-            if self.codec is None or self.codec.to_config() != config:  # keep the object when nothing changed
-                self.codec = codec_from_config(config)
-        return self.codec is not None
+            codec = full_codec_from_config(json.loads(str(stored)))
+            if isinstance(codec, Int8Codec) and (self.legacy is None or self.legacy.to_config() != codec.to_config()):
+                self.legacy = codec  # keep the object when nothing changed
+        return self.legacy is not None
 
     # ------------------------------------------------------------------ reading
     def firsts(self, vectors: Any, count: int) -> NDArray[np.float32]:  # noqa: ANN401
@@ -256,10 +215,10 @@ class FullVectors:
         if not ids:
             return {}
         if self.store == "metadata":
-            if self.codec is None and not self.reload_codec():
-                return {}  # int8 before the first add: no full vector exists yet
-            assert self.codec is not None
-            positions, matrix = decode_b64(self.codec, [(m or {}).get(FULL_KEY) for m in metas])
+            texts = [(m or {}).get(FULL_KEY) for m in metas]
+            positions, matrix = decode_b64(self.codec, texts)
+            if self.codec_name == "int8":
+                return self._with_legacy(ids, firsts, texts, positions, matrix)
         elif self.store == "sibling":
             assert self.full_collection is not None
             got = self.full_collection.get(ids=ids, include=["embeddings"])
@@ -271,11 +230,37 @@ class FullVectors:
         if not positions:
             return {}
         agree = self.agrees(matrix, firsts[positions])
-        if self.codec_name == "int8" and not agree.all():
-            known = self.codec
-            if self.reload_codec() and self.codec is not known:  # ranges widened by another writer: decode again
-                return self.stored(ids, firsts, metas)
         return {ids[p]: matrix[j] for j, p in enumerate(positions) if agree[j]}
+
+    def _with_legacy(
+        self,
+        ids: list[str],
+        firsts: NDArray[np.float32],
+        texts: list[Any],
+        positions: list[int],
+        matrix: NDArray[np.float32],
+        *,
+        retried: bool = False,
+    ) -> dict[str, NDArray[np.float32]]:
+        """:meth:`stored` for int8: self-describing codes, plus codes of an older collection read with its ranges."""
+        agree = self.agrees(matrix, firsts[positions]) if positions else np.zeros(0, dtype=bool)
+        out = {ids[p]: matrix[j] for j, p in enumerate(positions) if agree[j]}
+        legacy_length = 4 * math.ceil(self.dim / 3)  # base64 length of dim bytes: one old int8 code
+        decoded = set(positions)
+        old = [i for i, text in enumerate(texts) if i not in decoded and isinstance(text, str)]
+        old = [i for i in old if len(texts[i]) == legacy_length]
+        if not old or (self.legacy is None and not self.reload_legacy()):
+            return out
+        assert self.legacy is not None
+        found, old_matrix = decode_b64(self.legacy, [texts[i] for i in old])
+        rows = [old[j] for j in found]
+        agree = self.agrees(old_matrix, firsts[rows]) if rows else np.zeros(0, dtype=bool)
+        if not agree.all() and not retried:
+            known = self.legacy
+            if self.reload_legacy() and self.legacy is not known:  # widened by an older writer: decode again
+                return self._with_legacy(ids, firsts, texts, positions, matrix, retried=True)
+        out.update({ids[p]: old_matrix[j] for j, p in enumerate(rows) if agree[j]})
+        return out
 
     def from_documents(
         self, ids: list[str], firsts: NDArray[np.float32], docs: list[Any]
