@@ -398,3 +398,23 @@ def test_create_with_an_existing_name_is_a_value_error_and_changes_nothing(clien
     client.create_collection("plain_taken")
     with pytest.raises(CollectionExistsError):
         TwoStageCollection.create(client, "plain_taken", model=tiny_model_path, store=store)
+
+
+def test_include_is_checked_as_chroma_checks_it(client, tiny_model_path) -> None:
+    """Unknown include items (a typo such as 'metadata') used to be ignored: that key then came back None."""
+    col = make(client, tiny_model_path, "metadata")
+    for bad in (["bogus"], ["metadata"], ["data"], "documents"):
+        with pytest.raises(ValueError, match="include"):
+            col.query(query_texts=["cat dog"], n_results=1, include=bad)
+        with pytest.raises(ValueError, match="include"):
+            col.get(ids=["d0"], include=bad)
+    with pytest.raises(ValueError, match="distances"):
+        col.get(ids=["d0"], include=["distances"])
+    with pytest.raises(ValueError, match="distances"):  # what Chroma's own get does
+        col.collection.get(ids=["d0"], include=["distances"])
+    col.collection.update(ids=["d0"], uris=["file:///d0.txt"])  # set through plain Chroma
+    d0 = col.get(ids=["d0"], include=["embeddings"])["embeddings"]
+    hits = col.query(query_embeddings=d0, n_results=2, include=["uris"])
+    assert hits["ids"][0][0] == "d0"
+    assert hits["uris"] == [["file:///d0.txt", None]]  # Chroma's shape: one uri (or None) per hit
+    assert col.get(ids=["d0", "d1"], include=["uris"])["uris"] == ["file:///d0.txt", None]

@@ -50,6 +50,8 @@ DEFAULT_CODEC = "float16"
 
 _WRITE_BATCH = 1000
 _DEFAULT_INCLUDE = ("metadatas", "documents", "distances")
+_QUERY_INCLUDE = ("documents", "embeddings", "metadatas", "distances", "uris")
+"""What ``query(include=...)`` accepts: Chroma's items except ``"data"`` (no data loader here)."""
 
 
 class UnknownIdError(MatryoError, KeyError):
@@ -92,6 +94,30 @@ def _per_record(values: Any, count: int, what: str) -> list[Any] | None:
         msg = f"Expected one {what} per id ({count}); found {len(items)}."
         raise InvalidArgumentError(msg)
     return items
+
+
+def _checked_include(include: Sequence[str], method: str) -> list[str]:
+    """``include`` as a list, refusing what Chroma refuses (unknown items; ``distances`` in ``get``).
+
+    Chroma's own collection raises ``ValueError`` for these; the wrapper used to ignore them and return nothing
+    for the key, so a typo such as ``"metadata"`` silently gave ``None``.
+    """
+    allowed = _QUERY_INCLUDE if method == "query" else tuple(f for f in _QUERY_INCLUDE if f != "distances")
+    if isinstance(include, (str, bytes)) or not isinstance(include, Sequence):
+        msg = f"{method}(include=...) expects a list of field names such as {list(allowed[:2])}; found {include!r}."
+        raise InvalidArgumentError(msg)
+    for item in include:
+        if item in allowed:
+            continue
+        if item == "distances":
+            why = "get() has no query to measure distances from; use query() for them"
+        elif item == "data":
+            why = "a two-stage collection has no data loader; include 'documents' or 'uris' instead"
+        else:
+            why = "check the spelling (the plural forms: 'metadatas', 'documents', 'embeddings')"
+        msg = f"{method}(include=...) items must be among {', '.join(allowed)}; found {item!r}: {why}."
+        raise InvalidArgumentError(msg)
+    return list(include)
 
 
 def _strip(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -378,13 +404,16 @@ class TwoStageCollection:
             where_document: Document filter.
             limit: At most this many records.
             offset: Skip this many records.
-            include: Any of ``"metadatas"``, ``"documents"``, ``"embeddings"``.
+            include: Any of ``"metadatas"``, ``"documents"``, ``"embeddings"``, ``"uris"``.
 
         Returns:
             Chroma's ``GetResult`` dict; matryo's own metadata keys are removed.
+
+        Raises:
+            matryo.errors.InvalidArgumentError: If ``include`` holds another item (a ``ValueError``, as in Chroma).
         """
-        wanted = list(include)
-        fetch = {"metadatas", "documents"} | ({"embeddings"} if "embeddings" in wanted else set())
+        wanted = _checked_include(include, "get")
+        fetch = {"metadatas", "documents"} | {field for field in ("embeddings", "uris") if field in wanted}
         result = self.collection.get(
             ids=None if ids is None else _ids(ids),
             where=where,
@@ -398,7 +427,7 @@ class TwoStageCollection:
             "embeddings": None,
             "documents": list(result["documents"] or []) if "documents" in wanted else None,
             "metadatas": [_strip(m) for m in result["metadatas"] or []] if "metadatas" in wanted else None,
-            "uris": None,
+            "uris": list(result["uris"] or []) if "uris" in wanted else None,
             "data": None,
             "included": wanted,
         }
@@ -428,7 +457,7 @@ class TwoStageCollection:
             where: Metadata filter, applied in the first pass (a filtered-out record is never a candidate).
             where_document: Document filter, applied in the first pass.
             include: Any of ``"distances"``, ``"metadatas"``, ``"documents"``, ``"embeddings"``
-                (full-dimension vectors).
+                (full-dimension vectors), ``"uris"``.
             rescore_multiplier: Override the collection's oversampling for this query.
 
         Returns:
@@ -437,9 +466,11 @@ class TwoStageCollection:
             tokens) are never returned, as in LanceDB's cosine search.
 
         Raises:
-            ValueError: If not exactly one of ``query_texts`` and ``query_embeddings`` is given.
+            ValueError: If not exactly one of ``query_texts`` and ``query_embeddings`` is given, or ``include``
+                holds an item Chroma's ``query`` would refuse (or ``"data"``).
             DimensionMismatchError: If ``query_embeddings`` are not the model's full width.
         """
+        wanted = _checked_include(include, "query")
         queries = self._query_vectors(query_texts, query_embeddings)
         # Only what rescoring needs comes with the (oversampled) first pass: its vectors for the consistency
         # check, plus the stored full vectors or documents. Documents and metadata of the final hits are
@@ -472,9 +503,9 @@ class TwoStageCollection:
             fetch_full_vectors=lambda _ids: full,
             on_missing="skip",
         )
-        wanted = list(include)
         extra = [f for f in ("documents", "metadatas") if f in wanted and f not in fields]
-        self._fetch_fields(rows, list(dict.fromkeys(doc_id for hit in hits for doc_id in hit.ids)), extra)
+        hit_ids = list(dict.fromkeys(doc_id for hit in hits for doc_id in hit.ids))
+        self._fetch_fields(rows, hit_ids, extra)
         out: dict[str, Any] = {key: None for key in ("embeddings", "documents", "metadatas", "distances", "uris")}
         out["ids"] = [list(hit.ids) for hit in hits]
         out["data"] = None
@@ -487,6 +518,13 @@ class TwoStageCollection:
             out["metadatas"] = [[_strip(rows[i][1]) for i in hit.ids] for hit in hits]
         if "embeddings" in wanted:
             out["embeddings"] = [np.asarray([full[i] for i in hit.ids], dtype=np.float32) for hit in hits]
+        if "uris" in wanted:
+            uri_of: dict[str, Any] = {}
+            if hit_ids:
+                got = self.collection.get(ids=hit_ids, include=["uris"])
+                uris: list[Any] = list(got["uris"] or []) or [None] * len(got["ids"])
+                uri_of = dict(zip(got["ids"], uris, strict=True))
+            out["uris"] = [[uri_of.get(i) for i in hit.ids] for hit in hits]
         return out
 
     def _query_vectors(
