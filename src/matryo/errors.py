@@ -9,6 +9,7 @@ Every error matryo raises on purpose (a bad argument, file or model, a missing e
     │   └── IncompleteFolderError           no layout's weights and tokenizer in the folder (interrupted download)
     ├── ModelNotFoundError(FileNotFoundError)  a path or hub id that does not resolve
     ├── DimensionMismatchError(ValueError)  widths that do not fit: mixed vectors, truncate_dim > the model's dim
+    │   └── ModelMismatchError              another model than the one stored vectors were made with (fingerprint)
     ├── InvalidArgumentError(ValueError)    an argument matryo cannot use (k <= 0, an unknown codec, a repeated id)
     │   └── NonFiniteVectorError            vectors holding NaN or inf (or values beyond float32's range)
     ├── InvalidTypeError(TypeError)         an argument of the wrong type (bytes or None as texts, a float width)
@@ -29,6 +30,7 @@ __all__ = [
     "MissingExtraError",
     "MissingVectorError",
     "ModelFormatError",
+    "ModelMismatchError",
     "ModelNotFoundError",
     "NonFiniteVectorError",
     "StoreFormatError",
@@ -54,6 +56,14 @@ class ModelNotFoundError(MatryoError, FileNotFoundError):
 
 class DimensionMismatchError(MatryoError, ValueError):
     """Vectors (or models) of different dimensions were combined."""
+
+
+class ModelMismatchError(DimensionMismatchError):
+    """The model found under a stored name or path is not the one stored vectors were made with (fingerprint).
+
+    Raised by the Chroma and LanceDB adapters when a collection or table is used with another model, even of
+    the same width: its vectors would not be comparable with the stored ones.
+    """
 
 
 class InvalidArgumentError(MatryoError, ValueError):

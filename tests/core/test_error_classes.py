@@ -45,3 +45,13 @@ def test_encoder_argument_errors_derive_from_matryo_error(
         call(encoder, tiny_model)
     assert isinstance(info.value, MatryoError), case
     assert isinstance(info.value, builtin), case  # `except TypeError/ValueError` keeps working
+
+
+def test_both_adapters_raise_the_one_core_model_mismatch_error() -> None:
+    import matryo
+
+    chroma = pytest.importorskip("matryo_chroma")
+    lance = pytest.importorskip("matryo_lancedb")
+    assert chroma.ModelMismatchError is lance.ModelMismatchError is matryo.ModelMismatchError
+    assert issubclass(matryo.ModelMismatchError, matryo.DimensionMismatchError)
+    assert issubclass(matryo.ModelMismatchError, ValueError)

@@ -18,20 +18,12 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from matryo import StaticEncoder
 from matryo.cache import load_encoder
-from matryo.errors import InvalidArgumentError, MatryoError
+from matryo.errors import InvalidArgumentError, ModelMismatchError
 
 __all__ = ["EF_NAME", "MatryoEmbeddingFunction", "ModelMismatchError"]
 
 EF_NAME = "matryo"
 """The name the function is registered and persisted under (``name()``)."""
-
-
-class ModelMismatchError(MatryoError, ValueError):
-    """The model found where a collection's model was is not the one the collection was embedded with.
-
-    The same name and meaning as ``matryo_lancedb.ModelMismatchError`` (defined separately: the two adapter
-    packages do not import each other, and core :mod:`matryo.errors` has no such class).
-    """
 
 
 _CONFIG_KEYS = ("model", "revision", "truncate_dim", "normalize", "max_length", "fingerprint")

@@ -19,9 +19,9 @@ from lancedb.embeddings import TextEmbeddingFunction, register
 from numpy.typing import NDArray
 from pydantic import PrivateAttr
 
-from matryo import MatryoError, StaticEncoder
+from matryo import StaticEncoder
 from matryo.cache import load_encoder
-from matryo.errors import InvalidArgumentError, ModelNotFoundError
+from matryo.errors import InvalidArgumentError, ModelMismatchError, ModelNotFoundError
 
 __all__ = ["ALIAS", "MatryoEmbeddings", "ModelMismatchError", "matryo_embeddings"]
 
@@ -45,10 +45,6 @@ def load_recorded(model: str | None, *, revision: str | None, max_length: int | 
             "vectors still work."
         )
         raise ModelNotFoundError(msg) from exc
-
-
-class ModelMismatchError(MatryoError, ValueError):
-    """The model found at a table's stored path is not the one the table was embedded with."""
 
 
 @register(ALIAS)
