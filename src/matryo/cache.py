@@ -12,8 +12,9 @@ import threading
 from pathlib import Path
 
 from matryo.encoder import StaticEncoder
+from matryo.errors import ModelNotFoundError
 
-__all__ = ["clear_encoder_cache", "load_encoder"]
+__all__ = ["clear_encoder_cache", "load_encoder", "load_recorded"]
 
 _CACHE: dict[tuple[str | None, str | None, int | None], StaticEncoder] = {}
 _LOCK = threading.Lock()
@@ -61,6 +62,44 @@ def load_encoder(
                 _CACHE.pop(next(iter(_CACHE)))
             _CACHE[key] = encoder
     return encoder
+
+
+def load_recorded(
+    name_or_path: str | None,
+    *,
+    owner: str,
+    where: str,
+    advice: str,
+    revision: str | None = None,
+    max_length: int | None = None,
+) -> StaticEncoder:
+    """:func:`load_encoder` for a model that stored vectors record, saying where the name came from.
+
+    A DB folder, a LanceDB table or a Chroma collection records its model's path; when that folder moved, the
+    plain "Model path ... does not exist" does not say which stored thing asked for it, or what to do.
+
+    Args:
+        name_or_path: The recorded model (path or hub id; ``None`` = the embedded default model).
+        owner: What recorded it, as the message's subject (``"This table"``, a DB folder).
+        where: Where it is recorded (``"in its schema"``).
+        advice: What to do about it (put the model back, or re-embed into a new store).
+        revision: Hub revision.
+        max_length: Token cut-off override.
+
+    Returns:
+        The shared encoder.
+
+    Raises:
+        ModelNotFoundError: If the model cannot be found; the message names ``owner``, the model and ``advice``.
+    """
+    try:
+        return load_encoder(name_or_path, revision=revision, max_length=max_length)
+    except ModelNotFoundError as exc:
+        msg = (
+            f"{owner} was embedded with the model {name_or_path!r} (recorded {where}), which no longer loads: "
+            f"{exc} {advice}"
+        )
+        raise ModelNotFoundError(msg) from exc
 
 
 def clear_encoder_cache() -> None:

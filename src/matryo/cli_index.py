@@ -62,18 +62,11 @@ def _load(model: str | None) -> StaticEncoder:
 
 def _load_recorded(model: str | None, db: Path) -> StaticEncoder:
     """Load the model a DB records, saying where the name came from when it no longer loads."""
-    from matryo.errors import ModelNotFoundError
+    from matryo.cache import load_recorded
     from matryo.stores import META_FILE
 
-    try:
-        return _load(model)
-    except ModelNotFoundError as exc:
-        msg = (
-            f"{db} was built with the model {model!r} (recorded in {db / META_FILE} and in the store), which no "
-            f"longer loads: {exc} A DB keeps using its model's path: put the model back there, or index SOURCE "
-            "again into a new --db."
-        )
-        raise CliError(msg) from exc
+    advice = "A DB keeps using its model's path: put the model back there, or index SOURCE again into a new --db."
+    return load_recorded(model, owner=str(db), where=f"in {db / META_FILE} and in the store", advice=advice)
 
 
 def _model_key(model: str | None) -> str | None:

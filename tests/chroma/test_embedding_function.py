@@ -138,6 +138,25 @@ def test_a_replaced_model_stops_text_writes_but_stored_records_stay_readable(tmp
     assert reopened.get(ids=["c"])["ids"] == []
 
 
+def test_a_moved_model_is_named_as_the_one_the_collection_recorded(tmp_path: Path) -> None:
+    """The error was a bare 'Model path X does not exist, and it is not a hub id', not saying where X came from."""
+    model = tmp_path / "model"
+    make_tiny_model(model, dim=64, seed=3)
+    client = chromadb.PersistentClient(str(tmp_path / "db"))
+    plain = client.create_collection("plain", embedding_function=MatryoEmbeddingFunction(model, truncate_dim=16))
+    plain.add(ids=["a"], documents=["the cat"])
+    TwoStageCollection.create(client, "two", model=str(model), truncate_dim=16).add(ids=["a"], documents=["the cat"])
+    model.rename(tmp_path / "moved")
+    clear_encoder_cache()  # as in a fresh process
+    for call in (
+        lambda: client.get_collection("plain").query(query_texts=["the cat"], n_results=1),
+        lambda: TwoStageCollection.open(client, "two"),
+    ):
+        with pytest.raises(ValueError, match="This collection was embedded with the model .*recorded in its config"):
+            call()
+    assert client.get_collection("plain").count() == 1
+
+
 @pytest.mark.skipif(not DEFAULT_MODEL_PATH.is_dir(), reason="the embedded default model has not landed yet")
 def test_no_model_argument_uses_the_embedded_default_offline() -> None:
     ef = MatryoEmbeddingFunction()

@@ -490,4 +490,5 @@ def test_a_moved_model_folder_is_named_as_the_one_the_db_was_built_with(
     for argv in (("search", "gzip", "--db", db), ("index", docs, "--db", db, "--quiet")):
         code, _, err = run(*argv)
         assert code == 1 and len(err.strip().splitlines()) == 1, err
-        assert f"{db} was built with the model '{mine}'" in err and "put the model back there" in err
+        assert f"{db} was embedded with the model '{mine}' (recorded in {db}/matryo.json" in err
+        assert "put the model back there" in err

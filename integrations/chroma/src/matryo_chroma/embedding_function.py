@@ -17,7 +17,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from matryo import StaticEncoder
-from matryo.cache import load_encoder
+from matryo.cache import load_encoder, load_recorded
 from matryo.errors import InvalidArgumentError, ModelMismatchError
 
 __all__ = ["EF_NAME", "MatryoEmbeddingFunction", "ModelMismatchError"]
@@ -171,13 +171,25 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
 
         Raises:
             ModelMismatchError: If the model found has another fingerprint than the stored one.
+            matryo.ModelNotFoundError: If the stored model no longer loads (the message names it).
         """
         MatryoEmbeddingFunction.validate_config(config)
+        advice = (
+            "Put that model back at the recorded place (a collection keeps using its model's path), or re-embed "
+            "the documents into a new collection. The stored records are untouched: count(), get() and "
+            "query(query_embeddings=...) still work."
+        )
+        encoder = load_recorded(
+            config.get("model"),
+            owner="This collection",
+            where="in its configuration",
+            advice=advice,
+            revision=config.get("revision"),
+            max_length=config.get("max_length"),
+        )
         truncate_dim = config.get("truncate_dim")
         if truncate_dim is None:  # stored null = the model's full width, whatever default width its folder has
-            truncate_dim = load_encoder(
-                config.get("model"), revision=config.get("revision"), max_length=config.get("max_length")
-            ).dim
+            truncate_dim = encoder.dim
         return MatryoEmbeddingFunction(
             config.get("model"),
             truncate_dim=truncate_dim,

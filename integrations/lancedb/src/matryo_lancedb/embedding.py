@@ -21,7 +21,8 @@ from pydantic import PrivateAttr
 
 from matryo import StaticEncoder
 from matryo.cache import load_encoder
-from matryo.errors import InvalidArgumentError, ModelMismatchError, ModelNotFoundError
+from matryo.cache import load_recorded as _load_recorded
+from matryo.errors import InvalidArgumentError, ModelMismatchError
 
 __all__ = ["ALIAS", "MatryoEmbeddings", "ModelMismatchError", "matryo_embeddings"]
 
@@ -30,21 +31,14 @@ ALIAS = "matryo"
 
 
 def load_recorded(model: str | None, *, revision: str | None, max_length: int | None) -> StaticEncoder:
-    """Load the model a table's schema records, saying where the name came from when it no longer loads.
-
-    Raises:
-        matryo.ModelNotFoundError: If the model cannot be found (the message names the recorded model).
-    """
-    try:
-        return load_encoder(model, revision=revision, max_length=max_length)
-    except ModelNotFoundError as exc:
-        msg = (
-            f"This table was embedded with the model {model!r}, recorded in its schema, which no longer loads: "
-            f"{exc} Put that model back at the recorded place (a table keeps using its model's path), or re-embed "
-            "the texts into a new table. The stored rows are untouched: vector searches with ready-made query "
-            "vectors still work."
-        )
-        raise ModelNotFoundError(msg) from exc
+    """Load the model a table's schema records (:func:`matryo.cache.load_recorded`: a missing one is named)."""
+    advice = (
+        "Put that model back at the recorded place (a table keeps using its model's path), or re-embed the texts "
+        "into a new table. The stored rows are untouched: vector searches with ready-made query vectors still work."
+    )
+    return _load_recorded(
+        model, owner="This table", where="in its schema", advice=advice, revision=revision, max_length=max_length
+    )
 
 
 @register(ALIAS)
