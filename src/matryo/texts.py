@@ -47,9 +47,7 @@ def check_texts(texts: str | Iterable[str]) -> list[str]:
         raise InvalidTypeError(msg) from exc
     for i, text in enumerate(items):
         if not isinstance(text, str):
-            msg = (
-                f"texts[{i}] must be a str, got {type(text).__name__}: {text!r:.60}. Decode bytes and drop None first."
-            )
+            msg = f"texts[{i}] must be a str, got {type(text).__name__}: {text!r:.60}. {_fix(text)}"
             raise InvalidTypeError(msg)
     return items
 
@@ -132,3 +130,12 @@ def piece_boundaries(tokenizer: Tokenizer) -> tuple[re.Pattern[str], ...]:
     added = {ch for token in tokenizer.get_added_tokens_decoder().values() for ch in token.content}
     punctuation = re.escape("".join(ch for ch in ASCII_PUNCTUATION if ch not in added))
     return (WHITESPACE, re.compile(f"[{punctuation}{CJK_RANGES}]"))
+
+
+def _fix(item: object) -> str:
+    """What to do about a non-str item in ``texts``."""
+    if item is None or isinstance(item, (bytes, bytearray, memoryview)):
+        return "Decode bytes and drop None first."
+    if isinstance(item, (list, tuple)) or getattr(item, "ndim", 0) >= 1:
+        return "Pass a flat list of strings (a nested list or a 2-D array holds lists, not texts)."
+    return "Convert it with str() if it is text."

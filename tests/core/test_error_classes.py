@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from matryo import StaticEncoder
@@ -55,3 +57,18 @@ def test_both_adapters_raise_the_one_core_model_mismatch_error() -> None:
     assert chroma.ModelMismatchError is lance.ModelMismatchError is matryo.ModelMismatchError
     assert issubclass(matryo.ModelMismatchError, matryo.DimensionMismatchError)
     assert issubclass(matryo.ModelMismatchError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("texts", "fix"),
+    [
+        (["a", None], "Decode bytes and drop None first."),
+        ([["a", "b"]], "Pass a flat list of strings"),
+        ([np.array(["a", "b"])], "Pass a flat list of strings"),  # a row of a 2-D array
+        (["a", 3], "Convert it with str() if it is text."),
+    ],
+)
+def test_a_non_str_item_gets_the_fix_that_fits_it(tiny_model: Path, texts: list[object], fix: str) -> None:
+    # a nested list was told to "decode bytes and drop None first"
+    with pytest.raises(InvalidTypeError, match=re.escape(fix)):
+        StaticEncoder.from_pretrained(tiny_model).encode(texts)  # type: ignore[arg-type]
