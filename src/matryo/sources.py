@@ -242,17 +242,14 @@ class _Surrogates:
 
     def __init__(self, path: Path, note: Warn) -> None:
         self._path, self._note = path, note
-        self._first: str | None = None
         self.count = 0
 
     def text(self, text: str, where: str) -> str:
-        if _SURROGATE.search(text) is None:
+        found = _SURROGATE.search(text)
+        if found is None:
             return text
         self.count += 1
-        if self._first is None:
-            self._first = where
-            found = _SURROGATE.search(text)
-            assert found is not None
+        if self.count == 1:  # the first one is named, the rest counted in close()
             self._note(
                 f"{self._path} {where}: the text holds a lone UTF-16 surrogate ({found.group()!a}, half of a "
                 "character such as an emoji: valid JSON, but not text); it is indexed with U+FFFD in its place."

@@ -255,6 +255,12 @@ def _incomplete(db: Path, what: str) -> StoreFormatError:
     return StoreFormatError(msg)
 
 
+def _detail(exc: BaseException) -> str:
+    """A host error on one line for a message: its type and at most 200 characters of its text."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: " + (text if len(text) <= 200 else text[:197] + "...")
+
+
 def _write_failure(exc: BaseException) -> bool:
     """Whether a host error says the disk or the folder refused a write (space, quota, size limit, permissions)."""
     if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
@@ -293,8 +299,7 @@ def _host_errors(db: Path, host: str, *, writing: bool = False) -> Iterator[None
     except caught as exc:
         if isinstance(exc, BrokenPipeError):
             raise
-        detail = " ".join(str(exc).split())
-        detail = f"{type(exc).__name__}: " + (detail if len(detail) <= 200 else detail[:197] + "...")
+        detail = _detail(exc)
         if _write_failure(exc):
             msg = (
                 f"{'writing' if writing else 'opening'} {db} failed: {host} could not "
@@ -371,18 +376,12 @@ class _LanceStore:
         import pyarrow as pa
 
         from matryo_lancedb import create_two_stage_table, open_two_stage_table
+        from matryo_lancedb.create import table_exists
 
         self._db = db
         with _host_errors(db, "LanceDB"):
-            if not create:
-                connection = lancedb.connect(str(db))
-                page = connection.list_tables()
-                names = set(page.tables)
-                while page.page_token:
-                    page = connection.list_tables(page_token=page.page_token)
-                    names.update(page.tables)
-                if _TABLE not in names:
-                    raise _incomplete(db, f"LanceDB table {_TABLE!r} ({_TABLE}.lance)")
+            if not create and not table_exists(lancedb.connect(str(db)), _TABLE):
+                raise _incomplete(db, f"LanceDB table {_TABLE!r} ({_TABLE}.lance)")
             self._readers = _hold_shared(db / _READERS_LOCK)  # taken before the table's version is read
             if not create:
                 self._table = open_two_stage_table(str(db), _TABLE)
@@ -411,8 +410,7 @@ class _LanceStore:
                 self._optimize()
         except (StoreWriteError, StoreFormatError) as exc:
             cause = exc.__cause__ or exc
-            detail = " ".join(str(cause).split())
-            detail = f"{type(cause).__name__}: " + (detail if len(detail) <= 200 else detail[:197] + "...")
+            detail = _detail(cause)
             msg = (
                 f"every passage of this run was committed to {self._db}, but compacting the table afterwards "
                 f"failed ({detail}). The DB is complete, only larger than needed; free disk space (or fix the "

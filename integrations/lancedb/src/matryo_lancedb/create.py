@@ -21,7 +21,7 @@ from matryo_lancedb.layout import META_KEY, TableLayout, metadata_fields
 from matryo_lancedb.registry import connect, open_table
 from matryo_lancedb.table import TwoStageTable
 
-__all__ = ["create_two_stage_table", "open_two_stage_table"]
+__all__ = ["create_two_stage_table", "open_two_stage_table", "table_exists"]
 
 
 def create_two_stage_table(
@@ -73,7 +73,7 @@ def create_two_stage_table(
     full = matryo_embeddings(model, revision=revision, truncate_dim=dim, normalize=normalize, max_length=max_length)
     width = dim if truncate_dim is None else min(truncate_dim, dim)
     first = matryo_embeddings(model, revision=revision, truncate_dim=width, normalize=normalize, max_length=max_length)
-    if exist_ok and mode == "create" and _table_exists(connection, name):
+    if exist_ok and mode == "create" and table_exists(connection, name):
         existing = open_two_stage_table(connection, name)
         _check_same(existing, full, first, dim, width)
         _check_same_id_type(existing, id_type)
@@ -116,7 +116,7 @@ def open_two_stage_table(db: DBConnection | str | os.PathLike[str], name: str) -
     return TwoStageTable(open_table(db, name))
 
 
-def _table_exists(connection: DBConnection, name: str) -> bool:
+def table_exists(connection: DBConnection, name: str) -> bool:
     """Whether ``connection`` has a table ``name`` (``list_tables`` pages; ``table_names`` is deprecated)."""
     token = None
     while True:
