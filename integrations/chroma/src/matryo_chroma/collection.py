@@ -503,9 +503,10 @@ class TwoStageCollection:
             fetch_full_vectors=lambda _ids: full,
             on_missing="skip",
         )
-        extra = [f for f in ("documents", "metadatas") if f in wanted and f not in fields]
+        extra: list[str] = [f for f in ("documents", "metadatas") if f in wanted and f not in fields]
+        extra += ["uris"] if "uris" in wanted else []
         hit_ids = list(dict.fromkeys(doc_id for hit in hits for doc_id in hit.ids))
-        self._fetch_fields(rows, hit_ids, extra)
+        uri_of = self._fetch_fields(rows, hit_ids, extra)
         out: dict[str, Any] = {key: None for key in ("embeddings", "documents", "metadatas", "distances", "uris")}
         out["ids"] = [list(hit.ids) for hit in hits]
         out["data"] = None
@@ -519,11 +520,6 @@ class TwoStageCollection:
         if "embeddings" in wanted:
             out["embeddings"] = [np.asarray([full[i] for i in hit.ids], dtype=np.float32) for hit in hits]
         if "uris" in wanted:
-            uri_of: dict[str, Any] = {}
-            if hit_ids:
-                got = self.collection.get(ids=hit_ids, include=["uris"])
-                uris: list[Any] = list(got["uris"] or []) or [None] * len(got["ids"])
-                uri_of = dict(zip(got["ids"], uris, strict=True))
             out["uris"] = [[uri_of.get(i) for i in hit.ids] for hit in hits]
         return out
 
@@ -544,16 +540,24 @@ class TwoStageCollection:
             raise InvalidArgumentError(msg)
         return queries
 
-    def _fetch_fields(self, rows: dict[str, _Row], ids: list[str], fields: Sequence[str]) -> None:
-        """Fill in ``fields`` (documents and/or metadatas) of the final hits ``ids``, in place in ``rows``."""
+    def _fetch_fields(self, rows: dict[str, _Row], ids: list[str], fields: Sequence[str]) -> dict[str, Any]:
+        """Fill in ``fields`` (documents and/or metadatas) of the final hits ``ids``, in place in ``rows``.
+
+        Returns:
+            Each hit's uri when ``fields`` holds ``"uris"`` (fetched in the same ``get``), else an empty dict.
+        """
         if not fields or not ids:
-            return
+            return {}
         got = self.collection.get(ids=ids, include=list(fields))  # type: ignore[arg-type]
         for j, doc_id in enumerate(got["ids"]):
             emb, meta, doc = rows[doc_id]
             meta = got["metadatas"][j] if got["metadatas"] is not None else meta
             doc = got["documents"][j] if got["documents"] is not None else doc
             rows[doc_id] = (emb, meta, doc)
+        if "uris" not in fields:
+            return {}
+        uris: list[Any] = list(got["uris"] or []) or [None] * len(got["ids"])
+        return dict(zip(got["ids"], uris, strict=True))
 
     # ------------------------------------------------------------------ writing
     def add(
