@@ -79,6 +79,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         prune=prune if args.prune else None,
         source=args.source,
         empty_docs=emptied,
+        note=_warn,
     )
     seconds = time.perf_counter() - start
     if stats.repaired:

@@ -31,6 +31,7 @@ __all__ = [
     "LOCK_FILE",
     "CliError",
     "check_db",
+    "cut_note",
     "index_into",
     "open_search",
     "print_hits",
@@ -195,6 +196,41 @@ def writing(db: Path) -> Iterator[None]:
             handle.close()  # releases the lock
 
 
+def _run_encoder(db: Path, stored: DbMeta | None, model: str | None) -> StaticEncoder:
+    """The encoder a run uses: ``model`` when given, else the one the DB recorded, else the embedded default."""
+    if model is not None or stored is None:
+        return _load(_model_key(model) if model is not None else None)
+    return _load_recorded(stored.model, db)
+
+
+def cut_note(encoder: StaticEncoder, texts: list[str]) -> str | None:
+    """Say when a model's tokenizer cuts some of these passages (their ends would not be embedded), else None.
+
+    Models whose ``tokenizer.json`` stores a truncation (``encoder.max_length``) embed only a passage's first
+    ``max_length`` tokens, as sentence-transformers does; the embedded default model never cuts. The texts are a
+    sample (the run's first batch), tokenized once more without the cut.
+    """
+    from tokenizers import Tokenizer
+
+    limit = encoder.max_length
+    if limit is None or not texts:
+        return None
+    whole = Tokenizer.from_str(encoder.tokenizer.to_str())
+    whole.no_truncation()
+    lengths = [len(e.ids) for e in whole.encode_batch(texts, add_special_tokens=False)]
+    long = [(n, len(text.split())) for n, text in zip(lengths, texts, strict=True) if n > limit]
+    if not long:
+        return None
+    tokens_per_word = sum(n for n, _ in long) / max(sum(w for _, w in long), 1)
+    fits = max(1, int(limit / tokens_per_word * 0.9))
+    return (
+        f"{len(long)} of the first {len(texts)} passages are longer than the {limit} tokens this model embeds "
+        f"(the truncation in its tokenizer.json; the longest has {max(n for n, _ in long)}), so their ends are not "
+        f"searchable. Pass --chunk-size {fits} (words per passage; about {tokens_per_word:.1f} tokens per word here) "
+        "to cut passages that fit, or use a model without a truncation (the default has none)."
+    )
+
+
 def _wanted(
     db: Path,
     stored: DbMeta | None,
@@ -209,7 +245,7 @@ def _wanted(
     from matryo.stores import STORES, DbMeta, check_meta, require_store
 
     key = _model_key(model) if model is not None else (stored.model if stored else None)
-    encoder = _load(key) if model is not None or stored is None else _load_recorded(key, db)
+    encoder = _run_encoder(db, stored, model)
     dim = encoder.dim
     if truncate_dim is not None:
         width = truncate_dim
@@ -239,6 +275,7 @@ def index_into(
     prune: Callable[[], bool] | None = None,
     source: str | os.PathLike[str] | None = None,
     empty_docs: Collection[str] = (),
+    note: Callable[[str], None] | None = None,
 ) -> tuple[IndexStats, DbMeta, int]:
     """Index passages into a DB folder, creating it or checking it was built with the same model and widths.
 
@@ -260,6 +297,7 @@ def index_into(
             recorded nor checked.
         empty_docs: Ids of documents that yield no passage, filled while ``passages`` is read; their stored
             passages are deleted (see :func:`matryo.stores.index_passages`).
+        note: Called with :func:`cut_note`'s message when the model cuts some of the first passages.
 
     Returns:
         The counts (``repaired``: ids that were stored more than once), the DB's metadata and the number of
@@ -280,6 +318,10 @@ def index_into(
     if not head and (stored is None or not empty_docs):
         msg = "SOURCE holds no text to index (every file empty or skipped); check the path and --text-field."
         raise CliError(msg)
+    if note is not None:
+        cut = cut_note(_run_encoder(db, stored, model), [p.text for p in head])
+        if cut is not None:
+            note(cut)
     with writing(db):
         if read_meta(db) != stored:  # another run wrote the DB meanwhile: check again
             stored = check_db(db, source=source, store=store)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli.conftest import DOCS, Run
+from tests.conftest import make_tiny_model
 
 from matryo import DEFAULT_MODEL_PATH, cli_index
 from matryo.cache import clear_encoder_cache
@@ -147,8 +148,6 @@ def test_db_built_with_another_model_is_refused(
 
 
 def test_search_refuses_when_the_model_changed_under_the_db(run: Run, tmp_path: Path, docs: Path) -> None:
-    from tests.conftest import make_tiny_model
-
     path = make_tiny_model(tmp_path / "m", dim=256)
     db = tmp_path / "db"
     assert run("index", docs, "--db", db, "--model", path, "--quiet")[0] == 0
@@ -492,3 +491,23 @@ def test_a_moved_model_folder_is_named_as_the_one_the_db_was_built_with(
         assert code == 1 and len(err.strip().splitlines()) == 1, err
         assert f"{db} was embedded with the model '{mine}' (recorded in {db}/matryo.json" in err
         assert "put the model back there" in err
+
+
+def test_index_warns_when_the_model_cuts_passages_and_its_chunk_size_fits(
+    run: Run, model: Path, tmp_path: Path
+) -> None:
+    cutting = make_tiny_model(tmp_path / "cut8", dim=32, max_length=8)
+    docs = tmp_path / "long"
+    docs.mkdir()
+    (docs / "a.txt").write_text(" ".join(["the cat and the dog in the house"] * 4), encoding="utf-8")  # 32 words
+    (docs / "b.txt").write_text("a bird in a tree", encoding="utf-8")
+    code, _, err = run("index", docs, "--db", tmp_path / "db", "--model", cutting, "--quiet")
+    assert code == 0
+    assert "1 of the first 2 passages are longer than the 8 tokens this model embeds" in err, err
+    assert "the longest has 32" in err and "--chunk-size 7 " in err, err
+    # the suggested chunk size makes passages the model embeds whole
+    code, _, err = run("index", docs, "--db", tmp_path / "db7", "--model", cutting, "--quiet", "--chunk-size", "7")
+    assert code == 0 and "tokens this model embeds" not in err, err
+    # a model that never cuts (the tiny model here, and the embedded default) says nothing
+    code, _, err = run("index", docs, "--db", tmp_path / "db-whole", "--model", model, "--quiet")
+    assert code == 0 and "tokens this model embeds" not in err, err
