@@ -17,7 +17,9 @@ int8 uses per-dimension ranges measured on a calibration sample and **clips befo
 value outside the calibrated range saturates instead of wrapping around (sentence-transformers
 issue #3159); a dimension whose calibration values are all equal maps to a single code and never
 divides by zero (issue #2837). Binary keeps the sign of each dimension, packed 8 per byte with
-``np.packbits``, and compares codes by Hamming distance.
+``np.packbits``, and compares codes by Hamming distance. ``"int8-blocks"`` (:class:`BlockInt8Codec`) is int8
+with one scale per 32 dimensions stored in each code, so it needs no calibration and codes written by
+different processes never disagree (the Chroma adapter stores its int8 full vectors this way).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "CODEC_NAMES",
     "MIN_CALIBRATION_SIZE",
     "BinaryCodec",
+    "BlockInt8Codec",
     "Codec",
     "CodecName",
     "Float16Codec",
@@ -46,11 +49,12 @@ __all__ = [
     "make_codec",
 ]
 
-CodecName = Literal["float32", "float16", "int8", "binary"]
+CodecName = Literal["float32", "float16", "int8", "binary", "int8-blocks"]
 """Names accepted by :func:`make_codec`."""
 
-CODEC_NAMES: tuple[str, ...] = ("float32", "float16", "int8", "binary")
-"""Every codec name, cheapest-to-compute first."""
+CODEC_NAMES: tuple[str, ...] = ("float32", "float16", "int8", "binary", "int8-blocks")
+"""Every codec name: the four of the first-pass and rescoring stores, cheapest-to-compute first, then
+``"int8-blocks"`` (self-describing int8 codes, used by the Chroma adapter's full vectors)."""
 
 MIN_CALIBRATION_SIZE = 100
 """Fewer calibration vectors than this make :meth:`Int8Codec.calibrate` warn: the ranges are noisy."""
@@ -357,6 +361,89 @@ class Int8Codec(Codec):
         }
 
 
+class BlockInt8Codec(Codec):
+    """Self-describing int8 codes: one float32 scale per block of 32 dimensions, stored in front of the codes.
+
+    Each block of ``block`` dimensions is scaled by its own ``max |x| / 127`` and rounded to ``-127..127``
+    (the ``Q8_0`` layout of GGML). A code is ``4 * ceil(dim / block)`` bytes of little-endian float32 scales
+    followed by ``dim`` int8 values, so it decodes on its own: there are no collection-wide ranges to
+    calibrate, widen, share between writers or re-encode. Measured on SciFact with the default 512-d model, the
+    round trip costs at most ``1 - cos = 2e-5`` (full vector) and ``3e-5`` (a 64-d prefix), less than the
+    per-dimension ranges of :class:`matryo.quantize.Int8Codec` (``3e-5``/``4e-5``), for 12.5% more bytes.
+
+    Args:
+        dim: Width of the vectors.
+        block: Dimensions per scale.
+    """
+
+    name: ClassVar[str] = "int8-blocks"
+    code_dtype: ClassVar[type[np.generic]] = np.uint8
+
+    def __init__(self, dim: int, block: int = 32) -> None:
+        super().__init__(dim)
+        if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
+            msg = f"BlockInt8Codec's block (dimensions per scale, 32 by default) must be an integer >= 1: {block!r}."
+            raise InvalidArgumentError(msg)
+        self.block = int(block)
+        self.blocks = math.ceil(self.dim / self.block)
+
+    @property
+    def bytes_per_vector(self) -> int:
+        """Bytes of one code: the float32 scales, then one int8 per dimension."""
+        return 4 * self.blocks + self.dim
+
+    def _blocked(self, matrix: NDArray[np.float32]) -> NDArray[np.float32]:
+        pad = self.blocks * self.block - self.dim
+        padded = np.pad(matrix, ((0, 0), (0, pad))) if pad else matrix
+        return padded.reshape(matrix.shape[0], self.blocks, self.block)
+
+    def encode(self, vectors: ArrayLike) -> NDArray[np.uint8]:
+        """Encode float vectors as scales + int8 codes.
+
+        Args:
+            vectors: A ``(n, dim)`` float array (or one ``(dim,)`` vector).
+
+        Returns:
+            A ``(n, bytes_per_vector)`` uint8 array.
+
+        Raises:
+            DimensionMismatchError: If the vectors are not ``dim`` wide.
+            NonFiniteVectorError: If a value is NaN or infinite.
+        """
+        matrix = as_finite_matrix(vectors, "vectors to encode").astype(np.float32, copy=False)
+        _check_width(matrix, self.dim, "The vectors to encode")
+        blocked = self._blocked(matrix)
+        scales = (np.abs(blocked).max(axis=2) / np.float32(127.0)).astype("<f4")
+        safe = np.where(scales > 0, scales, np.float32(1.0))[:, :, None]
+        levels = np.clip(np.rint(blocked / safe), -127, 127).astype(np.int8).reshape(matrix.shape[0], -1)
+        out = np.empty((matrix.shape[0], self.bytes_per_vector), dtype=np.uint8)
+        out[:, : 4 * self.blocks] = scales.view(np.uint8).reshape(matrix.shape[0], -1)
+        out[:, 4 * self.blocks :] = levels[:, : self.dim].view(np.uint8)
+        return out
+
+    def decode(self, codes: ArrayLike) -> NDArray[np.float32]:
+        """Decode scales + int8 codes back to float32 vectors.
+
+        Args:
+            codes: A ``(n, bytes_per_vector)`` uint8 array from :meth:`encode`.
+
+        Returns:
+            A ``(n, dim)`` float32 array.
+        """
+        raw = np.ascontiguousarray(np.asarray(codes, dtype=np.uint8).reshape(-1, self.bytes_per_vector))
+        scales = np.ascontiguousarray(raw[:, : 4 * self.blocks]).view("<f4").astype(np.float32)
+        levels = raw[:, 4 * self.blocks :].view(np.int8).astype(np.float32)
+        per_dim = np.repeat(scales, self.block, axis=1)[:, : self.dim]
+        return np.asarray(levels * per_dim, dtype=np.float32)
+
+    def to_config(self) -> dict[str, Any]:
+        """Return the codec as a JSON-serialisable dict (:func:`codec_from_config` reads it back)."""
+        return {"codec": self.name, "dim": self.dim, "block": self.block}
+
+    def __repr__(self) -> str:
+        return f"BlockInt8Codec(dim={self.dim}, block={self.block})"
+
+
 def _popcount_table() -> NDArray[np.uint8]:
     return np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
@@ -470,6 +557,7 @@ _CODECS: dict[str, type[Codec]] = {
     "float32": Float32Codec,
     "float16": Float16Codec,
     "binary": BinaryCodec,
+    "int8-blocks": BlockInt8Codec,
 }
 
 
@@ -477,7 +565,8 @@ def make_codec(name: str, dim: int, *, calibration: ArrayLike | None = None) -> 
     """Build a codec by name.
 
     Args:
-        name: One of :data:`CODEC_NAMES`: ``"float32"``, ``"float16"``, ``"int8"``, ``"binary"``.
+        name: One of :data:`CODEC_NAMES`: ``"float32"``, ``"float16"``, ``"int8"``, ``"binary"``,
+            ``"int8-blocks"`` (:class:`BlockInt8Codec` with 32 dimensions per scale).
         dim: Width of the float vectors it will encode.
         calibration: For ``"int8"`` only (and required there): a ``(n, dim)`` sample of the vectors to be
             stored, to measure the per-dimension ranges.
@@ -534,6 +623,13 @@ def codec_from_config(config: Mapping[str, Any]) -> Codec:
         except (TypeError, ValueError) as exc:
             msg = f"Not a matryo codec config: 'dim' must be an integer; found {config['dim']!r}."
             raise InvalidArgumentError(msg) from exc
+    if name == BlockInt8Codec.name:
+        assert dim is not None  # required above
+        block = config.get("block", 32)
+        if isinstance(block, bool) or not isinstance(block, int):
+            msg = f"Not a matryo codec config: 'block' must be an integer; found {block!r}."
+            raise InvalidArgumentError(msg)
+        return BlockInt8Codec(dim, block)
     if name == "int8":
         codec = Int8Codec(config["minimums"], config["maximums"])
         if dim is not None and dim != codec.dim:

@@ -2,7 +2,7 @@
 
 int8 codes used to share collection-wide ranges that every write could widen (re-encoding every stored code),
 which corrupted records under concurrent writers and made single-record adds quadratic. Codes now carry their
-own scales (:class:`matryo_chroma.stores.BlockInt8Codec`); collections written the old way still read.
+own scales (:class:`matryo.quantize.BlockInt8Codec`); collections written the old way still read.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import pytest
 from tests.chroma.conftest import word_corpus
 
 from matryo.cache import load_encoder
-from matryo.quantize import Int8Codec
+from matryo.quantize import BlockInt8Codec, Int8Codec
 from matryo.vectors import truncate
 from matryo_chroma import TwoStageCollection
-from matryo_chroma.stores import FULL_KEY, BlockInt8Codec, encode_b64
+from matryo_chroma.stores import FULL_KEY, encode_b64
 
 THREADS = 4
 PER_THREAD = 30

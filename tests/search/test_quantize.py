@@ -9,7 +9,15 @@ import pytest
 
 from matryo import quantize
 from matryo.errors import DimensionMismatchError, NonFiniteVectorError
-from matryo.quantize import BinaryCodec, Float16Codec, Float32Codec, Int8Codec, codec_from_config, make_codec
+from matryo.quantize import (
+    BinaryCodec,
+    BlockInt8Codec,
+    Float16Codec,
+    Float32Codec,
+    Int8Codec,
+    codec_from_config,
+    make_codec,
+)
 from matryo.vectors import normalize
 
 
@@ -181,12 +189,35 @@ def test_binary_decode_is_unit_sign_vector() -> None:
 
 def test_make_codec_and_config_round_trip() -> None:
     sample = _random(200, 16)
-    for name in ("float32", "float16", "binary", "int8"):
+    for name in quantize.CODEC_NAMES:
         codec = make_codec(name, 16, calibration=sample if name == "int8" else None)
         assert codec.name == name
         restored = codec_from_config(json.loads(json.dumps(codec.to_config())))
         assert type(restored) is type(codec)
         assert restored.dim == 16
+
+
+def test_block_int8_codes_carry_their_scales_and_keep_the_block_through_the_config() -> None:
+    vectors = _random(50, 70) * np.linspace(0.01, 100, 70, dtype=np.float32)  # scales differ by block
+    codec = BlockInt8Codec(70, block=16)
+    codes = codec.encode(vectors)
+    assert codes.shape == (50, 4 * 5 + 70) and codec.bytes_per_vector == 90
+    # each row decodes alone: no state beyond dim and block
+    one = BlockInt8Codec(70, block=16).decode(codes[7:8])
+    np.testing.assert_array_equal(one, codec.decode(codes)[7:8])
+    # the rounding error of each value is at most half of its own block's step (max |x| of the block / 127)
+    padded = np.pad(np.abs(vectors), ((0, 0), (0, 10))).reshape(50, 5, 16)
+    half_step = np.repeat(padded.max(axis=2) / 127 / 2, 16, axis=1)[:, :70]
+    assert np.all(np.abs(codec.decode(codes) - vectors) <= half_step * (1 + 1e-5))
+    restored = codec_from_config(json.loads(json.dumps(codec.to_config())))
+    assert isinstance(restored, BlockInt8Codec) and restored.block == 16 and restored.dim == 70
+    np.testing.assert_array_equal(restored.decode(codes), codec.decode(codes))
+    with pytest.raises(DimensionMismatchError, match="expects 70"):
+        codec.encode(_random(2, 64))
+    with pytest.raises(ValueError, match="block"):
+        BlockInt8Codec(70, block=0)
+    with pytest.raises(ValueError, match="'block' must be an integer"):
+        codec_from_config({"codec": "int8-blocks", "dim": 70, "block": "16"})
 
 
 def test_make_codec_errors() -> None:

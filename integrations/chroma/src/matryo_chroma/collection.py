@@ -264,7 +264,7 @@ class TwoStageCollection:
             store: Where the full vectors live: ``"metadata"``, ``"sibling"`` or ``"documents"``
                 (see :mod:`matryo_chroma.stores`).
             codec: ``"float32"``, ``"float16"`` or ``"int8"`` for ``store="metadata"`` (int8 codes carry one
-                scale per 32 dimensions, :class:`~matryo_chroma.stores.BlockInt8Codec`: nothing to calibrate,
+                scale per 32 dimensions, :class:`~matryo.quantize.BlockInt8Codec`: nothing to calibrate,
                 and safe with concurrent writers).
             rescore_multiplier: The first pass fetches ``ceil(n_results * rescore_multiplier)`` candidates.
             max_length: Token cut-off override for the model.

@@ -6,7 +6,7 @@ to rescoring if that vector's prefix agrees with the record's first-pass vector;
 check is re-encoded from its document when that reproduces its first-pass vector, and otherwise left out
 with a :class:`StaleVectorWarning`.
 
-int8 full vectors are written as self-describing :class:`~matryo_chroma.stores.BlockInt8Codec` codes, so
+int8 full vectors are written as self-describing :class:`~matryo.quantize.BlockInt8Codec` codes, so
 concurrent writers (threads, processes, clients of one server) share no mutable state and no write ever
 rewrites another record. Collections written before that kept collection-wide per-dimension ranges
 (``matryo:codec`` = an ``"int8"`` :class:`~matryo.quantize.Int8Codec` config); their codes are ``dim`` bytes
@@ -55,7 +55,7 @@ class FullVectors:
         codec_name: Codec of ``store="metadata"`` (``"float32"`` for the other stores).
         codec: The stored codec: ``None`` or a legacy :class:`~matryo.quantize.Int8Codec` (ranges) for int8
             collections written before int8 codes carried their own scales; new ones use
-            :class:`~matryo_chroma.stores.BlockInt8Codec`.
+            :class:`~matryo.quantize.BlockInt8Codec`.
         encoder: The collection's model (re-encodes documents).
         truncate_dim: First-pass width.
     """
