@@ -5,8 +5,9 @@ Three layouts are understood, tried in this order:
 * ``sentence-transformers (modules.json)``: a ``modules.json`` whose StaticEmbedding entry points at
   the folder holding ``model.safetensors`` and ``tokenizer.json``. Covers the hub layout of
   ``sentence-transformers/static-retrieval-mrl-en-v1`` (path ``0_StaticEmbedding``), the 6.x root layout
-  (path ``""``) and model2vec's own ``modules.json`` (path ``"."``). Modules other than StaticEmbedding
-  and Normalize (e.g. Dense) are refused: matryo cannot apply them.
+  (path ``""``) and model2vec's own ``modules.json`` (path ``"."``; named ``model2vec, read as
+  sentence-transformers reads it``). Modules other than StaticEmbedding and Normalize (e.g. Dense) are refused:
+  matryo cannot apply them.
 * ``sentence-transformers hub layout``: ``0_StaticEmbedding/`` without a ``modules.json``.
 * ``model2vec / root``: ``model.safetensors`` and ``tokenizer.json`` at the root.
 
@@ -155,6 +156,11 @@ def _refuse_non_static(folder: Path, classes: list[str]) -> None:
     raise ModelFormatError(msg)
 
 
+def _is_model2vec(config: Mapping[str, Any]) -> bool:
+    """Whether a folder's config.json was written by model2vec."""
+    return config.get("model_type") == "model2vec" or bool(_MODEL2VEC_KEYS & config.keys())
+
+
 def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
     """Find the weights and tokenizer of a static model folder.
 
@@ -202,6 +208,8 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
             sub = folder / str(entries[0].get("path", ""))
             if _complete(sub):
                 layout = "sentence-transformers (modules.json)"
+                if _is_model2vec(config):  # saved by model2vec, which writes a modules.json too
+                    layout = "model2vec, read as sentence-transformers reads it (modules.json)"
                 return ModelFiles(folder, sub / _WEIGHTS, sub / _TOKENIZER, layout, config, st_config, normalized)
             if sub != folder:
                 # The folder modules.json names is the model; files elsewhere (the root) may be another one, and
@@ -228,7 +236,7 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
 
     if _complete(folder):
         # model2vec's config.json: model_type "model2vec" before 0.10, a max_length/normalize/... block since
-        layout = "model2vec" if config.get("model_type") == "model2vec" or _MODEL2VEC_KEYS & config.keys() else "root"
+        layout = "model2vec" if _is_model2vec(config) else "root"
         return ModelFiles(folder, folder / _WEIGHTS, folder / _TOKENIZER, layout, config, st_config, normalized)
     tried.append(f"model2vec / root layout ({_WEIGHTS} + {_TOKENIZER} at the root)")
 

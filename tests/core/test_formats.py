@@ -31,6 +31,8 @@ def test_layout_names(tiny_model_any_layout: Path) -> None:
     files = find_model_files(tiny_model_any_layout)
     assert files.weights.is_file() and files.tokenizer.is_file()
     assert "sentence-transformers" in files.layout
+    # a folder model2vec saved (config.json says so) is named as model2vec's, though read the sentence-transformers way
+    assert files.layout.startswith("model2vec, read as") == (tiny_model_any_layout.name.endswith("model2vec"))
 
 
 def test_hub_layout_without_modules_json(tmp_path: Path) -> None:
