@@ -20,10 +20,16 @@ import importlib
 import inspect
 import time
 
-from langchain_core.documents import Document
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+INSTALL = 'pip install -e . -e "integrations/langchain[chroma]" langchain-text-splitters'
+"""What this example needs, installed from a matryo checkout (the packages are not on PyPI yet)."""
 
-from langchain_matryo import MatryoEmbeddings, MatryoTwoStageRetriever
+try:
+    from langchain_core.documents import Document
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from langchain_matryo import MatryoEmbeddings, MatryoTwoStageRetriever
+except ModuleNotFoundError as exc:  # a plain traceback would not say how to get it
+    raise SystemExit(f"This example needs {exc.name}, which is not installed. Install it with: {INSTALL}") from None
 
 MODULES = (
     "argparse",
@@ -105,7 +111,10 @@ def main() -> None:
     else:
         # An existing store: build it with a truncated MatryoEmbeddings once, then just point the retriever
         # at it (the store's embeddings are picked up; pass embeddings= if the store does not expose them).
-        from langchain_chroma import Chroma
+        try:
+            from langchain_chroma import Chroma
+        except ModuleNotFoundError:
+            raise SystemExit(f"--persist-dir needs langchain-chroma. Install it with: {INSTALL}") from None
 
         width = min(128, MatryoEmbeddings(model=args.model).dim)  # a 128-d prefix (narrower models: all of it)
         first_pass = MatryoEmbeddings(model=args.model, truncate_dim=width)

@@ -21,6 +21,8 @@ Every error matryo raises on purpose (a bad argument, file or model, a missing e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "DimensionMismatchError",
     "IncompleteFolderError",
@@ -87,7 +89,18 @@ class StoreWriteError(MatryoError, OSError):
 
 
 class MissingVectorError(MatryoError, LookupError):
-    """The first pass returned ids for which no full vector (or text) could be fetched."""
+    """The first pass returned ids for which no full vector (or text) could be fetched.
+
+    Attributes:
+        ids: The ids without a full vector, in first-pass order (empty when unknown).
+    """
+
+    def __init__(self, message: str, ids: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.ids: list[object] = list(ids)
+
+    def __reduce__(self) -> tuple[type[MissingVectorError], tuple[str, list[object]]]:
+        return type(self), (str(self.args[0]) if self.args else "", self.ids)
 
 
 class MissingExtraError(MatryoError, ImportError):

@@ -297,7 +297,7 @@ def rescore(
             "candidate id to be fetchable; keep the first-pass index and the full-vector store in sync, or pass "
             "on_missing='skip' to drop such candidates."
         )
-        raise MissingVectorError(msg)
+        raise MissingVectorError(msg, missing)
 
     hits: list[SearchHits[IdT]] = []
     for query, ids in zip(queries, per_query, strict=True):

@@ -190,3 +190,16 @@ def test_a_new_model_brings_its_own_default_width(default24_model_dir: Path, tin
     assert emb.embed_query("the cat") == MatryoEmbeddings(model=str(tiny_model_dir)).embed_query("the cat")
     chosen = MatryoEmbeddings(model=str(default24_model_dir), truncate_dim=24)
     assert chosen.model_copy(update={"model": str(tiny_model_dir)}).dim == 24  # the user's own choice is kept
+    explicit_none = MatryoEmbeddings(model=str(default24_model_dir), truncate_dim=None)  # None: "the model's width"
+    assert explicit_none.dim == 24
+    explicit_none.model = str(tiny_model_dir)  # so the new model's width, not the old folder's 24
+    assert explicit_none.truncate_dim is None and explicit_none.dim == 64
+
+
+def test_plain_settings_are_validated_when_assigned(tiny_model_dir: Path) -> None:
+    emb = MatryoEmbeddings(model=str(tiny_model_dir))
+    with pytest.raises(ValidationError):
+        emb.normalize = "sometimes"  # type: ignore[assignment]
+    assert emb.normalize is True
+    emb.normalize = "false"  # type: ignore[assignment]  # coerced as the constructor does
+    assert emb.normalize is False

@@ -61,3 +61,18 @@ def test_example_with_the_default_model_finds_the_right_modules(
     assert "argparse" in sources["parse command line options and flags"]
     assert "subprocess" in sources["run an external program and capture its output"]
     assert "statistics" in sources["find the median of a list of numbers"]
+
+
+@pytest.mark.parametrize(
+    ("missing", "args"), [("langchain_text_splitters", []), ("langchain_chroma", ["--persist-dir", "unused"])]
+)
+def test_a_missing_optional_package_names_the_install_line(
+    missing: str,
+    args: list[str],
+    tiny_model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)  # import raises ModuleNotFoundError, as when not installed
+    with pytest.raises(SystemExit, match=r"Install it with: pip install .*langchain-text-splitters"):
+        _run(monkeypatch, capsys, "--model", str(tiny_model_dir), *args)

@@ -14,6 +14,7 @@ import pytest
 from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.runnables import ConfigurableField
 from langchain_core.vectorstores import InMemoryVectorStore
 from tests.conftest import TINY_WORDS, make_tiny_model
 from tests.langchain.helpers import ticks_during
@@ -303,6 +304,22 @@ def test_conflicting_k_raises_wherever_it_is_given_twice(first_pass: MatryoEmbed
         MatryoTwoStageRetriever(vectorstore=store, rescore_multiplier=2, search_kwargs={"rescore_multiplier": 3})
 
 
+def test_configurable_search_kwargs_set_k_as_for_vector_store_retrievers(first_pass: MatryoEmbeddings) -> None:
+    # LangChain's documented way to pick k per call: configurable_fields(search_kwargs=...); it rebuilds the
+    # retriever from all of its fields plus the configured search_kwargs
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, ids=IDS)
+    for retriever in (
+        MatryoTwoStageRetriever(vectorstore=store),
+        MatryoTwoStageRetriever(vectorstore=store, k=6),
+        MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 5}),
+    ):
+        configurable = retriever.configurable_fields(search_kwargs=ConfigurableField(id="search_kwargs"))
+        assert len(configurable.invoke("cat", config={"configurable": {"search_kwargs": {"k": 2}}})) == 2
+        assert len(configurable.invoke("cat")) == retriever.k  # unconfigured: the retriever as built
+    configurable = MatryoTwoStageRetriever(vectorstore=store).configurable_fields(k=ConfigurableField(id="k"))
+    assert len(configurable.invoke("cat", config={"configurable": {"k": 3}})) == 3
+
+
 def test_filter_given_twice_raises_like_k(first_pass: MatryoEmbeddings) -> None:
     store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
 
@@ -509,6 +526,9 @@ def test_mismatched_embeddings_are_rejected_up_front(tiny_model_dir: Path, tmp_p
     other = make_tiny_model(tmp_path / "other", dim=64, seed=99)
     with pytest.raises(ValueError, match="same model"):
         MatryoTwoStageRetriever(vectorstore=store, embeddings=MatryoEmbeddings(model=str(other), truncate_dim=32))
+    cut = MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=32, max_length=3)  # same folder, other cut-off
+    with pytest.raises(InvalidArgumentError, match=r"with max_length=None but embeddings= uses .* with max_length=3"):
+        MatryoTwoStageRetriever(vectorstore=store, embeddings=cut)
 
 
 def test_store_holding_vectors_of_another_width_raises(first_pass: MatryoEmbeddings, tmp_path: Path) -> None:
@@ -535,8 +555,28 @@ def test_bad_stored_full_vectors_raise(first_pass: MatryoEmbeddings) -> None:
     with pytest.raises(DimensionMismatchError):
         narrow.invoke("cat")
     missing = MatryoTwoStageRetriever(vectorstore=store, fetch_full_vectors=lambda ids: {})
-    with pytest.raises(MissingVectorError):
+    n = candidate_count(4, DEFAULT_RESCORE_MULTIPLIER)
+    with pytest.raises(MissingVectorError, match=f"no full vector for {n} of the vector store's candidates") as info:
         missing.invoke("cat")
+    assert "on_missing" not in str(info.value)  # the retriever has no on_missing: never advise it
+    assert len(info.value.ids) == n and set(info.value.ids) <= set(IDS)
+    assert pickle.loads(pickle.dumps(info.value)).ids == info.value.ids
+
+
+def test_plain_fields_are_validated_when_assigned(first_pass: MatryoEmbeddings) -> None:
+    retriever = MatryoTwoStageRetriever(vectorstore=InMemoryVectorStore.from_texts(TEXTS, first_pass, ids=IDS))
+    for name, value in (("cache_size", -1), ("k", 0), ("rescore_multiplier", math.nan), ("score_key", None)):
+        with pytest.raises(ValueError):
+            setattr(retriever, name, value)
+    assert retriever.cache_size == 4096 and retriever.k == 4
+    assert len(retriever.invoke("cat")) == 4
+
+
+def test_from_texts_refuses_metadatas_or_ids_of_another_length() -> None:
+    with pytest.raises(InvalidArgumentError, match="got 3 texts but 2 metadatas"):
+        MatryoTwoStageRetriever.from_texts(["a", "b", "c"], [{}, {}])
+    with pytest.raises(InvalidArgumentError, match="got 2 texts but 3 ids"):
+        MatryoTwoStageRetriever.from_texts(["a", "b"], ids=["1", "2", "3"])
 
 
 def test_from_texts_with_a_models_stored_default_width(default24_model_dir: Path) -> None:

@@ -71,7 +71,7 @@ class MatryoEmbeddings(BaseModel, Embeddings):
     max_length: int | None = Field(default=None, ge=1)
     """Cut every text at this many tokens, overriding the truncation stored in the model's tokenizer."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
 
     _encoder: StaticEncoder = PrivateAttr()
 
@@ -92,8 +92,10 @@ class MatryoEmbeddings(BaseModel, Embeddings):
             raise DimensionMismatchError(msg)
         if self.truncate_dim is None and encoder.output_dim != encoder.dim:
             # The folder's default width, as sentence-transformers uses it. Written past __setattr__ (which would
-            # rebuild) and not marked as set, so that a later change of model derives the new model's default.
+            # rebuild) and not marked as set (an explicit None neither), so that a later change of model derives
+            # the new model's default instead of keeping this one.
             self.__dict__["truncate_dim"] = encoder.output_dim
+            self.__pydantic_fields_set__.discard("truncate_dim")  # also when given as truncate_dim=None
         self._encoder = encoder
 
     def _rebuilt(self, update: Mapping[str, Any]) -> Self:

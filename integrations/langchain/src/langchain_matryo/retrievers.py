@@ -33,7 +33,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_matryo.embeddings import MatryoEmbeddings
 from matryo import DimensionMismatchError, StaticEncoder
-from matryo.errors import InvalidArgumentError, InvalidTypeError
+from matryo.errors import InvalidArgumentError, InvalidTypeError, MissingVectorError
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, FetchVectors, candidate_count, rescore
 from matryo.vectors import truncate
 
@@ -75,6 +75,12 @@ def _disagree(name: str, value: Any, where: str, other: Any) -> InvalidArgumentE
         f"(as {name}= or in {where})."
     )
     return InvalidArgumentError(msg)
+
+
+def _describe(encoder: StaticEncoder, *, cutoff: bool) -> str:
+    """The model's name, with its token cut-off when two encoders of one folder must be told apart."""
+    name = repr(encoder.name_or_path)
+    return f"{name} with max_length={encoder.max_length}" if cutoff else name
 
 
 def _ignores_store_kwargs(store: VectorStore) -> bool:
@@ -127,7 +133,9 @@ class MatryoTwoStageRetriever(BaseRetriever):
 
     search_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra keyword arguments for the store's ``similarity_search_by_vector`` (e.g. Chroma's
-    ``where_document``)."""
+    ``where_document``). ``k``, ``rescore_multiplier`` and ``filter`` may be given here too, as for
+    ``VectorStoreRetriever`` (``search_kwargs={"k": 3}``, also through ``configurable_fields(search_kwargs=...)``);
+    they are the retriever's settings, never store arguments, and must agree with the fields when both are set."""
 
     fetch_full_vectors: Callable[[list[str]], Any] | None = None
     """Optional ``ids -> {id: vector}`` or ``(found_ids, matrix)`` returning stored full-width vectors (see
@@ -142,7 +150,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
     that come back; 0 turns the cache off. Unused with ``fetch_full_vectors``. 4096 vectors of 512 dims take
     about 9 MiB."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", validate_assignment=True)
 
     _cache: OrderedDict[bytes, NDArray[np.float32]] = PrivateAttr(default_factory=OrderedDict)
     _cache_encoder: StaticEncoder | None = PrivateAttr(default=None)
@@ -151,6 +159,9 @@ class MatryoTwoStageRetriever(BaseRetriever):
     def __init__(self, **kwargs: Any) -> None:
         search = kwargs.get("search_kwargs")
         moved: set[str] = set()
+        # Every field given: a rebuild from another instance's state (configurable_fields passes all the old
+        # values plus the configured ones), where search_kwargs' k (say) is the new setting, not a second one.
+        rebuild = kwargs.keys() >= type(self).model_fields.keys()
         if isinstance(search, dict) and any(name in search for name in _PLAN_KEYS):
             # VectorStoreRetriever's habit: search_kwargs={"k": 3} is the number of documents (and so on).
             search = dict(search)
@@ -158,9 +169,9 @@ class MatryoTwoStageRetriever(BaseRetriever):
                 if name not in search:
                     continue
                 value = search.pop(name)
-                if kwargs.get(name) is not None and not _same(kwargs[name], value):
+                if kwargs.get(name) is not None and not _same(kwargs[name], value) and not rebuild:
                     raise _disagree(name, kwargs[name], "search_kwargs", value)
-                if kwargs.get(name) is None:
+                if kwargs.get(name) is None or rebuild:
                     kwargs[name] = value
                     moved.add(name)
             kwargs = {**kwargs, "search_kwargs": search}
@@ -188,9 +199,13 @@ class MatryoTwoStageRetriever(BaseRetriever):
                 )
                 raise DimensionMismatchError(msg)
             if store_embeddings.encoder.fingerprint != self.embeddings.encoder.fingerprint:
+                # Same folder, other token cut-off: the names alone would read "built with 'x' but uses 'x'".
+                cutoff = store_embeddings.encoder.name_or_path == self.embeddings.encoder.name_or_path
+                store_model = _describe(store_embeddings.encoder, cutoff=cutoff)
+                given_model = _describe(self.embeddings.encoder, cutoff=cutoff)
                 msg = (
-                    f"The vector store was built with model {store_embeddings.encoder.name_or_path!r} but "
-                    f"embeddings= uses {self.embeddings.encoder.name_or_path!r}. Use the same model for both stages."
+                    f"The vector store was built with model {store_model} but embeddings= uses {given_model}. "
+                    "Use the same model (and max_length) for both stages."
                 )
                 raise InvalidArgumentError(msg)
         self._plan({})  # settings that can only fail at query time fail here already
@@ -297,7 +312,14 @@ class MatryoTwoStageRetriever(BaseRetriever):
             The retriever.
         """
         items = list(texts)
-        metas = metadatas or [{} for _ in items]
+        for name, given in (("metadatas", metadatas), ("ids", ids)):
+            if given is not None and len(given) != len(items):
+                msg = (
+                    f"from_texts got {len(items)} texts but {len(given)} {name}; expected one per text (or "
+                    f"{name}=None)."
+                )
+                raise InvalidArgumentError(msg)
+        metas = metadatas if metadatas is not None else [{} for _ in items]
         doc_ids: list[str | None] = list(ids) if ids is not None else [None] * len(items)
         documents = [
             Document(page_content=text, metadata=meta, id=doc_id)
@@ -458,7 +480,18 @@ class MatryoTwoStageRetriever(BaseRetriever):
                 )
                 raise InvalidArgumentError(msg)
             fetch: FetchVectors[str] = self.fetch_full_vectors
-            by_id = rescore(full, [ids], k=k, fetch_full_vectors=fetch)[0]
+            try:
+                by_id = rescore(full, [ids], k=k, fetch_full_vectors=fetch)[0]
+            except MissingVectorError as exc:
+                shown = ", ".join(repr(doc_id) for doc_id in exc.ids[:5])
+                more = f" and {len(exc.ids) - 5} more" if len(exc.ids) > 5 else ""
+                msg = (
+                    f"fetch_full_vectors returned no full vector for {len(exc.ids)} of the vector store's "
+                    f"candidates: {shown}{more}. Expected one for every document in the store: add the missing "
+                    "documents' full vectors where fetch_full_vectors reads them (it is out of sync with the store), "
+                    "or leave fetch_full_vectors=None to re-encode the candidates' page_content."
+                )
+                raise MissingVectorError(msg, exc.ids) from exc
             first = {doc.id: doc for doc in reversed(candidates) if doc.id is not None}  # first occurrence wins
             picked = [first[doc_id] for doc_id in by_id.ids]
             scores = by_id.scores
