@@ -344,7 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"two-stage candidates per hit (default {DEFAULT_RESCORE_MULTIPLIER})",
     )
-    p.add_argument("--ignore-identical-ids", action="store_true", help="never retrieve a doc whose id is the query id")
+    p.add_argument(
+        "--ignore-identical-ids",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="never retrieve a doc whose id is the query id (ArguAna's rule); default: on when BEIR_DIR's name, as "
+        "given or resolved, contains 'arguana', or when most queries are their own document (with a note)",
+    )
     p.add_argument("--plot", default=None, metavar="FILE.png", help="plot NDCG@10 against width (needs matplotlib)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 

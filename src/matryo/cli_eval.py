@@ -4,8 +4,15 @@ Metrics come from :mod:`matryo.evaluation` (BEIR/MTEB conventions: NDCG@10 with 
 ideal DCG over all judged documents, MRR@10, Recall@100). Exact brute-force search at each width; the
 two-stage row takes ``ceil(k * rescore_multiplier)`` candidates at the first-pass width and rescores them
 at full width, with ``k = 10`` for NDCG@10/MRR@10 and ``k = 100`` for Recall@100, like ``matryo search``.
-ArguAna's convention (a document whose id equals the query id is never retrieved) is applied when the
-folder's name contains ``arguana`` or with ``--ignore-identical-ids``.
+
+ArguAna's convention (a document whose id equals the query id is never retrieved, BEIR's ``ignore_identical_ids``)
+is applied with ``--ignore-identical-ids`` (``ignore_identical_ids=True``), and by default when the folder's name
+as given, or the name of the folder it resolves to (a symbolic link, ``.``), contains ``arguana``, or when the data
+shows it: at least half of the judged queries are their own document (a corpus row with the query's ``_id`` holds
+the query's text), as in a renamed copy of ArguAna. ``ignore_identical_ids=False`` turns it off.
+
+A query with empty text (or no token the model knows) encodes to a zero vector: it retrieves nothing and scores 0
+on every metric, stays in the means (so numbers remain comparable), and a note counts such queries.
 """
 
 # ruff: noqa: T201  # a command line prints its results
@@ -68,25 +75,53 @@ def _metrics(run: Any, qrels: Any) -> tuple[float, float, float]:
     return ndcg_at_k(run, qrels, 10), mrr_at_k(run, qrels, 10), recall_at_k(run, qrels, 100)
 
 
-def _rescored(
-    first: dict[str, dict[str, float]],
-    full_q: NDArray[np.float32],
-    full_d: NDArray[np.float32],
-    qids: list[str],
-    row_of: dict[str, int],
-    n: int,
-    k: int,
-) -> dict[str, dict[str, float]]:
-    """Rescore each query's first ``n`` candidates at full width and keep ``k``, cut in trec_eval's order."""
-    from matryo.evaluation import run_from_scores
+def _own_documents(queries: dict[str, str], corpus: dict[str, str]) -> list[str]:
+    """Judged queries that are their own document: a corpus row with the query's id holds the query's text."""
+    own = []
+    for qid, text in queries.items():
+        doc = corpus.get(qid)
+        if doc is not None and text.strip() and text.strip() in doc:
+            own.append(qid)
+    return own
 
-    run: dict[str, dict[str, float]] = {}
-    for qi, qid in enumerate(qids):
-        # ``first`` is ranked in trec_eval's order (dense_run), so its first n are the n best.
-        ids = list(first.get(qid, {}))[:n]
-        scores = full_d[[row_of[d] for d in ids]] @ full_q[qi] if ids else np.zeros(0, dtype=np.float32)
-        run.update(run_from_scores(scores[None, :], [qid], ids, k))
-    return run
+
+def _dataset_name(folder: Path) -> str:
+    """The folder's name as the user gave it (a symbolic link keeps its own name), else the resolved one (``.``)."""
+    return folder.name if folder.name not in ("", "..") else folder.resolve().name
+
+
+def _identical_ids_default(folder: Path, corpus: dict[str, str], queries: dict[str, str], notes: list[str]) -> bool:
+    """Whether ArguAna's rule applies when neither asked for nor refused: by the folder's name, or by the data."""
+    if any("arguana" in name.lower() for name in (folder.name, folder.resolve().name)):
+        return True
+    own = _own_documents(queries, corpus)
+    if own and 2 * len(own) >= len(queries):
+        notes.append(
+            f"{len(own)} of {len(queries)} judged queries are their own document (a corpus row with the query's "
+            f"_id holds its text, e.g. {own[0]!r}), as in ArguAna: as BEIR does, a query's own document is never "
+            "retrieved for it (keeping it would lower every score by about a quarter)."
+        )
+        return True
+    return False
+
+
+def _zero_queries_note(qids: list[str], queries: dict[str, str], vectors: NDArray[np.float32]) -> str | None:
+    """A note counting the judged queries that encode to a zero vector (they retrieve nothing and score 0)."""
+    zero = [qid for qid, vector in zip(qids, vectors, strict=True) if not vector.any()]
+    if not zero:
+        return None
+    empty = [qid for qid in zero if not queries[qid].strip()]
+    unknown = [qid for qid in zero if queries[qid].strip()]
+    parts = []
+    if empty:
+        parts.append(f"{len(empty)} with empty text, e.g. {empty[0]!r}")
+    if unknown:
+        parts.append(f"{len(unknown)} with no token the model knows, e.g. {unknown[0]!r}")
+    return (
+        f"{len(zero)} of {len(qids)} judged queries encode to a zero vector ({'; '.join(parts)}): they retrieve "
+        "nothing and score 0 on every metric, and stay in the means so scores remain comparable. Fix or remove "
+        "them in the queries file (and its qrels) to evaluate without them."
+    )
 
 
 def evaluate(
@@ -100,6 +135,16 @@ def evaluate(
 ) -> tuple[list[Row], dict[str, Any]]:
     """Evaluate a model on a BEIR folder at several widths and with two-stage search.
 
+    Args:
+        beir_dir: The BEIR folder (see :func:`matryo.evaluation.load_beir`).
+        model: Model folder or hub id (default: the embedded model).
+        dims: Comma-separated widths and ``full`` (see :func:`parse_dims`).
+        first_pass_dim: Two-stage first-pass width (default the search default, capped at the model width).
+        rescore_multiplier: Two-stage candidates per hit (default the search default).
+        ignore_identical_ids: Never retrieve a document whose id is the query id (ArguAna's rule). ``None``
+            (default): applied when the folder's name as given, or the folder it resolves to, contains
+            ``arguana``, or when at least half of the judged queries are their own document (with a note).
+
     Returns:
         ``(rows, info)``: one row per width plus the two-stage row (``name``, ``dim``, ``ndcg@10``,
         ``mrr@10``, ``recall@100``), and a description of the run (``notes``: what was left out, e.g.
@@ -110,7 +155,7 @@ def evaluate(
         SourceError: If a BEIR file is damaged (see :func:`matryo.evaluation.load_beir`).
     """
     from matryo.encoder import StaticEncoder
-    from matryo.evaluation import dense_run, load_beir
+    from matryo.evaluation import dense_run, load_beir, two_stage_runs
     from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count
     from matryo.vectors import truncate
 
@@ -143,28 +188,33 @@ def evaluate(
         raise MatryoError(msg)
     fp = min(DEFAULT_TRUNCATE_DIM if first_pass_dim is None else first_pass_dim, encoder.dim)
     mult = DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier
-    ignore = "arguana" in folder.resolve().name.lower() if ignore_identical_ids is None else ignore_identical_ids
+    if ignore_identical_ids is None:
+        ignore = _identical_ids_default(folder, corpus, queries, notes)
+    else:
+        ignore = ignore_identical_ids
     doc_ids, qids = list(corpus), list(queries)
     docs = encoder.encode([corpus[d] for d in doc_ids], truncate_dim=encoder.dim, normalize=False)
     qs = encoder.encode([queries[q] for q in qids], truncate_dim=encoder.dim, normalize=False)
     encoded = time.perf_counter()
+    zero_note = _zero_queries_note(qids, queries, qs)
+    if zero_note is not None:
+        notes.append(zero_note)
     rows: list[Row] = []
     for d in widths:
         run = dense_run(truncate(qs, d), truncate(docs, d), qids, doc_ids, k=100, ignore_identical_ids=ignore)
         ndcg, mrr, recall = _metrics(run, qrels)
         rows.append({"name": str(d), "dim": d, "ndcg@10": ndcg, "mrr@10": mrr, "recall@100": recall})
     n10, n100 = candidate_count(10, mult), candidate_count(100, mult)
-    first = dense_run(truncate(qs, fp), truncate(docs, fp), qids, doc_ids, k=n100, ignore_identical_ids=ignore)
     full_q, full_d = truncate(qs, encoder.dim), truncate(docs, encoder.dim)
-    row_of = {d: i for i, d in enumerate(doc_ids)}
-    top10 = _rescored(first, full_q, full_d, qids, row_of, n10, 10)
-    top100 = _rescored(first, full_q, full_d, qids, row_of, n100, 100)
+    top10, top100 = two_stage_runs(
+        truncate(qs, fp), truncate(docs, fp), full_q, full_d, qids, doc_ids, [(n10, 10), (n100, 100)], ignore
+    )
     ndcg, mrr, _recall10 = _metrics(top10, qrels)
     recall = _metrics(top100, qrels)[2]
     name = f"two-stage {fp}->{encoder.dim} (x{mult:g})"
     rows.append({"name": name, "dim": fp, "ndcg@10": ndcg, "mrr@10": mrr, "recall@100": recall})
     info = {
-        "dataset": folder.resolve().name,
+        "dataset": _dataset_name(folder),
         "documents": len(doc_ids),
         "queries": len(qids),
         "model": encoder.name_or_path,
@@ -217,7 +267,7 @@ def run_eval(args: argparse.Namespace) -> int:
         args.dims,
         first_pass_dim=args.first_pass_dim,
         rescore_multiplier=args.rescore_multiplier,
-        ignore_identical_ids=True if args.ignore_identical_ids else None,
+        ignore_identical_ids=args.ignore_identical_ids,
     )
     for note in info["notes"]:
         print(f"matryo: warning: {note}", file=sys.stderr)

@@ -4,14 +4,19 @@ Runs are ``{query_id: {doc_id: score}}`` and qrels ``{query_id: {doc_id: relevan
 of BEIR and pytrec_eval. Conventions follow BEIR/MTEB so numbers compare with published ones:
 linear gain, the ideal DCG taken over every judged relevant document, documents ranked by score
 (ties broken by descending id, as trec_eval does), and every judged query in the mean: one whose
-judgments are all 0 (or negative) scores 0, as pytrec_eval scores it and BEIR averages it.
+judgments are all 0 (or negative) scores 0, as pytrec_eval scores it and BEIR averages it. A query whose
+vector is all zeros (an empty text) retrieves nothing, so it scores 0 too instead of hitting documents by id.
+
+Dense search scores queries in blocks whose float32 score matrix stays under :data:`SCORE_BLOCK_BYTES`, and keeps
+only each query's top ``k`` columns, so memory does not grow with the number of queries.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +26,45 @@ from numpy.typing import NDArray
 from matryo.sources import SourceError, read_jsonl, read_lines
 
 __all__ = [
+    "SCORE_BLOCK_BYTES",
     "Qrels",
     "Run",
+    "block_rows",
     "dense_run",
+    "dense_top_k",
     "load_beir",
     "mrr_at_k",
     "ndcg_at_k",
     "recall_at_k",
     "run_from_scores",
+    "two_stage_runs",
 ]
 
 Run = Mapping[str, Mapping[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]
+Warn = Callable[[str], None]
+
+SCORE_BLOCK_BYTES = 64 * 2**20
+"""Largest query x document score block (float32) :func:`dense_top_k` holds at once: 64 MiB, e.g. 1,934 queries
+against ArguAna's 8,674 documents, or one query at a time from 16.8M documents on."""
+
+_CSV_FIELD_LIMIT = 2**31 - 1
+"""csv's default field limit (128 KiB) would turn a long qrels line into a traceback; this is the largest a C long
+allows (as :mod:`matryo.sources` reads CSV tables)."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A UTF-16 surrogate code point: in a Python string only a lone one (JSON's ``"\\ud83d"``, half an emoji)."""
+
+_MAX_NAMED = 10
+"""Repeated ids named one by one per file; the rest are counted in one closing note (as ``matryo index``)."""
+
+_HEADER_NAMES = (
+    frozenset({"queryid", "qid", "query", "topic", "topicid"}),
+    frozenset({"corpusid", "docid", "doc", "document", "documentid", "did", "corpus", "passageid", "pid"}),
+    frozenset({"score", "rel", "relevance", "label", "judgment", "judgement", "grade"}),
+)
+"""Names a qrels header may give its three columns (lowercase, without ``-``, ``_``), BEIR's ``query-id corpus-id
+score`` first."""
 
 
 def _row_id(row: Mapping[str, Any], path: Path, number: int) -> str:
@@ -43,6 +75,62 @@ def _row_id(row: Mapping[str, Any], path: Path, number: int) -> str:
     return str(value)
 
 
+class _RowChecks:
+    """The checks ``matryo index`` runs on the rows of a BEIR corpus, for one corpus or queries file.
+
+    The first row of a repeated ``_id`` wins (later ones are left out with a note naming both lines), a lone
+    surrogate in a text becomes U+FFFD (with a note naming the line and ``_id``), and one in an ``_id`` is an error.
+    """
+
+    def __init__(self, path: Path, warn: Warn) -> None:
+        self._path, self._warn = path, warn
+        self._first: dict[str, int] = {}
+        self.repeats = 0
+        self.surrogates = 0
+
+    def doc(self, row: Mapping[str, Any], number: int) -> str | None:
+        """The row's ``_id``, or None when an earlier row has it (the row is then left out)."""
+        doc = _row_id(row, self._path, number)
+        found = _SURROGATE.search(doc)
+        if found is not None:
+            msg = (
+                f"{self._path} line {number}: the _id {doc!a} holds a lone UTF-16 surrogate ({found.group()!a}, half "
+                "of a character such as an emoji), which is not text and matches no qrels id; fix the _id in the file."
+            )
+            raise SourceError(msg)
+        first = self._first.setdefault(doc, number)
+        if first == number:
+            return doc
+        self.repeats += 1
+        if self.repeats <= _MAX_NAMED:
+            self._warn(
+                f"{self._path} line {number} repeats _id {doc!r} of line {first}; this row is left out (the first "
+                "one is used, as `matryo index` does). Give every row its own _id."
+            )
+        return None
+
+    def text(self, text: str, doc: str, number: int) -> str:
+        """``text`` with lone surrogates replaced by U+FFFD (the tokenizer cannot read them)."""
+        found = _SURROGATE.search(text)
+        if found is None:
+            return text
+        self.surrogates += 1
+        if self.surrogates == 1:  # the first one is named, the rest counted in close()
+            self._warn(
+                f"{self._path} line {number} (_id {doc!r}): the text holds a lone UTF-16 surrogate "
+                f"({found.group()!a}, half of a character such as an emoji: valid JSON, but not text); it is "
+                "evaluated with U+FFFD in its place, as `matryo index` does. Repair the text in the file (e.g. "
+                "re-export it from the original UTF-8 source) to silence this."
+            )
+        return _SURROGATE.sub("\ufffd", text)
+
+    def close(self) -> None:
+        if self.repeats > _MAX_NAMED:
+            self._warn(f"{self._path}: {self.repeats} rows in all repeat an earlier _id and were left out.")
+        if self.surrogates > 1:
+            self._warn(f"{self._path}: {self.surrogates} texts in all held lone surrogates (replaced with U+FFFD).")
+
+
 def _first_existing(folder: Path, names: Sequence[str]) -> Path:
     for name in names:
         if (folder / name).exists():
@@ -51,17 +139,18 @@ def _first_existing(folder: Path, names: Sequence[str]) -> Path:
     raise FileNotFoundError(msg)
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _is_header(line: str) -> bool:
+    """Whether a qrels line is a header: three names like ``query-id corpus-id score`` (never an integer score)."""
+    names = [re.sub("[-_]", "", word.lower()) for word in line.split()]
+    return len(names) == 3 and all(name in known for name, known in zip(names, _HEADER_NAMES, strict=True))
 
 
-def _qrels_score(fields: list[str], path: Path, number: int, line: str) -> int:
+def _qrels_score(fields: list[str], path: Path, number: int, line: str, *, first: bool = False) -> int:
     """The relevance of a qrels row, or a SourceError naming the line and the layout expected."""
     found = f"found {line.rstrip(chr(10)).rstrip(chr(13))[:80]!r}"
+    header = (
+        " If this first line is a header, write it as BEIR does: query-id<TAB>corpus-id<TAB>score." if first else ""
+    )
     if len(fields) != 3:
         msg = (
             f"{path} line {number} has {len(fields)} tab-separated fields; a BEIR qrels file has 3: "
@@ -75,29 +164,62 @@ def _qrels_score(fields: list[str], path: Path, number: int, line: str) -> int:
             )
         elif words == 3:
             msg += " Separate the three fields with tabs."
-        raise SourceError(msg)
+        raise SourceError(msg + header)
     try:
         return int(fields[2])
     except ValueError as exc:
         msg = f"{path} line {number} is not 'query-id<TAB>corpus-id<TAB>score' with an integer score; {found}."
-        raise SourceError(msg) from exc
+        raise SourceError(msg + header) from exc
+
+
+def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """Read a BEIR qrels file: an optional header line, then ``query-id<TAB>corpus-id<TAB>score`` rows."""
+    qrels: dict[str, dict[str, int]] = {}
+    first = True
+    limit = csv.field_size_limit(_CSV_FIELD_LIMIT)
+    try:
+        for number, line in read_lines(path):
+            try:
+                fields = next(csv.reader([line], delimiter="\t"), [])
+            except csv.Error as exc:  # e.g. a lone carriage return inside the line
+                msg = (
+                    f"{path} line {number} is not a tab-separated line ({exc}); expected "
+                    f"query-id<TAB>corpus-id<TAB>score; found {line[:80]!r}. Fix or remove that line."
+                )
+                raise SourceError(msg) from exc
+            if not any(field.strip() for field in fields):
+                continue  # a blank line
+            while len(fields) > 3 and not fields[-1].strip():
+                fields.pop()  # trailing tabs
+            if first and _is_header(line):
+                first = False
+                continue  # BEIR's query-id<TAB>corpus-id<TAB>score
+            qrels.setdefault(fields[0], {})[fields[1]] = _qrels_score(fields, path, number, line, first=first)
+            first = False
+    finally:
+        csv.field_size_limit(limit)
+    return qrels
 
 
 def load_beir(
     folder: str | Path, *, warn: Callable[[str], None] | None = None
 ) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
-    """Load a BEIR-format folder.
+    r"""Load a BEIR-format folder.
 
     Reads ``corpus.jsonl(.gz)``, ``queries.jsonl(.gz)`` and ``qrels.tsv(.gz)`` (or ``qrels/test.tsv``).
     Document text is ``title + " " + text`` (stripped), as BEIR's dense models see it. Blank lines are
-    skipped. Qrels of queries missing from the queries file are left out (BEIR and pytrec_eval average over
-    the queries that were run), and ``warn`` is told how many.
+    skipped. As in ``matryo index``: when an ``_id`` is repeated in the corpus or queries file, the first row
+    is used and later ones are left out (with a note naming both lines), and a lone UTF-16 surrogate in a text
+    (``"\ud83d"``, half an emoji: valid JSON, but not text the tokenizer can read) is replaced with U+FFFD
+    (with a note naming the file, line and ``_id``). Qrels of queries missing from the queries file are left
+    out (BEIR and pytrec_eval average over the queries that were run), and ``warn`` is told how many.
 
     Args:
         folder: The dataset folder.
-        warn: Called with a one-line message when qrels name queries the queries file does not hold, and
-            when more than half of the relevant documents are not in the corpus (usually an id mismatch;
-            BEIR's ArguAna legitimately lacks 5 of 1,406).
+        warn: Called with a one-line message when qrels name queries the queries file does not hold, when
+            more than half of the relevant documents are not in the corpus (usually an id mismatch; BEIR's
+            ArguAna legitimately lacks 5 of 1,406), for a repeated ``_id`` and for a text holding a lone
+            surrogate (each note names the file and line).
 
     Returns:
         ``(corpus, queries, qrels)``: doc id -> text, query id -> text (only queries that have
@@ -107,32 +229,31 @@ def load_beir(
         FileNotFoundError: If a file is missing.
         SourceError: If a file is a truncated ``.gz``, not UTF-8, or has a bad line (invalid JSON, a row
             without ``_id``, a qrels row without exactly three tab-separated fields and an integer relevance,
-            e.g. a 4-column TREC qrels row). Line 1 is a header only when its last field is not a number.
+            e.g. a 4-column TREC qrels row, or a line the csv module cannot split), or an ``_id`` holds a lone
+            surrogate. The first line is skipped as a header only when it names the columns, like BEIR's
+            ``query-id<TAB>corpus-id<TAB>score``; any other first line is read (and checked) as data.
     """
     root = Path(folder)
+    report: Warn = warn if warn is not None else (lambda _message: None)
     corpus: dict[str, str] = {}
     corpus_path = _first_existing(root, ["corpus.jsonl.gz", "corpus.jsonl"])
+    checks = _RowChecks(corpus_path, report)
     for number, row in read_jsonl(corpus_path):
-        text = (str(row.get("title") or "") + " " + str(row.get("text") or "")).strip()
-        corpus[_row_id(row, corpus_path, number)] = text
+        doc = checks.doc(row, number)
+        if doc is not None:
+            text = (str(row.get("title") or "") + " " + str(row.get("text") or "")).strip()
+            corpus[doc] = checks.text(text, doc, number)
+    checks.close()
     all_queries: dict[str, str] = {}
     queries_path = _first_existing(root, ["queries.jsonl.gz", "queries.jsonl"])
+    checks = _RowChecks(queries_path, report)
     for number, row in read_jsonl(queries_path):
-        all_queries[_row_id(row, queries_path, number)] = str(row.get("text") or "")
-    qrels: dict[str, dict[str, int]] = {}
+        qid = checks.doc(row, number)
+        if qid is not None:
+            all_queries[qid] = checks.text(str(row.get("text") or ""), qid, number)
+    checks.close()
     qrel_path = _first_existing(root, ["qrels.tsv.gz", "qrels.tsv", "qrels/test.tsv"])
-    first = True
-    for number, line in read_lines(qrel_path):
-        fields = next(csv.reader([line], delimiter="\t"), [])
-        if not any(field.strip() for field in fields):
-            continue  # a blank line
-        while len(fields) > 3 and not fields[-1].strip():
-            fields.pop()  # trailing tabs
-        if first and not _is_number(line.split()[-1]):
-            first = False
-            continue  # the header (BEIR's query-id<TAB>corpus-id<TAB>score): its last field is not a number
-        first = False
-        qrels.setdefault(fields[0], {})[fields[1]] = _qrels_score(fields, qrel_path, number, line)
+    qrels = _read_qrels(qrel_path)
     missing = [qid for qid in qrels if qid not in all_queries]
     if missing:
         if warn is not None:
@@ -301,6 +422,99 @@ def run_from_scores(
     return run
 
 
+def _check_shapes(
+    query_vectors: NDArray[np.floating],
+    doc_vectors: NDArray[np.floating],
+    query_ids: Sequence[str],
+    doc_ids: Sequence[str],
+) -> None:
+    if len(query_ids) != query_vectors.shape[0] or len(doc_ids) != doc_vectors.shape[0]:
+        msg = "query_ids/doc_ids must have one id per row of query_vectors/doc_vectors"
+        raise ValueError(msg)
+    if query_vectors.shape[1] != doc_vectors.shape[1]:
+        msg = f"Query width {query_vectors.shape[1]} differs from document width {doc_vectors.shape[1]}"
+        raise ValueError(msg)
+
+
+def block_rows(n_docs: int, budget: int | None = None) -> int:
+    """Queries scored per block so that the block's float32 score matrix stays under ``budget`` bytes.
+
+    Args:
+        n_docs: Documents each query is scored against.
+        budget: Bytes for one block (default :data:`SCORE_BLOCK_BYTES`).
+
+    Returns:
+        At least 1 (one query's row is always scored, however large the corpus).
+    """
+    limit = SCORE_BLOCK_BYTES if budget is None else budget
+    return max(1, limit // (4 * max(n_docs, 1)))
+
+
+def dense_top_k(
+    query_vectors: NDArray[np.floating],
+    doc_vectors: NDArray[np.floating],
+    query_ids: Sequence[str],
+    doc_ids: Sequence[str],
+    k: int = 100,
+    ignore_identical_ids: bool = False,
+    chunk: int | None = None,
+) -> Iterator[tuple[NDArray[np.intp], NDArray[np.float64]]]:
+    """Exact top-k search by dot product, one query at a time in query order, cut as trec_eval ranks.
+
+    Queries are scored against all documents in blocks of ``chunk`` rows; only each query's top ``k`` columns
+    outlive its block, so memory holds one block of scores whatever the number of queries. A query whose vector
+    is all zeros (an empty text) retrieves nothing: its scores would all tie at 0 and rank documents by id.
+
+    Args:
+        query_vectors: Array (n_queries, d).
+        doc_vectors: Array (n_docs, d).
+        query_ids: Id of each query row.
+        doc_ids: Id of each document row.
+        k: Documents kept per query.
+        ignore_identical_ids: Never return a document whose id equals the query id (BEIR's ArguAna convention).
+        chunk: Queries scored per matrix product (default :func:`block_rows`: a block of at most
+            :data:`SCORE_BLOCK_BYTES`). The results do not depend on it.
+
+    Returns:
+        An iterator of ``(columns, scores)`` per query: the columns of its top ``k`` documents in trec_eval's
+        order (score, then doc id, descending; see :func:`run_from_scores`) and their float32 scores as float64.
+
+    Raises:
+        ValueError: If ids and rows disagree in number or the widths differ (raised at once, not when iterating).
+    """
+    _check_shapes(query_vectors, doc_vectors, query_ids, doc_ids)
+    rows = block_rows(len(doc_ids)) if chunk is None else max(1, int(chunk))
+    own = [-1] * len(query_ids)
+    if ignore_identical_ids:
+        doc_index = {d: i for i, d in enumerate(doc_ids)}
+        own = [doc_index.get(qid, -1) for qid in query_ids]
+    return _top_k_blocks(query_vectors, np.asarray(doc_vectors, dtype=np.float32), own, _doc_order(doc_ids), k, rows)
+
+
+def _top_k_blocks(
+    query_vectors: NDArray[np.floating],
+    docs: NDArray[np.float32],
+    own: list[int],
+    id_rank: NDArray[np.intp],
+    k: int,
+    rows: int,
+) -> Iterator[tuple[NDArray[np.intp], NDArray[np.float64]]]:
+    nothing = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float64))
+    for lo in range(0, len(own), rows):
+        block = np.asarray(query_vectors[lo : lo + rows], dtype=np.float32)
+        sims = block @ docs.T
+        for i in range(block.shape[0]):
+            if not block[i].any():
+                yield nothing  # an empty query: no direction to rank by
+                continue
+            values = np.array(sims[i], dtype=np.float64)
+            if own[lo + i] >= 0:
+                values[own[lo + i]] = -np.inf
+            cols = _cut_row(values, k, id_rank)
+            yield cols, values[cols]
+        del sims  # before the next block's product: one block of scores at a time
+
+
 def dense_run(
     query_vectors: NDArray[np.floating],
     doc_vectors: NDArray[np.floating],
@@ -308,13 +522,14 @@ def dense_run(
     doc_ids: Sequence[str],
     k: int = 100,
     ignore_identical_ids: bool = False,
-    chunk: int = 1024,
+    chunk: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """Exact top-k search by dot product (cosine for normalised vectors), cut as trec_eval ranks.
 
     Scores are float32 dot products; documents are cut at ``k`` in trec_eval's order (score, then doc id,
     descending; see :func:`run_from_scores`), so a run of depth ``k`` gives the same metrics at ``k`` as a
-    deeper run.
+    deeper run. Queries are scored in blocks (see :func:`dense_top_k`), and a query whose vector is all zeros
+    (an empty text) retrieves nothing, so it scores 0 on every metric.
 
     Args:
         query_vectors: Array (n_queries, d).
@@ -324,7 +539,7 @@ def dense_run(
         k: Documents kept per query.
         ignore_identical_ids: Never return a document whose id equals the query id (BEIR's
             ArguAna convention).
-        chunk: Queries scored per matrix product.
+        chunk: Queries scored per matrix product (default: a block of at most :data:`SCORE_BLOCK_BYTES`).
 
     Returns:
         The run ``{query_id: {doc_id: score}}``.
@@ -332,15 +547,57 @@ def dense_run(
     Raises:
         ValueError: If ids and rows disagree in number or the widths differ.
     """
-    if len(query_ids) != query_vectors.shape[0] or len(doc_ids) != doc_vectors.shape[0]:
-        msg = "query_ids/doc_ids must have one id per row of query_vectors/doc_vectors"
-        raise ValueError(msg)
-    if query_vectors.shape[1] != doc_vectors.shape[1]:
-        msg = f"Query width {query_vectors.shape[1]} differs from document width {doc_vectors.shape[1]}"
-        raise ValueError(msg)
-    docs = np.asarray(doc_vectors, dtype=np.float32)
+    top = dense_top_k(query_vectors, doc_vectors, query_ids, doc_ids, k, ignore_identical_ids, chunk)
     run: dict[str, dict[str, float]] = {}
-    for lo in range(0, len(query_ids), chunk):
-        sims = np.asarray(query_vectors[lo : lo + chunk], dtype=np.float32) @ docs.T
-        run.update(run_from_scores(sims, query_ids[lo : lo + chunk], doc_ids, k, ignore_identical_ids))
+    for qid, (cols, scores) in zip(query_ids, top, strict=True):
+        run[qid] = {doc_ids[c]: s for c, s in zip(cols.tolist(), scores.tolist(), strict=True)}
     return run
+
+
+def two_stage_runs(
+    first_queries: NDArray[np.floating],
+    first_docs: NDArray[np.floating],
+    full_queries: NDArray[np.floating],
+    full_docs: NDArray[np.floating],
+    query_ids: Sequence[str],
+    doc_ids: Sequence[str],
+    cuts: Sequence[tuple[int, int]],
+    ignore_identical_ids: bool = False,
+    chunk: int | None = None,
+) -> list[dict[str, dict[str, float]]]:
+    """Two-stage search: a first pass on (truncated) vectors, its best candidates rescored with full vectors.
+
+    For each ``(n, k)`` of ``cuts``, each query's first ``n`` first-pass candidates (trec_eval's order, as
+    :func:`dense_top_k` ranks them) are rescored with the full vectors and the best ``k`` kept, cut in trec_eval's
+    order. The first pass runs once, to the largest ``n``, in blocks; a query's candidates are rescored as soon
+    as its block is scored, so only ``k`` ids per query and cut are kept.
+
+    Args:
+        first_queries: Array (n_queries, d1), the first-pass query vectors.
+        first_docs: Array (n_docs, d1), the first-pass document vectors.
+        full_queries: Array (n_queries, d2), the query vectors to rescore with.
+        full_docs: Array (n_docs, d2), the document vectors to rescore with.
+        query_ids: Id of each query row.
+        doc_ids: Id of each document row.
+        cuts: ``(candidates, kept)`` pairs, e.g. ``[(320, 10), (3200, 100)]``.
+        ignore_identical_ids: Never return a document whose id equals the query id (BEIR's ArguAna convention).
+        chunk: Queries per first-pass block (see :func:`dense_top_k`).
+
+    Returns:
+        One run ``{query_id: {doc_id: score}}`` per cut, each query's documents in ranked order.
+
+    Raises:
+        ValueError: If ids and rows disagree in number or the widths differ.
+    """
+    _check_shapes(full_queries, full_docs, query_ids, doc_ids)
+    depth = max((n for n, _ in cuts), default=0)
+    first = dense_top_k(first_queries, first_docs, query_ids, doc_ids, depth, ignore_identical_ids, chunk)
+    id_rank = _doc_order(doc_ids)
+    runs: list[dict[str, dict[str, float]]] = [{} for _ in cuts]
+    for row, (qid, (candidates, _)) in enumerate(zip(query_ids, first, strict=True)):
+        for run, (n, k) in zip(runs, cuts, strict=True):
+            cols = candidates[:n]
+            scores = np.array(full_docs[cols] @ full_queries[row], dtype=np.float64)
+            keep = _cut_row(scores, k, id_rank[cols])
+            run[qid] = {doc_ids[c]: s for c, s in zip(cols[keep].tolist(), scores[keep].tolist(), strict=True)}
+    return runs

@@ -92,13 +92,14 @@ def test_eval_metrics_on_hand_made_qrels(model: Path, tmp_path: Path) -> None:
 def test_eval_two_stage_row_cuts_rescored_ties_as_trec_eval_ranks() -> None:
     # Three candidates with equal full-width scores: trec_eval ranks the highest id first, so a top-1 keeps "c";
     # the rescoring step used to keep the first-pass order ("a") and its NDCG@1 was 0 instead of 1.
-    from matryo.cli_eval import _rescored
+    from matryo.evaluation import two_stage_runs
 
     full_d = np.ones((3, 4), dtype=np.float32) / 2
-    first = {"q": {"a": 0.9, "b": 0.8, "c": 0.7}}
-    top1 = _rescored(first, full_d[:1], full_d, ["q"], {"a": 0, "b": 1, "c": 2}, 3, 1)
+    first_d = np.array([[0.9], [0.8], [0.7]], dtype=np.float32)  # first pass: a, b, c
+    first_q = np.ones((1, 1), dtype=np.float32)
+    top1, top1_of_2 = two_stage_runs(first_q, first_d, full_d[:1], full_d, ["q"], ["a", "b", "c"], [(3, 1), (2, 1)])
     assert list(top1["q"]) == ["c"]
-    assert list(_rescored(first, full_d[:1], full_d, ["q"], {"a": 0, "b": 1, "c": 2}, 2, 1)["q"]) == ["b"]
+    assert list(top1_of_2["q"]) == ["b"]
 
 
 def test_eval_scores_a_query_judged_only_0_as_0(run: Run, model: Path, tmp_path: Path) -> None:

@@ -209,3 +209,177 @@ def test_load_beir_notes_when_most_relevant_documents_are_not_in_the_corpus(tmp_
     write_plain_beir(tmp_path, corpus, queries, "q1\td1\t1\nq2\td2\t1\nq3\tx3\t1\n")
     load_beir(tmp_path, warn=notes.append)
     assert notes == []
+
+
+# --- matryo eval review: lone surrogates, repeated ids, qrels header and long lines, zero queries, blocks ---
+
+
+def test_load_beir_replaces_a_lone_surrogate_in_a_text_and_names_file_line_and_id(tmp_path):
+    # A lone surrogate used to reach the tokenizer, and the eval stopped with an error naming only "texts[1]".
+    # Now, as in `matryo index`, it becomes U+FFFD with a note naming the file, line and _id (first one only).
+    corpus = [
+        '{"_id": "d1", "text": "fine"}',
+        '{"_id": "d2", "title": "half \\ud83d", "text": "an emoji"}',
+        '{"_id": "d3", "text": "again \\udc00"}',
+    ]
+    write_plain_beir(tmp_path, corpus, ['{"_id": "q1", "text": "odd \\ud800 query"}'], "q1\td2\t1\n")
+    notes = []
+    corpus_, queries, _ = load_beir(tmp_path, warn=notes.append)
+    assert corpus_["d2"] == "half \ufffd an emoji" and corpus_["d3"] == "again \ufffd"
+    assert queries == {"q1": "odd \ufffd query"}
+    corpus_note, count_note, query_note = notes
+    assert f"{tmp_path / 'corpus.jsonl'} line 2 (_id 'd2')" in corpus_note and "lone UTF-16 surrogate" in corpus_note
+    assert "U+FFFD" in corpus_note and "Repair the text in the file" in corpus_note
+    assert "2 texts in all held lone surrogates" in count_note
+    assert f"{tmp_path / 'queries.jsonl'} line 1 (_id 'q1')" in query_note
+
+
+def test_load_beir_refuses_a_lone_surrogate_in_an_id(tmp_path):
+    write_plain_beir(tmp_path, ['{"_id": "d1", "text": "a"}', '{"_id": "d\\ud800", "text": "b"}'], [], "")
+    with pytest.raises(SourceError, match=r"corpus\.jsonl line 2: the _id 'd\\ud800' holds a lone UTF-16 surrogate"):
+        load_beir(tmp_path)
+
+
+def test_load_beir_keeps_the_first_row_of_a_repeated_id_and_names_both_lines(tmp_path):
+    # The last row used to win silently; `matryo index` keeps the first and says so.
+    corpus = ['{"_id": "d1", "text": "first"}', '{"_id": "d2", "text": "b"}', '{"_id": "d1", "text": "second"}']
+    queries = ['{"_id": "q1", "text": "one"}', '{"_id": "q1", "text": "two"}']
+    write_plain_beir(tmp_path, corpus, queries, "q1\td1\t1\n")
+    notes = []
+    corpus_, queries_, _ = load_beir(tmp_path, warn=notes.append)
+    assert corpus_ == {"d1": "first", "d2": "b"} and queries_ == {"q1": "one"}
+    assert notes == [
+        f"{tmp_path / 'corpus.jsonl'} line 3 repeats _id 'd1' of line 1; this row is left out (the first one is "
+        "used, as `matryo index` does). Give every row its own _id.",
+        f"{tmp_path / 'queries.jsonl'} line 2 repeats _id 'q1' of line 1; this row is left out (the first one is "
+        "used, as `matryo index` does). Give every row its own _id.",
+    ]
+
+
+def test_load_beir_counts_repeats_beyond_ten_in_one_note(tmp_path):
+    corpus = ['{"_id": "d1", "text": "a"}'] * 13
+    write_plain_beir(tmp_path, corpus, ['{"_id": "q1", "text": "x"}'], "q1\td1\t1\n")
+    notes = []
+    load_beir(tmp_path, warn=notes.append)
+    assert len(notes) == 11 and notes[-1].endswith("12 rows in all repeat an earlier _id and were left out.")
+
+
+def test_load_beir_a_damaged_first_qrels_line_is_an_error_not_a_header(tmp_path):
+    # Any first line whose last field was not a number was dropped as the header, so a damaged first judgment
+    # vanished silently. Only a line naming the columns is a header now.
+    corpus, queries = ['{"_id": "d1", "text": "a"}', '{"_id": "d2", "text": "b"}'], ['{"_id": "q1", "text": "x"}']
+    for first in ("q1\td2\tx", "q1\td2\t1?", "q1\td2\tone", "query-id\tcorpus-id\tscroe", "q1\td2"):
+        write_plain_beir(tmp_path, corpus, queries, f"{first}\nq1\td1\t1\n")
+        with pytest.raises(SourceError, match=r"qrels\.tsv line 1 ") as exc:
+            load_beir(tmp_path)
+        assert "If this first line is a header, write it as BEIR does" in str(exc.value)
+    for header in ("query-id\tcorpus-id\tscore", "query_id\tdoc_id\trelevance", "query-id corpus-id score"):
+        write_plain_beir(tmp_path, corpus, queries, f"\n{header}\nq1\td1\t1\n")
+        assert load_beir(tmp_path)[2] == {"q1": {"d1": 1}}
+    write_plain_beir(tmp_path, corpus, queries, "q1\td1\t1\nquery-id\tcorpus-id\tscore\n")  # only line 1 may be one
+    with pytest.raises(SourceError, match=r"qrels\.tsv line 2 is not .* with an integer score"):
+        load_beir(tmp_path)
+
+
+def test_load_beir_long_qrels_line_and_csv_errors_name_file_and_line(tmp_path):
+    # A field over the csv module's 131,072-character limit gave a raw `_csv.Error` traceback.
+    corpus, queries = ['{"_id": "d1", "text": "a"}'], ['{"_id": "q1", "text": "x"}']
+    long_id = "d" * 140_000
+    write_plain_beir(tmp_path, corpus, queries, f"q1\td1\t1\nq1\t{long_id}\t0\n")
+    assert load_beir(tmp_path)[2] == {"q1": {"d1": 1, long_id: 0}}
+    import csv
+
+    assert csv.field_size_limit() == 131072  # the process-wide limit is restored
+    write_plain_beir(tmp_path, corpus, queries, f"q1\td1\t1\nq1\t{long_id}\n")
+    with pytest.raises(SourceError, match=r"qrels\.tsv line 2 has 2 tab-separated fields"):
+        load_beir(tmp_path)
+    write_plain_beir(tmp_path, corpus, queries, "q1\td1\t1\nq1\td1\r1\n")  # a lone CR inside a line
+    with pytest.raises(SourceError, match=r"qrels\.tsv line 2 is not a tab-separated line"):
+        load_beir(tmp_path)
+
+
+def test_dense_run_a_zero_query_retrieves_nothing():
+    # A zero vector (an empty query) tied every document at 0, so the cut kept the highest ids: a relevant doc
+    # with a high id was "found" by chance.
+    docs = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype=np.float32)
+    queries = np.array([[0.0, 0.0], [1.0, 0.0]], dtype=np.float32)
+    run = dense_run(queries, docs, ["empty", "q"], ["a", "b", "z"], k=2)
+    assert run == {"empty": {}, "q": {"a": 1.0, "b": 0.0}}
+    assert ndcg_at_k(run, {"empty": {"z": 1}, "q": {"a": 1}}) == 0.5  # the empty query scores 0, in the mean
+
+
+def _tied_vectors(rng, n, d):
+    """Small integers as float32: exact dot products in any summation order, and many ties."""
+    return rng.integers(-2, 3, size=(n, d)).astype(np.float32)
+
+
+def test_dense_run_in_small_blocks_equals_whole_matrix_scoring():
+    rng = np.random.default_rng(0)
+    docs, queries = _tied_vectors(rng, 57, 6), _tied_vectors(rng, 23, 6)
+    queries[4] = 0  # an empty query
+    doc_ids = [f"d{i}" for i in rng.permutation(57)]
+    query_ids = [doc_ids[i] for i in range(10)] + [f"q{i}" for i in range(13)]  # some share a doc's id
+    for ignore in (False, True):
+        whole = run_from_scores(queries @ docs.T, query_ids, doc_ids, k=100, ignore_identical_ids=ignore)
+        whole[query_ids[4]] = {}
+        for k in (1, 5, 10, 57):
+            expected = {q: dict(list(hits.items())[:k]) for q, hits in whole.items()}
+            for chunk in (1, 2, 7, None):
+                run = dense_run(queries, docs, query_ids, doc_ids, k=k, ignore_identical_ids=ignore, chunk=chunk)
+                assert run == expected
+                assert [list(run[q]) for q in query_ids] == [list(expected[q]) for q in query_ids]
+
+
+def test_two_stage_runs_in_small_blocks_equals_rescoring_the_whole_matrix():
+    from matryo.evaluation import two_stage_runs
+
+    rng = np.random.default_rng(1)
+    full_d, full_q = _tied_vectors(rng, 40, 8), _tied_vectors(rng, 9, 8)
+    first_d, first_q = full_d[:, :3], full_q[:, :3]
+    doc_ids, query_ids = [f"d{i:02d}" for i in range(40)], ["d03", *(f"q{i}" for i in range(8))]
+    cuts = [(6, 2), (20, 10)]
+    for ignore in (False, True):
+        first = run_from_scores(first_q @ first_d.T, query_ids, doc_ids, k=20, ignore_identical_ids=ignore)
+        expected = []
+        for n, k in cuts:
+            run = {}
+            for row, qid in enumerate(query_ids):
+                ids = list(first[qid])[:n]
+                rows = [doc_ids.index(d) for d in ids]
+                run.update(run_from_scores((full_d[rows] @ full_q[row])[None, :], [qid], ids, k))
+            expected.append(run)
+        for chunk in (1, 4, None):
+            runs = two_stage_runs(first_q, first_d, full_q, full_d, query_ids, doc_ids, cuts, ignore, chunk)
+            assert runs == expected
+            assert [[list(r[q]) for q in query_ids] for r in runs] == [
+                [list(r[q]) for q in query_ids] for r in expected
+            ]
+
+
+def test_dense_search_peak_memory_stays_within_the_block_budget(monkeypatch):
+    # 1,024 queries were scored against the whole corpus at once (here 12 MB of float32 scores), and the two-stage
+    # row kept thousands of candidates per query in dicts. Now one block of at most SCORE_BLOCK_BYTES is held.
+    import tracemalloc
+
+    from matryo import evaluation
+
+    rng = np.random.default_rng(2)
+    docs = rng.standard_normal((3000, 4)).astype(np.float32)
+    queries = rng.standard_normal((1024, 4)).astype(np.float32)
+    doc_ids, query_ids = [f"d{i}" for i in range(3000)], [f"q{i}" for i in range(1024)]
+    monkeypatch.setattr(evaluation, "SCORE_BLOCK_BYTES", 256 * 1024)
+    assert evaluation.block_rows(3000) == 21
+    tracemalloc.start()
+    try:
+        run = evaluation.dense_run(queries, docs, query_ids, doc_ids, k=10)
+        single = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        top10, _ = evaluation.two_stage_runs(
+            queries[:, :2], docs[:, :2], queries, docs, query_ids, doc_ids, [(320, 10), (2000, 100)]
+        )
+        two_stage = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(run) == len(top10) == 1024 and all(len(hits) == 10 for hits in top10.values())
+    assert single < 4_000_000, single  # was 13 MB: the whole 12.3 MB matrix at once
+    assert two_stage < 16_000_000, two_stage  # ~7 MB, mostly the runs' 1,024 x 110 hits; was 116 MB (x 2,000 in dicts)
