@@ -47,7 +47,8 @@ STORES: tuple[str, ...] = (*CODEC_NAMES[:3], "none")
 
 SearchMode = Literal["two_stage", "exact", "first_pass"]
 
-_QUERY_CHUNK = 256  # queries scored at once against the whole index (bounds the score matrix)
+_QUERY_CHUNK = 256  # at most this many queries scored at once against the whole index ...
+_SCORE_ELEMENTS = 1 << 24  # ... and fewer for a large index: a query block's scores stay under 64 MB (float32)
 _SCORE_BLOCK = 1 << 22  # rows x dim decoded at once to measure stored vectors' lengths (16 MB as float32)
 _EXACT_BAND = 1e-4  # exact mode also rescores rows this close to the k-th score (float32 rounding is far below)
 _RESCORE_BLOCK = 1 << 22  # candidates x dim fetched for rescoring at once (16 MB as float32); splits a query batch
@@ -66,15 +67,26 @@ def _top_n(scores: NDArray[np.float32], n: int) -> NDArray[np.intp]:
     return np.asarray(part[order][:n], dtype=np.intp)
 
 
+def _query_step(n_rows: int) -> int:
+    """Queries scored per block against ``n_rows`` stored rows (the block's score matrix stays bounded)."""
+    return max(1, min(_QUERY_CHUNK, _SCORE_ELEMENTS // max(1, n_rows)))
+
+
 def _top_rows(
-    codec: Codec, queries: NDArray[np.float32], codes: NDArray[Any], n: int
+    codec: Codec, queries: NDArray[np.float32], codes: NDArray[Any], n: int, empty: NDArray[np.bool_]
 ) -> list[tuple[NDArray[np.intp], NDArray[np.float32]]]:
-    """For each query, the rows of the ``n`` best codes by ``codec.similarity`` and their scores, best first."""
+    """For each query, the rows of the ``n`` best codes by ``codec.similarity`` and their scores, best first.
+
+    Rows marked in ``empty`` (documents whose vector is all zeros) are never returned.
+    """
     out: list[tuple[NDArray[np.intp], NDArray[np.float32]]] = []
-    for start in range(0, queries.shape[0], _QUERY_CHUNK):
-        scores = codec.similarity(queries[start : start + _QUERY_CHUNK], codes)
+    step = _query_step(codes.shape[0])
+    for start in range(0, queries.shape[0], step):
+        scores = codec.similarity(queries[start : start + step], codes)
+        scores[:, empty] = -np.inf
         for row in scores:
             top = _top_n(row, n)
+            top = top[np.isfinite(row[top])]
             out.append((top, np.asarray(row[top], dtype=np.float32)))
         del scores, row  # freed before the next block's scores are allocated
     return out
@@ -91,14 +103,25 @@ def _exact_rows(
     products) gives exactly the top ``k`` a two-stage search with a shortlist of the whole index gives.
     """
     out: list[NDArray[np.intp]] = []
-    for start in range(0, queries.shape[0], _QUERY_CHUNK):
-        scores = codec.similarity(queries[start : start + _QUERY_CHUNK], codes)
+    step = _query_step(codes.shape[0])
+    for start in range(0, queries.shape[0], step):
+        scores = codec.similarity(queries[start : start + step], codes)
         np.divide(scores, norms, out=scores, where=norms > 0)
+        scores[:, norms == 0] = -np.inf  # empty documents (their norm is 0) are never returned
         for row in scores:
             kth = -np.partition(-row, k - 1)[k - 1] if k < row.shape[0] else row.min()
             out.append(np.flatnonzero(row >= kth - _EXACT_BAND))
         del scores, row
     return out
+
+
+def _check_mode(mode: object, on_missing: object) -> None:
+    if mode not in ("two_stage", "exact", "first_pass"):
+        msg = f"Unknown mode {mode!r}; expected 'two_stage', 'exact' or 'first_pass'."
+        raise InvalidArgumentError(msg)
+    if on_missing not in ("raise", "skip"):
+        msg = f"on_missing must be 'raise' or 'skip'; found {on_missing!r}."
+        raise InvalidArgumentError(msg)
 
 
 def _decoded_norms(codec: Codec, codes: NDArray[Any]) -> NDArray[np.float32]:
@@ -159,6 +182,7 @@ class _Snapshot:
     store_codec: Codec | None
     store_codes: NDArray[Any]
     store_norms: NDArray[np.float32]
+    empty: NDArray[np.bool_]
 
 
 class NumpyIndex(Generic[IdT]):
@@ -178,10 +202,14 @@ class NumpyIndex(Generic[IdT]):
         first_pass: First-pass codec: ``"float32"``, ``"int8"`` or ``"binary"``.
         store: Rescoring store: ``"float32"``, ``"float16"``, ``"int8"`` or ``"none"`` (keep the texts and
             re-encode candidates at search time; needs texts in :meth:`add`).
-        calibration: Full-width sample vectors for the int8 ranges. When omitted, int8 codecs calibrate on
-            the first :meth:`add` batch. Either way a later batch with values outside the ranges widens
-            them (:meth:`matryo.quantize.Int8Codec.covering`) and the stored codes are re-encoded, so
-            nothing is clipped.
+        calibration: Full-width ``(n, dim)`` sample vectors for the int8 ranges (unused by other codecs). When
+            omitted, int8 codecs calibrate on the first :meth:`add` batch. Either way a later batch with values
+            outside the ranges widens them (:meth:`matryo.quantize.Int8Codec.covering`) and the stored codes are
+            re-encoded, so nothing is clipped.
+
+    Empty documents (an empty text, or an all-zero vector) are kept, but no search returns them: a zero vector
+    has no direction, so its cosine with every query is 0 and would rank it above every document with a negative
+    score. The Chroma and LanceDB adapters leave them out of cosine search too.
 
     Thread safety:
         :meth:`add` and searches may run at the same time in different threads. An add encodes outside the
@@ -220,6 +248,12 @@ class NumpyIndex(Generic[IdT]):
         self.store_name = store
         if calibration is not None:
             calibration = as_finite(calibration, "calibration vectors", fix="Pass finite calibration vectors.")
+            if calibration.ndim != 2 or calibration.shape[0] < 1 or calibration.shape[1] != self.dim:
+                msg = (
+                    f"calibration must be a (n, {self.dim}) array of full vectors (n >= 1); found shape "
+                    f"{calibration.shape}. Pass a sample of the full-width vectors you will add, or omit it."
+                )
+                raise DimensionMismatchError(msg)
         self._calibration = calibration
         self._first_codec: Codec | None = None
         self._store_codec: Codec | None = None
@@ -229,6 +263,7 @@ class NumpyIndex(Generic[IdT]):
         self._first_codes: NDArray[Any] | None = None
         self._store_codes: NDArray[Any] | None = None
         self._store_norms: NDArray[np.float32] | None = None  # lengths of the decoded store vectors (exact mode)
+        self._empty: NDArray[np.bool_] | None = None  # rows whose vector is all zeros (never returned)
         self._texts: list[str] = []
         self._lock = threading.Lock()
 
@@ -246,7 +281,7 @@ class NumpyIndex(Generic[IdT]):
             state = dict(self.__dict__)
             n = self._n
             state["_ids"], state["_texts"], state["_row_of"] = self._ids[:n], self._texts[:n], dict(self._row_of)
-            for key in ("_first_codes", "_store_codes", "_store_norms"):
+            for key in ("_first_codes", "_store_codes", "_store_norms", "_empty"):
                 state[key] = None if state[key] is None else state[key][:n].copy()
         del state["_lock"]
         return state
@@ -261,6 +296,8 @@ class NumpyIndex(Generic[IdT]):
         if "_store_norms" not in state:
             codes, codec = state.get("_store_codes"), state.get("_store_codec")
             state["_store_norms"] = None if codes is None or codec is None else _decoded_norms(codec, codes)
+        if "_empty" not in state:  # pickled before empty documents were marked: none is
+            state["_empty"] = np.zeros(state["_n"], dtype=np.bool_) if state["_n"] else None
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
@@ -271,7 +308,8 @@ class NumpyIndex(Generic[IdT]):
             first = self._first_codes[:n] if self._first_codes is not None else np.zeros((0, 0), dtype=np.float32)
             store = self._store_codes[:n] if self._store_codes is not None else np.zeros((0, 0), dtype=np.float32)
             norms = self._store_norms[:n] if self._store_norms is not None else np.zeros(0, dtype=np.float32)
-            return _Snapshot(n, self._first_codec, first, self._store_codec, store, norms)
+            empty = self._empty[:n] if self._empty is not None else np.zeros(0, dtype=np.bool_)
+            return _Snapshot(n, self._first_codec, first, self._store_codec, store, norms, empty)
 
     @property
     def first_pass_bytes_per_vector(self) -> int:
@@ -313,20 +351,30 @@ class NumpyIndex(Generic[IdT]):
         if first_codes is not None:
             first_codec, widened = _covering(first_codec, prefix, first_codes)
             first_codes = widened if widened is not first_codes else self._first_codes
-        out = {"_first_codec": first_codec, "_first_codes": _appended(first_codes, n, first_codec.encode(prefix))}
+        empty: NDArray[np.bool_] = np.logical_not(full.any(axis=1))
+        out = {
+            "_first_codec": first_codec,
+            "_first_codes": _appended(first_codes, n, first_codec.encode(prefix)),
+            "_empty": _appended(self._empty, n, empty),
+        }
         if store_codec is None:
             return out
         store_codes, store_norms = self._store_codes, self._store_norms
         if store_codes is not None:
-            store_codec, widened = _covering(store_codec, full, store_codes[:n])
-            if widened is not store_codes[:n]:
+            current = store_codes[:n]
+            store_codec, widened = _covering(store_codec, full, current)
+            if widened is not current:  # an int8 store re-encoded into a new array (rare: its ranges widened)
                 store_codes, store_norms = widened, _decoded_norms(store_codec, widened)
+                assert self._empty is not None  # set with the first row
+                store_norms[self._empty[:n]] = 0.0
         new_codes = store_codec.encode(full)
+        new_norms = _decoded_norms(store_codec, new_codes)
+        new_norms[empty] = 0.0  # an int8 code of the zero vector decodes to bin centres, not to zero
         return {
             **out,
             "_store_codec": store_codec,
             "_store_codes": _appended(store_codes, n, new_codes),
-            "_store_norms": _appended(store_norms, n, _decoded_norms(store_codec, new_codes)),
+            "_store_norms": _appended(store_norms, n, new_norms),
         }
 
     def add(self, ids: Sequence[IdT], texts: Sequence[str] | None = None, *, vectors: ArrayLike | None = None) -> None:
@@ -345,6 +393,12 @@ class NumpyIndex(Generic[IdT]):
 
         Nothing is added when it raises (or is interrupted): the batch is published in one step at the end.
         """
+        if isinstance(ids, (str, bytes)):
+            msg = (
+                f"ids must be a sequence of ids, not one {type(ids).__name__} (each character would be an id); "
+                "wrap it in a list."
+            )
+            raise InvalidTypeError(msg)
         ids = list(ids)
         if texts is not None and isinstance(texts, str):
             msg = "texts must be a sequence of strings, not one string; wrap it in a list."
@@ -428,11 +482,18 @@ class NumpyIndex(Generic[IdT]):
             DimensionMismatchError: If the query vectors are not ``truncate_dim`` wide.
         """
         what = "first-pass query vectors"
-        queries = as_finite(query_vectors, what, fix=f"Pass finite {what}.").reshape(-1, np.shape(query_vectors)[-1])
-        if queries.shape[1] != self.truncate_dim:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            msg = f"n (candidates per query) must be an integer; found {n!r}."
+            raise InvalidArgumentError(msg)
+        queries = as_finite(query_vectors, what, fix=f"Pass finite {what}.")
+        if queries.ndim == 1 and not queries.size:
+            return []  # no queries
+        queries = queries.reshape(1, -1) if queries.ndim == 1 else queries
+        if queries.ndim != 2 or queries.shape[1] != self.truncate_dim:
+            found = f"have {queries.shape[1]} dimensions" if queries.ndim == 2 else f"have shape {queries.shape}"
             msg = (
-                f"First-pass query vectors have {queries.shape[1]} dimensions; this index expects "
-                f"{self.truncate_dim}. Search with truncate_dim={self.truncate_dim}."
+                f"First-pass query vectors {found}; this index expects (q, {self.truncate_dim}). Search with "
+                f"truncate_dim={self.truncate_dim}."
             )
             raise DimensionMismatchError(msg)
         return [self._ids_of(rows) for rows, _ in self._first_rows(queries, n)]
@@ -445,7 +506,7 @@ class NumpyIndex(Generic[IdT]):
         if not snap.n or n <= 0:
             return [(np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)) for _ in range(queries.shape[0])]
         assert snap.first_codec is not None  # set with the first row
-        return _top_rows(snap.first_codec, queries, snap.first_codes, n)
+        return _top_rows(snap.first_codec, queries, snap.first_codes, int(n), snap.empty)
 
     def _rescored(self, snap: _Snapshot, query: NDArray[np.float32], rows: NDArray[np.intp], k: int) -> SearchHits[IdT]:
         """The best ``k`` of the stored vectors at ``rows`` by full-dimension cosine with ``query`` (ties by row).
@@ -456,7 +517,9 @@ class NumpyIndex(Generic[IdT]):
         if not rows.size or not query.any():
             return SearchHits()
         assert snap.store_codec is not None  # only called with stored full vectors
-        rows = np.sort(rows)
+        rows = np.sort(rows[~snap.empty[rows]])
+        if not rows.size:
+            return SearchHits()
         scores = snap.store_codec.decode(snap.store_codes[rows]) @ query
         norms = snap.store_norms[rows]
         np.divide(scores, norms, out=scores, where=norms > 0)
@@ -489,7 +552,9 @@ class NumpyIndex(Generic[IdT]):
             return found, np.asarray(
                 self.encoder.encode(texts, truncate_dim=self.dim, normalize=True), dtype=np.float32
             )
-        return found, snap.store_codec.decode(snap.store_codes[rows])
+        vectors = snap.store_codec.decode(snap.store_codes[rows])
+        vectors[snap.empty[rows]] = 0.0  # an empty document's int8 code decodes to bin centres, not to zero
+        return found, vectors
 
     @overload
     def search(  # type: ignore[overload-overlap]  # a str is also a Sequence[str]
@@ -540,8 +605,12 @@ class NumpyIndex(Generic[IdT]):
             ValueError: If ``k <= 0``, ``rescore_multiplier < 1`` or ``mode`` is unknown.
         """
         single = isinstance(queries, str)
+        if isinstance(queries, bytes):
+            msg = "queries must be a str or a sequence of str, not bytes; decode them first (e.g. .decode('utf-8'))."
+            raise InvalidTypeError(msg)
         texts = [queries] if isinstance(queries, str) else list(queries)
         _ = candidate_count(k, rescore_multiplier)  # validates k and the multiplier even with no queries
+        _check_mode(mode, on_missing)
         if not texts:
             return []
         vectors = np.asarray(self.encoder.encode(texts, truncate_dim=self.dim, normalize=True), dtype=np.float32)
@@ -577,6 +646,7 @@ class NumpyIndex(Generic[IdT]):
             DimensionMismatchError: If the query vectors are not the encoder's width.
         """
         n_candidates = candidate_count(k, rescore_multiplier)
+        _check_mode(mode, on_missing)
         queries = as_finite(query_vectors, "query vectors", fix="Pass finite query vectors.")
         queries = queries.reshape(1, -1) if queries.ndim == 1 else queries
         if queries.ndim != 2 or queries.shape[1] != self.dim:

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from matryo.errors import DimensionMismatchError, InvalidArgumentError
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, NonFiniteVectorError
 from matryo.vectors import as_finite_matrix, as_matrix
 
 __all__ = [
@@ -93,6 +93,25 @@ class Codec:
         """Bytes one encoded vector takes (the payload only, no ids or index overhead)."""
         return self.dim * np.dtype(self.code_dtype).itemsize
 
+    @property
+    def code_width(self) -> int:
+        """Values (of ``code_dtype``) in one code: ``dim``, or the packed bytes of binary and int8-blocks codes."""
+        return self.bytes_per_vector // np.dtype(self.code_dtype).itemsize
+
+    def _code_matrix(self, codes: ArrayLike) -> NDArray[Any]:
+        """``codes`` as a ``(n, code_width)`` array: one code per row (a 1-D input is one or more whole codes)."""
+        array = np.asarray(codes)
+        width = self.code_width
+        if array.ndim == 1 and array.shape[0] % width == 0:
+            return array.reshape(-1, width)
+        if array.ndim != 2 or array.shape[1] != width:
+            msg = (
+                f"Expected {type(self).__name__} codes of {width} values each, a (n, {width}) array as encode() "
+                f"returns; found shape {array.shape}. Decode codes with the codec (and dim) that wrote them."
+            )
+            raise DimensionMismatchError(msg)
+        return array
+
     def encode(self, vectors: ArrayLike) -> NDArray[Any]:
         """Encode float vectors into codes.
 
@@ -104,10 +123,22 @@ class Codec:
 
         Raises:
             DimensionMismatchError: If the vectors are not ``dim`` wide.
+            NonFiniteVectorError: If a value is NaN or infinite, or beyond the code type's range (float16).
         """
-        matrix = as_matrix(vectors)
+        matrix = as_finite_matrix(vectors, "vectors to encode")
         _check_width(matrix, self.dim, "The vectors to encode")
-        return matrix.astype(self.code_dtype)
+        with np.errstate(over="ignore"):
+            codes = matrix.astype(self.code_dtype)
+        if not np.isfinite(codes).all():
+            rows = np.flatnonzero(~np.isfinite(codes).all(axis=1))
+            largest = float(np.finfo(np.dtype(self.code_dtype)).max)
+            msg = (
+                f"{rows.size} vector(s) to encode (rows {rows[:5].tolist()}) hold values beyond {self.name}'s range "
+                f"(+-{largest:g}); normalise the vectors first (cosine needs only their direction) or use the "
+                "float32 codec."
+            )
+            raise NonFiniteVectorError(msg)
+        return codes
 
     def decode(self, codes: ArrayLike) -> NDArray[np.float32]:
         """Decode codes back into (approximate) float32 vectors of width ``dim``.
@@ -118,7 +149,7 @@ class Codec:
         Returns:
             A ``(n, dim)`` float32 array.
         """
-        return np.asarray(codes).astype(np.float32, copy=False).reshape(-1, self.dim)
+        return self._code_matrix(codes).astype(np.float32, copy=False)
 
     def similarity(self, queries: ArrayLike, codes: ArrayLike) -> NDArray[np.float32]:
         """Score float queries against stored codes (higher is closer).
@@ -138,7 +169,7 @@ class Codec:
         """
         matrix = as_matrix(queries, "queries")
         _check_width(matrix, self.dim, "The query vectors")
-        code_matrix = np.asarray(codes).reshape(-1, self.dim)
+        code_matrix = self._code_matrix(codes)
         out = np.empty((matrix.shape[0], code_matrix.shape[0]), dtype=np.float32)
         rows = max(1, _SCORE_CHUNK // max(1, self.dim))  # decode a block at a time, not the whole store
         for start in range(0, code_matrix.shape[0], rows):
@@ -321,7 +352,7 @@ class Int8Codec(Codec):
         Returns:
             A ``(n, dim)`` float32 array.
         """
-        levels = np.asarray(codes).reshape(-1, self.dim).astype(np.float32) + np.float32(128.0)
+        levels = self._code_matrix(codes).astype(np.float32) + np.float32(128.0)
         return np.asarray(levels * self.steps + self.minimums, dtype=np.float32)
 
     def similarity(self, queries: ArrayLike, codes: ArrayLike) -> NDArray[np.float32]:
@@ -339,7 +370,7 @@ class Int8Codec(Codec):
         """
         matrix = as_matrix(queries, "queries")
         _check_width(matrix, self.dim, "The query vectors")
-        code_matrix = np.asarray(codes).reshape(-1, self.dim)
+        code_matrix = self._code_matrix(codes)
         # q . (c * step + low') == (q * step) . c + q . low'   with low' = low + 128 * step
         scaled = matrix * self.steps
         offset = matrix @ (self.minimums + np.float32(128.0) * self.steps)
@@ -430,7 +461,7 @@ class BlockInt8Codec(Codec):
         Returns:
             A ``(n, dim)`` float32 array.
         """
-        raw = np.ascontiguousarray(np.asarray(codes, dtype=np.uint8).reshape(-1, self.bytes_per_vector))
+        raw = np.ascontiguousarray(self._code_matrix(np.asarray(codes, dtype=np.uint8)))
         scales = np.ascontiguousarray(raw[:, : 4 * self.blocks]).view("<f4").astype(np.float32)
         levels = raw[:, 4 * self.blocks :].view(np.int8).astype(np.float32)
         per_dim = np.repeat(scales, self.block, axis=1)[:, : self.dim]
@@ -478,7 +509,7 @@ class BinaryCodec(Codec):
         Raises:
             DimensionMismatchError: If the vectors are not ``dim`` wide.
         """
-        matrix = as_matrix(vectors)
+        matrix = as_finite_matrix(vectors, "vectors to encode")
         _check_width(matrix, self.dim, "The vectors to encode")
         return np.packbits(matrix > 0, axis=1)
 
@@ -491,7 +522,7 @@ class BinaryCodec(Codec):
         Returns:
             A ``(n, dim)`` float32 array.
         """
-        packed = np.asarray(codes, dtype=np.uint8).reshape(-1, self.bytes_per_vector)
+        packed = self._code_matrix(np.asarray(codes, dtype=np.uint8))
         bits = np.unpackbits(packed, axis=1, count=self.dim).astype(np.float32)
         return np.asarray((bits * 2.0 - 1.0) / np.float32(math.sqrt(self.dim)), dtype=np.float32)
 
@@ -506,8 +537,8 @@ class BinaryCodec(Codec):
             A ``(q, n)`` int32 distance matrix.
         """
         width = self.bytes_per_vector
-        left = np.asarray(query_codes, dtype=np.uint8).reshape(-1, width)
-        right = np.asarray(codes, dtype=np.uint8).reshape(-1, width)
+        left = self._code_matrix(np.asarray(query_codes, dtype=np.uint8))
+        right = self._code_matrix(np.asarray(codes, dtype=np.uint8))
         # Compare 8 bytes at a time: pad to a multiple of 8 and view as uint64.
         pad = (-width) % 8
         if pad:
@@ -540,8 +571,10 @@ class BinaryCodec(Codec):
         Raises:
             DimensionMismatchError: If the queries are not ``dim`` wide.
         """
-        distances = self.hamming(self.encode(queries), codes)
-        return np.asarray(np.float32(self.dim) - 2 * distances, dtype=np.float32)
+        scores = self.hamming(self.encode(queries), codes).astype(np.float32)  # in place from here: no float64
+        scores *= np.float32(-2.0)
+        scores += np.float32(self.dim)
+        return scores
 
 
 def _bit_count(words: NDArray[np.uint64]) -> NDArray[np.uint8]:
@@ -618,10 +651,13 @@ def codec_from_config(config: Mapping[str, Any]) -> Codec:
         raise InvalidArgumentError(msg)
     dim: int | None = None
     if "dim" in config:
+        raw = config["dim"]
         try:
-            dim = int(config["dim"])
+            dim = int(raw)
+            if isinstance(raw, bool) or (isinstance(raw, float) and raw != dim):
+                raise ValueError(raw)
         except (TypeError, ValueError) as exc:
-            msg = f"Not a matryo codec config: 'dim' must be an integer; found {config['dim']!r}."
+            msg = f"Not a matryo codec config: 'dim' must be an integer; found {raw!r}."
             raise InvalidArgumentError(msg) from exc
     if name == BlockInt8Codec.name:
         assert dim is not None  # required above

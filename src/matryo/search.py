@@ -157,7 +157,10 @@ def candidate_count(k: int, rescore_multiplier: float) -> int:
         msg = f"rescore_multiplier must be a number >= 1 and finite; {found}"
         raise InvalidArgumentError(msg)
     wanted, cap = k * float(rescore_multiplier), max(k, _MAX_CANDIDATES)
-    return cap if wanted >= cap else math.ceil(wanted)  # compared as floats: 10 * 1e308 is inf
+    if wanted >= cap:  # compared as floats: 10 * 1e308 is inf
+        return cap
+    # Rounded first: 100 * 1.1 is 110.00000000000001 in floats, whose ceiling would fetch one candidate more.
+    return max(k, math.ceil(round(wanted, 6)))
 
 
 def _unique_in_order(candidates: Sequence[Sequence[IdT]]) -> tuple[list[list[IdT]], list[IdT]]:

@@ -171,6 +171,12 @@ def read_meta(db: Path) -> DbMeta | None:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         meta = DbMeta(**{key: raw[key] for key in ("store", "model", "fingerprint", "dim", "truncate_dim")})
+        for key in ("store", "model", "fingerprint", "dim", "truncate_dim"):
+            value = getattr(meta, key)
+            wanted = int if key.endswith("dim") else str
+            if (key != "model" or value is not None) and (isinstance(value, bool) or not isinstance(value, wanted)):
+                msg = f"{key!r} must be {'an integer' if wanted is int else 'a string'}, found {value!r}"
+                raise TypeError(msg)
         source = raw.get("source")
         if source is not None and not isinstance(source, str):
             msg = f"'source' must be a path or null, found {source!r}"

@@ -113,3 +113,13 @@ def test_read_meta_damaged_file_is_a_store_format_error(tmp_path: Path) -> None:
         read_meta(tmp_path)
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, MatryoError)
+
+
+def test_read_meta_refuses_fields_of_the_wrong_type(tmp_path: Path) -> None:
+    # "dim": "512" was read, and the mismatch error then said "512 dims ... but this run uses 512 dims"
+    meta = {"store": "lancedb", "model": None, "fingerprint": "ab", "dim": "512", "truncate_dim": 128}
+    (tmp_path / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(StoreFormatError, match="'dim' must be an integer, found '512'"):
+        read_meta(tmp_path)
+    (tmp_path / META_FILE).write_text(json.dumps({**meta, "dim": 512}), encoding="utf-8")
+    assert read_meta(tmp_path) is not None and read_meta(tmp_path).dim == 512  # type: ignore[union-attr]

@@ -272,3 +272,62 @@ def test_binary_hamming_bounds_its_temporary_on_the_corpus_axis_too(monkeypatch:
     monkeypatch.setattr(quantize, "_bit_count", spy)
     np.testing.assert_array_equal(codec.hamming(codec.encode(queries), codec.encode(docs)), expected)
     assert sizes and max(sizes) <= 16
+
+
+# ---------------------------------------------------------------- review 12
+
+
+@pytest.mark.parametrize("dim", [40, 64])
+def test_block_int8_similarity_scores_the_decoded_vectors(dim: int) -> None:
+    # It inherited a similarity that reshaped its (scales + levels) codes to dim columns: it always raised.
+    codec, docs, queries = BlockInt8Codec(dim), _random(50, dim), _random(3, dim, seed=1)
+    codes = codec.encode(docs)
+    scores = codec.similarity(queries, codes)
+    assert scores.shape == (3, 50) and scores.dtype == np.float32
+    np.testing.assert_allclose(scores, queries @ codec.decode(codes).T, rtol=1e-5, atol=1e-6)
+
+
+def test_binary_similarity_builds_no_float64_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(quantize, "_SCORE_CHUNK", 1 << 12)  # small XOR blocks: the score matrices dominate
+    codec = BinaryCodec(64)
+    codes = codec.encode(_random(20_000, 64))
+    queries = _random(64, 64, seed=1)
+    tracemalloc.start()
+    try:
+        scores = codec.similarity(queries, codes)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert scores.dtype == np.float32
+    np.testing.assert_array_equal(scores, 64 - 2 * codec.hamming(codec.encode(queries), codes))
+    pairs = 64 * 20_000
+    assert peak < 10 * pairs  # int32 distances + the float32 scores; a float64 matrix made it 16+ bytes a pair
+
+
+def test_float_codecs_refuse_what_they_cannot_store() -> None:
+    bad = np.ones((2, 8), dtype=np.float32)
+    bad[1, 3] = np.nan
+    for codec in (Float32Codec(8), Float16Codec(8), BinaryCodec(8)):
+        with pytest.raises(NonFiniteVectorError):
+            codec.encode(bad)  # NaN was kept (float32, float16) or became a 0 bit (binary)
+    with pytest.raises(NonFiniteVectorError, match="beyond float16's range"):
+        Float16Codec(8).encode(np.full((1, 8), 1e5))  # was stored as inf
+
+
+def test_codes_of_another_width_are_refused_not_reshaped() -> None:
+    for codec in (Float32Codec(8), Float16Codec(8), Int8Codec.calibrate(_random(300, 8), warn=False)):
+        codes = np.zeros((4, 4), dtype=codec.code_dtype)
+        with pytest.raises(DimensionMismatchError, match=r"found shape \(4, 4\)"):
+            codec.decode(codes)  # was decoded as two 8-wide vectors
+        with pytest.raises(DimensionMismatchError):
+            codec.similarity(np.ones((1, 8)), codes)
+    with pytest.raises(DimensionMismatchError):
+        BinaryCodec(64).decode(np.zeros((2, 4), dtype=np.uint8))
+    assert Float32Codec(8).decode(np.zeros(16, dtype=np.float32)).shape == (2, 8)  # whole codes in 1-D still read
+
+
+def test_config_dim_must_be_an_integer() -> None:
+    for dim in (1.7, True, "x"):
+        with pytest.raises(ValueError, match="'dim' must be an integer"):
+            codec_from_config({"codec": "float32", "dim": dim})
+    assert codec_from_config({"codec": "float32", "dim": 8.0}).dim == 8

@@ -298,6 +298,8 @@ def test_rescore_checks_candidate_lists(store) -> None:
 def test_candidate_count_and_defaults() -> None:
     assert candidate_count(10, 4) == 40
     assert candidate_count(3, 1.5) == 5
+    assert candidate_count(100, 1.1) == 110  # ceil(k * multiplier): 100 * 1.1 is 110.00000000000001 in floats
+    assert candidate_count(7, 1.0000001) == 8  # a real fraction still rounds up
     assert isinstance(DEFAULT_TRUNCATE_DIM, int)
     assert DEFAULT_RESCORE_MULTIPLIER >= 1
 
