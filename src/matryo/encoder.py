@@ -220,6 +220,12 @@ class StaticEncoder:
             display = "matryo-default"
         else:
             display = os.fspath(name_or_path)
+            if isinstance(display, str) and not display.strip():
+                msg = (
+                    f"The model name is empty ({display!r}); pass None (or nothing) for the embedded default model, "
+                    "or a model folder or hub id."
+                )
+                raise InvalidArgumentError(msg)
             folder = Path(display).expanduser()
             if not folder.exists():
                 from matryo import hub

@@ -8,6 +8,7 @@ Every error matryo raises on purpose (a bad argument, file or model, a missing e
     ├── ModelFormatError(ValueError)        a model folder or file matryo cannot read
     │   └── IncompleteFolderError           no layout's weights and tokenizer in the folder (interrupted download)
     ├── ModelNotFoundError(FileNotFoundError)  a path or hub id that does not resolve
+    ├── ModelAccessError(PermissionError)   a model folder or file that exists but cannot be read (permissions)
     ├── DimensionMismatchError(ValueError)  widths that do not fit: mixed vectors, truncate_dim > the model's dim
     │   └── ModelMismatchError              another model than the one stored vectors were made with (fingerprint)
     ├── InvalidArgumentError(ValueError)    an argument matryo cannot use (k <= 0, an unknown codec, a repeated id)
@@ -31,6 +32,7 @@ __all__ = [
     "MatryoError",
     "MissingExtraError",
     "MissingVectorError",
+    "ModelAccessError",
     "ModelFormatError",
     "ModelMismatchError",
     "ModelNotFoundError",
@@ -54,6 +56,10 @@ class IncompleteFolderError(ModelFormatError):
 
 class ModelNotFoundError(MatryoError, FileNotFoundError):
     """A local path or hub id does not resolve to a model."""
+
+
+class ModelAccessError(MatryoError, PermissionError):
+    """A model folder or file exists but cannot be read (its permissions); the message names it."""
 
 
 class DimensionMismatchError(MatryoError, ValueError):

@@ -33,13 +33,14 @@ import numpy as np
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
-from matryo.errors import IncompleteFolderError, ModelFormatError, ModelNotFoundError
+from matryo.errors import IncompleteFolderError, ModelAccessError, ModelFormatError, ModelNotFoundError
 
 __all__ = [
     "MODEL2VEC_DEFAULT_MAX_LENGTH",
     "IncompleteFolderError",
     "ModelFiles",
     "SafetensorsFile",
+    "access_error",
     "find_model_files",
     "load_table",
     "load_tokenizer",
@@ -118,6 +119,8 @@ def _module_class(module: Any) -> str:
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except PermissionError:
+        raise  # not a damaged file: find_model_files names it as unreadable
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         msg = f"Could not read {path}: expected valid UTF-8 JSON, got {type(exc).__name__}: {exc}."
         raise ModelFormatError(msg) from exc
@@ -161,6 +164,16 @@ def _is_model2vec(config: Mapping[str, Any]) -> bool:
     return config.get("model_type") == "model2vec" or bool(_MODEL2VEC_KEYS & config.keys())
 
 
+def access_error(exc: PermissionError, folder: str | os.PathLike[str]) -> ModelAccessError:
+    """The matryo error for a model file or folder that exists but cannot be read."""
+    path = exc.filename if exc.filename is not None else folder
+    msg = (
+        f"Cannot read {os.fspath(path)!r}: permission denied. Give your user read access to the model folder "
+        f"(e.g. chmod -R u+rX {os.fspath(folder)!r}) or copy the model to a folder you can read."
+    )
+    return ModelAccessError(msg)
+
+
 def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
     """Find the weights and tokenizer of a static model folder.
 
@@ -172,12 +185,21 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
 
     Raises:
         ModelNotFoundError: If ``root`` is not a folder.
+        ModelAccessError: If the folder or a file in it cannot be read (permissions).
         IncompleteFolderError: If no known layout's files are there; the message lists every layout tried.
         ModelFormatError: If ``modules.json`` or ``config.json`` cannot be read, or ``modules.json`` lists no
             StaticEmbedding (e.g. a transformer model) or modules besides StaticEmbedding and Normalize (e.g. Dense),
             which matryo cannot apply.
     """
-    folder = Path(root)
+    try:
+        return _find_model_files(Path(root))
+    except PermissionError as exc:
+        if isinstance(exc, ModelAccessError):
+            raise
+        raise access_error(exc, root) from exc
+
+
+def _find_model_files(folder: Path) -> ModelFiles:
     if folder.is_file():
         msg = (
             f"Model path {str(folder)!r} is a file; pass the folder that holds {_WEIGHTS} and {_TOKENIZER} "
@@ -270,6 +292,8 @@ class SafetensorsFile:
                     self._fail(f"header length {header_len} does not fit in a file of {size} bytes")
                 header = json.loads(fh.read(header_len).decode("utf-8"))
                 self._mmap = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        except PermissionError as exc:  # a readable file would be fine: no advice to download it again
+            raise access_error(exc, self.path.parent) from exc
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, struct.error) as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
         if not isinstance(header, dict):
@@ -462,7 +486,8 @@ def stored_truncate_dim(st_config: Mapping[str, Any], dim: int, root: Path) -> i
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= dim:
         msg = (
             f"{str(root / 'config_sentence_transformers.json')!r} sets truncate_dim {value!r}; expected an int "
-            f"between 1 and the table's width {dim}. Fix or remove it, or pass truncate_dim= to from_pretrained."
+            f"between 1 and the table's width {dim}. Fix or remove it in that file (the width matryo index, the "
+            "adapters and sentence-transformers use by default), or pass truncate_dim= to from_pretrained."
         )
         raise ModelFormatError(msg)
     return value

@@ -14,6 +14,9 @@ __all__ = ["looks_like_hub_id", "snapshot"]
 _ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.md", "*.txt"]
 _CONFIG_PATTERNS = ["*.json"]  # fetched first, to refuse a model that is not static before its weights
 _OFFLINE_VALUES = {"1", "on", "yes", "true"}
+_HUB_TIMEOUT = 10.0
+"""Seconds to wait for the hub's first answer: a proxy or firewall that accepts connections and never answers
+would otherwise block forever (huggingface_hub's repo lookup has no timeout)."""
 
 
 def looks_like_hub_id(name: str) -> bool:
@@ -39,8 +42,9 @@ def snapshot(
     The local cache is tried first, so a cached model loads with no network call at all. A cached snapshot
     that lacks the model files (an interrupted download) counts as a miss. When the cache misses and the
     machine is offline (``HF_HUB_OFFLINE=1``, ``local_files_only=True``, or no route to the hub), this fails
-    at once with :class:`ModelNotFoundError`, without retries. Online, the repo's JSON files come first, so a
-    model that is not static is refused before its weights are downloaded.
+    at once with :class:`ModelNotFoundError`, without retries; a hub that does not answer within 10 seconds
+    fails the same way. Online, the repo's JSON files come first, so a model that is not static is refused before
+    its weights are downloaded.
 
     Args:
         repo_id: A hub id such as ``"sentence-transformers/static-retrieval-mrl-en-v1"``.
@@ -59,7 +63,7 @@ def snapshot(
             downloaded).
     """
     try:
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import HfApi, snapshot_download
     except ImportError as exc:
         raise missing_extra("huggingface_hub", "pip install huggingface-hub", "Loading a model by hub id") from exc  # noqa: EM101
 
@@ -71,6 +75,7 @@ def snapshot(
         "allow_patterns": _ALLOW_PATTERNS,
     }
     offline = local_files_only or _offline()
+    partial = ""  # names an incomplete cached copy in the error when the hub cannot complete it
     try:
         cached = Path(snapshot_download(local_files_only=True, **kwargs))  # type: ignore[arg-type]
     except Exception as cached_miss:  # noqa: BLE001 - any miss falls through to a download attempt
@@ -96,23 +101,45 @@ def snapshot(
                     f"{str(repo_cache)!r} and download it again."
                 )
                 raise ModelNotFoundError(msg) from incomplete
+            partial = f" The cached copy in {str(cached)!r} is incomplete (an interrupted download?)."
         else:
             return cached
     # The small JSON files first: a repo that is not a static model (a transformer id passed by mistake) is
     # refused by its modules.json before its weights (often GBs) are downloaded.
     try:
+        # Resolve the revision first, with a timeout: the answer proves the hub is reachable (snapshot_download
+        # would wait forever on a silent connection), and the commit hash spares snapshot_download its own lookup.
+        sha = HfApi(token=token).repo_info(repo_id, revision=revision, timeout=_HUB_TIMEOUT).sha
+        kwargs["revision"] = sha or revision
         configs = Path(snapshot_download(**{**kwargs, "allow_patterns": _CONFIG_PATTERNS}))  # type: ignore[arg-type]
         try:
             find_model_files(configs)  # raises ModelFormatError for a transformer or unsupported modules
         except IncompleteFolderError:
             pass  # expected: the weights are not there yet
-        return Path(snapshot_download(**kwargs))  # type: ignore[arg-type]
+        folder = Path(snapshot_download(**kwargs))  # type: ignore[arg-type]
     except ModelFormatError:
         raise
     except Exception as exc:
+        if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc).lower():
+            msg = (
+                f"Could not load {repo_id!r} (revision {revision or 'main'}): the Hugging Face hub did not answer "
+                f"within {_HUB_TIMEOUT:g} s (a proxy or firewall holding the connection?). Check your network, set "
+                f"HF_HUB_OFFLINE=1 to use only the local cache, or pass a local model folder.{partial}"
+            )
+            raise ModelNotFoundError(msg) from exc
         msg = (
             f"Could not load {repo_id!r} (revision {revision or 'main'}) from the Hugging Face hub: "
             f"{type(exc).__name__}: {str(exc).rstrip('.')}. Check the id and your network, or pass a local model "
-            "folder."
+            f"folder.{partial}"
         )
         raise ModelNotFoundError(msg) from exc
+    try:
+        find_model_files(folder)
+    except IncompleteFolderError as incomplete:  # huggingface_hub fell back to an incomplete cached copy
+        msg = (
+            f"The cached copy of {repo_id!r} (revision {revision or 'main'}) in {str(folder)!r} is incomplete (an "
+            "interrupted download?) and the hub could not be reached to finish it. Check your network and load it "
+            "again, or pass the path of a local model folder."
+        )
+        raise ModelNotFoundError(msg) from incomplete
+    return folder

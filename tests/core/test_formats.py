@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
+import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +18,7 @@ from safetensors.numpy import save_file
 from tests.conftest import make_tiny_model, make_tokenizer
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from matryo import ModelFormatError, ModelNotFoundError, StaticEncoder
+from matryo import ModelFormatError, ModelNotFoundError, StaticEncoder, hub
 from matryo.formats import IncompleteFolderError, find_model_files
 
 TEXTS = ["the cat read a file", "", "zebra dog", "python code search"]
@@ -263,10 +269,21 @@ def test_partial_hub_cache_offline_says_incomplete(tmp_path: Path, monkeypatch: 
         StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path, local_files_only=True)
 
 
+def _answering_hub(monkeypatch: pytest.MonkeyPatch, huggingface_hub: Any) -> None:
+    """The hub's revision lookup, answered without the network (the first call of a download)."""
+
+    def repo_info(self: object, repo_id: str, **kwargs: object) -> SimpleNamespace:
+        assert kwargs["timeout"] == hub._HUB_TIMEOUT  # never a lookup that can wait forever
+        return SimpleNamespace(sha="0123456789abcdef0123456789abcdef01234567")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
+
+
 def test_partial_hub_cache_online_downloads_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     huggingface_hub = pytest.importorskip("huggingface_hub")
     snapshot = _partial_hub_cache(tmp_path)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    _answering_hub(monkeypatch, huggingface_hub)
     real = huggingface_hub.snapshot_download
     downloads: list[dict[str, object]] = []
 
@@ -286,12 +303,50 @@ def test_partial_hub_cache_online_downloads_again(tmp_path: Path, monkeypatch: p
     assert len(downloads) == 1
 
 
+def _silent_server() -> tuple[socket.socket, list[socket.socket]]:
+    """A local server that accepts connections and never answers (a proxy or firewall holding them)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server, accepted
+
+
+def test_a_hub_that_never_answers_fails_within_the_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # It used to wait forever (huggingface_hub's repo lookup has no timeout): > 400 s, killed.
+    constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    server, accepted = _silent_server()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read once, when an earlier test had it set
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setattr(hub, "_HUB_TIMEOUT", 0.5)
+    snapshot = _partial_hub_cache(tmp_path)
+    start = time.monotonic()
+    try:
+        with pytest.raises(ModelNotFoundError, match=r"did not answer within 0\.5 s") as info:
+            StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)
+    finally:
+        server.close()
+        for connection in accepted:
+            connection.close()
+    assert time.monotonic() - start < 60 and accepted
+    assert f"The cached copy in {str(snapshot)!r} is incomplete" in str(info.value)  # what the hub was to finish
+
+
 def test_hub_id_of_a_transformer_is_refused_before_its_weights_are_downloaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # 'BAAI/bge-large-en-v1.5' passed by mistake downloaded its 1.3 GB of weights before modules.json said no.
     huggingface_hub = pytest.importorskip("huggingface_hub")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    _answering_hub(monkeypatch, huggingface_hub)
     snapshot = tmp_path / "snap"
     patterns: list[object] = []
 
@@ -575,3 +630,47 @@ def test_mistyped_relative_path_names_the_missing_local_folder(tmp_path: Path, m
     with pytest.raises(ModelNotFoundError, match="not in the local hub cache") as info:
         StaticEncoder.from_pretrained("models/my-modle")
     assert f"No local folder {expected!r} exists either" in str(info.value)
+
+
+def test_an_unreadable_folder_or_weights_file_is_named_as_unreadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Simulated (tests may run as root, who reads everything): a folder of mode 000 raised a bare PermissionError
+    # from a file probe, and unreadable weights were called "not a valid safetensors file ... Re-download".
+    from matryo import formats
+    from matryo.errors import MatryoError, ModelAccessError
+
+    folder = make_tiny_model(tmp_path / "m")
+    real_is_file = Path.is_file
+
+    def is_file(self: Path) -> bool:
+        if self.parent == folder and self.name != "m":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_file(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "is_file", is_file)
+        with pytest.raises(ModelAccessError, match="permission denied") as info:
+            StaticEncoder.from_pretrained(folder)
+    assert isinstance(info.value, PermissionError) and isinstance(info.value, MatryoError)
+    assert str(folder) in str(info.value) and "chmod" in str(info.value)
+    real_open = open
+
+    def unreadable(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(path).endswith("model.safetensors"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(formats, "open", unreadable, raising=False)
+    with pytest.raises(ModelAccessError, match=r"model\.safetensors': permission denied") as info:
+        StaticEncoder.from_pretrained(folder)
+    assert "Re-download" not in str(info.value)
+
+
+def test_an_empty_model_name_is_refused_not_read_as_the_current_folder(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tiny_model)  # "" used to load the folder it was run in
+    for name in ("", "  "):
+        with pytest.raises(ValueError, match="model name is empty.*pass None"):
+            StaticEncoder.from_pretrained(name)

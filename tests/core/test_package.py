@@ -21,6 +21,7 @@ def test_public_api_is_pinned() -> None:
         "MatryoError",
         "MissingExtraError",
         "MissingVectorError",
+        "ModelAccessError",
         "ModelFormatError",
         "ModelMismatchError",
         "ModelNotFoundError",
