@@ -107,10 +107,10 @@ def snapshot(
     # The small JSON files first: a repo that is not a static model (a transformer id passed by mistake) is
     # refused by its modules.json before its weights (often GBs) are downloaded.
     try:
-        # Resolve the revision first, with a timeout: the answer proves the hub is reachable (snapshot_download
-        # would wait forever on a silent connection), and the commit hash spares snapshot_download its own lookup.
-        sha = HfApi(token=token).repo_info(repo_id, revision=revision, timeout=_HUB_TIMEOUT).sha
-        kwargs["revision"] = sha or revision
+        # Ask the hub first, with a timeout: the answer proves it is reachable (snapshot_download's own lookup has
+        # none, so a silent connection would block it forever). The revision is passed on as given, not as the
+        # commit hash the answer holds, so that the cache records the branch (refs/main) for offline loads.
+        HfApi(token=token).repo_info(repo_id, revision=revision, timeout=_HUB_TIMEOUT)
         configs = Path(snapshot_download(**{**kwargs, "allow_patterns": _CONFIG_PATTERNS}))  # type: ignore[arg-type]
         try:
             find_model_files(configs)  # raises ModelFormatError for a transformer or unsupported modules

@@ -299,6 +299,7 @@ def test_partial_hub_cache_online_downloads_again(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     enc = StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)
     assert len(downloads) == 1 and enc.dim == 64
+    assert downloads[0]["revision"] is None  # as given, not a commit hash: the cache then records refs/main
     StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)  # now complete: a cache hit, no download
     assert len(downloads) == 1
 
