@@ -18,7 +18,11 @@ runs the two-stage search and reports:
 * bytes per document in the first-pass index and in the rescoring store;
 * per-query latency (one query at a time, vectors already encoded) as a ratio to plain full-dimension
   brute force over the float32 matrix (``docs @ q`` + ``argpartition`` top-k, ids and scores returned),
-  timed in alternation with it in the same process, one BLAS thread for both.
+  timed in alternation with it in the same process, one BLAS thread for both: the median and the range of
+  7 paired rounds (each round times both, back to back, in alternating order).
+
+A run of part of the grid (other --sets, --dims, ... than the defaults) writes its report only with --out, so it
+never replaces the committed report of the whole grid.
 
 Tie rule (the one of ``matryo eval`` and ``benchmarks/eval_default_model.py``, i.e. trec_eval's): every
 top-10 is cut from a ranking by score, then doc id, descending, with every document tied at rank 10 ranked
@@ -139,21 +143,41 @@ def plain_brute_force(
     return search
 
 
-def _ratio(
-    search: Callable[[np.ndarray], object], base: Callable[[np.ndarray], object], queries: np.ndarray, repeats: int = 3
-) -> float:
-    """Latency of ``search`` over latency of ``base``, timed in alternation so load drift on a shared box cancels.
+class Ratio(float):
+    """A latency ratio: the median over paired rounds, with the lowest and highest round in ``lo`` and ``hi``."""
 
-    Each round times every query (one per call) with both functions; the ratio of the best rounds is returned.
+    lo: float
+    hi: float
+
+    def __new__(cls, rounds: list[float]) -> Ratio:
+        ratio = super().__new__(cls, float(np.median(rounds)))
+        ratio.lo, ratio.hi = min(rounds), max(rounds)
+        return ratio
+
+    def spread(self) -> str:
+        return f"{self:.2f} ({self.lo:.2f}-{self.hi:.2f})"
+
+
+def _ratio(
+    search: Callable[[np.ndarray], object], base: Callable[[np.ndarray], object], queries: np.ndarray, rounds: int = 7
+) -> Ratio:
+    """Latency of ``search`` over latency of ``base``: one ratio per paired round, their median and range.
+
+    Each round times every query (one per call) with both functions back to back, the order alternating between
+    rounds, so load drift on a shared box hits both sides of a round alike; one warm-up round is not counted.
     """
-    best = [float("inf"), float("inf")]
-    for _ in range(repeats):
-        for slot, fn in enumerate((search, base)):
+    ratios: list[float] = []
+    for round_ in range(rounds + 1):
+        pair = (search, base) if round_ % 2 else (base, search)
+        seconds = {}
+        for fn in pair:
             start = time.perf_counter()
             for row in queries:
                 fn(row[None, :])
-            best[slot] = min(best[slot], time.perf_counter() - start)
-    return best[0] / best[1]
+            seconds[fn] = time.perf_counter() - start
+        if round_:
+            ratios.append(seconds[search] / seconds[base])
+    return Ratio(ratios)
 
 
 def bench_set(enc: StaticEncoder, name: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -252,7 +276,7 @@ def _summary(results: dict[str, dict[str, Any]], enc: StaticEncoder, args: argpa
         cells = []
         for s in sets:
             fp_bytes, recall, ndcg, lat = results[s]["grid"][dim, codec, mult]
-            cells.append(f"{recall:.4f} | {_pct(ndcg, results[s]['full_ndcg'])} | {lat:.2f}")
+            cells.append(f"{recall:.4f} | {_pct(ndcg, results[s]['full_ndcg'])} | {lat.spread()}")
         fp_bytes = results[sets[0]]["grid"][dim, codec, mult][0]
         lines.append(
             f"| {label} | {dim} | {codec} | {mult} | {fp_bytes} | {full_bytes / fp_bytes:.0f}x | "
@@ -272,8 +296,9 @@ def render(results: dict[str, dict[str, Any]], enc: StaticEncoder, label: str, a
         f"Model: {label} (fingerprint {enc.fingerprint}), full width {enc.dim} "
         f"(float32 full vector = {full_bytes} B/doc). "
         f"Machine: {platform.machine()}, {platform.python_version()}, numpy {np.__version__}; shared 2-core box, "
-        "so latency ratios are indicative (best of 3 rounds alternating with plain float32 brute force, one query "
-        "per call, vectors pre-encoded, one BLAS thread).",
+        "so a latency ratio is the median (and in the summary the min-max) of 7 paired rounds, each timing the "
+        "configuration and plain float32 brute force back to back in alternating order (one query per call, vectors "
+        "pre-encoded, one BLAS thread).",
         "",
         "Ties: every top-10 (exact, first pass, two-stage) is cut from a ranking by score, then doc id, descending, "
         "with every document tied at rank 10 ranked before the cut (trec_eval's order, as `matryo eval` and "
@@ -292,7 +317,7 @@ def render(results: dict[str, dict[str, Any]], enc: StaticEncoder, label: str, a
     for s in sets:
         r = results[s]
         row = f"| {s} | {r['docs']} | {r['queries']} | {r['full_ndcg']:.4f} | {r['brute_ms']:.3f} |"
-        lines.append(f"{row} {r['exact_mode_ratio']:.2f} | {r['doc_encode_s']:.2f} |")
+        lines.append(f"{row} {r['exact_mode_ratio'].spread()} | {r['doc_encode_s']:.2f} |")
     lines += [
         "",
         "Grid: first-pass width x codec x rescore_multiplier (`1-stage` = first pass alone, no rescoring). "
@@ -332,7 +357,7 @@ def render(results: dict[str, dict[str, Any]], enc: StaticEncoder, label: str, a
         store_bytes = 0
         for s in sets:
             store_bytes, recall, ndcg, lat = results[s]["stores"][store]
-            cells.append(f"{recall:.4f} | {ndcg:.4f} | {lat:.2f}")
+            cells.append(f"{recall:.4f} | {ndcg:.4f} | {lat.spread()}")
         lines.append(f"| {store} | {store_bytes} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -380,15 +405,24 @@ def main(argv: list[str] | None = None) -> None:
         default=list(STORES),
         help="rescoring stores to compare (drop 'none', which re-encodes per query, for a quick run)",
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--out", type=Path, default=None, help=f"markdown report (default {DEFAULT_OUT}, for a run of the whole grid)"
+    )
     args = parser.parse_args(argv)
+    defaults = parser.parse_args([])
+    names = ("sets", "dims", "codecs", "multipliers", "stores", "model", "data")
+    whole = all(getattr(args, name) == getattr(defaults, name) for name in names)
     enc, label = _load_model(args.model)
     args.dims = [d for d in args.dims if d <= enc.dim]
     results = {name: bench_set(enc, name, args.data / name, args) for name in args.sets}
     text = render(results, enc, label, args)
     print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
+    if args.out is None and not whole:  # a partial run must not replace the committed report of the whole grid
+        print(f"A partial run: not written to {DEFAULT_OUT} (pass --out FILE to keep it).", file=sys.stderr)
+        return
+    out = DEFAULT_OUT if args.out is None else args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
