@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from matryo.sources import SourceError, read_jsonl, read_lines
+from matryo.sources import SourceError, SurrogateChecks, read_jsonl, read_lines
 
 __all__ = [
     "SCORE_BLOCK_BYTES",
@@ -51,9 +51,6 @@ against ArguAna's 8,674 documents, or one query at a time from 16.8M documents o
 _CSV_FIELD_LIMIT = 2**31 - 1
 """csv's default field limit (128 KiB) would turn a long qrels line into a traceback; this is the largest a C long
 allows (as :mod:`matryo.sources` reads CSV tables)."""
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-"""A UTF-16 surrogate code point: in a Python string only a lone one (JSON's ``"\\ud83d"``, half an emoji)."""
 
 _MAX_NAMED = 10
 """Repeated ids named one by one per file; the rest are counted in one closing note (as ``matryo index``)."""
@@ -85,19 +82,12 @@ class _RowChecks:
     def __init__(self, path: Path, warn: Warn) -> None:
         self._path, self._warn = path, warn
         self._first: dict[str, int] = {}
+        self._surrogates = SurrogateChecks(path, warn, use="evaluated")
         self.repeats = 0
-        self.surrogates = 0
 
     def doc(self, row: Mapping[str, Any], number: int) -> str | None:
         """The row's ``_id``, or None when an earlier row has it (the row is then left out)."""
-        doc = _row_id(row, self._path, number)
-        found = _SURROGATE.search(doc)
-        if found is not None:
-            msg = (
-                f"{self._path} line {number}: the _id {doc!a} holds a lone UTF-16 surrogate ({found.group()!a}, half "
-                "of a character such as an emoji), which is not text and matches no qrels id; fix the _id in the file."
-            )
-            raise SourceError(msg)
+        doc = self._surrogates.doc(_row_id(row, self._path, number), f"line {number}")
         first = self._first.setdefault(doc, number)
         if first == number:
             return doc
@@ -111,24 +101,12 @@ class _RowChecks:
 
     def text(self, text: str, doc: str, number: int) -> str:
         """``text`` with lone surrogates replaced by U+FFFD (the tokenizer cannot read them)."""
-        found = _SURROGATE.search(text)
-        if found is None:
-            return text
-        self.surrogates += 1
-        if self.surrogates == 1:  # the first one is named, the rest counted in close()
-            self._warn(
-                f"{self._path} line {number} (_id {doc!r}): the text holds a lone UTF-16 surrogate "
-                f"({found.group()!a}, half of a character such as an emoji: valid JSON, but not text); it is "
-                "evaluated with U+FFFD in its place, as `matryo index` does. Repair the text in the file (e.g. "
-                "re-export it from the original UTF-8 source) to silence this."
-            )
-        return _SURROGATE.sub("\ufffd", text)
+        return self._surrogates.text(text, f"line {number} (_id {doc!r})")
 
     def close(self) -> None:
         if self.repeats > _MAX_NAMED:
             self._warn(f"{self._path}: {self.repeats} rows in all repeat an earlier _id and were left out.")
-        if self.surrogates > 1:
-            self._warn(f"{self._path}: {self.surrogates} texts in all held lone surrogates (replaced with U+FFFD).")
+        self._surrogates.close()
 
 
 def _first_existing(folder: Path, names: Sequence[str]) -> Path:

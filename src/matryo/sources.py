@@ -237,11 +237,15 @@ def _utf8_name(name: str, path: Path, warn: Warn) -> bool:
     return False
 
 
-class _Surrogates:
-    """Lone surrogates in a table's JSON strings: U+FFFD in a text (with a note), an error in an id."""
+class SurrogateChecks:
+    """Lone surrogates in a table's JSON strings: U+FFFD in a text (with a note), an error in an id.
 
-    def __init__(self, path: Path, note: Warn) -> None:
-        self._path, self._note = path, note
+    Shared by ``matryo index`` (this module) and ``matryo eval`` (:mod:`matryo.evaluation`); ``use`` says what
+    happens to the text in the note ("indexed", "evaluated").
+    """
+
+    def __init__(self, path: Path, note: Warn, use: str = "indexed") -> None:
+        self._path, self._note, self._use = path, note, use
         self.count = 0
 
     def text(self, text: str, where: str) -> str:
@@ -252,7 +256,8 @@ class _Surrogates:
         if self.count == 1:  # the first one is named, the rest counted in close()
             self._note(
                 f"{self._path} {where}: the text holds a lone UTF-16 surrogate ({found.group()!a}, half of a "
-                "character such as an emoji: valid JSON, but not text); it is indexed with U+FFFD in its place."
+                f"character such as an emoji: valid JSON, but not text); it is {self._use} with U+FFFD in its place. "
+                "Repair the text in the file (e.g. re-export it from the original UTF-8 source) to silence this."
             )
         return _SURROGATE.sub("\ufffd", text)
 
@@ -433,7 +438,7 @@ def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: O
     empty = True
     numbered = False  # a row without an id was noted
     repeats = _Repeats(path, note)
-    surrogates = _Surrogates(path, note)
+    surrogates = SurrogateChecks(path, note)
     for number, (where, row) in enumerate(_rows(path)):
         if text_field not in row:
             found = sorted(map(str, row))[:10]
@@ -481,7 +486,7 @@ def _kind(value: object) -> str:
 def _beir(root: Path, note: Warn, on_empty: OnEmpty) -> Iterator[Passage]:
     path = root / "corpus.jsonl.gz" if (root / "corpus.jsonl.gz").is_file() else root / "corpus.jsonl"
     repeats = _Repeats(path, note)
-    surrogates = _Surrogates(path, note)
+    surrogates = SurrogateChecks(path, note)
     for where, row in _rows(path):
         doc = _row_id(row, ("_id",))
         if doc is None:

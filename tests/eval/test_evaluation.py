@@ -236,7 +236,7 @@ def test_load_beir_replaces_a_lone_surrogate_in_a_text_and_names_file_line_and_i
 
 def test_load_beir_refuses_a_lone_surrogate_in_an_id(tmp_path):
     write_plain_beir(tmp_path, ['{"_id": "d1", "text": "a"}', '{"_id": "d\\ud800", "text": "b"}'], [], "")
-    with pytest.raises(SourceError, match=r"corpus\.jsonl line 2: the _id 'd\\ud800' holds a lone UTF-16 surrogate"):
+    with pytest.raises(SourceError, match=r"corpus\.jsonl line 2: the id 'd\\ud800' holds a lone UTF-16 surrogate"):
         load_beir(tmp_path)
 
 
