@@ -116,7 +116,7 @@ def snapshot(
             find_model_files(configs)  # raises ModelFormatError for a transformer or unsupported modules
         except IncompleteFolderError:
             pass  # expected: the weights are not there yet
-        folder = Path(snapshot_download(**kwargs))  # type: ignore[arg-type]
+        return Path(snapshot_download(**kwargs))  # type: ignore[arg-type]
     except ModelFormatError:
         raise
     except Exception as exc:
@@ -133,13 +133,3 @@ def snapshot(
             f"folder.{partial}"
         )
         raise ModelNotFoundError(msg) from exc
-    try:
-        find_model_files(folder)
-    except IncompleteFolderError as incomplete:  # huggingface_hub fell back to an incomplete cached copy
-        msg = (
-            f"The cached copy of {repo_id!r} (revision {revision or 'main'}) in {str(folder)!r} is incomplete (an "
-            "interrupted download?) and the hub could not be reached to finish it. Check your network and load it "
-            "again, or pass the path of a local model folder."
-        )
-        raise ModelNotFoundError(msg) from incomplete
-    return folder
