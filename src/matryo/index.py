@@ -25,6 +25,7 @@ from matryo.search import (
     OnMissing,
     SearchHits,
     candidate_count,
+    check_on_missing,
     rescore,
 )
 from matryo.vectors import as_finite, check_finite, normalize, truncate
@@ -93,7 +94,12 @@ def _top_rows(
 
 
 def _exact_rows(
-    codec: Codec, queries: NDArray[np.float32], codes: NDArray[Any], norms: NDArray[np.float32], k: int
+    codec: Codec,
+    queries: NDArray[np.float32],
+    codes: NDArray[Any],
+    norms: NDArray[np.float32],
+    empty: NDArray[np.bool_],
+    k: int,
 ) -> list[NDArray[np.intp]]:
     """For each query, in row order, every row that may be in its exact top ``k``.
 
@@ -107,7 +113,7 @@ def _exact_rows(
     for start in range(0, queries.shape[0], step):
         scores = codec.similarity(queries[start : start + step], codes)
         np.divide(scores, norms, out=scores, where=norms > 0)
-        scores[:, norms == 0] = -np.inf  # empty documents (their norm is 0) are never returned
+        scores[:, empty] = -np.inf  # empty documents are never returned
         for row in scores:
             kth = -np.partition(-row, k - 1)[k - 1] if k < row.shape[0] else row.min()
             out.append(np.flatnonzero(row >= kth - _EXACT_BAND))
@@ -119,9 +125,7 @@ def _check_mode(mode: object, on_missing: object) -> None:
     if mode not in ("two_stage", "exact", "first_pass"):
         msg = f"Unknown mode {mode!r}; expected 'two_stage', 'exact' or 'first_pass'."
         raise InvalidArgumentError(msg)
-    if on_missing not in ("raise", "skip"):
-        msg = f"on_missing must be 'raise' or 'skip'; found {on_missing!r}."
-        raise InvalidArgumentError(msg)
+    check_on_missing(on_missing)
 
 
 def _decoded_norms(codec: Codec, codes: NDArray[Any]) -> NDArray[np.float32]:
@@ -365,16 +369,12 @@ class NumpyIndex(Generic[IdT]):
             store_codec, widened = _covering(store_codec, full, current)
             if widened is not current:  # an int8 store re-encoded into a new array (rare: its ranges widened)
                 store_codes, store_norms = widened, _decoded_norms(store_codec, widened)
-                assert self._empty is not None  # set with the first row
-                store_norms[self._empty[:n]] = 0.0
         new_codes = store_codec.encode(full)
-        new_norms = _decoded_norms(store_codec, new_codes)
-        new_norms[empty] = 0.0  # an int8 code of the zero vector decodes to bin centres, not to zero
         return {
             **out,
             "_store_codec": store_codec,
             "_store_codes": _appended(store_codes, n, new_codes),
-            "_store_norms": _appended(store_norms, n, new_norms),
+            "_store_norms": _appended(store_norms, n, _decoded_norms(store_codec, new_codes)),
         }
 
     def add(self, ids: Sequence[IdT], texts: Sequence[str] | None = None, *, vectors: ArrayLike | None = None) -> None:
@@ -675,16 +675,14 @@ class NumpyIndex(Generic[IdT]):
                 SearchHits(self._ids_of(rows), scores) if query.any() and rows.size else SearchHits()
                 for query, (rows, scores) in zip(prefix, self._first_rows(prefix, k), strict=True)
             ]
-        if mode == "exact":
-            if self.store_name == "none":
-                msg = "mode='exact' needs stored full vectors; this index has store='none'. Use mode='two_stage'."
-                raise InvalidArgumentError(msg)
-            snap = self._snapshot()
-            if not snap.n:
-                return [SearchHits() for _ in range(queries.shape[0])]
-            assert snap.store_codec is not None  # set with the first row
-            # Ranked by the scores rescore reports (cosine with the decoded, re-normalised vectors), ties by row.
-            rows = _exact_rows(snap.store_codec, queries, snap.store_codes, snap.store_norms, k)
-            return [self._rescored(snap, q, shortlist, k) for q, shortlist in zip(queries, rows, strict=True)]
-        msg = f"Unknown mode {mode!r}; expected 'two_stage', 'exact' or 'first_pass'."
-        raise InvalidArgumentError(msg)
+        # mode == "exact" (checked up front)
+        if self.store_name == "none":
+            msg = "mode='exact' needs stored full vectors; this index has store='none'. Use mode='two_stage'."
+            raise InvalidArgumentError(msg)
+        snap = self._snapshot()
+        if not snap.n:
+            return [SearchHits() for _ in range(queries.shape[0])]
+        assert snap.store_codec is not None  # set with the first row
+        # Ranked by the scores rescore reports (cosine with the decoded, re-normalised vectors), ties by row.
+        rows = _exact_rows(snap.store_codec, queries, snap.store_codes, snap.store_norms, snap.empty, k)
+        return [self._rescored(snap, q, shortlist, k) for q, shortlist in zip(queries, rows, strict=True)]

@@ -163,6 +163,13 @@ def candidate_count(k: int, rescore_multiplier: float) -> int:
     return max(k, math.ceil(round(wanted, 6)))
 
 
+def check_on_missing(on_missing: object) -> None:
+    """Refuse an ``on_missing`` other than ``"raise"`` and ``"skip"``."""
+    if on_missing not in ("raise", "skip"):
+        msg = f"on_missing must be 'raise' or 'skip'; found {on_missing!r}."
+        raise InvalidArgumentError(msg)
+
+
 def _unique_in_order(candidates: Sequence[Sequence[IdT]]) -> tuple[list[list[IdT]], list[IdT]]:
     """Deduplicate each query's candidates (first occurrence wins) and collect their union in order."""
     per_query: list[list[IdT]] = []
@@ -242,9 +249,7 @@ def rescore(
     if fetch_texts is not None and encoder is None:
         msg = "fetch_texts= needs encoder= to re-encode the candidate texts at full dimension."
         raise InvalidArgumentError(msg)
-    if on_missing not in ("raise", "skip"):
-        msg = f"on_missing must be 'raise' or 'skip'; found {on_missing!r}."
-        raise InvalidArgumentError(msg)
+    check_on_missing(on_missing)
     queries = as_finite(query_vectors, "query vectors", fix="Pass finite query vectors.")
     if queries.ndim == 1:
         queries = queries[None, :]
