@@ -163,6 +163,12 @@ def candidate_count(k: int, rescore_multiplier: float) -> int:
     return max(k, math.ceil(round(wanted, 6)))
 
 
+def shown_ids(ids: Sequence[object], limit: int = 5) -> str:
+    """The first ``limit`` ids for a message, then how many more: ``'a', 'b' and 3 more``."""
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(repr(doc_id) for doc_id in ids[:limit]) + more
+
+
 def check_on_missing(on_missing: object) -> None:
     """Refuse an ``on_missing`` other than ``"raise"`` and ``"skip"``."""
     if on_missing not in ("raise", "skip"):
@@ -298,10 +304,8 @@ def rescore(
 
     missing = [doc_id for doc_id in union if doc_id not in row_of]
     if missing and on_missing == "raise":
-        shown = ", ".join(repr(doc_id) for doc_id in missing[:5])
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         msg = (
-            f"The first pass returned {len(missing)} id(s) with no full vector: {shown}{more}. Expected every "
+            f"The first pass returned {len(missing)} id(s) with no full vector: {shown_ids(missing)}. Expected every "
             "candidate id to be fetchable; keep the first-pass index and the full-vector store in sync, or pass "
             "on_missing='skip' to drop such candidates."
         )

@@ -34,7 +34,14 @@ from pydantic import ConfigDict, Field, PrivateAttr
 from langchain_matryo.embeddings import MatryoEmbeddings
 from matryo import DimensionMismatchError, StaticEncoder
 from matryo.errors import InvalidArgumentError, InvalidTypeError, MissingVectorError
-from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, FetchVectors, candidate_count, rescore
+from matryo.search import (
+    DEFAULT_RESCORE_MULTIPLIER,
+    DEFAULT_TRUNCATE_DIM,
+    FetchVectors,
+    candidate_count,
+    rescore,
+    shown_ids,
+)
 from matryo.vectors import truncate
 
 __all__ = ["MatryoTwoStageRetriever"]
@@ -483,11 +490,9 @@ class MatryoTwoStageRetriever(BaseRetriever):
             try:
                 by_id = rescore(full, [ids], k=k, fetch_full_vectors=fetch)[0]
             except MissingVectorError as exc:
-                shown = ", ".join(repr(doc_id) for doc_id in exc.ids[:5])
-                more = f" and {len(exc.ids) - 5} more" if len(exc.ids) > 5 else ""
                 msg = (
                     f"fetch_full_vectors returned no full vector for {len(exc.ids)} of the vector store's "
-                    f"candidates: {shown}{more}. Expected one for every document in the store: add the missing "
+                    f"candidates: {shown_ids(exc.ids)}. Expected one for every document in the store: add the missing "
                     "documents' full vectors where fetch_full_vectors reads them (it is out of sync with the store), "
                     "or leave fetch_full_vectors=None to re-encode the candidates' page_content."
                 )
