@@ -46,6 +46,11 @@ from matryo.texts import SPLIT_DISAGREES, check_texts, check_unicode, piece_boun
 
 __all__ = ["DEFAULT_MODEL_PATH", "StaticEncoder"]
 
+#: Rows per block of the load-time finite check (a few MB of temporaries for any width).
+_FINITE_BLOCK = 8192
+#: Token ids a non-finite table error names before counting the rest.
+_IDS_SHOWN = 5
+
 DEFAULT_MODEL_PATH = Path(__file__).parent / "default_model"
 """The embedded default model that ships inside the package (loaded when no model is named)."""
 
@@ -110,8 +115,8 @@ class StaticEncoder:
                 prompts, ``default_prompt_name`` and ``similarity_fn_name``.
 
         Raises:
-            ModelFormatError: If the table is not 2-D or has fewer rows than the tokenizer's highest token id + 1
-                (extra rows, as in a padded table, are ignored).
+            ModelFormatError: If the table is not 2-D, has fewer rows than the tokenizer's highest token id + 1
+                (extra rows, as in a padded table, are ignored), or holds NaN or infinity in a row a token uses.
 
         Warns:
             UserWarning: If the table has at least twice the rows the tokenizer uses (another model's tokenizer?).
@@ -140,6 +145,7 @@ class StaticEncoder:
             warnings.warn(msg, UserWarning, stacklevel=2)
         table = table[:rows]  # rows past the highest id (a padded table) are never looked up
         self._table: NDArray[np.float32] = table if table.dtype == np.float32 else table.astype(np.float32)
+        _check_finite(self._table)
         self._tokenizer = Tokenizer.from_str(tokenizer.to_str())
         self._tokenizer.no_padding()
         if max_length is not None:
@@ -683,3 +689,27 @@ def _progress(total: int) -> Any:
     except ImportError as exc:
         raise missing_extra("tqdm", "pip install tqdm  (or 'matryo[progress]')", "show_progress_bar=True") from exc  # noqa: EM101
     return tqdm(total=total, unit="text", desc="Encoding")
+
+
+def _check_finite(table: NDArray[np.float32]) -> None:
+    """Refuse a table with NaN or infinity in any row: each text using such a token would embed to NaN.
+
+    Checked in row blocks, so a memory-mapped table is read once and never copied whole.
+    """
+    bad: list[NDArray[np.intp]] = []
+    for lo in range(0, table.shape[0], _FINITE_BLOCK):
+        block = table[lo : lo + _FINITE_BLOCK]
+        if not np.isfinite(block).all():
+            bad.append(lo + np.flatnonzero(~np.isfinite(block).all(axis=1)))
+    if not bad:
+        return
+    ids = np.concatenate(bad)
+    shown = ", ".join(str(i) for i in ids[:_IDS_SHOWN].tolist())
+    more = f" and {ids.shape[0] - _IDS_SHOWN} more" if ids.shape[0] > _IDS_SHOWN else ""
+    msg = (
+        f"The token table has {ids.shape[0]} rows holding NaN or infinity (token ids {shown}{more}); every text "
+        "with one of those tokens would embed to NaN, which no index can rank. Expected finite values in every "
+        "row: re-export the model from its source weights (NaN rows usually come from a diverged training run "
+        "or a broken conversion)."
+    )
+    raise ModelFormatError(msg)

@@ -176,6 +176,31 @@ def test_padded_table_with_extra_rows_is_accepted(tmp_path: Path) -> None:
     assert StaticEncoder.from_pretrained(enc.save_pretrained(tmp_path / "saved")).vocab_size == plain.vocab_size
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_non_finite_rows_are_refused_at_load_naming_the_token_ids(tmp_path: Path, dtype: str) -> None:
+    """A NaN or infinite row would turn every text using that token into a NaN vector: refused, not loaded."""
+    folder = make_tiny_model(tmp_path / "m")
+    table = StaticEncoder.from_pretrained(folder).table.astype(dtype)
+    table[7, 3] = np.nan
+    table[12, 0] = -np.inf
+    save_file({"embedding.weight": table}, str(tmp_path / "bad.safetensors"))
+    (folder / "model.safetensors").unlink()
+    (tmp_path / "bad.safetensors").rename(folder / "model.safetensors")
+    with pytest.raises(ModelFormatError, match=r"2 rows holding NaN or infinity \(token ids 7, 12\)"):
+        StaticEncoder.from_pretrained(folder)
+    with pytest.raises(ModelFormatError, match="token ids 7, 12"):
+        StaticEncoder(table.astype(np.float32), make_tokenizer())
+
+
+def test_non_finite_padding_rows_past_the_vocabulary_are_ignored(tmp_path: Path) -> None:
+    """Rows no token id reaches are never looked up, so a NaN there does not matter (as with any padding)."""
+    folder = make_tiny_model(tmp_path / "m")
+    plain = StaticEncoder.from_pretrained(folder)
+    padded = np.vstack([plain.table, np.full((3, plain.dim), np.nan, np.float32)])
+    enc = StaticEncoder(padded, make_tokenizer())
+    np.testing.assert_array_equal(enc.encode(TEXTS), plain.encode(TEXTS))
+
+
 @pytest.mark.parametrize(
     "mangle",
     [
