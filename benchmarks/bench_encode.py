@@ -15,6 +15,9 @@ Method:
   ``TOKENIZERS_PARALLELISM=false`` into the environment above 10k texts (not reached at exactly 10k, but
   isolated anyway), and torch's OpenMP pool would otherwise share the process with the tokenizers' rayon pool.
   Only one worker computes at a time; the others sleep on a pipe.
+- Before anything is timed, every contender encodes the first 500 texts of each set at both widths and must
+  match matryo to 1e-5 (model2vec: on every text without ``[UNK]`` within its 512-token cap, as it drops
+  ``[UNK]``), or the run stops; the report says how close they were.
 - Every case is warmed up once, then timed in rounds; in each round the cases run back to back in a
   rotating order. Throughput is the median over rounds; ratios are the median of per-round ratios (with their
   min-max), so a slow spell on this shared 2-core machine hits both sides of a ratio alike. The tokenizer floor
@@ -26,6 +29,7 @@ Method:
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import platform
@@ -64,6 +68,10 @@ LABELS = {
     "model2vec": "model2vec StaticModel (float32)",
     "tokenizer": "tokenizer floor (`encode_batch_fast` + ids)",
 }
+#: Texts per set whose vectors every contender must agree on before anything is timed (see _check_parity).
+PARITY_TEXTS = 500
+PARITY_ATOL = 1e-5
+MODEL2VEC_MAX_TOKENS = 512
 TARGETS = (  # (description, set, numerator case, denominator case, minimum ratio)
     ("queries: matryo >= 3.0x sentence-transformers (default batch)", "queries", "matryo", "st", 3.0),
     ("queries: matryo >= 1.5x model2vec", "queries", "matryo", "model2vec", 1.5),
@@ -144,8 +152,16 @@ def _worker_main(kind: str, st_folder: str, m2v_folder: str, texts_file: str) ->
         if (req["case"], req["dim"]) in preps:
             preps[req["case"], req["dim"]]()
         start = time.perf_counter()
-        fn(items)
-        proto.write(json.dumps({"seconds": time.perf_counter() - start}) + "\n")
+        out = fn(items)
+        seconds = time.perf_counter() - start
+        if req.get("op") == "vectors":  # the parity check before timing: send the output itself
+            import numpy as np
+
+            vecs = np.ascontiguousarray(out, dtype=np.float32)
+            reply = {"shape": list(vecs.shape), "data": base64.b64encode(vecs.tobytes()).decode("ascii")}
+            proto.write(json.dumps(reply) + "\n")
+        else:
+            proto.write(json.dumps({"seconds": seconds}) + "\n")
 
 
 class _Worker:
@@ -171,6 +187,15 @@ class _Worker:
         self.proc.stdin.write(json.dumps({"op": "time", "case": case, "set": texts, "dim": dim, "n": n}) + "\n")
         self.proc.stdin.flush()
         return float(self._read()["seconds"])
+
+    def vectors(self, case: str, texts: str, dim: int, n: int) -> Any:  # noqa: ANN401 (numpy is imported late)
+        import numpy as np
+
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"op": "vectors", "case": case, "set": texts, "dim": dim, "n": n}) + "\n")
+        self.proc.stdin.flush()
+        reply = self._read()
+        return np.frombuffer(base64.b64decode(reply["data"]), dtype=np.float32).reshape(reply["shape"])
 
     def close(self) -> None:
         if self.proc.poll() is None and self.proc.stdin is not None:
@@ -265,6 +290,8 @@ def run(quick: bool = False, *, n: int | None = None, rounds: int | None = None)
         for kind in dict.fromkeys(CASES.values()):
             workers[kind] = _Worker(kind, st_folder, m2v_folder, texts_file)
             _log(f"worker {kind} loaded in {workers[kind].load_s:.2f} s")
+        parity = _check_parity(workers, st_folder, texts, min(n, PARITY_TEXTS))
+        _log(f"parity: {parity}")
         keys = [(case, kind, dim) for kind in SETS for dim in DIMS for case in CASES]
         warm = min(n, 1_000)
         for case, kind, dim in keys:
@@ -288,9 +315,56 @@ def run(quick: bool = False, *, n: int | None = None, rounds: int | None = None)
         _log(f"cold start {kind}: {cold[kind]['wall_s']:.2f} s")
     load = {kind: workers[kind].load_s for kind in ("matryo", "st", "model2vec")}
     context = f"{source}; load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end"
-    report = _report(n, rounds, tokens, times, cold, load, time.perf_counter() - started, context)
+    report = _report(n, rounds, tokens, times, cold, load, time.perf_counter() - started, context, parity)
     _log(f"total {time.perf_counter() - started:.0f} s")
     return report
+
+
+def _check_parity(workers: dict[str, _Worker], st_folder: Path, texts: dict[str, list[str]], n: int) -> str:
+    """Check, before any timing, that the contenders compute the same vectors; return the report's sentence.
+
+    sentence-transformers (both batch sizes) and matryo's fresh encoder must match matryo to ``PARITY_ATOL`` on
+    every text, or the run stops: a ratio between different computations is no speed comparison. model2vec
+    differs by design on texts with ``[UNK]`` (it drops that token) or over its 512-token cap; it must match
+    on every other text, and the texts it differs on are counted in the report.
+    """
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(Path(st_folder) / "0_StaticEmbedding" / "tokenizer.json"))
+    tok.no_padding()
+    unk = tok.token_to_id("[UNK]")
+    worst = 0.0
+    differ: dict[str, int] = {}
+    for kind in SETS:
+        ids = [e.ids for e in tok.encode_batch_fast(texts[kind][:n], add_special_tokens=False)]
+        explained = np.array([unk in row or len(row) > MODEL2VEC_MAX_TOKENS for row in ids])
+        for dim in DIMS:
+            ref = workers["matryo"].vectors("matryo_warm", kind, dim, n)
+            for case in ("matryo", "st", "st_b1024", "model2vec"):
+                got = workers[CASES[case]].vectors(case, kind, dim, n)
+                diff = np.abs(got - ref).max(axis=1) if got.shape == ref.shape else np.full(n, np.inf)
+                bad = diff > PARITY_ATOL
+                if case == "model2vec":
+                    differ[kind] = int(bad.sum())
+                    bad &= ~explained
+                else:
+                    worst = max(worst, float(diff.max()))
+                if bad.any():
+                    row = int(np.flatnonzero(bad)[0])
+                    msg = (
+                        f"{LABELS[case]} and matryo encode {kind} text {row} differently at {dim} dims (max |diff| "
+                        f"{diff[row]:.2e}, expected <= {PARITY_ATOL:g}): the timings would compare different "
+                        f"computations, so the benchmark stops. Text: {texts[kind][row][:200]!r}"
+                    )
+                    raise RuntimeError(msg)
+    return (
+        f"Output parity, checked before timing on the first {n:,} texts of each set at both widths: "
+        f"sentence-transformers (both batch sizes) matches matryo to {worst:.1e} (max |diff|); model2vec matches on "
+        f"every text without `[UNK]` within its {MODEL2VEC_MAX_TOKENS}-token cap and differs on "
+        + " and ".join(f"{differ[kind]} {kind}" for kind in SETS)
+        + " (it drops `[UNK]` and cuts at the cap)."
+    )
 
 
 def _mean_tokens(st_folder: Path, texts: dict[str, list[str]]) -> dict[str, float]:
@@ -328,6 +402,7 @@ def _report(
     load: dict[str, float],
     total_s: float,
     context: str,
+    parity: str,
 ) -> str:
     import numpy as np
 
@@ -395,6 +470,8 @@ def _report(
         "matryo encodes with `truncate_dim=256`; model2vec keeps its defaults (512-token cap, [UNK] dropped, "
         "no threads at 10k texts). Torch keeps its default thread count. "
         f"Largest max/min spread of matryo's rounds: {spread:.0%}.",
+        "",
+        parity,
         "",
     ]
     return "\n".join(lines)
