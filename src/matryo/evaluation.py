@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matryo.sources import SourceError, SurrogateChecks, read_jsonl, read_lines
+from matryo.vectors import SCORE_BLOCK_BYTES, block_rows
 
 __all__ = [
     "SCORE_BLOCK_BYTES",
@@ -44,9 +45,6 @@ Run = Mapping[str, Mapping[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]
 Warn = Callable[[str], None]
 
-SCORE_BLOCK_BYTES = 64 * 2**20
-"""Largest query x document score block (float32) :func:`dense_top_k` holds at once: 64 MiB, e.g. 1,934 queries
-against ArguAna's 8,674 documents, or one query at a time from 16.8M documents on."""
 
 _CSV_FIELD_LIMIT = 2**31 - 1
 """csv's default field limit (128 KiB) would turn a long qrels line into a traceback; this is the largest a C long
@@ -412,20 +410,6 @@ def _check_shapes(
     if query_vectors.shape[1] != doc_vectors.shape[1]:
         msg = f"Query width {query_vectors.shape[1]} differs from document width {doc_vectors.shape[1]}"
         raise ValueError(msg)
-
-
-def block_rows(n_docs: int, budget: int | None = None) -> int:
-    """Queries scored per block so that the block's float32 score matrix stays under ``budget`` bytes.
-
-    Args:
-        n_docs: Documents each query is scored against.
-        budget: Bytes for one block (default :data:`SCORE_BLOCK_BYTES`).
-
-    Returns:
-        At least 1 (one query's row is always scored, however large the corpus).
-    """
-    limit = SCORE_BLOCK_BYTES if budget is None else budget
-    return max(1, limit // (4 * max(n_docs, 1)))
 
 
 def dense_top_k(

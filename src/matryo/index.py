@@ -28,7 +28,7 @@ from matryo.search import (
     check_on_missing,
     rescore,
 )
-from matryo.vectors import as_finite, check_finite, normalize, truncate
+from matryo.vectors import as_finite, block_rows, check_finite, normalize, truncate
 
 __all__ = ["DEFAULT_FIRST_PASS", "DEFAULT_STORE", "FIRST_PASS_CODECS", "STORES", "NumpyIndex", "SearchMode"]
 
@@ -48,8 +48,7 @@ STORES: tuple[str, ...] = (*CODEC_NAMES[:3], "none")
 
 SearchMode = Literal["two_stage", "exact", "first_pass"]
 
-_QUERY_CHUNK = 256  # at most this many queries scored at once against the whole index ...
-_SCORE_ELEMENTS = 1 << 24  # ... and fewer for a large index: a query block's scores stay under 64 MB (float32)
+_QUERY_CHUNK = 256  # at most this many queries scored at once against the whole index (fewer: vectors.block_rows)
 _SCORE_BLOCK = 1 << 22  # rows x dim decoded at once to measure stored vectors' lengths (16 MB as float32)
 _EXACT_BAND = 1e-4  # exact mode also rescores rows this close to the k-th score (float32 rounding is far below)
 _RESCORE_BLOCK = 1 << 22  # candidates x dim fetched for rescoring at once (16 MB as float32); splits a query batch
@@ -70,7 +69,7 @@ def _top_n(scores: NDArray[np.float32], n: int) -> NDArray[np.intp]:
 
 def _query_step(n_rows: int) -> int:
     """Queries scored per block against ``n_rows`` stored rows (the block's score matrix stays bounded)."""
-    return max(1, min(_QUERY_CHUNK, _SCORE_ELEMENTS // max(1, n_rows)))
+    return min(_QUERY_CHUNK, block_rows(n_rows))
 
 
 def _top_rows(

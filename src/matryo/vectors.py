@@ -17,9 +17,11 @@ from numpy.typing import ArrayLike, NDArray
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, NonFiniteVectorError
 
 __all__ = [
+    "SCORE_BLOCK_BYTES",
     "as_finite",
     "as_finite_matrix",
     "as_matrix",
+    "block_rows",
     "check_finite",
     "matryoshka_dims",
     "normalize",
@@ -27,6 +29,25 @@ __all__ = [
 ]
 
 _SAFE_NORM_LOW, _SAFE_NORM_HIGH = 1e-18, 1e18  # float32 norms computed exactly enough between these
+
+SCORE_BLOCK_BYTES = 64 * 2**20
+"""Largest query x document score block (float32) a search holds at once (:mod:`matryo.evaluation`'s dense search
+and :class:`matryo.NumpyIndex`'s first pass): 64 MiB, e.g. 1,934 queries against ArguAna's 8,674 documents, or one
+query at a time from 16.8M documents on."""
+
+
+def block_rows(n_docs: int, budget: int | None = None) -> int:
+    """Queries scored per block so that the block's float32 score matrix stays under ``budget`` bytes.
+
+    Args:
+        n_docs: Documents each query is scored against.
+        budget: Bytes for one block (default :data:`SCORE_BLOCK_BYTES`).
+
+    Returns:
+        At least 1 (one query's row is always scored, however large the corpus).
+    """
+    limit = SCORE_BLOCK_BYTES if budget is None else budget
+    return max(1, limit // (4 * max(n_docs, 1)))
 
 
 def as_matrix(vectors: ArrayLike, what: str = "vectors") -> NDArray[np.float32]:

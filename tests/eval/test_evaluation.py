@@ -361,13 +361,13 @@ def test_dense_search_peak_memory_stays_within_the_block_budget(monkeypatch):
     # row kept thousands of candidates per query in dicts. Now one block of at most SCORE_BLOCK_BYTES is held.
     import tracemalloc
 
-    from matryo import evaluation
+    from matryo import evaluation, vectors
 
     rng = np.random.default_rng(2)
     docs = rng.standard_normal((3000, 4)).astype(np.float32)
     queries = rng.standard_normal((1024, 4)).astype(np.float32)
     doc_ids, query_ids = [f"d{i}" for i in range(3000)], [f"q{i}" for i in range(1024)]
-    monkeypatch.setattr(evaluation, "SCORE_BLOCK_BYTES", 256 * 1024)
+    monkeypatch.setattr(vectors, "SCORE_BLOCK_BYTES", 256 * 1024)  # the budget lives in matryo.vectors
     assert evaluation.block_rows(3000) == 21
     tracemalloc.start()
     try:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from matryo import index as index_module
+from matryo import vectors as vectors_module
 from matryo.errors import DimensionMismatchError, NonFiniteVectorError
 from matryo.index import FIRST_PASS_CODECS, STORES, NumpyIndex
 from matryo.quantize import Codec, Int8Codec
@@ -553,7 +554,7 @@ def test_batch_search_scores_a_bounded_block_of_queries(monkeypatch: pytest.Monk
     idx.add([f"d{i}" for i in range(n)], vectors=rng.standard_normal((n, dim)))
     queries = rng.standard_normal((256, dim)).astype(np.float32)
     expected = idx.search_vectors(queries[:8], k=5, mode="first_pass")
-    monkeypatch.setattr(index_module, "_SCORE_ELEMENTS", 1 << 16)  # 3 queries per block of 20,000 documents
+    monkeypatch.setattr(vectors_module, "SCORE_BLOCK_BYTES", 1 << 18)  # 3 queries per block of 20,000 documents
     tracemalloc.start()
     try:
         got = idx.search_vectors(queries, k=5, mode="first_pass")
