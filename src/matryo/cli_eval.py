@@ -136,7 +136,7 @@ def evaluate(
     """Evaluate a model on a BEIR folder at several widths and with two-stage search.
 
     Args:
-        beir_dir: The BEIR folder (see :func:`matryo.evaluation.load_beir`).
+        beir_dir: The BEIR folder (see :func:`matryo.beir.load_beir`).
         model: Model folder or hub id (default: the embedded model).
         dims: Comma-separated widths and ``full`` (see :func:`parse_dims`).
         first_pass_dim: Two-stage first-pass width (default the search default, capped at the model width).
@@ -152,7 +152,7 @@ def evaluate(
 
     Raises:
         MatryoError: If the folder is missing or empty, or a width is invalid.
-        SourceError: If a BEIR file is damaged (see :func:`matryo.evaluation.load_beir`).
+        SourceError: If a BEIR file is damaged (see :func:`matryo.beir.load_beir`).
     """
     from matryo.encoder import StaticEncoder
     from matryo.evaluation import dense_run, load_beir, two_stage_runs
