@@ -82,6 +82,23 @@ def test_where_filters_in_the_first_pass(table: TwoStageTable) -> None:
     assert table.count("tag = 'a'") == 200
 
 
+def test_narrow_where_finds_every_match_after_the_index_is_built(tiny64: Path, tmp_path: Path) -> None:
+    """LanceDB probes 20 IVF partitions by default and prefilters only inside them: 24 matches among 6,000 rows
+    (23 partitions) lost hits. The search must give the same top-10 as before the index, where it was exact."""
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, metadata={"tag": pa.string()})
+    rows = make_rows(6000)
+    for i, row in enumerate(rows):
+        row["tag"] = "rare" if i % 250 == 0 else "common"
+    tbl.add(rows)
+    queries = ("cat dog river", "fast python code", "the big house by the water")
+    before = [[h["id"] for h in tbl.search(q, k=10, where="tag = 'rare'")] for q in queries]
+    report = tbl.create_index()
+    assert report.built and report.num_partitions > 20
+    after = [[h["id"] for h in tbl.search(q, k=10, where="tag = 'rare'")] for q in queries]
+    assert after == before and all(len(ids) == 10 for ids in after)
+    assert [[h["id"] for h in hits] for hits in tbl.search_batch(list(queries), k=10, where="tag = 'rare'")] == before
+
+
 def test_reranker_with_lancedbs_own_builder_matches_search(table: TwoStageTable) -> None:
     query, k, m = "the big dog read a file", 5, 4
     result = (

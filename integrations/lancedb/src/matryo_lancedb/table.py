@@ -319,7 +319,8 @@ class TwoStageTable:
             k: Hits to return.
             rescore_multiplier: First-pass oversampling (``>= 1``).
             where: A LanceDB SQL filter applied in the first pass (before the limit).
-            nprobes: IVF partitions to probe (LanceDB's default when ``None``); only with an index.
+            nprobes: IVF partitions to probe; only with an index. ``None``: LanceDB's 20, and more as long as
+                the shortlist is not full (a narrow ``where`` then still finds every match).
             refine_factor: Optional LanceDB ``refine_factor`` for the first pass (exact prefix distances for
                 ``refine_factor`` times more index candidates); off by default: the full-dimension rescoring
                 of the shortlist already corrects the index's approximate distances.
@@ -411,6 +412,11 @@ class TwoStageTable:
             builder = builder.where(where, prefilter=True)
         if nprobes is not None:
             builder = builder.nprobes(nprobes)
+        else:
+            # An IVF index probes 20 partitions by default and applies the prefilter only inside them, so a narrow
+            # `where` on a table of more than 20 partitions (5k+ rows) missed matching rows. 0: probe on until the
+            # shortlist is full (LanceDB's documented setting for narrow filters).
+            builder = builder.maximum_nprobes(0)
         if refine_factor:
             builder = builder.refine_factor(refine_factor)
         result = builder.to_arrow()
