@@ -49,6 +49,10 @@ DEFAULT_CODEC = "float16"
 """Codec of the full vectors with ``store="metadata"`` (chosen by ``benchmarks/bench_chroma.py``)."""
 
 _WRITE_BATCH = 1000
+_SQL_ROWS = 30_000
+"""Most ids one Chroma ``get``/``delete`` is given, and most records a first-pass ``query`` asks for: Chroma's SQLite
+layer fails with "too many SQL variables" above 32,766 (documents, metadata or ids), so larger calls are split and
+the shortlist is capped here."""
 _DEFAULT_INCLUDE = ("metadatas", "documents", "distances")
 _QUERY_INCLUDE = ("documents", "embeddings", "metadatas", "distances", "uris")
 """What ``query(include=...)`` accepts: Chroma's items except ``"data"`` (no data loader here)."""
@@ -127,9 +131,10 @@ def _strip(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return kept or None
 
 
-def _chunks(count: int) -> Iterator[slice]:
-    for start in range(0, count, _WRITE_BATCH):
-        yield slice(start, min(count, start + _WRITE_BATCH))
+def _chunks(count: int, size: int | None = None) -> Iterator[slice]:
+    step = _WRITE_BATCH if size is None else size
+    for start in range(0, count, step):
+        yield slice(start, min(count, start + step))
 
 
 def _checked_records(
@@ -453,7 +458,8 @@ class TwoStageCollection:
         Args:
             query_texts: Query text(s); or give ``query_embeddings`` instead.
             query_embeddings: Full-width query vectors, shape ``(q, dim)``.
-            n_results: Hits per query.
+            n_results: Hits per query. The first pass asks for ``n_results`` x the oversampling, at most 30,000
+                records (or ``n_results`` if larger): Chroma cannot return more metadata or documents at once.
             where: Metadata filter, applied in the first pass (a filtered-out record is never a candidate).
             where_document: Document filter, applied in the first pass.
             include: Any of ``"distances"``, ``"metadatas"``, ``"documents"``, ``"embeddings"``
@@ -480,7 +486,9 @@ class TwoStageCollection:
         fields += ["documents"] if self.store == "documents" else []
         first = self.collection.query(
             query_embeddings=truncate(queries, self.truncate_dim),
-            n_results=candidate_count(n_results, rescore_multiplier or self.rescore_multiplier),
+            n_results=min(
+                candidate_count(n_results, rescore_multiplier or self.rescore_multiplier), max(n_results, _SQL_ROWS)
+            ),
             where=where,
             where_document=where_document,
             include=fields,  # type: ignore[arg-type]
@@ -650,14 +658,18 @@ class TwoStageCollection:
         if ids is None and where is None and where_document is None:
             msg = "delete() needs ids=, where= or where_document=; to drop everything, delete the collection."
             raise InvalidArgumentError(msg)
-        found = self.collection.get(
-            ids=None if ids is None else _ids(ids), where=where, where_document=where_document, include=[]
-        )["ids"]
-        if found:
-            self.collection.delete(ids=list(found))
+        id_list = None if ids is None else _ids(ids)
+        spans = [slice(None)] if id_list is None else list(_chunks(len(id_list), _SQL_ROWS))
+        found: list[str] = []
+        for span in spans:
+            found += self.collection.get(
+                ids=None if id_list is None else id_list[span], where=where, where_document=where_document, include=[]
+            )["ids"]
+        for part in _chunks(len(found), _SQL_ROWS):
+            self.collection.delete(ids=found[part])
             if self.full_collection is not None:  # an orphan full vector is never scored; repair() drops it
-                self.full_collection.delete(ids=list(found))
-        return list(found)
+                self.full_collection.delete(ids=found[part])
+        return found
 
     def repair(self) -> list[str]:
         """Make every record's full vector agree with its first-pass vector again.
@@ -679,8 +691,9 @@ class TwoStageCollection:
                 self._full.rewrite(list(fixed), np.asarray(list(fixed.values()), dtype=np.float32))
         if self.full_collection is not None:
             orphan_ids = set(self.full_collection.get(include=[])["ids"]) - set(self.collection.get(include=[])["ids"])
-            if orphan_ids:
-                self.full_collection.delete(ids=sorted(orphan_ids))
+            orphans = sorted(orphan_ids)
+            for part in _chunks(len(orphans), _SQL_ROWS):
+                self.full_collection.delete(ids=orphans[part])
         return unrepaired
 
     # ------------------------------------------------------------------ internals
@@ -723,7 +736,9 @@ class TwoStageCollection:
         elif docs is not None:
             full = self.encoder.encode(docs, truncate_dim=self.dim, normalize=True).reshape(len(docs), self.dim)
         if mode != "upsert":
-            existing = set(self.collection.get(ids=id_list, include=[])["ids"])
+            existing = set()
+            for part in _chunks(len(id_list), _SQL_ROWS):
+                existing.update(self.collection.get(ids=id_list[part], include=[])["ids"])
             if mode == "add" and existing:
                 msg = f"Ids already exist: {sorted(existing)[:5]}. Use upsert() or update(). Nothing was written."
                 raise DuplicateIdError(msg)
