@@ -185,7 +185,12 @@ def _folder(
     root: Path, chunk_size: int, exclude: tuple[str, ...], warn: Warn, note: Warn, on_empty: OnEmpty
 ) -> Iterator[Passage]:
     files: list[Path] = []
-    for top, dirs, names in os.walk(root):  # symbolic links to folders are listed in ``dirs``, not followed
+
+    def unlistable(exc: OSError) -> None:  # through warn, so --prune is not applied: its files were not seen
+        warn(f"skipped {exc.filename}: cannot list the folder ({exc.strerror}); fix its permissions or mount")
+
+    # symbolic links to folders are listed in ``dirs``, not followed; a folder that cannot be listed is warned about
+    for top, dirs, names in os.walk(root, onerror=unlistable):
         here = Path(top)
         rel_top = here.relative_to(root).as_posix()
         prefix = "" if rel_top == "." else f"{rel_top}/"

@@ -332,6 +332,31 @@ def test_bad_table_line_stops_the_run_and_keeps_what_is_indexed(run: Run, model:
     assert set(stored(db)) == {"a", "b"}
 
 
+def test_unlistable_subfolder_is_warned_about_and_blocks_prune(
+    run: Run, model: Path, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder that cannot be listed (permissions, a dropped mount) was skipped silently, and --prune then deleted its
+    passages as if its files were gone. (Root ignores mode 000, so the listing error is injected.)"""
+    import os
+
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    real_scandir = os.scandir
+    locked = str(docs / "animals")
+
+    def scandir(path: object = ".") -> object:
+        if os.fspath(path) == locked:  # type: ignore[arg-type]
+            raise PermissionError(13, "Permission denied", locked)
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    code, out, err = run("index", docs, "--db", db, "--prune")
+    assert code == 0 and "0 removed" in out, out
+    assert f"skipped {locked}: cannot list the folder (Permission denied)" in err
+    assert "nothing pruned because 1 file(s) were skipped" in err
+    assert set(stored(db)) == set(DOCS)
+
+
 def test_broken_symlink_is_warned_about_and_blocks_prune(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
     db = tmp_path / "db"
     assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
