@@ -232,13 +232,35 @@ def test_crash_between_halves_never_scores_a_stale_vector(client, tiny_model_pat
     assert "orphan" not in result["ids"][0]
     assert {"d5", "d6"} <= set(result["ids"][0])  # nothing lost: rebuilt from the stored documents
     _assert_scores_are_current(col, tiny_model_path, "fire fire fire")
-    reopened = TwoStageCollection.open(client, col.name)  # repair on open
+    reopened = TwoStageCollection.open(client, col.name, repair=True)
+    assert "orphan" in reopened.full_collection.get(include=[])["ids"]  # type: ignore[union-attr]
+    assert reopened.repair(drop_orphans=True) == []  # orphans only when asked: a writer's row looks like one
     full = reopened.full_collection.get(ids=["d5", "d6", "orphan"], include=["embeddings"])  # type: ignore[union-attr]
     assert sorted(full["ids"]) == ["d5", "d6"]
     docs = word_corpus(N)
     enc = load_encoder(tiny_model_path)
     for doc_id, vector in zip(full["ids"], full["embeddings"], strict=True):
         np.testing.assert_allclose(vector, enc.encode([docs[int(doc_id[1:])]], truncate_dim=64)[0], atol=1e-6)
+
+
+def test_open_in_another_process_never_deletes_a_writers_in_flight_vectors(client, tiny_model_path) -> None:
+    """A sibling write stores the full vectors first: open() repaired by default and deleted them as orphans, so
+    hand-made vectors added while another process opened the collection were lost from two-stage search."""
+    col = make(client, tiny_model_path, "sibling")
+    write_first = col._write_first
+
+    def open_meanwhile(write: Any, **kwargs: Any) -> None:
+        TwoStageCollection.open(client, col.name)  # e.g. a web worker starting up between the two writes
+        write_first(write, **kwargs)
+
+    col._write_first = open_meanwhile  # type: ignore[method-assign]
+    vectors = load_encoder(tiny_model_path).encode(["fire water light", "cat dog river"], truncate_dim=64)
+    col.add(ids=["h0", "h1"], embeddings=vectors)
+    assert col.repair() == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for doc_id, vector in zip(["h0", "h1"], vectors, strict=True):
+            assert col.query(query_embeddings=[vector], n_results=1)["ids"][0] == [doc_id]
 
 
 def test_metadata_store_detects_documents_edited_through_raw_chroma(client, tiny_model_path) -> None:

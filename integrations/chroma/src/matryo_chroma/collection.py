@@ -339,14 +339,15 @@ class TwoStageCollection:
         return cls(collection, full)
 
     @classmethod
-    def open(cls, client: ClientAPI, name: str, *, repair: bool = True) -> TwoStageCollection:
+    def open(cls, client: ClientAPI, name: str, *, repair: bool = False) -> TwoStageCollection:
         """Open a collection made by :meth:`create` (in this or any other process).
 
         Args:
             client: Any Chroma client.
             name: The collection name.
             repair: With ``store="sibling"``, scan once and fix records whose full vector is missing or
-                stale (see :meth:`repair`). The other stores need no repair after a failed write.
+                stale (see :meth:`repair`). Off by default: queries already check every candidate, and a scan
+                on open could race a writer in another process. The other stores need no repair.
 
         Returns:
             The collection.
@@ -667,16 +668,21 @@ class TwoStageCollection:
             )["ids"]
         for part in _chunks(len(found), _SQL_ROWS):
             self.collection.delete(ids=found[part])
-            if self.full_collection is not None:  # an orphan full vector is never scored; repair() drops it
+            if self.full_collection is not None:  # an orphan full vector is never scored; repair(drop_orphans=True)
                 self.full_collection.delete(ids=found[part])
         return found
 
-    def repair(self) -> list[str]:
+    def repair(self, *, drop_orphans: bool = False) -> list[str]:
         """Make every record's full vector agree with its first-pass vector again.
 
-        Rewrites missing or stale full vectors from the stored documents, drops orphan rows of the sibling
-        collection, and returns the ids that could not be repaired (no document, or one that does not
-        reproduce the first-pass vector: such records stay searchable only by plain Chroma).
+        Rewrites missing or stale full vectors from the stored documents and returns the ids that could not be
+        repaired (no document, or one that does not reproduce the first-pass vector: such records stay
+        searchable only by plain Chroma).
+
+        Args:
+            drop_orphans: Also delete sibling rows whose id is not in the collection. Only when no other process
+                is writing: a write stores the sibling row first, so an in-flight record looks like an orphan.
+                Orphans are never scored, so keeping them costs only space.
 
         Returns:
             Ids of records that are still inconsistent.
@@ -689,7 +695,7 @@ class TwoStageCollection:
             unrepaired += [ids[i] for i in bad if ids[i] not in fixed]
             if fixed:
                 self._full.rewrite(list(fixed), np.asarray(list(fixed.values()), dtype=np.float32))
-        if self.full_collection is not None:
+        if drop_orphans and self.full_collection is not None:
             orphan_ids = set(self.full_collection.get(include=[])["ids"]) - set(self.collection.get(include=[])["ids"])
             orphans = sorted(orphan_ids)
             for part in _chunks(len(orphans), _SQL_ROWS):
