@@ -151,6 +151,21 @@ def test_index_on_a_small_table_is_skipped_or_refused(tiny64: Path, tmp_path: Pa
     assert len(tbl.search("cat", k=3)) == 3  # flat search still works
 
 
+def test_index_counts_only_non_empty_rows_as_training_rows(tiny64: Path, tmp_path: Path) -> None:
+    """Empty texts are stored as zero vectors, which Lance leaves out of cosine training: 260 rows with 10 empty
+    raised Lance's bare RuntimeError ("Not enough rows to train PQ") instead of the documented skip or ValueError."""
+    tbl = create_two_stage_table(tmp_path / "db", "small", tiny64, truncate_dim=16, metadata={"tag": pa.string()})
+    rows = make_rows(MIN_INDEX_ROWS + 4)
+    for row in rows[:10]:
+        row["text"] = ""
+    tbl.add(rows)
+    report = tbl.create_index()
+    assert not report.built and "empty texts" in report.reason and not tbl.has_index
+    with pytest.raises(ValueError, match="empty texts"):
+        tbl.create_index(if_too_small="raise")
+    assert len(tbl.search("cat", k=3)) == 3
+
+
 def test_default_index_params_scale_with_rows() -> None:
     assert default_index_params(300, 128) == (1, 32)
     assert default_index_params(10_000, 128) == (39, 32)

@@ -532,5 +532,17 @@ class TwoStageTable:
             )
         else:
             config = HnswSq(distance_type="cosine", num_partitions=partitions)
-        self._table.create_index(self._layout.first_pass_column, config=config, replace=replace)
+        try:
+            self._table.create_index(self._layout.first_pass_column, config=config, replace=replace)
+        except RuntimeError as exc:  # Lance trains on non-zero vectors only: empty texts do not count
+            if "Not enough rows to train" not in str(exc):
+                raise
+            reason = (
+                f"{rows} rows with vectors, but fewer than the {MIN_INDEX_ROWS} an index needs to train are non-zero "
+                "(empty texts are stored as zero vectors, which cosine training leaves out); search stays exact "
+                "(flat) until then."
+            )
+            if if_too_small == "raise":
+                raise InvalidArgumentError(reason) from exc
+            return IndexReport(built=False, index_type=index_type, rows=rows, reason=reason)
         return IndexReport(True, index_type, rows, partitions, sub_vectors)
