@@ -115,6 +115,22 @@ def test_existing_table_with_other_metadata_columns(table: TwoStageTable, tiny64
     assert same.count() == as_is.count() == 100
 
 
+def test_exist_ok_when_another_process_creates_the_table_first(
+    table: TwoStageTable, tiny64: Path, tiny32: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers starting together: each saw no table, one created it, the others got LanceDB's "already exists"
+    ValueError although they passed exist_ok=True. (The race is forced by hiding the table from the check.)"""
+    from matryo_lancedb import create
+
+    monkeypatch.setattr(create, "table_exists", lambda connection, name: False)
+    opened = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, exist_ok=True)
+    assert opened.count() == 100
+    with pytest.raises(DimensionMismatchError):  # the existing table's checks still run
+        create_two_stage_table(tmp_path / "db", "docs", tiny32, truncate_dim=16, exist_ok=True)
+    with pytest.raises(ValueError, match="already exists"):  # without exist_ok it stays an error
+        create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16)
+
+
 def test_existing_table_with_another_id_type(table: TwoStageTable, tiny64: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="exists with a string id column; id_type=int64 was requested"):
         create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, exist_ok=True, id_type=pa.int64())

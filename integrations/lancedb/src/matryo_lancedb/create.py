@@ -73,13 +73,17 @@ def create_two_stage_table(
     full = matryo_embeddings(model, revision=revision, truncate_dim=dim, normalize=normalize, max_length=max_length)
     width = dim if truncate_dim is None else min(truncate_dim, dim)
     first = matryo_embeddings(model, revision=revision, truncate_dim=width, normalize=normalize, max_length=max_length)
-    if exist_ok and mode == "create" and table_exists(connection, name):
+
+    def open_existing() -> TwoStageTable:
         existing = open_two_stage_table(connection, name)
         _check_same(existing, full, first, dim, width)
         _check_same_id_type(existing, id_type)
         if metadata is not None:
             _check_same_columns(existing, metadata_fields(metadata, existing.layout))
         return existing
+
+    if exist_ok and mode == "create" and table_exists(connection, name):
+        return open_existing()
     layout = TableLayout("id", "text", f"vector_{width}", "vector_full", width, dim)
     extra = metadata_fields(metadata, layout)
     layout = TableLayout(**{**asdict(layout), "metadata_columns": tuple(field.name for field in extra)})
@@ -91,15 +95,20 @@ def create_two_stage_table(
         pa.field(layout.full_column, pa.list_(pa.float32(), dim)),
     ]
     schema = pa.schema(fields, metadata={META_KEY: json.dumps(asdict(layout)).encode()})
-    table = connection.create_table(
-        name,
-        schema=schema,
-        mode=mode,
-        embedding_functions=[
-            EmbeddingFunctionConfig(source_column="text", vector_column=layout.first_pass_column, function=first),
-            EmbeddingFunctionConfig(source_column="text", vector_column=layout.full_column, function=full),
-        ],
-    )
+    try:
+        table = connection.create_table(
+            name,
+            schema=schema,
+            mode=mode,
+            embedding_functions=[
+                EmbeddingFunctionConfig(source_column="text", vector_column=layout.first_pass_column, function=first),
+                EmbeddingFunctionConfig(source_column="text", vector_column=layout.full_column, function=full),
+            ],
+        )
+    except ValueError as exc:  # another process created it after the check above (workers starting together)
+        if not (exist_ok and mode == "create" and "already exists" in str(exc)):
+            raise
+        return open_existing()
     return TwoStageTable(table)
 
 
