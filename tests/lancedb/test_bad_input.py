@@ -101,6 +101,9 @@ def test_unknown_and_reserved_columns(table: TwoStageTable, tiny64: Path, tmp_pa
             write(pa.table({"id": ["x"], "text": ["cat"], "colour": ["red"]}))
     with pytest.raises(InvalidArgumentError, match="reserved"):
         create_two_stage_table(tmp_path / "db", "other", tiny64, metadata={"score": pa.float32()})
+    for column in ("query_index", "_relevance_score"):  # query_index broke every later search (IndexError)
+        with pytest.raises(InvalidArgumentError, match="reserved"):
+            create_two_stage_table(tmp_path / "db", "other", tiny64, metadata={column: pa.int64()})
     assert table.count() == 100
 
 
@@ -113,6 +116,17 @@ def test_existing_table_with_other_metadata_columns(table: TwoStageTable, tiny64
     same = create_two_stage_table(db, "docs", tiny64, truncate_dim=16, exist_ok=True, metadata={"tag": pa.string()})
     as_is = create_two_stage_table(db, "docs", tiny64, truncate_dim=16, exist_ok=True)
     assert same.count() == as_is.count() == 100
+
+
+def test_non_finite_query_vector_is_refused_by_search_as_by_search_batch(table: TwoStageTable) -> None:
+    """LanceDB matches nothing for a NaN query, so search() returned [] (no hits) where search_batch() raised."""
+    from matryo.errors import NonFiniteVectorError
+
+    bad = np.full(64, np.nan, dtype=np.float32)
+    with pytest.raises(NonFiniteVectorError, match="query vectors"):
+        table.search(bad, k=3)
+    with pytest.raises(NonFiniteVectorError, match="query vectors"):
+        table.search_batch([bad], k=3)
 
 
 def test_exist_ok_when_another_process_creates_the_table_first(

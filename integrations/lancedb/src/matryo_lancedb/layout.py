@@ -115,6 +115,8 @@ def metadata_fields(
         layout.full_column,
         "score",
         "_distance",
+        "query_index",  # LanceDB's batch-search output column, which the search reads
+        "_relevance_score",  # the reranker's output column
     }
     clash = sorted(reserved & {field.name for field in fields})
     if clash:

@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 from matryo import DimensionMismatchError, StaticEncoder
 from matryo.errors import InvalidArgumentError, InvalidTypeError
 from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, candidate_count, rescore
-from matryo.vectors import truncate
+from matryo.vectors import as_finite, truncate
 from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings, load_recorded
 from matryo_lancedb.layout import (
     META_KEY,
@@ -393,6 +393,8 @@ class TwoStageTable:
     ) -> list[list[dict[str, Any]]]:
         lay = self._layout
         n = candidate_count(k, rescore_multiplier)
+        # before LanceDB sees it: a NaN query matched no row, so it read as "no hits" (search_batch raised)
+        full = as_finite(full, "query vectors", fix="Pass finite query vectors.")
         first = truncate(full, lay.truncate_dim)
         out: list[list[dict[str, Any]]] = [[] for _ in range(len(full))]
         live = np.flatnonzero(np.any(first, axis=1))  # an empty query matches nothing (cosine skips zeros)
