@@ -118,6 +118,15 @@ def test_existing_table_with_other_metadata_columns(table: TwoStageTable, tiny64
     assert same.count() == as_is.count() == 100
 
 
+def test_exist_ok_with_another_first_pass_width_names_the_tables_truncate_dim(
+    table: TwoStageTable, tiny64: Path, tmp_path: Path
+) -> None:
+    """Same model, truncate_dim left at its default (128 -> 64 here): the advice was "use the table's own model"."""
+    for kwargs in ({}, {"truncate_dim": 32}):
+        with pytest.raises(DimensionMismatchError, match=r"pass truncate_dim=16 \(the table's\)"):
+            create_two_stage_table(tmp_path / "db", "docs", tiny64, exist_ok=True, **kwargs)
+
+
 def test_non_finite_query_vector_is_refused_by_search_as_by_search_batch(table: TwoStageTable) -> None:
     """LanceDB matches nothing for a NaN query, so search() returned [] (no hits) where search_batch() raised."""
     from matryo.errors import NonFiniteVectorError

@@ -163,10 +163,16 @@ def _check_same_id_type(existing: TwoStageTable, id_type: pa.DataType | None) ->
 
 def _check_same(existing: TwoStageTable, full: MatryoEmbeddings, first: MatryoEmbeddings, dim: int, width: int) -> None:
     if (existing.dim, existing.truncate_dim) != (dim, width):
+        # same model width, other first pass: the fix is the table's truncate_dim (the default is 128), not a model
+        fix = (
+            f"pass truncate_dim={existing.truncate_dim} (the table's), or open it with open_two_stage_table(db, name)"
+            if existing.dim == dim
+            else "use the table's own model"
+        )
         msg = (
             f"Table {existing.table.name!r} exists with {existing.dim}-d vectors (first pass {existing.truncate_dim}); "
-            f"the requested model gives {dim}-d (first pass {width}). Use another table name, or the table's own "
-            "model; the existing rows are untouched."
+            f"the requested model gives {dim}-d (first pass {width}). Use another table name, or {fix}; the "
+            "existing rows are untouched."
         )
         raise DimensionMismatchError(msg)
     stored, wanted = existing.embedding_function.safe_model_dump(), full.safe_model_dump()
