@@ -202,11 +202,21 @@ def check_meta(stored: DbMeta, wanted: DbMeta, db: Path, *, writing: bool = True
         DimensionMismatchError: If the fingerprint, width or first-pass width differ.
     """
     if (stored.fingerprint, stored.dim, stored.truncate_dim) != (wanted.fingerprint, wanted.dim, wanted.truncate_dim):
-        fix = (
-            "Use another --db folder, or drop --model/--truncate-dim to reuse the stored ones."
-            if writing
-            else "Put back the model the DB was built with, or index SOURCE again into a new --db folder."
-        )
+        if stored.model == wanted.model and stored.fingerprint != wanted.fingerprint:
+            # the same name with other weights: a matryo upgrade with a new default model, or a folder retrained in
+            # place. No option brings the old weights back, so only re-indexing helps.
+            if stored.model is None:
+                changed = "The weights of this matryo's embedded default model changed (an upgrade shipped new ones)"
+            else:
+                changed = f"The weights of the model at {stored.model} changed (put the old ones back to use this DB)"
+            fix = (
+                f"{changed} since the DB was built. Index SOURCE again into a new --db folder, or delete {db} and "
+                "run the same `matryo index` command again."
+            )
+        elif writing:
+            fix = "Use another --db folder, or drop --model/--truncate-dim to reuse the stored ones."
+        else:
+            fix = "Put back the model the DB was built with, or index SOURCE again into a new --db folder."
         msg = (
             f"{db} was built with {stored.describe()}, but this run uses {wanted.describe()}; vectors of different "
             f"models or widths are never mixed. {fix}"

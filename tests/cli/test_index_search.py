@@ -156,7 +156,24 @@ def test_search_refuses_when_the_model_changed_under_the_db(run: Run, tmp_path: 
     code, _, err = run("search", "cat", "--db", db)
     assert code == 1 and "never mixed" in err
     # search has no --model/--truncate-dim, so the index run's advice to drop them would not help
-    assert "Put back the model the DB was built with" in err and "--truncate-dim" not in err
+    assert f"The weights of the model at {path.resolve()} changed (put the old ones back" in err
+    assert "--truncate-dim" not in err
+    code, _, err = run("index", docs, "--db", db)  # no option was given, so none is offered to drop
+    assert code == 1 and "put the old ones back" in err and "--model" not in err
+
+
+def test_db_of_an_older_embedded_default_model_says_so(run: Run, tmp_path: Path, docs: Path) -> None:
+    """Each release with new default weights makes older default-model DBs unusable; the message said to drop
+    --model/--truncate-dim (never given) or to put back a model no option can bring back."""
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--quiet")[0] == 0
+    meta = json.loads((db / "matryo.json").read_text())
+    meta["fingerprint"] = "0123456789abcdef"  # what an upgrade to new default weights does to an old DB
+    (db / "matryo.json").write_text(json.dumps(meta))
+    for argv in (("search", "cat", "--db", db), ("index", docs, "--db", db)):
+        code, _, err = run(*argv)
+        assert code == 1 and "embedded default model changed (an upgrade shipped new ones)" in err, err
+        assert "--model" not in err and "Put back" not in err and "Index SOURCE again into a new --db folder" in err
 
 
 @pytest.mark.parametrize(("store", "files"), [("lancedb", "passages.lance"), ("chroma", "chroma")])
