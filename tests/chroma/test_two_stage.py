@@ -366,6 +366,23 @@ def test_no_chroma_call_exceeds_sqlites_variable_limit(client, tiny_model_path, 
     assert sizes and max(size for _, size in sizes) <= 7, sizes
 
 
+@pytest.mark.parametrize("store", ["metadata", "sibling"])  # the documents store takes no hand-made vectors
+def test_tiny_hand_made_vectors_are_stored_by_direction(client, tiny_model_path, store) -> None:
+    """A hand-made vector of length 1e-5 underflowed in float16 codes: add() succeeded and no query returned it."""
+    col = TwoStageCollection.create(client, f"tiny_{store}", model=tiny_model_path, truncate_dim=16, store=store)
+    unit = load_encoder(tiny_model_path).encode(["fire water light", "cat dog river"], truncate_dim=64)
+    col.add(ids=["a", "b"], embeddings=unit * 1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = col.query(query_embeddings=unit[:1], n_results=2)
+    assert got["ids"][0][0] == "a" and got["distances"][0][0] == pytest.approx(0.0, abs=2e-3)
+
+
+def test_rescore_multiplier_zero_is_refused_not_replaced_by_the_default(filled) -> None:
+    with pytest.raises(ValueError, match="rescore_multiplier"):
+        filled.query(query_texts=["cat"], n_results=3, rescore_multiplier=0)
+
+
 @pytest.mark.parametrize("store", STORES)
 def test_empty_documents(client, tiny_model_path, store) -> None:
     col = make(client, tiny_model_path, store)

@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MatryoError
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count, rescore
-from matryo.vectors import truncate
+from matryo.vectors import normalize, truncate
 from matryo_chroma.embedding_function import MatryoEmbeddingFunction
 from matryo_chroma.full_vectors import TOLERANCE, FullVectors
 from matryo_chroma.stores import RESERVED_PREFIX, SIBLING_SUFFIX, STORES, full_codec, full_codec_from_config
@@ -488,7 +488,10 @@ class TwoStageCollection:
         first = self.collection.query(
             query_embeddings=truncate(queries, self.truncate_dim),
             n_results=min(
-                candidate_count(n_results, rescore_multiplier or self.rescore_multiplier), max(n_results, _SQL_ROWS)
+                candidate_count(
+                    n_results, self.rescore_multiplier if rescore_multiplier is None else rescore_multiplier
+                ),
+                max(n_results, _SQL_ROWS),
             ),
             where=where,
             where_document=where_document,
@@ -735,7 +738,9 @@ class TwoStageCollection:
         )
         full = None
         if embeddings is not None:
-            full = self._full_width(embeddings, "embeddings")
+            # unit length, as documents' vectors are: cosine needs only the direction, and a tiny vector's float16
+            # code underflowed, so the record could never be returned
+            full = normalize(self._full_width(embeddings, "embeddings"))
             if full.shape[0] != len(id_list):
                 msg = f"Expected one embedding per id ({len(id_list)}); found {full.shape[0]}."
                 raise InvalidArgumentError(msg)
