@@ -221,6 +221,9 @@ def test_real_sigint_in_a_process_then_rerun(run: Run, model: Path, tmp_path: Pa
     script = (
         "import os, signal, sys\n"
         "from matryo import cli, cli_index\n"
+        # a background job of a non-interactive shell (`bash .ci/run &`) starts with SIGINT ignored, and Python then
+        # installs no KeyboardInterrupt handler: restore the terminal's behaviour, which is what this test is about
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "cli_index.BATCH_SIZE = 8\n"
         "cli_index.after_batch = lambda n: os.kill(os.getpid(), signal.SIGINT) if n == 3 else None\n"
         f"sys.exit(cli.main(['index', {str(rows)!r}, '--db', {str(db)!r}, '--model', {str(model)!r}, '--quiet']))\n"
