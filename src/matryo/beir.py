@@ -152,6 +152,18 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
+def _read_texts(path: Path, report: Warn, text_of: Callable[[Mapping[str, Any]], str]) -> dict[str, str]:
+    """``{_id: text}`` of a corpus or queries file, through the repeated-id and surrogate checks."""
+    texts: dict[str, str] = {}
+    checks = _RowChecks(path, report)
+    for number, row in read_jsonl(path):
+        key = checks.doc(row, number)
+        if key is not None:
+            texts[key] = checks.text(text_of(row), key, number)
+    checks.close()
+    return texts
+
+
 def load_beir(
     folder: str | Path, *, warn: Callable[[str], None] | None = None
 ) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
@@ -186,23 +198,12 @@ def load_beir(
     """
     root = Path(folder)
     report: Warn = warn if warn is not None else (lambda _message: None)
-    corpus: dict[str, str] = {}
     corpus_path = _first_existing(root, ["corpus.jsonl.gz", "corpus.jsonl"])
-    checks = _RowChecks(corpus_path, report)
-    for number, row in read_jsonl(corpus_path):
-        doc = checks.doc(row, number)
-        if doc is not None:
-            text = (str(row.get("title") or "") + " " + str(row.get("text") or "")).strip()
-            corpus[doc] = checks.text(text, doc, number)
-    checks.close()
-    all_queries: dict[str, str] = {}
+    corpus = _read_texts(
+        corpus_path, report, lambda row: (str(row.get("title") or "") + " " + str(row.get("text") or "")).strip()
+    )
     queries_path = _first_existing(root, ["queries.jsonl.gz", "queries.jsonl"])
-    checks = _RowChecks(queries_path, report)
-    for number, row in read_jsonl(queries_path):
-        qid = checks.doc(row, number)
-        if qid is not None:
-            all_queries[qid] = checks.text(str(row.get("text") or ""), qid, number)
-    checks.close()
+    all_queries = _read_texts(queries_path, report, lambda row: str(row.get("text") or ""))
     qrel_path = _first_existing(root, ["qrels.tsv.gz", "qrels.tsv", "qrels/test.tsv"])
     qrels = _read_qrels(qrel_path)
     missing = [qid for qid in qrels if qid not in all_queries]
