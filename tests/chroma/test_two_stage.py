@@ -381,6 +381,10 @@ def test_tiny_hand_made_vectors_are_stored_by_direction(client, tiny_model_path,
 def test_rescore_multiplier_zero_is_refused_not_replaced_by_the_default(filled) -> None:
     with pytest.raises(ValueError, match="rescore_multiplier"):
         filled.query(query_texts=["cat"], n_results=3, rescore_multiplier=0)
+    for bad in (0, -1, 2.5, True):  # named as the argument the caller gave, not the core's "k"
+        with pytest.raises(ValueError, match=r"^n_results must be a positive integer"):
+            filled.query(query_texts=["cat"], n_results=bad)
+    assert len(filled.query(query_texts=["cat"], n_results=np.int64(2))["ids"][0]) == 2  # numpy integers are fine
 
 
 @pytest.mark.parametrize("store", STORES)

@@ -477,6 +477,9 @@ class TwoStageCollection:
                 holds an item Chroma's ``query`` would refuse (or ``"data"``).
             DimensionMismatchError: If ``query_embeddings`` are not the model's full width.
         """
+        if isinstance(n_results, bool) or not isinstance(n_results, (int, np.integer)) or n_results < 1:
+            msg = f"n_results must be a positive integer (the hits per query); found {n_results!r}."
+            raise InvalidArgumentError(msg)
         wanted = _checked_include(include, "query")
         queries = self._query_vectors(query_texts, query_embeddings)
         # Only what rescoring needs comes with the (oversampled) first pass: its vectors for the consistency
