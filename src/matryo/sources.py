@@ -176,9 +176,14 @@ def _read_utf8(path: Path, warn: Warn) -> str | None:
         return None
 
 
-def _excluded(name: str, rel: str, exclude: tuple[str, ...]) -> bool:
-    """Hidden names (``.git``, ``.venv``) and names or relative paths matching an ``exclude`` glob."""
-    return name.startswith(".") or any(fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(rel, g) for g in exclude)
+def _excluded(name: str, rel: str, exclude: tuple[str, ...], *, folder: bool = False) -> bool:
+    """Hidden names (``.git``, ``.venv``) and names or relative paths matching an ``exclude`` glob.
+
+    A folder also matches with a trailing ``/`` (``sub/``, as shell completion types it; as in .gitignore, such a
+    glob matches folders only).
+    """
+    names = (name, rel, f"{name}/", f"{rel}/") if folder else (name, rel)
+    return name.startswith(".") or any(fnmatch.fnmatchcase(n, g) for g in exclude for n in names)
 
 
 def _folder(
@@ -197,7 +202,7 @@ def _folder(
         kept = []
         for name in dirs:
             path = here / name
-            if _excluded(name, prefix + name, exclude):
+            if _excluded(name, prefix + name, exclude, folder=True):
                 continue  # nothing inside is read or warned about
             if path.is_symlink():
                 note(

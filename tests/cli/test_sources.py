@@ -265,6 +265,9 @@ def test_folder_exclude_globs_match_names_and_relative_paths(tmp_path: Path) -> 
         (tmp_path / rel).write_text(rel)
     ids = [pid for pid, _ in collect(tmp_path, exclude=["build", "docs/old/*", "*.draft.md"])[0]]
     assert ids == ["a.md", "docs/new/d.md"]
+    # a trailing slash, as shell completion types a folder, matched nothing; it names folders only
+    ids = [pid for pid, _ in collect(tmp_path, exclude=["build/", "docs/old/", "a.md/"])[0]]
+    assert ids == ["a.md", "docs/e.draft.md", "docs/new/d.md"]
     with pytest.raises(SourceError, match="holds no .txt/.md files"):
         collect(tmp_path, exclude=["*"])
     (tmp_path / "rows.jsonl").write_text('{"text": "a"}\n')
