@@ -5,13 +5,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+T = TypeVar("T")
 
 TINY_WORDS = (
     "the a an of to and in is it for on with as was at by be this that from or are not have has had "
@@ -34,6 +37,18 @@ def load_standin() -> Any:
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def traced_peak(call: Callable[[], T]) -> tuple[T, int]:
+    """Run ``call`` under tracemalloc; return its result and the peak bytes Python allocated meanwhile."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def make_tokenizer(max_length: int | None = None) -> Tokenizer:

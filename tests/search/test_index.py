@@ -3,11 +3,11 @@ from __future__ import annotations
 import pickle
 import sys
 import threading
-import tracemalloc
 import warnings
 
 import numpy as np
 import pytest
+from tests.conftest import traced_peak
 
 from matryo import index as index_module
 from matryo import vectors as vectors_module
@@ -393,12 +393,7 @@ def test_a_search_after_an_add_copies_nothing(encoder) -> None:
     index_bytes = 20_000 * (64 + 16) * 4  # 6.4 MB
     for step in range(3):
         idx.add([20_000 + step], vectors=rng.standard_normal((1, 64)))
-        tracemalloc.start()
-        try:
-            idx.search_vectors(query)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        _, peak = traced_peak(lambda: idx.search_vectors(query))
         assert peak < index_bytes / 5  # scores and a shortlist, not a copy of the index
 
 
@@ -555,12 +550,7 @@ def test_batch_search_scores_a_bounded_block_of_queries(monkeypatch: pytest.Monk
     queries = rng.standard_normal((256, dim)).astype(np.float32)
     expected = idx.search_vectors(queries[:8], k=5, mode="first_pass")
     monkeypatch.setattr(vectors_module, "SCORE_BLOCK_BYTES", 1 << 18)  # 3 queries per block of 20,000 documents
-    tracemalloc.start()
-    try:
-        got = idx.search_vectors(queries, k=5, mode="first_pass")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    got, peak = traced_peak(lambda: idx.search_vectors(queries, k=5, mode="first_pass"))
     assert peak < 4 * 256 * n / 4  # a quarter of the whole score matrix
     assert [h.ids for h in got[:8]] == [h.ids for h in expected]
 

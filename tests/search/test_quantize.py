@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import json
-import tracemalloc
 import warnings
 
 import numpy as np
 import pytest
+from tests.conftest import traced_peak
 
 from matryo import quantize
 from matryo.errors import DimensionMismatchError, NonFiniteVectorError
@@ -245,12 +245,7 @@ def test_float16_similarity_decodes_block_by_block(monkeypatch) -> None:
     queries = _random(2, 64, seed=1)
     expected = queries @ codes.astype(np.float32).T
     monkeypatch.setattr(quantize, "_SCORE_CHUNK", 1 << 12)  # 64 rows per block
-    tracemalloc.start()
-    try:
-        scores = codec.similarity(queries, codes)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    scores, peak = traced_peak(lambda: codec.similarity(queries, codes))
     np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
     assert peak < 20_000 * 64 * 4 / 4  # scores and one decoded block, not the decoded store (5 MB)
 
@@ -292,12 +287,7 @@ def test_binary_similarity_builds_no_float64_matrix(monkeypatch: pytest.MonkeyPa
     codec = BinaryCodec(64)
     codes = codec.encode(_random(20_000, 64))
     queries = _random(64, 64, seed=1)
-    tracemalloc.start()
-    try:
-        scores = codec.similarity(queries, codes)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    scores, peak = traced_peak(lambda: codec.similarity(queries, codes))
     assert scores.dtype == np.float32
     np.testing.assert_array_equal(scores, 64 - 2 * codec.hamming(codec.encode(queries), codes))
     pairs = 64 * 20_000
