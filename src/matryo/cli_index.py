@@ -9,6 +9,7 @@ relative to SOURCE: row numbers, relative paths); a run with anything else is re
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -97,6 +98,18 @@ def source_key(source: str | os.PathLike[str] | None) -> str | None:
     return str(Path(source).expanduser().resolve())
 
 
+def _leftover(name: str) -> bool:
+    """Whether a file may sit in a folder that is not a DB yet.
+
+    matryo's locks and the temporary file of a failed ``matryo.json`` write (a run that failed before its first
+    commit), or a desktop's ``.DS_Store``.
+    """
+    from matryo.stores import META_FILE
+
+    patterns = (LOCK_FILE, ".DS_Store", ".matryo-*.lock", f".{META_FILE}.*.tmp")
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
 def check_db(db: Path, *, source: str | os.PathLike[str] | None = None, store: str | None = None) -> DbMeta | None:
     """Refuse a DB folder this run must not write, before any slow work (reading SOURCE, loading a model).
 
@@ -118,7 +131,7 @@ def check_db(db: Path, *, source: str | os.PathLike[str] | None = None, store: s
         msg = f"--db {db} is a file; expected a DB folder (a new or empty folder for a new DB). Use another --db path."
         raise CliError(msg)
     stored = read_meta(db)
-    if stored is None and db.is_dir() and any(p.name != LOCK_FILE for p in db.iterdir()):
+    if stored is None and db.is_dir() and not all(_leftover(p.name) for p in db.iterdir()):
         msg = f"{db} exists and is not a matryo DB folder (no matryo.json); choose a new or empty --db folder."
         raise CliError(msg)
     if stored is None:

@@ -31,6 +31,7 @@ import importlib
 import json
 import os
 import re
+import shutil
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -188,11 +189,25 @@ def read_meta(db: Path) -> DbMeta | None:
 
 
 def write_meta(db: Path, meta: DbMeta) -> None:
-    """Write ``matryo.json`` atomically."""
-    db.mkdir(parents=True, exist_ok=True)
+    """Write ``matryo.json`` atomically (through ``.matryo.json.PID.tmp``, removed again when the write fails).
+
+    Raises:
+        StoreWriteError: If the disk or the folder refused the write (full disk, permissions, read-only).
+    """
     tmp = db / f".{META_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(asdict(meta), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, db / META_FILE)
+    try:
+        db.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(asdict(meta), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, db / META_FILE)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if not _write_failure(exc):
+            raise
+        msg = (
+            f"writing {db} failed: {META_FILE} could not be written ({_detail(exc)}). The disk or the folder "
+            "refused it. Free disk space or fix the folder's permissions, then re-run the same command."
+        )
+        raise StoreWriteError(msg) from exc
 
 
 def check_meta(stored: DbMeta, wanted: DbMeta, db: Path, *, writing: bool = True) -> None:
@@ -269,6 +284,13 @@ def _incomplete(db: Path, what: str) -> StoreFormatError:
         f"deleted). Re-index it with `matryo index SOURCE --db {db}` (or into a new --db folder)."
     )
     return StoreFormatError(msg)
+
+
+def _never_committed(table: Path) -> bool:
+    """Whether a Lance table folder exists but holds no version and no data: a creation that failed half-way."""
+    if not table.is_dir() or any((table / "_versions").glob("*.manifest")):
+        return False
+    return not any(path.is_file() for path in (table / "data").rglob("*"))
 
 
 def _detail(exc: BaseException) -> str:
@@ -396,6 +418,12 @@ class _LanceStore:
 
         self._db = db
         with _host_errors(db, "LanceDB"):
+            if _never_committed(db / f"{_TABLE}.lance"):
+                # the first run failed before the table's first commit (a full disk): LanceDB lists the folder as a
+                # table but cannot open it. Nothing in it can be read, so a run may make the table again.
+                if not create:
+                    raise _incomplete(db, f"LanceDB table {_TABLE!r} (its first commit failed)")
+                shutil.rmtree(db / f"{_TABLE}.lance")
             if not create and not table_exists(lancedb.connect(str(db)), _TABLE):
                 raise _incomplete(db, f"LanceDB table {_TABLE!r} ({_TABLE}.lance)")
             self._readers = _hold_shared(db / _READERS_LOCK)  # taken before the table's version is read

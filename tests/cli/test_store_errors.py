@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import signal
@@ -42,10 +43,15 @@ def search_text(run: Run, db: Path, query: str) -> str:
     return str(json.loads(out)["text"])
 
 
-def _small_files() -> None:
-    """Run in the child: files may not grow past 200 KiB, as on a full disk (EFBIG instead of SIGXFSZ)."""
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (200 * 1024, resource.RLIM_INFINITY))
+def _limited_run(limit: int, *argv: str | Path) -> subprocess.CompletedProcess[str]:
+    """``matryo *argv`` in a child whose files may not grow past ``limit`` bytes."""
+
+    def small() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    command = [sys.executable, "-c", MAIN, *map(str, argv)]
+    return subprocess.run(command, capture_output=True, text=True, preexec_fn=small, check=False, timeout=120)  # noqa: PLW1509, S603
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -54,8 +60,7 @@ def test_a_refused_write_keeps_the_db_and_says_to_rerun(run: Run, model: Path, t
     write_corpus(corpus, "gzip")
     assert run("index", corpus, "--db", db, "--model", model, "--store", store, "--quiet")[0] == 0
     write_corpus(corpus, "write")  # every text changed: the re-run writes more than the size limit allows
-    argv = [sys.executable, "-c", MAIN, "index", str(corpus), "--db", str(db), "--quiet"]
-    child = subprocess.run(argv, capture_output=True, text=True, preexec_fn=_small_files, check=False, timeout=120)  # noqa: PLW1509, S603
+    child = _limited_run(200 * 1024, "index", corpus, "--db", db, "--quiet")  # EFBIG, as on a full disk
     line = one_line_error(child.returncode, child.stderr)
     assert f"writing {db} failed" in line and ("(os error 27)" in line or "(code: 778) disk I/O error" in line), line
     assert "what was committed is kept" in line and "re-run the same command" in line, line
@@ -65,6 +70,41 @@ def test_a_refused_write_keeps_the_db_and_says_to_rerun(run: Run, model: Path, t
     code, out, err = run("index", corpus, "--db", db)  # the same command without the limit completes the run
     assert code == 0 and "1500 passages in" in out, err
     assert search_text(run, db, "write file").startswith("write file")
+
+
+def test_a_first_lancedb_commit_refused_is_redone_by_the_rerun(
+    run: Run, model: Path, docs: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "db"
+    # 600 bytes: matryo.json fits, the table's first manifest does not (a disk that fills as the DB is made)
+    child = _limited_run(600, "index", docs, "--db", db, "--model", model, "--quiet")
+    line = one_line_error(child.returncode, child.stderr)
+    assert "(os error 27)" in line and "re-run the same command" in line, line
+    assert (db / "passages.lance").is_dir() and not list(db.glob("passages.lance/_versions/*.manifest"))
+
+    line = one_line_error(*run("search", "gzip", "--db", db)[::2])  # an incomplete DB, said so, nothing written
+    assert "no LanceDB table 'passages' (its first commit failed)" in line and "incomplete" in line, line
+    assert (db / "passages.lance").is_dir()
+    code, out, err = run("index", docs, "--db", db, "--model", model)  # the same command makes the table again
+    assert code == 0 and "5 passages in" in out, err
+    assert search_text(run, db, "gzip file").startswith("how to read a gzip file")
+
+
+def test_a_refused_matryo_json_leaves_no_temp_file_and_the_rerun_completes(
+    run: Run, model: Path, docs: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "db"
+    db.mkdir()
+    (db / ".DS_Store").write_bytes(b"")  # a desktop's file does not make the folder foreign
+    child = _limited_run(0, "index", docs, "--db", db, "--model", model, "--quiet")
+    line = one_line_error(child.returncode, child.stderr)
+    assert f"writing {db} failed: matryo.json could not be written" in line and "(OSError: [Errno 27]" in line, line
+    assert "re-run the same command" in line, line
+    assert not list(db.glob(".matryo.json.*")), "the temporary file is removed"
+    assert not (db / "matryo.json").exists()
+    (db / f".matryo.json.{os.getpid() + 1}.tmp").write_text("{", encoding="utf-8")  # one left by a killed run
+    code, out, err = run("index", docs, "--db", db, "--model", model)
+    assert code == 0 and "5 passages in" in out, err
 
 
 def test_store_write_error_is_an_oserror() -> None:
