@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -429,17 +430,27 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
     return search, meta, count
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    return _CONTROLS.sub("\ufffd", text)
+
+
 def print_hits(hits: list[Hit], *, width: int = 120) -> None:
     """Print hits as a table: rank, score, id and the start of the text.
 
     An id longer than 40 characters keeps its end (``...infrastructure/deploy.md#3``): the file name and chunk
-    number are what tell hits apart (``--json`` prints whole ids).
+    number are what tell hits apart (``--json`` prints whole ids). Control characters left in a text or an id
+    (a terminal escape sequence in a document, a newline in a file name) are shown as U+FFFD, so a hit cannot
+    rewrite the terminal or break the table.
     """
-    id_width = min(max([len(h.id) for h in hits] + [2]), 40)
+    ids = [_printable(hit.id) for hit in hits]
+    id_width = min(max([len(i) for i in ids] + [2]), 40)
     print(f"{'#':>3}  {'score':>6}  {'id':<{id_width}}  text")
-    for rank, hit in enumerate(hits, 1):
-        text = " ".join(hit.text.split())
+    for rank, (hit, hit_id) in enumerate(zip(hits, ids, strict=True), 1):
+        text = _printable(" ".join(hit.text.split()))
         room = max(20, width - id_width - 16)
         text = text if len(text) <= room else text[: room - 3] + "..."
-        shown = hit.id if len(hit.id) <= id_width else "..." + hit.id[-(id_width - 3) :]
+        shown = hit_id if len(hit_id) <= id_width else "..." + hit_id[-(id_width - 3) :]
         print(f"{rank:>3}  {hit.score:6.3f}  {shown:<{id_width}}  {text}")

@@ -520,6 +520,23 @@ def test_search_huge_k_interrupt_and_long_ids(
     assert code == 130 and err.strip() == "matryo: interrupted", "nothing to re-run or keep in a search"
 
 
+def test_search_table_shows_control_characters_as_replacement(run: Run, model: Path, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    text = "release notes \x1b]0;pwned\x07\x1b[31mred\x1b[0m gzip"
+    rows.write_text(json.dumps({"id": "two\nlines.txt", "text": text}) + "\n")
+    db = tmp_path / "db"
+    assert run("index", rows, "--db", db, "--model", model, "--quiet")[0] == 0
+    code, out, err = run("search", "gzip", "--db", db)
+    assert code == 0, err
+    assert out.splitlines()[1].split(None, 3)[2:] == [
+        "two\ufffdlines.txt",
+        "release notes \ufffd]0;pwned\ufffd\ufffd[31mred\ufffd[0m gzip",
+    ]
+    assert len(out.splitlines()) == 3 and "\x1b" not in out and "\x07" not in out  # header, hit, timing
+    code, out, err = run("search", "gzip", "--db", db, "--json")  # the JSON output keeps them, escaped
+    assert code == 0 and json.loads(out)["text"] == text and json.loads(out)["id"] == "two\nlines.txt"
+
+
 def test_a_moved_model_folder_is_named_as_the_one_the_db_was_built_with(
     run: Run, model: Path, docs: Path, tmp_path: Path
 ) -> None:
