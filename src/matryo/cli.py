@@ -283,12 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"first-pass width (default {DEFAULT_TRUNCATE_DIM} or the model width)",
     )
-    p.add_argument("--text-field", default="text", help="text column of a table source (default: text)")
+    p.add_argument("--text-field", default=None, help="text column of a table source (default: text)")
     p.add_argument(
         "--chunk-size",
         type=_positive_int,
-        default=DEFAULT_CHUNK_SIZE,
-        help=f"max words per passage (default {DEFAULT_CHUNK_SIZE})",
+        default=None,
+        help=f"max words per passage of a text file or table (default {DEFAULT_CHUNK_SIZE}; BEIR documents are "
+        "kept whole)",
     )
     p.add_argument(
         "--exclude",

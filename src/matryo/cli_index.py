@@ -217,12 +217,13 @@ def _run_encoder(db: Path, stored: DbMeta | None, model: str | None) -> StaticEn
     return _load_recorded(stored.model, db)
 
 
-def cut_note(encoder: StaticEncoder, texts: list[str]) -> str | None:
+def cut_note(encoder: StaticEncoder, texts: list[str], *, chunked: bool = True) -> str | None:
     """Say when a model's tokenizer cuts some of these passages (their ends would not be embedded), else None.
 
     Models whose ``tokenizer.json`` stores a truncation (``encoder.max_length``) embed only a passage's first
     ``max_length`` tokens, as sentence-transformers does; the embedded default model never cuts. The texts are a
-    sample (the run's first batch), tokenized once more without the cut.
+    sample (the run's first batch), tokenized once more without the cut. ``chunked``: whether ``--chunk-size``
+    applies to the source (not to a BEIR corpus, whose documents are kept whole), so the note may suggest one.
     """
     from tokenizers import Tokenizer
 
@@ -237,11 +238,16 @@ def cut_note(encoder: StaticEncoder, texts: list[str]) -> str | None:
         return None
     tokens_per_word = sum(n for n, _ in long) / max(sum(w for _, w in long), 1)
     fits = max(1, int(limit / tokens_per_word * 0.9))
+    fix = (
+        f"Pass --chunk-size {fits} (words per passage; about {tokens_per_word:.1f} tokens per word here) to cut "
+        "passages that fit, or use a model without a truncation (the default has none)."
+        if chunked
+        else "A BEIR corpus's documents are kept whole: use a model without a truncation (the default has none)."
+    )
     return (
         f"{len(long)} of the first {len(texts)} passages are longer than the {limit} tokens this model embeds "
         f"(the truncation in its tokenizer.json; the longest has {max(n for n, _ in long)}), so their ends are not "
-        f"searchable. Pass --chunk-size {fits} (words per passage; about {tokens_per_word:.1f} tokens per word here) "
-        "to cut passages that fit, or use a model without a truncation (the default has none)."
+        f"searchable. {fix}"
     )
 
 
@@ -333,7 +339,10 @@ def index_into(
         msg = "SOURCE holds no text to index (every file empty or skipped); check the path and --text-field."
         raise CliError(msg)
     if note is not None:
-        cut = cut_note(_run_encoder(db, stored, model), [p.text for p in head])
+        from matryo.sources import is_beir
+
+        whole = where not in (None, DEMO_SOURCE) and is_beir(Path(str(where)))
+        cut = cut_note(_run_encoder(db, stored, model), [p.text for p in head], chunked=not whole)
         if cut is not None:
             note(cut)
     with writing(db):

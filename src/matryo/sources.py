@@ -55,6 +55,7 @@ __all__ = [
     "SourceError",
     "chunk_text",
     "content_hash",
+    "is_beir",
     "read_jsonl",
     "read_lines",
     "read_source",
@@ -77,6 +78,8 @@ OnEmpty = Callable[[str], None]
 _CSV_FIELD_LIMIT = 2**31 - 1
 """csv's default field limit (128 KiB) is smaller than a long document; this is the largest a C long allows."""
 
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
+"""A blank line, whatever spaces or tabs it holds (in a text whose line endings are ``\n``)."""
 _LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -113,7 +116,10 @@ def content_hash(text: str) -> str:
 
 
 def chunk_text(text: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
-    """Split a text into passages of at most ``chunk_size`` words, packing whole paragraphs.
+    r"""Split a text into passages of at most ``chunk_size`` words, packing whole paragraphs.
+
+    Paragraphs are separated by a blank line (one holding only spaces or tabs counts, with ``\n``, ``\r\n`` or
+    ``\r`` line endings); a paragraph longer than ``chunk_size`` words is split between words.
 
     A passage also holds at most ``chunk_size * CHARS_PER_WORD`` characters, and a "word" longer than that
     (base64, a minified line: text without whitespace) is cut into pieces of that length, so such text is
@@ -138,7 +144,7 @@ def chunk_text(text: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
         current.clear()
         length = 0
 
-    for paragraph in text.split("\n\n"):
+    for paragraph in _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n").replace("\r", "\n")):
         words = [w[i : i + max_chars] for w in paragraph.split() for i in range(0, len(w), max_chars)]
         size = sum(len(w) for w in words) + len(words)  # with the spaces joining them to ``current``
         if current and (len(current) + len(words) > chunk_size or length + size > max_chars):
@@ -514,11 +520,16 @@ def _beir(root: Path, note: Warn, on_empty: OnEmpty) -> Iterator[Passage]:
     surrogates.close()
 
 
+def is_beir(path: Path) -> bool:
+    """Whether ``path`` is a BEIR folder (it holds ``corpus.jsonl`` or ``corpus.jsonl.gz``)."""
+    return path.is_dir() and ((path / "corpus.jsonl").is_file() or (path / "corpus.jsonl.gz").is_file())
+
+
 def read_source(
     source: str | os.PathLike[str],
     *,
-    text_field: str = "text",
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    text_field: str | None = None,
+    chunk_size: int | None = None,
     exclude: Iterable[str] = (),
     warn: Warn | None = None,
     note: Warn | None = None,
@@ -528,8 +539,10 @@ def read_source(
 
     Args:
         source: A folder of text files, a BEIR folder, or a ``.jsonl``/``.csv``/``.parquet`` file.
-        text_field: Column holding the text in a table source.
-        chunk_size: Maximum words per passage.
+        text_field: Column holding the text in a table source (default ``"text"``); given for another source,
+            where it would do nothing, it is an error.
+        chunk_size: Maximum words per passage of a text file or table (default :data:`DEFAULT_CHUNK_SIZE`); given
+            for a BEIR folder, whose documents are kept whole, it is an error.
         exclude: Globs of files and folders a folder source leaves out, matched against each name and each
             path relative to ``source`` (``fnmatch``: ``*`` also matches ``/``), e.g. ``build``, ``*.log.md``,
             ``docs/old/*``. Hidden files and folders (names starting with ``.``) are always left out.
@@ -544,12 +557,13 @@ def read_source(
         Passages in a deterministic order; empty texts produce no passage (only an ``on_empty`` call).
 
     Raises:
-        SourceError: If the source does not exist, is empty, or has an unknown format or no text column, or
+        SourceError: If the source does not exist, is empty, or has an unknown format or no text column, an option
+            was given that does nothing for its kind (``exclude``, ``text_field``, ``chunk_size``), or
             (while iterating) a table or BEIR file has a line that is not UTF-8, JSON or CSV, a row without
             a BEIR ``_id``, an id holding a lone surrogate, a text that is an object, list or boolean, or is a
             truncated ``.gz`` or unreadable Parquet file.
     """
-    if chunk_size < 1:
+    if chunk_size is not None and chunk_size < 1:
         msg = f"--chunk-size must be >= 1 word, got {chunk_size}."
         raise SourceError(msg)
     path = Path(source).expanduser()
@@ -560,20 +574,33 @@ def read_source(
     notes: Warn = note if note is not None else report
     empties: OnEmpty = on_empty if on_empty is not None else (lambda _doc: None)
     globs = tuple(exclude)
-    beir = path.is_dir() and ((path / "corpus.jsonl").is_file() or (path / "corpus.jsonl.gz").is_file())
-    if globs and (beir or not path.is_dir()):
-        msg = f"--exclude applies to a folder of text files; SOURCE {str(path)!r} is a table or BEIR corpus. Drop it."
-        raise SourceError(msg)
+    beir = is_beir(path)
+    name = path.name.lower()
+    table = not path.is_dir() and (name.endswith(TABLE_SUFFIXES) or name.endswith(".jsonl.gz"))
+    kind = "a BEIR corpus" if beir else "a table" if table else "a folder" if path.is_dir() else "a text file"
+    useless = [
+        (globs and (beir or not path.is_dir()), "--exclude applies to a folder of text files"),
+        (text_field is not None and not table, "--text-field applies to a table (.jsonl, .csv, .parquet)"),
+        (
+            chunk_size is not None and beir,
+            "--chunk-size does not apply to a BEIR corpus (its documents are kept whole"
+            ", so that their ids match the qrels)",
+        ),
+    ]
+    for given, why in useless:
+        if given:
+            msg = f"{why}; SOURCE {str(path)!r} is {kind}. Drop it."
+            raise SourceError(msg)
+    words = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
     if beir:
         return _beir(path, notes, empties)
     if path.is_dir():
-        return _folder(path, chunk_size, globs, report, notes, empties)
-    name = path.name.lower()
-    if name.endswith(TABLE_SUFFIXES) or name.endswith(".jsonl.gz"):
-        return _table(path, text_field, chunk_size, notes, empties)
+        return _folder(path, words, globs, report, notes, empties)
+    if table:
+        return _table(path, "text" if text_field is None else text_field, words, notes, empties)
     if name.endswith(TEXT_SUFFIXES):
         text = _read_utf8(path, report) if _utf8_name(path.name, path, report) else None
-        return iter(()) if text is None else _passages(path.name, text, chunk_size, empties)
+        return iter(()) if text is None else _passages(path.name, text, words, empties)
     msg = f"Cannot index {path.name!r}: expected a folder, .txt/.md, .jsonl, .csv or .parquet."
     raise SourceError(msg)
 

@@ -573,3 +573,12 @@ def test_index_warns_when_the_model_cuts_passages_and_its_chunk_size_fits(
     # a model that never cuts (the tiny model here, and the embedded default) says nothing
     code, _, err = run("index", docs, "--db", tmp_path / "db-whole", "--model", model, "--quiet")
     assert code == 0 and "tokens this model embeds" not in err, err
+    # a BEIR corpus keeps its documents whole: the note does not suggest --chunk-size, which it refuses
+    beir = tmp_path / "beir"
+    beir.mkdir()
+    (beir / "corpus.jsonl").write_text(json.dumps({"_id": "a", "text": (docs / "a.txt").read_text()}) + "\n")
+    code, _, err = run("index", beir, "--db", tmp_path / "db-beir", "--model", cutting, "--quiet")
+    assert code == 0 and "1 of the first 1 passages are longer than the 8 tokens" in err, err
+    assert "--chunk-size" not in err and "kept whole: use a model without a truncation" in err, err
+    code, _, err = run("index", beir, "--db", tmp_path / "db-beir", "--chunk-size", "7")
+    assert code == 1 and "--chunk-size does not apply to a BEIR corpus" in err, err

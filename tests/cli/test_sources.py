@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from matryo import sources
-from matryo.sources import SourceError, chunk_text, content_hash, read_source
+from matryo.sources import DEFAULT_CHUNK_SIZE, SourceError, chunk_text, content_hash, read_source
 
 
 def test_chunk_text_packs_paragraphs_and_cuts_long_ones() -> None:
@@ -31,6 +31,12 @@ def test_chunk_text_caps_characters_so_text_without_spaces_is_chunked_too() -> N
     long_words = " ".join(["x" * 30] * 10)  # 10 words, but 309 characters
     assert all(len(c) <= 100 for c in chunk_text(long_words, 5))
     assert chunk_text("a b\n\n" + "y" * 99, 5) == ["a b", "y" * 99], "a paragraph that does not fit starts a new one"
+
+
+@pytest.mark.parametrize("blank", ["\r\n\r\n", "\r\r", "\n  \n", "\r\n\t \r\n", "\n\n\n"])
+def test_a_blank_line_breaks_paragraphs_whatever_its_line_endings_and_spaces(blank: str) -> None:
+    assert chunk_text(f"a b{blank}c d", 3) == ["a b", "c d"]
+    assert chunk_text("a b\r\nc d", 3) == ["a b c", "d"], "a single line break is no paragraph break"
 
 
 def test_folder_ids_are_relative_paths_with_chunk_numbers(tmp_path: Path) -> None:
@@ -80,10 +86,38 @@ def test_rows_without_ids_use_row_numbers_and_bad_json_is_named(tmp_path: Path) 
 
 
 def test_beir_folder_keeps_corpus_ids_and_title_text(tmp_path: Path) -> None:
-    rows = [{"_id": "d1", "title": "Gzip", "text": "read files"}, {"_id": "d2", "title": "", "text": "parse"}]
+    long = " ".join(["parse"] * (DEFAULT_CHUNK_SIZE + 1))  # longer than a chunk: BEIR documents are kept whole
+    rows = [{"_id": "d1", "title": "Gzip", "text": "read files"}, {"_id": "d2", "title": "", "text": long}]
     (tmp_path / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    passages = list(read_source(tmp_path, chunk_size=1))
-    assert [(p.id, p.text) for p in passages] == [("d1", "Gzip read files"), ("d2", "parse")]
+    passages = list(read_source(tmp_path))
+    assert [(p.id, p.text) for p in passages] == [("d1", "Gzip read files"), ("d2", long)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "option", "why"),
+    [
+        ("beir", {"chunk_size": 5}, "--chunk-size does not apply to a BEIR corpus"),
+        ("beir", {"text_field": "body"}, "--text-field applies to a table"),
+        ("folder", {"text_field": "body"}, "--text-field applies to a table"),
+        ("file", {"text_field": "body"}, "--text-field applies to a table"),
+        ("table", {"exclude": ["x"]}, "--exclude applies to a folder of text files"),
+    ],
+)
+def test_an_option_that_does_nothing_for_the_source_is_refused(
+    tmp_path: Path, kind: str, option: dict[str, object], why: str
+) -> None:
+    if kind == "beir":
+        (tmp_path / "corpus.jsonl").write_text('{"_id": "d1", "text": "cat"}\n')
+        source = tmp_path
+    elif kind == "folder":
+        (tmp_path / "a.txt").write_text("cat")
+        source = tmp_path
+    else:
+        source = tmp_path / ("a.txt" if kind == "file" else "t.jsonl")
+        source.write_text("cat" if kind == "file" else '{"text": "cat"}\n')
+    described = {"beir": "a BEIR corpus", "folder": "a folder", "file": "a text file", "table": "a table"}[kind]
+    with pytest.raises(SourceError, match=f"^{why}.*is {described}. Drop it.$"):
+        read_source(source, **option)  # type: ignore[arg-type]
 
 
 def test_unknown_file_type_and_bad_chunk_size(tmp_path: Path) -> None:
