@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -152,6 +153,20 @@ def test_exist_ok_when_another_process_creates_the_table_first(
         create_two_stage_table(tmp_path / "db", "docs", tiny32, truncate_dim=16, exist_ok=True)
     with pytest.raises(ValueError, match="already exists"):  # without exist_ok it stays an error
         create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16)
+
+
+@pytest.mark.parametrize("id_type", [pa.binary(), pa.float64(), pa.bool_(), pa.timestamp("s")])
+def test_id_type_other_than_string_or_integer_is_refused(tiny64: Path, tmp_path: Path, id_type: pa.DataType) -> None:
+    # delete() names ids as SQL literals: a binary or float id could be stored but never deleted
+    wanted = f"id_type must be a string or integer Arrow type.*found {re.escape(str(id_type))}:"
+    with pytest.raises(InvalidArgumentError, match=wanted):
+        create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, id_type=id_type)
+    assert not (tmp_path / "db").exists() or not list((tmp_path / "db").iterdir()), "nothing is created"
+    for ok in (pa.large_string(), pa.int32(), pa.uint64()):
+        table = create_two_stage_table(tmp_path / "db", f"t{ok}", tiny64, truncate_dim=16, id_type=ok)
+        key = "x" if pa.types.is_large_string(ok) else 7
+        table.add([{"id": key, "text": "a cat"}])
+        assert table.delete(key) == 1 and table.count() == 0
 
 
 def test_existing_table_with_another_id_type(table: TwoStageTable, tiny64: Path, tmp_path: Path) -> None:

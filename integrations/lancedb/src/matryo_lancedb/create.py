@@ -51,8 +51,8 @@ def create_two_stage_table(
         normalize: L2-normalise stored vectors.
         max_length: Token cut-off override.
         metadata: Extra columns, e.g. ``{"source": pa.string(), "year": pa.int32()}``.
-        id_type: Arrow type of the ``id`` column (default ``pa.string()``; with ``exist_ok``, ``None`` takes the
-            existing table's).
+        id_type: Arrow type of the ``id`` column: a string or integer type (default ``pa.string()``; with
+            ``exist_ok``, ``None`` takes the existing table's).
         exist_ok: Open the table if it exists (its model settings, and its metadata columns when ``metadata``
             is given, must match these).
         mode: ``"create"`` or ``"overwrite"`` (replaces an existing table: its rows are lost).
@@ -63,10 +63,18 @@ def create_two_stage_table(
     Raises:
         ValueError: If the table exists (and not ``exist_ok``), a metadata column name is reserved, or
             ``exist_ok`` and ``metadata`` names other columns than the existing table has, or ``id_type`` is
-            not the existing table's (:class:`matryo.errors.InvalidArgumentError`).
+            not a string or integer type or not the existing table's (:class:`matryo.errors.InvalidArgumentError`).
         DimensionMismatchError: If ``exist_ok`` and the existing table's vectors have other widths.
         ModelMismatchError: If ``exist_ok`` and the existing table was built with another model or settings.
     """
+    if id_type is not None and not (
+        pa.types.is_integer(id_type) or pa.types.is_string(id_type) or pa.types.is_large_string(id_type)
+    ):
+        msg = (
+            f"id_type must be a string or integer Arrow type (pa.string(), pa.int64(), ...), found {id_type}: "
+            "delete() and upserts match ids by value. Store other keys in a metadata column."
+        )
+        raise InvalidArgumentError(msg)
     connection = connect(db)
     # the full column is the model's full width even when its folder stores a default truncate_dim
     dim = load_encoder(_absolute(model), revision=revision, max_length=max_length).dim
