@@ -133,6 +133,7 @@ def test_a_replaced_model_stops_text_writes_but_stored_records_stay_readable(tmp
         with pytest.raises(ValueError, match="fingerprint") as caught:
             call()
         assert "re-embed the documents into a new collection" in str(caught.value)
+        assert "the Chroma collection (client.get_collection(name)) still answers count()" in str(caught.value)
     assert reopened.count() == 2
     assert reopened.query(query_embeddings=vector, n_results=1)["ids"] == [["a"]]
     assert reopened.get(ids=["c"])["ids"] == []

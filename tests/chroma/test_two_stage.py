@@ -430,6 +430,28 @@ def test_bad_arguments(client, tiny_model_path) -> None:
 
 
 @pytest.mark.parametrize("store", STORES)
+def test_modify_replaces_the_user_metadata_and_keeps_the_settings(client, tiny_model_path, store) -> None:
+    col = TwoStageCollection.create(
+        client, f"mod_{store}", model=tiny_model_path, truncate_dim=16, store=store, metadata={"owner": "you"}
+    )
+    col.add(ids=["a", "b"], documents=["the cat sat", "a dog ran"])
+    assert col.metadata == {"owner": "you"}
+    col.modify(metadata={"team": "search"})
+    assert col.metadata == {"team": "search"}  # replaced, as Chroma's modify does
+    with pytest.raises(ValueError, match="reserved"):
+        col.modify(metadata={"matryo:store": "x"})
+    again = TwoStageCollection.open(client, col.name)
+    assert (again.store, again.codec_name, again.metadata) == (col.store, col.codec_name, {"team": "search"})
+    assert again.query(query_texts=["the cat sat"], n_results=1)["ids"] == [["a"]]
+    col.modify(metadata={})
+    assert TwoStageCollection.open(client, col.name).metadata == {}
+
+    col.collection.modify(metadata={"owner": "me"})  # Chroma's own modify drops matryo's settings
+    with pytest.raises(ValueError, match=r"lost matryo's settings.*collection.modify\(metadata=...\) replaces"):
+        TwoStageCollection.open(client, col.name)
+
+
+@pytest.mark.parametrize("store", STORES)
 def test_empty_collection(client, tiny_model_path, store) -> None:
     col = TwoStageCollection.create(client, f"empty_{store}", model=tiny_model_path, truncate_dim=16, store=store)
     assert col.count() == 0

@@ -81,6 +81,14 @@ def _exists(client: ClientAPI, name: str) -> bool:
     return True
 
 
+def _user_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    user = dict(metadata)
+    if any(key.startswith(RESERVED_PREFIX) for key in user):
+        msg = f"Collection metadata keys starting with {RESERVED_PREFIX!r} are reserved for matryo."
+        raise InvalidArgumentError(msg)
+    return user
+
+
 def _ids(ids: str | Sequence[str]) -> list[str]:
     items = [ids] if isinstance(ids, str) else list(ids)
     for item in items:
@@ -215,10 +223,19 @@ class TwoStageCollection:
         """
         settings = collection.metadata or {}
         ef = collection.configuration.get("embedding_function")
-        if not isinstance(ef, MatryoEmbeddingFunction) or settings.get("matryo:store") not in STORES:
+        if isinstance(ef, MatryoEmbeddingFunction) and settings.get("matryo:store") not in STORES:
+            msg = (
+                f"Collection {collection.name!r} has a matryo embedding function but lost matryo's settings (no "
+                "'matryo:store' metadata key): Chroma's collection.modify(metadata=...) replaces a collection's whole "
+                "metadata. Put back the 'matryo:' keys it had (matryo:store, matryo:codec_name, matryo:codec, "
+                "matryo:rescore_multiplier), or re-create it; change its metadata with TwoStageCollection.modify(), "
+                "which keeps them."
+            )
+            raise InvalidArgumentError(msg)
+        if not isinstance(ef, MatryoEmbeddingFunction):
             msg = (
                 f"Collection {collection.name!r} is not a matryo two-stage collection (expected a 'matryo' embedding "
-                "function and a 'matryo:store' metadata key). Create it with TwoStageCollection.create()."
+                "function and a 'matryo:store' metadata key). Create one with TwoStageCollection.create()."
             )
             raise InvalidArgumentError(msg)
         self.collection = collection
@@ -296,12 +313,8 @@ class TwoStageCollection:
         full_dim = probe.encoder.dim  # the model's full width, also when its folder stores a default truncate_dim
         width = full_dim if truncate_dim is None or truncate_dim >= full_dim else truncate_dim
         ef = MatryoEmbeddingFunction(model, truncate_dim=width, max_length=max_length, revision=revision)
-        user = dict(metadata or {})
-        if any(key.startswith(RESERVED_PREFIX) for key in user):
-            msg = f"Collection metadata keys starting with {RESERVED_PREFIX!r} are reserved for matryo."
-            raise InvalidArgumentError(msg)
         settings: dict[str, Any] = {
-            **user,
+            **_user_metadata(metadata or {}),
             "matryo:store": store,
             "matryo:codec_name": codec if store == "metadata" else "float32",
             "matryo:rescore_multiplier": float(rescore_multiplier),
@@ -385,6 +398,27 @@ class TwoStageCollection:
     def count(self) -> int:
         """Return the number of records."""
         return int(self.collection.count())
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The collection's own metadata (``create(metadata=)`` or :meth:`modify`), without matryo's settings."""
+        return {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith(RESERVED_PREFIX)}
+
+    def modify(self, metadata: Mapping[str, Any]) -> None:
+        """Replace the collection's own metadata, keeping matryo's settings.
+
+        Use this instead of ``collection.modify(metadata=...)`` on the first-pass collection: Chroma replaces a
+        collection's whole metadata, matryo's settings too, and :meth:`open` then refuses the collection.
+
+        Args:
+            metadata: The new metadata (keys may not start with ``"matryo:"``); ``{}`` removes all of it.
+
+        Raises:
+            ValueError: If a key starts with ``"matryo:"``.
+        """
+        user = _user_metadata(metadata)
+        kept = {k: v for k, v in (self.collection.metadata or {}).items() if k.startswith(RESERVED_PREFIX)}
+        self.collection.modify(metadata={**user, **kept})
 
     def __repr__(self) -> str:
         return (

@@ -38,6 +38,12 @@ def _model_key(model: str | os.PathLike[str] | None) -> str | None:
     return str(path.resolve()) if path.exists() else text
 
 
+_UNTOUCHED = (
+    "The stored records are untouched: the Chroma collection (client.get_collection(name)) still answers count(), "
+    "get() and query(query_embeddings=...) with vectors of its width (a TwoStageCollection's first-pass width)."
+)
+
+
 @register_embedding_function
 class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
     """A Chroma embedding function backed by a matryo :class:`~matryo.StaticEncoder`.
@@ -101,8 +107,7 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
             msg = (
                 f"{where} has fingerprint {self.encoder.fingerprint}, but this collection was embedded with "
                 f"fingerprint {fingerprint}: new vectors would not be comparable with the stored ones. {restore}, or "
-                "re-embed the documents into a new collection. The stored records are untouched: count(), get() and "
-                "query(query_embeddings=...) still work."
+                f"re-embed the documents into a new collection. {_UNTOUCHED}"
             )
             raise ModelMismatchError(msg)
 
@@ -176,8 +181,7 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
         MatryoEmbeddingFunction.validate_config(config)
         advice = (
             "Put that model back at the recorded place (a collection keeps using its model's path), or re-embed "
-            "the documents into a new collection. The stored records are untouched: count(), get() and "
-            "query(query_embeddings=...) still work."
+            f"the documents into a new collection. {_UNTOUCHED}"
         )
         encoder = load_recorded(
             config.get("model"),
