@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import lancedb
@@ -308,6 +309,38 @@ def test_a_value_that_does_not_fit_its_column_is_named_with_the_row(tiny64: Path
     with pytest.raises(TypeError, match=r"Column 'year' holds int32, but the row with id 'b' has 'not a number'"):
         tbl.add(given)  # type: ignore[arg-type]
     assert tbl.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "found"),
+    [("text", [42], "int64"), ("text", [True], "bool"), ("text", [1.5], "double"), ("id", [7], "int64")],
+)
+def test_arrow_rows_with_a_non_string_text_or_id_are_refused_as_dicts_are(
+    tiny64: Path, tmp_path: Path, column: str, values: list[object], found: str
+) -> None:
+    # Arrow cast them silently: a numeric or boolean column in the text slot was embedded as "42" or "true"
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16)
+    data = {"id": ["n"], "text": ["cat"], column: values}
+    for write in (tbl.add, tbl.upsert):
+        with pytest.raises(TypeError, match=rf"Column '{column}' holds {found} values, but this table's '{column}'"):
+            write(pa.table(data))
+        with pytest.raises(TypeError):
+            write([{"id": data["id"][0], "text": data["text"][0]}])
+    assert tbl.count() == 0
+    ints = create_two_stage_table(tmp_path / "db", "ints", tiny64, truncate_dim=16, id_type=pa.int64())
+    with pytest.raises(TypeError, match="Column 'id' holds string values, but this table's 'id' column is int64"):
+        ints.add(pa.table({"id": ["7"], "text": ["cat"]}))
+    assert ints.add(pa.table({"id": pa.array([7], pa.int32()), "text": pa.array(["cat"], pa.large_string())})) == 1
+
+
+def test_a_second_handle_sees_writes_as_the_readme_says(tiny64: Path, tmp_path: Path) -> None:
+    writer = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16)
+    pinned = open_two_stage_table(str(tmp_path / "db"), "docs")
+    fresh = open_two_stage_table(lancedb.connect(tmp_path / "db", read_consistency_interval=timedelta(0)), "docs")
+    writer.add([{"id": "x", "text": "cat"}])
+    assert (pinned.count(), fresh.count(), [h["id"] for h in fresh.search("cat", k=1)]) == (0, 1, ["x"])
+    pinned.table.checkout_latest()
+    assert pinned.count() == 1 and [h["id"] for h in pinned.search("cat", k=1)] == ["x"]
 
 
 def test_search_takes_a_one_row_matrix_as_one_query(table: TwoStageTable) -> None:

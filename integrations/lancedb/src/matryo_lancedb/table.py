@@ -51,6 +51,15 @@ _ADD_CHUNK = 16_384  # rows encoded and written per LanceDB add()
 _QUERY_CHUNK = 128  # queries per LanceDB multi-vector query in search_batch
 
 
+def _kind(type_: pa.DataType) -> str:
+    """A column type's family for the id and text checks: string, integer, null, or the type itself."""
+    if pa.types.is_string(type_) or pa.types.is_large_string(type_) or pa.types.is_string_view(type_):
+        return "string"
+    if pa.types.is_integer(type_):
+        return "integer"
+    return "null" if pa.types.is_null(type_) else str(type_)
+
+
 class TwoStageTable:
     """A LanceDB table searched with a truncated first pass and full-dimension rescoring.
 
@@ -267,6 +276,15 @@ class TwoStageTable:
             for name in user_columns:  # an omitted metadata column is null, as for dicts (upsert replaces rows)
                 if name not in table.column_names:
                     table = table.append_column(schema.field(name), pa.nulls(table.num_rows, schema.field(name).type))
+            for name in (lay.id_column, lay.text_column):  # Arrow casts 42 to "42": refuse it, as for dicts
+                found, wanted = _kind(table[name].type), _kind(schema.field(name).type)
+                if found not in (wanted, "null"):
+                    msg = (
+                        f"Column {name!r} holds {table[name].type} values, but this table's {name!r} column is "
+                        f"{schema.field(name).type}; convert the column first if that is meant (e.g. "
+                        f"df[{name!r}].astype(str)). Nothing was written."
+                    )
+                    raise InvalidTypeError(msg)
             try:
                 table = table.select(user_columns).cast(schema)
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
