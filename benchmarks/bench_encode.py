@@ -282,7 +282,8 @@ def run(quick: bool = False, *, n: int | None = None, rounds: int | None = None)
     texts = {kind: standin.load_texts(kind, max(n, 10_000), cache=cache)[:n] for kind in SETS}
     texts_file = cache / f"bench-texts-{n}.json"
     texts_file.write_text(json.dumps(texts), encoding="utf-8")
-    tokens = _mean_tokens(st_folder, texts)
+    ids, unk = _token_ids(st_folder, texts)
+    tokens = {kind: round(statistics.fmean(map(len, rows)), 1) for kind, rows in ids.items()}
     _log(f"stand-in {st_folder}; {n} texts per set; mean tokens {tokens}")
 
     workers: dict[str, _Worker] = {}
@@ -290,7 +291,7 @@ def run(quick: bool = False, *, n: int | None = None, rounds: int | None = None)
         for kind in dict.fromkeys(CASES.values()):
             workers[kind] = _Worker(kind, st_folder, m2v_folder, texts_file)
             _log(f"worker {kind} loaded in {workers[kind].load_s:.2f} s")
-        parity = _check_parity(workers, st_folder, texts, min(n, PARITY_TEXTS))
+        parity = _check_parity(workers, texts, ids, unk, min(n, PARITY_TEXTS))
         _log(f"parity: {parity}")
         keys = [(case, kind, dim) for kind in SETS for dim in DIMS for case in CASES]
         warm = min(n, 1_000)
@@ -320,7 +321,9 @@ def run(quick: bool = False, *, n: int | None = None, rounds: int | None = None)
     return report
 
 
-def _check_parity(workers: dict[str, _Worker], st_folder: Path, texts: dict[str, list[str]], n: int) -> str:
+def _check_parity(
+    workers: dict[str, _Worker], texts: dict[str, list[str]], ids: dict[str, list[list[int]]], unk: int, n: int
+) -> str:
     """Check, before any timing, that the contenders compute the same vectors; return the report's sentence.
 
     sentence-transformers (both batch sizes) and matryo's fresh encoder must match matryo to ``PARITY_ATOL`` on
@@ -329,16 +332,11 @@ def _check_parity(workers: dict[str, _Worker], st_folder: Path, texts: dict[str,
     on every other text, and the texts it differs on are counted in the report.
     """
     import numpy as np
-    from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(Path(st_folder) / "0_StaticEmbedding" / "tokenizer.json"))
-    tok.no_padding()
-    unk = tok.token_to_id("[UNK]")
     worst = 0.0
     differ: dict[str, int] = {}
     for kind in SETS:
-        ids = [e.ids for e in tok.encode_batch_fast(texts[kind][:n], add_special_tokens=False)]
-        explained = np.array([unk in row or len(row) > MODEL2VEC_MAX_TOKENS for row in ids])
+        explained = np.array([unk in row or len(row) > MODEL2VEC_MAX_TOKENS for row in ids[kind][:n]])
         for dim in DIMS:
             ref = workers["matryo"].vectors("matryo_warm", kind, dim, n)
             for case in ("matryo", "st", "st_b1024", "model2vec"):
@@ -367,14 +365,14 @@ def _check_parity(workers: dict[str, _Worker], st_folder: Path, texts: dict[str,
     )
 
 
-def _mean_tokens(st_folder: Path, texts: dict[str, list[str]]) -> dict[str, float]:
+def _token_ids(st_folder: Path, texts: dict[str, list[str]]) -> tuple[dict[str, list[list[int]]], int]:
+    """Every text's token ids (no special tokens, no padding) and the id of ``[UNK]``."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(st_folder / "0_StaticEmbedding" / "tokenizer.json"))
-    return {
-        kind: round(statistics.fmean(len(e.ids) for e in tok.encode_batch_fast(items, add_special_tokens=False)), 1)
-        for kind, items in texts.items()
-    }
+    tok.no_padding()
+    encoded = {kind: tok.encode_batch_fast(items, add_special_tokens=False) for kind, items in texts.items()}
+    return {kind: [e.ids for e in rows] for kind, rows in encoded.items()}, tok.token_to_id("[UNK]")
 
 
 def _ratios(times: dict[tuple[str, str, int], list[float]], num: str, den: str, kind: str, dim: int) -> list[float]:
