@@ -64,6 +64,8 @@ def test_fields_and_shared_encoder(tiny_model_dir: Path) -> None:
         ({"truncate_dim": 0}, ValidationError),
         ({"max_length": 0}, ValidationError),
         ({"truncate_dim": 65}, DimensionMismatchError),
+        ({"truncate_dim": True}, InvalidTypeError),  # pydantic took True as 1: 1-d vectors
+        ({"max_length": True}, InvalidTypeError),
     ],
 )
 def test_bad_settings_raise(tiny_model_dir: Path, kwargs: dict[str, Any], error: type[Exception]) -> None:

@@ -22,7 +22,7 @@ from tests.langchain.helpers import ticks_during
 from langchain_matryo import MatryoEmbeddings, MatryoTwoStageRetriever
 from matryo import DimensionMismatchError
 from matryo.cache import load_encoder
-from matryo.errors import InvalidArgumentError
+from matryo.errors import InvalidArgumentError, InvalidTypeError
 from matryo.index import NumpyIndex
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, MissingVectorError, candidate_count, two_stage_search
 
@@ -362,6 +362,44 @@ def test_unknown_or_misleading_arguments_are_refused(first_pass: MatryoEmbedding
             with pytest.raises(InvalidArgumentError, match=f"does not take {name}="):
                 other.invoke("cat", **{name: value})
     assert MatryoTwoStageRetriever(vectorstore=forwarding).invoke("cat", extra=1)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"kk": 2}, {"k": 0}, {"k": True}, {"search_kwargs": {"score_threshold": 0.5}}, {"embedding": "x"}, {"k": 2.5}],
+)
+def test_from_documents_checks_the_retriever_arguments_before_writing_the_store(
+    tiny_model_dir: Path, tmp_path: Path, kwargs: dict[str, Any]
+) -> None:
+    # a typo embedded and persisted the whole corpus first; the corrected call then held every document twice
+    persist = {"collection_name": "docs", "persist_directory": str(tmp_path / "chroma")}
+    with pytest.raises((ValueError, TypeError)):
+        MatryoTwoStageRetriever.from_texts(
+            TEXTS, model=str(tiny_model_dir), vectorstore_cls=Chroma, vectorstore_kwargs=persist, **kwargs
+        )
+    built = MatryoTwoStageRetriever.from_texts(
+        TEXTS, model=str(tiny_model_dir), vectorstore_cls=Chroma, vectorstore_kwargs=persist, k=2
+    )
+    assert built.vectorstore._collection.count() == len(TEXTS)  # noqa: SLF001  # nothing left by the failed call
+    # store arguments of other stores are not judged by the empty stand-in (Chroma's where_document is fine) ...
+    word = TEXTS[0].split()[0]
+    where = {"search_kwargs": {"where_document": {"$contains": word}}}
+    other = tmp_path / "other"
+    docs = MatryoTwoStageRetriever.from_texts(
+        TEXTS,
+        model=str(tiny_model_dir),
+        vectorstore_cls=Chroma,
+        vectorstore_kwargs={"persist_directory": str(other)},
+        **where,
+    ).invoke("cat")
+    assert docs and all(word in doc.page_content for doc in docs)
+    with pytest.raises(InvalidArgumentError, match="Unknown argument"):  # ... but the in-memory store's are
+        MatryoTwoStageRetriever.from_texts(TEXTS, model=str(tiny_model_dir), search_kwargs={"fliter": 1})
+
+
+def test_from_texts_with_embeddings_as_second_argument_names_the_mix_up(first_pass: MatryoEmbeddings) -> None:
+    with pytest.raises(InvalidTypeError, match="got embeddings as its second argument, which is metadatas"):
+        MatryoTwoStageRetriever.from_texts(TEXTS, first_pass)  # type: ignore[arg-type]  # VectorStore's habit
 
 
 def test_chroma_store_arguments_are_forwarded(first_pass: MatryoEmbeddings, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from matryo import DimensionMismatchError, StaticEncoder
 from matryo.cache import load_encoder
@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = ["MatryoEmbeddings"]
+
+
+def refuse_bool(value: Any, info: ValidationInfo) -> Any:
+    """A ``mode="before"`` validator for integer fields: ``True`` is no width or count (pydantic takes it as 1)."""
+    if isinstance(value, bool):
+        msg = f"{info.field_name} must be a positive integer; found {value!r}."
+        raise InvalidTypeError(msg)
+    return value
+
 
 _ENCODER_FIELDS = frozenset({"model", "revision", "max_length", "truncate_dim"})
 """Fields the encoder (or the default ``truncate_dim``) depends on: changing one rebuilds the instance."""
@@ -79,6 +88,8 @@ class MatryoEmbeddings(BaseModel, Embeddings):
     @classmethod
     def _path_to_str(cls, value: Any) -> Any:
         return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+    _no_bool = field_validator("truncate_dim", "max_length", mode="before")(refuse_bool)
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)

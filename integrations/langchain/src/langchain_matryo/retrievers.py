@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever, LangSmithRetrieverParams
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 from numpy.typing import NDArray
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
-from langchain_matryo.embeddings import MatryoEmbeddings
+from langchain_matryo.embeddings import MatryoEmbeddings, refuse_bool
 from matryo import DimensionMismatchError, StaticEncoder
 from matryo.errors import InvalidArgumentError, InvalidTypeError, MissingVectorError
 from matryo.search import (
@@ -99,6 +100,13 @@ def _ignores_store_kwargs(store: VectorStore) -> bool:
     )
 
 
+class _AnyArguments(InMemoryVectorStore):
+    """An empty store taking any search argument: checks a retriever's own arguments before a real store exists."""
+
+    def similarity_search_by_vector(self, embedding: list[float], k: int = 4, **kwargs: Any) -> list[Document]:
+        return []
+
+
 # The exact messages of a width mismatch: InMemoryVectorStore (langchain_core's cosine_similarity) and Chroma.
 _WIDTH_MESSAGES = re.compile(
     r"Number of columns in X and Y must be the same|expecting embedding with dimension of \d+, got \d+"
@@ -158,6 +166,8 @@ class MatryoTwoStageRetriever(BaseRetriever):
     about 9 MiB."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid", validate_assignment=True)
+
+    _no_bool = field_validator("k", "cache_size", mode="before")(refuse_bool)
 
     _cache: OrderedDict[bytes, NDArray[np.float32]] = PrivateAttr(default_factory=OrderedDict)
     _cache_encoder: StaticEncoder | None = PrivateAttr(default=None)
@@ -281,7 +291,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
         Returns:
             The retriever; the store is ``retriever.vectorstore``.
         """
-        for name in ("embeddings", "vectorstore"):
+        for name in ("embeddings", "embedding", "vectorstore"):
             if name in kwargs:
                 msg = (
                     f"from_documents builds the vector store and its embeddings itself, so it takes no {name}=. "
@@ -295,6 +305,10 @@ class MatryoTwoStageRetriever(BaseRetriever):
         if truncate_dim is None or truncate_dim >= encoder.dim:  # full width, also past a folder's default width
             width = None if encoder.output_dim == encoder.dim else encoder.dim
         embeddings = MatryoEmbeddings(**settings, truncate_dim=width)
+        # The retriever's arguments are checked on an empty store first: a typo must not cost an embedded (and,
+        # for a persistent store, written) corpus. Store arguments are checked there only for InMemoryVectorStore.
+        probe = InMemoryVectorStore(embeddings) if vectorstore_cls is InMemoryVectorStore else _AnyArguments(embeddings)
+        cls(vectorstore=probe, embeddings=embeddings, **kwargs)
         store = vectorstore_cls.from_documents(list(documents), embeddings, **(vectorstore_kwargs or {}))
         return cls(vectorstore=store, embeddings=embeddings, **kwargs)
 
@@ -318,6 +332,12 @@ class MatryoTwoStageRetriever(BaseRetriever):
         Returns:
             The retriever.
         """
+        if isinstance(metadatas, Embeddings):
+            msg = (
+                "from_texts got embeddings as its second argument, which is metadatas: the retriever builds its "
+                "embeddings itself. Pass model=, truncate_dim= (and max_length=) instead."
+            )
+            raise InvalidTypeError(msg)
         items = list(texts)
         for name, given in (("metadatas", metadatas), ("ids", ids)):
             if given is not None and len(given) != len(items):
