@@ -39,6 +39,7 @@ from matryo.formats import (
     load_table,
     load_tokenizer,
     model2vec_max_length,
+    save_table,
     stored_truncate_dim,
     warn_default_prompt,
 )
@@ -288,8 +289,6 @@ class StaticEncoder:
             UserWarning: If the tokenizer truncates on the left (keeps a text's end): sentence-transformers and
                 matryo honour that, but model2vec's loader resets truncation to the right (keeps the start).
         """
-        from safetensors.numpy import save_file
-
         truncation = self._tokenizer.truncation
         if truncation is not None and truncation.get("direction") == "left":
             msg = (
@@ -304,11 +303,7 @@ class StaticEncoder:
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         table = self._table.astype(np.float16) if self.stored_dtype == "F16" else np.ascontiguousarray(self._table)
-        # Write next to the target and rename: a model loaded from this very folder keeps its memory map
-        # of the old file (overwriting a mapped file in place would crash it with SIGBUS).
-        tmp = folder / f".model.safetensors.{os.getpid()}.tmp"
-        save_file({"embeddings": table}, str(tmp))
-        os.replace(tmp, folder / "model.safetensors")
+        save_table(folder / "model.safetensors", "embeddings", table)
         self._tokenizer.save(str(folder / "tokenizer.json"))
         config = {
             "model_type": "model2vec",

@@ -45,6 +45,7 @@ __all__ = [
     "load_table",
     "load_tokenizer",
     "model2vec_max_length",
+    "save_table",
     "stored_truncate_dim",
     "warn_default_prompt",
 ]
@@ -437,6 +438,24 @@ def load_table(weights: str | os.PathLike[str]) -> tuple[NDArray[np.float32], st
             table = table * token_weights[:, None]
         table = np.ascontiguousarray(table, dtype=np.float32)
     return table, dtype_name
+
+
+def save_table(path: Path, name: str, table: NDArray[Any]) -> None:
+    """Write ``{name: table}`` as a safetensors file, through a temporary file renamed over ``path``.
+
+    The bytes are written by this process, so the file gets the umask's mode like every other file of the folder
+    (safetensors' ``save_file`` writes through a private 0600 temporary file, which other accounts cannot read).
+    The rename keeps a model loaded from this very folder working: it still maps the old file (overwriting a
+    mapped file in place would crash it with SIGBUS).
+    """
+    from safetensors.numpy import save
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(save({name: np.ascontiguousarray(table)}))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_tokenizer(path: Path) -> Tokenizer:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import stat
 import sys
 
 import numpy as np
@@ -882,3 +884,198 @@ def test_module_entry_point_turns_a_missing_torch_into_one_error_line(monkeypatc
     monkeypatch.setattr(torch_module, "require_torch", no_torch)
     with pytest.raises(SystemExit, match=r"^error: Training needs the optional package 'torch'.*pip install"):
         main(["--out", "unused"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "refused"),
+    [
+        (["--lr", "-0.1"], "--lr -0.1: expected a positive finite number"),
+        (["--lr", "nan"], "--lr nan: expected a positive finite number"),
+        (["--epochs", "0"], "--epochs 0.0: expected a positive finite number"),
+        (["--epochs", "inf"], "--epochs inf: expected a positive finite number"),
+        (["--scale", "0"], "--scale 0.0: expected a positive finite number"),
+        (["--scale", "-20"], "--scale -20.0: expected a positive finite number"),
+        (["--max-tokens", "-2"], "--max-tokens -2: expected a positive finite number"),
+        (["--time-budget", "0"], "--time-budget 0.0: expected a positive finite number"),
+        (["--batch-size", "1"], "--batch-size 1 --crop-share 0.0: expected 2 or more pairs per batch"),
+        (["--source-temperature", "inf"], "--source-temperature inf --max-repeat 4.0: expected a finite"),
+        (["--sif", "-1"], "--sif -1.0 --eval-every 0 --teacher-passages 0: expected values >= 0"),
+        (["--teacher-passages", "8", "--distill-batch", "0"], "--distill-batch 0 --teacher-max-tokens 126"),
+        (["--teacher-passages", "8", "--teacher-max-tokens", "1000"], "--distill-batch 512 --teacher-max-tokens 1000 "),
+        (["--skip-sources", "wikipdia"], r"--skip-sources \['wikipdia'\]: no such pair file in .*\['wikipedia'\]"),
+        (["--out-parent-is-a-file"], r"--out .*afile/m cannot be written \(\[Errno 20\] Not a directory"),
+    ],
+)
+def test_options_that_would_fail_late_or_train_nonsense_are_refused_before_reading(
+    tmp_path, monkeypatch, extra, refused
+):
+    # each used to fail with a traceback after the data was tokenized (and the teacher ran), or to exit 0 with a
+    # model that learnt nothing (--batch-size 1, --scale 0), backwards (--scale -20) or from emptied texts
+    pytest.importorskip("torch")
+    import matryo.train.data as data
+    from matryo.train import main
+
+    argv = _tiny_cli_argv(tmp_path)
+    if extra == ["--out-parent-is-a-file"]:
+        (tmp_path / "afile").write_text("x")
+        extra = ["--out", str(tmp_path / "afile" / "m")]
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the data was read before the options were checked")
+
+    monkeypatch.setattr(data, "load_pair_set", no_reading)
+    with pytest.raises(SystemExit, match=rf"^error: {refused}"):
+        main([*argv, *extra])
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_diverged_run_stops_and_saves_nothing(tmp_path):
+    pytest.importorskip("torch")
+    from matryo.errors import InvalidArgumentError
+    from matryo.train.export import save_static_model
+    from matryo.train.init import random_init
+    from matryo.train.loop import TrainConfig, train_contrastive
+
+    _write_pairs(tmp_path / "data", n=200)
+    tok = _tokenizer()
+    pairs = load_pair_set(tmp_path / "data", tok, max_tokens=16)
+    init = random_init(tok.get_vocab_size(), 8, 0)
+    rows = np.arange(len(pairs), dtype=np.int64)
+    with pytest.raises(InvalidArgumentError, match=r"The loss became nan at step 1 .*training diverged"):
+        train_contrastive(init, pairs, rows, TrainConfig(dims=(8,), batch_size=8, scale=float("nan")))
+    # the export refuses a table NaN or infinity made unusable (it passed the float16 check, as NaN > x is False)
+    for bad in (np.nan, np.inf):
+        table = init.copy()
+        table[3, 2] = bad
+        for dtype in ("float16", "float32"):
+            with pytest.raises(ValueError, match="holds NaN or infinity"):
+                save_static_model(tmp_path / f"bad-{dtype}", table, tok, dtype)
+    assert not list(tmp_path.glob("bad-*"))
+    big = init.copy()
+    big[0, 0] = 65000.0  # fits float16 (max 65504): refused before at 60000
+    save_static_model(tmp_path / "big", big, tok)
+    big[0, 0] = 70000.0
+    with pytest.raises(ValueError, match="largest value 70000 overflows float16"):
+        save_static_model(tmp_path / "bigger", big, tok)
+
+
+def test_a_table_that_overflows_float16_is_saved_in_float32(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    import matryo.train.loop as loop
+    from matryo import StaticEncoder
+    from matryo.train import main
+
+    real = loop.train_contrastive
+
+    def huge(*args, **kwargs):
+        table = real(*args, **kwargs)
+        table[5] *= 1e6  # a row past float16's range: the run used to end in a traceback, the table lost
+        return table
+
+    monkeypatch.setattr(loop, "train_contrastive", huge)
+    assert main(_tiny_cli_argv(tmp_path)) == 0
+    err = capsys.readouterr().err
+    assert "warning: the table's values overflow float16" in err and "saved in float32 instead" in err
+    encoder = StaticEncoder.from_pretrained(tmp_path / "m")
+    assert encoder.stored_dtype == "F32"
+
+
+def test_exported_weights_are_readable_by_other_accounts(tmp_path):
+    # safetensors' save_file writes through a private 0600 temporary file; the export and save_pretrained did too
+    from matryo import StaticEncoder
+    from matryo.train.export import save_static_model
+    from matryo.train.init import random_init
+
+    old = os.umask(0o022)
+    try:
+        tok = _tokenizer()
+        out = save_static_model(tmp_path / "m", random_init(tok.get_vocab_size(), 8, seed=0), tok)
+        StaticEncoder.from_pretrained(out).save_pretrained(tmp_path / "copy")
+    finally:
+        os.umask(old)
+    for path in (out / "model.safetensors", tmp_path / "copy" / "model.safetensors"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert not [p.name for p in (*out.iterdir(), *(tmp_path / "copy").iterdir()) if p.name.endswith(".tmp")]
+
+
+def test_cache_of_another_tokenizer_or_broken_is_refused_and_written_atomically(tmp_path, monkeypatch):
+    import zipfile
+
+    from matryo.train.data import UncheckedCacheWarning
+
+    _write_pairs(tmp_path / "data", n=100)
+    tok = _tokenizer()
+    cache = tmp_path / "c.npz"
+    first = load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=cache)
+    other = _tokenizer()
+    other.add_tokens(["extra"])  # another vocabulary: the cached ids would index the wrong rows
+    with pytest.raises(ValueError, match=r"c.npz was tokenized with another tokenizer \(another --teacher\)"):
+        load_pair_set(tmp_path / "data", other, max_tokens=16, cache=cache)
+    z = dict(np.load(cache))
+    np.savez(tmp_path / "old.npz", **{k: v for k, v in z.items() if k != "tokenizer"})  # an earlier matryo's
+    with pytest.warns(UncheckedCacheWarning, match="does not record its tokenizer"):
+        load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=tmp_path / "old.npz")
+    for name, content in (("cut.npz", cache.read_bytes()[:5000]), ("text.npz", b"hello"), ("foreign.npz", None)):
+        path = tmp_path / name
+        if content is None:
+            np.savez(path, something=np.zeros(3))
+        else:
+            path.write_bytes(content)
+        with pytest.raises(ValueError, match=rf"{name} is not a readable matryo pairs cache .*delete it or pass"):
+            load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=path)
+    with pytest.raises(ValueError) as text_cache:
+        load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=tmp_path / "text.npz")
+    assert "unsafely" not in str(text_cache.value)  # numpy's advice to unpickle is not passed on
+
+    def interrupted(path, **arrays):  # Ctrl-C while the arrays are written
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("q_ids.npy", b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=tmp_path / "new.npz")
+    assert [p.name for p in tmp_path.iterdir() if "new" in p.name] == [], "no half cache, no temporary file"
+    monkeypatch.undo()
+    assert np.array_equal(
+        load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=cache).queries.ids, first.queries.ids
+    )
+
+
+def test_pair_file_errors_name_the_right_line(tmp_path):
+    from matryo.train.data import read_pairs
+
+    lines = [json.dumps({"query": f"q{i}", "positive": "p"}) for i in range(3000)]
+    folder = tmp_path / "data"
+    folder.mkdir()
+    raw = "\n".join(lines).encode().replace(b'"q1999"', b'"q\xff"')  # line 2000: a byte that is not UTF-8
+    (folder / "wikipedia_pairs.jsonl").write_bytes(raw)
+    with pytest.raises(ValueError, match=r"wikipedia_pairs.jsonl:2000: expected a readable UTF-8 JSON-lines file"):
+        read_pairs(folder)  # a text reader decodes ahead: this said line 1899
+    lines[4] = '{"query": "cut emoji \\ud83d", "positive": "p"}'
+    (folder / "wikipedia_pairs.jsonl").write_text("\n".join(lines))
+    with pytest.raises(ValueError, match=r"wikipedia_pairs.jsonl:5: .*found a lone surrogate escape"):
+        read_pairs(folder)  # the tokenizer's TypeError came after every file was read, naming no line
+
+
+def test_ctrl_c_is_one_line_and_overwrite_removes_other_layouts(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")
+    import matryo.train.cli as train_cli
+    from matryo import StaticEncoder
+    from matryo.train import main
+
+    argv = _tiny_cli_argv(tmp_path)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text(json.dumps({"model_type": "model2vec", "normalize": True}))
+    (tmp_path / "m" / "1_Normalize").mkdir()
+    assert main([*argv, "--overwrite"]) == 0
+    assert not (tmp_path / "m" / "config.json").exists() and not (tmp_path / "m" / "1_Normalize").exists()
+    assert "removed" in capsys.readouterr().err
+    assert StaticEncoder.from_pretrained(tmp_path / "m").normalized is False  # read as written, not as model2vec
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "run", interrupted)
+    assert main(argv) == 130
+    assert capsys.readouterr().err == "interrupted; nothing was written to --out\n"

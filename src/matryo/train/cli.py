@@ -17,7 +17,13 @@ The defaults are the recipe of the shipped default model: ``python -m matryo.tra
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
+import os
+import shutil
+import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -153,7 +159,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         "--cache",
         default=None,
         help="optional .npz cache of the tokenized pairs, reused when its data folder, pair files (names, sizes, "
-        "modification times) and --max-tokens match; '.npz' is appended when missing (default: none)",
+        "modification times), tokenizer (--teacher) and --max-tokens match; '.npz' is appended when missing "
+        "(default: none)",
     )
     parser.add_argument(
         "--eval-every",
@@ -251,19 +258,63 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         msg = f"error: --batch-size {args.batch_size}: expected 1 or more pairs per batch (the shipped recipe: 1024)"
         raise SystemExit(msg)
-    if not (args.source_temperature >= 0 and args.max_repeat > 0):  # also refuses NaN
+    if not (0 <= args.source_temperature < math.inf and args.max_repeat > 0):  # also refuses NaN
         msg = (
             f"error: --source-temperature {args.source_temperature} --max-repeat {args.max_repeat}: expected a "
-            "temperature >= 0 and a positive repeat cap"
+            "finite temperature >= 0 and a positive repeat cap"
+        )
+        raise SystemExit(msg)
+    if args.batch_size - round(args.crop_share * args.batch_size) < 1 or args.batch_size < 2:
+        msg = (
+            f"error: --batch-size {args.batch_size} --crop-share {args.crop_share}: expected 2 or more pairs per "
+            "batch, 1 or more of them training pairs (the other pairs of a batch are each pair's negatives)"
+        )
+        raise SystemExit(msg)
+    positive = [  # (option, value, what it is): each must be a finite number > 0 (comparisons refuse NaN)
+        ("--epochs", args.epochs, "passes over the training pairs"),
+        ("--lr", args.lr, "peak learning rate"),
+        ("--scale", args.scale, "inverse temperature of the cosine logits"),
+        ("--max-tokens", args.max_tokens, "tokens kept per text"),
+        ("--time-budget", math.inf if args.time_budget is None else args.time_budget, "seconds of training"),
+    ]
+    for option, value, what in positive:
+        if not (0 < value < math.inf or (option == "--time-budget" and value == math.inf)):
+            msg = f"error: {option} {value}: expected a positive finite number ({what})"
+            raise SystemExit(msg)
+    if not (0 <= args.sif < math.inf and args.eval_every >= 0 and args.teacher_passages >= 0):
+        msg = (
+            f"error: --sif {args.sif} --eval-every {args.eval_every} --teacher-passages {args.teacher_passages}: "
+            "expected values >= 0 (0 turns each off)"
+        )
+        raise SystemExit(msg)
+    if args.teacher_passages and not (
+        args.distill_batch >= 2 and 1 <= args.teacher_max_tokens <= 510 and 0 <= args.distill_weight < math.inf
+    ):
+        msg = (
+            f"error: --distill-batch {args.distill_batch} --teacher-max-tokens {args.teacher_max_tokens} "
+            f"--distill-weight {args.distill_weight}: expected 2 or more passages per step, 1-510 tokens (the "
+            "teacher's 512 positions less [CLS] and [SEP]) and a finite weight >= 0"
         )
         raise SystemExit(msg)
 
 
 def _check_out(out: Path, *, overwrite: bool) -> None:
-    """Refuse an ``--out`` that is a file, or a non-empty folder without ``--overwrite`` (before any work)."""
+    """Refuse an ``--out`` that is a file, cannot be written, or is a non-empty folder without ``--overwrite``.
+
+    Checked before any work, so that a run never trains for an hour to fail at saving; nothing is created.
+    """
     if out.exists() and not out.is_dir():
         msg = f"error: --out {out} is a file; expected a new or empty folder for the model; pass another path"
         raise SystemExit(msg)
+    nearest = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    try:
+        if not nearest.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(nearest))
+        with tempfile.TemporaryFile(dir=nearest):
+            pass
+    except OSError as exc:
+        msg = f"error: --out {out} cannot be written ({exc}); pass a folder you can write"
+        raise SystemExit(msg) from exc
     if out.is_dir() and not overwrite:
         entries = sorted(p.name for p in out.iterdir())
         if entries:
@@ -291,6 +342,39 @@ def _check_data(data: str) -> None:
             "(or .jsonl) files"
         )
     raise SystemExit(msg)
+
+
+_OTHER_LAYOUTS = ("config.json", "0_StaticEmbedding", "1_Normalize")
+"""Files of other model layouts a loader would read beside the export (model2vec's config, the hub's subfolders)."""
+
+
+def _remove_other_layouts(out: Path) -> None:
+    """With ``--overwrite``: remove what an earlier model of another layout left, so the new one is read as written."""
+    from matryo.train._torch import log
+
+    for name in _OTHER_LAYOUTS:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        log(f"removed {path} (a file of the model --overwrite replaces)")
+
+
+def _check_skip_sources(names: list[str] | None, data: str) -> None:
+    """Refuse ``--skip-sources`` names with no pair file in ``data`` before anything is read."""
+    from matryo.train.data import pair_files, source_name
+
+    sources = sorted(source_name(path) for path in pair_files(data))
+    unknown = sorted(set(names or ()) - set(sources))
+    if unknown:
+        msg = (
+            f"error: --skip-sources {unknown}: no such pair file in {data}; the sources are {sources} (a name is a "
+            "file name without _pairs.jsonl.gz)"
+        )
+        raise SystemExit(msg)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -328,6 +412,7 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     _check_out(Path(args.out), overwrite=args.overwrite)
     _check_data(args.data)
+    _check_skip_sources(args.skip_sources, args.data)
     torch.set_num_threads(args.threads)  # the teacher passes too, not only the training loop (which sets it again)
     dims = tuple(sorted({d for d in args.matryoshka_dims if d < args.dim} | {args.dim}))  # --dim is always trained
     dropped = sorted({d for d in args.matryoshka_dims if d > args.dim})
@@ -421,7 +506,16 @@ def run(args: argparse.Namespace) -> int:
             f"{sorted(HELDOUT_SIZES)}); training_info.json records the per-file scores but no select@ score"
         )
     card_kept = (Path(args.out) / "README.md").exists()  # save_static_model writes a card only where none is
-    out = save_static_model(args.out, weights, tokenizer, args.dtype)
+    dtype, largest = args.dtype, float(np.abs(weights).max(initial=0.0))
+    if dtype == "float16" and largest > float(np.finfo(np.float16).max):
+        log(f"warning: the table's values overflow float16 (largest {largest:.6g}); saved in float32 instead")
+        dtype = "float32"
+    try:
+        _remove_other_layouts(Path(args.out))
+        out = save_static_model(args.out, weights, tokenizer, dtype)
+    except OSError as exc:
+        msg = f"error: writing the model to {args.out} failed ({exc}); the trained table is lost: fix it and re-run"
+        raise SystemExit(msg) from exc
     if card_kept:
         log(f"warning: kept the README.md already in {out}; it may describe an earlier model, so update it")
     info = {
@@ -434,7 +528,7 @@ def run(args: argparse.Namespace) -> int:
         "heldout_curve": curve,
         "final_loss": round(float(np.mean([v for _, v in cfg.history[-20:]])), 4) if cfg.history else None,
     }
-    (out / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    (out / "training_info.json").write_text(json.dumps(info, indent=2, allow_nan=False) + "\n")
     log(json.dumps(info, indent=2))
     return 0
 
@@ -456,3 +550,6 @@ def main(argv: list[str] | None = None) -> int:
     except MatryoError as exc:  # e.g. torch missing: one line naming the install, as `matryo train` prints it
         msg = f"error: {exc}"
         raise SystemExit(msg) from None
+    except KeyboardInterrupt:  # one line, as `matryo train` says it; the model folder is written only at the end
+        sys.stderr.write("interrupted; nothing was written to --out\n")
+        return 130

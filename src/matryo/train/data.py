@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
+import re
 import warnings
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import IO, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -104,6 +107,9 @@ class PairSet:
         return len(self.queries)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _bad_line(path: Path, lineno: int, line: str, problem: str) -> ValueError:
     """The error for a pair line that is not ``{"query": str, "positive": str}``."""
     shown = line.strip()
@@ -162,20 +168,35 @@ def pair_files(folder: str | Path) -> list[Path]:
     return files
 
 
-def _open_pairs(path: Path) -> TextIO:
-    """Open a pair file as UTF-8 text, through gzip when its name ends with ``.gz``."""
+def _open_pairs(path: Path) -> IO[bytes]:
+    """Open a pair file for reading bytes, through gzip when its name ends with ``.gz``."""
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
+        return cast("IO[bytes]", gzip.open(path, "rb"))
+    return path.open("rb")
+
+
+def _kind(path: Path) -> str:
+    return "gzipped UTF-8" if path.name.endswith(".gz") else "UTF-8"
 
 
 def _read_file(path: Path, queries: list[str], positives: list[str]) -> int:
-    """Append one pair file's pairs to the lists; return how many it held."""
+    """Append one pair file's pairs to the lists; return how many it held.
+
+    Lines are decoded one by one, so a byte that is not UTF-8 is named by the line holding it (a text reader
+    decodes ahead, and its error came up to hundreds of lines early).
+    """
     before = len(queries)
     lineno = 0
     try:
         with _open_pairs(path) as fh:
-            for lineno, line in enumerate(fh, 1):
+            for lineno, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    msg = (
+                        f"{path}:{lineno}: expected a readable {_kind(path)} JSON-lines file, but a line is not ({exc})"
+                    )
+                    raise ValueError(msg) from exc
                 try:
                     row = json.loads(line)
                     query, positive = row["query"], row["positive"]
@@ -190,11 +211,12 @@ def _read_file(path: Path, queries: list[str], positives: list[str]) -> int:
                 if not (isinstance(query, str) and isinstance(positive, str)):
                     bad = "query" if not isinstance(query, str) else "positive"
                     raise _bad_line(path, lineno, line, f'{_json_kind(row[bad])} as "{bad}"')
+                if _SURROGATE.search(query) or _SURROGATE.search(positive):
+                    raise _bad_line(path, lineno, line, "a lone surrogate escape (half of a character, e.g. \\ud83d)")
                 queries.append(query)
                 positives.append(positive)
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        kind = "gzipped UTF-8" if path.name.endswith(".gz") else "UTF-8"
-        msg = f"{path}:{lineno + 1}: expected a readable {kind} JSON-lines file, but reading failed ({exc})"
+    except (OSError, EOFError) as exc:  # the next line could not be read (a broken gzip stream, a disk error)
+        msg = f"{path}:{lineno + 1}: expected a readable {_kind(path)} JSON-lines file, but reading failed ({exc})"
         raise ValueError(msg) from exc
     return len(queries) - before
 
@@ -314,9 +336,9 @@ def _file_change(name: str, then: tuple[int, int | None] | None, now: tuple[int,
     return f"{name}: same size ({now[0]} bytes) but modified since ({' -> '.join(times)})"
 
 
-def _check_cache_data(cache: Path, z: np.lib.npyio.NpzFile, folder: str | Path) -> None:
+def _check_cache_data(cache: Path, z: dict[str, NDArray[Any]], folder: str | Path) -> None:
     """Refuse a cache written from another data folder or other pair files; warn on one that cannot be checked."""
-    if "data_dir" not in z.files:
+    if "data_dir" not in z:
         msg = (
             f"Cache {cache} does not record the data folder it was made from (an older cache), so it is used "
             f"without checking that it holds the pairs of {folder}; delete it to have the next run tokenize the folder "
@@ -325,7 +347,7 @@ def _check_cache_data(cache: Path, z: np.lib.npyio.NpzFile, folder: str | Path) 
         warnings.warn(UncheckedCacheWarning(msg), stacklevel=3)
         return
     was_dir, was_files, was_sizes = str(z["data_dir"]), [str(n) for n in z["data_files"]], z["data_sizes"].tolist()
-    has_mtimes = "data_mtimes" in z.files
+    has_mtimes = "data_mtimes" in z
     was_mtimes = z["data_mtimes"].tolist() if has_mtimes else [None] * len(was_files)
     now_dir, now_files, now_sizes, mtimes = _data_files(folder)
     now_mtimes: list[int | None] = list(mtimes) if has_mtimes else [None] * len(now_files)  # else: names and sizes
@@ -365,11 +387,11 @@ def load_pair_set(
         tokenizer: Tokenizer with padding and truncation cleared.
         max_tokens: Cap on tokens per text.
         cache: Optional ``.npz`` path to reuse across runs (``.npz`` is appended when missing, as ``np.savez``
-            does: see :func:`cache_file`). It records ``max_tokens``, the resolved data folder and the name, byte
-            size and modification time of each pair file, and is refused when they do not match (the tokenizer is
-            not checked, so use one cache per tokenizer). A cache written before it recorded the data folder, or the
-            files' modification times, is used with an :class:`UncheckedCacheWarning` (checked by names and sizes in
-            the second case).
+            does: see :func:`cache_file`). It records ``max_tokens``, a digest of the tokenizer, the resolved data
+            folder and the name, byte size and modification time of each pair file, and is refused when they do not
+            match. It is written under a temporary name and renamed, so an interrupted run leaves no half cache. A
+            cache written before it recorded the data folder, the files' modification times or the tokenizer is used
+            with an :class:`UncheckedCacheWarning` (checked by what it records).
 
     Returns:
         The tokenized pairs.
@@ -377,23 +399,37 @@ def load_pair_set(
     Raises:
         FileNotFoundError: If the folder does not exist or holds no pair file (see :func:`read_pairs`).
         ValueError: If a pair line is malformed (named by ``file:line``), the files hold no pair, or the cache
-            was written with another ``max_tokens`` or from another data folder or other pair files.
+            is unreadable or was written with another ``max_tokens`` or tokenizer, or from another data folder or
+            other pair files.
     """
     cache = None if cache is None else cache_file(cache)
+    digest = hashlib.sha256(tokenizer.to_str().encode("utf-8")).hexdigest()
     if cache is not None and cache.exists():
-        with np.load(cache, allow_pickle=False) as z:
-            if "max_tokens" in z.files and int(z["max_tokens"]) != (-1 if max_tokens is None else max_tokens):
-                cut = int(z["max_tokens"])
-                msg = f"Cache {cache} holds texts cut at {cut} tokens, not {max_tokens}; use another path"
-                raise ValueError(msg)
-            _check_cache_data(cache, z, folder)
-            return PairSet(
-                queries=TokenizedTexts(z["q_ids"], z["q_off"]),
-                positives=TokenizedTexts(z["p_ids"], z["p_off"]),
-                query_group=z["group"],
-                source=z["source"],
-                source_names=[str(s) for s in z["source_names"]],
+        z = _read_cache(cache)
+        if "max_tokens" in z and int(z["max_tokens"]) != (-1 if max_tokens is None else max_tokens):
+            cut = int(z["max_tokens"])
+            msg = f"Cache {cache} holds texts cut at {cut} tokens, not {max_tokens}; use another path"
+            raise ValueError(msg)
+        if "tokenizer" in z and str(z["tokenizer"]) != digest:
+            msg = (
+                f"Cache {cache} was tokenized with another tokenizer (another --teacher) than this run's; use one "
+                "cache path per tokenizer, or delete it to tokenize again"
             )
+            raise ValueError(msg)
+        if "tokenizer" not in z:
+            msg = (
+                f"Cache {cache} does not record its tokenizer (a cache from an earlier matryo), so it is used without "
+                "checking that this run tokenizes alike; delete it to have the next run write one that records it"
+            )
+            warnings.warn(UncheckedCacheWarning(msg), stacklevel=2)
+        _check_cache_data(cache, z, folder)
+        return PairSet(
+            queries=TokenizedTexts(z["q_ids"], z["q_off"]),
+            positives=TokenizedTexts(z["p_ids"], z["p_off"]),
+            query_group=z["group"],
+            source=z["source"],
+            source_names=[str(s) for s in z["source_names"]],
+        )
     data_dir, data_files, data_sizes, data_mtimes = _data_files(folder)
     queries, positives, sources = read_pairs(folder)
     names = sorted(set(sources))
@@ -409,22 +445,64 @@ def load_pair_set(
     )
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            cache,
-            q_ids=pairs.queries.ids,
-            q_off=pairs.queries.offsets,
-            p_ids=pairs.positives.ids,
-            p_off=pairs.positives.offsets,
-            group=pairs.query_group,
-            source=pairs.source,
-            source_names=np.asarray(names),
-            max_tokens=np.asarray(max_tokens if max_tokens is not None else -1),
-            data_dir=np.asarray(data_dir),
-            data_files=np.asarray(data_files, dtype=str),
-            data_sizes=np.asarray(data_sizes, dtype=np.int64),
-            data_mtimes=np.asarray(data_mtimes, dtype=np.int64),
-        )
+        # written next to it and renamed: an interrupted write leaves no half cache at the path
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp.npz")
+        try:
+            _write_cache(tmp, pairs, names, max_tokens, digest, (data_dir, data_files, data_sizes, data_mtimes))
+            os.replace(tmp, cache)
+        finally:
+            tmp.unlink(missing_ok=True)
     return pairs
+
+
+_CACHE_KEYS = ("q_ids", "q_off", "p_ids", "p_off", "group", "source", "source_names")
+
+
+def _read_cache(cache: Path) -> dict[str, NDArray[Any]]:
+    """Every array of a cache file; a ValueError saying so when it is no readable pairs cache."""
+    try:
+        with np.load(cache, allow_pickle=False) as z:
+            arrays = {name: z[name] for name in z.files}
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        # numpy's ValueError for a file that is no .npz advises unpickling it: not passed on
+        found = "not an .npz file of arrays" if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+    else:
+        missing = [key for key in _CACHE_KEYS if key not in arrays]
+        if not missing:
+            return arrays
+        found = f"no {', '.join(missing)}"
+    msg = (
+        f"Cache {cache} is not a readable matryo pairs cache ({found:.200}): a write an older matryo was interrupted "
+        "in, or another file; delete it or pass another --cache path"
+    )
+    raise ValueError(msg)
+
+
+def _write_cache(
+    path: Path,
+    pairs: PairSet,
+    names: list[str],
+    max_tokens: int | None,
+    tokenizer: str,
+    data: tuple[str, list[str], list[int], list[int]],
+) -> None:
+    data_dir, data_files, data_sizes, data_mtimes = data
+    np.savez(
+        path,
+        q_ids=pairs.queries.ids,
+        q_off=pairs.queries.offsets,
+        p_ids=pairs.positives.ids,
+        p_off=pairs.positives.offsets,
+        group=pairs.query_group,
+        source=pairs.source,
+        source_names=np.asarray(names),
+        max_tokens=np.asarray(max_tokens if max_tokens is not None else -1),
+        data_dir=np.asarray(data_dir),
+        data_files=np.asarray(data_files, dtype=str),
+        data_sizes=np.asarray(data_sizes, dtype=np.int64),
+        data_mtimes=np.asarray(data_mtimes, dtype=np.int64),
+        tokenizer=np.asarray(tokenizer),
+    )
 
 
 def no_duplicate_batches(

@@ -9,6 +9,8 @@ import numpy as np
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
+from matryo.formats import save_table
+
 __all__ = ["save_static_model"]
 
 _MODULES = [
@@ -87,23 +89,26 @@ def save_static_model(
         The folder path.
 
     Raises:
-        ValueError: If the table's height differs from the vocabulary size, or dtype is unknown.
+        ValueError: If the table's height differs from the vocabulary size, it holds NaN or infinity, its values
+            do not fit float16 (when asked for), or dtype is unknown.
     """
-    from safetensors.numpy import save_file
-
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
     if weights.shape[0] != tokenizer.get_vocab_size(with_added_tokens=True):
         msg = f"Table has {weights.shape[0]} rows, tokenizer {tokenizer.get_vocab_size()} tokens"
         raise ValueError(msg)
     if dtype not in ("float16", "float32"):
         msg = f"dtype must be 'float16' or 'float32', got {dtype!r}"
         raise ValueError(msg)
-    if dtype == "float16" and float(np.abs(weights).max()) > 60000:
-        msg = "Table values overflow float16"
+    if not np.isfinite(weights).all():
+        msg = "The table holds NaN or infinity (a diverged training run); nothing was written"
+        raise ValueError(msg)
+    largest = float(np.abs(weights).max(initial=0.0))
+    if dtype == "float16" and largest > float(np.finfo(np.float16).max):
+        msg = f"The table's largest value {largest:.6g} overflows float16 (max 65504); save it in float32"
         raise ValueError(msg)
     tensor = np.ascontiguousarray(weights, dtype=np.dtype(dtype))
-    save_file({"embedding.weight": tensor}, str(out / "model.safetensors"))
+    out.mkdir(parents=True, exist_ok=True)
+    save_table(out / "model.safetensors", "embedding.weight", tensor)
     tok = Tokenizer.from_str(tokenizer.to_str())
     tok.no_padding()
     tok.no_truncation()

@@ -317,6 +317,13 @@ def train_contrastive(
             opt.step()
             step += 1
             value = float(loss.detach())
+            if not math.isfinite(value):
+                msg = (
+                    f"The loss became {value} at step {step} (learning rate {cfg.lr * factor:.4g}, scale {cfg.scale}): "
+                    "training diverged, and nothing was saved. Lower the learning rate (--lr) and check --scale "
+                    "and --distill-batch."
+                )
+                raise InvalidArgumentError(msg)
             running = value if step == 1 else 0.95 * running + 0.05 * value
             cfg.history.append((step, value))
             elapsed = time.perf_counter() - start
