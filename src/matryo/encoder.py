@@ -47,6 +47,9 @@ from matryo.texts import SPLIT_DISAGREES, check_texts, check_unicode, piece_boun
 
 __all__ = ["DEFAULT_MODEL_PATH", "StaticEncoder"]
 
+#: Largest max_length (the tokenizers library stores it in 32 bits).
+_MAX_TOKENS = 2**31 - 1
+
 #: Rows per block of the load-time finite check (a few MB of temporaries for any width).
 _FINITE_BLOCK = 8192
 #: Token ids a non-finite table error names before counting the rest.
@@ -116,14 +119,23 @@ class StaticEncoder:
                 prompts, ``default_prompt_name`` and ``similarity_fn_name``.
 
         Raises:
+            InvalidTypeError: If the table is not a numpy array of real numbers (a torch tensor: pass
+                ``weight.detach().cpu().numpy()``), or ``max_length`` or ``truncate_dim`` is not an int.
             ModelFormatError: If the table is not 2-D, has fewer rows than the tokenizer's highest token id + 1
                 (extra rows, as in a padded table, are ignored), or holds NaN or infinity in a row a token uses.
+            InvalidArgumentError: If ``max_length`` is not in ``1..2**31-1`` or ``truncate_dim < 1``.
+            DimensionMismatchError: If ``truncate_dim`` is larger than the table's width.
 
         Warns:
             UserWarning: If the table has at least twice the rows the tokenizer uses (another model's tokenizer?).
-            InvalidArgumentError: If ``max_length < 1`` or ``truncate_dim < 1`` (InvalidTypeError if not an int).
-            DimensionMismatchError: If ``truncate_dim`` is larger than the table's width.
         """
+        if not isinstance(table, np.ndarray):
+            hint = " (from torch: weight.detach().cpu().numpy())" if hasattr(table, "detach") else ""
+            msg = f"table must be a 2-D numpy array (vocab x dim), got {type(table).__name__}{hint}."
+            raise InvalidTypeError(msg)
+        if table.dtype.kind not in "fiu":
+            msg = f"table must hold real numbers (a float array), got dtype {table.dtype}."
+            raise InvalidTypeError(msg)
         if table.ndim != 2 or table.shape[1] == 0:
             msg = f"The token table must be 2-D (vocab x dim) with dim >= 1, found shape {table.shape}."
             raise ModelFormatError(msg)
@@ -145,14 +157,25 @@ class StaticEncoder:
             )
             warnings.warn(msg, UserWarning, stacklevel=2)
         table = table[:rows]  # rows past the highest id (a padded table) are never looked up
-        self._table: NDArray[np.float32] = table if table.dtype == np.float32 else table.astype(np.float32)
+        # A read-only view: the per-width prefix copies and the fingerprint are taken from it once, so an edit
+        # through the table would make the widths disagree (the caller's own array stays theirs to change, and
+        # must not be changed while this encoder is used).
+        self._table: NDArray[np.float32] = (table if table.dtype == np.float32 else table.astype(np.float32)).view()
+        self._table.flags.writeable = False
         _check_finite(self._table)
         self._tokenizer = Tokenizer.from_str(tokenizer.to_str())
         self._tokenizer.no_padding()
         if max_length is not None:
-            if max_length < 1:
-                msg = f"max_length must be >= 1 (or None to keep the tokenizer's setting), got {max_length}."
+            if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
+                msg = f"max_length must be an int >= 1 (or None to keep the tokenizer's setting), got {max_length!r}."
+                raise InvalidTypeError(msg)
+            if not 1 <= max_length <= _MAX_TOKENS:
+                msg = (
+                    f"max_length must be between 1 and {_MAX_TOKENS} (or None to keep the tokenizer's setting), "
+                    f"got {max_length}."
+                )
                 raise InvalidArgumentError(msg)
+            max_length = int(max_length)
             # Keep the stored direction and strategy ("left" keeps a text's end). The stride only shapes overflow
             # windows, which encode never reads; it must stay below max_length.
             stored = self._tokenizer.truncation or {}
@@ -396,6 +419,7 @@ class StaticEncoder:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._table.flags.writeable = False  # an unpickled array is writable again
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -455,8 +479,9 @@ class StaticEncoder:
             float32 array of shape ``(n, d)``, or ``(d,)`` when ``texts`` is a single string (or a 0-d array).
 
         Raises:
-            InvalidTypeError: (a TypeError) If ``texts`` is None or bytes, or an item is not a ``str`` (the message
-                names its index), or ``truncate_dim`` is not an int.
+            InvalidTypeError: (a TypeError) If ``texts`` is None, bytes, a mapping or a 2-D table (a DataFrame),
+                or an item is not a ``str`` (the message names its index), or ``truncate_dim`` or ``batch_size`` is
+                not an int.
             InvalidArgumentError: (a ValueError) If ``truncate_dim < 1`` or ``batch_size < 1``, or a text is not
                 valid Unicode, e.g. holds a lone surrogate (the message names its index).
             DimensionMismatchError: (a ValueError) If ``truncate_dim`` is larger than the model's :attr:`dim`.
@@ -464,6 +489,9 @@ class StaticEncoder:
         single = isinstance(texts, str) or (isinstance(texts, np.ndarray) and texts.ndim == 0)
         items = check_texts(texts)
         dim = self._check_dim(truncate_dim) if truncate_dim is not None else self.output_dim
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+            msg = f"batch_size must be an int >= 1 (texts tokenized per call), got {batch_size!r}."
+            raise InvalidTypeError(msg)
         if batch_size < 1:
             msg = f"batch_size must be >= 1, got {batch_size}."
             raise InvalidArgumentError(msg)

@@ -7,8 +7,9 @@ tokenizing the pieces separately gives exactly the whole text's tokens (:func:`p
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -39,6 +40,14 @@ def check_texts(texts: str | Iterable[str]) -> list[str]:
         return [texts]
     if texts is None or isinstance(texts, (bytes, bytearray, memoryview)):
         msg = f"texts must be a str or an iterable of str, got {type(texts).__name__}."
+        raise InvalidTypeError(msg)
+    if isinstance(texts, Mapping) or getattr(texts, "ndim", 1) >= 2:
+        # iterating a dict or a DataFrame gives its keys or column names, which would be embedded without a word
+        what = "a mapping (iterating it gives its keys)" if isinstance(texts, Mapping) else "a 2-D table"
+        msg = (
+            f"texts must be a str or a flat iterable of str, got {type(texts).__name__}, {what}. Pass one column "
+            "(df['text']) or list(d.values())."
+        )
         raise InvalidTypeError(msg)
     try:
         items = texts if isinstance(texts, list) else list(texts)
@@ -134,8 +143,14 @@ def piece_boundaries(tokenizer: Tokenizer) -> tuple[re.Pattern[str], ...]:
 
 def _fix(item: object) -> str:
     """What to do about a non-str item in ``texts``."""
-    if item is None or isinstance(item, (bytes, bytearray, memoryview)):
-        return "Decode bytes and drop None first."
+    if item is None or (isinstance(item, float) and math.isnan(item)) or type(item).__name__ in ("NAType", "NaTType"):
+        # str() would embed the word "nan" for every missing row
+        return (
+            "It is a missing value: drop the rows without text (series.dropna()) or fill them with '' (an empty "
+            "text embeds as a zero vector, which no search returns)."
+        )
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return "Decode bytes first (e.g. b.decode('utf-8'))."
     if isinstance(item, (list, tuple)) or getattr(item, "ndim", 0) >= 1:
         return "Pass a flat list of strings (a nested list or a 2-D array holds lists, not texts)."
     return "Convert it with str() if it is text."

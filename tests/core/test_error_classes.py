@@ -59,10 +59,31 @@ def test_both_adapters_raise_the_one_core_model_mismatch_error() -> None:
     assert issubclass(matryo.ModelMismatchError, ValueError)
 
 
+def test_pandas_missing_values_are_named_as_missing(tiny_model: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    encoder = StaticEncoder.from_pretrained(tiny_model)
+    for missing in (pd.NA, pd.NaT):
+        with pytest.raises(InvalidTypeError, match=r"texts\[1\] must be a str, .*It is a missing value"):
+            encoder.encode(pd.Series(["a", missing], dtype=object))
+
+
+def test_a_dataframe_or_a_dict_is_refused_not_embedded_as_its_column_names(tiny_model: Path) -> None:
+    # iterating them gives the column names or keys: encode(df) returned one vector of the word "text"
+    pd = pytest.importorskip("pandas")
+    encoder = StaticEncoder.from_pretrained(tiny_model)
+    frame = pd.DataFrame({"text": ["the cat", "a dog"]})
+    for texts, what in ((frame, "DataFrame, a 2-D table"), ({"the cat": 1}, "dict, a mapping")):
+        with pytest.raises(InvalidTypeError, match=rf"got {what}.*Pass one column \(df\['text'\]\)"):
+            encoder.encode(texts)  # type: ignore[arg-type]
+    assert encoder.encode(frame["text"]).shape == (2, encoder.dim)  # one column is a flat iterable of texts
+
+
 @pytest.mark.parametrize(
     ("texts", "fix"),
     [
-        (["a", None], "Decode bytes and drop None first."),
+        (["a", None], "It is a missing value: drop the rows without text (series.dropna()) or fill them with ''"),
+        (["a", float("nan")], "It is a missing value"),  # str() would embed the word "nan" for every missing row
+        (["a", b"bytes"], "Decode bytes first"),
         ([["a", "b"]], "Pass a flat list of strings"),
         ([np.array(["a", "b"])], "Pass a flat list of strings"),  # a row of a 2-D array
         (["a", 3], "Convert it with str() if it is text."),

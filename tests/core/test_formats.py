@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
 import re
 import socket
 import threading
@@ -19,6 +20,7 @@ from tests.conftest import make_tiny_model, make_tokenizer
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from matryo import ModelFormatError, ModelNotFoundError, StaticEncoder, hub
+from matryo.errors import InvalidArgumentError, InvalidTypeError
 from matryo.formats import IncompleteFolderError, find_model_files
 
 TEXTS = ["the cat read a file", "", "zebra dog", "python code search"]
@@ -190,6 +192,54 @@ def test_non_finite_rows_are_refused_at_load_naming_the_token_ids(tmp_path: Path
         StaticEncoder.from_pretrained(folder)
     with pytest.raises(ModelFormatError, match="token ids 7, 12"):
         StaticEncoder(table.astype(np.float32), make_tokenizer())
+
+
+def test_an_in_memory_table_is_read_only_so_widths_and_fingerprint_cannot_disagree(tmp_path: Path) -> None:
+    # the encoder kept a writable alias of the caller's array: an edit through it changed full-width vectors but
+    # not the cached narrower tables or the fingerprint
+    weights = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "m")).table.copy()
+    enc = StaticEncoder(weights, make_tokenizer())
+    assert not enc.table.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        enc.table[3] = 0.0
+    copy = pickle.loads(pickle.dumps(enc))  # noqa: S301  # a round trip of our own object
+    assert not copy.table.flags.writeable
+    assert weights.flags.writeable  # the caller's array is not changed
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"max_length": True}, InvalidTypeError, "max_length must be an int >= 1"),  # was 1 token, silently
+        ({"max_length": 128.0}, InvalidTypeError, "max_length must be an int >= 1"),
+        ({"max_length": "128"}, InvalidTypeError, "max_length must be an int >= 1"),
+        ({"max_length": 10**20}, InvalidArgumentError, "max_length must be between 1 and 2147483647"),
+        ({"max_length": 0}, InvalidArgumentError, "max_length must be between 1"),
+    ],
+)
+def test_constructor_arguments_of_the_wrong_type_are_named(
+    tmp_path: Path, kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    table = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "m")).table
+    with pytest.raises(error, match=re.escape(message)):
+        StaticEncoder(table, make_tokenizer(), **kwargs)
+    assert StaticEncoder(table, make_tokenizer(), max_length=np.int64(4)).max_length == 4
+
+
+def test_a_table_that_is_not_a_numpy_array_of_reals_is_named(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    table = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "m")).table
+    with pytest.raises(InvalidTypeError, match=r"got Tensor \(from torch: weight.detach\(\).cpu\(\).numpy\(\)\)"):
+        StaticEncoder(torch.from_numpy(table.copy()), make_tokenizer())  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match="table must be a 2-D numpy array .*got list"):
+        StaticEncoder(table.tolist(), make_tokenizer())  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match="got dtype complex64"):  # the imaginary part was dropped, warned only
+        StaticEncoder(table.astype(np.complex64), make_tokenizer())
+    enc = StaticEncoder(table, make_tokenizer())
+    for bad in (None, "64", 2.5, float("nan"), True):
+        with pytest.raises(InvalidTypeError, match="batch_size must be an int >= 1"):
+            enc.encode(TEXTS, batch_size=bad)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(enc.encode(TEXTS, batch_size=np.int64(2)), enc.encode(TEXTS))
 
 
 def test_non_finite_padding_rows_past_the_vocabulary_are_ignored(tmp_path: Path) -> None:
