@@ -20,7 +20,7 @@ from tests.conftest import TINY_WORDS, make_tiny_model
 from tests.langchain.helpers import ticks_during
 
 from langchain_matryo import MatryoEmbeddings, MatryoTwoStageRetriever
-from matryo import DimensionMismatchError
+from matryo import DimensionMismatchError, ModelMismatchError
 from matryo.cache import load_encoder
 from matryo.errors import InvalidArgumentError, InvalidTypeError
 from matryo.index import NumpyIndex
@@ -257,7 +257,7 @@ def test_invoke_overrides_k_multiplier_and_filter(first_pass: MatryoEmbeddings) 
 def test_search_kwargs_k_is_the_number_of_documents(first_pass: MatryoEmbeddings) -> None:
     store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
     retriever = MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 3})  # VectorStoreRetriever style
-    assert retriever.k == 3 and "k" not in retriever.search_kwargs
+    assert retriever.search_kwargs == {"k": 3}  # kept as given: it is read at every query
     assert len(retriever.invoke("cat")) == 3
     assert len(retriever.invoke("cat", search_kwargs={"k": 1})) == 1  # per call, as well
     assert len(MatryoTwoStageRetriever(vectorstore=store, k=2, search_kwargs={"k": 2}).invoke("cat")) == 2
@@ -276,13 +276,13 @@ def test_search_kwargs_changed_after_construction_are_read_at_query_time(first_p
     assert len(mutated.invoke("cat")) == 3
     copied = MatryoTwoStageRetriever(vectorstore=store).model_copy(update={"search_kwargs": {"k": 1}})
     assert len(copied.invoke("cat")) == 1
-    moved = MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 3})  # moved into k at construction ...
-    moved.search_kwargs["k"] = 2  # ... so a later search_kwargs k is not a conflict
-    assert len(moved.invoke("cat")) == 2
+    given_k = MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 3})  # k given in search_kwargs ...
+    given_k.search_kwargs["k"] = 2  # ... so a later search_kwargs k is not a conflict
+    assert len(given_k.invoke("cat")) == 2
     store.requests.clear()
     # rescore_multiplier in search_kwargs is the retriever's, never a store argument, wherever it is given
     given = MatryoTwoStageRetriever(vectorstore=store, k=2, search_kwargs={"rescore_multiplier": 1, "extra": 1})
-    assert given.rescore_multiplier == 1 and given.search_kwargs == {"extra": 1}
+    assert given.search_kwargs == {"rescore_multiplier": 1, "extra": 1}
     given.invoke("cat")
     given.search_kwargs["rescore_multiplier"] = 3
     given.invoke("cat")
@@ -300,7 +300,7 @@ def test_conflicting_k_raises_wherever_it_is_given_twice(first_pass: MatryoEmbed
     with pytest.raises(InvalidArgumentError, match=r"k=2 and search_kwargs=\{'k': 3\} disagree"):
         retriever.invoke("cat", k=2, search_kwargs={"k": 3})
     assert len(retriever.invoke("cat", k=2, search_kwargs={"k": 2})) == 2  # agreeing values are fine
-    with pytest.raises(InvalidArgumentError, match="rescore_multiplier=2 and search_kwargs"):
+    with pytest.raises(InvalidArgumentError, match=r"rescore_multiplier=2.0 and search_kwargs"):
         MatryoTwoStageRetriever(vectorstore=store, rescore_multiplier=2, search_kwargs={"rescore_multiplier": 3})
 
 
@@ -308,16 +308,31 @@ def test_configurable_search_kwargs_set_k_as_for_vector_store_retrievers(first_p
     # LangChain's documented way to pick k per call: configurable_fields(search_kwargs=...); it rebuilds the
     # retriever from all of its fields plus the configured search_kwargs
     store = InMemoryVectorStore.from_texts(TEXTS, first_pass, ids=IDS)
-    for retriever in (
-        MatryoTwoStageRetriever(vectorstore=store),
-        MatryoTwoStageRetriever(vectorstore=store, k=6),
-        MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 5}),
+    for retriever, built in (
+        (MatryoTwoStageRetriever(vectorstore=store), 4),
+        (MatryoTwoStageRetriever(vectorstore=store, k=4), 4),  # k set to the default: as if not set
+        (MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 5}), 5),
     ):
         configurable = retriever.configurable_fields(search_kwargs=ConfigurableField(id="search_kwargs"))
         assert len(configurable.invoke("cat", config={"configurable": {"search_kwargs": {"k": 2}}})) == 2
-        assert len(configurable.invoke("cat")) == retriever.k  # unconfigured: the retriever as built
+        assert len(configurable.invoke("cat")) == built  # unconfigured: the retriever as built
     configurable = MatryoTwoStageRetriever(vectorstore=store).configurable_fields(k=ConfigurableField(id="k"))
     assert len(configurable.invoke("cat", config={"configurable": {"k": 3}})) == 3
+    # k given in two places with different values raises, as without configurable_fields: a configured k used to
+    # be overridden by a search_kwargs k without a word (and a configured search_kwargs k by an explicit k field)
+    keyed = MatryoTwoStageRetriever(vectorstore=store)
+    keyed.search_kwargs["k"] = 3
+    for configurable, config in (
+        (keyed.configurable_fields(k=ConfigurableField(id="k")), {"k": 7}),
+        (
+            MatryoTwoStageRetriever(vectorstore=store, k=6).configurable_fields(
+                search_kwargs=ConfigurableField(id="search_kwargs")
+            ),
+            {"search_kwargs": {"k": 2}},
+        ),
+    ):
+        with pytest.raises(InvalidArgumentError, match=r"k=\d and search_kwargs=\{'k': \d\} disagree"):
+            configurable.invoke("cat", config={"configurable": config})
 
 
 def test_filter_given_twice_raises_like_k(first_pass: MatryoEmbeddings) -> None:
@@ -334,13 +349,17 @@ def test_filter_given_twice_raises_like_k(first_pass: MatryoEmbeddings) -> None:
     same = MatryoTwoStageRetriever(vectorstore=store, k=6, filter=only_a, search_kwargs={"filter": only_a})
     assert {d.metadata["group"] for d in same.invoke("cat")} == {"a"}
     moved = MatryoTwoStageRetriever(vectorstore=store, k=6, search_kwargs={"filter": only_b})
-    assert moved.filter is only_b and {d.metadata["group"] for d in moved.invoke("cat")} == {"b"}
+    assert moved.filter is None and {d.metadata["group"] for d in moved.invoke("cat")} == {"b"}
     same.search_kwargs["filter"] = only_b
     with pytest.raises(InvalidArgumentError, match="disagree"):
         same.invoke("cat")
     with pytest.raises(InvalidArgumentError, match="disagree"):
         moved.invoke("cat", filter=only_a, search_kwargs={"filter": only_b})
     assert {d.metadata["group"] for d in moved.invoke("cat", filter=only_a)} == {"a"}  # a per-call override
+    # search_kwargs is the whole set, as for VectorStoreRetriever: replacing it drops the filter it held (the
+    # filter used to move into the field at construction and stay)
+    moved.search_kwargs = {"k": 6}
+    assert moved.search_kwargs == {"k": 6} and {d.metadata["group"] for d in moved.invoke("cat")} == {"a", "b"}
 
 
 def test_unknown_or_misleading_arguments_are_refused(first_pass: MatryoEmbeddings) -> None:
@@ -555,6 +574,32 @@ def test_store_without_matryo_embeddings_needs_embeddings(first_pass: MatryoEmbe
     assert MatryoTwoStageRetriever(vectorstore=store, embeddings=first_pass).embeddings is first_pass
 
 
+def test_assigning_a_store_or_embeddings_runs_the_constructors_checks(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # assignment and model_copy skipped them: a store of another model was used without a word, and
+    # embeddings=None (documented as "use the store's") ended in a bare AssertionError
+    first = MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=32)
+    store = InMemoryVectorStore.from_texts(TEXTS, first, ids=IDS)
+    other = MatryoEmbeddings(model=str(make_tiny_model(tmp_path / "other", dim=64, seed=99)), truncate_dim=32)
+    foreign = InMemoryVectorStore.from_texts(TEXTS, other, ids=IDS)
+    retriever = MatryoTwoStageRetriever(vectorstore=store)
+    expected = [d.id for d in retriever.invoke("cat")]
+    retriever.embeddings = None
+    assert retriever.embeddings is first and [d.id for d in retriever.invoke("cat")] == expected
+    with pytest.raises(ModelMismatchError, match="same model"):
+        retriever.vectorstore = foreign
+    assert retriever.vectorstore is store and retriever.embeddings is first  # a refused change changes nothing
+    with pytest.raises(ModelMismatchError, match="same model"):
+        retriever.embeddings = other
+    with pytest.raises(ModelMismatchError, match="same model"):
+        retriever.model_copy(update={"embeddings": other})
+    with pytest.raises(DimensionMismatchError, match="32-d vectors"):
+        retriever.model_copy(update={"embeddings": MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=16)})
+    with pytest.raises(ValueError, match="greater than 0"):
+        retriever.model_copy(update={"k": 0})
+    copied = retriever.model_copy(update={"vectorstore": foreign, "embeddings": None})
+    assert copied.embeddings is other and copied.vectorstore is foreign and retriever.vectorstore is store
+
+
 def test_mismatched_embeddings_are_rejected_up_front(tiny_model_dir: Path, tmp_path: Path) -> None:
     store = InMemoryVectorStore(MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=32))
     with pytest.raises(DimensionMismatchError, match="32-d vectors"):
@@ -562,10 +607,10 @@ def test_mismatched_embeddings_are_rejected_up_front(tiny_model_dir: Path, tmp_p
             vectorstore=store, embeddings=MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=16)
         )
     other = make_tiny_model(tmp_path / "other", dim=64, seed=99)
-    with pytest.raises(ValueError, match="same model"):
+    with pytest.raises(ModelMismatchError, match="same model"):  # as the Chroma and LanceDB adapters raise
         MatryoTwoStageRetriever(vectorstore=store, embeddings=MatryoEmbeddings(model=str(other), truncate_dim=32))
     cut = MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=32, max_length=3)  # same folder, other cut-off
-    with pytest.raises(InvalidArgumentError, match=r"with max_length=None but embeddings= uses .* with max_length=3"):
+    with pytest.raises(ModelMismatchError, match=r"with max_length=None but embeddings= uses .* with max_length=3"):
         MatryoTwoStageRetriever(vectorstore=store, embeddings=cut)
 
 

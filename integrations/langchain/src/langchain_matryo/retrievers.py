@@ -20,8 +20,8 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator
 
 from langchain_matryo.embeddings import MatryoEmbeddings, refuse_bool
-from matryo import DimensionMismatchError, StaticEncoder
+from matryo import DimensionMismatchError, ModelMismatchError, StaticEncoder
 from matryo.errors import InvalidArgumentError, InvalidTypeError, MissingVectorError
 from matryo.search import (
     DEFAULT_RESCORE_MULTIPLIER,
@@ -44,6 +44,9 @@ from matryo.search import (
     shown_ids,
 )
 from matryo.vectors import truncate
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["MatryoTwoStageRetriever"]
 
@@ -174,29 +177,28 @@ class MatryoTwoStageRetriever(BaseRetriever):
     _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, **kwargs: Any) -> None:
-        search = kwargs.get("search_kwargs")
-        moved: set[str] = set()
         # Every field given: a rebuild from another instance's state (configurable_fields passes all the old
-        # values plus the configured ones), where search_kwargs' k (say) is the new setting, not a second one.
+        # values plus the configured ones). Which of them the user had set is lost, so a field at its default is
+        # taken as not set: search_kwargs={"k": 2} configured over a default k is the new setting, not a conflict.
         rebuild = kwargs.keys() >= type(self).model_fields.keys()
-        if isinstance(search, dict) and any(name in search for name in _PLAN_KEYS):
-            # VectorStoreRetriever's habit: search_kwargs={"k": 3} is the number of documents (and so on).
-            search = dict(search)
-            for name in _PLAN_KEYS:
-                if name not in search:
-                    continue
-                value = search.pop(name)
-                if kwargs.get(name) is not None and not _same(kwargs[name], value) and not rebuild:
-                    raise _disagree(name, kwargs[name], "search_kwargs", value)
-                if kwargs.get(name) is None or rebuild:
-                    kwargs[name] = value
-                    moved.add(name)
-            kwargs = {**kwargs, "search_kwargs": search}
         super().__init__(**kwargs)
-        # A value moved out of search_kwargs was not set by the user as a field: a later search_kwargs["k"] = 2
-        # must not "disagree" with it (see _settings).
-        self.__pydantic_fields_set__.difference_update(moved)
-        # Checked here rather than in a validator so that DimensionMismatchError reaches the caller unwrapped.
+        if rebuild:
+            defaults = {
+                name: field.get_default(call_default_factory=True) for name, field in type(self).model_fields.items()
+            }
+            self.__pydantic_fields_set__.difference_update(
+                name for name in _PLAN_KEYS if _same(getattr(self, name), defaults[name])
+            )
+        self._check_stages()
+        self._plan({})  # settings that can only fail at query time (k given twice, ...) fail here already
+
+    def _check_stages(self) -> None:
+        """Resolve ``embeddings`` (``None``: the store's) and check it fits the store: width and model.
+
+        Run at construction and whenever ``vectorstore`` or ``embeddings`` is assigned (or changed by
+        ``model_copy(update=...)``). Checked here rather than in a validator so that DimensionMismatchError
+        reaches the caller unwrapped.
+        """
         store_embeddings = getattr(self.vectorstore, "embeddings", None)
         if self.embeddings is None:
             if not isinstance(store_embeddings, MatryoEmbeddings):
@@ -206,7 +208,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
                     "with the settings the store was built with."
                 )
                 raise InvalidArgumentError(msg)
-            self.embeddings = store_embeddings
+            self.__dict__["embeddings"] = store_embeddings  # past __setattr__: already a validated instance
         elif isinstance(store_embeddings, MatryoEmbeddings) and store_embeddings is not self.embeddings:
             if store_embeddings.dim != self.embeddings.dim:
                 msg = (
@@ -224,8 +226,34 @@ class MatryoTwoStageRetriever(BaseRetriever):
                     f"The vector store was built with model {store_model} but embeddings= uses {given_model}. "
                     "Use the same model (and max_length) for both stages."
                 )
-                raise InvalidArgumentError(msg)
-        self._plan({})  # settings that can only fail at query time fail here already
+                raise ModelMismatchError(msg)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning ``vectorstore`` or ``embeddings`` runs the constructor's checks; a failing one changes nothing."""
+        if name not in ("vectorstore", "embeddings"):
+            super().__setattr__(name, value)
+            return
+        before = {key: self.__dict__[key] for key in ("vectorstore", "embeddings")}
+        super().__setattr__(name, value)
+        try:
+            self._check_stages()
+        except Exception:
+            self.__dict__.update(before)
+            raise
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Copy; an ``update`` is validated and checked as by the constructor (pydantic's does neither).
+
+        Args:
+            update: New field values; unknown names and invalid values raise as in the constructor.
+            deep: Ignored when ``update`` is given (the copy shares the store, as :meth:`__deepcopy__` does).
+
+        Returns:
+            The copy.
+        """
+        if update:
+            return type(self)(**{**{name: getattr(self, name) for name in self.model_fields_set}, **update})
+        return super().model_copy(deep=deep)
 
     def __getstate__(self) -> dict[Any, Any]:
         """Pickle without the lock and the vector cache (both rebuilt empty on unpickling)."""
@@ -258,8 +286,9 @@ class MatryoTwoStageRetriever(BaseRetriever):
 
     @property
     def _first_pass_embeddings(self) -> MatryoEmbeddings:
-        assert self.embeddings is not None  # set in __init__; narrows the type
-        return self.embeddings
+        if self.embeddings is None:  # only a model_construct()ed retriever skips _check_stages
+            self._check_stages()
+        return cast("MatryoEmbeddings", self.embeddings)
 
     @classmethod
     def from_documents(
