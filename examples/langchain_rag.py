@@ -118,8 +118,22 @@ def main() -> None:
 
         width = min(128, MatryoEmbeddings(model=args.model).dim)  # a 128-d prefix (narrower models: all of it)
         first_pass = MatryoEmbeddings(model=args.model, truncate_dim=width)
-        store = Chroma(collection_name="stdlib_docs", embedding_function=first_pass, persist_directory=args.persist_dir)
+        # The model is recorded with the collection: nothing else tells a reopened store which model made its
+        # vectors, and another model's queries would be compared with them without an error.
+        model = {"matryo_fingerprint": first_pass.encoder.fingerprint, "matryo_dim": width}
+        store = Chroma(
+            collection_name="stdlib_docs",
+            embedding_function=first_pass,
+            persist_directory=args.persist_dir,
+            collection_metadata=model,
+        )
         reused = store._collection.count()
+        recorded = {key: (store._collection.metadata or {}).get(key) for key in model}
+        if reused and recorded != model:
+            raise SystemExit(
+                f"The index in {args.persist_dir} was built with another model ({recorded}; this run: {model}). "
+                "Run with the --model it was built with, or delete the folder to index again."
+            )
         if reused == 0:  # first run: index; later runs reuse the stored vectors
             store.add_documents(chunks)
         retriever = MatryoTwoStageRetriever(vectorstore=store, k=args.k)

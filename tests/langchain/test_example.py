@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.conftest import make_tiny_model
 from tests.langchain.helpers import needs_default_model
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "langchain_rag.py"
@@ -48,6 +49,11 @@ def test_example_runs_with_a_tiny_model_in_memory_and_in_chroma(
     assert "indexed in" in first_out and "reused" not in first_out
     assert "indexed in" not in again_out  # the second run indexes nothing
     assert re.search(r"reused \d+ records from ", again_out)
+    # another model of the same width over the same index: its queries would be compared with the stored
+    # vectors of the first model, returning unrelated passages with confident scores
+    other = make_tiny_model(tmp_path / "other", dim=64, seed=99)
+    with pytest.raises(SystemExit, match=r"was built with another model .*Run with the --model it was built with"):
+        _run(monkeypatch, capsys, "--model", str(other), "--persist-dir", str(tmp_path / "chroma"), "read a gzip file")
 
 
 @needs_default_model
