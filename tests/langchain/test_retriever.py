@@ -512,6 +512,31 @@ async def test_ainvoke_rescores_off_the_event_loop(first_pass: MatryoEmbeddings)
     assert ticks >= 5, f"the loop ticked {ticks} times in {seconds:.3f}s while ainvoke ran"
 
 
+@pytest.mark.anyio
+async def test_ainvoke_runs_the_in_memory_first_pass_off_the_event_loop(first_pass: MatryoEmbeddings) -> None:
+    # InMemoryVectorStore's async search scans its documents on the event loop; one candidate to rescore, so
+    # the first pass is the whole work here
+    rng = np.random.default_rng(6)
+    store = InMemoryVectorStore.from_texts([" ".join(rng.choice(WORDS, size=4)) for _ in range(80_000)], first_pass)
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=1, rescore_multiplier=1)
+
+    async def blocking() -> object:  # the store's own async first pass, as the retriever called it
+        query = first_pass.embed_query("cat and dog")
+        return await store.asimilarity_search_by_vector(query, k=1)
+
+    blocked_ticks, blocked_seconds = await ticks_during(blocking)
+    ticks, seconds = await ticks_during(lambda: retriever.ainvoke("cat and dog"))
+    assert blocked_seconds > 0.03 and seconds > 0.03, "the workload is too small to show anything"
+    assert blocked_ticks <= 1
+    assert ticks >= 5, f"the loop ticked {ticks} times in {seconds:.3f}s while ainvoke ran"
+
+
+def test_invoke_takes_langchains_verbose(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, ids=IDS)
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=2)
+    assert retriever.invoke("cat", verbose=True) == retriever.invoke("cat")  # was "Unknown argument(s) ['verbose']"
+
+
 # ------------------------------------------------------------------ bad input
 
 

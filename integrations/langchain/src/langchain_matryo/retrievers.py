@@ -419,6 +419,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
         ``rescore_multiplier`` and ``filter`` are taken out and the rest goes to the store.
         """
         call = dict(overrides)
+        call.pop("verbose", None)  # BaseRetriever.invoke reads it for its callbacks and passes it on
         nested = call.pop("search_kwargs", None) or {}
         if not isinstance(nested, dict):
             msg = f"search_kwargs must be a dict of store arguments, got {type(nested).__name__}: {nested!r:.60}."
@@ -480,6 +481,10 @@ class MatryoTwoStageRetriever(BaseRetriever):
     async def _afirst_pass(
         self, query: str, prefix: NDArray[np.float32], n: int, kwargs: dict[str, Any]
     ) -> list[Document]:
+        if _ignores_store_kwargs(self.vectorstore):
+            # InMemoryVectorStore's async search runs its numpy scan on the event loop (tenths of a second at
+            # 20k documents): run the sync one in a worker thread, as the encoding and rescoring are
+            return await asyncio.to_thread(self._first_pass, query, prefix, n, kwargs)
         try:
             return await self.vectorstore.asimilarity_search_by_vector(prefix[0].tolist(), k=n, **kwargs)
         except NotImplementedError:
