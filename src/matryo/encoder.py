@@ -699,7 +699,7 @@ class StaticEncoder:
                 ids = ids[-keep:] if left else ids[:keep]
             if ids:
                 self._fill_rows(table, [ids])
-                total += table.take(ids, axis=0).sum(axis=0, dtype=np.float64)
+                total += pooling.sum_rows(ids, table)
                 count += len(ids)
             if limit is not None and count >= limit:
                 break

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["batch_bounds", "normalize_rows", "pool_into"]
+__all__ = ["batch_bounds", "normalize_rows", "pool_into", "sum_rows"]
 
 SHORT_MAX = 32  # texts up to this many tokens are pooled in length buckets, longer ones one by one
 BUCKET_BYTES = 4 << 20  # cap on the gather temporary of one bucket step
@@ -34,6 +34,21 @@ def pool_into(ids: list[list[int]], table: NDArray[np.float32], out: NDArray[np.
         else:
             for r in group:
                 out[r] = table.take(ids[r], axis=0).sum(axis=0) / length
+
+
+def sum_rows(ids: list[int], table: NDArray[np.float32], *, block: int = 2048) -> NDArray[np.float64]:
+    """The float64 sum of ``table``'s rows over ``ids`` (repeats counted), as counts times distinct rows.
+
+    A long text repeats its tokens, so its rows are summed once per distinct id, weighted by its count: the
+    temporaries scale with the distinct ids (in blocks of ``block`` rows), not with the text's length, and the
+    sum is exact to float64 rounding.
+    """
+    unique, counts = np.unique(np.asarray(ids, dtype=np.intp), return_counts=True)
+    total = np.zeros(table.shape[1], dtype=np.float64)
+    for start in range(0, unique.shape[0], block):
+        rows = table[unique[start : start + block]].astype(np.float64)
+        total += counts[start : start + block].astype(np.float64) @ rows
+    return total
 
 
 def batch_bounds(texts: list[str], batch_size: int) -> list[int]:

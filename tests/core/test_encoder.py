@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import make_tiny_model
+from tests.conftest import make_tiny_model, traced_peak
 
 import matryo.encoder as encoder_module
 from matryo import StaticEncoder, pooling
@@ -213,6 +213,19 @@ def test_long_text_pieces_match_whole_text_tokenization(encoder: StaticEncoder) 
     expected = encoder.table[ids].astype(np.float64).mean(axis=0)  # float64: 10^5 float32 adds drift by 1e-4
     expected /= np.linalg.norm(expected)
     np.testing.assert_allclose(encoder.encode(text), expected, atol=1e-6)
+
+
+def test_long_text_memory_scales_with_its_distinct_tokens_not_its_length(tmp_path: Path) -> None:
+    # each ~100k-character piece gathered a row per token (tokens x dim x 4 bytes: 44 MB here at 512-d);
+    # rows are now summed once per distinct id, times its count
+    enc = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "wide", dim=512))
+    text = "cat dog tree gzip " * 15_000  # 270k characters, 60k tokens, 4 distinct ids
+    ids = enc.tokenizer.encode(text, add_special_tokens=False).ids
+    exact = enc.table[ids].astype(np.float64).mean(axis=0)
+    enc.encode(text)  # fills the word cache and the prefix tables outside the measurement
+    vector, peak = traced_peak(lambda: enc.encode(text, normalize=False))
+    np.testing.assert_allclose(vector, exact, rtol=1e-6, atol=1e-7)
+    assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB"
 
 
 def test_long_text_respects_stored_truncation(tmp_path: Path) -> None:
