@@ -9,20 +9,17 @@ import numpy as np
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
+from matryo import __version__
 from matryo.formats import save_table
 
 __all__ = ["save_static_model"]
 
-_MODULES = [
-    {
-        "idx": 0,
-        "name": "0",
-        "path": "",
-        "type": "sentence_transformers.sentence_transformer.modules.static_embedding.StaticEmbedding",
-    }
-]
+# The class path every sentence-transformers release resolves (3.x-5.x define it, 6.x maps it to its new module
+# without a warning); the 6.x path would not load in 5.x and earlier. StaticEncoder.save_pretrained writes it too.
+_MODULES = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.StaticEmbedding"}]
 _CONFIG = {
-    "__version__": {"sentence_transformers": "6.2.0", "matryo": "0.1.0"},
+    # the sentence-transformers version whose format the folder follows (not an installed one), and matryo's
+    "__version__": {"sentence_transformers": "6.2.0", "matryo": __version__},
     "model_type": "SentenceTransformer",
     "prompts": {"query": "", "document": ""},
     "default_prompt_name": None,
