@@ -14,8 +14,8 @@ from matryo.formats import save_table
 
 __all__ = ["save_static_model"]
 
-# The class path every sentence-transformers release resolves (3.x-5.x define it, 6.x maps it to its new module
-# without a warning); the 6.x path would not load in 5.x and earlier. StaticEncoder.save_pretrained writes it too.
+# The class path every sentence-transformers release with StaticEmbedding resolves (3.x-5.x define it, 6.x maps it
+# to its new module without a warning); the 6.x path would not load before 6.0. StaticEncoder.save_pretrained writes it.
 _MODULES = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.StaticEmbedding"}]
 _CONFIG = {
     # the sentence-transformers version whose format the folder follows (not an installed one), and matryo's
