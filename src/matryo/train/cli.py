@@ -390,9 +390,11 @@ def run(args: argparse.Namespace) -> int:
         MissingExtraError: If torch is not installed, or the default teacher's package (whose tokenizer every run
             uses) when ``--teacher`` is not given.
         InvalidArgumentError: If the training pairs cannot fill one batch (checked before the teacher pass; the
-            message names each pair file's training pairs and the batch size that fits) or ``--skip-sources``
-            names no pair file.
-        SystemExit: With an ``error: ...`` message when ``--out``, ``--data``, a pair file or an option is unusable.
+            message names each pair file's training pairs and the batch size that fits), or the loss becomes NaN
+            or infinite (a diverged run: nothing is saved).
+        SystemExit: With an ``error: ...`` message when ``--out``, ``--data``, a pair file, ``--skip-sources`` or
+            an option is unusable (checked before the data is read, except a bad pair line), or writing the
+            model failed.
     """
     from matryo.train._torch import log, require_torch
 
