@@ -183,11 +183,9 @@ class MatryoTwoStageRetriever(BaseRetriever):
         rebuild = kwargs.keys() >= type(self).model_fields.keys()
         super().__init__(**kwargs)
         if rebuild:
-            defaults = {
-                name: field.get_default(call_default_factory=True) for name, field in type(self).model_fields.items()
-            }
+            fields = type(self).model_fields
             self.__pydantic_fields_set__.difference_update(
-                name for name in _PLAN_KEYS if _same(getattr(self, name), defaults[name])
+                name for name in _PLAN_KEYS if _same(getattr(self, name), fields[name].get_default())
             )
         self._check_stages()
         self._plan({})  # settings that can only fail at query time (k given twice, ...) fail here already
