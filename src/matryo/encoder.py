@@ -480,8 +480,8 @@ class StaticEncoder:
 
         Raises:
             InvalidTypeError: (a TypeError) If ``texts`` is None, bytes, a mapping or a 2-D table (a DataFrame),
-                or an item is not a ``str`` (the message names its index), or ``truncate_dim`` or ``batch_size`` is
-                not an int.
+                or an item is not a ``str`` (the message names its index), ``truncate_dim`` or ``batch_size`` is
+                not an int, or ``normalize`` is not a bool.
             InvalidArgumentError: (a ValueError) If ``truncate_dim < 1`` or ``batch_size < 1``, or a text is not
                 valid Unicode, e.g. holds a lone surrogate (the message names its index).
             DimensionMismatchError: (a ValueError) If ``truncate_dim`` is larger than the model's :attr:`dim`.
@@ -495,6 +495,9 @@ class StaticEncoder:
         if batch_size < 1:
             msg = f"batch_size must be >= 1, got {batch_size}."
             raise InvalidArgumentError(msg)
+        if not isinstance(normalize, (bool, np.bool_)):  # "no" or 0.0 read as truthiness normalised silently
+            msg = f"normalize must be True or False, got {normalize!r}."
+            raise InvalidTypeError(msg)
         out = np.zeros((len(items), dim), dtype=np.float32)
         table = self._prefix_table(dim)
         bar = _progress(len(items)) if show_progress_bar else None

@@ -240,6 +240,10 @@ def test_a_table_that_is_not_a_numpy_array_of_reals_is_named(tmp_path: Path) -> 
         with pytest.raises(InvalidTypeError, match="batch_size must be an int >= 1"):
             enc.encode(TEXTS, batch_size=bad)  # type: ignore[arg-type]
     np.testing.assert_array_equal(enc.encode(TEXTS, batch_size=np.int64(2)), enc.encode(TEXTS))
+    for bad in ("no", 0.0, None):  # read as truthiness: "no" normalised
+        with pytest.raises(InvalidTypeError, match="normalize must be True or False"):
+            enc.encode(TEXTS, normalize=bad)  # type: ignore[call-overload]
+    np.testing.assert_array_equal(enc.encode(TEXTS, normalize=np.bool_(False)), enc.encode(TEXTS, normalize=False))
 
 
 def test_non_finite_padding_rows_past_the_vocabulary_are_ignored(tmp_path: Path) -> None:
