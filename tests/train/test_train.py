@@ -866,7 +866,15 @@ def test_export_writes_a_card_stub_only_where_there_is_none(tmp_path, capsys):
 
     argv = _tiny_cli_argv(tmp_path)
     assert main(argv) == 0
-    assert "training_info.json" in (tmp_path / "m" / "README.md").read_text()
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert "training_info.json" in card
+    # what it was trained on, with the reminder to credit the sources (the shared data's README asks for it)
+    data = (tmp_path / "data").resolve()
+    assert (
+        f"## Training data\n\nTrained by `python -m matryo.train` on the (query, positive) pairs of wikipedia in "
+        f"{data}." in card
+    )
+    assert "Credit each source, and follow its licence" in card
     (tmp_path / "m" / "README.md").write_text("card of the first model")
     capsys.readouterr()
     assert main([*argv, "--overwrite"]) == 0

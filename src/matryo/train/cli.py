@@ -514,7 +514,13 @@ def run(args: argparse.Namespace) -> int:
         dtype = "float32"
     try:
         _remove_other_layouts(Path(args.out))
-        out = save_static_model(args.out, weights, tokenizer, dtype)
+        left_out = [pairs.source_names[i] for i in skipped]
+        trained_on = [name for name in pairs.source_names if name not in left_out]
+        data = (
+            f"Trained by `python -m matryo.train` on the (query, positive) pairs of {', '.join(trained_on)} in "
+            f"{Path(args.data).resolve()}" + (f" (left out: {', '.join(left_out)})." if left_out else ".")
+        )
+        out = save_static_model(args.out, weights, tokenizer, dtype, data=data)
     except OSError as exc:
         msg = f"error: writing the model to {args.out} failed ({exc}); the trained table is lost: fix it and re-run"
         raise SystemExit(msg) from exc

@@ -61,13 +61,26 @@ from sentence_transformers import SentenceTransformer
 model = SentenceTransformer("path/to/this/folder", device="cpu").float()
 ```
 """
+_DATA = """
+## Training data
+
+{data}
+
+Credit each source, and follow its licence, wherever this model is published: the licences are those of the pair
+files (for matryo's own data, see the README of the folder they came from).
+"""
 _ST_FLOAT32 = """
 With sentence-transformers: `SentenceTransformer("path/to/this/folder", device="cpu")`.
 """
 
 
 def save_static_model(
-    folder: str | Path, weights: NDArray[np.floating], tokenizer: Tokenizer, dtype: str = "float16"
+    folder: str | Path,
+    weights: NDArray[np.floating],
+    tokenizer: Tokenizer,
+    dtype: str = "float16",
+    *,
+    data: str | None = None,
 ) -> Path:
     """Save ``modules.json``, ``config_sentence_transformers.json``, ``model.safetensors`` and ``tokenizer.json``.
 
@@ -81,6 +94,8 @@ def save_static_model(
         weights: The (vocab, dim) table.
         tokenizer: The tokenizer (its padding/truncation are cleared on a copy).
         dtype: ``"float16"`` or ``"float32"``.
+        data: What the model was trained on (a sentence or two), written into a new card's "Training data"
+            section with a reminder to credit the sources; ``None`` writes no such section.
 
     Returns:
         The folder path.
@@ -115,5 +130,8 @@ def save_static_model(
     card = out / "README.md"
     if not card.exists():
         note = _ST_FLOAT16 if dtype == "float16" else _ST_FLOAT32
-        card.write_text(_CARD.format(rows=tensor.shape[0], dim=tensor.shape[1], dtype=dtype, st_note=note))
+        text = _CARD.format(rows=tensor.shape[0], dim=tensor.shape[1], dtype=dtype, st_note=note)
+        if data is not None:
+            text += _DATA.format(data=data)
+        card.write_text(text)
     return out
