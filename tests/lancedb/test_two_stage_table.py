@@ -331,6 +331,11 @@ def test_arrow_rows_with_a_non_string_text_or_id_are_refused_as_dicts_are(
     with pytest.raises(TypeError, match="Column 'id' holds string values, but this table's 'id' column is int64"):
         ints.add(pa.table({"id": ["7"], "text": ["cat"]}))
     assert ints.add(pa.table({"id": pa.array([7], pa.int32()), "text": pa.array(["cat"], pa.large_string())})) == 1
+    # dictionary-encoded strings (a pandas category, Parquet read_dictionary) are strings, not refused
+    encoded = pa.table(
+        {"id": pa.array(["d1", "d2"]).dictionary_encode(), "text": pa.array(["a", "b"]).dictionary_encode()}
+    )
+    assert tbl.add(encoded) == 2 and sorted(r["text"] for r in tbl.table.search().limit(5).to_list()) == ["a", "b"]
 
 
 def test_a_second_handle_sees_writes_as_the_readme_says(tiny64: Path, tmp_path: Path) -> None:

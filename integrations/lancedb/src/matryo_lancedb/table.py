@@ -52,7 +52,12 @@ _QUERY_CHUNK = 128  # queries per LanceDB multi-vector query in search_batch
 
 
 def _kind(type_: pa.DataType) -> str:
-    """A column type's family for the id and text checks: string, integer, null, or the type itself."""
+    """A column type's family for the id and text checks: string, integer, null, or the type itself.
+
+    A dictionary-encoded column (a pandas category, a Parquet column read with ``read_dictionary``) is its values.
+    """
+    if pa.types.is_dictionary(type_):
+        return _kind(type_.value_type)
     if pa.types.is_string(type_) or pa.types.is_large_string(type_) or pa.types.is_string_view(type_):
         return "string"
     if pa.types.is_integer(type_):
