@@ -968,6 +968,16 @@ def test_a_diverged_run_stops_and_saves_nothing(tmp_path):
         save_static_model(tmp_path / "bigger", big, tok)
 
 
+def test_time_budget_inf_means_no_limit_and_is_written_as_text(tmp_path):
+    # training_info.json is strict JSON now, and json.dumps(allow_nan=False) failed after the model was saved
+    pytest.importorskip("torch")
+    from matryo.train import main
+
+    assert main([*_tiny_cli_argv(tmp_path), "--time-budget", "inf"]) == 0
+    info = json.loads((tmp_path / "m" / "training_info.json").read_text())
+    assert info["args"]["time_budget"] == "inf" and info["steps"] > 1
+
+
 def test_a_table_that_overflows_float16_is_saved_in_float32(tmp_path, monkeypatch, capsys):
     pytest.importorskip("torch")
     import matryo.train.loop as loop

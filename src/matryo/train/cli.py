@@ -527,7 +527,12 @@ def run(args: argparse.Namespace) -> int:
     if card_kept:
         log(f"warning: kept the README.md already in {out}; it may describe an earlier model, so update it")
     info = {
-        "args": {k: v for k, v in vars(args).items() if k != "func"},
+        # strict JSON: a non-finite option (--time-budget inf, "no limit") is written as its text
+        "args": {
+            k: str(v) if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in vars(args).items()
+            if k != "func"
+        },
         "pairs_cache": cache_info,
         "trained_dims": list(dims),
         "heldout_ndcg@10": {k: round(v, 4) for k, v in scores.items()},
