@@ -47,8 +47,9 @@ from matryo.texts import SPLIT_DISAGREES, check_texts, check_unicode, piece_boun
 
 __all__ = ["DEFAULT_MODEL_PATH", "StaticEncoder"]
 
-#: Largest max_length (the tokenizers library stores it in 32 bits).
-_MAX_TOKENS = 2**31 - 1
+#: Largest max_length (the tokenizers library stores it as a 64-bit usize; model2vec configs use huge values for
+#: "never cut").
+_MAX_TOKENS = 2**64 - 1
 
 #: Rows per block of the load-time finite check (a few MB of temporaries for any width).
 _FINITE_BLOCK = 8192
@@ -123,7 +124,7 @@ class StaticEncoder:
                 ``weight.detach().cpu().numpy()``), or ``max_length`` or ``truncate_dim`` is not an int.
             ModelFormatError: If the table is not 2-D, has fewer rows than the tokenizer's highest token id + 1
                 (extra rows, as in a padded table, are ignored), or holds NaN or infinity in a row a token uses.
-            InvalidArgumentError: If ``max_length`` is not in ``1..2**31-1`` or ``truncate_dim < 1``.
+            InvalidArgumentError: If ``max_length`` is not in ``1..2**64-1`` or ``truncate_dim < 1``.
             DimensionMismatchError: If ``truncate_dim`` is larger than the table's width.
 
         Warns:

@@ -7,6 +7,7 @@ import json
 import pickle
 import re
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -213,7 +214,7 @@ def test_an_in_memory_table_is_read_only_so_widths_and_fingerprint_cannot_disagr
         ({"max_length": True}, InvalidTypeError, "max_length must be an int >= 1"),  # was 1 token, silently
         ({"max_length": 128.0}, InvalidTypeError, "max_length must be an int >= 1"),
         ({"max_length": "128"}, InvalidTypeError, "max_length must be an int >= 1"),
-        ({"max_length": 10**20}, InvalidArgumentError, "max_length must be between 1 and 2147483647"),
+        ({"max_length": 10**20}, InvalidArgumentError, "max_length must be between 1 and 18446744073709551615"),
         ({"max_length": 0}, InvalidArgumentError, "max_length must be between 1"),
     ],
 )
@@ -224,6 +225,9 @@ def test_constructor_arguments_of_the_wrong_type_are_named(
     with pytest.raises(error, match=re.escape(message)):
         StaticEncoder(table, make_tokenizer(), **kwargs)
     assert StaticEncoder(table, make_tokenizer(), max_length=np.int64(4)).max_length == 4
+    # "never cut" as model2vec configs and users write it (2**31 and sys.maxsize were refused for a while)
+    for huge in (2**31, sys.maxsize, 2**64 - 1):
+        assert StaticEncoder(table, make_tokenizer(), max_length=huge).encode("cat").shape == (table.shape[1],)
 
 
 def test_a_table_that_is_not_a_numpy_array_of_reals_is_named(tmp_path: Path) -> None:
