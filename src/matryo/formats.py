@@ -441,18 +441,26 @@ def load_table(weights: str | os.PathLike[str]) -> tuple[NDArray[np.float32], st
 
 
 def save_table(path: Path, name: str, table: NDArray[Any]) -> None:
-    """Write ``{name: table}`` as a safetensors file, through a temporary file renamed over ``path``.
+    """Write ``{name: table}`` (float32 or float16) as safetensors, through a temporary file renamed over ``path``.
 
-    The bytes are written by this process, so the file gets the umask's mode like every other file of the folder
-    (safetensors' ``save_file`` writes through a private 0600 temporary file, which other accounts cannot read).
-    The rename keeps a model loaded from this very folder working: it still maps the old file (overwriting a
-    mapped file in place would crash it with SIGBUS).
+    The header and the table's bytes are written by this process, straight from the array: no copy of the table
+    is made, and the file gets the umask's mode like every other file of the folder (safetensors' ``save_file``
+    writes through a private 0600 temporary file, which other accounts cannot read). The bytes are those
+    safetensors writes (a JSON header padded with spaces to a multiple of 8). The rename keeps a model loaded from
+    this very folder working: it still maps the old file (overwriting a mapped file in place would crash it with
+    SIGBUS).
     """
-    from safetensors.numpy import save
-
+    array = np.ascontiguousarray(table)
+    dtype = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16"}[array.dtype.newbyteorder("=")]
+    entry = {name: {"dtype": dtype, "shape": list(array.shape), "data_offsets": [0, array.nbytes]}}
+    header = json.dumps(entry, separators=(",", ":")).encode("utf-8")
+    header += b" " * (-len(header) % 8)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(save({name: np.ascontiguousarray(table)}))
+        with tmp.open("wb") as fh:
+            fh.write(len(header).to_bytes(8, "little"))
+            fh.write(header)
+            fh.write(array.astype(array.dtype.newbyteorder("<"), copy=False).data)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
