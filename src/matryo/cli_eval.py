@@ -90,11 +90,20 @@ def _dataset_name(folder: Path) -> str:
     return folder.name if folder.name not in ("", "..") else folder.resolve().name
 
 
-def _identical_ids_default(folder: Path, corpus: dict[str, str], queries: dict[str, str], notes: list[str]) -> bool:
-    """Whether ArguAna's rule applies when neither asked for nor refused: by the folder's name, or by the data."""
+def _identical_ids_default(
+    folder: Path, corpus: dict[str, str], queries: dict[str, str], qrels: dict[str, dict[str, int]], notes: list[str]
+) -> bool:
+    """Whether ArguAna's rule applies when neither asked for nor refused: by the folder's name, or by the data.
+
+    The data says so when most judged queries are their own document and none of those documents is judged
+    relevant to its query (in ArguAna none is; where they are, as in a set of queries made from titles, leaving
+    them out would score 0).
+    """
     if any("arguana" in name.lower() for name in (folder.name, folder.resolve().name)):
         return True
     own = _own_documents(queries, corpus)
+    if any(qrels.get(qid, {}).get(qid, 0) > 0 for qid in own):
+        return False
     if own and 2 * len(own) >= len(queries):
         notes.append(
             f"{len(own)} of {len(queries)} judged queries are their own document (a corpus row with the query's "
@@ -189,7 +198,7 @@ def evaluate(
     fp = min(DEFAULT_TRUNCATE_DIM if first_pass_dim is None else first_pass_dim, encoder.dim)
     mult = DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier
     if ignore_identical_ids is None:
-        ignore = _identical_ids_default(folder, corpus, queries, notes)
+        ignore = _identical_ids_default(folder, corpus, queries, qrels, notes)
     else:
         ignore = ignore_identical_ids
     doc_ids, qids = list(corpus), list(queries)

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matryo.beir import load_beir
+from matryo.errors import InvalidArgumentError
 from matryo.vectors import SCORE_BLOCK_BYTES, block_rows
 
 __all__ = [
@@ -45,6 +46,9 @@ Qrels = Mapping[str, Mapping[str, int]]
 
 def _ranked(docs: Mapping[str, float], k: int) -> list[str]:
     # Score descending, ties by doc id descending (trec_eval's order).
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:  # k=0 divided by zero, k<0 cut the end
+        msg = f"k must be a positive integer (the metric's cut-off); found {k!r}."
+        raise InvalidArgumentError(msg)
     return [d for d, _ in sorted(docs.items(), key=lambda item: (item[1], item[0]), reverse=True)[:k]]
 
 

@@ -10,6 +10,7 @@ from tests.cli.conftest import Run
 from tests.cli.test_commands import CORPUS, write_beir
 
 from matryo.cli_eval import evaluate
+from matryo.errors import InvalidArgumentError
 
 
 def test_eval_runs_past_a_lone_surrogate_and_names_file_line_and_id(run: Run, model: Path, tmp_path: Path) -> None:
@@ -100,6 +101,28 @@ def test_eval_arguana_rule_applies_to_a_renamed_copy_when_queries_are_their_own_
     kept, info = evaluate(beir, str(model), "full", ignore_identical_ids=False)
     assert info["ignore_identical_ids"] is False and info["notes"] == []
     assert kept[0]["mrr@10"] < rows[0]["mrr@10"]  # each query's own document took rank 1
+
+
+def test_eval_keeps_own_documents_that_the_qrels_judge_relevant(model: Path, tmp_path: Path) -> None:
+    # queries made from documents (each query's relevant document is its own): the ArguAna guess removed every
+    # relevant document and reported NDCG 0.0 with exit 0
+    queries = {"a1": "the cat and the dog", "a3": "fish in the river water"}
+    beir = write_beir(tmp_path / "titles", ARG_CORPUS, queries, [("a1", "a1", 1), ("a3", "a3", 1)])
+    rows, info = evaluate(beir, str(model), "full")
+    assert info["ignore_identical_ids"] is False and info["notes"] == []
+    assert rows[0]["ndcg@10"] > 0.5
+    assert evaluate(beir, str(model), "full", ignore_identical_ids=True)[0][0]["ndcg@10"] == 0.0  # when asked for
+
+
+def test_eval_metrics_refuse_a_cut_off_below_1() -> None:
+    from matryo.evaluation import mrr_at_k, ndcg_at_k, recall_at_k
+
+    run, qrels = {"q": {"d1": 0.9, "d2": 0.5}}, {"q": {"d2": 1}}
+    for metric in (ndcg_at_k, mrr_at_k, recall_at_k):
+        for k in (0, -1, True, 2.0):  # k=0 divided by zero; k=-1 cut the list's end and scored it
+            with pytest.raises(InvalidArgumentError, match="k must be a positive integer"):
+                metric(run, qrels, k)  # type: ignore[arg-type]
+    assert mrr_at_k(run, qrels, 2) == 0.5
 
 
 def test_eval_command_line_turns_the_arguana_rule_on_and_off(run: Run, model: Path, tmp_path: Path) -> None:
