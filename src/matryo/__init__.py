@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from matryo.encoder import DEFAULT_MODEL_PATH, StaticEncoder
 from matryo.errors import (
+    DataNotFoundError,
     DimensionMismatchError,
     IncompleteFolderError,
     InvalidArgumentError,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_MODEL_PATH",
     "DEFAULT_RESCORE_MULTIPLIER",
     "DEFAULT_TRUNCATE_DIM",
+    "DataNotFoundError",
     "DimensionMismatchError",
     "IncompleteFolderError",
     "InvalidArgumentError",

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from matryo.errors import DataNotFoundError
 from matryo.sources import SourceError, SurrogateChecks, read_jsonl, read_lines
 
 __all__ = ["load_beir"]
@@ -82,12 +83,15 @@ class _RowChecks:
         self._surrogates.close()
 
 
-def _first_existing(folder: Path, names: Sequence[str]) -> Path:
+def _first_existing(folder: Path, names: Sequence[str], hint: str = "") -> Path:
     for name in names:
         if (folder / name).exists():
             return folder / name
-    msg = f"None of {list(names)} found in {folder}"
-    raise FileNotFoundError(msg)
+    msg = (
+        f"{folder} holds none of {', '.join(names)}: expected a BEIR folder (corpus.jsonl, queries.jsonl and "
+        f"qrels.tsv or qrels/<split>.tsv, each optionally .gz).{hint}"
+    )
+    raise DataNotFoundError(msg)
 
 
 def _is_header(line: str) -> bool:
@@ -165,11 +169,12 @@ def _read_texts(path: Path, report: Warn, text_of: Callable[[Mapping[str, Any]],
 
 
 def load_beir(
-    folder: str | Path, *, warn: Callable[[str], None] | None = None
+    folder: str | Path, *, split: str = "test", warn: Callable[[str], None] | None = None
 ) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
     r"""Load a BEIR-format folder.
 
-    Reads ``corpus.jsonl(.gz)``, ``queries.jsonl(.gz)`` and ``qrels.tsv(.gz)`` (or ``qrels/test.tsv``).
+    Reads ``corpus.jsonl(.gz)``, ``queries.jsonl(.gz)`` and the qrels of ``split``: ``qrels/<split>.tsv(.gz)``,
+    or for ``"test"`` also a top-level ``qrels.tsv(.gz)``.
     Document text is ``title + " " + text`` (stripped), as BEIR's dense models see it. Blank lines are
     skipped. As in ``matryo index``: when an ``_id`` is repeated in the corpus or queries file, the first row
     is used and later ones are left out (with a note naming both lines), and a lone UTF-16 surrogate in a text
@@ -179,6 +184,7 @@ def load_beir(
 
     Args:
         folder: The dataset folder.
+        split: Which qrels to read (``"test"``, ``"dev"``, ``"train"``, ...): tune on a dev split, report on test.
         warn: Called with a one-line message when qrels name queries the queries file does not hold, when
             more than half of the relevant documents are not in the corpus (usually an id mismatch; BEIR's
             ArguAna legitimately lacks 5 of 1,406), for a repeated ``_id`` and for a text holding a lone
@@ -189,7 +195,7 @@ def load_beir(
         qrels), and query id -> {doc id: relevance} (only queries in the queries file).
 
     Raises:
-        FileNotFoundError: If a file is missing.
+        DataNotFoundError: If a file is missing (a ``FileNotFoundError``; the message names the files looked for).
         SourceError: If a file is a truncated ``.gz``, not UTF-8, or has a bad line (invalid JSON, a row
             without ``_id``, a qrels row without exactly three tab-separated fields and an integer relevance,
             e.g. a 4-column TREC qrels row, or a line the csv module cannot split), or an ``_id`` holds a lone
@@ -204,7 +210,12 @@ def load_beir(
     )
     queries_path = _first_existing(root, ["queries.jsonl.gz", "queries.jsonl"])
     all_queries = _read_texts(queries_path, report, lambda row: str(row.get("text") or ""))
-    qrel_path = _first_existing(root, ["qrels.tsv.gz", "qrels.tsv", "qrels/test.tsv"])
+    split_files = [f"qrels/{split}.tsv", f"qrels/{split}.tsv.gz"]
+    others = sorted(p.name.split(".")[0] for p in root.glob("qrels/*.tsv*"))
+    hint = f" Splits here: {', '.join(others)} (pass --split NAME)." if others else ""
+    qrel_path = _first_existing(
+        root, ["qrels.tsv.gz", "qrels.tsv", *split_files] if split == "test" else split_files, hint
+    )
     qrels = _read_qrels(qrel_path)
     missing = [qid for qid in qrels if qid not in all_queries]
     if missing:

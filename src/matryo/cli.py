@@ -335,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model folder or hub id (default: the embedded model)")
     p.add_argument("--dims", type=_dims, default=DEFAULT_DIMS, help="comma-separated widths; 'full' = model width")
     p.add_argument(
+        "--split",
+        default="test",
+        help="qrels to score: qrels/SPLIT.tsv(.gz) (default test, which also reads a top-level qrels.tsv); "
+        "tune on dev, report on test",
+    )
+    p.add_argument(
         "--first-pass-dim",
         type=_positive_int,
         default=None,

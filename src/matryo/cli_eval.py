@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from matryo.errors import MatryoError, missing_extra
+from matryo.errors import DataNotFoundError, InvalidArgumentError, MatryoError, missing_extra
 
 __all__ = ["DEFAULT_DIMS", "evaluate", "parse_dims", "run_eval"]
 
@@ -51,7 +51,7 @@ def parse_dims(text: str, full: int, *, dropped: list[int] | None = None) -> lis
         dropped: When given, the widths above ``full`` are appended to it.
 
     Raises:
-        MatryoError: If an item is neither a positive integer nor ``full``.
+        InvalidArgumentError: If an item is neither a positive integer nor ``full``.
     """
     dims: list[int] = []
     for item in text.split(","):
@@ -65,7 +65,7 @@ def parse_dims(text: str, full: int, *, dropped: list[int] | None = None) -> lis
                 dropped.append(int(item))
         else:
             msg = f"--dims takes comma-separated positive widths or 'full' (e.g. 64,128,full); got {item!r}."
-            raise MatryoError(msg)
+            raise InvalidArgumentError(msg)
     return sorted(set(dims))
 
 
@@ -141,6 +141,7 @@ def evaluate(
     first_pass_dim: int | None = None,
     rescore_multiplier: float | None = None,
     ignore_identical_ids: bool | None = None,
+    split: str = "test",
 ) -> tuple[list[Row], dict[str, Any]]:
     """Evaluate a model on a BEIR folder at several widths and with two-stage search.
 
@@ -152,7 +153,9 @@ def evaluate(
         rescore_multiplier: Two-stage candidates per hit (default the search default).
         ignore_identical_ids: Never retrieve a document whose id is the query id (ArguAna's rule). ``None``
             (default): applied when the folder's name as given, or the folder it resolves to, contains
-            ``arguana``, or when at least half of the judged queries are their own document (with a note).
+            ``arguana``, or when at least half of the judged queries are their own document and none of those
+            documents is judged relevant (with a note).
+        split: The qrels to score (``qrels/<split>.tsv``; ``"test"`` also reads a top-level ``qrels.tsv``).
 
     Returns:
         ``(rows, info)``: one row per width plus the two-stage row (``name``, ``dim``, ``ndcg@10``,
@@ -160,7 +163,9 @@ def evaluate(
         qrels of queries missing from the queries file).
 
     Raises:
-        MatryoError: If the folder is missing or empty, or a width is invalid.
+        DataNotFoundError: If the folder or one of its files is missing (a ``FileNotFoundError``).
+        InvalidArgumentError: If a width is invalid (a ``ValueError``).
+        MatryoError: If the folder holds no documents or no judged queries.
         SourceError: If a BEIR file is damaged (see :func:`matryo.beir.load_beir`).
     """
     from matryo.encoder import StaticEncoder
@@ -173,13 +178,13 @@ def evaluate(
         msg = (
             f"BEIR_DIR {str(folder)!r} is not a folder; expected corpus.jsonl(.gz), queries.jsonl(.gz), qrels.tsv(.gz)."
         )
-        raise MatryoError(msg)
+        raise DataNotFoundError(msg)
     if first_pass_dim is not None and first_pass_dim < 1:
         msg = f"--first-pass-dim must be a positive width (at most the model width), got {first_pass_dim}."
-        raise MatryoError(msg)
+        raise InvalidArgumentError(msg)
     start = time.perf_counter()
     notes: list[str] = []
-    corpus, queries, qrels = load_beir(folder, warn=notes.append)
+    corpus, queries, qrels = load_beir(folder, split=split, warn=notes.append)
     if not corpus or not queries:
         # The notes say why (e.g. no qrels query id is in queries.jsonl): they would never be printed otherwise.
         what = "no documents" if not corpus else "no judged queries"
@@ -194,7 +199,7 @@ def evaluate(
         notes.append(f"--dims {listed} left out: wider than the model ({encoder.dim} dims; 'full' is its width)")
     if first_pass_dim is not None and first_pass_dim > encoder.dim:
         msg = f"--first-pass-dim must be at most the model width {encoder.dim}, got {first_pass_dim}."
-        raise MatryoError(msg)
+        raise InvalidArgumentError(msg)
     fp = min(DEFAULT_TRUNCATE_DIM if first_pass_dim is None else first_pass_dim, encoder.dim)
     mult = DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier
     if ignore_identical_ids is None:
@@ -224,6 +229,7 @@ def evaluate(
     rows.append({"name": name, "dim": fp, "ndcg@10": ndcg, "mrr@10": mrr, "recall@100": recall})
     info = {
         "dataset": _dataset_name(folder),
+        "split": split,
         "documents": len(doc_ids),
         "queries": len(qids),
         "model": encoder.name_or_path,
@@ -277,6 +283,7 @@ def run_eval(args: argparse.Namespace) -> int:
         first_pass_dim=args.first_pass_dim,
         rescore_multiplier=args.rescore_multiplier,
         ignore_identical_ids=args.ignore_identical_ids,
+        split=args.split,
     )
     for note in info["notes"]:
         print(f"matryo: warning: {note}", file=sys.stderr)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "DataNotFoundError",
     "DimensionMismatchError",
     "IncompleteFolderError",
     "InvalidArgumentError",
@@ -107,6 +108,10 @@ class MissingVectorError(MatryoError, LookupError):
 
     def __reduce__(self) -> tuple[type[MissingVectorError], tuple[str, list[object]]]:
         return type(self), (str(self.args[0]) if self.args else "", self.ids)
+
+
+class DataNotFoundError(MatryoError, FileNotFoundError):
+    """A dataset folder, or a file it must hold (a BEIR corpus, queries or qrels), does not exist."""
 
 
 class MissingExtraError(MatryoError, ImportError):

@@ -10,7 +10,7 @@ from tests.cli.conftest import Run
 from tests.cli.test_commands import CORPUS, write_beir
 
 from matryo.cli_eval import evaluate
-from matryo.errors import InvalidArgumentError
+from matryo.errors import DataNotFoundError, InvalidArgumentError
 
 
 def test_eval_runs_past_a_lone_surrogate_and_names_file_line_and_id(run: Run, model: Path, tmp_path: Path) -> None:
@@ -112,6 +112,33 @@ def test_eval_keeps_own_documents_that_the_qrels_judge_relevant(model: Path, tmp
     assert info["ignore_identical_ids"] is False and info["notes"] == []
     assert rows[0]["ndcg@10"] > 0.5
     assert evaluate(beir, str(model), "full", ignore_identical_ids=True)[0][0]["ndcg@10"] == 0.0  # when asked for
+
+
+def test_eval_reads_another_split_and_gzipped_split_qrels(run: Run, model: Path, tmp_path: Path) -> None:
+    import gzip
+    import shutil
+
+    queries = {"q1": "cat and dog", "q2": "fish in the river"}
+    beir = write_beir(tmp_path / "set", CORPUS, queries, [("q1", "d1", 1), ("q2", "d4", 1)])
+    (beir / "qrels.tsv").unlink()
+    (beir / "qrels").mkdir()
+    with gzip.open(beir / "qrels" / "test.tsv.gz", "wt") as fh:  # only the top-level qrels could be gzipped
+        fh.write("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    (beir / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\nq2\td4\t1\nq1\td3\t1\n")
+    _, test = evaluate(beir, str(model), "full")
+    _, dev = evaluate(beir, str(model), "full", split="dev")
+    assert (test["split"], test["queries"], dev["split"], dev["queries"]) == ("test", 1, "dev", 2)
+    code, out, err = run("eval", beir, "--model", model, "--dims", "full", "--split", "dev", "--json")
+    assert code == 0 and json.loads(out)["info"]["split"] == "dev", err
+    with pytest.raises(
+        DataNotFoundError, match=r"holds none of qrels/train.tsv, qrels/train.tsv.gz.*Splits here: dev, test"
+    ):
+        evaluate(beir, str(model), "full", split="train")
+    with pytest.raises(ValueError, match="--dims takes"):  # was a MatryoError that no except ValueError caught
+        evaluate(beir, str(model), "12x")
+    shutil.rmtree(beir / "qrels")
+    with pytest.raises(FileNotFoundError, match=r"expected a BEIR folder"):  # a DataNotFoundError, a MatryoError
+        evaluate(beir, str(model), "full")
 
 
 def test_eval_metrics_refuse_a_cut_off_below_1() -> None:

@@ -14,6 +14,7 @@ def test_public_api_is_pinned() -> None:
         "DEFAULT_MODEL_PATH",
         "DEFAULT_RESCORE_MULTIPLIER",
         "DEFAULT_TRUNCATE_DIM",
+        "DataNotFoundError",
         "DimensionMismatchError",
         "IncompleteFolderError",
         "InvalidArgumentError",
