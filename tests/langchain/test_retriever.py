@@ -257,7 +257,7 @@ def test_invoke_overrides_k_multiplier_and_filter(first_pass: MatryoEmbeddings) 
 def test_search_kwargs_k_is_the_number_of_documents(first_pass: MatryoEmbeddings) -> None:
     store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
     retriever = MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 3})  # VectorStoreRetriever style
-    assert retriever.search_kwargs == {"k": 3}  # kept as given: it is read at every query
+    assert retriever.k == 3 and "k" not in retriever.search_kwargs
     assert len(retriever.invoke("cat")) == 3
     assert len(retriever.invoke("cat", search_kwargs={"k": 1})) == 1  # per call, as well
     assert len(MatryoTwoStageRetriever(vectorstore=store, k=2, search_kwargs={"k": 2}).invoke("cat")) == 2
@@ -276,13 +276,27 @@ def test_search_kwargs_changed_after_construction_are_read_at_query_time(first_p
     assert len(mutated.invoke("cat")) == 3
     copied = MatryoTwoStageRetriever(vectorstore=store).model_copy(update={"search_kwargs": {"k": 1}})
     assert len(copied.invoke("cat")) == 1
-    given_k = MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 3})  # k given in search_kwargs ...
-    given_k.search_kwargs["k"] = 2  # ... so a later search_kwargs k is not a conflict
-    assert len(given_k.invoke("cat")) == 2
+    moved = MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 3})  # moved into k at construction ...
+    moved.search_kwargs["k"] = 2  # ... so a later search_kwargs k is not a conflict
+    assert len(moved.invoke("cat")) == 2
+    # a k moved out of search_kwargs stays the retriever's own setting: it can be changed and copied
+    moved.k = 6  # now set twice: the README's rule
+    with pytest.raises(InvalidArgumentError, match=r"k=6 and search_kwargs=\{'k': 2\} disagree"):
+        moved.invoke("cat")
+    del moved.search_kwargs["k"]
+    assert len(moved.invoke("cat")) == 6
+    assert (
+        len(
+            MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 3})
+            .model_copy(update={"rescore_multiplier": 4})
+            .invoke("cat")
+        )
+        == 3
+    )
     store.requests.clear()
     # rescore_multiplier in search_kwargs is the retriever's, never a store argument, wherever it is given
     given = MatryoTwoStageRetriever(vectorstore=store, k=2, search_kwargs={"rescore_multiplier": 1, "extra": 1})
-    assert given.search_kwargs == {"rescore_multiplier": 1, "extra": 1}
+    assert given.rescore_multiplier == 1 and given.search_kwargs == {"extra": 1}
     given.invoke("cat")
     given.search_kwargs["rescore_multiplier"] = 3
     given.invoke("cat")
@@ -300,7 +314,7 @@ def test_conflicting_k_raises_wherever_it_is_given_twice(first_pass: MatryoEmbed
     with pytest.raises(InvalidArgumentError, match=r"k=2 and search_kwargs=\{'k': 3\} disagree"):
         retriever.invoke("cat", k=2, search_kwargs={"k": 3})
     assert len(retriever.invoke("cat", k=2, search_kwargs={"k": 2})) == 2  # agreeing values are fine
-    with pytest.raises(InvalidArgumentError, match=r"rescore_multiplier=2.0 and search_kwargs"):
+    with pytest.raises(InvalidArgumentError, match="rescore_multiplier=2 and search_kwargs"):
         MatryoTwoStageRetriever(vectorstore=store, rescore_multiplier=2, search_kwargs={"rescore_multiplier": 3})
 
 
@@ -308,31 +322,21 @@ def test_configurable_search_kwargs_set_k_as_for_vector_store_retrievers(first_p
     # LangChain's documented way to pick k per call: configurable_fields(search_kwargs=...); it rebuilds the
     # retriever from all of its fields plus the configured search_kwargs
     store = InMemoryVectorStore.from_texts(TEXTS, first_pass, ids=IDS)
-    for retriever, built in (
-        (MatryoTwoStageRetriever(vectorstore=store), 4),
-        (MatryoTwoStageRetriever(vectorstore=store, k=4), 4),  # k set to the default: as if not set
-        (MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 5}), 5),
+    for retriever in (
+        MatryoTwoStageRetriever(vectorstore=store),
+        MatryoTwoStageRetriever(vectorstore=store, k=6),
+        MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 5}),
     ):
         configurable = retriever.configurable_fields(search_kwargs=ConfigurableField(id="search_kwargs"))
         assert len(configurable.invoke("cat", config={"configurable": {"search_kwargs": {"k": 2}}})) == 2
-        assert len(configurable.invoke("cat")) == built  # unconfigured: the retriever as built
+        assert len(configurable.invoke("cat")) == retriever.k  # unconfigured: the retriever as built
     configurable = MatryoTwoStageRetriever(vectorstore=store).configurable_fields(k=ConfigurableField(id="k"))
     assert len(configurable.invoke("cat", config={"configurable": {"k": 3}})) == 3
-    # k given in two places with different values raises, as without configurable_fields: a configured k used to
-    # be overridden by a search_kwargs k without a word (and a configured search_kwargs k by an explicit k field)
-    keyed = MatryoTwoStageRetriever(vectorstore=store)
-    keyed.search_kwargs["k"] = 3
-    for configurable, config in (
-        (keyed.configurable_fields(k=ConfigurableField(id="k")), {"k": 7}),
-        (
-            MatryoTwoStageRetriever(vectorstore=store, k=6).configurable_fields(
-                search_kwargs=ConfigurableField(id="search_kwargs")
-            ),
-            {"search_kwargs": {"k": 2}},
-        ),
-    ):
-        with pytest.raises(InvalidArgumentError, match=r"k=\d and search_kwargs=\{'k': \d\} disagree"):
-            configurable.invoke("cat", config={"configurable": config})
+    # a moved k is no setting of the user's: a configured k is used (it was k's default 4 that was taken as unset)
+    moved = MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 3}).configurable_fields(
+        k=ConfigurableField(id="k")
+    )
+    assert len(moved.invoke("cat", config={"configurable": {"k": 4}})) == 4
 
 
 def test_filter_given_twice_raises_like_k(first_pass: MatryoEmbeddings) -> None:
@@ -349,7 +353,7 @@ def test_filter_given_twice_raises_like_k(first_pass: MatryoEmbeddings) -> None:
     same = MatryoTwoStageRetriever(vectorstore=store, k=6, filter=only_a, search_kwargs={"filter": only_a})
     assert {d.metadata["group"] for d in same.invoke("cat")} == {"a"}
     moved = MatryoTwoStageRetriever(vectorstore=store, k=6, search_kwargs={"filter": only_b})
-    assert moved.filter is None and {d.metadata["group"] for d in moved.invoke("cat")} == {"b"}
+    assert moved.filter is only_b and {d.metadata["group"] for d in moved.invoke("cat")} == {"b"}
     same.search_kwargs["filter"] = only_b
     with pytest.raises(InvalidArgumentError, match="disagree"):
         same.invoke("cat")

@@ -175,20 +175,34 @@ class MatryoTwoStageRetriever(BaseRetriever):
     _cache: OrderedDict[bytes, NDArray[np.float32]] = PrivateAttr(default_factory=OrderedDict)
     _cache_encoder: StaticEncoder | None = PrivateAttr(default=None)
     _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _moved: set[str] = PrivateAttr(default_factory=set)  # settings the constructor took out of search_kwargs
 
     def __init__(self, **kwargs: Any) -> None:
+        search = kwargs.get("search_kwargs")
+        moved: set[str] = set()
         # Every field given: a rebuild from another instance's state (configurable_fields passes all the old
-        # values plus the configured ones). Which of them the user had set is lost, so a field at its default is
-        # taken as not set: search_kwargs={"k": 2} configured over a default k is the new setting, not a conflict.
+        # values plus the configured ones), where search_kwargs' k (say) is the new setting, not a second one.
         rebuild = kwargs.keys() >= type(self).model_fields.keys()
+        if isinstance(search, dict) and any(name in search for name in _PLAN_KEYS):
+            # VectorStoreRetriever's habit: search_kwargs={"k": 3} is the number of documents (and so on).
+            search = dict(search)
+            for name in _PLAN_KEYS:
+                if name not in search:
+                    continue
+                value = search.pop(name)
+                if kwargs.get(name) is not None and not _same(kwargs[name], value) and not rebuild:
+                    raise _disagree(name, kwargs[name], "search_kwargs", value)
+                if kwargs.get(name) is None or rebuild:
+                    kwargs[name] = value
+                    moved.add(name)
+            kwargs = {**kwargs, "search_kwargs": search}
         super().__init__(**kwargs)
-        if rebuild:
-            fields = type(self).model_fields
-            self.__pydantic_fields_set__.difference_update(
-                name for name in _PLAN_KEYS if _same(getattr(self, name), fields[name].get_default())
-            )
+        # A value moved out of search_kwargs was not set by the user as a field: a later search_kwargs["k"] = 2
+        # must not "disagree" with it (see _settings), and a new search_kwargs without it drops it (__setattr__).
+        self.__pydantic_fields_set__.difference_update(moved)
+        self._moved = moved
         self._check_stages()
-        self._plan({})  # settings that can only fail at query time (k given twice, ...) fail here already
+        self._plan({})  # settings that can only fail at query time fail here already
 
     def _check_stages(self) -> None:
         """Resolve ``embeddings`` (``None``: the store's) and check it fits the store: width and model.
@@ -227,7 +241,20 @@ class MatryoTwoStageRetriever(BaseRetriever):
                 raise ModelMismatchError(msg)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        """Assigning ``vectorstore`` or ``embeddings`` runs the constructor's checks; a failing one changes nothing."""
+        """Assigning ``vectorstore`` or ``embeddings`` runs the constructor's checks; a failing one changes nothing.
+
+        Assigning ``search_kwargs`` replaces the whole set, as for ``VectorStoreRetriever``: a setting the
+        constructor took out of the old ``search_kwargs`` (a ``filter``, say) and the new one lacks goes back
+        to its default.
+        """
+        if name == "search_kwargs" and self._moved:
+            super().__setattr__(name, value)
+            fields = type(self).model_fields
+            for key in self._moved - set(self.search_kwargs):
+                super().__setattr__(key, fields[key].get_default())
+                self.__pydantic_fields_set__.discard(key)
+            self._moved = set()
+            return
         if name not in ("vectorstore", "embeddings"):
             super().__setattr__(name, value)
             return
@@ -250,13 +277,17 @@ class MatryoTwoStageRetriever(BaseRetriever):
             The copy.
         """
         if update:
-            return type(self)(**{**{name: getattr(self, name) for name in self.model_fields_set}, **update})
+            settings = {name: getattr(self, name) for name in self.model_fields_set}
+            # settings the constructor took out of search_kwargs go back in, to be taken out again
+            settings["search_kwargs"] = {**self.search_kwargs, **{key: getattr(self, key) for key in self._moved}}
+            return type(self)(**{**settings, **update})
         return super().model_copy(deep=deep)
 
     def __getstate__(self) -> dict[Any, Any]:
         """Pickle without the lock and the vector cache (both rebuilt empty on unpickling)."""
         state = super().__getstate__()
-        return {**state, "__pydantic_private__": {"_cache": OrderedDict(), "_cache_encoder": None}}
+        private: dict[str, Any] = {"_cache": OrderedDict(), "_cache_encoder": None, "_moved": set(self._moved)}
+        return {**state, "__pydantic_private__": private}
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
