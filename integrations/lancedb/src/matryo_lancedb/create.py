@@ -34,7 +34,7 @@ def create_two_stage_table(
     normalize: bool = True,
     max_length: int | None = None,
     metadata: Mapping[str, pa.DataType] | Sequence[pa.Field] | None = None,
-    id_type: pa.DataType | None = None,
+    id_type: pa.DataType | str | None = None,
     exist_ok: bool = False,
     mode: Literal["create", "overwrite"] = "create",
 ) -> TwoStageTable:
@@ -51,8 +51,8 @@ def create_two_stage_table(
         normalize: L2-normalise stored vectors.
         max_length: Token cut-off override.
         metadata: Extra columns, e.g. ``{"source": pa.string(), "year": pa.int32()}``.
-        id_type: Arrow type of the ``id`` column: a string or integer type (default ``pa.string()``; with
-            ``exist_ok``, ``None`` takes the existing table's).
+        id_type: Arrow type of the ``id`` column, or its name (``"int64"``): a string or integer type (default
+            ``pa.string()``; with ``exist_ok``, ``None`` takes the existing table's).
         exist_ok: Open the table if it exists (its model settings, and its metadata columns when ``metadata``
             is given, must match these).
         mode: ``"create"`` or ``"overwrite"`` (replaces an existing table: its rows are lost).
@@ -67,6 +67,12 @@ def create_two_stage_table(
         DimensionMismatchError: If ``exist_ok`` and the existing table's vectors have other widths.
         ModelMismatchError: If ``exist_ok`` and the existing table was built with another model or settings.
     """
+    if isinstance(id_type, str):  # pyarrow's names ("int64", "string") work, as they did before this check
+        try:
+            id_type = pa.type_for_alias(id_type)
+        except ValueError as exc:
+            msg = f"id_type {id_type!r} is not an Arrow type name; pass e.g. pa.string() or 'int64'."
+            raise InvalidArgumentError(msg) from exc
     if id_type is not None and not (
         pa.types.is_integer(id_type) or pa.types.is_string(id_type) or pa.types.is_large_string(id_type)
     ):
