@@ -614,11 +614,13 @@ def test_assigning_a_store_or_embeddings_runs_the_constructors_checks(tiny_model
     expected = [d.id for d in retriever.invoke("cat")]
     retriever.embeddings = None
     assert retriever.embeddings is first and [d.id for d in retriever.invoke("cat")] == expected
+    explicit = MatryoTwoStageRetriever(vectorstore=store, embeddings=first)  # given: kept, and checked
     with pytest.raises(ModelMismatchError, match="same model"):
-        retriever.vectorstore = foreign
-    assert retriever.vectorstore is store and retriever.embeddings is first  # a refused change changes nothing
+        explicit.vectorstore = foreign
+    assert explicit.vectorstore is store and explicit.embeddings is first  # a refused change changes nothing
     with pytest.raises(ModelMismatchError, match="same model"):
         retriever.embeddings = other
+    assert retriever.embeddings is first
     with pytest.raises(ModelMismatchError, match="same model"):
         retriever.model_copy(update={"embeddings": other})
     with pytest.raises(DimensionMismatchError, match="32-d vectors"):
@@ -627,6 +629,14 @@ def test_assigning_a_store_or_embeddings_runs_the_constructors_checks(tiny_model
         retriever.model_copy(update={"k": 0})
     copied = retriever.model_copy(update={"vectorstore": foreign, "embeddings": None})
     assert copied.embeddings is other and copied.vectorstore is foreign and retriever.vectorstore is store
+    # built without embeddings=, a retriever takes a new store's embeddings when the store is replaced, as a new
+    # retriever would (it kept the old store's and refused the new store's width with the wrong advice)
+    narrow = InMemoryVectorStore.from_texts(TEXTS, MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=16))
+    retriever.vectorstore = narrow
+    assert retriever.embeddings is narrow.embeddings and len(retriever.invoke("cat")) == 4
+    with pytest.raises(DimensionMismatchError, match="32-d first-pass queries"):
+        explicit.vectorstore = narrow
+    assert explicit.vectorstore is store
 
 
 def test_mismatched_embeddings_are_rejected_up_front(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -176,6 +176,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
     _cache_encoder: StaticEncoder | None = PrivateAttr(default=None)
     _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _moved: set[str] = PrivateAttr(default_factory=set)  # settings the constructor took out of search_kwargs
+    _from_store: bool = PrivateAttr(default=False)  # embeddings=None was given: they are the store's
 
     def __init__(self, **kwargs: Any) -> None:
         search = kwargs.get("search_kwargs")
@@ -221,6 +222,7 @@ class MatryoTwoStageRetriever(BaseRetriever):
                 )
                 raise InvalidArgumentError(msg)
             self.__dict__["embeddings"] = store_embeddings  # past __setattr__: already a validated instance
+            self._from_store = True
         elif isinstance(store_embeddings, MatryoEmbeddings) and store_embeddings is not self.embeddings:
             if store_embeddings.dim != self.embeddings.dim:
                 msg = (
@@ -259,11 +261,16 @@ class MatryoTwoStageRetriever(BaseRetriever):
             super().__setattr__(name, value)
             return
         before = {key: self.__dict__[key] for key in ("vectorstore", "embeddings")}
+        from_store = self._from_store
+        if name == "vectorstore" and from_store:  # embeddings taken from the old store: take the new store's
+            self.__dict__["embeddings"] = None
+        self._from_store = False
         super().__setattr__(name, value)
         try:
             self._check_stages()
         except Exception:
             self.__dict__.update(before)
+            self._from_store = from_store
             raise
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
@@ -286,7 +293,12 @@ class MatryoTwoStageRetriever(BaseRetriever):
     def __getstate__(self) -> dict[Any, Any]:
         """Pickle without the lock and the vector cache (both rebuilt empty on unpickling)."""
         state = super().__getstate__()
-        private: dict[str, Any] = {"_cache": OrderedDict(), "_cache_encoder": None, "_moved": set(self._moved)}
+        private: dict[str, Any] = {
+            "_cache": OrderedDict(),
+            "_cache_encoder": None,
+            "_moved": set(self._moved),
+            "_from_store": self._from_store,
+        }
         return {**state, "__pydantic_private__": private}
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
