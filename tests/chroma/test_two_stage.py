@@ -447,8 +447,12 @@ def test_modify_replaces_the_user_metadata_and_keeps_the_settings(client, tiny_m
     assert TwoStageCollection.open(client, col.name).metadata == {}
 
     col.collection.modify(metadata={"owner": "me"})  # Chroma's own modify drops matryo's settings
-    with pytest.raises(ValueError, match=r"lost matryo's settings.*collection.modify\(metadata=...\) replaces"):
+    with pytest.raises(ValueError, match=r"no two-stage settings.*collection.modify\(metadata=...\) replaced its"):
         TwoStageCollection.open(client, col.name)
+    # the README's single-stage collection (the embedding function alone) is told how to use it
+    client.create_collection("plain_matryo", embedding_function=col.embedding_function)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"made with MatryoEmbeddingFunction alone, it is a single-stage collection"):
+        TwoStageCollection.open(client, "plain_matryo")
 
 
 @pytest.mark.parametrize("store", STORES)

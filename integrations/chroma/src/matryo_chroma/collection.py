@@ -224,12 +224,16 @@ class TwoStageCollection:
         settings = collection.metadata or {}
         ef = collection.configuration.get("embedding_function")
         if isinstance(ef, MatryoEmbeddingFunction) and settings.get("matryo:store") not in STORES:
+            # a plain collection with the embedding function (single-stage), or a two-stage one whose settings
+            # Chroma's modify(metadata=) replaced: nothing in the collection tells the two apart
             msg = (
-                f"Collection {collection.name!r} has a matryo embedding function but lost matryo's settings (no "
-                "'matryo:store' metadata key): Chroma's collection.modify(metadata=...) replaces a collection's whole "
-                "metadata. Put back the 'matryo:' keys it had (matryo:store, matryo:codec_name, matryo:codec, "
-                "matryo:rescore_multiplier), or re-create it; change its metadata with TwoStageCollection.modify(), "
-                "which keeps them."
+                f"Collection {collection.name!r} has a matryo embedding function but no two-stage settings (no "
+                "'matryo:store' metadata key). If it was made with MatryoEmbeddingFunction alone, it is a "
+                "single-stage collection: use it through client.get_collection(), or make a two-stage one with "
+                "TwoStageCollection.create(). If TwoStageCollection.create() made it, Chroma's "
+                "collection.modify(metadata=...) replaced its settings (it replaces all metadata; "
+                "TwoStageCollection.modify() keeps them): put back the 'matryo:' keys it had (matryo:store, "
+                "matryo:codec_name, matryo:codec, matryo:rescore_multiplier), or re-create it."
             )
             raise InvalidArgumentError(msg)
         if not isinstance(ef, MatryoEmbeddingFunction):
