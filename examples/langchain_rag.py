@@ -129,11 +129,14 @@ def main() -> None:
         )
         reused = store._collection.count()
         recorded = {key: (store._collection.metadata or {}).get(key) for key in model}
-        if reused and recorded != model:
+        if reused and recorded != model and any(recorded.values()):
             raise SystemExit(
                 f"The index in {args.persist_dir} was built with another model ({recorded}; this run: {model}). "
                 "Run with the --model it was built with, or delete the folder to index again."
             )
+        if reused and not any(recorded.values()):  # an index from before the model was recorded: record it now
+            print(f"note: {args.persist_dir} does not record its model; taking it to be this run's and recording it")
+            store._collection.modify(metadata={**(store._collection.metadata or {}), **model})
         if reused == 0:  # first run: index; later runs reuse the stored vectors
             store.add_documents(chunks)
         retriever = MatryoTwoStageRetriever(vectorstore=store, k=args.k)

@@ -54,6 +54,16 @@ def test_example_runs_with_a_tiny_model_in_memory_and_in_chroma(
     other = make_tiny_model(tmp_path / "other", dim=64, seed=99)
     with pytest.raises(SystemExit, match=r"was built with another model .*Run with the --model it was built with"):
         _run(monkeypatch, capsys, "--model", str(other), "--persist-dir", str(tmp_path / "chroma"), "read a gzip file")
+    # an index written before the model was recorded is taken as this run's, and recorded from then on
+    import chromadb
+
+    client = chromadb.PersistentClient(str(tmp_path / "chroma"))
+    collection = client.get_collection("stdlib_docs")
+    collection.modify(metadata={"note": "old"})  # what the previous example wrote: no model recorded
+    out = _run(monkeypatch, capsys, *persist)
+    assert "does not record its model; taking it to be this run's" in out and _passages(out) == first
+    with pytest.raises(SystemExit, match=r"was built with another model"):
+        _run(monkeypatch, capsys, "--model", str(other), "--persist-dir", str(tmp_path / "chroma"), "read a gzip file")
 
 
 @needs_default_model
