@@ -910,7 +910,6 @@ def test_module_entry_point_turns_a_missing_torch_into_one_error_line(monkeypatc
         (["--source-temperature", "inf"], "--source-temperature inf --max-repeat 4.0: expected a finite"),
         (["--sif", "-1"], "--sif -1.0 --eval-every 0 --teacher-passages 0: expected values >= 0"),
         (["--teacher-passages", "8", "--distill-batch", "0"], "--distill-batch 0 --teacher-max-tokens 126"),
-        (["--teacher-passages", "8", "--teacher-max-tokens", "1000"], "--distill-batch 512 --teacher-max-tokens 1000 "),
         (["--skip-sources", "wikipdia"], r"--skip-sources \['wikipdia'\]: no such pair file in .*\['wikipedia'\]"),
         (["--out-parent-is-a-file"], r"--out .*afile/m cannot be written \(\[Errno 20\] Not a directory"),
     ],
@@ -936,6 +935,21 @@ def test_options_that_would_fail_late_or_train_nonsense_are_refused_before_readi
     with pytest.raises(SystemExit, match=rf"^error: {refused}"):
         main([*argv, *extra])
     assert not (tmp_path / "m").exists()
+
+
+def test_teacher_max_tokens_are_cut_to_the_teachers_positions(tmp_path, capsys):
+    # --teacher-max-tokens past a teacher's 512 positions crashed in the teacher pass (a tensor size error)
+    from matryo.train.cli import _teacher_tokens
+
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    assert _teacher_tokens(teacher, 1000) == 1000  # no config.json: nothing to go by
+    (teacher / "config.json").write_text(json.dumps({"max_position_embeddings": 512}))
+    assert _teacher_tokens(teacher, 510) == 510 and capsys.readouterr().err == ""
+    assert _teacher_tokens(teacher, 1000) == 510
+    assert "passages are cut at 510 tokens" in capsys.readouterr().err
+    (teacher / "config.json").write_text(json.dumps({"max_position_embeddings": 1024}))
+    assert _teacher_tokens(teacher, 1000) == 1000  # a longer teacher is not held to 510
 
 
 def test_a_diverged_run_stops_and_saves_nothing(tmp_path):

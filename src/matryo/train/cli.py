@@ -288,14 +288,31 @@ def _check_options(args: argparse.Namespace) -> None:
         )
         raise SystemExit(msg)
     if args.teacher_passages and not (
-        args.distill_batch >= 2 and 1 <= args.teacher_max_tokens <= 510 and 0 <= args.distill_weight < math.inf
+        args.distill_batch >= 2 and args.teacher_max_tokens >= 1 and 0 <= args.distill_weight < math.inf
     ):
         msg = (
             f"error: --distill-batch {args.distill_batch} --teacher-max-tokens {args.teacher_max_tokens} "
-            f"--distill-weight {args.distill_weight}: expected 2 or more passages per step, 1-510 tokens (the "
-            "teacher's 512 positions less [CLS] and [SEP]) and a finite weight >= 0"
+            f"--distill-weight {args.distill_weight}: expected 2 or more passages per step, 1 or more tokens and a "
+            "finite weight >= 0"
         )
         raise SystemExit(msg)
+
+
+def _teacher_tokens(teacher_dir: Path, max_tokens: int) -> int:
+    """``--teacher-max-tokens``, cut to the teacher's positions less [CLS] and [SEP] (its config.json says)."""
+    from matryo.train._torch import log
+
+    try:
+        positions = int(json.loads((teacher_dir / "config.json").read_text())["max_position_embeddings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return max_tokens  # no readable limit: the teacher pass reports what it finds
+    if max_tokens <= positions - 2:
+        return max_tokens
+    log(
+        f"warning: --teacher-max-tokens {max_tokens}: the teacher in {teacher_dir} has {positions} positions, so "
+        f"passages are cut at {positions - 2} tokens (beside [CLS] and [SEP])"
+    )
+    return positions - 2
 
 
 def _check_out(out: Path, *, overwrite: bool) -> None:
@@ -422,6 +439,7 @@ def run(args: argparse.Namespace) -> int:
         log(f"warning: --matryoshka-dims {dropped} exceed --dim {args.dim} and are not trained; trained: {list(dims)}")
     start = time.perf_counter()
     teacher_dir = _teacher_dir(args.teacher)
+    teacher_tokens = _teacher_tokens(teacher_dir, args.teacher_max_tokens) if args.teacher_passages else 0
     tokenizer = Tokenizer.from_file(str(teacher_dir / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
@@ -487,7 +505,7 @@ def run(args: argparse.Namespace) -> int:
     targets = None
     if args.teacher_passages > 0:
         rows = pick_passages(pairs.positives, train_rows, args.teacher_passages, np.random.default_rng([args.seed, 2]))
-        texts = cut_texts(pairs.positives, rows, args.teacher_max_tokens)
+        texts = cut_texts(pairs.positives, rows, teacher_tokens)
         targets = teacher_targets(teacher_dir, texts, *_special_ids(tokenizer, teacher_dir), verbose=False)
         log(f"teacher passages: {len(targets)} {time.perf_counter() - start:.0f}s")
     widths = tuple(d for d in (128, args.dim) if d <= args.dim)
