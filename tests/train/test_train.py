@@ -1074,6 +1074,14 @@ def test_cache_of_another_tokenizer_or_broken_is_refused_and_written_atomically(
         load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=cache).queries.ids, first.queries.ids
     )
 
+    def full_disk(path, **arrays):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)  # a cache that cannot be written: the pairs are still there
+    with pytest.warns(UserWarning, match=r"Could not write the cache .*full.npz .*No space left on device"):
+        pairs = load_pair_set(tmp_path / "data", tok, max_tokens=16, cache=tmp_path / "full.npz")
+    assert np.array_equal(pairs.queries.ids, first.queries.ids) and not list(tmp_path.glob("*full*"))
+
 
 def test_pair_file_errors_name_the_right_line(tmp_path):
     from matryo.train.data import read_pairs

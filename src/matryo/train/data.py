@@ -445,12 +445,15 @@ def load_pair_set(
         source_names=names,
     )
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
         # written next to it and renamed: an interrupted write leaves no half cache at the path
         tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp.npz")
         try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
             _write_cache(tmp, pairs, names, max_tokens, digest, (data_dir, data_files, data_sizes, data_mtimes))
             os.replace(tmp, cache)
+        except OSError as exc:  # a full disk: the pairs are tokenized, so train on without a cache
+            msg = f"Could not write the cache {cache} ({exc}); training goes on, and the next run tokenizes again"
+            warnings.warn(msg, UserWarning, stacklevel=2)
         finally:
             tmp.unlink(missing_ok=True)
     return pairs
