@@ -577,6 +577,9 @@ def read_source(
     beir = is_beir(path)
     name = path.name.lower()
     table = not path.is_dir() and (name.endswith(TABLE_SUFFIXES) or name.endswith(".jsonl.gz"))
+    if not (path.is_dir() or table or name.endswith(TEXT_SUFFIXES)):  # before any option: its format is the problem
+        msg = f"Cannot index {path.name!r}: expected a folder, .txt/.md, .jsonl, .csv or .parquet."
+        raise SourceError(msg)
     kind = "a BEIR corpus" if beir else "a table" if table else "a folder" if path.is_dir() else "a text file"
     useless = [
         (globs and (beir or not path.is_dir()), "--exclude applies to a folder of text files"),
@@ -598,11 +601,8 @@ def read_source(
         return _folder(path, words, globs, report, notes, empties)
     if table:
         return _table(path, "text" if text_field is None else text_field, words, notes, empties)
-    if name.endswith(TEXT_SUFFIXES):
-        text = _read_utf8(path, report) if _utf8_name(path.name, path, report) else None
-        return iter(()) if text is None else _passages(path.name, text, words, empties)
-    msg = f"Cannot index {path.name!r}: expected a folder, .txt/.md, .jsonl, .csv or .parquet."
-    raise SourceError(msg)
+    text = _read_utf8(path, report) if _utf8_name(path.name, path, report) else None
+    return iter(()) if text is None else _passages(path.name, text, words, empties)
 
 
 def batched(items: Iterable[Passage], size: int) -> Iterator[list[Passage]]:

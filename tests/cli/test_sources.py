@@ -124,6 +124,8 @@ def test_unknown_file_type_and_bad_chunk_size(tmp_path: Path) -> None:
     (tmp_path / "x.pdf").write_bytes(b"%PDF")
     with pytest.raises(SourceError, match="Cannot index"):
         read_source(tmp_path / "x.pdf")
+    with pytest.raises(SourceError, match="Cannot index 'x.pdf'"):  # the format first, not "drop --text-field"
+        read_source(tmp_path / "x.pdf", text_field="body")
     with pytest.raises(SourceError, match="chunk-size"):
         read_source(tmp_path, chunk_size=0)
 
