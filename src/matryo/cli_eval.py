@@ -219,9 +219,13 @@ def evaluate(
         ndcg, mrr, recall = _metrics(run, qrels)
         rows.append({"name": str(d), "dim": d, "ndcg@10": ndcg, "mrr@10": mrr, "recall@100": recall})
     n10, n100 = candidate_count(10, mult), candidate_count(100, mult)
-    full_q, full_d = truncate(qs, encoder.dim), truncate(docs, encoder.dim)
+    # the raw matrix is dropped once its two normalised forms exist: peak memory ~2x the matrix, not 4x
+    first_d = truncate(docs, fp)
+    full_d = truncate(docs, encoder.dim)
+    del docs
+    full_q = truncate(qs, encoder.dim)
     top10, top100 = two_stage_runs(
-        truncate(qs, fp), truncate(docs, fp), full_q, full_d, qids, doc_ids, [(n10, 10), (n100, 100)], ignore
+        truncate(qs, fp), first_d, full_q, full_d, qids, doc_ids, [(n10, 10), (n100, 100)], ignore
     )
     ndcg, mrr, _recall10 = _metrics(top10, qrels)
     recall = _metrics(top100, qrels)[2]

@@ -148,9 +148,15 @@ def normalize(vectors: ArrayLike) -> NDArray[np.float32]:
         A new float32 array of the same shape with unit-length (or zero) rows.
     """
     array = np.array(vectors, dtype=np.float32)
+    _normalize_in_place(array)
+    return array
+
+
+def _normalize_in_place(array: NDArray[np.float32]) -> None:
+    """L2-normalise the rows of a float32 array in place (no temporary as large as the array)."""
     matrix = array.reshape(1, -1) if array.ndim == 1 else array
-    with np.errstate(over="ignore", under="ignore"):  # handled below
-        norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # handled below
+        norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))[:, None]
     # float32 squares overflow from about 1.8e19 (the row would divide by inf and become zeros) and lose
     # precision below about 1e-19; such rows (and zero rows) are measured again in float64, which holds both.
     redo = np.flatnonzero(~((norms[:, 0] > _SAFE_NORM_LOW) & (norms[:, 0] < _SAFE_NORM_HIGH)))
@@ -161,7 +167,6 @@ def normalize(vectors: ArrayLike) -> NDArray[np.float32]:
         matrix[redo] = wide
         norms[redo] = 1.0  # already divided
     np.divide(matrix, norms, out=matrix, where=norms > 0)
-    return array
 
 
 def truncate(vectors: ArrayLike, dim: int | None, *, normalize: bool = True) -> NDArray[np.float32]:
@@ -196,14 +201,10 @@ def truncate(vectors: ArrayLike, dim: int | None, *, normalize: bool = True) -> 
             f"Pass a smaller truncate_dim or None."
         )
         raise DimensionMismatchError(msg)
-    prefix = np.array(array[..., :dim], dtype=np.float32)
-    if not normalize:
-        return prefix
-    # Rebinding the name ``normalize`` (the flag) shadows the function, so call through globals.
-    return _normalize(prefix)
-
-
-_normalize = normalize
+    prefix = np.array(array[..., :dim], dtype=np.float32)  # the one copy: normalised in place
+    if normalize:
+        _normalize_in_place(prefix)
+    return prefix
 
 
 def matryoshka_dims(full_dim: int, *, min_dim: int = 32) -> list[int]:
