@@ -131,6 +131,12 @@ def check_db(db: Path, *, source: str | os.PathLike[str] | None = None, store: s
     if db.exists() and not db.is_dir():
         msg = f"--db {db} is a file; expected a DB folder (a new or empty folder for a new DB). Use another --db path."
         raise CliError(msg)
+    # refused before the slow work (the demo builds its corpus first): a DB that cannot be made or written
+    nearest = next(folder for folder in (db, *db.absolute().parents) if folder.exists())
+    if not nearest.is_dir() or not os.access(nearest, os.W_OK | os.X_OK):
+        why = f"{nearest} is a file" if not nearest.is_dir() else f"{nearest} is not writable"
+        msg = f"--db {db} cannot be {'written' if nearest == db else 'created'}: {why}. Use another --db folder."
+        raise CliError(msg)
     stored = read_meta(db)
     if stored is None and db.is_dir() and not all(_leftover(p.name) for p in db.iterdir()):
         msg = f"{db} exists and is not a matryo DB folder (no matryo.json); choose a new or empty --db folder."

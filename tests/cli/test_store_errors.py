@@ -107,6 +107,16 @@ def test_a_refused_matryo_json_leaves_no_temp_file_and_the_rerun_completes(
     assert code == 0 and "5 passages in" in out, err
 
 
+def test_a_db_folder_that_cannot_be_made_is_refused_before_any_work(
+    run: Run, model: Path, docs: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "afile").write_text("x")
+    db = tmp_path / "afile" / "db"
+    for argv in (("index", docs, "--db", db, "--model", model), ("demo", "--db", db, "--model", model)):
+        line = one_line_error(*run(*argv)[::2])  # was a bare "[Errno 20] Not a directory", after the corpus was built
+        assert f"--db {db} cannot be created: {tmp_path / 'afile'} is a file. Use another --db folder." in line, line
+
+
 def test_store_write_error_is_an_oserror() -> None:
     assert issubclass(StoreWriteError, OSError) and str(StoreWriteError("writing db failed")) == "writing db failed"
 
