@@ -196,6 +196,9 @@ def evaluate(
     widths = parse_dims(dims, encoder.dim, dropped=wider)
     if wider and dims != DEFAULT_DIMS:
         listed = ", ".join(map(str, sorted(set(wider))))
+        if not widths:  # nothing but the two-stage row would be scored
+            msg = f"--dims {listed}: every width is wider than the model ({encoder.dim} dims); pass e.g. 128,full."
+            raise InvalidArgumentError(msg)
         notes.append(f"--dims {listed} left out: wider than the model ({encoder.dim} dims; 'full' is its width)")
     if first_pass_dim is not None and first_pass_dim > encoder.dim:
         msg = f"--first-pass-dim must be at most the model width {encoder.dim}, got {first_pass_dim}."

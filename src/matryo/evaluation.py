@@ -232,7 +232,8 @@ def dense_top_k(
         k: Documents kept per query.
         ignore_identical_ids: Never return a document whose id equals the query id (BEIR's ArguAna convention).
         chunk: Queries scored per matrix product (default :func:`block_rows`: a block of at most
-            :data:`SCORE_BLOCK_BYTES`). The results do not depend on it.
+            :data:`SCORE_BLOCK_BYTES`). The results do not depend on it, up to float32 rounding of
+            the matrix product (which can reorder exact near-ties).
 
     Returns:
         An iterator of ``(columns, scores)`` per query: the columns of its top ``k`` documents in trec_eval's

@@ -136,6 +136,8 @@ def test_eval_reads_another_split_and_gzipped_split_qrels(run: Run, model: Path,
         evaluate(beir, str(model), "full", split="train")
     with pytest.raises(ValueError, match="--dims takes"):  # was a MatryoError that no except ValueError caught
         evaluate(beir, str(model), "12x")
+    with pytest.raises(InvalidArgumentError, match=r"--dims 600: every width is wider than the model"):
+        evaluate(beir, str(model), "600")  # scored only the two-stage row, exit 0
     shutil.rmtree(beir / "qrels")
     with pytest.raises(FileNotFoundError, match=r"expected a BEIR folder"):  # a DataNotFoundError, a MatryoError
         evaluate(beir, str(model), "full")
