@@ -1013,6 +1013,34 @@ def test_a_table_that_overflows_float16_is_saved_in_float32(tmp_path, monkeypatc
     assert encoder.stored_dtype == "F32"
 
 
+def test_a_failed_export_keeps_the_trained_table_and_says_how_to_write_it(tmp_path, monkeypatch):
+    # an OSError at the save (a full disk after an hour of training) lost the table
+    pytest.importorskip("torch")
+    import errno
+
+    import matryo.train.export as export
+    from matryo import StaticEncoder
+    from matryo.train import main
+
+    real = export.save_static_model
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export, "save_static_model", full_disk)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        main(_tiny_cli_argv(tmp_path))
+    message = str(stopped.value.code)
+    assert "writing the model to" in message and "No space left on device" in message
+    kept = tmp_path / f"m.table.{os.getpid()}.npy"
+    assert f"The trained table was kept in {kept}" in message and kept.is_file()
+    code = message.split('python -c "', 1)[1].rstrip('"')
+    monkeypatch.setattr(export, "save_static_model", real)
+    exec(code, {})  # noqa: S102  # the command the message gives
+    assert StaticEncoder.from_pretrained(tmp_path / "m").table.shape == np.load(kept).shape
+
+
 def test_exported_weights_are_readable_by_other_accounts(tmp_path):
     # safetensors' save_file writes through a private 0600 temporary file; the export and save_pretrained did too
     from matryo import StaticEncoder

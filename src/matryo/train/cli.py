@@ -17,6 +17,7 @@ The defaults are the recipe of the shipped default model: ``python -m matryo.tra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import math
@@ -380,6 +381,22 @@ def _remove_other_layouts(out: Path) -> None:
         log(f"removed {path} (a file of the model --overwrite replaces)")
 
 
+def _keep_table(weights: Any, out: Path) -> Path | None:  # noqa: ANN401  # a numpy array (imported late)
+    """Save a table the export failed to write, as ``.npy`` beside ``out``, else here, else in the temp folder."""
+    import numpy as np
+
+    name = f"{out.name or 'model'}.table.{os.getpid()}.npy"
+    for folder in (out.absolute().parent, Path.cwd(), Path(tempfile.gettempdir())):
+        try:
+            np.save(folder / name, weights)
+        except OSError:
+            with contextlib.suppress(OSError):
+                (folder / name).unlink(missing_ok=True)  # a partial file
+            continue
+        return folder / name
+    return None
+
+
 def _check_skip_sources(names: list[str] | None, data: str) -> None:
     """Refuse ``--skip-sources`` names with no pair file in ``data`` before anything is read."""
     from matryo.train.data import pair_files, source_name
@@ -540,7 +557,17 @@ def run(args: argparse.Namespace) -> int:
         )
         out = save_static_model(args.out, weights, tokenizer, dtype, data=data)
     except OSError as exc:
-        msg = f"error: writing the model to {args.out} failed ({exc}); the trained table is lost: fix it and re-run"
+        kept = _keep_table(weights, Path(args.out))
+        if kept is None:
+            msg = f"error: writing the model to {args.out} failed ({exc}); the trained table could not be kept either"
+        else:
+            msg = (
+                f"error: writing the model to {args.out} failed ({exc}). The trained table was kept in {kept}; once "
+                'the disk or folder is fixed, write the model from it: python -c "import numpy as np; from '
+                "tokenizers import Tokenizer; from matryo.train.export import save_static_model; "
+                f"save_static_model('{args.out}', np.load('{kept}'), "
+                f"Tokenizer.from_file('{teacher_dir / 'tokenizer.json'}'))\""
+            )
         raise SystemExit(msg) from exc
     if card_kept:
         log(f"warning: kept the README.md already in {out}; it may describe an earlier model, so update it")
