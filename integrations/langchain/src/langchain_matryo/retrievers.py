@@ -7,9 +7,10 @@
    best ``k`` are returned, each with its score in ``metadata["relevance_score"]``.
 
 By default the full-width candidate vectors are made by re-encoding the candidates' ``page_content``: the
-model is a static lookup table, so a shortlist costs milliseconds, needs no second store, cannot drift out of sync
-with the store, and works on any existing store built with a truncated :class:`MatryoEmbeddings`. Pass
-``fetch_full_vectors`` to read stored full vectors by document id instead (faster for long documents).
+model is a static lookup table, so this needs no second store, cannot drift out of sync with the store, and works
+on any existing store built with a truncated :class:`MatryoEmbeddings`; a cold shortlist costs tens of
+milliseconds (recently rescored texts are cached). Pass ``fetch_full_vectors`` to read stored full vectors by
+document id instead (faster for long documents).
 """
 
 from __future__ import annotations
