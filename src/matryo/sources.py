@@ -83,7 +83,10 @@ _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
 _LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-"""A UTF-16 surrogate code point: in a Python string only a lone one (JSON's ``"\\ud83d"``, half an emoji)."""
+"""A UTF-16 surrogate code point: in a Python string only a lone one (JSON's ``"\\ud83d"``, half an emoji).
+
+The same pattern as :data:`matryo.texts.SURROGATE`, kept here because this module stays free of numpy and
+tokenizers (``matryo --help`` imports it)."""
 
 _MAX_REPEAT_NOTES = 10
 """Repeated document ids named one by one per file; the rest are counted in one closing note."""

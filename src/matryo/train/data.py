@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
 from matryo.errors import InvalidArgumentError
+from matryo.texts import SURROGATE
 
 __all__ = [
     "UncheckedCacheWarning",
@@ -107,7 +108,6 @@ class PairSet:
         return len(self.queries)
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # the only way JSON text holds one: checked first, it is cheap
 
 
@@ -212,7 +212,7 @@ def _read_file(path: Path, queries: list[str], positives: list[str]) -> int:
                 if not (isinstance(query, str) and isinstance(positive, str)):
                     bad = "query" if not isinstance(query, str) else "positive"
                     raise _bad_line(path, lineno, line, f'{_json_kind(row[bad])} as "{bad}"')
-                if _SURROGATE_ESCAPE.search(line) and (_SURROGATE.search(query) or _SURROGATE.search(positive)):
+                if _SURROGATE_ESCAPE.search(line) and (SURROGATE.search(query) or SURROGATE.search(positive)):
                     raise _bad_line(path, lineno, line, "a lone surrogate escape (half of a character, e.g. \\ud83d)")
                 queries.append(query)
                 positives.append(positive)
