@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matryo.beir import load_beir
-from matryo.errors import InvalidArgumentError
+from matryo.search import _check_k
 from matryo.vectors import SCORE_BLOCK_BYTES, block_rows
 
 __all__ = [
@@ -46,9 +46,6 @@ Qrels = Mapping[str, Mapping[str, int]]
 
 def _ranked(docs: Mapping[str, float], k: int) -> list[str]:
     # Score descending, ties by doc id descending (trec_eval's order).
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:  # k=0 divided by zero, k<0 cut the end
-        msg = f"k must be a positive integer (the metric's cut-off); found {k!r}."
-        raise InvalidArgumentError(msg)
     return [d for d, _ in sorted(docs.items(), key=lambda item: (item[1], item[0]), reverse=True)[:k]]
 
 
@@ -71,6 +68,7 @@ def ndcg_at_k(run: Run, qrels: Qrels, k: int = 10) -> float:
     Returns:
         The mean NDCG@k (0.0 when ``qrels`` is empty).
     """
+    k = _check_k(k, "the metric's cut-off")  # k=0 divided by zero, k<0 cut the list's end
     scores: list[float] = []
     for qid, rels in qrels.items():
         relevant = _relevant(rels)
@@ -96,6 +94,7 @@ def mrr_at_k(run: Run, qrels: Qrels, k: int = 10) -> float:
     Returns:
         The mean MRR@k over the queries of ``qrels`` (a query without a relevant document scores 0).
     """
+    k = _check_k(k, "the metric's cut-off")  # k=0 divided by zero, k<0 cut the list's end
     scores: list[float] = []
     for qid, rels in qrels.items():
         ranked = _ranked(run.get(qid, {}), k)
@@ -115,6 +114,7 @@ def recall_at_k(run: Run, qrels: Qrels, k: int = 100) -> float:
         The mean recall@k over the queries of ``qrels`` (a query without a relevant document scores 0, as
         trec_eval's ``recall`` does).
     """
+    k = _check_k(k, "the metric's cut-off")  # k=0 divided by zero, k<0 cut the list's end
     scores: list[float] = []
     for qid, rels in qrels.items():
         relevant = _relevant(rels)

@@ -120,9 +120,9 @@ class SearchHits(Generic[IdT]):
         return len(self.ids)
 
 
-def _check_k(k: int) -> int:
+def _check_k(k: int, what: str = "the number of hits per query") -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-        msg = f"k must be a positive integer (the number of hits per query); found {k!r}."
+        msg = f"k must be a positive integer ({what}); found {k!r}."
         raise InvalidArgumentError(msg)
     return int(k)
 
