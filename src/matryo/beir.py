@@ -83,14 +83,17 @@ class _RowChecks:
         self._surrogates.close()
 
 
-def _first_existing(folder: Path, names: Sequence[str], hint: str = "") -> Path:
+def _first_existing(folder: Path, names: Sequence[str]) -> Path:
     for name in names:
         if (folder / name).exists():
             return folder / name
     msg = (
         f"{folder} holds none of {', '.join(names)}: expected a BEIR folder (corpus.jsonl, queries.jsonl and "
-        f"qrels.tsv or qrels/<split>.tsv, each optionally .gz).{hint}"
+        "qrels.tsv or qrels/<split>.tsv, each optionally .gz)."
     )
+    if any(name.startswith("qrels") for name in names):
+        splits = sorted({path.name.split(".")[0] for path in folder.glob("qrels/*.tsv*")})
+        msg += f" Splits here: {', '.join(splits)} (pass --split NAME)." if splits else ""
     raise DataNotFoundError(msg)
 
 
@@ -211,11 +214,7 @@ def load_beir(
     queries_path = _first_existing(root, ["queries.jsonl.gz", "queries.jsonl"])
     all_queries = _read_texts(queries_path, report, lambda row: str(row.get("text") or ""))
     split_files = [f"qrels/{split}.tsv", f"qrels/{split}.tsv.gz"]
-    others = sorted(p.name.split(".")[0] for p in root.glob("qrels/*.tsv*"))
-    hint = f" Splits here: {', '.join(others)} (pass --split NAME)." if others else ""
-    qrel_path = _first_existing(
-        root, ["qrels.tsv.gz", "qrels.tsv", *split_files] if split == "test" else split_files, hint
-    )
+    qrel_path = _first_existing(root, ["qrels.tsv.gz", "qrels.tsv", *split_files] if split == "test" else split_files)
     qrels = _read_qrels(qrel_path)
     missing = [qid for qid in qrels if qid not in all_queries]
     if missing:
