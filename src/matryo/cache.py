@@ -12,13 +12,16 @@ import threading
 from pathlib import Path
 
 from matryo.encoder import StaticEncoder
-from matryo.errors import ModelNotFoundError
+from matryo.errors import MatryoError, ModelNotFoundError
+from matryo.formats import find_model_files
 
 __all__ = ["clear_encoder_cache", "load_encoder", "load_recorded"]
 
-_CACHE: dict[tuple[str | None, str | None, int | None], StaticEncoder] = {}
+_Stamp = tuple[tuple[int, int, int] | None, ...]
+_CACHE: dict[tuple[str | None, str | None, int | None], tuple[StaticEncoder, tuple[Path, ...], _Stamp]] = {}
 _LOCK = threading.Lock()
 _MAX_ENTRIES = 8
+_CONFIGS = ("modules.json", "config.json", "config_sentence_transformers.json")
 
 
 def _key(name_or_path: str | os.PathLike[str] | None) -> str | None:
@@ -27,6 +30,33 @@ def _key(name_or_path: str | os.PathLike[str] | None) -> str | None:
     text = os.fspath(name_or_path)
     path = Path(text).expanduser()
     return str(path.resolve()) if path.exists() else text
+
+
+def _watched(name_or_path: str | os.PathLike[str] | None) -> tuple[Path, ...]:
+    """The files a local model folder is loaded from (none for the embedded model or a hub id, which do not change)."""
+    if name_or_path is None:
+        return ()
+    folder = Path(os.fspath(name_or_path)).expanduser()
+    if not folder.is_dir():
+        return ()
+    try:
+        files = find_model_files(folder)
+    except (MatryoError, OSError):
+        return ()  # from_pretrained raises its own error for this folder
+    return (files.weights, files.tokenizer, *(folder / name for name in _CONFIGS))
+
+
+def _stamp(paths: tuple[Path, ...]) -> _Stamp:
+    """Identity of each file (inode, size, modification time; None when absent): a re-saved model changes it."""
+    return tuple(_file_stamp(path) for path in paths)
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def load_encoder(
@@ -40,7 +70,9 @@ def load_encoder(
     The key is the full semantic config (resolved path or hub id, revision, max_length); the encoder's
     default ``truncate_dim`` is the model's own (from its ``config_sentence_transformers.json``, usually
     none), and callers pass ``truncate_dim=`` to ``encode`` for other widths, so one loaded table serves
-    every Matryoshka width.
+    every Matryoshka width. A local folder whose model files were replaced since (a model saved again to the
+    same path, e.g. retrained in a notebook) is loaded again: a hit compares the files' inode, size and
+    modification time, a few ``stat`` calls. Encoders handed out earlier keep the model they loaded.
 
     Args:
         name_or_path: As for :meth:`StaticEncoder.from_pretrained` (``None`` = the embedded default model).
@@ -51,16 +83,20 @@ def load_encoder(
         The shared encoder (thread-safe to use).
     """
     key = (_key(name_or_path), revision, max_length)
-    encoder = _CACHE.get(key)
-    if encoder is not None:
-        return encoder
+    entry = _CACHE.get(key)
+    if entry is not None and _stamp(entry[1]) == entry[2]:
+        return entry[0]
     with _LOCK:
-        encoder = _CACHE.get(key)
-        if encoder is None:
-            encoder = StaticEncoder.from_pretrained(name_or_path, revision=revision, max_length=max_length)
-            if len(_CACHE) >= _MAX_ENTRIES:
-                _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = encoder
+        entry = _CACHE.get(key)
+        if entry is not None and _stamp(entry[1]) == entry[2]:
+            return entry[0]
+        watched = _watched(name_or_path)
+        stamp = _stamp(watched)  # taken before loading: a file replaced during the load is seen at the next hit
+        encoder = StaticEncoder.from_pretrained(name_or_path, revision=revision, max_length=max_length)
+        _CACHE.pop(key, None)
+        if len(_CACHE) >= _MAX_ENTRIES:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = (encoder, watched, stamp)
     return encoder
 
 

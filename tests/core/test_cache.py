@@ -1,10 +1,19 @@
+"""The per-process encoder cache (matryo.cache): one load per model, a fresh load when the model files change."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from tests.conftest import make_tiny_model
 
+from matryo import StaticEncoder
 from matryo.cache import clear_encoder_cache, load_encoder
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    clear_encoder_cache()
 
 
 def test_same_config_returns_the_same_encoder(tmp_path: Path) -> None:
@@ -18,3 +27,37 @@ def test_same_config_returns_the_same_encoder(tmp_path: Path) -> None:
     assert load_encoder(other) is not a
     clear_encoder_cache()
     assert load_encoder(folder) is not a
+
+
+@pytest.mark.parametrize("layout", ["st_root", "st_hub", "model2vec"])
+def test_same_folder_gives_the_same_encoder(tmp_path: Path, layout: str) -> None:
+    folder = make_tiny_model(tmp_path / "m", layout=layout)
+    first = load_encoder(folder)
+    assert load_encoder(folder) is first
+    assert load_encoder(str(folder) + "/") is first  # the resolved path is the key
+
+
+@pytest.mark.parametrize("layout", ["st_root", "st_hub", "model2vec"])
+def test_a_model_saved_again_to_the_same_folder_is_loaded_again(tmp_path: Path, layout: str) -> None:
+    # retrain and save to the same path in one process (a notebook): the cache must not serve the old table
+    folder = make_tiny_model(tmp_path / "m", layout=layout, seed=0)
+    old = load_encoder(folder)
+    old_vector = old.encode("the cat")
+    make_tiny_model(folder, layout=layout, seed=1)
+    new = load_encoder(folder)
+    assert new is not old
+    assert new.fingerprint == StaticEncoder.from_pretrained(folder).fingerprint != old.fingerprint
+    assert (old.encode("the cat") == old_vector).all()  # an encoder handed out earlier keeps its model
+    assert load_encoder(folder) is new  # and the new one is cached in turn
+
+
+def test_a_changed_config_is_loaded_again(tmp_path: Path) -> None:
+    # a default width stored afterwards in config_sentence_transformers.json changes what encode returns
+    folder = make_tiny_model(tmp_path / "m", dim=64)
+    assert load_encoder(folder).output_dim == 64
+    (folder / "config_sentence_transformers.json").write_text('{"truncate_dim": 16}')
+    assert load_encoder(folder).output_dim == 16
+
+
+def test_the_embedded_model_is_loaded_once() -> None:
+    assert load_encoder() is load_encoder(None)
