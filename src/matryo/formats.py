@@ -56,6 +56,11 @@ _STATIC_TYPE_SUFFIX = "StaticEmbedding"
 _HUB_SUBFOLDER = "0_StaticEmbedding"
 _SUPPORTED_MODULES = {"StaticEmbedding", "Normalize"}  # class names in modules.json "type"
 _TABLE_KEYS = ("embedding.weight", "embeddings")
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl")
+_CONVERT = (
+    "load the model once in sentence-transformers and save it again (SentenceTransformer(path).save(new_path) "
+    "writes model.safetensors), then load new_path."
+)
 _MODEL2VEC_KEYS = {"max_length", "normalize", "embedding_dtype", "apply_pca", "hidden_dim"}  # config.json keys
 # Every dtype the safetensors format defines, with its size in bits (safetensors' Dtype::bitsize). Any of them
 # may sit beside the table; only the table's own dtype is restricted (see _TABLE_DTYPES).
@@ -125,6 +130,13 @@ def _read_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         msg = f"Could not read {path}: expected valid UTF-8 JSON, got {type(exc).__name__}: {exc}."
         raise ModelFormatError(msg) from exc
+
+
+def _pickles(folder: Path) -> list[str]:
+    """Names of the pickle weight files in ``folder`` (none when it is not a folder)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(_PICKLE_SUFFIXES))
 
 
 def _complete(folder: Path) -> bool:
@@ -237,6 +249,14 @@ def _find_model_files(folder: Path) -> ModelFiles:
             if sub != folder:
                 # The folder modules.json names is the model; files elsewhere (the root) may be another one, and
                 # a hub snapshot missing it is an interrupted download, so no other layout is tried.
+                pickles = _pickles(sub) if not (sub / _WEIGHTS).is_file() else []
+                if pickles:  # sentence-transformers 2.x/3.x saved with safe_serialization=False: not a download
+                    msg = (
+                        f"{str(modules_path)!r} puts the StaticEmbedding module in {str(sub)!r}, which holds its "
+                        f"weights only as pickle files ({', '.join(pickles)}); matryo never loads pickles. Convert "
+                        f"them to safetensors: {_CONVERT}"
+                    )
+                    raise ModelFormatError(msg)
                 msg = (
                     f"{str(modules_path)!r} puts the StaticEmbedding module in {str(sub)!r}, but there is no "
                     f"{_WEIGHTS} + {_TOKENIZER} there (an interrupted download or copy?). Copy or download the "
@@ -264,12 +284,11 @@ def _find_model_files(folder: Path) -> ModelFiles:
     tried.append(f"model2vec / root layout ({_WEIGHTS} + {_TOKENIZER} at the root)")
 
     found = sorted(p.name for p in folder.iterdir())[:20]
-    pickles = [name for name in found if name.endswith((".bin", ".pt", ".pth", ".pkl"))]
-    hint = f" Pickle files ({', '.join(pickles)}) are never loaded: convert them to safetensors." if pickles else ""
-    msg = (
-        f"{str(folder)!r} is not a static embedding model folder. Layouts tried: {'; '.join(tried)}. "
-        f"Found: {found}.{hint}"
-    )
+    msg = f"{str(folder)!r} is not a static embedding model folder. Layouts tried: {'; '.join(tried)}. Found: {found}."
+    pickles = _pickles(folder)
+    if pickles:  # weights saved as pickles (safe_serialization=False), not an interrupted download
+        msg += f" Pickle files ({', '.join(pickles)}) are never loaded: convert them to safetensors: {_CONVERT}"
+        raise ModelFormatError(msg)
     raise IncompleteFolderError(msg)
 
 

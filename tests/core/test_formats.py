@@ -157,6 +157,41 @@ def test_pickle_files_are_never_loaded(tmp_path: Path) -> None:
         StaticEncoder.from_pretrained(folder)
 
 
+def _pickled_subfolder_model(folder: Path) -> Path:
+    """sentence-transformers 2.x/3.x saved with safe_serialization=False: modules.json -> 0_StaticEmbedding/*.bin."""
+    make_tiny_model(folder, layout="st_hub")
+    (folder / "0_StaticEmbedding" / "model.safetensors").unlink()
+    (folder / "0_StaticEmbedding" / "pytorch_model.bin").write_bytes(b"not loaded")
+    return folder
+
+
+def test_pickled_weights_in_the_module_folder_are_named_not_called_a_broken_download(tmp_path: Path) -> None:
+    folder = _pickled_subfolder_model(tmp_path / "st3")
+    with pytest.raises(ModelFormatError, match=r"only as pickle files \(pytorch_model\.bin\)") as info:
+        StaticEncoder.from_pretrained(folder)
+    assert not isinstance(info.value, IncompleteFolderError)  # downloading again cannot help
+    assert "interrupted" not in str(info.value) and ".save(new_path)" in str(info.value)
+    # the same at the root: not an incomplete folder either, and the message says how to convert
+    root = tmp_path / "root"
+    root.mkdir()
+    make_tokenizer().save(str(root / "tokenizer.json"))
+    (root / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ModelFormatError, match="Pickle files") as info:
+        StaticEncoder.from_pretrained(root)
+    assert not isinstance(info.value, IncompleteFolderError) and ".save(new_path)" in str(info.value)
+
+
+def test_pickled_weights_in_the_hub_cache_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # sentence-transformers downloaded a .bin-only repo into the shared cache; matryo's offline load finds it
+    pytest.importorskip("huggingface_hub")
+    snapshot = _partial_hub_cache(tmp_path)
+    _pickled_subfolder_model(snapshot)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelFormatError, match="pickle files") as info:
+        StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)
+    assert "incomplete" not in str(info.value) and "download" not in str(info.value)
+
+
 def test_row_count_below_vocab_names_both_numbers(tmp_path: Path) -> None:
     folder = make_tiny_model(tmp_path / "m")
     vocab = make_tokenizer().get_vocab_size()
