@@ -333,6 +333,65 @@ def test_duplicate_ids_in_one_add_and_existing_ids(client, tiny_model_path) -> N
 
 
 @pytest.mark.parametrize("store", STORES)
+@pytest.mark.parametrize("mode", ["add", "upsert", "update"])
+def test_a_bad_metadata_value_in_a_later_chunk_writes_nothing(
+    client, tiny_model_path, store, mode, monkeypatch
+) -> None:
+    # a call is written in chunks (1,000 records; 5 here): Chroma checked each chunk's metadata only when writing
+    # it, so a bad value in record 12 of 20 left records 0-9 stored and a retried add() was refused as duplicates
+    from matryo_chroma import collection as collection_module
+
+    monkeypatch.setattr(collection_module, "_WRITE_BATCH", 5)
+    col = TwoStageCollection.create(
+        client, f"chunks_{store}_{mode}", model=tiny_model_path, truncate_dim=16, store=store
+    )
+    ids, docs = [f"d{i}" for i in range(20)], word_corpus(20)
+    if mode == "update":
+        col.add(ids=ids, documents=docs)
+    before = col.get(include=["documents", "metadatas"])
+    metas: list[dict[str, Any]] = [{"n": i} for i in range(20)]
+    metas[12] = {"nested": {"not": "allowed"}}
+    with pytest.raises(ValueError, match=r"metadatas\[12\] \(id 'd12'\).*Nothing was written"):
+        getattr(col, mode)(ids=ids, documents=[d.upper() + " fire" for d in docs], metadatas=metas)
+    assert col.get(include=["documents", "metadatas"]) == before
+    metas[12] = {"n": 12}
+    getattr(col, mode)(ids=ids, documents=docs, metadatas=metas)  # the corrected call goes through
+    assert col.count() == 20 and col.get(ids=["d19"], include=["metadatas"])["metadatas"] == [{"n": 19}]
+    if store == "metadata":  # the full vector's code is merged in: an empty dict is a valid metadata there
+        col.upsert(ids=["d0"], documents=["fire"], metadatas=[{}])
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_an_add_that_fails_part_way_is_taken_out_again(client, tiny_model_path, store, monkeypatch) -> None:
+    # a disk error or Ctrl-C while writing the third chunk: the two chunks already stored are deleted again, so
+    # the same add() can be retried (it was refused: "Ids already exist")
+    from matryo_chroma import collection as collection_module
+
+    monkeypatch.setattr(collection_module, "_WRITE_BATCH", 5)
+    col = TwoStageCollection.create(client, f"torn_{store}", model=tiny_model_path, truncate_dim=16, store=store)
+    col.add(ids=["kept"], documents=["cat dog"])
+    ids, docs = [f"d{i}" for i in range(20)], word_corpus(20)
+    write_first, calls = col._write_first, []
+
+    def fails_third(write: Any, **kwargs: Any) -> None:
+        calls.append(len(kwargs["ids"]))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        write_first(write, **kwargs)
+
+    monkeypatch.setattr(col, "_write_first", fails_third)
+    with pytest.raises(KeyboardInterrupt):
+        col.add(ids=ids, documents=docs)
+    assert col.get()["ids"] == ["kept"]
+    if col.full_collection is not None:
+        assert col.full_collection.get()["ids"] == ["kept"]
+    monkeypatch.setattr(col, "_write_first", write_first)
+    col.add(ids=ids, documents=docs)
+    assert col.count() == 21
+    assert col.query(query_texts=[docs[7]], n_results=1)["ids"] == [["d7"]]
+
+
+@pytest.mark.parametrize("store", STORES)
 def test_no_chroma_call_exceeds_sqlites_variable_limit(client, tiny_model_path, store, monkeypatch) -> None:
     """Chroma's SQLite layer fails ("too many SQL variables") above 32,766 ids, documents or metadata in one call:
     query(n_results=1024) asked for 32,768 candidates, and add/update/delete checked every id in one get. Each call

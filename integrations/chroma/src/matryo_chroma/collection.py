@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
-from chromadb.api.types import Where, WhereDocument
+from chromadb.api.types import Where, WhereDocument, validate_metadata
 from chromadb.errors import NotFoundError
 from numpy.typing import ArrayLike, NDArray
 
@@ -169,6 +169,17 @@ def _checked_records(
         if meta is not None and any(str(key).startswith(RESERVED_PREFIX) for key in meta):
             msg = f"Metadata keys starting with {RESERVED_PREFIX!r} are reserved for matryo."
             raise InvalidArgumentError(msg)
+    # Chroma checks metadata per write call, and a call is written in chunks: a bad value in a later chunk would
+    # fail after the earlier chunks were stored. Checked here, all of it, with Chroma's own rule.
+    merged = store == "metadata" and (has_embeddings or docs is not None)  # the full vector's code is added
+    for i, meta in enumerate(metas or []):
+        if meta is None:
+            continue
+        try:
+            validate_metadata({**meta, RESERVED_PREFIX + "check": ""} if merged else meta)
+        except (TypeError, ValueError) as exc:
+            msg = f"metadatas[{i}] (id {id_list[i]!r}): {exc}. Nothing was written."
+            raise InvalidArgumentError(msg) from exc
     if docs is not None and not all(isinstance(doc, str) for doc in docs):
         msg = "Documents must be strings."
         raise InvalidTypeError(msg)
@@ -632,7 +643,10 @@ class TwoStageCollection:
         Raises:
             DuplicateIdError: If an id repeats or already exists (nothing is written).
             DimensionMismatchError: If ``embeddings`` are not the model's full width.
-            ValueError: If neither documents nor embeddings are given, or lengths differ.
+            ValueError: If neither documents nor embeddings are given, lengths differ, or a metadata value is one
+                Chroma refuses (nothing is written). A call is written 1,000 records at a time; when a later
+                write fails (a disk error, Ctrl-C), the records already stored are deleted again, so a failed
+                ``add`` can be retried as it is.
         """
         self._write("add", ids, documents, embeddings, metadatas)
 
@@ -655,6 +669,11 @@ class TwoStageCollection:
         Raises:
             DuplicateIdError: If an id repeats within the call.
             DimensionMismatchError: If ``embeddings`` are not the model's full width.
+            ValueError: If a metadata value is one Chroma refuses (nothing is written).
+
+        A call is written 1,000 records at a time. When a write fails after input checks (a disk error, Ctrl-C),
+        the chunks already written stay written (each record's two vectors always agree); upsert the same call
+        again to finish it.
         """
         self._write("upsert", ids, documents, embeddings, metadatas)
 
@@ -677,6 +696,10 @@ class TwoStageCollection:
         Raises:
             UnknownIdError: If an id does not exist (nothing is written; Chroma itself would ignore it).
             DuplicateIdError: If an id repeats within the call.
+            ValueError: If a metadata value is one Chroma refuses (nothing is written).
+
+        A call is written 1,000 records at a time. When a write fails after input checks (a disk error, Ctrl-C),
+        the chunks already written stay updated; run the same update again to finish it.
         """
         self._write("update", ids, documents, embeddings, metadatas)
 
@@ -799,14 +822,24 @@ class TwoStageCollection:
                 msg = f"update() got {len(missing)} unknown id(s): {missing[:5]}. Nothing was written; use upsert()."
                 raise UnknownIdError(msg)
         write = partial(self._write_first, getattr(self.collection, mode))
-        for part in _chunks(len(id_list)):
-            self._full.write(
-                write,
-                id_list[part],
-                None if docs is None else docs[part],
-                None if full is None else full[part],
-                None if metas is None else metas[part],
-            )
+        written = 0
+        try:
+            for part in _chunks(len(id_list)):
+                self._full.write(
+                    write,
+                    id_list[part],
+                    None if docs is None else docs[part],
+                    None if full is None else full[part],
+                    None if metas is None else metas[part],
+                )
+                written = part.stop
+        except BaseException:
+            # A chunk failed (Chroma refused it, a disk error, Ctrl-C) after earlier chunks were stored. New records
+            # are taken out again, so a failed add() stores nothing and can be retried; update()/upsert() cannot
+            # put old values back (Chroma merges metadata keys) and keep the chunks already written.
+            if mode == "add" and written:
+                self.delete(ids=id_list[:written])
+            raise
 
     def _write_first(self, write: Any, **kwargs: Any) -> None:
         """The first-pass write (a seam: tests inject failures here)."""
