@@ -353,3 +353,40 @@ def test_search_takes_a_one_row_matrix_as_one_query(table: TwoStageTable) -> Non
     assert matrix.shape == (1, 64)
     assert table.search(matrix, k=3) == table.search("cat dog river", k=3)
     assert table.search(matrix.tolist(), k=3) == table.search("cat dog river", k=3)
+
+
+def test_an_add_that_fails_part_way_commits_nothing(tiny64: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # add() embeds and writes in chunks (16,384 rows; 5 here): it committed each chunk, so an error while embedding
+    # the third left ten rows stored, and the retried add stored them twice (every hit returned twice)
+    from matryo_lancedb import table as table_module
+
+    monkeypatch.setattr(table_module, "_ADD_CHUNK", 5)
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, metadata={"tag": pa.string()})
+    tbl.add(make_rows(3))
+    versions = len(tbl.table.list_versions())
+    rows = [{**row, "id": f"n{row['id']}"} for row in make_rows(23)]
+    encode, calls = tbl.encoder.encode, []
+
+    def fails_third(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError("injected while embedding the third chunk")
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(tbl.encoder, "encode", fails_third)
+    with pytest.raises(MemoryError):
+        tbl.add(rows)
+    assert tbl.count() == 3 and len(tbl.table.list_versions()) == versions
+    monkeypatch.setattr(tbl.encoder, "encode", encode)
+    bad = [dict(row) for row in rows]
+    bad[17]["text"] = "a lone surrogate \ud800 in the fourth chunk"  # found only when that chunk is embedded
+    with pytest.raises(ValueError, match="surrogate"):
+        tbl.add(bad)
+    assert tbl.count() == 3 and len(tbl.table.list_versions()) == versions
+    assert tbl.add(rows) == 23
+    assert tbl.count() == 26 and len(tbl.table.list_versions()) == versions + 1  # one commit for all five chunks
+    hits = tbl.search(rows[7]["text"], k=3)
+    assert hits[0]["id"] == "n7" and len({hit["id"] for hit in hits}) == 3
+    stored = tbl.table.search().where("id = 'n22'").limit(1).to_list()[0]
+    want = encode([rows[22]["text"]], truncate_dim=tbl.dim, normalize=tbl.embedding_function.normalize)[0]
+    np.testing.assert_allclose(stored[tbl.layout.full_column], want, atol=1e-6)

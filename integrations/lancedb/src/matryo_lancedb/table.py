@@ -12,8 +12,9 @@ schema metadata records the column names and widths, so :func:`open_two_stage_ta
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -195,7 +196,9 @@ class TwoStageTable:
         """Append rows; both vector columns are computed from the text (one encode per text).
 
         Like LanceDB's ``add``, this does not look up existing rows: adding an id that is already stored
-        gives two rows with that id. Use :meth:`upsert` to insert or replace by id.
+        gives two rows with that id. Use :meth:`upsert` to insert or replace by id. The rows are embedded
+        16,384 at a time as LanceDB writes them and committed once: when embedding fails part-way (a text the
+        tokenizer refuses, Ctrl-C), nothing is added and the call can be retried.
 
         Args:
             rows: Dicts, an Arrow table, or a pandas DataFrame (or any table with ``__arrow_c_stream__``, e.g.
@@ -213,8 +216,30 @@ class TwoStageTable:
                 the column and the row's id); nothing is written.
         """
         batch = self._prepare(rows)
-        for start in range(0, batch.num_rows, _ADD_CHUNK):
-            self._table.add(self._with_vectors(batch.slice(start, _ADD_CHUNK)))
+        if batch.num_rows == 0:
+            return 0
+        # One LanceDB add of a stream of chunks: each is embedded as the write reaches it (memory stays bounded by
+        # the chunk) and the rows are committed together, once. An error while embedding a later chunk (or
+        # Ctrl-C) commits nothing, so the same add can be retried; one add() per chunk left the earlier chunks
+        # stored and the retry stored them twice.
+        first = self._with_vectors(batch.slice(0, _ADD_CHUNK))
+        failed: list[BaseException] = []
+
+        def rest() -> Iterator[pa.RecordBatch]:
+            try:
+                for start in range(_ADD_CHUNK, batch.num_rows, _ADD_CHUNK):
+                    yield from self._with_vectors(batch.slice(start, _ADD_CHUNK)).to_batches()
+            except BaseException as exc:
+                failed.append(exc)  # LanceDB reports it as an Arrow RuntimeError; the caller gets the error itself
+                raise
+
+        stream = pa.RecordBatchReader.from_batches(first.schema, itertools.chain(first.to_batches(), rest()))
+        try:
+            self._table.add(stream)
+        except Exception:
+            if failed:
+                raise failed[0] from None
+            raise
         return batch.num_rows
 
     def upsert(self, rows: Rows) -> int:
