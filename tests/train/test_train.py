@@ -452,6 +452,38 @@ def test_same_side_negatives_loss(same_side):
         assert float(got) > float(plain)
 
 
+def test_mask_duplicates_leaves_equal_positives_out_of_both_softmaxes():
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from matryo.train.loop import TrainConfig, _duplicate_mask, _matryoshka_mnrl
+
+    # six bags of token ids; bags 1 and 4 are the same sequence ("True" answering two questions), bag 2 holds
+    # bag 5's tokens in another order (a different text: not masked)
+    bags = [[5, 6], [7], [8, 9], [10], [7], [9, 8]]
+    offsets = np.cumsum([0] + [len(b) for b in bags[:-1]]).astype(np.int64)
+    ids = np.concatenate([np.asarray(b, dtype=np.int64) for b in bags])
+    mask = _duplicate_mask(ids, offsets)
+    assert mask.dtype == torch.bool and mask.shape == (6, 6)
+    assert sorted(map(tuple, mask.nonzero().tolist())) == [(1, 4), (4, 1)]
+    assert _duplicate_mask(ids[:3], offsets[:2]) is None  # nothing repeated: no mask at all
+
+    gen = torch.Generator().manual_seed(0)
+    q, p = torch.randn(6, 16, generator=gen), torch.randn(6, 16, generator=gen)
+    p[4] = p[1]
+    cfg = TrainConfig(dims=(4, 16), scale=20.0)
+    got = _matryoshka_mnrl(q, p, cfg, torch.arange(6), mask)
+    f = torch.nn.functional
+    want = 0.0
+    for d in (4, 16):
+        qp = 20.0 * f.normalize(q[:, :d], dim=1) @ f.normalize(p[:, :d], dim=1).T
+        qp = qp.masked_fill(mask, float("-inf"))
+        want = want + 0.5 * (f.cross_entropy(qp, torch.arange(6)) + f.cross_entropy(qp.T, torch.arange(6)))
+    assert torch.allclose(got, want / 2, atol=1e-5)
+    # without the mask, query 1 is pushed away from positive 4, which is its own answer: the loss is larger
+    assert float(_matryoshka_mnrl(q, p, cfg, torch.arange(6))) > float(got) + 0.05
+
+
 def test_same_side_negatives_bad_config_and_cli(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     import matryo.train.loop as loop
@@ -474,7 +506,7 @@ def test_same_side_negatives_bad_config_and_cli(tmp_path, monkeypatch):
     teacher = _teacher_folder(tmp_path)
     argv = ["--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--teacher", str(teacher)]
     argv += ["--init", "random", "--dim", "8", "--matryoshka-dims", "8", "--batch-size", "16", "--epochs", "1"]
-    argv += ["--threads", "1", "--crop-share", "0", "--same-side-negatives", "both"]
+    argv += ["--threads", "1", "--crop-share", "0", "--same-side-negatives", "both", "--mask-duplicates"]
     configs = []
 
     def recording(init, pairs, rows, cfg, *args, **kwargs):
@@ -483,7 +515,7 @@ def test_same_side_negatives_bad_config_and_cli(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop, "train_contrastive", recording)
     assert main(argv) == 0
-    assert [cfg.same_side_negatives for cfg in configs] == ["both"]
+    assert [(cfg.same_side_negatives, cfg.mask_duplicates) for cfg in configs] == [("both", True)]
 
 
 def _tiny_cli_argv(tmp_path, out="m"):

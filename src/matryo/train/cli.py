@@ -96,6 +96,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         "the other queries (GTE's improved contrastive loss; none: the shipped recipe)" + _D,
     )
     parser.add_argument(
+        "--mask-duplicates",
+        action="store_true",
+        help="leave out of each softmax the batch's other pairs whose positive is the same text as the anchor's "
+        "(OpenTriviaQA's 'True', a WordNet gloss shared by synonyms): false negatives otherwise",
+    )
+    parser.add_argument(
         "--crop-share",
         type=float,
         default=0.5,
@@ -500,6 +506,7 @@ def run(args: argparse.Namespace) -> int:
         scale=args.scale,
         symmetric=not args.no_symmetric,
         same_side_negatives=args.same_side_negatives,
+        mask_duplicates=args.mask_duplicates,
         seed=args.seed,
         threads=args.threads,
         time_budget=args.time_budget,

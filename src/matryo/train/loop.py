@@ -71,6 +71,10 @@ class TrainConfig:
             teacher targets; see :mod:`matryo.train.relational`).
         distill_batch: Teacher passages drawn for that term at every step.
         distill_dims: Narrower widths at which the term is taken besides the full width (which always is).
+        mask_duplicates: Leave out of each softmax the in-batch texts that equal the anchor's own match: a
+            query's other positives that are the same token sequence as its positive (OpenTriviaQA's "True",
+            WordNet's gloss shared by synonyms), and for the positive-to-query direction the queries of those
+            pairs. Without it they are false negatives, pushed away from a query they answer.
     """
 
     dims: Sequence[int] = (32, 64, 128, 256, 512)
@@ -95,6 +99,7 @@ class TrainConfig:
     distill_weight: float = 1.0
     distill_batch: int = 512
     distill_dims: Sequence[int] = (128,)
+    mask_duplicates: bool = False
     history: list[tuple[int, float]] = field(default_factory=list)
 
 
@@ -109,7 +114,7 @@ def _lr_factor(progress: float, cfg: TrainConfig) -> float:
     return max(0.0, 1.0 - frac)
 
 
-def _matryoshka_mnrl(q: Any, p: Any, cfg: TrainConfig, labels: Any) -> Any:  # noqa: ANN401
+def _matryoshka_mnrl(q: Any, p: Any, cfg: TrainConfig, labels: Any, duplicates: Any = None) -> Any:  # noqa: ANN401
     """MultipleNegativesRankingLoss summed over the Matryoshka prefixes, from one pass of block products.
 
     The prefix similarity matrices are running sums of per-block products ``q[:, a:b] @ p[:, a:b].T``, so
@@ -120,6 +125,8 @@ def _matryoshka_mnrl(q: Any, p: Any, cfg: TrainConfig, labels: Any) -> Any:  # n
         p: (batch, dim) positive embeddings.
         cfg: Hyper-parameters (dims, scale, symmetric).
         labels: ``arange(batch)``.
+        duplicates: Optional (batch, batch) bool tensor, True where pair ``j``'s positive is the same text as
+            pair ``i``'s (``i != j``): those logits are left out of both directions' softmax.
 
     Returns:
         The loss (a 0-d tensor), averaged over the widths.
@@ -142,6 +149,8 @@ def _matryoshka_mnrl(q: Any, p: Any, cfg: TrainConfig, labels: Any) -> Any:  # n
         q_norm = torch.sqrt(q2).clamp_min(1e-12)
         p_norm = torch.sqrt(p2).clamp_min(1e-12)
         logits = dot / (q_norm[:, None] * p_norm[None, :]) * cfg.scale
+        if duplicates is not None:
+            logits = logits.masked_fill(duplicates, -1e4)  # symmetric, so logits.T is masked alike
         q_logits = logits
         if same_q:
             block = qb @ qb.T
@@ -158,6 +167,19 @@ def _matryoshka_mnrl(q: Any, p: Any, cfg: TrainConfig, labels: Any) -> Any:  # n
         loss = loss + part
         lo = d
     return loss / len(cfg.dims)
+
+
+def _duplicate_mask(ids: NDArray[np.int64], offsets: NDArray[np.int64]) -> Any:  # noqa: ANN401
+    """(batch, batch) bool tensor, True where two different texts of a bag are the same token sequence (None: none)."""
+    torch = require_torch()
+    bounds = np.append(offsets, ids.shape[0])
+    keys = [ids[a:b].tobytes() for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
+    _, inverse = np.unique(np.asarray(keys, dtype=object), return_inverse=True)
+    if inverse.max() + 1 == len(keys):
+        return None
+    same = inverse[:, None] == inverse[None, :]
+    np.fill_diagonal(same, False)
+    return torch.from_numpy(same)
 
 
 def _same_side_logits(dot: Any, norm: Any, scale: float) -> Any:  # noqa: ANN401
@@ -305,7 +327,8 @@ def train_contrastive(
                 p_ids, p_off = np.concatenate([p_ids, cut[2]]), np.concatenate([p_off, cut[3] + p_ids.shape[0]])
             q = emb(torch.from_numpy(q_ids), torch.from_numpy(q_off))
             p = emb(torch.from_numpy(p_ids), torch.from_numpy(p_off))
-            loss = _matryoshka_mnrl(q, p, cfg, labels)
+            duplicates = _duplicate_mask(p_ids, p_off) if cfg.mask_duplicates else None
+            loss = _matryoshka_mnrl(q, p, cfg, labels, duplicates)
             if teacher is not None and cfg.distill_weight:
                 pick = distill_rng.choice(len(teacher), size=min(cfg.distill_batch, len(teacher)), replace=False)
                 t_ids, t_off = teacher.texts.take(pick)
