@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import fnmatch
 import gzip
 import hashlib
@@ -234,7 +235,7 @@ def _folder(
         raise SourceError(msg)
     for path in sorted(files):
         if not path.exists():
-            warn(f"skipped {path}: broken symbolic link (to {os.readlink(path)}); fix or delete the link")
+            warn(f"skipped {path}: {_why_missing(path)}")
             continue
         rel = path.relative_to(root).as_posix()
         if not _utf8_name(rel, path, warn):
@@ -242,6 +243,20 @@ def _folder(
         text = _read_utf8(path, warn)
         if text is not None:
             yield from _passages(rel, text, chunk_size, on_empty)
+
+
+def _why_missing(path: Path) -> str:
+    """Why a listed file cannot be opened: a broken link, a link loop, or a file removed since the folder was listed."""
+    try:
+        target = os.readlink(path)
+    except OSError:  # not a link (or no longer one): the file itself went away while this run went on
+        return "it was deleted or renamed while this run read the folder; the next run indexes the folder as it is then"
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"symbolic link loop (to {target}, which leads back to it); fix or delete the link"
+    return f"broken symbolic link (to {target}); fix or delete the link"
 
 
 def _utf8_name(name: str, path: Path, warn: Warn) -> bool:

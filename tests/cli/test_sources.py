@@ -247,6 +247,28 @@ def test_folder_broken_symlink_is_skipped_with_a_warning_and_symlinked_folders_n
     assert len(notes) == 1 and "linked" in notes[0] and "not followed" in notes[0]
 
 
+def test_a_file_deleted_while_the_folder_is_read_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    # the folder is listed first and the files read afterwards: a file removed in between crashed the run with
+    # os.readlink's "[Errno 2]" (taken for a broken link), and the rest of the folder was not indexed
+    for name in ("a.md", "b.md", "c.md"):
+        (tmp_path / name).write_text(f"text of {name}")
+    warnings: list[str] = []
+    passages = read_source(tmp_path, warn=warnings.append, note=lambda _: None, on_empty=lambda _: None)
+    first = next(passages)
+    (tmp_path / "b.md").unlink()
+    assert [first.id, *(p.id for p in passages)] == ["a.md", "c.md"]
+    assert len(warnings) == 1 and "b.md" in warnings[0] and "deleted or renamed while this run" in warnings[0]
+
+
+def test_a_symbolic_link_loop_is_not_called_broken(tmp_path: Path) -> None:
+    (tmp_path / "own.md").write_text("own text")
+    (tmp_path / "loop1.md").symlink_to("loop2.md")
+    (tmp_path / "loop2.md").symlink_to("loop1.md")
+    passages, warnings, _, _ = collect(tmp_path)
+    assert passages == [("own.md", "own text")]
+    assert len(warnings) == 2 and all("symbolic link loop" in w and "broken" not in w for w in warnings)
+
+
 def test_documents_without_passages_are_reported_empty(tmp_path: Path) -> None:
     (tmp_path / "blank.txt").write_text("  \n\n ")
     (tmp_path / "full.txt").write_text("text")
