@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import missing_data
 from tests.lancedb.helpers import needs_default_model
 
 from matryo_lancedb import TwoStageTable, create_two_stage_table
@@ -29,7 +30,7 @@ MODEL = os.environ.get("MATRYO_LANCEDB_RECALL_MODEL") or None
 
 pytestmark = [
     *([needs_default_model] if MODEL is None else []),
-    pytest.mark.skipif(not (ARGUANA / "corpus.jsonl.gz").is_file(), reason=f"{ARGUANA} is missing"),
+    pytest.mark.skipif(missing_data(ARGUANA), reason=f"ArguAna (BEIR) is not at {ARGUANA}"),
 ]
 
 

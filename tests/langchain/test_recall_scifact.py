@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from langchain_core.documents import Document
+from tests.conftest import missing_data
 from tests.langchain.helpers import HAS_DEFAULT_MODEL
 
 from langchain_matryo import MatryoTwoStageRetriever
@@ -40,7 +41,7 @@ MODEL = os.environ.get("MATRYO_TEST_MODEL") or None
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not SCIFACT.is_dir(), reason=f"SciFact is not at {SCIFACT}"),
+    pytest.mark.skipif(missing_data(SCIFACT), reason=f"SciFact (BEIR) is not at {SCIFACT}"),
     pytest.mark.skipif(MODEL is None and not HAS_DEFAULT_MODEL, reason="the embedded default model is not there yet"),
 ]
 
