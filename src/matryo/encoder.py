@@ -108,7 +108,8 @@ class StaticEncoder:
 
         Args:
             table: The (vocab, dim) token table; float32 is used as is (a memory map stays one).
-            tokenizer: The tokenizer; a private copy is made with padding turned off.
+            tokenizer: The tokenizer (a ``tokenizers.Tokenizer``, or a transformers fast tokenizer, whose inner one is
+                used, as sentence-transformers does); a private copy is made with padding turned off.
             truncate_dim: Default Matryoshka width for :meth:`encode` (``None`` = full width).
             max_length: Cut every text at this many tokens, overriding the truncation stored in the tokenizer.
             name_or_path: Where the model came from (for display and configs).
@@ -121,7 +122,8 @@ class StaticEncoder:
 
         Raises:
             InvalidTypeError: If the table is not a numpy array of real numbers (a torch tensor: pass
-                ``weight.detach().cpu().numpy()``), or ``max_length`` or ``truncate_dim`` is not an int.
+                ``weight.detach().cpu().numpy()``), the tokenizer is neither a ``tokenizers.Tokenizer`` nor wraps
+                one, or ``max_length`` or ``truncate_dim`` is not an int.
             ModelFormatError: If the table is not 2-D, has fewer rows than the tokenizer's highest token id + 1
                 (extra rows, as in a padded table, are ignored), or holds NaN or infinity in a row a token uses.
             InvalidArgumentError: If ``max_length`` is not in ``1..2**64-1`` or ``truncate_dim < 1``.
@@ -140,6 +142,15 @@ class StaticEncoder:
         if table.ndim != 2 or table.shape[1] == 0:
             msg = f"The token table must be 2-D (vocab x dim) with dim >= 1, found shape {table.shape}."
             raise ModelFormatError(msg)
+        if not isinstance(tokenizer, Tokenizer):
+            inner = getattr(tokenizer, "_tokenizer", None)  # a transformers fast tokenizer wraps one, as ST unwraps
+            if not isinstance(inner, Tokenizer):
+                msg = (
+                    f"tokenizer must be a tokenizers.Tokenizer (e.g. Tokenizer.from_file('tokenizer.json')), got "
+                    f"{type(tokenizer).__name__}."
+                )
+                raise InvalidTypeError(msg)
+            tokenizer = inner
         # Ids can have gaps (removed tokens) or added tokens past the base vocabulary: size by the highest id.
         vocab = tokenizer.get_vocab(with_added_tokens=True)
         rows = max(vocab.values(), default=-1) + 1
@@ -198,7 +209,7 @@ class StaticEncoder:
         self.stored_dtype = stored_dtype
         self.normalized = normalized
         self._st_config = dict(st_config or {})
-        self.truncate_dim = None if truncate_dim is None else self._check_dim(truncate_dim)
+        self._truncate_dim = None if truncate_dim is None else self._check_dim(truncate_dim)
         # Contiguous copies of the first d columns, filled row by row as tokens are first seen.
         self._prefix_tables: dict[int, tuple[NDArray[np.float32], NDArray[np.bool_]]] = {}
         self._lock = threading.Lock()
@@ -375,6 +386,21 @@ class StaticEncoder:
         return int(self._table.shape[1])
 
     @property
+    def truncate_dim(self) -> int | None:
+        """Default Matryoshka width of :meth:`encode` (``None``: full width); fixed when the encoder is made."""
+        return self._truncate_dim
+
+    @truncate_dim.setter
+    def truncate_dim(self, value: object) -> None:
+        # A loaded encoder is shared (matryo.cache hands one object to every adapter in the process), so a width
+        # set on it would change every other user's vectors; and an unchecked value failed only at encode time.
+        msg = (
+            f"StaticEncoder.truncate_dim is fixed when the encoder is made (got an assignment of {value!r}): pass "
+            "truncate_dim= to encode() for one call, or load with StaticEncoder.from_pretrained(..., truncate_dim=N)."
+        )
+        raise AttributeError(msg)
+
+    @property
     def output_dim(self) -> int:
         """Width of :meth:`encode`'s output by default (``truncate_dim`` or ``dim``)."""
         return self.truncate_dim or self.dim
@@ -419,6 +445,8 @@ class StaticEncoder:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if "truncate_dim" in state:  # pickled before truncate_dim became a read-only property
+            state["_truncate_dim"] = state.pop("truncate_dim")
         self.__dict__.update(state)
         self._table.flags.writeable = False  # an unpickled array is writable again
         self._lock = threading.Lock()

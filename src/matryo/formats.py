@@ -529,6 +529,14 @@ def stored_truncate_dim(st_config: Mapping[str, Any], dim: int, root: Path) -> i
     value = st_config.get("truncate_dim")
     if value is None:
         return None
+    if not isinstance(value, bool) and isinstance(value, int) and value > dim:
+        # sentence-transformers slices [:, :value], which keeps all columns: it loads such a folder at full width
+        msg = (
+            f"{str(root / 'config_sentence_transformers.json')!r} sets truncate_dim {value}, wider than the table's "
+            f"{dim} columns: the full width is used, as sentence-transformers does. Fix or remove it in that file."
+        )
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= dim:
         msg = (
             f"{str(root / 'config_sentence_transformers.json')!r} sets truncate_dim {value!r}; expected an int "

@@ -475,3 +475,46 @@ def test_progress_bar_counts_long_texts_and_closes_on_errors(
     with pytest.raises(ValueError, match="not valid Unicode"):
         encoder.encode(["cat", "bad \ud800 text"], show_progress_bar=True)
     assert bars[1].closed
+
+
+def test_truncate_dim_is_fixed_when_the_encoder_is_made(tmp_path: Path) -> None:
+    # a cached encoder is shared by every adapter of the process: setting its width changed everyone's vectors,
+    # and a bad value (999, -3, "8") failed only at encode time with a numpy error (0 silently gave full width)
+    import pickle
+
+    from matryo.cache import clear_encoder_cache, load_encoder
+
+    folder = make_tiny_model(tmp_path / "m", dim=64)
+    clear_encoder_cache()
+    shared = load_encoder(folder)
+    for value in (8, 999, -3, "8", 0, None):
+        with pytest.raises(AttributeError, match=r"fixed when the encoder is made.*truncate_dim= to encode\(\)"):
+            shared.truncate_dim = value  # type: ignore[misc]
+    assert load_encoder(folder).encode("the cat").shape == (64,)
+    narrow = StaticEncoder.from_pretrained(folder, truncate_dim=8)
+    assert narrow.truncate_dim == 8 and narrow.encode("the cat").shape == (8,)
+    copy = pickle.loads(pickle.dumps(narrow))  # noqa: S301  # our own object
+    assert copy.truncate_dim == 8 and copy.encode("the cat").shape == (8,)
+    # an encoder pickled before truncate_dim was a property kept it in its __dict__
+    state = copy.__getstate__()
+    state["truncate_dim"] = state.pop("_truncate_dim")
+    old = StaticEncoder.__new__(StaticEncoder)
+    old.__setstate__(state)
+    assert old.truncate_dim == 8 and old.encode("the cat").shape == (8,)
+
+
+def test_a_transformers_fast_tokenizer_is_unwrapped_and_anything_else_refused(tmp_path: Path) -> None:
+    # sentence-transformers' StaticEmbedding takes a PreTrainedTokenizerFast; matryo died in get_vocab's TypeError
+    from tests.conftest import make_tokenizer
+
+    from matryo.errors import InvalidTypeError
+
+    transformers = pytest.importorskip("transformers")
+    tokenizer = make_tokenizer()
+    table = np.random.default_rng(0).standard_normal((tokenizer.get_vocab_size(), 8)).astype(np.float32)
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer)
+    np.testing.assert_array_equal(
+        StaticEncoder(table, fast).encode(["the cat", ""]), StaticEncoder(table, tokenizer).encode(["the cat", ""])
+    )
+    with pytest.raises(InvalidTypeError, match=r"tokenizers\.Tokenizer.*got str"):
+        StaticEncoder(table, "tokenizer.json")  # type: ignore[arg-type]

@@ -559,12 +559,23 @@ def test_truncate_dim_in_st_config_is_the_default_and_survives_save(tmp_path: Pa
     assert "truncate_dim" not in json.loads((plain / "config_sentence_transformers.json").read_text())
 
 
-@pytest.mark.parametrize("value", [0, 65, "16", 16.0])
+@pytest.mark.parametrize("value", [0, -1, "16", 16.0, True])
 def test_bad_truncate_dim_in_st_config(tmp_path: Path, value: object) -> None:
     folder = make_tiny_model(tmp_path / "m")
     _write_st_config(folder, truncate_dim=value)
     with pytest.raises(ModelFormatError, match="config_sentence_transformers.json.*truncate_dim"):
         StaticEncoder.from_pretrained(folder)
+
+
+def test_a_stored_truncate_dim_wider_than_the_table_is_the_full_width(tmp_path: Path) -> None:
+    # sentence-transformers saves and loads such a folder (its [:, :65] keeps all 64 columns); matryo refused it
+    folder = make_tiny_model(tmp_path / "m", dim=64)
+    _write_st_config(folder, truncate_dim=65)
+    with pytest.warns(UserWarning, match="sets truncate_dim 65, wider than the table's 64 columns: the full width"):
+        enc = StaticEncoder.from_pretrained(folder)
+    assert enc.truncate_dim is None and enc.encode("the cat").shape == (64,)
+    saved = enc.save_pretrained(tmp_path / "saved")  # the bad value is not carried over
+    assert "truncate_dim" not in json.loads((saved / "config_sentence_transformers.json").read_text())
 
 
 def test_default_prompt_in_st_config_warns_that_it_is_not_applied(tmp_path: Path) -> None:
