@@ -709,10 +709,10 @@ class StaticEncoder:
     def _encode_long(self, text: str, table: NDArray[np.float32]) -> NDArray[np.float32]:
         """Mean of a very long text's token rows, tokenized in pieces so memory stays bounded.
 
-        Pieces end at whitespace (and, for BERT-style tokenizers, after punctuation or CJK characters, where
-        BERT's pre-tokenizer splits anyway), so the ids are exactly those of tokenizing the whole text. With
-        other tokenizers a piece boundary at whitespace can differ from whole-text tokenization in rare cases
-        (e.g. Metaspace prefixes). A stored truncation stops the loop once ``max_length`` ids are seen; with
+        Pieces end where :func:`matryo.texts.piece_boundaries` allows (after whitespace, punctuation or CJK
+        characters for BERT-style tokenizers; before a run of spaces for others, so sentencepiece- and GPT-2-style
+        words keep their space marker), so the ids are those of tokenizing the whole text. A tokenizer whose tokens
+        span spaces in other ways can differ at the cuts. A stored truncation stops the loop once ``max_length`` ids are seen; with
         direction ``"left"`` the pieces are read from the end, so the last ``max_length`` ids are kept.
         """
         truncation = self._tokenizer.truncation

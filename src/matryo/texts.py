@@ -23,6 +23,9 @@ SPLIT_DISAGREES = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
 
 # Whitespace that BERT's normalizer keeps as a word break (space, \t, \n, \r, Zs, line/paragraph separators).
 WHITESPACE = re.compile("[ \t\n\r\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+# Zero-width: the position before a run of spaces (or of other whitespace) that follows a non-space character.
+_BEFORE_SPACES = re.compile("(?<=[^ ])(?= )")
+_BEFORE_WHITESPACE = re.compile(r"(?<=\S)(?=\s)")
 
 # Where BERT's pre-tokenizer splits besides whitespace: ASCII punctuation and CJK ideographs.
 ASCII_PUNCTUATION = "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum())
@@ -99,7 +102,7 @@ def splits_on_whitespace(tokenizer: Tokenizer) -> bool:
 
 
 def spans(text: str, size: int, boundaries: Sequence[re.Pattern[str]]) -> Iterator[tuple[int, int]]:
-    """Cut ``text`` into (start, end) pieces of about ``size`` characters, each ending just after a boundary character.
+    """Cut ``text`` into (start, end) pieces of about ``size`` characters, each ending where a boundary match ends.
 
     ``boundaries`` are tried in order of preference (whitespace before punctuation). A piece only ends where
     tokenizing the pieces separately gives the same tokens as the whole text; a stretch with no boundary
@@ -115,27 +118,31 @@ def spans(text: str, size: int, boundaries: Sequence[re.Pattern[str]]) -> Iterat
         for boundary in boundaries:
             for window in (max(start, end - 1024), start):
                 for match in boundary.finditer(text, window, end):
-                    cut = match.end()
+                    if match.end() > start:  # a zero-width boundary can match where the piece starts
+                        cut = match.end()
                 if cut is not None:
                     break
             if cut is not None:
                 break
         if cut is None:
-            ahead = [m.end() for m in (b.search(text, end) for b in boundaries) if m]
+            ahead = [m.end() for m in (b.search(text, end) for b in boundaries) if m and m.end() > start]
             cut = min(ahead) if ahead else len(text)
         yield start, cut
         start = cut
 
 
 def piece_boundaries(tokenizer: Tokenizer) -> tuple[re.Pattern[str], ...]:
-    """Characters after which a long text may be cut for ``tokenizer``, in order of preference.
+    """Where a long text may be cut for ``tokenizer`` (each match's end), in order of preference.
 
-    Whitespace always; for BERT-style tokenizers (:func:`splits_on_whitespace`) also ASCII punctuation and CJK
-    ideographs, where BERT's pre-tokenizer splits anyway, unless the character belongs to an added token such
-    as "[CLS]" (a cut inside one would split it).
+    For BERT-style tokenizers (:func:`splits_on_whitespace`): after whitespace, then after ASCII punctuation and
+    CJK ideographs, where BERT's pre-tokenizer splits anyway, unless the character belongs to an added token such
+    as "[CLS]" (a cut inside one would split it). For others: just before a run of spaces, then before a run of
+    other whitespace, so the space stays with the word after it, where sentencepiece-style (Metaspace, "▁word")
+    and GPT-2-style (ByteLevel, "Ġword") pre-tokenizers put it; a cut after the space left a piece ending in a
+    lone space and the next one starting without its word's marker.
     """
     if not splits_on_whitespace(tokenizer):
-        return (WHITESPACE,)
+        return (_BEFORE_SPACES, _BEFORE_WHITESPACE)
     added = {ch for token in tokenizer.get_added_tokens_decoder().values() for ch in token.content}
     punctuation = re.escape("".join(ch for ch in ASCII_PUNCTUATION if ch not in added))
     return (WHITESPACE, re.compile(f"[{punctuation}{CJK_RANGES}]"))
