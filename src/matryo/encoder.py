@@ -712,8 +712,8 @@ class StaticEncoder:
         Pieces end where :func:`matryo.texts.piece_boundaries` allows (after whitespace, punctuation or CJK
         characters for BERT-style tokenizers; before a run of spaces for others, so sentencepiece- and GPT-2-style
         words keep their space marker), so the ids are those of tokenizing the whole text. A tokenizer whose tokens
-        span spaces in other ways can differ at the cuts. A stored truncation stops the loop once ``max_length`` ids are seen; with
-        direction ``"left"`` the pieces are read from the end, so the last ``max_length`` ids are kept.
+        span spaces in other ways can differ at the cuts. A stored truncation stops the loop once ``max_length`` ids
+        are seen; with direction ``"left"`` the pieces are read from the end, so the last ``max_length`` ids are kept.
         """
         truncation = self._tokenizer.truncation
         limit = None if truncation is None else int(truncation["max_length"])
