@@ -111,19 +111,24 @@ def _leftover(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
-def check_db(db: Path, *, source: str | os.PathLike[str] | None = None, store: str | None = None) -> DbMeta | None:
+def check_db(
+    db: Path, *, source: str | os.PathLike[str] | None = None, store: str | None = None, busy: bool = True
+) -> DbMeta | None:
     """Refuse a DB folder this run must not write, before any slow work (reading SOURCE, loading a model).
 
     Args:
         db: The DB folder (it may not exist yet).
         source: The SOURCE about to be indexed (``None``: not checked); :data:`DEMO_SOURCE` for the demo.
         store: The store kind asked for (``None``: not checked).
+        busy: Also refuse a DB another run is writing now (its lock is tried and let go at once; the run takes
+            it for good in :func:`writing`). ``False`` when the caller holds the lock itself.
 
     Returns:
         The DB's metadata, ``None`` for a new (missing or empty) folder.
 
     Raises:
-        CliError: If ``db`` is a file, a folder that is not a matryo DB, or a DB holding another SOURCE or store.
+        CliError: If ``db`` is a file, a folder that is not a matryo DB, a DB holding another SOURCE or store, or
+            one another run is writing.
         StoreFormatError: If its ``matryo.json`` is damaged.
     """
     from matryo.stores import read_meta
@@ -141,6 +146,10 @@ def check_db(db: Path, *, source: str | os.PathLike[str] | None = None, store: s
     if stored is None and db.is_dir() and not all(_leftover(p.name) for p in db.iterdir()):
         msg = f"{db} exists and is not a matryo DB folder (no matryo.json); choose a new or empty --db folder."
         raise CliError(msg)
+    if busy and db.is_dir():  # at once, not after building the demo's corpus or reading SOURCE and the model
+        handle = _lock(db, _busy(db))
+        if handle is not None:
+            handle.close()
     if stored is None:
         return None
     where = source_key(source)
@@ -189,6 +198,13 @@ def _lock(db: Path, busy: str, *, wait: float = 0.0) -> IO[str] | None:
         raise CliError(busy) from exc
 
 
+def _busy(db: Path) -> str:
+    return (
+        f"another matryo command (an index run, the demo, or a search of a Chroma DB) is using {db}; wait for it "
+        "to finish, then run this command again."
+    )
+
+
 @contextmanager
 def writing(db: Path) -> Iterator[None]:
     """Hold an exclusive lock on a DB folder (created when missing) while one run writes it.
@@ -204,11 +220,7 @@ def writing(db: Path) -> Iterator[None]:
         CliError: If another process holds the lock.
     """
     db.mkdir(parents=True, exist_ok=True)
-    busy = (
-        f"another matryo command (an index run, the demo, or a search of a Chroma DB) is using {db}; wait for it "
-        "to finish, then run this command again."
-    )
-    handle = _lock(db, busy)
+    handle = _lock(db, _busy(db))
     try:
         yield
     finally:
@@ -353,7 +365,7 @@ def index_into(
             note(cut)
     with writing(db):
         if read_meta(db) != stored:  # another run wrote the DB meanwhile: check again
-            stored = check_db(db, source=source, store=store)
+            stored = check_db(db, source=source, store=store, busy=False)
         wanted = _wanted(db, stored, model=model, store=store, truncate_dim=truncate_dim, where=where)
         if stored is None or stored.source != wanted.source:
             # a new DB, or an older one adopting its first SOURCE; written before the store files, so a run

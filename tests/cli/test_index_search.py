@@ -423,6 +423,30 @@ def test_second_writer_is_refused_while_a_run_holds_the_db(run: Run, model: Path
     assert set(stored(db)) == set(DOCS)
 
 
+def test_a_busy_db_is_refused_before_the_slow_work(
+    run: Run, model: Path, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the README says a second index or demo "fails at once": the demo built its corpus (34 s) and index read
+    # SOURCE and loaded the model before trying the lock
+    fcntl = pytest.importorskip("fcntl")
+    from matryo import demo
+
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    slow: list[str] = []
+    monkeypatch.setattr(demo, "load_corpus", lambda db: slow.append("corpus") or [])
+    monkeypatch.setattr(cli_index, "_run_encoder", lambda *a, **k: slow.append("model"))
+    demo_db = tmp_path / "demo-db"
+    demo_db.mkdir()
+    for target, argv in ((db, ("index", docs, "--db", db)), (demo_db, ("demo", "--db", demo_db))):
+        with (target / cli_index.LOCK_FILE).open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            code, _, err = run(*argv, "--quiet")
+            assert code == 1 and "another matryo command" in err and str(target) in err
+            fcntl.flock(held, fcntl.LOCK_UN)
+    assert slow == []
+
+
 @pytest.mark.parametrize("store", ["chroma", "lancedb"])
 def test_chroma_search_waits_for_a_writer_and_lancedb_search_does_not(
     run: Run, model: Path, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str
