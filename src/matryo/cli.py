@@ -403,7 +403,10 @@ def _add_train(sub: Any) -> None:
     except ImportError:
         return
     parser = add_train_subparser(sub)
-    parser.epilog = "example:\n  matryo train --out my-model --time-budget 600"
+    parser.epilog = (
+        "example:\n  matryo train --data pairs/ --out my-model --time-budget 600\n"
+        '  (pairs/ holds <source>_pairs.jsonl.gz files of {"query": ..., "positive": ...} lines)'
+    )
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
@@ -447,4 +450,11 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("MATRYO_DEBUG"):
             raise
         _eprint(f"matryo: error: {exc}")
+        return 1
+    except SystemExit as exc:
+        if not isinstance(exc.code, str):
+            raise
+        # matryo train (also `python -m matryo.train`) stops with SystemExit("error: ..."): one line, in this
+        # command's format
+        _eprint(f"matryo: {exc.code}" if exc.code.startswith("error: ") else f"matryo: error: {exc.code}")
         return 1

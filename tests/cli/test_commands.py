@@ -32,6 +32,19 @@ def test_help_shows_an_example(command: str, capsys: pytest.CaptureFixture[str])
     assert "example:" in out and f"matryo {command}" in out.split("example:")[1]
 
 
+def test_train_help_is_plain_text_and_its_errors_are_one_matryo_line(capsys: pytest.CaptureFixture[str]) -> None:
+    # `matryo train --help` printed the module docstring's Sphinx markup (``--data``, :mod:`...`), and its errors
+    # were a bare "error: ..." where every other command prints "matryo: error: ..."
+    pytest.importorskip("matryo.train")
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out and ":mod:" not in out and "python -m matryo.train / matryo train" in out
+    assert cli.main(["train", "--out", "unused", "--crop-share", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("matryo: error: --crop-share 2.0: expected a share") and err.count("\n") == 1
+
+
 def write_beir(root: Path, corpus: dict[str, str], queries: dict[str, str], qrels: list[tuple[str, str, int]]) -> Path:
     root.mkdir(parents=True)
     with gzip.open(root / "corpus.jsonl.gz", "wt") as fh:

@@ -22,6 +22,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["add_train_arguments", "add_train_subparser", "main", "run"]
 
 _DEFAULT_DATA = "../shared/train"
+# --help shows the module docstring as plain text: ``code`` and :mod:`name` markup are Sphinx's, not the terminal's
+_DESCRIPTION = re.sub(r":\w+:`([^`]+)`", r"\1", (__doc__ or "").replace("``", ""))
 #: Pair files left out of training unless ``--skip-sources`` says otherwise: GCIDE is GPL-2+ and added no
 #: measurable quality (see the default model's card).
 _DEFAULT_SKIP = ("gcide",)
@@ -193,7 +196,7 @@ def add_train_subparser(subparsers: Any) -> argparse.ArgumentParser:  # noqa: AN
         The new sub-parser.
     """
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "train", help="train a static retrieval model (needs matryo[train])", description=__doc__
+        "train", help="train a static retrieval model (needs matryo[train])", description=_DESCRIPTION
     )
     add_train_arguments(parser)
     parser.set_defaults(func=run)
@@ -607,7 +610,9 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         Process exit code.
     """
-    parser = argparse.ArgumentParser(prog="python -m matryo.train", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m matryo.train", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_train_arguments(parser)
     args = parser.parse_args(argv)
     try:
