@@ -186,4 +186,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from standin import run_main
+
+    run_main(main)

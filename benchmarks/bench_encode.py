@@ -529,4 +529,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    standin.run_main(main, hint="")

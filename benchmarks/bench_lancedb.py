@@ -259,4 +259,6 @@ def _write_section(out: Path, index: str, section: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from standin import run_main
+
+    run_main(main)

@@ -254,4 +254,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from standin import run_main
+
+    run_main(main)

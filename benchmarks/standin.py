@@ -24,8 +24,9 @@ import json
 import os
 import random
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -404,3 +405,17 @@ if __name__ == "__main__":
         texts = load_texts(kind)
         lengths = [len(e.ids) for e in tok.encode_batch_fast(texts, add_special_tokens=False)]
         print(kind, len(texts), f"mean {np.mean(lengths):.1f} tokens", f"{time.perf_counter() - start:.1f} s")
+
+
+def run_main(main: Callable[[], object], hint: str = "Pass the data folder's path (see --help).") -> None:
+    """Run a benchmark script's ``main`` and exit with its code; data that is not there is one error line.
+
+    The scripts read the BEIR sets (and the training pairs) from ``../shared`` by default, the development
+    machines' copy: on another machine that is a missing folder, which deserves a line naming it and the option
+    to pass, not a traceback.
+    """
+    try:
+        code = main()
+    except FileNotFoundError as exc:  # matryo's DataNotFoundError is one
+        sys.exit(f"error: {exc} {hint}".rstrip())
+    sys.exit(code if isinstance(code, int) else 0)

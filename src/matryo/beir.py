@@ -87,6 +87,12 @@ def _first_existing(folder: Path, names: Sequence[str]) -> Path:
     for name in names:
         if (folder / name).exists():
             return folder / name
+    if not folder.is_dir():
+        msg = (
+            f"{folder} does not exist (or is not a folder): expected a BEIR folder (corpus.jsonl, queries.jsonl and "
+            "qrels.tsv or qrels/<split>.tsv, each optionally .gz), e.g. a set of the BEIR benchmark unzipped."
+        )
+        raise DataNotFoundError(msg)
     msg = (
         f"{folder} holds none of {', '.join(names)}: expected a BEIR folder (corpus.jsonl, queries.jsonl and "
         "qrels.tsv or qrels/<split>.tsv, each optionally .gz)."

@@ -166,3 +166,14 @@ def test_eval_command_line_turns_the_arguana_rule_on_and_off(run: Run, model: Pa
         code, out, err = run("eval", folder, "--model", model, "--dims", "full", "--json", *flag)
         assert code == 0, err
         assert json.loads(out)["info"]["ignore_identical_ids"] is expected, (folder.name, flag)
+
+
+def test_a_missing_beir_folder_is_named_as_missing(tmp_path: Path) -> None:
+    # "holds none of corpus.jsonl, ..." pointed at the files when the folder itself was not there
+    from matryo.beir import load_beir
+
+    with pytest.raises(DataNotFoundError, match=r"nowhere does not exist \(or is not a folder\): expected a BEIR"):
+        load_beir(tmp_path / "nowhere")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataNotFoundError, match="file does not exist"):
+        load_beir(tmp_path / "file")
