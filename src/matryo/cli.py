@@ -333,7 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
         "beir_dir", metavar="BEIR_DIR", help="folder with corpus.jsonl(.gz), queries.jsonl(.gz), qrels.tsv(.gz)"
     )
     p.add_argument("--model", default=None, help="model folder or hub id (default: the embedded model)")
-    p.add_argument("--dims", type=_dims, default=DEFAULT_DIMS, help="comma-separated widths; 'full' = model width")
+    p.add_argument(
+        "--dims",
+        type=_dims,
+        default=DEFAULT_DIMS,
+        help=f"comma-separated widths; 'full' = model width (default {DEFAULT_DIMS})",
+    )
     p.add_argument(
         "--split",
         default="test",

@@ -343,7 +343,7 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         try:
             import pyarrow.parquet as pq
         except ImportError as exc:
-            name, install = "pyarrow", "pip install pyarrow"
+            name, install = "pyarrow", "pip install pyarrow  (or 'matryo[parquet]')"
             raise missing_extra(name, install, "Reading Parquet files") from exc
         number = 0
         try:

@@ -420,3 +420,15 @@ def test_damaged_parquet_file_is_named(tmp_path: Path) -> None:
     path.write_bytes(bytes(range(256)) + b"not parquet")
     with pytest.raises(SourceError, match=r"bad\.parquet is not a readable Parquet file"):
         collect(path)
+
+
+def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from matryo.errors import MissingExtraError
+
+    path = tmp_path / "rows.parquet"
+    path.write_bytes(b"PAR1")
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import fails as when pyarrow is not installed
+    with pytest.raises(MissingExtraError, match=r"pip install pyarrow  \(or 'matryo\[parquet\]'\)"):
+        list(read_source(path))
