@@ -23,9 +23,11 @@ SPLIT_DISAGREES = re.compile("[\x0b\x0c\x1c-\x1f\x85]")
 
 # Whitespace that BERT's normalizer keeps as a word break (space, \t, \n, \r, Zs, line/paragraph separators).
 WHITESPACE = re.compile("[ \t\n\r\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
-# Zero-width: the position before a run of spaces (or of other whitespace) that follows a non-space character.
-_BEFORE_SPACES = re.compile("(?<=[^ ])(?= )")
-_BEFORE_WHITESPACE = re.compile(r"(?<=\S)(?=\s)")
+# Zero-width: the position before a run of spaces (or of other whitespace) that follows a non-whitespace
+# character; not after a newline or tab, which GPT-2-style pre-tokenizers join to the indentation after them
+# ("\n   " is one pre-token). The lookahead comes first: it rules most positions out faster.
+_BEFORE_SPACES = re.compile(r"(?= )(?<=\S)")
+_BEFORE_WHITESPACE = re.compile(r"(?=\s)(?<=\S)")
 
 # Where BERT's pre-tokenizer splits besides whitespace: ASCII punctuation and CJK ideographs.
 ASCII_PUNCTUATION = "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum())

@@ -375,6 +375,7 @@ def _trained_tokenizer(kind: str) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     corpus = ["the cat sat on the mat", "a dog ran to the river", "fast code reads a big file", "東京 café naïve"] * 50
+    corpus += ["def read(path):\n    with open(path) as f:\n        return f.read()\n"] * 50  # "\n    " tokens
     if kind == "metaspace":
         tokenizer = Tokenizer(models.Unigram())
         tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -405,7 +406,12 @@ def test_long_text_pieces_are_exact_for_sentencepiece_and_gpt2_style_tokenizers(
         "a dog  ran   to the river, fast! " * 40,  # runs of spaces
         " leading space and trailing " * 30 + " ",
         "東京 café naïve code " * 50,
+        "def read(path):\n    with open(path) as f:\n        return f.read()\n\n" * 30,  # a newline + indentation
     ]
+    if kind == "metaspace" and piece_chars < 20:
+        # a 7-character window of this code can hold no space after a word: the cut falls back to a newline, to
+        # which Metaspace prepends its "▁" (a limit the README states; 100k-character pieces do not meet it)
+        texts.pop()
     for text in texts:
         ids = tokenizer.encode(text, add_special_tokens=False).ids
         expected = table[ids].astype(np.float64).mean(axis=0)
