@@ -376,6 +376,7 @@ def test_an_add_that_fails_part_way_is_taken_out_again(client, tiny_model_path, 
     def fails_third(write: Any, **kwargs: Any) -> None:
         calls.append(len(kwargs["ids"]))
         if len(calls) == 3:
+            write_first(write, **kwargs)  # a Ctrl-C during Chroma's call is raised once the chunk is committed
             raise KeyboardInterrupt
         write_first(write, **kwargs)
 
@@ -389,6 +390,55 @@ def test_an_add_that_fails_part_way_is_taken_out_again(client, tiny_model_path, 
     col.add(ids=ids, documents=docs)
     assert col.count() == 21
     assert col.query(query_texts=[docs[7]], n_results=1)["ids"] == [["d7"]]
+
+
+@pytest.mark.parametrize("store", ["metadata", "sibling"])
+def test_a_failed_add_leaves_another_writers_record_alone(client, tiny_model_path, store, monkeypatch) -> None:
+    # Chroma's add skips an id that exists: a record another writer added meanwhile under one of this add's ids
+    # is that writer's, and the rollback of this add must not delete it
+    from matryo_chroma import collection as collection_module
+
+    monkeypatch.setattr(collection_module, "_WRITE_BATCH", 5)
+    col = TwoStageCollection.create(client, f"race_{store}", model=tiny_model_path, truncate_dim=16, store=store)
+    other = TwoStageCollection.open(client, f"race_{store}")
+    ids, docs = [f"d{i}" for i in range(20)], word_corpus(20)
+    write_first, calls = col._write_first, []
+
+    def racing(write: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            other.add(ids=["d3"], documents=["fire water light from the other writer"])
+        if len(calls) == 3:
+            raise OSError("disk full")
+        write_first(write, **kwargs)
+
+    monkeypatch.setattr(col, "_write_first", racing)
+    with pytest.raises(OSError, match="disk full"):
+        col.add(ids=ids, documents=docs)
+    assert col.get(include=["documents"])["documents"] == ["fire water light from the other writer"]
+
+
+@pytest.mark.parametrize("mode", ["upsert", "update"])
+@pytest.mark.parametrize("bad", ["lone \ud800 surrogate", ["ok", "x\udfffy"], "sparse"])
+def test_metadata_only_chromas_rust_layer_refuses_is_caught_before_writing(
+    client, tiny_model_path, mode, bad, monkeypatch
+):
+    # chromadb's Python check passes these; its Rust layer refused them in a later chunk, after earlier ones were
+    # written (a torn upsert/update)
+    from chromadb.api.types import SparseVector
+
+    from matryo_chroma import collection as collection_module
+
+    monkeypatch.setattr(collection_module, "_WRITE_BATCH", 5)
+    col = TwoStageCollection.create(client, "rust_checks", model=tiny_model_path, truncate_dim=16)
+    ids, docs = [f"d{i}" for i in range(20)], word_corpus(20)
+    col.add(ids=ids, documents=docs)
+    before = col.get(include=["documents", "metadatas"])
+    metas: list[dict[str, Any]] = [{"n": i} for i in range(20)]
+    metas[12] = {"v": SparseVector(indices=[1], values=[0.5]) if bad == "sparse" else bad}
+    with pytest.raises(ValueError, match=r"metadatas\[12\].*(surrogate|SparseVector).*Nothing was written"):
+        getattr(col, mode)(ids=ids, documents=[d + " fire" for d in docs], metadatas=metas)
+    assert col.get(include=["documents", "metadatas"]) == before
 
 
 @pytest.mark.parametrize("store", STORES)

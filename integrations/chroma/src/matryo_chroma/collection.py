@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
-from chromadb.api.types import Where, WhereDocument, validate_metadata
+from chromadb.api.types import SparseVector, Where, WhereDocument, validate_metadata
 from chromadb.errors import NotFoundError
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MatryoError
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count, rescore
+from matryo.texts import SURROGATE
 from matryo.vectors import normalize, truncate
 from matryo_chroma.embedding_function import MatryoEmbeddingFunction
 from matryo_chroma.full_vectors import TOLERANCE, FullVectors
@@ -170,13 +171,15 @@ def _checked_records(
             msg = f"Metadata keys starting with {RESERVED_PREFIX!r} are reserved for matryo."
             raise InvalidArgumentError(msg)
     # Chroma checks metadata per write call, and a call is written in chunks: a bad value in a later chunk would
-    # fail after the earlier chunks were stored. Checked here, all of it, with Chroma's own rule.
+    # fail after the earlier chunks were stored. Checked here, all of it, with Chroma's own rule, plus what only its
+    # Rust layer refuses (a string with a lone surrogate, which UTF-8 cannot hold; a SparseVector value).
     merged = store == "metadata" and (has_embeddings or docs is not None)  # the full vector's code is added
     for i, meta in enumerate(metas or []):
         if meta is None:
             continue
         try:
             validate_metadata({**meta, RESERVED_PREFIX + "check": ""} if merged else meta)
+            _check_storable(meta)
         except (TypeError, ValueError) as exc:
             msg = f"metadatas[{i}] (id {id_list[i]!r}): {exc}. Nothing was written."
             raise InvalidArgumentError(msg) from exc
@@ -190,6 +193,20 @@ def _checked_records(
         msg = 'store="documents" rescores by re-encoding documents: pass documents=, not embeddings=.'
         raise InvalidArgumentError(msg)
     return docs, metas
+
+
+def _check_storable(meta: Mapping[str, Any]) -> None:
+    """Refuse metadata values that pass Chroma's Python check but not its Rust layer (ValueError)."""
+    for key, value in meta.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, SparseVector):
+                msg = (
+                    f"Expected metadata value of key {key!r} to be a str, int, float, bool or list, got a SparseVector"
+                )
+                raise ValueError(msg)
+            if (isinstance(item, str) and SURROGATE.search(item)) or SURROGATE.search(str(key)):
+                msg = f"Metadata key {key!r} or its value holds a lone surrogate, which UTF-8 (and Chroma) cannot store"
+                raise ValueError(msg)
 
 
 _Row = tuple[NDArray[np.float32], Any, Any]
@@ -822,9 +839,10 @@ class TwoStageCollection:
                 msg = f"update() got {len(missing)} unknown id(s): {missing[:5]}. Nothing was written; use upsert()."
                 raise UnknownIdError(msg)
         write = partial(self._write_first, getattr(self.collection, mode))
-        written = 0
+        tried = 0
         try:
             for part in _chunks(len(id_list)):
+                tried = part.stop  # before the write: Ctrl-C surfaces only after Chroma committed the chunk
                 self._full.write(
                     write,
                     id_list[part],
@@ -832,14 +850,30 @@ class TwoStageCollection:
                     None if full is None else full[part],
                     None if metas is None else metas[part],
                 )
-                written = part.stop
         except BaseException:
             # A chunk failed (Chroma refused it, a disk error, Ctrl-C) after earlier chunks were stored. New records
             # are taken out again, so a failed add() stores nothing and can be retried; update()/upsert() cannot
             # put old values back (Chroma merges metadata keys) and keep the chunks already written.
-            if mode == "add" and written:
-                self.delete(ids=id_list[:written])
+            if mode == "add" and tried and full is not None:
+                self._undo_add(id_list[:tried], full[:tried])
             raise
+
+    def _undo_add(self, ids: list[str], full: NDArray[np.float32]) -> None:
+        """Delete the records a failed :meth:`add` stored: those of ``ids`` whose first-pass vector is this add's.
+
+        Chroma's ``add`` skips an id that exists, so an id another writer added meanwhile holds that writer's
+        vector: it is left alone.
+        """
+        first = truncate(full, self.truncate_dim)
+        mine = dict(zip(ids, first, strict=True))
+        ours: list[str] = []
+        for part in _chunks(len(ids), _SQL_ROWS):
+            got = self.collection.get(ids=ids[part], include=["embeddings"])
+            for doc_id, emb in zip(got["ids"], got["embeddings"] if got["embeddings"] is not None else [], strict=True):
+                if np.allclose(np.asarray(emb, dtype=np.float32), mine[doc_id], atol=1e-6):
+                    ours.append(doc_id)
+        if ours:
+            self.delete(ids=ours)
 
     def _write_first(self, write: Any, **kwargs: Any) -> None:
         """The first-pass write (a seam: tests inject failures here)."""
