@@ -17,6 +17,7 @@ from matryo.errors import (
     ModelMismatchError,
     ModelNotFoundError,
     NonFiniteVectorError,
+    PickleWeightsError,
     StoreFormatError,
     StoreWriteError,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "ModelNotFoundError",
     "NonFiniteVectorError",
     "NumpyIndex",
+    "PickleWeightsError",
     "SearchHits",
     "StaticEncoder",
     "StoreFormatError",

@@ -38,6 +38,7 @@ __all__ = [
     "ModelMismatchError",
     "ModelNotFoundError",
     "NonFiniteVectorError",
+    "PickleWeightsError",
     "StoreFormatError",
     "StoreWriteError",
 ]
@@ -53,6 +54,10 @@ class ModelFormatError(MatryoError, ValueError):
 
 class IncompleteFolderError(ModelFormatError):
     """No layout's weights and tokenizer are in the folder (an empty folder, or an interrupted download)."""
+
+
+class PickleWeightsError(ModelFormatError):
+    """The model's weights are only pickle files (``pytorch_model.bin``), which matryo never loads: convert them."""
 
 
 class ModelNotFoundError(MatryoError, FileNotFoundError):

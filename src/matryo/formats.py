@@ -33,10 +33,18 @@ import numpy as np
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
-from matryo.errors import IncompleteFolderError, ModelAccessError, ModelFormatError, ModelNotFoundError
+from matryo.errors import (
+    IncompleteFolderError,
+    ModelAccessError,
+    ModelFormatError,
+    ModelNotFoundError,
+    PickleWeightsError,
+)
 
 __all__ = [
+    "CONVERT_PICKLES",
     "MODEL2VEC_DEFAULT_MAX_LENGTH",
+    "PICKLE_SUFFIXES",
     "IncompleteFolderError",
     "ModelFiles",
     "SafetensorsFile",
@@ -56,8 +64,8 @@ _STATIC_TYPE_SUFFIX = "StaticEmbedding"
 _HUB_SUBFOLDER = "0_StaticEmbedding"
 _SUPPORTED_MODULES = {"StaticEmbedding", "Normalize"}  # class names in modules.json "type"
 _TABLE_KEYS = ("embedding.weight", "embeddings")
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl")
-_CONVERT = (
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl")
+CONVERT_PICKLES = (
     "load the model once in sentence-transformers and save it again (SentenceTransformer(path).save(new_path) "
     "writes model.safetensors), then load new_path."
 )
@@ -136,7 +144,7 @@ def _pickles(folder: Path) -> list[str]:
     """Names of the pickle weight files in ``folder`` (none when it is not a folder)."""
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(_PICKLE_SUFFIXES))
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(PICKLE_SUFFIXES))
 
 
 def _complete(folder: Path) -> bool:
@@ -200,6 +208,7 @@ def find_model_files(root: str | os.PathLike[str]) -> ModelFiles:
         ModelNotFoundError: If ``root`` is not a folder.
         ModelAccessError: If the folder or a file in it cannot be read (permissions).
         IncompleteFolderError: If no known layout's files are there; the message lists every layout tried.
+        PickleWeightsError: If the weights are there only as pickle files (``pytorch_model.bin``), never loaded.
         ModelFormatError: If ``modules.json`` or ``config.json`` cannot be read, or ``modules.json`` lists no
             StaticEmbedding (e.g. a transformer model) or modules besides StaticEmbedding and Normalize (e.g. Dense),
             which matryo cannot apply.
@@ -254,9 +263,9 @@ def _find_model_files(folder: Path) -> ModelFiles:
                     msg = (
                         f"{str(modules_path)!r} puts the StaticEmbedding module in {str(sub)!r}, which holds its "
                         f"weights only as pickle files ({', '.join(pickles)}); matryo never loads pickles. Convert "
-                        f"them to safetensors: {_CONVERT}"
+                        f"them to safetensors: {CONVERT_PICKLES}"
                     )
-                    raise ModelFormatError(msg)
+                    raise PickleWeightsError(msg)
                 msg = (
                     f"{str(modules_path)!r} puts the StaticEmbedding module in {str(sub)!r}, but there is no "
                     f"{_WEIGHTS} + {_TOKENIZER} there (an interrupted download or copy?). Copy or download the "
@@ -287,8 +296,8 @@ def _find_model_files(folder: Path) -> ModelFiles:
     msg = f"{str(folder)!r} is not a static embedding model folder. Layouts tried: {'; '.join(tried)}. Found: {found}."
     pickles = _pickles(folder)
     if pickles:  # weights saved as pickles (safe_serialization=False), not an interrupted download
-        msg += f" Pickle files ({', '.join(pickles)}) are never loaded: convert them to safetensors: {_CONVERT}"
-        raise ModelFormatError(msg)
+        msg += f" Pickle files ({', '.join(pickles)}) are never loaded: convert them to safetensors: {CONVERT_PICKLES}"
+        raise PickleWeightsError(msg)
     raise IncompleteFolderError(msg)
 
 

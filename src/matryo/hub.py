@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from matryo.errors import ModelFormatError, ModelNotFoundError, missing_extra
-from matryo.formats import IncompleteFolderError, find_model_files
+from matryo.errors import ModelFormatError, ModelNotFoundError, PickleWeightsError, missing_extra
+from matryo.formats import CONVERT_PICKLES, PICKLE_SUFFIXES, IncompleteFolderError, find_model_files
 
 __all__ = ["looks_like_hub_id", "snapshot"]
 
@@ -23,6 +24,18 @@ def looks_like_hub_id(name: str) -> bool:
     """Whether ``name`` has the shape of a hub repository id (``owner/name`` or ``name``)."""
     parts = name.split("/")
     return 1 <= len(parts) <= 2 and all(parts) and not name.startswith((".", "~")) and "\\" not in name
+
+
+def _refuse_pickle_only(repo_id: str, revision: str | None, siblings: list[Any] | None) -> None:
+    """Refuse a repo whose weights are only pickle files, before a download that could never complete the model."""
+    names = [str(getattr(sibling, "rfilename", "")) for sibling in siblings or []]
+    pickles = [name for name in names if name.endswith(PICKLE_SUFFIXES)]
+    if pickles and not any(name.endswith(".safetensors") for name in names):
+        msg = (
+            f"{repo_id!r} (revision {revision or 'main'}) holds its weights only as pickle files "
+            f"({', '.join(pickles[:3])}), which matryo never loads (and never downloads); {CONVERT_PICKLES}"
+        )
+        raise PickleWeightsError(msg)
 
 
 def _offline() -> bool:
@@ -89,9 +102,18 @@ def snapshot(
     else:
         try:
             find_model_files(cached)
-        except IncompleteFolderError as incomplete:
+        except (IncompleteFolderError, PickleWeightsError) as incomplete:
             # A snapshot folder without the model files: a download was interrupted (e.g. Ctrl-C during the
-            # weights). Online, download again (huggingface_hub fetches only the missing files).
+            # weights), or another library (sentence-transformers) fetched only its pickle weights into the shared
+            # cache. Online, download again (huggingface_hub fetches only the missing files).
+            if offline and isinstance(incomplete, PickleWeightsError):
+                msg = (
+                    f"The cached copy of {repo_id!r} (revision {revision or 'main'}) in {str(cached)!r} holds its "
+                    "weights only as pickle files (fetched by another library, e.g. sentence-transformers), which "
+                    "matryo never loads. Load it once online (without HF_HUB_OFFLINE or local_files_only) to fetch "
+                    f"model.safetensors, if the repo has it; otherwise {CONVERT_PICKLES}"
+                )
+                raise PickleWeightsError(msg) from incomplete
             if offline:
                 repo_cache = cached.parent.parent
                 msg = (
@@ -110,12 +132,13 @@ def snapshot(
         # Ask the hub first, with a timeout: the answer proves it is reachable (snapshot_download's own lookup has
         # none, so a silent connection would block it forever). The revision is passed on as given, not as the
         # commit hash the answer holds, so that the cache records the branch (refs/main) for offline loads.
-        HfApi(token=token).repo_info(repo_id, revision=revision, timeout=_HUB_TIMEOUT)
+        info = HfApi(token=token).repo_info(repo_id, revision=revision, timeout=_HUB_TIMEOUT)
+        _refuse_pickle_only(repo_id, revision, getattr(info, "siblings", None))
         configs = Path(snapshot_download(**{**kwargs, "allow_patterns": _CONFIG_PATTERNS}))  # type: ignore[arg-type]
         try:
             find_model_files(configs)  # raises ModelFormatError for a transformer or unsupported modules
-        except IncompleteFolderError:
-            pass  # expected: the weights are not there yet
+        except (IncompleteFolderError, PickleWeightsError):
+            pass  # expected: the weights are not there yet (pickles another library fetched are never used)
         return Path(snapshot_download(**kwargs))  # type: ignore[arg-type]
     except ModelFormatError:
         raise

@@ -21,7 +21,7 @@ from tests.conftest import make_tiny_model, make_tokenizer, traced_peak
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from matryo import ModelFormatError, ModelNotFoundError, StaticEncoder, hub
-from matryo.errors import InvalidArgumentError, InvalidTypeError
+from matryo.errors import InvalidArgumentError, InvalidTypeError, PickleWeightsError
 from matryo.formats import IncompleteFolderError, find_model_files, save_table
 
 TEXTS = ["the cat read a file", "", "zebra dog", "python code search"]
@@ -167,7 +167,7 @@ def _pickled_subfolder_model(folder: Path) -> Path:
 
 def test_pickled_weights_in_the_module_folder_are_named_not_called_a_broken_download(tmp_path: Path) -> None:
     folder = _pickled_subfolder_model(tmp_path / "st3")
-    with pytest.raises(ModelFormatError, match=r"only as pickle files \(pytorch_model\.bin\)") as info:
+    with pytest.raises(PickleWeightsError, match=r"only as pickle files \(pytorch_model\.bin\)") as info:
         StaticEncoder.from_pretrained(folder)
     assert not isinstance(info.value, IncompleteFolderError)  # downloading again cannot help
     assert "interrupted" not in str(info.value) and ".save(new_path)" in str(info.value)
@@ -187,9 +187,51 @@ def test_pickled_weights_in_the_hub_cache_are_named(tmp_path: Path, monkeypatch:
     snapshot = _partial_hub_cache(tmp_path)
     _pickled_subfolder_model(snapshot)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelFormatError, match="pickle files") as info:
+    with pytest.raises(PickleWeightsError, match="pickle files") as info:
         StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)
-    assert "incomplete" not in str(info.value) and "download" not in str(info.value)
+    assert "incomplete" not in str(info.value) and "Load it once online" in str(info.value)
+
+
+def test_pickles_another_library_cached_do_not_stop_the_safetensors_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the repo has model.safetensors; sentence-transformers had put only pytorch_model.bin into the shared cache
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    snapshot = _pickled_subfolder_model(_partial_hub_cache(tmp_path))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    _answering_hub(monkeypatch, huggingface_hub)
+    real = huggingface_hub.snapshot_download
+
+    def snapshot_download(**kwargs: object) -> str:
+        if kwargs.get("local_files_only") or kwargs["allow_patterns"] == ["*.json"]:
+            return str(real(**{**kwargs, "local_files_only": True}))
+        make_tiny_model(snapshot, layout="st_hub")  # stands in for the network: the safetensors arrive
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    assert StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path).dim == 64
+
+
+def test_a_hub_repo_with_only_pickle_weights_is_refused_before_downloading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # matryo never downloads .bin files: such a repo was "an interrupted download" after every attempt
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    files = ["modules.json", "0_StaticEmbedding/pytorch_model.bin", "0_StaticEmbedding/tokenizer.json"]
+
+    def repo_info(self: object, repo_id: str, **kwargs: object) -> SimpleNamespace:
+        return SimpleNamespace(sha="0" * 40, siblings=[SimpleNamespace(rfilename=f) for f in files])
+
+    def no_download(**kwargs: object) -> str:
+        if kwargs.get("local_files_only"):
+            raise FileNotFoundError("not cached")
+        raise AssertionError("nothing may be downloaded")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_download)
+    with pytest.raises(PickleWeightsError, match=r"'owner/name' \(revision main\) holds its weights only as pickle"):
+        StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)
 
 
 def test_row_count_below_vocab_names_both_numbers(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ def test_public_api_is_pinned() -> None:
         "ModelNotFoundError",
         "NonFiniteVectorError",
         "NumpyIndex",
+        "PickleWeightsError",
         "SearchHits",
         "StaticEncoder",
         "StoreFormatError",
