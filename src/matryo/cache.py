@@ -39,6 +39,7 @@ def _watched(name_or_path: str | os.PathLike[str] | None) -> tuple[Path, ...]:
     folder = Path(os.fspath(name_or_path)).expanduser()
     if not folder.is_dir():
         return ()
+    folder = folder.resolve()  # the key is the resolved path: a later chdir must not look like a change
     try:
         files = find_model_files(folder)
     except (MatryoError, OSError):
@@ -72,7 +73,10 @@ def load_encoder(
     none), and callers pass ``truncate_dim=`` to ``encode`` for other widths, so one loaded table serves
     every Matryoshka width. A local folder whose model files were replaced since (a model saved again to the
     same path, e.g. retrained in a notebook) is loaded again: a hit compares the files' inode, size and
-    modification time, a few ``stat`` calls. Encoders handed out earlier keep the model they loaded.
+    modification time, a few ``stat`` calls. Encoders handed out earlier keep the model they loaded, and while
+    the changed folder does not load (a save still writing it, or the folder removed) the earlier model is
+    returned. A Chroma collection reopened in this process then embeds with the new model, and refuses it
+    (ModelMismatchError) when its vectors were made with the old one, as a new process would.
 
     Args:
         name_or_path: As for :meth:`StaticEncoder.from_pretrained` (``None`` = the embedded default model).
@@ -92,7 +96,14 @@ def load_encoder(
             return entry[0]
         watched = _watched(name_or_path)
         stamp = _stamp(watched)  # taken before loading: a file replaced during the load is seen at the next hit
-        encoder = StaticEncoder.from_pretrained(name_or_path, revision=revision, max_length=max_length)
+        try:
+            encoder = StaticEncoder.from_pretrained(name_or_path, revision=revision, max_length=max_length)
+        except MatryoError:
+            if entry is None:
+                raise
+            # The folder changed but does not load now: a save in progress (a half-written file), or the folder
+            # was removed. Keep serving the model loaded before; the next call looks again.
+            return entry[0]
         _CACHE.pop(key, None)
         if len(_CACHE) >= _MAX_ENTRIES:
             _CACHE.pop(next(iter(_CACHE)))

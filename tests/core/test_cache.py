@@ -61,3 +61,30 @@ def test_a_changed_config_is_loaded_again(tmp_path: Path) -> None:
 
 def test_the_embedded_model_is_loaded_once() -> None:
     assert load_encoder() is load_encoder(None)
+
+
+def test_a_folder_that_does_not_load_after_a_change_keeps_serving_the_cached_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a save still writing the file, or the folder removed: callers got ModelFormatError / ModelNotFoundError from
+    # a hit that had worked before the change; the model loaded before is served until the folder loads again
+    import shutil
+
+    folder = make_tiny_model(tmp_path / "m", seed=0)
+    old = load_encoder(folder)
+    weights = folder / "model.safetensors"
+    good = weights.read_bytes()
+    half = tmp_path / "half"
+    half.write_bytes(good[: len(good) // 2])
+    half.replace(weights)  # a new file, half written (never truncate a memory-mapped file in place)
+    assert load_encoder(folder) is old
+    make_tiny_model(folder, seed=1)  # the save finished
+    new = load_encoder(folder)
+    assert new is not old and new.fingerprint != old.fingerprint
+    shutil.rmtree(folder)
+    assert load_encoder(folder) is new
+    monkeypatch.chdir(tmp_path)  # a relative path to the same folder is the same entry, also after a chdir
+    make_tiny_model(folder, seed=1)
+    relative = load_encoder("m")
+    monkeypatch.chdir("/")
+    assert load_encoder(folder) is relative
