@@ -441,6 +441,7 @@ class StaticEncoder:
         """Pickle the table, tokenizers and settings; the lock and the lazily filled caches are rebuilt empty."""
         state = dict(self.__dict__)
         state.pop("_lock")
+        state["truncate_dim"] = self._truncate_dim  # what an older matryo (a plain attribute) reads
         state["_word_cache"], state["_word_cache_bytes"], state["_prefix_tables"] = {}, 0, {}
         return state
 

@@ -546,9 +546,11 @@ def test_truncate_dim_is_fixed_when_the_encoder_is_made(tmp_path: Path) -> None:
     assert narrow.truncate_dim == 8 and narrow.encode("the cat").shape == (8,)
     copy = pickle.loads(pickle.dumps(narrow))  # noqa: S301  # our own object
     assert copy.truncate_dim == 8 and copy.encode("the cat").shape == (8,)
-    # an encoder pickled before truncate_dim was a property kept it in its __dict__
+    # an encoder pickled before truncate_dim was a property kept it in its __dict__, and an older matryo reads it
+    # from there in a pickle of this one
     state = copy.__getstate__()
-    state["truncate_dim"] = state.pop("_truncate_dim")
+    assert state["truncate_dim"] == 8
+    state.pop("_truncate_dim")
     old = StaticEncoder.__new__(StaticEncoder)
     old.__setstate__(state)
     assert old.truncate_dim == 8 and old.encode("the cat").shape == (8,)

@@ -73,3 +73,16 @@ def test_every_error_class_is_exported_at_the_top_and_refines_a_builtin() -> Non
         assert issubclass(cls, matryo.MatryoError)
         if cls is not matryo.MatryoError:
             assert any(base.__module__ == "builtins" and base is not Exception for base in cls.__mro__), name
+
+
+def test_missing_beir_data_is_skipped_locally_and_fails_in_ci(tmp_path, monkeypatch) -> None:
+    import pytest
+    from tests.conftest import missing_data
+
+    assert missing_data(tmp_path) is False  # the folder is there
+    for value in ("", "false", "0"):
+        monkeypatch.setenv("CI", value)
+        assert missing_data(tmp_path / "arguana") is True
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"CI is set and the BEIR set .*arguana .* is missing"):
+        missing_data(tmp_path / "arguana")
