@@ -519,7 +519,9 @@ class NumpyIndex(Generic[IdT]):
         rows = np.sort(rows[~snap.empty[rows]])
         if not rows.size:
             return SearchHits()
-        scores = snap.store_codec.decode(snap.store_codes[rows]) @ query
+        # einsum, not a BLAS product: BLAS sums a matrix's last rows in another order, so identical documents
+        # scored a few ulp apart by position and the tie-break by row (and a query's hits) depended on the batch
+        scores = np.einsum("ij,j->i", snap.store_codec.decode(snap.store_codes[rows]), query)
         norms = snap.store_norms[rows]
         np.divide(scores, norms, out=scores, where=norms > 0)
         order = np.argsort(-scores, kind="stable")[:k]

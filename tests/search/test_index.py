@@ -118,6 +118,24 @@ def test_first_pass_ties_keep_insertion_order(encoder) -> None:
     assert idx.first_pass(query, 3) == [["z", "y", "w"]]
 
 
+@pytest.mark.parametrize("store", ["float32", "float16", "int8"])
+def test_identical_documents_rank_by_insertion_whatever_the_batch(store: str) -> None:
+    # BLAS sums a matrix's last rows in another order: 23 copies of one vector scored 1 ulp apart by position, so
+    # the copies came back as d16, d17, d18 in a batch of queries and as d0, d1, d2 for the same query alone
+    rng = np.random.default_rng(1)
+    doc = rng.standard_normal(32).astype(np.float32)
+    queries = rng.standard_normal((5, 32)).astype(np.float32)
+    idx: NumpyIndex[str] = NumpyIndex(_Width(32), truncate_dim=16, store=store)
+    idx.add([f"d{i}" for i in range(23)], vectors=np.tile(doc, (23, 1)))
+    for mode in ("exact", "two_stage"):
+        batch = idx.search_vectors(queries, k=3, mode=mode)
+        alone = [idx.search_vectors(q[None], k=3, mode=mode)[0] for q in queries]
+        assert [h.ids for h in batch] == [h.ids for h in alone] == [["d0", "d1", "d2"]] * 5, mode
+    fetch = idx.fetch_full_vectors
+    ids = [f"d{i}" for i in range(22, -1, -1)]  # rescore keeps the candidates' order among equal scores
+    assert rescore(queries, [ids] * 5, k=3, fetch_full_vectors=fetch)[1].ids == ["d22", "d21", "d20"]
+
+
 def test_index_is_a_first_pass_and_fetch_for_two_stage_search(encoder, corpus, index) -> None:
     hits = two_stage_search(
         encoder,
