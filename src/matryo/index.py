@@ -408,8 +408,19 @@ class NumpyIndex(Generic[IdT]):
         if texts is None and (vectors is None or self.store_name == "none"):
             msg = "Pass texts= (and/or vectors=); store='none' always needs the texts to re-encode them."
             raise InvalidArgumentError(msg)
+        if vectors is not None and self.store_name == "none":
+            # rescoring re-encodes the texts: given vectors would rank the first pass by something else, and a
+            # document with a vector but an empty text was returned with score 0
+            msg = (
+                "store='none' re-encodes the texts to rescore, so the first pass is built from them too; vectors= "
+                "would disagree with them. Pass texts= only, or keep your vectors with store='float32'."
+            )
+            raise InvalidArgumentError(msg)
         self._check_new_ids(ids)
         if not ids:
+            if vectors is not None and np.asarray(vectors).size:
+                msg = f"Expected one vector per id: found 0 ids and vectors of shape {np.asarray(vectors).shape}."
+                raise InvalidArgumentError(msg)
             return
         if vectors is None:
             assert texts is not None  # checked above
@@ -658,6 +669,8 @@ class NumpyIndex(Generic[IdT]):
             prefix = truncate(queries, self.truncate_dim)
             if self.store_name != "none":  # stored full vectors: rescore each shortlist by row, in one snapshot
                 snap = self._snapshot()
+                if n_candidates >= snap.n:  # the shortlist is the whole index: exact search, the same hits, faster
+                    return self._exact(snap, queries, k)
                 first = self._first_rows(prefix, n_candidates, snap)
                 return [self._rescored(snap, q, rows, k) for q, (rows, _) in zip(queries, first, strict=True)]
             # In row order: rescore's stable sort then breaks ties by insertion order, as exact mode does.
@@ -680,7 +693,10 @@ class NumpyIndex(Generic[IdT]):
         if self.store_name == "none":
             msg = "mode='exact' needs stored full vectors; this index has store='none'. Use mode='two_stage'."
             raise InvalidArgumentError(msg)
-        snap = self._snapshot()
+        return self._exact(self._snapshot(), queries, k)
+
+    def _exact(self, snap: _Snapshot, queries: NDArray[np.float32], k: int) -> list[SearchHits[IdT]]:
+        """Exact full-dimension search of normalised full-width ``queries`` over the stored vectors."""
         if not snap.n:
             return [SearchHits() for _ in range(queries.shape[0])]
         assert snap.store_codec is not None  # set with the first row

@@ -239,16 +239,23 @@ class Int8Codec(Codec):
         if low.shape != high.shape:
             msg = f"minimums and maximums must have the same length; found {low.shape[0]} and {high.shape[0]}."
             raise DimensionMismatchError(msg)
+        with np.errstate(over="ignore", invalid="ignore"):
+            span = high - low  # finite ends can still be too far apart: [-2e38, 2e38] spans past float32's range
         if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))) or np.any(high < low):
             msg = (
                 "int8 ranges must be finite with maximums >= minimums; found other ranges. Measure them with "
                 "Int8Codec.calibrate() on finite document vectors."
             )
             raise InvalidArgumentError(msg)
+        if not np.all(np.isfinite(span)):
+            msg = (
+                "int8 ranges must span less than float32's largest value (3.4e38); found a maximum minus minimum "
+                "beyond it. Normalise the vectors (matryo.vectors.normalize) before calibrating."
+            )
+            raise InvalidArgumentError(msg)
         super().__init__(low.shape[0])
         self.minimums = low
         self.maximums = high
-        span = high - low
         self.steps = np.where(span > 0, span / np.float32(255.0), np.float32(1.0)).astype(np.float32)
 
     @classmethod

@@ -98,6 +98,20 @@ def test_store_none_needs_texts(encoder) -> None:
     idx = NumpyIndex(encoder, store="none")
     with pytest.raises(ValueError, match="texts"):
         idx.add(["a"], vectors=np.ones((1, 64)))
+    # with texts too, the vectors built the first pass while rescoring re-encoded the texts: a document whose text
+    # was empty came back with score 0, another scored -0.16 for its vector's -1.0
+    with pytest.raises(ValueError, match=r"store='none' re-encodes the texts.*Pass texts= only"):
+        idx.add(["a", "b"], ["alpha", ""], vectors=np.ones((2, 64)))
+    assert len(idx) == 0
+
+
+def test_vectors_without_ids_are_refused_not_dropped(encoder) -> None:
+    idx: NumpyIndex[str] = NumpyIndex(encoder)
+    with pytest.raises(ValueError, match=r"found 0 ids and vectors of shape \(1, 64\)"):
+        idx.add([], vectors=np.ones((1, 64)))
+    idx.add([], vectors=np.zeros((0, 64)))  # nothing to add: fine
+    idx.add([], [])
+    assert len(idx) == 0
 
 
 def test_first_pass_mode_is_single_stage_truncated(encoder, corpus, index) -> None:
@@ -586,3 +600,18 @@ def test_search_arguments_are_checked_before_any_work(encoder, index) -> None:
     with pytest.raises(ValueError, match="must be an integer"):
         index.first_pass(np.ones((1, 16), dtype=np.float32), 2.5)  # type: ignore[arg-type]
     assert index.first_pass([], 3) == []  # type: ignore[arg-type]
+
+
+def test_a_shortlist_covering_the_index_is_searched_exactly(encoder, corpus, monkeypatch) -> None:
+    # rescore_multiplier 1e9 built every query's whole-index shortlist and rescored it: 35x slower than
+    # mode="exact" for the same hits, with memory growing as queries x documents
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16)
+    idx.add(ids, texts)
+    want = idx.search(["alpha beta", "gamma"], k=5, mode="exact")
+    monkeypatch.setattr(idx, "_first_rows", lambda *a, **k: pytest.fail("no first pass for a whole-index shortlist"))
+    for multiplier in (1e9, len(ids) / 5):
+        got = idx.search(["alpha beta", "gamma"], k=5, rescore_multiplier=multiplier)
+        assert [h.ids for h in got] == [h.ids for h in want]
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a.scores, b.scores)

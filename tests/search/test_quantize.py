@@ -321,3 +321,15 @@ def test_config_dim_must_be_an_integer() -> None:
         with pytest.raises(ValueError, match="'dim' must be an integer"):
             codec_from_config({"codec": "float32", "dim": dim})
     assert codec_from_config({"codec": "float32", "dim": 8.0}).dim == 8
+
+
+def test_int8_ranges_whose_span_overflows_float32_are_refused() -> None:
+    # finite ends, but max - min overflowed to inf: every code then decoded to NaN/inf with only numpy warnings
+    from matryo.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match=r"span less than float32's largest value"):
+        Int8Codec([-2e38, 0.0], [2e38, 1.0])
+    with pytest.raises(InvalidArgumentError, match=r"span less than float32's largest value"):
+        Int8Codec.calibrate(np.array([[-2e38, 0.0], [2e38, 1.0]] * 8, dtype=np.float32), warn=False)
+    codec = Int8Codec([-1e38, 0.0], [1e38, 1.0])  # wide but within range: codes round-trip to finite values
+    assert np.isfinite(codec.decode(codec.encode(np.array([[5e37, 0.5]], dtype=np.float32)))).all()
