@@ -492,8 +492,8 @@ class NumpyIndex(Generic[IdT]):
             DimensionMismatchError: If the query vectors are not ``truncate_dim`` wide.
         """
         what = "first-pass query vectors"
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-            msg = f"n (candidates per query) must be an integer; found {n!r}."
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            msg = f"n (candidates per query) must be an integer >= 1; found {n!r}."
             raise InvalidArgumentError(msg)
         queries = as_finite(query_vectors, what, fix=f"Pass finite {what}.")
         if queries.ndim == 1 and not queries.size:
@@ -660,6 +660,8 @@ class NumpyIndex(Generic[IdT]):
         n_candidates = candidate_count(k, rescore_multiplier)
         _check_mode(mode, on_missing)
         queries = as_finite(query_vectors, "query vectors", fix="Pass finite query vectors.")
+        if queries.ndim == 1 and not queries.size:
+            return []  # no queries, as first_pass([]) answers
         queries = queries.reshape(1, -1) if queries.ndim == 1 else queries
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             msg = f"Query vectors must be (q, {self.dim}) (the encoder's full width); found shape {queries.shape}."

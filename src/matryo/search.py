@@ -148,6 +148,8 @@ def candidate_count(k: int, rescore_multiplier: float) -> int:
         ValueError: If ``k <= 0`` or ``rescore_multiplier`` is below 1, infinite or NaN.
     """
     k = _check_k(k)
+    if isinstance(rescore_multiplier, int) and not isinstance(rescore_multiplier, bool) and rescore_multiplier > 1e308:
+        return max(k, _MAX_CANDIDATES)  # an int past float's range: float() would raise OverflowError
     if isinstance(rescore_multiplier, bool) or not (
         isinstance(rescore_multiplier, (int, float, np.number))
         and math.isfinite(float(rescore_multiplier))
@@ -262,6 +264,10 @@ def rescore(
     if queries.ndim != 2:
         msg = f"query_vectors must be a (q, dim) array; found shape {queries.shape}."
         raise InvalidArgumentError(msg)
+    if isinstance(candidates, str) or any(isinstance(ids, (str, bytes)) for ids in candidates):
+        # a flat list of ids for one query: each id was read as a list of its characters
+        msg = "candidates must hold one list of ids per query (e.g. [['d1', 'd2']] for one query); found a string."
+        raise InvalidTypeError(msg)
     if len(candidates) != queries.shape[0]:
         msg = f"Expected one candidate list per query ({queries.shape[0]}); found {len(candidates)} lists."
         raise InvalidArgumentError(msg)

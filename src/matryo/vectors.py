@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from matryo.errors import DimensionMismatchError, InvalidArgumentError, NonFiniteVectorError
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, NonFiniteVectorError
 
 __all__ = [
     "SCORE_BLOCK_BYTES",
@@ -116,8 +116,18 @@ def as_finite(
     Raises:
         NonFiniteVectorError: If a value is NaN or infinite, or too large for float32.
     """
-    with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports an overflowing cast (inf)
-        array = np.asarray(values, dtype=np.float32)
+    if values is None:
+        msg = f"{what} must be an array of numbers; found None."
+        raise InvalidTypeError(msg)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports an overflowing cast (inf)
+            array = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError) as exc:  # ragged rows, strings: numpy's own words name neither
+        msg = f"{what} must be a rectangular array of numbers; {exc}."
+        raise InvalidTypeError(msg) from exc
+    if array.ndim == 0:
+        msg = f"{what} must be a vector or a matrix of numbers; found a single number {values!r}."
+        raise InvalidArgumentError(msg)
     check_finite(array, what, fix=fix)
     return array
 

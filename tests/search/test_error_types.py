@@ -123,3 +123,24 @@ def test_read_meta_refuses_fields_of_the_wrong_type(tmp_path: Path) -> None:
         read_meta(tmp_path)
     (tmp_path / META_FILE).write_text(json.dumps({**meta, "dim": 512}), encoding="utf-8")
     assert read_meta(tmp_path) is not None and read_meta(tmp_path).dim == 512  # type: ignore[union-attr]
+
+
+def test_search_layer_input_edges_from_the_search_review(small: NumpyIndex[str]) -> None:
+    q = np.ones((1, small.dim), dtype=np.float32)
+    # a flat list of ids for one query: each id was split into its characters ('d', 'o', 'c', '1')
+    with pytest.raises(InvalidTypeError, match=r"one list of ids per query.*found a string"):
+        rescore(q, ["doc1"], k=1, fetch_full_vectors=small.fetch_full_vectors)  # type: ignore[arg-type]
+    # an int multiplier past float's range: OverflowError from float()
+    assert candidate_count(10, 10**400) == candidate_count(10, 1e308)
+    # no query, None and a single number: a shape never passed, IndexError
+    assert small.search_vectors(np.zeros((0,), dtype=np.float32)) == []
+    with pytest.raises(InvalidTypeError, match="query vectors must be an array of numbers; found None"):
+        small.search_vectors(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="found a single number"):
+        small.search_vectors(np.float32("nan"))
+    with pytest.raises(InvalidTypeError, match="rectangular array of numbers"):
+        small.search_vectors([[1.0, 2.0], [1.0]])  # type: ignore[list-item]
+    # first_pass with n <= 0 answered [[]]
+    for n in (0, -5):
+        with pytest.raises(InvalidArgumentError, match=r"n \(candidates per query\) must be an integer >= 1"):
+            small.first_pass(q[:, : small.truncate_dim], n)
