@@ -27,6 +27,7 @@ from matryo.search import (
     candidate_count,
     check_on_missing,
     rescore,
+    top_k,
 )
 from matryo.vectors import as_finite, block_rows, check_finite, normalize, truncate
 
@@ -530,13 +531,18 @@ class NumpyIndex(Generic[IdT]):
         rows = np.sort(rows[~snap.empty[rows]])
         if not rows.size:
             return SearchHits()
-        # einsum, not a BLAS product: BLAS sums a matrix's last rows in another order, so identical documents
-        # scored a few ulp apart by position and the tie-break by row (and a query's hits) depended on the batch
-        scores = np.einsum("ij,j->i", snap.store_codec.decode(snap.store_codes[rows]), query)
+        decoded = snap.store_codec.decode(snap.store_codes[rows])
         norms = snap.store_norms[rows]
+
+        def exact(near: NDArray[np.intp]) -> NDArray[np.float32]:  # row by row: equal vectors score equal
+            out: NDArray[np.float32] = np.einsum("ij,j->i", decoded[near], query)
+            np.divide(out, norms[near], out=out, where=norms[near] > 0)
+            return out
+
+        scores = decoded @ query
         np.divide(scores, norms, out=scores, where=norms > 0)
-        order = np.argsort(-scores, kind="stable")[:k]
-        return SearchHits(self._ids_of(rows[order]), np.asarray(scores[order], dtype=np.float32))
+        order, best = top_k(scores, k, exact)
+        return SearchHits(self._ids_of(rows[order]), best)
 
     def _ids_of(self, rows: NDArray[np.intp]) -> list[IdT]:
         ids = self._ids

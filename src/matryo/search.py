@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Generic, Literal, Protocol, TypeVar, overload
 
 import numpy as np
@@ -324,10 +325,55 @@ def rescore(
             hits.append(SearchHits())
             continue
         rows = np.fromiter((row_of[doc_id] for doc_id in kept), dtype=np.intp, count=len(kept))
-        scores = np.einsum("ij,j->i", matrix[rows], query)  # not BLAS: equal vectors score equal at any position
-        order = np.argsort(-scores, kind="stable")[:k]
-        hits.append(SearchHits([kept[i] for i in order], scores[order].astype(np.float32)))
+        shortlist: NDArray[np.float32] = matrix[rows]
+        order, best = top_k(shortlist @ query, k, partial(_row_scores, shortlist, query))
+        hits.append(SearchHits([kept[i] for i in order], best))
     return hits
+
+
+def _row_scores(matrix: NDArray[np.float32], query: NDArray[np.float32], near: NDArray[np.intp]) -> NDArray[np.float32]:
+    """``matrix[near] @ query`` computed row by row (einsum): equal rows score equal wherever they are."""
+    out: NDArray[np.float32] = np.einsum("ij,j->i", matrix[near], query)
+    return out
+
+
+_NEAR_TIE = 1e-6
+"""Scores closer than this are checked again by :func:`top_k` (float32 BLAS rounding is ~1e-7 on a cosine)."""
+
+
+def top_k(
+    scores: NDArray[np.float32], k: int, exact: Callable[[NDArray[np.intp]], NDArray[np.float32]]
+) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+    """The ``k`` best of ``scores``, best first, equal vectors in input order, and their scores.
+
+    ``scores`` come from a BLAS matrix product, which sums a matrix's last rows in another order than the others:
+    identical vectors can score a few ulp apart by their position, so their order (and which of them make the
+    cut) would depend on the rows around them. When scores near the cut or inside the top ``k`` are closer than
+    :data:`_NEAR_TIE`, those are scored again with ``exact`` (an einsum, the same arithmetic for every row) and
+    ranked by that score, then by input position. Real data rarely has such near-ties, so the common case costs
+    one sort.
+
+    Args:
+        scores: One score per candidate (float32).
+        k: How many to keep.
+        exact: Scores of the candidates at the given indices, computed row by row.
+
+    Returns:
+        ``(indices, scores)`` of the kept candidates, best first.
+    """
+    order = np.argsort(-scores, kind="stable")
+    head = order[:k]
+    if head.size < 2 and order.size <= k:
+        return head, np.asarray(scores[head], dtype=np.float32)
+    ranked = scores[order]
+    kth = ranked[head.size - 1]
+    near = order[: int(np.searchsorted(-ranked, -(kth - _NEAR_TIE), side="right"))]
+    close = ranked[: near.size]
+    if near.size == head.size and np.all(close[:-1] - close[1:] > _NEAR_TIE):
+        return head, np.asarray(scores[head], dtype=np.float32)
+    again = np.asarray(exact(near), dtype=np.float32)
+    pick = np.lexsort((near, -again))[:k]
+    return near[pick], again[pick]
 
 
 @overload

@@ -335,3 +335,30 @@ def test_truncate_and_normalize_make_one_copy_only() -> None:
     whole, peak = traced_peak(lambda: normalize(matrix))
     assert peak < whole.nbytes * 1.1 + 65536 and not np.shares_memory(whole, matrix)
     assert truncate(np.zeros((2, 4), np.float32), 2).tolist() == [[0.0, 0.0], [0.0, 0.0]]  # zero rows stay zero
+
+
+def test_top_k_scores_near_ties_again_row_by_row() -> None:
+    # BLAS scores equal vectors a few ulp apart by position: near-ties are scored again and kept in input order
+    import numpy as np
+
+    from matryo.search import top_k
+
+    scores = np.array([0.1, 0.5000001, 0.9, 0.5, 0.50000006], dtype=np.float32)
+    calls: list[list[int]] = []
+
+    def exact(near: np.ndarray) -> np.ndarray:  # row by row the three ~0.5 scores are equal
+        calls.append(sorted(near.tolist()))
+        return np.round(scores[near], 5).astype(np.float32)
+
+    order, best = top_k(scores, 1, exact)
+    assert order.tolist() == [2] and calls == []  # nothing within 1e-6 of the best: one sort
+    order, best = top_k(scores, 2, exact)
+    assert calls == [[1, 2, 3, 4]]  # the 2nd best is within 1e-6 of the 4th and 5th: those are scored again
+    assert order.tolist() == [2, 1] and best.tolist() == [np.float32(0.9), 0.5]
+    order, best = top_k(scores, 3, exact)
+    assert order.tolist() == [2, 1, 3]  # equal once scored row by row: by input position, not by BLAS's ulp
+    calls.clear()
+    clear = np.array([0.3, 0.9, 0.6], dtype=np.float32)
+    order, best = top_k(clear, 5, exact)  # no near-tie: BLAS scores kept
+    assert order.tolist() == [1, 2, 0] and best.tolist() == clear[[1, 2, 0]].tolist() and calls == []
+    assert top_k(np.zeros(0, dtype=np.float32), 3, exact)[0].size == 0
