@@ -235,7 +235,8 @@ def bench_set(enc: StaticEncoder, name: str, folder: Path, args: argparse.Namesp
     dim = min(args.default_dim, enc.dim)
     for store in args.stores:
         index = NumpyIndex(enc, truncate_dim=dim, first_pass=args.default_codec, store=store, calibration=docs)
-        index.add(doc_ids, [corpus[d] for d in doc_ids], vectors=docs)
+        # store="none" re-encodes the texts, so it is built from them (NumpyIndex refuses vectors= there)
+        index.add(doc_ids, [corpus[d] for d in doc_ids], vectors=None if store == "none" else docs)
         recall, ndcg = ev.scores(_shortlist_hits(index, qvec, kk, args.default_multiplier))
         lat = _ratio(
             lambda q, i=index: i.search_vectors(q, k=kk, rescore_multiplier=args.default_multiplier),

@@ -74,8 +74,9 @@ def load_encoder(
     every Matryoshka width. A local folder whose model files were replaced since (a model saved again to the
     same path, e.g. retrained in a notebook) is loaded again: a hit compares the files' inode, size and
     modification time, a few ``stat`` calls. Encoders handed out earlier keep the model they loaded, and while
-    the changed folder does not load (a save still writing it, or the folder removed) the earlier model is
-    returned. A Chroma collection reopened in this process then embeds with the new model, and refuses it
+    the changed folder does not load (a save still writing it, or its model files removed) the earlier model is
+    returned (a folder removed altogether is a miss for a relative path, which is then read as a hub id). A
+    Chroma collection reopened in this process then embeds with the new model, and refuses it
     (ModelMismatchError) when its vectors were made with the old one, as a new process would.
 
     Args:
@@ -102,7 +103,10 @@ def load_encoder(
             if entry is None:
                 raise
             # The folder changed but does not load now: a save in progress (a half-written file), or the folder
-            # was removed. Keep serving the model loaded before; the next call looks again.
+            # was removed. Keep serving the model loaded before, and try again once the files change again (not
+            # on every call: a full load attempt under the lock costs tens of milliseconds).
+            files = watched or entry[1]  # a removed folder lists nothing: watch the files it had
+            _CACHE[key] = (entry[0], files, _stamp(files))
             return entry[0]
         _CACHE.pop(key, None)
         if len(_CACHE) >= _MAX_ENTRIES:

@@ -133,12 +133,13 @@ def snapshot(
         # none, so a silent connection would block it forever). The revision is passed on as given, not as the
         # commit hash the answer holds, so that the cache records the branch (refs/main) for offline loads.
         info = HfApi(token=token).repo_info(repo_id, revision=revision, timeout=_HUB_TIMEOUT)
-        _refuse_pickle_only(repo_id, revision, getattr(info, "siblings", None))
         configs = Path(snapshot_download(**{**kwargs, "allow_patterns": _CONFIG_PATTERNS}))  # type: ignore[arg-type]
         try:
             find_model_files(configs)  # raises ModelFormatError for a transformer or unsupported modules
         except (IncompleteFolderError, PickleWeightsError):
             pass  # expected: the weights are not there yet (pickles another library fetched are never used)
+        # a static model (its modules.json passed above) whose weights are only pickles: no download can help
+        _refuse_pickle_only(repo_id, revision, getattr(info, "siblings", None))
         return Path(snapshot_download(**kwargs))  # type: ignore[arg-type]
     except ModelFormatError:
         raise

@@ -149,17 +149,20 @@ def candidate_count(k: int, rescore_multiplier: float) -> int:
         ValueError: If ``k <= 0`` or ``rescore_multiplier`` is below 1, infinite or NaN.
     """
     k = _check_k(k)
+    cap = max(k, _MAX_CANDIDATES)
     if isinstance(rescore_multiplier, int) and not isinstance(rescore_multiplier, bool) and rescore_multiplier > 1e308:
-        return max(k, _MAX_CANDIDATES)  # an int past float's range: float() would raise OverflowError
+        return cap  # an int past float's range: float() would raise OverflowError
     if isinstance(rescore_multiplier, bool) or not (
         isinstance(rescore_multiplier, (int, float, np.number))
-        and math.isfinite(float(rescore_multiplier))
         and rescore_multiplier >= 1
+        and math.isfinite(float(rescore_multiplier))
     ):
         found = f"found {rescore_multiplier!r}. Use 1 for no oversampling."
         msg = f"rescore_multiplier must be a number >= 1 and finite; {found}"
         raise InvalidArgumentError(msg)
-    wanted, cap = k * float(rescore_multiplier), max(k, _MAX_CANDIDATES)
+    if k > _MAX_CANDIDATES:
+        return cap  # k itself past the cap (k * multiplier could overflow a float)
+    wanted = k * float(rescore_multiplier)
     if wanted >= cap:  # compared as floats: 10 * 1e308 is inf
         return cap
     # Rounded first: 100 * 1.1 is 110.00000000000001 in floats, whose ceiling would fetch one candidate more.

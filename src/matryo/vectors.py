@@ -124,7 +124,7 @@ def as_finite(
             array = np.asarray(values, dtype=np.float32)
     except (TypeError, ValueError) as exc:  # ragged rows, strings: numpy's own words name neither
         msg = f"{what} must be a rectangular array of numbers; {exc}."
-        raise InvalidTypeError(msg) from exc
+        raise InvalidArgumentError(msg) from exc  # a ValueError, as numpy's own error was
     if array.ndim == 0:
         msg = f"{what} must be a vector or a matrix of numbers; found a single number {values!r}."
         raise InvalidArgumentError(msg)

@@ -436,6 +436,11 @@ def test_metadata_only_chromas_rust_layer_refuses_is_caught_before_writing(
     before = col.get(include=["documents", "metadatas"])
     metas: list[dict[str, Any]] = [{"n": i} for i in range(20)]
     metas[12] = {"v": SparseVector(indices=[1], values=[0.5]) if bad == "sparse" else bad}
+    if mode == "upsert":  # an id Chroma cannot store, in a later chunk, is refused up front too
+        bad_ids = [*ids[:12], "d\ud80012", *ids[13:]]
+        with pytest.raises(ValueError, match=r"lone surrogate.*Nothing was written"):
+            col.upsert(ids=bad_ids, documents=[d + " fire" for d in docs])
+        assert col.get(include=["documents", "metadatas"]) == before
     with pytest.raises(ValueError, match=r"metadatas\[12\].*(surrogate|SparseVector).*Nothing was written"):
         getattr(col, mode)(ids=ids, documents=[d + " fire" for d in docs], metadatas=metas)
     assert col.get(include=["documents", "metadatas"]) == before

@@ -83,8 +83,15 @@ def test_a_folder_that_does_not_load_after_a_change_keeps_serving_the_cached_mod
     assert new is not old and new.fingerprint != old.fingerprint
     shutil.rmtree(folder)
     assert load_encoder(folder) is new
+    calls: list[object] = []
+    real = StaticEncoder.from_pretrained
+    monkeypatch.setattr(StaticEncoder, "from_pretrained", lambda *a, **k: calls.append(a) or real(*a, **k))
+    assert load_encoder(folder) is new and load_encoder(folder) is new
+    assert calls == []  # a folder that failed to load is not tried again on every call, only once it changes
+    make_tiny_model(folder, seed=2)  # put back: loaded again
+    assert load_encoder(folder).fingerprint == real(folder).fingerprint != new.fingerprint
+    monkeypatch.undo()
     monkeypatch.chdir(tmp_path)  # a relative path to the same folder is the same entry, also after a chdir
-    make_tiny_model(folder, seed=1)
     relative = load_encoder("m")
     monkeypatch.chdir("/")
     assert load_encoder(folder) is relative

@@ -212,6 +212,35 @@ def test_pickles_another_library_cached_do_not_stop_the_safetensors_download(
     assert StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path).dim == 64
 
 
+def test_a_transformer_repo_with_pickle_weights_is_called_a_transformer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the pickle check ran before the modules.json check and told the user to convert a model matryo cannot run
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    files = ["modules.json", "pytorch_model.bin", "config.json", "tokenizer.json"]
+    snapshot = tmp_path / "configs"
+    snapshot.mkdir()
+    transformer = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}
+    pooling = {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
+    (snapshot / "modules.json").write_text(json.dumps([transformer, pooling]))
+
+    def repo_info(self: object, repo_id: str, **kwargs: object) -> SimpleNamespace:
+        return SimpleNamespace(sha="0" * 40, siblings=[SimpleNamespace(rfilename=f) for f in files])
+
+    def configs_only(**kwargs: object) -> str:
+        if kwargs.get("local_files_only"):
+            raise FileNotFoundError("not cached")
+        assert kwargs["allow_patterns"] == ["*.json"], "the weights are never fetched"
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", configs_only)
+    with pytest.raises(ModelFormatError, match="Transformer") as info:
+        StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)
+    assert not isinstance(info.value, PickleWeightsError)
+
+
 def test_a_hub_repo_with_only_pickle_weights_is_refused_before_downloading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -223,10 +252,15 @@ def test_a_hub_repo_with_only_pickle_weights_is_refused_before_downloading(
     def repo_info(self: object, repo_id: str, **kwargs: object) -> SimpleNamespace:
         return SimpleNamespace(sha="0" * 40, siblings=[SimpleNamespace(rfilename=f) for f in files])
 
+    configs = tmp_path / "configs"
+    make_tiny_model(configs, layout="st_hub")
+    (configs / "0_StaticEmbedding" / "model.safetensors").unlink()
+
     def no_download(**kwargs: object) -> str:
         if kwargs.get("local_files_only"):
             raise FileNotFoundError("not cached")
-        raise AssertionError("nothing may be downloaded")
+        assert kwargs["allow_patterns"] == ["*.json"], "nothing but the JSON files may be downloaded"
+        return str(configs)
 
     monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", no_download)

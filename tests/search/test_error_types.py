@@ -132,13 +132,16 @@ def test_search_layer_input_edges_from_the_search_review(small: NumpyIndex[str])
         rescore(q, ["doc1"], k=1, fetch_full_vectors=small.fetch_full_vectors)  # type: ignore[arg-type]
     # an int multiplier past float's range: OverflowError from float()
     assert candidate_count(10, 10**400) == candidate_count(10, 1e308)
+    assert candidate_count(10**400, 2) == 10**400  # k past the cap: k itself, no float overflow
+    with pytest.raises(InvalidArgumentError, match="rescore_multiplier must be a number >= 1"):
+        candidate_count(10, -(10**400))
     # no query, None and a single number: a shape never passed, IndexError
     assert small.search_vectors(np.zeros((0,), dtype=np.float32)) == []
     with pytest.raises(InvalidTypeError, match="query vectors must be an array of numbers; found None"):
         small.search_vectors(None)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="found a single number"):
         small.search_vectors(np.float32("nan"))
-    with pytest.raises(InvalidTypeError, match="rectangular array of numbers"):
+    with pytest.raises(InvalidArgumentError, match="rectangular array of numbers"):
         small.search_vectors([[1.0, 2.0], [1.0]])  # type: ignore[list-item]
     # first_pass with n <= 0 answered [[]]
     for n in (0, -5):

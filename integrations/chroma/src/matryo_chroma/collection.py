@@ -159,6 +159,10 @@ def _checked_records(
 
     Rejects repeated ids, reserved metadata keys, non-string documents and missing inputs.
     """
+    bad = next((i for i in id_list if SURROGATE.search(i)), None)
+    if bad is not None:  # Chroma refuses it only when writing its chunk, after the earlier chunks were stored
+        msg = f"Id {bad!r} holds a lone surrogate, which UTF-8 (and Chroma) cannot store. Nothing was written."
+        raise InvalidArgumentError(msg)
     seen: set[str] = set()
     repeated = sorted({i for i in id_list if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
     if repeated:
