@@ -212,6 +212,23 @@ def test_pickles_another_library_cached_do_not_stop_the_safetensors_download(
     assert StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path).dim == 64
 
 
+def _hub_of_json_files(monkeypatch: pytest.MonkeyPatch, huggingface_hub: Any, files: list[str], configs: Path) -> None:
+    """A hub (no network) whose repo lists ``files`` and whose JSON-only download is ``configs``; nothing is cached,
+    and any other download fails the test."""
+
+    def repo_info(self: object, repo_id: str, **kwargs: object) -> SimpleNamespace:
+        return SimpleNamespace(sha="0" * 40, siblings=[SimpleNamespace(rfilename=f) for f in files])
+
+    def json_only(**kwargs: object) -> str:
+        if kwargs.get("local_files_only"):
+            raise FileNotFoundError("not cached")
+        assert kwargs["allow_patterns"] == ["*.json"], "nothing but the JSON files may be downloaded"
+        return str(configs)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", json_only)
+
+
 def test_a_transformer_repo_with_pickle_weights_is_called_a_transformer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -225,17 +242,7 @@ def test_a_transformer_repo_with_pickle_weights_is_called_a_transformer(
     pooling = {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
     (snapshot / "modules.json").write_text(json.dumps([transformer, pooling]))
 
-    def repo_info(self: object, repo_id: str, **kwargs: object) -> SimpleNamespace:
-        return SimpleNamespace(sha="0" * 40, siblings=[SimpleNamespace(rfilename=f) for f in files])
-
-    def configs_only(**kwargs: object) -> str:
-        if kwargs.get("local_files_only"):
-            raise FileNotFoundError("not cached")
-        assert kwargs["allow_patterns"] == ["*.json"], "the weights are never fetched"
-        return str(snapshot)
-
-    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", configs_only)
+    _hub_of_json_files(monkeypatch, huggingface_hub, files, snapshot)
     with pytest.raises(ModelFormatError, match="Transformer") as info:
         StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)
     assert not isinstance(info.value, PickleWeightsError)
@@ -249,21 +256,10 @@ def test_a_hub_repo_with_only_pickle_weights_is_refused_before_downloading(
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     files = ["modules.json", "0_StaticEmbedding/pytorch_model.bin", "0_StaticEmbedding/tokenizer.json"]
 
-    def repo_info(self: object, repo_id: str, **kwargs: object) -> SimpleNamespace:
-        return SimpleNamespace(sha="0" * 40, siblings=[SimpleNamespace(rfilename=f) for f in files])
-
     configs = tmp_path / "configs"
     make_tiny_model(configs, layout="st_hub")
     (configs / "0_StaticEmbedding" / "model.safetensors").unlink()
-
-    def no_download(**kwargs: object) -> str:
-        if kwargs.get("local_files_only"):
-            raise FileNotFoundError("not cached")
-        assert kwargs["allow_patterns"] == ["*.json"], "nothing but the JSON files may be downloaded"
-        return str(configs)
-
-    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_download)
+    _hub_of_json_files(monkeypatch, huggingface_hub, files, configs)
     with pytest.raises(PickleWeightsError, match=r"'owner/name' \(revision main\) holds its weights only as pickle"):
         StaticEncoder.from_pretrained("owner/name", cache_dir=tmp_path)
 
