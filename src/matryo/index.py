@@ -27,6 +27,7 @@ from matryo.search import (
     candidate_count,
     check_on_missing,
     rescore,
+    row_scores,
     top_k,
 )
 from matryo.vectors import as_finite, block_rows, check_finite, normalize, truncate
@@ -535,7 +536,7 @@ class NumpyIndex(Generic[IdT]):
         norms = snap.store_norms[rows]
 
         def exact(near: NDArray[np.intp]) -> NDArray[np.float32]:  # row by row: equal vectors score equal
-            out: NDArray[np.float32] = np.einsum("ij,j->i", decoded[near], query)
+            out = row_scores(decoded, query, near)
             np.divide(out, norms[near], out=out, where=norms[near] > 0)
             return out
 

@@ -329,12 +329,12 @@ def rescore(
             continue
         rows = np.fromiter((row_of[doc_id] for doc_id in kept), dtype=np.intp, count=len(kept))
         shortlist: NDArray[np.float32] = matrix[rows]
-        order, best = top_k(shortlist @ query, k, partial(_row_scores, shortlist, query))
+        order, best = top_k(shortlist @ query, k, partial(row_scores, shortlist, query))
         hits.append(SearchHits([kept[i] for i in order], best))
     return hits
 
 
-def _row_scores(matrix: NDArray[np.float32], query: NDArray[np.float32], near: NDArray[np.intp]) -> NDArray[np.float32]:
+def row_scores(matrix: NDArray[np.float32], query: NDArray[np.float32], near: NDArray[np.intp]) -> NDArray[np.float32]:
     """``matrix[near] @ query`` computed row by row (einsum): equal rows score equal wherever they are."""
     out: NDArray[np.float32] = np.einsum("ij,j->i", matrix[near], query)
     return out
