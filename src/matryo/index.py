@@ -26,6 +26,7 @@ from matryo.search import (
     SearchHits,
     candidate_count,
     check_on_missing,
+    query_texts,
     rescore,
     row_scores,
     top_k,
@@ -623,11 +624,7 @@ class NumpyIndex(Generic[IdT]):
         Raises:
             ValueError: If ``k <= 0``, ``rescore_multiplier < 1`` or ``mode`` is unknown.
         """
-        single = isinstance(queries, str)
-        if isinstance(queries, bytes):
-            msg = "queries must be a str or a sequence of str, not bytes; decode them first (e.g. .decode('utf-8'))."
-            raise InvalidTypeError(msg)
-        texts = [queries] if isinstance(queries, str) else list(queries)
+        single, texts = query_texts(queries)
         _ = candidate_count(k, rescore_multiplier)  # validates k and the multiplier even with no queries
         _check_mode(mode, on_missing)
         if not texts:

@@ -169,6 +169,14 @@ def candidate_count(k: int, rescore_multiplier: float) -> int:
     return max(k, math.ceil(round(wanted, 6)))
 
 
+def query_texts(queries: str | Sequence[str]) -> tuple[bool, list[str]]:
+    """Whether ``queries`` is one query, and the query texts as a list (bytes refused: iterating gives ints)."""
+    if isinstance(queries, (bytes, bytearray)):
+        msg = "queries must be a str or a sequence of str, not bytes; decode them first (e.g. .decode('utf-8'))."
+        raise InvalidTypeError(msg)
+    return isinstance(queries, str), [queries] if isinstance(queries, str) else list(queries)
+
+
 def shown_ids(ids: Sequence[object], limit: int = 5) -> str:
     """The first ``limit`` ids for a message, then how many more: ``'a', 'b' and 3 more``."""
     more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
@@ -457,8 +465,8 @@ def two_stage_search(
     if (fetch_full_vectors is None) == (fetch_texts is None):
         msg = "Pass exactly one of fetch_full_vectors= (stored full vectors) or fetch_texts= (re-encode texts)."
         raise InvalidArgumentError(msg)
-    single = isinstance(queries, str)
-    texts = [queries] if isinstance(queries, str) else list(queries)
+    check_on_missing(on_missing)  # before the no-query answer, as NumpyIndex.search checks it
+    single, texts = query_texts(queries)
     if not texts:
         return []
     full = np.asarray(encoder.encode(texts, truncate_dim=encoder.dim, normalize=True), dtype=np.float32).reshape(

@@ -147,3 +147,16 @@ def test_search_layer_input_edges_from_the_search_review(small: NumpyIndex[str])
     for n in (0, -5):
         with pytest.raises(InvalidArgumentError, match=r"n \(candidates per query\) must be an integer >= 1"):
             small.first_pass(q[:, : small.truncate_dim], n)
+
+
+def test_two_stage_search_checks_its_queries_like_numpy_index_search(small: NumpyIndex[str], encoder) -> None:
+    # bytes were iterated as ints into the encoder (AttributeError), and a bad on_missing passed with no query
+    from matryo.search import two_stage_search
+
+    kwargs = {"first_pass": small.first_pass, "fetch_full_vectors": small.fetch_full_vectors, "truncate_dim": 16}
+    for search in (lambda q, **kw: small.search(q, **kw), lambda q, **kw: two_stage_search(encoder, q, **kwargs, **kw)):
+        with pytest.raises(InvalidTypeError, match="not bytes; decode them first"):
+            search(b"alpha")
+        with pytest.raises(InvalidArgumentError, match="on_missing must be 'raise' or 'skip'"):
+            search([], on_missing="x")
+        assert search([]) == [] and search("alpha").ids == ["a"]
