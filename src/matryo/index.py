@@ -421,8 +421,9 @@ class NumpyIndex(Generic[IdT]):
             raise InvalidArgumentError(msg)
         self._check_new_ids(ids)
         if not ids:
-            if vectors is not None and np.asarray(vectors).size:
-                msg = f"Expected one vector per id: found 0 ids and vectors of shape {np.asarray(vectors).shape}."
+            given = np.asarray(vectors if vectors is not None else ())
+            if given.size:
+                msg = f"Expected one vector per id: found 0 ids and vectors of shape {given.shape}."
                 raise InvalidArgumentError(msg)
             return
         if vectors is None:

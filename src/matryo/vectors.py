@@ -199,8 +199,8 @@ def truncate(vectors: ArrayLike, dim: int | None, *, normalize: bool = True) -> 
         DimensionMismatchError: If ``dim`` is larger than the vectors' width.
     """
     array = np.asarray(vectors)
-    if array.dtype != np.float32:  # converted after the cut (below): a float64 matrix is not copied whole
-        array = np.asarray(vectors, dtype=np.float32) if array.dtype.kind not in "fiu" else array
+    if array.dtype.kind not in "fiu":  # numbers are converted after the cut (below): a float64 matrix is not copied
+        array = array.astype(np.float32)
     width = array.shape[-1]
     if dim is None:
         dim = width
