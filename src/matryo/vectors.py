@@ -50,8 +50,17 @@ def block_rows(n_docs: int, budget: int | None = None) -> int:
     return max(1, limit // (4 * max(n_docs, 1)))
 
 
+def _refuse_complex(values: object, what: str) -> None:
+    """Refuse a complex array: numpy's cast to float32 would drop the imaginary part with only a warning."""
+    dtype = getattr(values, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind == "c":
+        msg = f"{what} must be real numbers; found an array of dtype {dtype}. Pass e.g. np.real(x) or abs(x)."
+        raise InvalidTypeError(msg)
+
+
 def as_matrix(vectors: ArrayLike, what: str = "vectors") -> NDArray[np.float32]:
     """Return ``vectors`` as a 2-D float32 array (a 1-D input becomes one row)."""
+    _refuse_complex(vectors, what)
     array = np.asarray(vectors, dtype=np.float32)
     if array.ndim == 1:
         array = array[None, :]
@@ -119,6 +128,7 @@ def as_finite(
     if values is None:
         msg = f"{what} must be an array of numbers; found None."
         raise InvalidTypeError(msg)
+    _refuse_complex(values, what)
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports an overflowing cast (inf)
             array = np.asarray(values, dtype=np.float32)
@@ -198,6 +208,7 @@ def truncate(vectors: ArrayLike, dim: int | None, *, normalize: bool = True) -> 
         ValueError: If ``dim`` is not a positive integer.
         DimensionMismatchError: If ``dim`` is larger than the vectors' width.
     """
+    _refuse_complex(vectors, "vectors")
     array = np.asarray(vectors)
     if array.dtype.kind not in "fiu":  # numbers are converted after the cut (below): a float64 matrix is not copied
         array = array.astype(np.float32)

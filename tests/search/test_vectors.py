@@ -99,3 +99,16 @@ def test_truncate_converts_only_the_prefix_of_a_float64_matrix() -> None:
     assert short.dtype == np.float32 and short.shape == (20_000, 64)
     np.testing.assert_allclose(short, truncate(wide.astype(np.float32), 64), rtol=1e-6)
     assert peak < 2 * short.nbytes, peak
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_complex_vectors_are_refused_not_cut_to_their_real_part(dtype: type) -> None:
+    from matryo.errors import InvalidTypeError
+    from matryo.vectors import as_finite, as_matrix
+
+    vectors = np.array([[1 + 2j, 0.5], [0.0, 1j]], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's ComplexWarning would also fail the test
+        for convert in (as_finite, as_matrix, lambda v: truncate(v, 1)):
+            with pytest.raises(InvalidTypeError, match=f"real numbers; found an array of dtype {np.dtype(dtype)}"):
+                convert(vectors)
