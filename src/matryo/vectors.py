@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 _SAFE_NORM_LOW, _SAFE_NORM_HIGH = 1e-18, 1e18  # float32 norms computed exactly enough between these
+_WIDE_BLOCK_BYTES = 2**20  # float64 rows normalised per block before their cast to float32
 
 SCORE_BLOCK_BYTES = 64 * 2**20
 """Largest query x document score block (float32) a search holds at once (:mod:`matryo.evaluation`'s dense search
@@ -167,9 +168,50 @@ def normalize(vectors: ArrayLike) -> NDArray[np.float32]:
     Returns:
         A new float32 array of the same shape with unit-length (or zero) rows.
     """
-    array = np.array(vectors, dtype=np.float32)
-    _normalize_in_place(array)
+    return _normalized(_numbers(vectors, "vectors"))
+
+
+def _numbers(values: ArrayLike, what: str) -> NDArray[Any]:
+    """``values`` as a numeric array of 1 or 2 dimensions, not copied when it is one already."""
+    _refuse_complex(values, what)
+    if values is None:
+        msg = f"{what} must be a vector or a matrix of numbers; found None."
+        raise InvalidTypeError(msg)
+    try:
+        array = np.asarray(values)
+        if array.dtype.kind not in "fiu":  # strings, objects, bools
+            array = array.astype(np.float32)
+    except (TypeError, ValueError) as exc:
+        msg = f"{what} must be a rectangular array of numbers; {exc}."
+        raise InvalidArgumentError(msg) from exc
+    if array.ndim not in (1, 2):
+        msg = f"{what} must be a 1-D vector or a 2-D (n, dim) array; found an array with shape {array.shape}."
+        raise InvalidArgumentError(msg)
     return array
+
+
+def _normalized(array: NDArray[Any]) -> NDArray[np.float32]:
+    """A new float32 array holding the L2-normalised rows of a numeric ``array``.
+
+    A float64 array is normalised before it is cast (with each row first divided by its largest magnitude), so a
+    row beyond float32's range, or one so small it would underflow to zero, still becomes a unit vector.
+    """
+    if array.dtype.kind != "f" or array.dtype.itemsize <= 4:
+        result = np.array(array, dtype=np.float32)
+        _normalize_in_place(result)
+        return result
+    result = np.empty(array.shape, dtype=np.float32)
+    rows, out = (array.reshape(1, -1), result.reshape(1, -1)) if array.ndim == 1 else (array, result)
+    step = max(1, _WIDE_BLOCK_BYTES // (8 * max(1, rows.shape[1])))  # float64 temporaries stay small
+    for start in range(0, rows.shape[0], step):
+        block = np.array(rows[start : start + step], dtype=np.float64)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            largest = np.maximum(block.max(axis=1, initial=0.0), -block.min(axis=1, initial=0.0))[:, None]
+            np.divide(block, largest, out=block, where=largest > 0)
+            norms = np.linalg.norm(block, axis=1)[:, None]
+            np.divide(block, norms, out=block, where=norms > 0)
+        out[start : start + step] = block
+    return result
 
 
 def _normalize_in_place(array: NDArray[np.float32]) -> None:
@@ -208,10 +250,7 @@ def truncate(vectors: ArrayLike, dim: int | None, *, normalize: bool = True) -> 
         ValueError: If ``dim`` is not a positive integer.
         DimensionMismatchError: If ``dim`` is larger than the vectors' width.
     """
-    _refuse_complex(vectors, "vectors")
-    array = np.asarray(vectors)
-    if array.dtype.kind not in "fiu":  # numbers are converted after the cut (below): a float64 matrix is not copied
-        array = array.astype(np.float32)
+    array = _numbers(vectors, "vectors")  # numbers are converted after the cut (below): a float64 matrix is not copied
     width = array.shape[-1]
     if dim is None:
         dim = width
@@ -224,10 +263,9 @@ def truncate(vectors: ArrayLike, dim: int | None, *, normalize: bool = True) -> 
             f"Pass a smaller truncate_dim or None."
         )
         raise DimensionMismatchError(msg)
-    prefix = np.array(array[..., :dim], dtype=np.float32)  # the one copy: normalised in place
     if normalize:
-        _normalize_in_place(prefix)
-    return prefix
+        return _normalized(array[..., :dim])
+    return np.array(array[..., :dim], dtype=np.float32)
 
 
 def matryoshka_dims(full_dim: int, *, min_dim: int = 32) -> list[int]:
@@ -247,6 +285,11 @@ def matryoshka_dims(full_dim: int, *, min_dim: int = 32) -> list[int]:
     Raises:
         ValueError: If ``full_dim`` or ``min_dim`` is not positive.
     """
+    for name, value in (("full_dim", full_dim), ("min_dim", min_dim)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            msg = f"{name} must be an int; found {value!r}. Pass e.g. matryoshka_dims(1024)."
+            raise InvalidTypeError(msg)
+    full_dim, min_dim = int(full_dim), int(min_dim)
     if full_dim < 1 or min_dim < 1:
         msg = f"full_dim and min_dim must be positive; found full_dim={full_dim}, min_dim={min_dim}."
         raise InvalidArgumentError(msg)

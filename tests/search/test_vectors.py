@@ -112,3 +112,35 @@ def test_complex_vectors_are_refused_not_cut_to_their_real_part(dtype: type) -> 
         for convert in (as_finite, as_matrix, lambda v: truncate(v, 1)):
             with pytest.raises(InvalidTypeError, match=f"real numbers; found an array of dtype {np.dtype(dtype)}"):
                 convert(vectors)
+
+
+def test_float64_rows_beyond_float32_range_normalise_to_unit_vectors() -> None:
+    huge = np.array([[1e200, 1.0, 0.0], [3e-50, 4e-50, 0.0], [0.0, 0.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or underflow warning either
+        cut = truncate(huge, 2)
+        whole = normalize(huge)
+    np.testing.assert_allclose(cut, [[1.0, 0.0], [0.6, 0.8], [0.0, 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(whole, [[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, 0.0]], rtol=1e-6)
+    assert cut.dtype == whole.dtype == np.float32
+    np.testing.assert_allclose(normalize(np.array([1e200, 1.0])), [1.0, 0.0])
+
+
+@pytest.mark.parametrize("bad", [5.0, None, np.ones((2, 3, 4)), ["a", "b"], "x"])
+def test_truncate_and_normalize_refuse_what_is_not_a_vector_or_matrix(bad: object) -> None:
+    from matryo.errors import MatryoError
+
+    for call in (lambda: truncate(bad, 1), lambda: normalize(bad)):
+        with pytest.raises(MatryoError, match="vector or a matrix of numbers|1-D vector or a 2-D|array of numbers"):
+            call()
+
+
+@pytest.mark.parametrize("args", [(None,), (1024.0,), (True,), (1024, 32.0)])
+def test_matryoshka_dims_wants_ints(args: tuple[object, ...]) -> None:
+    from matryo.errors import InvalidTypeError
+
+    full, *rest = args
+    with pytest.raises(InvalidTypeError, match="must be an int"):
+        matryoshka_dims(full, **({"min_dim": rest[0]} if rest else {}))  # type: ignore[arg-type]
+    assert matryoshka_dims(np.int64(256)) == [32, 64, 128, 256]
+    assert all(type(d) is int for d in matryoshka_dims(np.int64(256)))
