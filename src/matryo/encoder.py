@@ -172,9 +172,10 @@ class StaticEncoder:
         # A read-only view: the per-width prefix copies and the fingerprint are taken from it once, so an edit
         # through the table would make the widths disagree (the caller's own array stays theirs to change, and
         # must not be changed while this encoder is used).
-        self._table: NDArray[np.float32] = (table if table.dtype == np.float32 else table.astype(np.float32)).view()
+        with np.errstate(over="ignore"):  # a float64 value beyond float32's range becomes inf: named below
+            self._table: NDArray[np.float32] = (table if table.dtype == np.float32 else table.astype(np.float32)).view()
         self._table.flags.writeable = False
-        _check_finite(self._table)
+        _check_finite(self._table, wider=table.dtype.kind == "f" and table.dtype.itemsize > 4)
         self._tokenizer = Tokenizer.from_str(tokenizer.to_str())
         self._tokenizer.no_padding()
         if max_length is not None:
@@ -247,6 +248,7 @@ class StaticEncoder:
             ModelNotFoundError: If the path does not exist or the hub id cannot be resolved.
             ModelFormatError: If the folder matches no known layout or its files are corrupt.
             InvalidArgumentError: If ``max_length < 1`` or ``truncate_dim < 1`` (InvalidTypeError if not an int).
+            InvalidTypeError: If ``name_or_path`` is not a str or path-like object.
             DimensionMismatchError: If ``truncate_dim`` is larger than the model's width.
 
         Warns:
@@ -261,8 +263,17 @@ class StaticEncoder:
                 raise ModelNotFoundError(msg)
             display = "matryo-default"
         else:
+            if not isinstance(name_or_path, (str, os.PathLike)):
+                msg = (
+                    f"name_or_path must be a model folder (str or pathlib.Path) or a hub id (str); found "
+                    f"{type(name_or_path).__name__} {name_or_path!r}. Pass None for the embedded default model."
+                )
+                raise InvalidTypeError(msg)
             display = os.fspath(name_or_path)
-            if isinstance(display, str) and not display.strip():
+            if not isinstance(display, str):
+                msg = f"name_or_path must be a str path; found {type(display).__name__} {display!r}. Decode it first."
+                raise InvalidTypeError(msg)
+            if not display.strip():
                 msg = (
                     f"The model name is empty ({display!r}); pass None (or nothing) for the embedded default model, "
                     "or a model folder or hub id."
@@ -320,6 +331,9 @@ class StaticEncoder:
         Returns:
             The folder path.
 
+        Raises:
+            InvalidArgumentError: If ``path`` is a file.
+
         Warns:
             UserWarning: If the tokenizer truncates on the left (keeps a text's end): sentence-transformers and
                 matryo honour that, but model2vec's loader resets truncation to the right (keeps the start).
@@ -336,6 +350,12 @@ class StaticEncoder:
             warnings.warn(msg, UserWarning, stacklevel=2)
 
         folder = Path(path)
+        if folder.exists() and not folder.is_dir():
+            msg = (
+                f"Cannot save to {os.fspath(path)!r}: it is a file; expected a (new or existing) folder. "
+                "Use another path."
+            )
+            raise InvalidArgumentError(msg)
         folder.mkdir(parents=True, exist_ok=True)
         table = self._table.astype(np.float16) if self.stored_dtype == "F16" else np.ascontiguousarray(self._table)
         save_table(folder / "model.safetensors", "embeddings", table)
@@ -747,10 +767,11 @@ def _progress(total: int) -> Any:
     return tqdm(total=total, unit="text", desc="Encoding")
 
 
-def _check_finite(table: NDArray[np.float32]) -> None:
+def _check_finite(table: NDArray[np.float32], *, wider: bool = False) -> None:
     """Refuse a table with NaN or infinity in any row: each text using such a token would embed to NaN.
 
-    Checked in row blocks, so a memory-mapped table is read once and never copied whole.
+    Checked in row blocks, so a memory-mapped table is read once and never copied whole. ``wider``: the table was
+    cast from a wider float type, where a finite value beyond float32's range became infinity.
     """
     bad: list[NDArray[np.intp]] = []
     for lo in range(0, table.shape[0], _FINITE_BLOCK):
@@ -763,7 +784,9 @@ def _check_finite(table: NDArray[np.float32]) -> None:
     shown = ", ".join(str(i) for i in ids[:_IDS_SHOWN].tolist())
     more = f" and {ids.shape[0] - _IDS_SHOWN} more" if ids.shape[0] > _IDS_SHOWN else ""
     msg = (
-        f"The token table has {ids.shape[0]} rows holding NaN or infinity (token ids {shown}{more}); every text "
+        f"The token table has {ids.shape[0]} rows holding NaN or infinity"
+        f"{' (or values beyond float32 range, about 3.4e38, which matryo computes in)' if wider else ''} "
+        f"(token ids {shown}{more}); every text "
         "with one of those tokens would embed to NaN, which no index can rank. Expected finite values in every "
         "row: re-export the model from its source weights (NaN rows usually come from a diverged training run "
         "or a broken conversion)."

@@ -245,6 +245,13 @@ def _find_model_files(folder: Path) -> ModelFiles:
     modules_path = folder / "modules.json"
     if modules_path.is_file():
         modules = _read_json(modules_path)
+        if not isinstance(modules, list):
+            msg = (
+                f"{str(modules_path)!r} holds a JSON {type(modules).__name__}; expected a list of module entries "
+                'such as [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.StaticEmbedding"}] '
+                "(sentence-transformers cannot load it either). Fix or remove that file."
+            )
+            raise ModelFormatError(msg)
         entries = [m for m in modules if isinstance(m, dict) and str(m.get("type", "")).endswith(_STATIC_TYPE_SUFFIX)]
         if entries:
             _check_no_other_modules(modules_path, modules)
@@ -511,8 +518,9 @@ def model2vec_max_length(files: ModelFiles, tokenizer: Tokenizer) -> int | None:
     """The token cut model2vec applies to a folder only it loads (model2vec layout, no ``modules.json``).
 
     model2vec ignores the truncation stored in ``tokenizer.json`` and cuts at ``config.json``'s
-    ``max_length``, or at 512 tokens when the key is absent (``null``: never). sentence-transformers cannot
-    load such a folder, so model2vec's rule is the one to match; a ``null`` clears ``tokenizer``'s truncation.
+    ``max_length`` (keeping a text's start, whatever direction ``tokenizer.json`` stores), or at 512 tokens when
+    the key is absent (``null``: never). sentence-transformers cannot load such a folder, so model2vec's rule is
+    the one to match: ``tokenizer``'s stored truncation is cleared, and the returned cut is applied to the right.
 
     Returns:
         The cut to apply, or ``None`` when the tokenizer (now without truncation for ``null``) decides.
@@ -521,15 +529,15 @@ def model2vec_max_length(files: ModelFiles, tokenizer: Tokenizer) -> int | None:
         ModelFormatError: If ``max_length`` is not a positive int or null.
     """
     value = files.config.get("max_length", MODEL2VEC_DEFAULT_MAX_LENGTH)
-    if value is None:
-        tokenizer.no_truncation()
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, (int, type(None))) or (value is not None and value < 1):
         msg = (
             f"{str(files.root / 'config.json')!r} sets max_length {value!r}; expected a positive int (the token "
             "cut model2vec applies) or null (no cut). Fix config.json, or pass max_length= to from_pretrained."
         )
         raise ModelFormatError(msg)
+    # model2vec calls enable_truncation(max_length), which also resets the stored direction, stride and strategy to
+    # the defaults (keep the start of a text): clearing them here makes the encoder's cut the same.
+    tokenizer.no_truncation()
     return value
 
 

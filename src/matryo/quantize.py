@@ -32,7 +32,12 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from matryo.errors import DimensionMismatchError, InvalidArgumentError, NonFiniteVectorError
+from matryo.errors import (
+    DimensionMismatchError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    NonFiniteVectorError,
+)
 from matryo.vectors import as_finite_matrix, as_matrix
 
 __all__ = [
@@ -215,6 +220,33 @@ class Float16Codec(Codec):
     code_dtype = np.float16
 
 
+def _int8_codes(codes: ArrayLike) -> NDArray[Any]:
+    """``codes`` as int8 codes, reading uint8 as int8 bytes.
+
+    uint8 codes are int8 codes read back from a byte buffer; other integer arrays (e.g. from a JSON list) must hold
+    values in -128..127.
+
+    Raises:
+        InvalidTypeError: If the codes are not integers.
+        InvalidArgumentError: If an integer code is outside -128..127.
+    """
+    array = np.asarray(codes)
+    if array.dtype == np.int8:
+        return array
+    if array.dtype == np.uint8:
+        return array.view(np.int8)
+    if array.dtype.kind not in "iu":
+        msg = f"Expected int8 codes from Int8Codec.encode(); found an array of dtype {array.dtype}."
+        raise InvalidTypeError(msg)
+    if array.size and (array.min() < -128 or array.max() > 127):
+        msg = (
+            f"Expected int8 codes (-128..127) from Int8Codec.encode(); found {array.dtype} values from {array.min()} "
+            f"to {array.max()}. Read stored codes back as int8 (e.g. np.frombuffer(blob, dtype=np.int8))."
+        )
+        raise InvalidArgumentError(msg)
+    return array
+
+
 class Int8Codec(Codec):
     """int8 codes with per-dimension ranges: 1 byte per dimension.
 
@@ -256,7 +288,10 @@ class Int8Codec(Codec):
         super().__init__(low.shape[0])
         self.minimums = low
         self.maximums = high
-        self.steps = np.where(span > 0, span / np.float32(255.0), np.float32(1.0)).astype(np.float32)
+        with np.errstate(under="ignore"):
+            step = (span / np.float32(255.0)).astype(np.float32)
+        # a constant dimension, or one so narrow its step underflows float32: one level, decoded to its minimum
+        self.steps = np.where(step > 0, step, np.float32(1.0)).astype(np.float32)
 
     @classmethod
     def calibrate(cls, sample: ArrayLike, *, warn: bool = True) -> Int8Codec:
@@ -359,7 +394,7 @@ class Int8Codec(Codec):
         Returns:
             A ``(n, dim)`` float32 array.
         """
-        levels = self._code_matrix(codes).astype(np.float32) + np.float32(128.0)
+        levels = self._code_matrix(_int8_codes(codes)).astype(np.float32) + np.float32(128.0)
         return np.asarray(levels * self.steps + self.minimums, dtype=np.float32)
 
     def similarity(self, queries: ArrayLike, codes: ArrayLike) -> NDArray[np.float32]:
@@ -377,7 +412,7 @@ class Int8Codec(Codec):
         """
         matrix = as_matrix(queries, "queries")
         _check_width(matrix, self.dim, "The query vectors")
-        code_matrix = self._code_matrix(codes)
+        code_matrix = self._code_matrix(_int8_codes(codes))
         # q . (c * step + low') == (q * step) . c + q . low'   with low' = low + 128 * step
         scaled = matrix * self.steps
         offset = matrix @ (self.minimums + np.float32(128.0) * self.steps)

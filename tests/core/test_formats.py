@@ -10,6 +10,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -418,6 +419,42 @@ def test_corrupt_tokenizer_or_modules_json(tmp_path: Path) -> None:
     (folder / "modules.json").write_text("[oops")
     with pytest.raises(ModelFormatError, match="modules.json"):
         StaticEncoder.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("content", ["null", "5", '{"type": "sentence_transformers.models.StaticEmbedding"}'])
+def test_modules_json_that_is_not_a_list_is_a_model_format_error(tmp_path: Path, content: str) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    (folder / "modules.json").write_text(content)  # null and 5 raised a raw TypeError, a dict was ignored
+    kind = {"null": "NoneType", "5": "int"}.get(content, "dict")
+    with pytest.raises(ModelFormatError, match=f"holds a JSON {kind}; expected a list of module entries"):
+        StaticEncoder.from_pretrained(folder)
+
+
+def test_a_float64_table_beyond_float32_range_is_named_as_such(tmp_path: Path) -> None:
+    folder = make_tiny_model(tmp_path / "m")
+    table = StaticEncoder.from_pretrained(folder).table.astype(np.float64)
+    table[5, 1] = 1e300  # finite in the file
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy "overflow encountered in cast" either
+        with pytest.raises(ModelFormatError, match=r"NaN or infinity \(or values beyond float32 range.*token ids 5\)"):
+            StaticEncoder(table, make_tokenizer())
+    with pytest.raises(ModelFormatError) as plain:
+        StaticEncoder(np.where(table > 1e200, np.nan, table).astype(np.float32), make_tokenizer())
+    assert "beyond float32" not in str(plain.value)
+
+
+@pytest.mark.parametrize("name", [5, b"some/folder", 3.5])
+def test_from_pretrained_refuses_what_is_not_a_path_or_hub_id(name: object) -> None:
+    with pytest.raises(InvalidTypeError, match="name_or_path must be"):
+        StaticEncoder.from_pretrained(name)  # type: ignore[arg-type]
+
+
+def test_save_pretrained_onto_a_file_says_it_is_a_file(tmp_path: Path, tiny_model: Path) -> None:
+    target = tmp_path / "model.txt"
+    target.write_text("keep me")
+    with pytest.raises(InvalidArgumentError, match="it is a file; expected a .*folder"):
+        StaticEncoder.from_pretrained(tiny_model).save_pretrained(target)
+    assert target.read_text() == "keep me"
 
 
 def test_modules_after_static_embedding_other_than_normalize_are_refused(tmp_path: Path) -> None:

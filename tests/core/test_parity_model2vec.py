@@ -170,6 +170,26 @@ def test_folder_only_model2vec_loads_is_cut_as_model2vec_cuts_it(
     assert StaticEncoder.from_pretrained(m2v_folder, max_length=7).max_length == 7, "an explicit max_length wins"
 
 
+def test_folder_only_model2vec_loads_keeps_a_texts_start_whatever_direction_tokenizer_json_stores(
+    m2v_folder: Path,
+) -> None:
+    """model2vec's loader calls enable_truncation(max_length), which resets a stored left truncation to the right;
+    matryo kept the left one (the last tokens of a long text, 0.91 off in review)."""
+    (m2v_folder / "modules.json").unlink()
+    tok = json.loads((m2v_folder / "tokenizer.json").read_text())
+    tok["truncation"] = {"direction": "Left", "max_length": 4, "strategy": "LongestFirst", "stride": 1}
+    (m2v_folder / "tokenizer.json").write_text(json.dumps(tok))
+    config = json.loads((m2v_folder / "config.json").read_text())
+    config["max_length"] = 4
+    (m2v_folder / "config.json").write_text(json.dumps(config))
+    enc = StaticEncoder.from_pretrained(m2v_folder)
+    model = StaticModel.from_pretrained(str(m2v_folder))
+    text = "the cat sat on the mat and then ran away"
+    ids = enc.tokenize([text])[0]
+    assert ids == model.tokenizer.encode(text, add_special_tokens=False).ids == enc.tokenize([text[:10]])[0][:4]
+    np.testing.assert_allclose(enc.encode(text, normalize=False), model.encode(text), atol=TOL)
+
+
 def test_float16_table(tmp_path: Path, tiny: tuple[Any, np.ndarray]) -> None:
     """matryo pools a float16 table in float32 (exact to 1e-5); model2vec pools in float16 (about 1e-3 off)."""
     tokenizer, table = tiny

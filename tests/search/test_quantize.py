@@ -333,3 +333,31 @@ def test_int8_ranges_whose_span_overflows_float32_are_refused() -> None:
         Int8Codec.calibrate(np.array([[-2e38, 0.0], [2e38, 1.0]] * 8, dtype=np.float32), warn=False)
     codec = Int8Codec([-1e38, 0.0], [1e38, 1.0])  # wide but within range: codes round-trip to finite values
     assert np.isfinite(codec.decode(codec.encode(np.array([[5e37, 0.5]], dtype=np.float32)))).all()
+
+
+def test_int8_codes_read_back_as_uint8_decode_as_int8_and_other_types_are_checked() -> None:
+    # np.frombuffer(blob, np.uint8) decoded every negative code 256 steps off, with no error
+    from matryo.errors import InvalidArgumentError, InvalidTypeError
+
+    rng = np.random.default_rng(0)
+    vectors = normalize(rng.standard_normal((50, 16)).astype(np.float32))
+    codec = Int8Codec.calibrate(vectors, warn=False)
+    codes = codec.encode(vectors)
+    as_bytes = np.frombuffer(codes.tobytes(), dtype=np.uint8).reshape(codes.shape)
+    np.testing.assert_array_equal(codec.decode(as_bytes), codec.decode(codes))
+    np.testing.assert_array_equal(codec.similarity(vectors[:3], as_bytes), codec.similarity(vectors[:3], codes))
+    np.testing.assert_array_equal(codec.decode(codes.tolist()), codec.decode(codes))  # a JSON list: int64 values
+    with pytest.raises(InvalidArgumentError, match=r"int8 codes \(-128..127\).*found int64 values from 0 to 200"):
+        codec.decode(np.full((1, 16), 200) * np.eye(1, 16, dtype=np.int64))
+    with pytest.raises(InvalidTypeError, match="found an array of dtype float32"):
+        codec.decode(codes.astype(np.float32))
+
+
+def test_int8_range_whose_step_underflows_float32_encodes_its_minimum_without_warnings() -> None:
+    codec = Int8Codec([0.0], [1e-44])  # span / 255 is below float32's smallest subnormal: the step was 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # divide by zero / invalid cast warnings before
+        codes = codec.encode(np.array([[0.0], [1e-44], [1.0]], dtype=np.float32))
+        decoded = codec.decode(codes)
+    assert codes[0, 0] == -128  # the minimum was code 0
+    assert np.isfinite(decoded).all() and codec.steps[0] > 0
