@@ -92,3 +92,13 @@ def test_a_missing_optional_package_names_the_install_line(
     monkeypatch.setitem(sys.modules, missing, None)  # import raises ModuleNotFoundError, as when not installed
     with pytest.raises(SystemExit, match=r"Install it with: pip install .*langchain-text-splitters"):
         _run(monkeypatch, capsys, "--model", str(tiny_model_dir), *args)
+
+
+@pytest.mark.parametrize("k", ["0", "-2", "three"])
+def test_example_refuses_a_k_below_one_with_a_usage_error(
+    k: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:  # -k 0 ended in a raw pydantic ValidationError traceback
+        _run(monkeypatch, capsys, "-k", k, "read a gzip file")
+    assert exit_info.value.code == 2
+    assert f"argument -k: expected a whole number >= 1, got '{k}'" in capsys.readouterr().err

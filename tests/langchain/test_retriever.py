@@ -381,7 +381,7 @@ def test_unknown_or_misleading_arguments_are_refused(first_pass: MatryoEmbedding
     forwarding.add_texts(TEXTS, ids=IDS)
     for store_ in (store, forwarding):
         other = MatryoTwoStageRetriever(vectorstore=store_)
-        for name, value in (("score_threshold", 0.3), ("search_type", "mmr"), ("lambda_mult", 0.5)):
+        for name, value in (("score_threshold", 0.3), ("search_type", "mmr"), ("lambda_mult", 0.5), ("fetch_k", 50)):
             with pytest.raises(InvalidArgumentError, match=f"does not take {name}="):
                 other.invoke("cat", **{name: value})
     assert MatryoTwoStageRetriever(vectorstore=forwarding).invoke("cat", extra=1)
@@ -707,3 +707,44 @@ def test_from_texts_with_a_models_stored_default_width(default24_model_dir: Path
     narrow = MatryoTwoStageRetriever.from_texts(TEXTS[:20], model=str(default24_model_dir), truncate_dim=16)
     assert narrow.embeddings is not None and narrow.embeddings.dim == 16
     assert [doc.page_content for doc in full.invoke(TEXTS[5])][:1] == [TEXTS[5]]
+
+
+def test_fetch_k_is_refused_at_construction_pointing_to_rescore_multiplier(
+    first_pass: MatryoEmbeddings, tmp_path: Path
+) -> None:
+    # VectorStoreRetriever's MMR knob went on to Chroma's query() and failed there with a raw TypeError
+    store = _chroma(tmp_path, first_pass)
+    with pytest.raises(InvalidArgumentError, match="does not take fetch_k=.*set rescore_multiplier"):
+        MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 3, "fetch_k": 50})
+
+
+def test_a_dict_filter_on_an_in_memory_store_is_refused_with_what_it_takes(first_pass: MatryoEmbeddings) -> None:
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
+    with pytest.raises(InvalidTypeError, match=r"takes filter= as a callable\(Document\) -> bool.*got dict"):
+        MatryoTwoStageRetriever(vectorstore=store, filter={"g": 1})  # a raw "'dict' object is not callable" at query
+    retriever = MatryoTwoStageRetriever(vectorstore=store)
+    with pytest.raises(InvalidTypeError, match="got dict"):
+        retriever.invoke("cat", filter={"g": 1})
+    assert retriever.invoke("cat", filter=lambda doc: True)
+
+
+def test_model_copy_updates_a_setting_given_in_search_kwargs(first_pass: MatryoEmbeddings) -> None:
+    # the setting taken out of search_kwargs went back in and "disagreed" with the update
+    store = InMemoryVectorStore.from_texts(TEXTS, first_pass, metadatas=METAS, ids=IDS)
+    retriever = MatryoTwoStageRetriever(vectorstore=store, search_kwargs={"k": 3, "filter": lambda doc: True})
+    copied = retriever.model_copy(update={"k": 5})
+    assert copied.k == 5 and len(copied.invoke("cat")) == 5 and retriever.k == 3
+    only_a = retriever.model_copy(update={"filter": lambda doc: doc.metadata["group"] == "a"})
+    assert only_a.k == 3 and {d.metadata["group"] for d in only_a.invoke("cat")} == {"a"}
+    assert len(retriever.model_copy(update={"rescore_multiplier": 2}).invoke("cat")) == 3
+
+
+def test_embeddings_none_given_or_assigned_means_the_new_stores_on_model_copy(tiny_model_dir: Path) -> None:
+    wide = InMemoryVectorStore.from_texts(TEXTS, MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=32))
+    narrow = InMemoryVectorStore.from_texts(TEXTS, MatryoEmbeddings(model=str(tiny_model_dir), truncate_dim=16))
+    given = MatryoTwoStageRetriever(vectorstore=wide, embeddings=None)
+    assigned = MatryoTwoStageRetriever(vectorstore=wide)
+    assigned.embeddings = None
+    for retriever in (given, assigned):  # both raised DimensionMismatchError: the old store's 32-d embeddings stuck
+        copied = retriever.model_copy(update={"vectorstore": narrow})
+        assert copied.embeddings is narrow.embeddings and len(copied.invoke("cat")) == 4

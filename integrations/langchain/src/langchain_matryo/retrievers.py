@@ -8,9 +8,9 @@
 
 By default the full-width candidate vectors are made by re-encoding the candidates' ``page_content``: the
 model is a static lookup table, so this needs no second store, cannot drift out of sync with the store, and works
-on any existing store built with a truncated :class:`MatryoEmbeddings`; a cold shortlist costs tens of
-milliseconds (recently rescored texts are cached). Pass ``fetch_full_vectors`` to read stored full vectors by
-document id instead (faster for long documents).
+on any existing store built with a truncated :class:`MatryoEmbeddings`; a cold shortlist costs about 0.1 s at
+``k=10`` on 2 cores (320 passages of up to 600 characters; recently rescored texts are cached). Pass
+``fetch_full_vectors`` to read stored full vectors by document id instead (faster for long documents).
 """
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ _NOT_SUPPORTED = {
     ),
     "search_type": "the retriever always runs a similarity first pass; for MMR use vectorstore.as_retriever()",
     "lambda_mult": "the retriever does no MMR; for MMR use vectorstore.as_retriever(search_type='mmr')",
+    "fetch_k": (
+        "the first pass fetches ceil(k * rescore_multiplier) candidates; set rescore_multiplier (for MMR's fetch_k "
+        "use vectorstore.as_retriever(search_type='mmr'))"
+    ),
 }
 """VectorStoreRetriever settings this retriever does not have: refused for every store instead of being forwarded."""
 
@@ -224,6 +228,8 @@ class MatryoTwoStageRetriever(BaseRetriever):
                 raise InvalidArgumentError(msg)
             self.__dict__["embeddings"] = store_embeddings  # past __setattr__: already a validated instance
             self._from_store = True
+            # "the store's", not a setting: a model_copy(update={"vectorstore": other}) takes the other store's
+            self.__pydantic_fields_set__.discard("embeddings")
         elif isinstance(store_embeddings, MatryoEmbeddings) and store_embeddings is not self.embeddings:
             if store_embeddings.dim != self.embeddings.dim:
                 msg = (
@@ -287,7 +293,8 @@ class MatryoTwoStageRetriever(BaseRetriever):
         if update:
             settings = {name: getattr(self, name) for name in self.model_fields_set}
             # settings the constructor took out of search_kwargs go back in, to be taken out again
-            settings["search_kwargs"] = {**self.search_kwargs, **{key: getattr(self, key) for key in self._moved}}
+            moved = {key: getattr(self, key) for key in self._moved if key not in update}
+            settings["search_kwargs"] = {**self.search_kwargs, **moved}
             return type(self)(**{**settings, **update})
         return super().model_copy(deep=deep)
 
@@ -345,7 +352,11 @@ class MatryoTwoStageRetriever(BaseRetriever):
         vectorstore_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> MatryoTwoStageRetriever:
-        """Index documents at ``truncate_dim`` in a new vector store and return a retriever over it.
+        """Index documents at ``truncate_dim`` with ``vectorstore_cls.from_documents`` and return a retriever over it.
+
+        The store class decides what "new" means: a persistent store adds to a collection that already exists
+        (Chroma: the same ``collection_name``, or its shared default ``"langchain"`` when none is given), so a
+        script run twice stores every document twice unless the documents carry ids (Chroma then replaces them).
 
         Args:
             documents: The documents to index.
@@ -475,6 +486,13 @@ class MatryoTwoStageRetriever(BaseRetriever):
         filter_ = merged.pop("filter")
         n = candidate_count(k, multiplier)  # validates both
         self._check_store_kwargs(merged)
+        if filter_ is not None and not callable(filter_) and _ignores_store_kwargs(self.vectorstore):
+            msg = (
+                f"InMemoryVectorStore takes filter= as a callable(Document) -> bool, e.g. "
+                f"lambda doc: doc.metadata['source'] == 'a.txt'; got {type(filter_).__name__} {filter_!r:.60} (a "
+                "dict filter is for stores like Chroma)."
+            )
+            raise InvalidTypeError(msg)
         if filter_ is not None:
             merged["filter"] = filter_
         return int(k), n, merged
