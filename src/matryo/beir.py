@@ -100,6 +100,8 @@ def _first_existing(folder: Path, names: Sequence[str]) -> Path:
     if any(name.startswith("qrels") for name in names):
         splits = sorted({path.name.split(".")[0] for path in folder.glob("qrels/*.tsv*")})
         msg += f" Splits here: {', '.join(splits)} (pass --split NAME)." if splits else ""
+        top = [name for name in ("qrels.tsv.gz", "qrels.tsv") if (folder / name).is_file()]
+        msg += f" Its {top[0]} is read as the test split (pass --split test, the default)." if top else ""
     raise DataNotFoundError(msg)
 
 
@@ -214,13 +216,14 @@ def load_beir(
     root = Path(folder)
     report: Warn = warn if warn is not None else (lambda _message: None)
     corpus_path = _first_existing(root, ["corpus.jsonl.gz", "corpus.jsonl"])
+    queries_path = _first_existing(root, ["queries.jsonl.gz", "queries.jsonl"])
+    split_files = [f"qrels/{split}.tsv", f"qrels/{split}.tsv.gz"]
+    # every file is found before any is read: a missing split fails at once, not after parsing the corpus
+    qrel_path = _first_existing(root, ["qrels.tsv.gz", "qrels.tsv", *split_files] if split == "test" else split_files)
     corpus = _read_texts(
         corpus_path, report, lambda row: (str(row.get("title") or "") + " " + str(row.get("text") or "")).strip()
     )
-    queries_path = _first_existing(root, ["queries.jsonl.gz", "queries.jsonl"])
     all_queries = _read_texts(queries_path, report, lambda row: str(row.get("text") or ""))
-    split_files = [f"qrels/{split}.tsv", f"qrels/{split}.tsv.gz"]
-    qrel_path = _first_existing(root, ["qrels.tsv.gz", "qrels.tsv", *split_files] if split == "test" else split_files)
     qrels = _read_qrels(qrel_path)
     missing = [qid for qid in qrels if qid not in all_queries]
     if missing:

@@ -63,12 +63,17 @@ def _load(model: str | None) -> StaticEncoder:
     return load_encoder(model)
 
 
-def _load_recorded(model: str | None, db: Path) -> StaticEncoder:
-    """Load the model a DB records, saying where the name came from when it no longer loads."""
+def _load_recorded(model: str | None, db: Path, *, moved: bool = False) -> StaticEncoder:
+    """Load the model a DB records, saying where the name came from when it no longer loads.
+
+    ``moved``: the run was given another path (``--model``) to the same model, which cannot relocate the DB.
+    """
     from matryo.cache import load_recorded
     from matryo.stores import META_FILE
 
     advice = "A DB keeps using its model's path: put the model back there, or index SOURCE again into a new --db."
+    if moved:
+        advice += " (--model with another copy of the model does not change the path the DB records.)"
     return load_recorded(model, owner=str(db), where=f"in {db / META_FILE} and in the store", advice=advice)
 
 
@@ -299,6 +304,8 @@ def _wanted(
     wanted = DbMeta(kind, key, encoder.fingerprint, dim, width, recorded)
     if stored is not None:
         check_meta(stored, wanted, db)
+        if key != stored.model:  # the store opens the model it recorded: say so here if that one is gone
+            _load_recorded(stored.model, db, moved=True)
     return wanted
 
 

@@ -186,20 +186,42 @@ def _read_utf8(path: Path, warn: Warn) -> str | None:
         return None
 
 
-def _excluded(name: str, rel: str, exclude: tuple[str, ...], *, folder: bool = False) -> bool:
-    """Hidden names (``.git``, ``.venv``) and names or relative paths matching an ``exclude`` glob.
+class _Exclusions:
+    """Hidden names (``.git``, ``.venv``) and names or paths matching an ``--exclude`` glob; remembers which matched.
 
-    A folder also matches with a trailing ``/`` (``sub/``, as shell completion types it; as in .gitignore, such a
-    glob matches folders only).
+    A glob is matched against a file's name, its path relative to SOURCE, and its path as typed from the current
+    folder or in full (``docs/drafts`` for SOURCE ``docs``, as shell completion types it), with a leading ``./``
+    ignored. A folder also matches with a trailing ``/`` (``sub/``; as in .gitignore, such a glob matches folders
+    only).
     """
-    names = (name, rel, f"{name}/", f"{rel}/") if folder else (name, rel)
-    return name.startswith(".") or any(fnmatch.fnmatchcase(n, g) for g in exclude for n in names)
+
+    def __init__(self, root: Path, globs: tuple[str, ...]) -> None:
+        self.globs = globs
+        self._patterns = tuple(g[2:] if g.startswith("./") and len(g) > 2 else g for g in globs)
+        self._typed = os.path.normpath(root).replace(os.sep, "/")
+        self._full = root.absolute().as_posix()
+        self.matched: set[str] = set()
+
+    def __call__(self, name: str, rel: str, *, folder: bool = False) -> bool:
+        paths = (name, rel, f"{self._typed}/{rel}", f"{self._full}/{rel}")
+        names = paths + tuple(f"{n}/" for n in paths) if folder else paths
+        hits = [
+            g
+            for g, pattern in zip(self.globs, self._patterns, strict=True)
+            if any(fnmatch.fnmatchcase(n, pattern) for n in names)
+        ]
+        self.matched.update(hits)
+        return name.startswith(".") or bool(hits)
+
+    def unmatched(self) -> list[str]:
+        return [g for g in dict.fromkeys(self.globs) if g not in self.matched]
 
 
 def _folder(
     root: Path, chunk_size: int, exclude: tuple[str, ...], warn: Warn, note: Warn, on_empty: OnEmpty
 ) -> Iterator[Passage]:
     files: list[Path] = []
+    excluded = _Exclusions(root, exclude)
 
     def unlistable(exc: OSError) -> None:  # through warn, so --prune is not applied: its files were not seen
         warn(f"skipped {exc.filename}: cannot list the folder ({exc.strerror}); fix its permissions or mount")
@@ -212,7 +234,7 @@ def _folder(
         kept = []
         for name in dirs:
             path = here / name
-            if _excluded(name, prefix + name, exclude, folder=True):
+            if excluded(name, prefix + name, folder=True):
                 continue  # nothing inside is read or warned about
             if path.is_symlink():
                 note(
@@ -223,10 +245,15 @@ def _folder(
         dirs[:] = kept
         for name in names:
             path = here / name
-            if path.suffix.lower() not in TEXT_SUFFIXES or _excluded(name, prefix + name, exclude):
+            if path.suffix.lower() not in TEXT_SUFFIXES or excluded(name, prefix + name):
                 continue
             if path.is_file() or (path.is_symlink() and not path.exists()):
                 files.append(path)  # a broken link is reported as skipped below, so --prune keeps what the DB holds
+    for glob in excluded.unmatched():  # a typo or a path from elsewhere would index what was meant to stay out
+        note(
+            f"--exclude {glob!r} matched no file or folder in {root}; globs are matched against names and paths "
+            "relative to SOURCE (e.g. 'drafts', 'drafts/', 'notes/*.md'): check it"
+        )
     if not files:
         msg = (
             f"{root} holds no {'/'.join(TEXT_SUFFIXES)} files (hidden files and folders, whose names start with "
@@ -361,6 +388,9 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f"line {number}", row
 
 
+_CSV_EXTRA = "\x00extra fields"  # DictReader's key for the fields of a row longer than the header
+
+
 def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """Rows of a CSV file, each named by the line where its record starts (a quoted field may span lines).
 
@@ -378,11 +408,18 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                         record.append(number)
                     yield piece
 
-    reader = csv.DictReader(lines(), strict=True)
+    reader = csv.DictReader(lines(), strict=True, restkey=_CSV_EXTRA)
     limit = csv.field_size_limit(_CSV_FIELD_LIMIT)
     start = 1
     try:
-        reader.fieldnames  # noqa: B018  # reads the header, so the first record is numbered by its own line
+        header = reader.fieldnames or []  # reads the header, so the first record is numbered by its own line
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            msg = (
+                f"{path} line 1: the header names the column(s) {repeated} more than once, so all but the last "
+                "would be lost; rename them."
+            )
+            raise SourceError(msg)
         while True:
             record.clear()
             try:
@@ -390,7 +427,15 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             except StopIteration:
                 return
             start = record[0] if record else reader.line_num
-            yield f"line {start}", row
+            if _CSV_EXTRA in row:
+                msg = (
+                    f"{path} line {start} has {len(header) + len(row[_CSV_EXTRA])} fields but the header has "
+                    f"{len(header)}: a comma inside a text would cut it there. Quote that field "
+                    '("a, b"), or remove the extra fields.'
+                )
+                raise SourceError(msg)
+            # a short row's missing fields (None) are left out: a record cut by a line break then lacks its text
+            yield f"line {start}", {name: value for name, value in row.items() if value is not None}
     except csv.Error as exc:
         start = record[0] if record else reader.line_num
         msg = (
@@ -423,10 +468,27 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, row
 
 
-def _row_id(row: dict[str, Any], fields: tuple[str, ...]) -> str | None:
-    """The first of ``fields`` that is present and not blank (``None``, ``""`` and spaces count as missing)."""
+def _plain(value: Any, path: Path, where: str, field: str) -> Any:
+    """A table value as matryo reads it: UTF-8 bytes (a Parquet ``binary`` column) as text, NaN as missing.
+
+    Raises:
+        SourceError: If bytes are not UTF-8.
+    """
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            msg = f"{path} {where}: the {field!r} field holds bytes that are not UTF-8 text ({exc.reason}); fix it."
+            raise SourceError(msg) from exc
+    if isinstance(value, float) and value != value:  # NaN: a missing value (pandas writes it for one)
+        return None
+    return value
+
+
+def _row_id(row: dict[str, Any], fields: tuple[str, ...], path: Path, where: str) -> str | None:
+    """The first of ``fields`` that is present and not blank (``None``, NaN, ``""`` and spaces count as missing)."""
     for field in fields:
-        value = row.get(field)
+        value = _plain(row.get(field), path, where, field)
         if value is not None and str(value).strip():
             return str(value)
     return None
@@ -476,8 +538,20 @@ def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: O
     for number, (where, row) in enumerate(_rows(path)):
         if text_field not in row:
             found = sorted(map(str, row))[:10]
-            if number == 0:
+            csv_file = path.name.lower().endswith(".csv")
+            if number == 0 and csv_file and len(found) == 1 and any(sep in found[0] for sep in ";\t|"):
+                msg = (
+                    f"{path} {where}: the header is one column {found[0]!r}; matryo reads comma-separated CSV. "
+                    "Export the table with commas as separators (or as .jsonl)."
+                )
+            elif number == 0:
                 msg = f"{path} {where} has no {text_field!r} field (found {found}); pass --text-field NAME."
+            elif csv_file:
+                msg = (
+                    f"{path} {where} has fewer fields than the header and no {text_field!r} field (found {found}): "
+                    "is it the rest of the record before it, cut by a line break? Quote a text holding line "
+                    "breaks in double quotes, or fill in the row."
+                )
             else:
                 msg = (
                     f"{path} {where} has no {text_field!r} field (found {found}), unlike the rows before it; add it "
@@ -485,7 +559,7 @@ def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: O
                 )
             raise SourceError(msg)
         empty = False
-        explicit = _row_id(row, ("_id", "id"))
+        explicit = _row_id(row, ("_id", "id"), path, where)
         doc = surrogates.doc(explicit, where) if explicit else str(number)
         if explicit is None and not numbered:
             numbered = True
@@ -495,7 +569,7 @@ def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: O
             )
         if repeats.repeated(doc, where, numbered=explicit is None):
             continue
-        text = row[text_field]
+        text = _plain(row[text_field], path, where, text_field)
         if isinstance(text, (dict, list, bool)):
             msg = (
                 f"{path} {where}: the {text_field!r} field is {_kind(text)}, not text; expected a string (or null "
@@ -522,7 +596,7 @@ def _beir(root: Path, note: Warn, on_empty: OnEmpty) -> Iterator[Passage]:
     repeats = _Repeats(path, note)
     surrogates = SurrogateChecks(path, note)
     for where, row in _rows(path):
-        doc = _row_id(row, ("_id",))
+        doc = _row_id(row, ("_id",), path, where)
         if doc is None:
             msg = f"{path} {where} has no '_id'; every row of a BEIR corpus needs a non-empty '_id'."
             raise SourceError(msg)
@@ -563,7 +637,9 @@ def read_source(
             for a BEIR folder, whose documents are kept whole, it is an error.
         exclude: Globs of files and folders a folder source leaves out, matched against each name and each
             path relative to ``source`` (``fnmatch``: ``*`` also matches ``/``), e.g. ``build``, ``*.log.md``,
-            ``docs/old/*``. Hidden files and folders (names starting with ``.``) are always left out.
+            ``docs/old/*``, or the path as typed from the current folder (``SOURCE/drafts``) or in full; a glob
+            that matches nothing gets a ``note``. Hidden files and folders (names starting with ``.``) are always
+            left out.
         warn: Called with a one-line message for every skipped file (default: ignore); a skipped file is
             not a deleted one, so callers should not prune after it.
         note: Called with a one-line message for problems that skip no file: a document id repeated in a

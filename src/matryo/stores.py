@@ -293,6 +293,11 @@ def _never_committed(table: Path) -> bool:
     return not any(path.is_file() for path in (table / "data").rglob("*"))
 
 
+def _unversioned(table: Path) -> bool:
+    """Whether a Lance table folder holds data files but no version (manifest) to read them by: a partial copy."""
+    return table.is_dir() and not any((table / "_versions").glob("*.manifest")) and not _never_committed(table)
+
+
 def _detail(exc: BaseException) -> str:
     """A host error on one line for a message: its type and at most 200 characters of its text."""
     text = " ".join(str(exc).split())
@@ -424,6 +429,8 @@ class _LanceStore:
                 if not create:
                     raise _incomplete(db, f"LanceDB table {_TABLE!r} (its first commit failed)")
                 shutil.rmtree(db / f"{_TABLE}.lance")
+            elif _unversioned(db / f"{_TABLE}.lance"):  # data files but no version: LanceDB says "not found"
+                raise _incomplete(db, f"version of its LanceDB table ({_TABLE}.lance/_versions/*.manifest)")
             if not create and not table_exists(lancedb.connect(str(db)), _TABLE):
                 raise _incomplete(db, f"LanceDB table {_TABLE!r} ({_TABLE}.lance)")
             self._readers = _hold_shared(db / _READERS_LOCK)  # taken before the table's version is read

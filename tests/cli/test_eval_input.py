@@ -114,6 +114,22 @@ def test_eval_keeps_own_documents_that_the_qrels_judge_relevant(model: Path, tmp
     assert evaluate(beir, str(model), "full", ignore_identical_ids=True)[0][0]["ndcg@10"] == 0.0  # when asked for
 
 
+def test_a_split_missing_beside_a_top_level_qrels_says_that_file_is_the_test_split(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matryo import beir as beir_module
+
+    beir = write_beir(tmp_path / "set", CORPUS, {"q1": "cat and dog"}, [("q1", "d1", 1)])
+    read: list[Path] = []
+    real = beir_module._read_texts
+    monkeypatch.setattr(beir_module, "_read_texts", lambda path, *a: read.append(path) or real(path, *a))
+    with pytest.raises(
+        DataNotFoundError, match=r"holds none of qrels/dev.tsv.*Its qrels.tsv is read as the test split \(pass --split"
+    ):
+        evaluate(beir, str(model), "full", split="dev")
+    assert read == []  # refused before the corpus and queries were parsed
+
+
 def test_eval_reads_another_split_and_gzipped_split_qrels(run: Run, model: Path, tmp_path: Path) -> None:
     import gzip
     import shutil

@@ -577,6 +577,16 @@ def test_a_moved_model_folder_is_named_as_the_one_the_db_was_built_with(
         assert code == 1 and len(err.strip().splitlines()) == 1, err
         assert f"{db} was embedded with the model '{mine}' (recorded in {db}/matryo.json" in err
         assert "put the model back there" in err
+    for store in ("lancedb", "chroma"):  # --model with the moved copy: the LanceDB adapter's API-worded error before
+        other_db = tmp_path / f"db-{store}"
+        shutil.copytree(tmp_path / "moved", mine)
+        assert run("index", docs, "--db", other_db, "--model", mine, "--store", store, "--quiet")[0] == 0
+        mine.rename(tmp_path / f"moved-{store}")
+        clear_encoder_cache()
+        code, _, err = run("index", docs, "--db", other_db, "--model", tmp_path / f"moved-{store}", "--quiet")
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert f"{other_db} was embedded with the model '{mine}' (recorded in {other_db}/matryo.json" in err, err
+        assert "put the model back there" in err and "--model with another copy of the model does not change" in err
 
 
 def test_index_warns_when_the_model_cuts_passages_and_its_chunk_size_fits(

@@ -333,6 +333,26 @@ def test_folder_exclude_globs_match_names_and_relative_paths(tmp_path: Path) -> 
         collect(tmp_path / "rows.jsonl", exclude=["x"])
 
 
+def test_exclude_globs_typed_from_the_current_folder_match_and_a_glob_matching_nothing_is_noted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `matryo index docs --exclude docs/drafts/` (shell completion) or `./drafts` matched nothing, without a word:
+    # the drafts were indexed and searchable
+    for rel in ("docs/pub.md", "docs/drafts/secret.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    monkeypatch.chdir(tmp_path)
+    for glob in ("docs/drafts/", "docs/drafts", "./docs/drafts/*", str(tmp_path / "docs" / "drafts"), "drafts"):
+        passages, _, notes, _ = collect(Path("docs"), exclude=[glob])
+        assert [pid for pid, _ in passages] == ["pub.md"], glob
+        assert notes == [], glob
+    monkeypatch.chdir(tmp_path / "docs")
+    passages, _, notes, _ = collect(Path("."), exclude=["./drafts", "drafst", ".git"])
+    assert [pid for pid, _ in passages] == ["pub.md"]
+    assert len(notes) == 2 and all("matched no file or folder in" in n and "check it" in n for n in notes)
+    assert "'drafst'" in notes[0] and "'.git'" in notes[1]
+
+
 def test_row_number_of_a_row_without_id_clashing_with_an_explicit_id_is_explained(tmp_path: Path) -> None:
     path = tmp_path / "rows.jsonl"
     path.write_text('{"id": 1, "text": "one"}\n{"text": "no id"}\n{"text": "no id either"}\n{"id": 2, "text": "two"}\n')
@@ -432,3 +452,50 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: py
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import fails as when pyarrow is not installed
     with pytest.raises(MissingExtraError, match=r"pip install pyarrow  \(or 'matryo\[parquet\]'\)"):
         list(read_source(path))
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        # an unquoted line break split a record: its second line became a phantom document and the text was lost
+        (
+            "id,text\nr1,first line of the note\nthe second line was lost\nr2,another row\n",
+            r"line 3 has fewer fields than the header and no 'text' field .*cut by a line break",
+        ),
+        # an unquoted comma cut the text there (the rest went to DictReader's restkey)
+        ("id,text\nr1,hello, world\n", r"line 2 has 3 fields but the header has 2: a comma inside a text"),
+        # a repeated column: only the last one was read
+        ("id,text,text\n1,first,second\n", r"line 1: the header names the column\(s\) \['text'\] more than once"),
+        # a semicolon-separated export was told to pass --text-field
+        ("id;text\n1;hello\n", r"the header is one column 'id;text'; matryo reads comma-separated CSV"),
+    ],
+)
+def test_malformed_csv_rows_stop_the_run_instead_of_losing_text(tmp_path: Path, content: str, match: str) -> None:
+    path = tmp_path / "notes.csv"
+    path.write_text(content)
+    with pytest.raises(SourceError, match=match):
+        collect(path)
+
+
+def test_csv_short_row_with_its_text_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "notes.csv"
+    path.write_text("id,text,source\n1,has no source\n2,has one,web\n")
+    assert collect(path)[0] == [("1", "has no source"), ("2", "has one")]
+
+
+def test_parquet_binary_columns_are_read_as_utf8_text_and_nan_is_missing(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "rows.parquet"
+    table = pa.table({"id": pa.array([b"d1", b"d2"], pa.binary()), "text": pa.array([b"how to bake", b"caf\xc3\xa9"])})
+    pq.write_table(table, path)
+    assert collect(path)[0] == [("d1", "how to bake"), ("d2", "café")]  # were "b'd1'" and "b'how to bake'"
+    bad = pa.table({"id": pa.array(["x"]), "text": pa.array([b"\xff\xfe"], pa.binary())})
+    pq.write_table(bad, path)
+    with pytest.raises(SourceError, match=r"row 1: the 'text' field holds bytes that are not UTF-8"):
+        collect(path)
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text('{"id": "a", "text": NaN}\n{"id": NaN, "text": "b"}\n')  # pandas' to_json of missing values
+    passages, _, _, empty = collect(jsonl)
+    assert passages == [("1", "b")] and empty == ["a"]  # "nan" was indexed as a word, and as an id

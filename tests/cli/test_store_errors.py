@@ -90,6 +90,21 @@ def test_a_first_lancedb_commit_refused_is_redone_by_the_rerun(
     assert search_text(run, db, "gzip file").startswith("how to read a gzip file")
 
 
+def test_a_lancedb_table_without_its_versions_is_called_incomplete_and_kept(
+    run: Run, model: Path, docs: Path, tmp_path: Path
+) -> None:
+    # a partial copy (rsync of the data but not _versions/): a bare "Table 'passages' was not found"
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    shutil.rmtree(db / "passages.lance" / "_versions")
+    data = sorted((db / "passages.lance" / "data").iterdir())
+    for argv in (("search", "gzip", "--db", db), ("index", docs, "--db", db, "--quiet")):
+        line = one_line_error(*run(*argv)[::2])
+        assert "has matryo.json but no version of its LanceDB table (passages.lance/_versions/*.manifest)" in line
+        assert "incomplete" in line and "Re-index it" in line, line
+    assert sorted((db / "passages.lance" / "data").iterdir()) == data  # the data files are left alone
+
+
 def test_a_refused_matryo_json_leaves_no_temp_file_and_the_rerun_completes(
     run: Run, model: Path, docs: Path, tmp_path: Path
 ) -> None:
