@@ -445,8 +445,10 @@ def main(argv: list[str] | None = None) -> int:
         # again (the recipe in the signal module's docs, "Note on SIGPIPE").
         _drop_stdout()
         return 141
-    except KeyboardInterrupt:
-        if args.func in (_cmd_index, _cmd_demo):
+    except KeyboardInterrupt as exc:
+        if str(exc):  # matryo train stopped while writing its model: the message says what is left
+            _eprint(f"matryo: {exc}")
+        elif args.func in (_cmd_index, _cmd_demo):
             _eprint("matryo: interrupted; work committed so far is kept, re-run the same command to continue")
         else:
             _eprint("matryo: interrupted")

@@ -251,8 +251,46 @@ def _teacher_dir(teacher: str | None) -> Path:
     return folder
 
 
+def _default(name: str) -> Any:  # noqa: ANN401  # an option's default, of its own type
+    """The default of a training option (by its ``argparse`` dest)."""
+    return add_train_arguments(argparse.ArgumentParser()).get_default(name)
+
+
 def _check_options(args: argparse.Namespace) -> None:
-    """Refuse option values that would fail only after the data is read (or train nonsense)."""
+    """Refuse option values that would fail only after the data is read (or train nonsense).
+
+    Warns (on stderr) about options given a value that this run's other options leave unused.
+    """
+    from matryo.train._torch import log
+
+    if args.seed < 0:
+        msg = f"error: --seed {args.seed}: expected an integer >= 0"
+        raise SystemExit(msg)
+    if args.same_side_negatives != "none" and args.no_symmetric:
+        msg = (
+            f"error: --same-side-negatives {args.same_side_negatives} needs the symmetric loss (each positive ranked "
+            "against the other positives); drop --no-symmetric or --same-side-negatives"
+        )
+        raise SystemExit(msg)
+    unused = [
+        (args.init == "random" and args.sif != _default("sif"), "--sif", "--init random starts from no teacher"),
+        *(
+            (
+                not args.teacher_passages and getattr(args, name) != _default(name),
+                f"--{name.replace('_', '-')}",
+                "no --teacher-passages",
+            )
+            for name in ("distill_weight", "distill_batch", "teacher_max_tokens")
+        ),
+        (
+            args.source_temperature == 1 and args.max_repeat != _default("max_repeat"),
+            "--max-repeat",
+            "--source-temperature 1 draws each file once per epoch",
+        ),
+    ]
+    for given, option, why in unused:
+        if given:
+            log(f"warning: {option} is unused in this run ({why})")
     if not 0 <= args.crop_share < 1:  # also refuses NaN
         msg = (
             f"error: --crop-share {args.crop_share}: expected a share of each batch in [0, 1) (0: no crop pairs; "
@@ -362,6 +400,12 @@ def _check_data(data: str) -> None:
         msg = (
             f"error: the default data folder {data} (relative to the working directory: {folder.resolve()}) does not "
             "exist; pass --data FOLDER, a folder of <source>_pairs.jsonl.gz (or .jsonl) files"
+        )
+    elif folder.is_file():
+        msg = (
+            f"error: --data {data} is a file; --data takes the folder of <source>_pairs.jsonl.gz (or .jsonl) files "
+            f"({folder.parent if str(folder.parent) != '.' else 'the current folder'} here, every pair file in it is "
+            "read); to train on this file alone, put it in a folder of its own"
         )
     else:
         msg = (
@@ -531,9 +575,17 @@ def run(args: argparse.Namespace) -> int:
     log(f"init ready {time.perf_counter() - start:.0f}s")
     targets = None
     if args.teacher_passages > 0:
+        specials = _special_ids(tokenizer, teacher_dir)
         rows = pick_passages(pairs.positives, train_rows, args.teacher_passages, np.random.default_rng([args.seed, 2]))
+        if len(rows) < 2:  # the term compares each passage with the others: an empty one was a NaN loss ("diverged")
+            msg = (
+                f"error: --teacher-passages {args.teacher_passages}: {len(rows)} training positive(s) have 16 or more "
+                "tokens, and the distillation term needs 2 or more such passages; add longer positives to --data or "
+                "drop --teacher-passages"
+            )
+            raise SystemExit(msg)
         texts = cut_texts(pairs.positives, rows, teacher_tokens)
-        targets = teacher_targets(teacher_dir, texts, *_special_ids(tokenizer, teacher_dir), verbose=False)
+        targets = teacher_targets(teacher_dir, texts, *specials, verbose=False)
         log(f"teacher passages: {len(targets)} {time.perf_counter() - start:.0f}s")
     widths = tuple(d for d in (128, args.dim) if d <= args.dim)
     curve: list[dict[str, Any]] = []
@@ -558,6 +610,112 @@ def run(args: argparse.Namespace) -> int:
         log(f"warning: the table's values overflow float16 (largest {largest:.6g}); saved in float32 instead")
         dtype = "float32"
     try:
+        _save(
+            args,
+            out_info := _run_info(args, cache_info, dims, scores, start, cfg, curve),
+            weights,
+            tokenizer,
+            dtype,
+            pairs,
+            skipped,
+            teacher_dir,
+            save_static_model,
+        )
+    except KeyboardInterrupt:
+        raise InterruptedSaveError(args.out) from None
+    if card_kept:
+        log(f"warning: kept the README.md already in {args.out}; it may describe an earlier model, so update it")
+    log(json.dumps(out_info, indent=2))
+    return 0
+
+
+class InterruptedSaveError(KeyboardInterrupt):
+    """Ctrl-C while the model folder was being written: its message says what is left there."""
+
+    def __init__(self, out: str) -> None:
+        super().__init__(
+            f"interrupted while writing the model to --out {out}: the files there are incomplete (a folder without "
+            "training_info.json is not a finished model); run again with --overwrite, or delete them"
+        )
+
+
+def _run_info(
+    args: argparse.Namespace,
+    cache_info: dict[str, Any] | None,
+    dims: tuple[int, ...],
+    scores: dict[str, float],
+    start: float,
+    cfg: Any,  # noqa: ANN401  # TrainConfig (imported late)
+    curve: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """What ``training_info.json`` records about a run."""
+    import numpy as np
+
+    return {
+        # strict JSON: a non-finite option (--time-budget inf, "no limit") is written as its text
+        "args": {
+            k: str(v) if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in vars(args).items()
+            if k != "func"
+        },
+        "versions": _versions(),
+        "pairs_cache": cache_info,
+        "trained_dims": list(dims),
+        "heldout_ndcg@10": {k: round(v, 4) for k, v in scores.items()},
+        "train_seconds": round(time.perf_counter() - start, 1),
+        "steps": len(cfg.history),
+        "heldout_curve": curve,
+        "final_loss": round(float(np.mean([v for _, v in cfg.history[-20:]])), 4) if cfg.history else None,
+    }
+
+
+def _versions() -> dict[str, str | None]:
+    """The versions a run's table depends on: matryo (and its git commit when run from a checkout), torch, numpy."""
+    import subprocess
+
+    import numpy as np
+    import tokenizers
+    import torch
+
+    import matryo
+
+    commit = None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        done = subprocess.run(
+            ["git", "-C", str(Path(matryo.__file__).parent), "rev-parse", "HEAD"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        commit = done.stdout.strip() or None if done.returncode == 0 else None
+    return {
+        "matryo": matryo.__version__,
+        "git_commit": commit,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "tokenizers": tokenizers.__version__,
+    }
+
+
+def _save(
+    args: argparse.Namespace,
+    info: dict[str, Any],
+    weights: Any,  # noqa: ANN401  # a numpy array (imported late)
+    tokenizer: Any,  # noqa: ANN401  # tokenizers.Tokenizer
+    dtype: str,
+    pairs: Any,  # noqa: ANN401  # PairSet
+    skipped: Any,  # noqa: ANN401  # the skipped sources' indices
+    teacher_dir: Path,
+    save_static_model: Any,  # noqa: ANN401
+) -> None:
+    """Write the model folder, ``training_info.json`` last (an earlier run's is removed first).
+
+    Raises:
+        SystemExit: If writing failed (the trained table is kept as ``.npy`` where possible).
+    """
+    try:
+        (Path(args.out) / "training_info.json").unlink(missing_ok=True)  # never beside the weights of another run
         _remove_other_layouts(Path(args.out))
         left_out = [pairs.source_names[i] for i in skipped]
         trained_on = [name for name in pairs.source_names if name not in left_out]
@@ -579,26 +737,7 @@ def run(args: argparse.Namespace) -> int:
                 f"Tokenizer.from_file('{teacher_dir / 'tokenizer.json'}'))\""
             )
         raise SystemExit(msg) from exc
-    if card_kept:
-        log(f"warning: kept the README.md already in {out}; it may describe an earlier model, so update it")
-    info = {
-        # strict JSON: a non-finite option (--time-budget inf, "no limit") is written as its text
-        "args": {
-            k: str(v) if isinstance(v, float) and not math.isfinite(v) else v
-            for k, v in vars(args).items()
-            if k != "func"
-        },
-        "pairs_cache": cache_info,
-        "trained_dims": list(dims),
-        "heldout_ndcg@10": {k: round(v, 4) for k, v in scores.items()},
-        "train_seconds": round(time.perf_counter() - start, 1),
-        "steps": len(cfg.history),
-        "heldout_curve": curve,
-        "final_loss": round(float(np.mean([v for _, v in cfg.history[-20:]])), 4) if cfg.history else None,
-    }
     (out / "training_info.json").write_text(json.dumps(info, indent=2, allow_nan=False) + "\n")
-    log(json.dumps(info, indent=2))
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -620,6 +759,9 @@ def main(argv: list[str] | None = None) -> int:
     except MatryoError as exc:  # e.g. torch missing: one line naming the install, as `matryo train` prints it
         msg = f"error: {exc}"
         raise SystemExit(msg) from None
+    except InterruptedSaveError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 130
     except KeyboardInterrupt:  # one line, as `matryo train` says it; the model folder is written only at the end
         sys.stderr.write("interrupted; nothing was written to --out\n")
         return 130

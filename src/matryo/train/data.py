@@ -192,10 +192,16 @@ def _read_file(path: Path, queries: list[str], positives: list[str]) -> int:
         with _open_pairs(path) as fh:
             for lineno, raw in enumerate(fh, 1):
                 try:
-                    line = raw.decode("utf-8")
+                    line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark is not JSON
                 except UnicodeDecodeError as exc:
+                    hint = ""
+                    if lineno == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                        hint = "; it looks like UTF-16: save it as UTF-8"
+                    elif lineno == 1 and raw.startswith(b"\x1f\x8b"):
+                        hint = "; it looks gzipped: name it <source>_pairs.jsonl.gz"
                     msg = (
-                        f"{path}:{lineno}: expected a readable {_kind(path)} JSON-lines file, but a line is not ({exc})"
+                        f"{path}:{lineno}: expected a readable {_kind(path)} JSON-lines file, but a line is not "
+                        f"({exc}){hint}"
                     )
                     raise ValueError(msg) from exc
                 try:
@@ -206,6 +212,14 @@ def _read_file(path: Path, queries: list[str], positives: list[str]) -> int:
                         continue  # a blank line
                     raise _bad_line(path, lineno, line, f"invalid JSON ({exc.msg})") from exc
                 except KeyError as exc:
+                    if lineno == 1 and isinstance(row, dict):  # most likely the whole file names its fields otherwise
+                        keys = ", ".join(repr(str(key)) for key in list(row)[:6])
+                        msg = (
+                            f'{path}:1: expected JSON objects with string "query" and "positive" values; the first '
+                            f"line has no {exc.args[0]!r} key (its keys: {keys}). Rename the fields in the whole "
+                            'file to "query" and "positive" (e.g. sentence-transformers\' "anchor" is the query).'
+                        )
+                        raise ValueError(msg) from exc
                     raise _bad_line(path, lineno, line, f"no {exc.args[0]!r} key") from exc
                 except TypeError as exc:
                     raise _bad_line(path, lineno, line, _json_kind(row)) from exc
@@ -249,9 +263,11 @@ def read_pairs(folder: str | Path) -> tuple[list[str], list[str], list[str]]:
         raise FileNotFoundError(msg)
     files = pair_files(folder)
     if not files:
+        others = sorted(p.name for p in folder.iterdir() if ".json" in p.name)[:5]
+        found = f"; found {', '.join(others)}: rename them to <source>_pairs.jsonl(.gz)" if others else ""
         msg = (
             f"No pair file in {folder}; expected JSON-lines files named <source>_pairs.jsonl.gz (gzipped) or "
-            "<source>_pairs.jsonl"
+            f"<source>_pairs.jsonl{found}"
         )
         raise FileNotFoundError(msg)
     queries: list[str] = []
