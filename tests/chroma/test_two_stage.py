@@ -635,3 +635,71 @@ def test_include_is_checked_as_chroma_checks_it(client, tiny_model_path) -> None
     assert hits["ids"][0][0] == "d0"
     assert hits["uris"] == [["file:///d0.txt", None]]  # Chroma's shape: one uri (or None) per hit
     assert col.get(ids=["d0", "d1"], include=["uris"])["uris"] == ["file:///d0.txt", None]
+
+
+def test_embeddings_with_an_all_zero_first_pass_prefix_are_refused(client, tiny_model_path) -> None:
+    # stored and counted but never a first-pass candidate, without a word
+    col = TwoStageCollection.create(client, "zeroprefix", model=tiny_model_path, truncate_dim=16)
+    vectors = np.random.default_rng(0).standard_normal((3, col.dim)).astype(np.float32)
+    vectors[1, :16] = 0.0
+    with pytest.raises(ValueError, match=r"ids \['b'\] are zero in their first 16 dimensions .*nothing was written"):
+        col.add(ids=["a", "b", "c"], embeddings=vectors)
+    assert col.count() == 0
+    vectors[1] = 0.0  # a zero vector (a text without tokens) stays allowed, as documents yielding no token are
+    col.add(ids=["a", "b", "c"], embeddings=vectors)
+    assert col.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("metadata", "match"),
+    [
+        ({"tags": ["a", "b"]}, r"'tags' is list .*expected a str, int, float or bool"),  # a Rust PanicException
+        ({"x": None}, r"'x' is NoneType"),  # a raw TypeError
+        ({"hnsw:space": "l2"}, r"'hnsw:space': the first-pass index is always cosine, set up with hnsw="),
+        ({"matryo:store": "x"}, r"starting with 'matryo:' are reserved"),
+    ],
+)
+def test_collection_metadata_is_checked_before_chroma_sees_it(
+    client, tiny_model_path, metadata: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        TwoStageCollection.create(client, "meta", model=tiny_model_path, metadata=metadata)
+    assert [c.name for c in client.list_collections()] == []
+    col = TwoStageCollection.create(client, "meta", model=tiny_model_path, metadata={"ok": True, "n": 2.5})
+    with pytest.raises(ValueError, match=match):
+        col.modify(metadata=metadata)
+    assert col.metadata == {"ok": True, "n": 2.5}
+
+
+def test_a_sibling_store_name_too_long_for_its_full_collection_is_refused_up_front(client, tiny_model_path) -> None:
+    name = "a" * (512 - len(SIBLING_SUFFIX) + 1)  # a valid Chroma name, but name + suffix is not
+    with pytest.raises(ValueError, match=rf"at most {512 - len(SIBLING_SUFFIX)} characters, found {len(name)}"):
+        TwoStageCollection.create(client, name, model=tiny_model_path, store="sibling")
+    assert client.list_collections() == []
+    assert TwoStageCollection.create(client, name[:-1], model=tiny_model_path, store="sibling").count() == 0
+
+
+def test_peek_returns_the_first_records_with_full_vectors(client, tiny_model_path) -> None:
+    col = make(client, tiny_model_path, "metadata")
+    peeked = col.peek(3)
+    assert len(peeked["ids"]) == 3 and len(peeked["embeddings"][0]) == col.dim
+    assert peeked["documents"][0] and peeked["metadatas"][0]["i"] in range(N)
+
+
+def test_get_collection_refuses_an_embedding_function_that_differs_from_the_stored_one(
+    client, tiny_model_path, tmp_path
+) -> None:
+    from matryo_chroma import MatryoEmbeddingFunction, ModelMismatchError, get_collection
+
+    client.create_collection("plain", embedding_function=MatryoEmbeddingFunction(tiny_model_path, truncate_dim=16))
+    other = str(make_tiny_model(tmp_path / "other", dim=load_encoder(tiny_model_path).dim, seed=7))
+    for given, named in (
+        (MatryoEmbeddingFunction(other, truncate_dim=16), "fingerprint"),  # Chroma took it and mixed the vectors
+        (MatryoEmbeddingFunction(tiny_model_path, truncate_dim=16, normalize=False), "normalize True"),
+        (MatryoEmbeddingFunction(tiny_model_path, truncate_dim=8), r"truncate_dim 16 \(given: 8\)"),
+    ):
+        with pytest.raises(ModelMismatchError, match=named):
+            get_collection(client, "plain", embedding_function=given)
+    same = MatryoEmbeddingFunction(tiny_model_path, truncate_dim=16)
+    assert get_collection(client, "plain", embedding_function=same).name == "plain"
+    assert get_collection(client, "plain").name == "plain"

@@ -51,6 +51,11 @@ def get_collection(client: ClientAPI, name: str, **kwargs: Any) -> Collection:
     ``query(query_texts=...)`` or ``add(documents=...)`` when it has not imported ``matryo_chroma``:
     importing this function registers the embedding function, and the returned collection embeds with it.
 
+    Chroma compares only an embedding function's name with the stored one, so a ``MatryoEmbeddingFunction`` of
+    another model (of the same width), ``truncate_dim``, ``normalize`` or ``max_length`` passed as
+    ``embedding_function=`` would be taken and would mix two kinds of vectors in one index; this function refuses
+    it. Leave ``embedding_function`` out: the stored config rebuilds the right one.
+
     Args:
         client: Any Chroma client.
         name: The collection name.
@@ -58,5 +63,25 @@ def get_collection(client: ClientAPI, name: str, **kwargs: Any) -> Collection:
 
     Returns:
         The collection, with its stored matryo embedding function rebuilt.
+
+    Raises:
+        ModelMismatchError: If ``embedding_function=`` is a MatryoEmbeddingFunction whose config differs from the
+            stored one in a setting that changes the vectors.
     """
-    return client.get_collection(name, **kwargs)
+    collection = client.get_collection(name, **kwargs)
+    given = kwargs.get("embedding_function")
+    stored = (collection.configuration_json or {}).get("embedding_function") or {}
+    if isinstance(given, MatryoEmbeddingFunction) and stored.get("name") == EF_NAME:
+        mine, theirs = given.get_config(), stored.get("config") or {}
+        keys = ("fingerprint", "truncate_dim", "normalize", "max_length")
+        differ = [
+            f"{key} {theirs.get(key)!r} (given: {mine.get(key)!r})" for key in keys if mine.get(key) != theirs.get(key)
+        ]
+        if differ:
+            msg = (
+                f"Collection {name!r} was embedded by a matryo function with {', '.join(differ)}; its vectors and "
+                "the given function's would not be comparable. Leave embedding_function= out (the stored config "
+                "rebuilds the right function), or embed into a new collection."
+            )
+            raise ModelMismatchError(msg)
+    return collection

@@ -51,6 +51,7 @@ DEFAULT_CODEC = "float16"
 
 _WRITE_BATCH = 1000
 _SQL_ROWS = 30_000
+_MAX_NAME = 512  # Chroma's longest collection name
 """Most ids one Chroma ``get``/``delete`` is given, and most records a first-pass ``query`` asks for: Chroma's SQLite
 layer fails with "too many SQL variables" above 32,766 (documents, metadata or ids), so larger calls are split and
 the shortlist is capped here."""
@@ -83,10 +84,31 @@ def _exists(client: ClientAPI, name: str) -> bool:
 
 
 def _user_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """A collection's own metadata, checked.
+
+    Chroma panics in Rust on a list value (a ``PanicException``, which ``except Exception`` does not catch) and
+    stores an ``hnsw:`` key that it then ignores.
+    """
     user = dict(metadata)
-    if any(key.startswith(RESERVED_PREFIX) for key in user):
-        msg = f"Collection metadata keys starting with {RESERVED_PREFIX!r} are reserved for matryo."
-        raise InvalidArgumentError(msg)
+    for key, value in user.items():
+        if not isinstance(key, str) or key.startswith(RESERVED_PREFIX):
+            msg = (
+                f"Collection metadata keys must be strings; those starting with {RESERVED_PREFIX!r} are reserved for "
+                f"matryo's settings. Found {key!r}."
+            )
+            raise InvalidArgumentError(msg)
+        if key.startswith("hnsw:"):
+            msg = (
+                f"Collection metadata key {key!r}: the first-pass index is always cosine, set up with hnsw= "
+                '(e.g. hnsw={"ef_search": 100}); pass HNSW settings there.'
+            )
+            raise InvalidArgumentError(msg)
+        if not isinstance(value, (str, int, float)):  # bool is an int
+            msg = (
+                f"Collection metadata {key!r} is {type(value).__name__} {value!r:.40}; expected a str, int, float "
+                "or bool."
+            )
+            raise InvalidArgumentError(msg)
     return user
 
 
@@ -221,8 +243,8 @@ def _candidate_rows(first: Mapping[str, Any]) -> dict[str, _Row]:
     """Every distinct candidate of a first-pass ``QueryResult``, in first-seen order."""
     rows: dict[str, _Row] = {}
     for q, q_ids in enumerate(first["ids"]):
-        q_metas = first["metadatas"][q] if first["metadatas"] else [None] * len(q_ids)
-        q_docs = first["documents"][q] if first["documents"] else [None] * len(q_ids)
+        q_metas = (first["metadatas"] or [None] * (q + 1))[q] or [None] * len(q_ids)
+        q_docs = (first["documents"] or [None] * (q + 1))[q] or [None] * len(q_ids)
         for doc_id, emb, meta, doc in zip(q_ids, first["embeddings"][q], q_metas, q_docs, strict=True):
             rows.setdefault(doc_id, (np.asarray(emb, dtype=np.float32), meta, doc))
     return rows
@@ -340,6 +362,13 @@ class TwoStageCollection:
         """
         if store not in STORES:
             msg = f"Unknown store {store!r}; expected one of {', '.join(STORES)}."
+            raise InvalidArgumentError(msg)
+        if store == "sibling" and len(name) + len(SIBLING_SUFFIX) > _MAX_NAME:
+            msg = (
+                f"store='sibling' keeps the full vectors in a collection named {name!r} + {SIBLING_SUFFIX!r}, and "
+                f"Chroma names hold at most {_MAX_NAME} characters: expected a name of at most "
+                f"{_MAX_NAME - len(SIBLING_SUFFIX)} characters, found {len(name)}. Use a shorter name."
+            )
             raise InvalidArgumentError(msg)
         if codec not in TOLERANCE:
             msg = f"Unknown codec {codec!r} for the full vectors; expected one of {', '.join(TOLERANCE)}."
@@ -462,6 +491,17 @@ class TwoStageCollection:
             f"store={self.store!r}, codec={self.codec_name!r}, rescore_multiplier={self.rescore_multiplier})"
         )
 
+    def peek(self, limit: int = 10) -> dict[str, Any]:
+        """The first ``limit`` records with their documents, metadata and full-dimension vectors, as Chroma's ``peek``.
+
+        Args:
+            limit: How many records.
+
+        Returns:
+            A ``get`` result.
+        """
+        return self.get(limit=limit, include=["embeddings", "documents", "metadatas"])
+
     def get(
         self,
         ids: str | Sequence[str] | None = None,
@@ -558,18 +598,24 @@ class TwoStageCollection:
         fields = ["embeddings"]
         fields += ["metadatas"] if self.store == "metadata" else []
         fields += ["documents"] if self.store == "documents" else []
-        first = self.collection.query(
-            query_embeddings=truncate(queries, self.truncate_dim),
-            n_results=min(
-                candidate_count(
-                    n_results, self.rescore_multiplier if rescore_multiplier is None else rescore_multiplier
-                ),
-                max(n_results, _SQL_ROWS),
-            ),
-            where=where,
-            where_document=where_document,
-            include=fields,  # type: ignore[arg-type]
+        n = min(
+            candidate_count(n_results, self.rescore_multiplier if rescore_multiplier is None else rescore_multiplier),
+            max(n_results, _SQL_ROWS),
         )
+        prefixes = truncate(queries, self.truncate_dim)
+        # Chroma reads the candidates' metadata for all queries of one call in one SQL statement, which fails past
+        # SQLite's variable limit (2,000 queries x 32 candidates did): the queries go in calls of _SQL_ROWS rows.
+        first: dict[str, Any] = {"ids": [], "embeddings": [], "metadatas": [], "documents": []}
+        for part in _chunks(len(prefixes), max(1, _SQL_ROWS // n)):
+            got = self.collection.query(
+                query_embeddings=prefixes[part],
+                n_results=n,
+                where=where,
+                where_document=where_document,
+                include=fields,  # type: ignore[arg-type]
+            )
+            for key, values in first.items():
+                values.extend(got.get(key) or [None] * len(got["ids"]))
         # A record with an all-zero vector (a document without tokens) has no direction: its cosine with any
         # query is 0, so it would rank above every negative score. LanceDB's cosine search never returns such
         # rows; drop them here too.
@@ -734,7 +780,7 @@ class TwoStageCollection:
         """Delete records by id and/or filter; unknown ids are ignored, as in Chroma.
 
         Args:
-            ids: Ids to delete.
+            ids: Ids to delete (an empty list deletes nothing and returns ``[]``; Chroma's own ``delete`` raises).
             where: Metadata filter.
             where_document: Document filter.
 
@@ -828,6 +874,14 @@ class TwoStageCollection:
             full = normalize(self._full_width(embeddings, "embeddings"))
             if full.shape[0] != len(id_list):
                 msg = f"Expected one embedding per id ({len(id_list)}); found {full.shape[0]}."
+                raise InvalidArgumentError(msg)
+            blind = np.flatnonzero(~full[:, : self.truncate_dim].any(axis=1) & full.any(axis=1))
+            if blind.size:  # the first pass ranks by the prefix: one without a direction is never a candidate
+                msg = (
+                    f"Embeddings of ids {[id_list[i] for i in blind[:5]]} are zero in their first "
+                    f"{self.truncate_dim} dimensions (the first-pass prefix) but not beyond: the first pass could "
+                    "never find them. Expected Matryoshka vectors of this collection's model; nothing was written."
+                )
                 raise InvalidArgumentError(msg)
         elif docs is not None:
             full = self.encoder.encode(docs, truncate_dim=self.dim, normalize=True).reshape(len(docs), self.dim)

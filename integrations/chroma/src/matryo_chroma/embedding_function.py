@@ -176,7 +176,8 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
 
         Raises:
             ModelMismatchError: If the model found has another fingerprint than the stored one.
-            matryo.ModelNotFoundError: If the stored model no longer loads (the message names it).
+            matryo.ModelNotFoundError: If the stored model no longer loads (the message names it; Chroma's
+                callers see it as the ``ValueError`` they wrap it in).
         """
         MatryoEmbeddingFunction.validate_config(config)
         advice = (
