@@ -214,3 +214,56 @@ def test_an_id_repeated_within_one_write_is_refused(table: TwoStageTable) -> Non
     table.upsert(rows[:1])
     table.upsert(rows[1:])  # across writes, upsert replaces by id
     assert table.table.search().where("id = 'dup'").to_arrow()["text"].to_pylist() == ["dog"]
+
+
+def test_floats_with_a_fraction_are_refused_for_integer_ids_and_columns(tiny64: Path, tmp_path: Path) -> None:
+    # pyarrow's from_pylist cut 2.7 to 2: a duplicate id on add, row 1 replaced by upsert(1.5), delete([2.2]) deleted 2
+    from matryo.errors import InvalidTypeError
+
+    tbl = create_two_stage_table(
+        tmp_path / "db", "ints", tiny64, truncate_dim=16, id_type=pa.int64(), metadata={"year": pa.int32()}
+    )
+    tbl.add([{"id": 1, "text": "cat dog", "year": 2020}, {"id": 2, "text": "fire water", "year": 2021}])
+    with pytest.raises(InvalidTypeError, match=r"Column 'id' holds int64, but the row with id 2.7 has 2.7"):
+        tbl.add([{"id": 2.7, "text": "river city", "year": 2022}])
+    with pytest.raises(InvalidTypeError, match=r"Column 'id' holds int64, but the row with id 1.5 has 1.5"):
+        tbl.upsert([{"id": 1.5, "text": "python code"}])
+    with pytest.raises(InvalidTypeError, match=r"Column 'year' holds int32, but the row with id 3 has 2020.7"):
+        tbl.add([{"id": 3, "text": "river city", "year": 2020.7}])
+    with pytest.raises(InvalidTypeError, match=r"ids are int64; found 2.2 \(float\)"):
+        tbl.delete([2.2])
+    with pytest.raises(InvalidTypeError, match=r"ids are int64; found 'abc'"):
+        tbl.delete(["abc"])  # a raw "invalid literal for int()"
+    stored = tbl.table.to_arrow().select(["id", "text", "year"]).to_pylist()
+    rows = sorted((r["id"], r["text"], r["year"]) for r in stored)
+    assert rows == [(1, "cat dog", 2020), (2, "fire water", 2021)]  # nothing was written or deleted
+    tbl.add([{"id": np.int64(3), "text": "river city", "year": 2022.0}])  # whole numbers stay fine
+    assert tbl.delete(np.float64(3.0)) == 1 and tbl.delete(x for x in [1, 2]) == 2  # a generator was a TypeError
+
+
+def test_delete_takes_a_bytes_id_as_its_text(table: TwoStageTable) -> None:
+    first = make_rows(1)[0]["id"]
+    assert table.delete(first.encode()) == 1  # matched "b'...'" and deleted nothing
+
+
+def test_creation_arguments_numpy_widths_non_nullable_metadata_and_if_too_small(tiny64: Path, tmp_path: Path) -> None:
+    from matryo_lancedb import matryo_embeddings
+
+    # a numpy int width was refused as "must be an int ... found np.int64(16)", then failed to serialise
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=np.int64(16))
+    assert tbl.truncate_dim == 16 and type(tbl.truncate_dim) is int
+    assert matryo_embeddings(tiny64, truncate_dim=np.int32(32)).ndims() == 32
+    # a row omitting a non-nullable column failed with a raw Arrow RuntimeError holding a Python traceback
+    with pytest.raises(InvalidArgumentError, match=r"\['year'\] are declared nullable=False"):
+        required = [pa.field("year", pa.int32(), nullable=False)]
+        create_two_stage_table(tmp_path / "db", "other", tiny64, metadata=required)
+    with pytest.raises(InvalidArgumentError, match=r"if_too_small must be 'skip' or 'raise'; found 'skp'"):
+        tbl.create_index(if_too_small="skp")  # type: ignore[arg-type]  # behaved as "skip"
+
+
+def test_a_table_whose_schema_metadata_was_overwritten_says_how_to_recover(tiny64: Path, tmp_path: Path) -> None:
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, metadata={"tag": pa.string()})
+    tbl.add(make_rows(5))
+    tbl.table.add(tbl.table.to_arrow().replace_schema_metadata(None), mode="overwrite")  # LanceDB drops it here
+    with pytest.raises(InvalidArgumentError, match=r"table.add\(mode='overwrite'\) drops it; table.restore\(version\)"):
+        open_two_stage_table(tmp_path / "db", "docs")

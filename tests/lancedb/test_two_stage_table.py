@@ -226,6 +226,35 @@ def test_search_batch_equals_single_searches(table: TwoStageTable) -> None:
         table.search_batch("cat", k=1)
 
 
+def test_search_batch_survives_a_write_between_its_two_reads(tiny64: Path, tmp_path: Path) -> None:
+    # a handle reading the latest version fetched the winners by row id after another writer had moved them:
+    # a bare KeyError
+    db = tmp_path / "db"
+    tbl = create_two_stage_table(db, "docs", tiny64, truncate_dim=16, metadata={"tag": pa.string()})
+    rows = make_rows(60)
+    tbl.add(rows[:30])
+    tbl.add(rows[30:])  # a second fragment
+    live = open_two_stage_table(lancedb.connect(db, read_consistency_interval=timedelta(0)), "docs")
+    other = open_two_stage_table(lancedb.connect(db), "docs")
+    queries = ["cat dog river", "fast python code"]
+    before = live.search_batch(queries, k=3)
+    hit_rows = {h["id"]: h for hits in before for h in hits}
+    real_take = live.table.take_row_ids
+    calls = []
+
+    def racing(ids):  # the other writer rewrites every hit (new row addresses) just before the second read
+        if not calls:
+            other.upsert([{"id": i, "text": h["text"], "tag": h["tag"]} for i, h in hit_rows.items()])
+        calls.append(ids)
+        return real_take(ids)
+
+    live.table.take_row_ids = racing
+    after = live.search_batch(queries, k=3)
+    assert calls, "the two-read path ran"
+    assert [[h["id"] for h in hits] for hits in after] == [[h["id"] for h in hits] for hits in before]
+    assert all(h["text"] == hit_rows[h["id"]]["text"] for hits in after for h in hits)
+
+
 def test_a_model_with_a_stored_default_width_keeps_a_full_width_column(tiny64_default24: Path, tmp_path: Path) -> None:
     tbl = create_two_stage_table(
         tmp_path / "db", "docs", tiny64_default24, truncate_dim=16, metadata={"tag": pa.string()}

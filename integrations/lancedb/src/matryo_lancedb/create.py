@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 from lancedb.db import DBConnection
 from lancedb.embeddings import EmbeddingFunctionConfig
@@ -85,6 +86,8 @@ def create_two_stage_table(
     # the full column is the model's full width even when its folder stores a default truncate_dim
     dim = load_encoder(_absolute(model), revision=revision, max_length=max_length).dim
     full = matryo_embeddings(model, revision=revision, truncate_dim=dim, normalize=normalize, max_length=max_length)
+    if isinstance(truncate_dim, np.integer):
+        truncate_dim = int(truncate_dim)  # stored in the schema's JSON
     width = dim if truncate_dim is None else min(truncate_dim, dim)
     first = matryo_embeddings(model, revision=revision, truncate_dim=width, normalize=normalize, max_length=max_length)
 

@@ -175,7 +175,8 @@ class MatryoEmbeddings(TextEmbeddingFunction):
 
 
 def _check_width(truncate_dim: int, encoder: StaticEncoder) -> None:
-    if isinstance(truncate_dim, bool) or not isinstance(truncate_dim, int) or not 1 <= truncate_dim <= encoder.dim:
+    whole = isinstance(truncate_dim, (int, np.integer)) and not isinstance(truncate_dim, bool)
+    if not whole or not 1 <= truncate_dim <= encoder.dim:
         msg = f"truncate_dim must be an int between 1 and the model's width {encoder.dim}; found {truncate_dim!r}."
         raise InvalidArgumentError(msg)
 
@@ -222,6 +223,7 @@ def matryo_embeddings(
     encoder = load_encoder(name, revision=revision, max_length=max_length)
     width = encoder.output_dim if truncate_dim is None else truncate_dim
     _check_width(width, encoder)
+    width = int(width)  # a numpy int: the config is stored as JSON
     return MatryoEmbeddings.create(
         model=name,
         revision=revision,

@@ -122,6 +122,13 @@ def metadata_fields(
     if clash:
         msg = f"Metadata column name(s) {clash} are reserved by the two-stage table; rename them."
         raise InvalidArgumentError(msg)
+    required = [field.name for field in fields if not field.nullable]
+    if required:  # a row without the column is written with null there, as upsert writes whole rows
+        msg = (
+            f"Metadata column(s) {required} are declared nullable=False; the two-stage table stores a row that "
+            "omits a metadata column with null there. Declare them nullable (the default)."
+        )
+        raise InvalidArgumentError(msg)
     return fields
 
 
@@ -145,7 +152,20 @@ def _fits(values: list[Any] | pa.ChunkedArray, type_: pa.DataType) -> bool:
             pa.array(values, type=type_)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return False
-    return True
+    # from_pylist truncates 2.7 to 2 in an integer column (an Arrow cast refuses it): so does this check
+    return isinstance(values, pa.ChunkedArray) or not pa.types.is_integer(type_) or all(map(_integral, values))
+
+
+def _integral(value: Any) -> bool:  # noqa: ANN401
+    """Whether a Python value is a whole number, or not a float at all (others are Arrow's to judge)."""
+    return not isinstance(value, (float, np.floating)) or float(value).is_integer()
+
+
+def truncated(records: Sequence[Mapping[str, Any]], schema: pa.Schema) -> bool:
+    """Whether ``pa.Table.from_pylist(records, schema)`` would cut a fraction off a value of an integer column."""
+    return any(
+        not _integral(row.get(field.name)) for field in schema if pa.types.is_integer(field.type) for row in records
+    )
 
 
 def misfit(
@@ -207,8 +227,19 @@ def quote(column: str) -> str:
     return f"`{column}`"
 
 
-def sql_literal(value: Any, type_: pa.DataType) -> str:
+def sql_literal(value: Any, type_: pa.DataType) -> str:  # noqa: ANN401
+    """An id as an SQL literal of the id column's type.
+
+    Raises:
+        InvalidTypeError: If an integer column is given anything but a whole number (``delete([2.2])`` deleted id 2).
+    """
     if pa.types.is_integer(type_):
+        whole = isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and _integral(value))
+        if isinstance(value, bool) or not whole:
+            msg = f"This table's ids are {type_}; found {value!r} ({type(value).__name__}). Pass whole-number ids."
+            raise InvalidTypeError(msg)
         return str(int(value))
+    if isinstance(value, bytes):  # one id: its UTF-8 text, as the id column holds it
+        value = value.decode("utf-8", "surrogateescape")
     text = str(value).replace("'", "''")
     return f"'{text}'"

@@ -42,6 +42,7 @@ from matryo_lancedb.layout import (
     misfit,
     quote,
     sql_literal,
+    truncated,
 )
 from matryo_lancedb.registry import ensure_registered
 from matryo_lancedb.rerank import MatryoReranker, full_vectors
@@ -93,7 +94,9 @@ class TwoStageTable:
         if META_KEY not in metadata:
             msg = (
                 f"Table {table.name!r} was not created by matryo_lancedb.create_two_stage_table (no 'matryo' key in "
-                "its schema metadata). Open it with lancedb directly, or create a two-stage table."
+                "its schema metadata), or its schema metadata was replaced (LanceDB's table.add(mode='overwrite') "
+                "drops it; table.restore(version) brings back an earlier version). Open it with lancedb directly, "
+                "or create a two-stage table."
             )
             raise InvalidArgumentError(msg)
         raw = json.loads(metadata[META_KEY])
@@ -279,8 +282,9 @@ class TwoStageTable:
         Returns:
             How many rows were deleted (counted among the given ids just before deleting them).
         """
-        if isinstance(ids, (str, bytes, int, np.integer)):
+        if isinstance(ids, (str, bytes, int, float, np.integer, np.floating)):
             ids = [ids]
+        ids = list(ids)  # a generator too
         if len(ids) == 0:
             return 0
         id_type = self._table.schema.field(self._layout.id_column).type
@@ -332,6 +336,9 @@ class TwoStageTable:
         check_rows(ids, texts, lay)
         if table is None:
             try:
+                if truncated(records, schema):
+                    msg = "a float with a fraction for an integer column"
+                    raise pa.ArrowInvalid(msg)
                 table = pa.Table.from_pylist(records, schema=schema)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise misfit(records, schema, lay.id_column, exc) from exc
@@ -438,6 +445,8 @@ class TwoStageTable:
         where: str | None,
         nprobes: int | None,
         refine_factor: int | None,
+        *,
+        rows_in_first_read: bool = False,
     ) -> list[list[dict[str, Any]]]:
         lay = self._layout
         n = candidate_count(k, rescore_multiplier)
@@ -449,14 +458,15 @@ class TwoStageTable:
         if len(live) == 0:
             return out
         single = len(live) == 1
+        inline = single or rows_in_first_read
         keep = [lay.id_column, lay.text_column, *lay.metadata_columns]
         query: Any = first[live[0]] if single else list(first[live])
         builder: Any = self._table.search(query, vector_column_name=lay.first_pass_column, query_type="vector")
         builder = builder.distance_type("cosine").limit(n)
         # one query: fetch the rows with their full vectors in one trip; many: vectors first, then only the winners'
         # rows (reading every candidate's text for a large batch was 10x slower)
-        builder = builder.select([*keep, lay.full_column, "_distance"]) if single else builder.with_row_id(True)
-        if not single:
+        builder = builder.select([*keep, lay.full_column, "_distance"]) if inline else builder.with_row_id(True)
+        if not inline:
             builder = builder.select([lay.full_column, "_distance"])
         if where:
             builder = builder.where(where, prefilter=True)
@@ -487,9 +497,10 @@ class TwoStageTable:
             return (ids, matrix) if ids == everything else (ids, matrix[ids])  # usually all rows, in order
 
         hits = rescore(full[live], candidates, k=k, fetch_full_vectors=fetch)
-        if single:
-            rows = result.select(keep).take(pa.array(hits[0].ids, type=pa.int64())).to_pylist()
-            row_of = dict(zip(hits[0].ids, rows, strict=True))
+        if inline:
+            positions = sorted({p for query_hits in hits for p in query_hits.ids})
+            rows = result.select(keep).take(pa.array(positions, type=pa.int64())).to_pylist()
+            row_of = dict(zip(positions, rows, strict=True))
         else:
             row_ids = result["_rowid"].to_pylist()
             wanted = sorted({row_ids[p] for query_hits in hits for p in query_hits.ids})
@@ -497,6 +508,10 @@ class TwoStageTable:
             by_row_id = dict(
                 zip(fetched["_rowid"].to_pylist(), fetched.drop_columns(["_rowid"]).to_pylist(), strict=True)
             )
+            if len(by_row_id) < len(wanted):
+                # another writer moved a hit between the two reads (an upsert or a compaction on a handle that
+                # reads the latest version): search once more, reading the rows with the vectors
+                return self._search(full, k, rescore_multiplier, where, nprobes, refine_factor, rows_in_first_read=True)
             row_of = {p: by_row_id[row_ids[p]] for query_hits in hits for p in query_hits.ids}
         for query_hits, i in zip(hits, live.tolist(), strict=True):
             scores = query_hits.scores.tolist()
@@ -563,6 +578,9 @@ class TwoStageTable:
         """
         if index_type not in ("IVF_PQ", "IVF_HNSW_SQ"):
             msg = f"index_type must be 'IVF_PQ' or 'IVF_HNSW_SQ'; found {index_type!r}."
+            raise InvalidArgumentError(msg)
+        if if_too_small not in ("skip", "raise"):
+            msg = f"if_too_small must be 'skip' or 'raise'; found {if_too_small!r}."
             raise InvalidArgumentError(msg)
         rows = self.count(f"{quote(self._layout.first_pass_column)} IS NOT NULL")
         if rows < MIN_INDEX_ROWS:
