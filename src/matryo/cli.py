@@ -295,9 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--exclude",
         action="append",
         metavar="GLOB",
-        help="leave out files and folders of a folder SOURCE whose name or relative path matches GLOB "
-        "(repeatable; e.g. build, build/ (folders only), 'drafts/*'); names starting with '.' (.git, .venv) are "
-        "always left out",
+        help="leave out files and folders of a folder SOURCE whose name or path relative to SOURCE matches GLOB "
+        "(repeatable; e.g. build, build/ (folders only), 'drafts/*'; SOURCE/drafts as typed from here works too); "
+        "names starting with '.' (.git, .venv) are always left out",
     )
     p.add_argument(
         "--prune", action="store_true", help="also remove passages of documents no longer in SOURCE (default: keep)"

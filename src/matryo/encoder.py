@@ -296,8 +296,9 @@ class StaticEncoder:
                     raise ModelNotFoundError(msg) from exc
         files = find_model_files(folder)
         tokenizer = load_tokenizer(files.tokenizer)
-        if max_length is None and files.layout == "model2vec":
-            max_length = model2vec_max_length(files, tokenizer)
+        if files.layout == "model2vec":  # model2vec's cut (and its direction), also under an explicit max_length
+            stored_cut = model2vec_max_length(files, tokenizer)
+            max_length = stored_cut if max_length is None else max_length
         table, stored_dtype = load_table(files.weights)
         if truncate_dim is None:
             truncate_dim = stored_truncate_dim(files.st_config, int(table.shape[1]), files.root)

@@ -223,8 +223,8 @@ class Float16Codec(Codec):
 def _int8_codes(codes: ArrayLike) -> NDArray[Any]:
     """``codes`` as int8 codes, reading uint8 as int8 bytes.
 
-    uint8 codes are int8 codes read back from a byte buffer; other integer arrays (e.g. from a JSON list) must hold
-    values in -128..127.
+    uint8 codes are int8 codes read back from a byte buffer; other integer arrays (e.g. from a JSON list) and float
+    arrays of whole numbers (codes kept in a float vector column) must hold values in -128..127.
 
     Raises:
         InvalidTypeError: If the codes are not integers.
@@ -235,8 +235,13 @@ def _int8_codes(codes: ArrayLike) -> NDArray[Any]:
         return array
     if array.dtype == np.uint8:
         return array.view(np.int8)
+    if array.dtype.kind == "f" and np.array_equal(array, np.rint(array)):  # codes kept in a float vector column
+        array = array.astype(np.int64)
     if array.dtype.kind not in "iu":
-        msg = f"Expected int8 codes from Int8Codec.encode(); found an array of dtype {array.dtype}."
+        msg = (
+            f"Expected int8 codes from Int8Codec.encode() (whole numbers in -128..127); found an array of dtype "
+            f"{array.dtype}{' with fractions' if array.dtype.kind == 'f' else ''}."
+        )
         raise InvalidTypeError(msg)
     if array.size and (array.min() < -128 or array.max() > 127):
         msg = (

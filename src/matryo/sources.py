@@ -197,18 +197,27 @@ class _Exclusions:
 
     def __init__(self, root: Path, globs: tuple[str, ...]) -> None:
         self.globs = globs
-        self._patterns = tuple(g[2:] if g.startswith("./") and len(g) > 2 else g for g in globs)
-        self._typed = os.path.normpath(root).replace(os.sep, "/")
-        self._full = root.absolute().as_posix()
+        typed = os.path.normpath(root).replace(os.sep, "/")
+        prefixes = (
+            [f"{typed}/", f"{root.absolute().as_posix()}/"] if typed != "." else [f"{root.absolute().as_posix()}/"]
+        )
+        # each glob as given and, when it starts with SOURCE's path (as typed, or in full), relative to SOURCE
+        self._patterns: list[tuple[str, ...]] = []
+        for glob in globs:
+            relative = glob[2:] if glob.startswith("./") and len(glob) > 2 else glob
+            for prefix in prefixes:
+                if relative.startswith(prefix) and len(relative) > len(prefix):
+                    relative = relative[len(prefix) :]
+                    break
+            self._patterns.append((glob, relative))
         self.matched: set[str] = set()
 
     def __call__(self, name: str, rel: str, *, folder: bool = False) -> bool:
-        paths = (name, rel, f"{self._typed}/{rel}", f"{self._full}/{rel}")
-        names = paths + tuple(f"{n}/" for n in paths) if folder else paths
+        names = (name, rel, f"{name}/", f"{rel}/") if folder else (name, rel)
         hits = [
             g
-            for g, pattern in zip(self.globs, self._patterns, strict=True)
-            if any(fnmatch.fnmatchcase(n, pattern) for n in names)
+            for g, patterns in zip(self.globs, self._patterns, strict=True)
+            if any(fnmatch.fnmatchcase(n, pattern) for pattern in patterns for n in names)
         ]
         self.matched.update(hits)
         return name.startswith(".") or bool(hits)
@@ -245,7 +254,7 @@ def _folder(
         dirs[:] = kept
         for name in names:
             path = here / name
-            if path.suffix.lower() not in TEXT_SUFFIXES or excluded(name, prefix + name):
+            if excluded(name, prefix + name) or path.suffix.lower() not in TEXT_SUFFIXES:  # globs first: counted
                 continue
             if path.is_file() or (path.is_symlink() and not path.exists()):
                 files.append(path)  # a broken link is reported as skipped below, so --prune keeps what the DB holds
@@ -363,8 +372,11 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
         raise SourceError(msg) from exc
 
 
-def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield ``(where, row)`` for every row of a table file, ``where`` being ``"line N"`` or ``"row N"``."""
+def _rows(path: Path, text_field: str = "text") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(where, row)`` for every row of a table file, ``where`` being ``"line N"`` or ``"row N"``.
+
+    ``text_field`` is the column a CSV file must give every row (see :func:`_csv_rows`).
+    """
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         try:
@@ -382,7 +394,7 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             msg = f"{path} is not a readable Parquet file (after {number} rows: {exc}); write or copy it again."
             raise SourceError(msg) from exc
     elif suffix == ".csv":
-        yield from _csv_rows(path)
+        yield from _csv_rows(path, text_field)
     else:
         for number, row in read_jsonl(path):
             yield f"line {number}", row
@@ -391,11 +403,14 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 _CSV_EXTRA = "\x00extra fields"  # DictReader's key for the fields of a row longer than the header
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+def _csv_rows(path: Path, text_field: str = "text") -> Iterator[tuple[str, dict[str, Any]]]:
     """Rows of a CSV file, each named by the line where its record starts (a quoted field may span lines).
 
     ``strict=True`` makes a quote the csv module cannot close (a stray ``"`` that would otherwise swallow
-    every following line into one field) an error naming the line where that record starts.
+    every following line into one field) an error naming the line where that record starts. Text is never lost
+    without an error: a header of one column holding ``;`` or a tab (another separator), a header naming
+    ``text_field``, ``id`` or ``_id`` twice, a row with non-empty fields past the header (an unquoted comma) and
+    a row too short to reach ``text_field`` (a record cut by a line break) are refused.
     """
     record: list[int] = []  # numbers of the non-blank lines the record being read has consumed
 
@@ -413,13 +428,21 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     start = 1
     try:
         header = reader.fieldnames or []  # reads the header, so the first record is numbered by its own line
-        repeated = sorted({name for name in header if header.count(name) > 1})
+        if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+            msg = (
+                f"{path} line 1: the header is one column {header[0]!r}; matryo reads comma-separated CSV. "
+                "Export the table with commas as separators (or as .jsonl)."
+            )
+            raise SourceError(msg)
+        read = (text_field, "id", "_id")  # the columns matryo reads; a repeated one would be read from its last copy
+        repeated = sorted({name for name in header if name in read and header.count(name) > 1})
         if repeated:
             msg = (
                 f"{path} line 1: the header names the column(s) {repeated} more than once, so all but the last "
                 "would be lost; rename them."
             )
             raise SourceError(msg)
+        reach = header.index(text_field) + 1 if text_field in header else 0  # fields a row needs to hold its text
         while True:
             record.clear()
             try:
@@ -427,11 +450,19 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             except StopIteration:
                 return
             start = record[0] if record else reader.line_num
-            if _CSV_EXTRA in row:
+            if any(str(value).strip() for value in row.get(_CSV_EXTRA, ())):  # empty ones: a trailing comma
                 msg = (
                     f"{path} line {start} has {len(header) + len(row[_CSV_EXTRA])} fields but the header has "
                     f"{len(header)}: a comma inside a text would cut it there. Quote that field "
                     '("a, b"), or remove the extra fields.'
+                )
+                raise SourceError(msg)
+            row.pop(_CSV_EXTRA, None)
+            if reach and row.get(text_field) is None:
+                msg = (
+                    f"{path} line {start} has fewer fields than the header and no {text_field!r} field: a record "
+                    "cut by a line break (this one, or the one before it, continued here)? Quote a text holding "
+                    "line breaks in double quotes, or fill in the row."
                 )
                 raise SourceError(msg)
             # a short row's missing fields (None) are left out: a record cut by a line break then lacks its text
@@ -468,18 +499,23 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, row
 
 
-def _plain(value: Any, path: Path, where: str, field: str) -> Any:
+def _plain(value: Any, path: Path, where: str, field: str, *, is_id: bool = False) -> Any:  # noqa: ANN401
     """A table value as matryo reads it: UTF-8 bytes (a Parquet ``binary`` column) as text, NaN as missing.
 
+    An id whose bytes are not printable UTF-8 text (a binary UUID or hash) is written in hex.
+
     Raises:
-        SourceError: If bytes are not UTF-8.
+        SourceError: If a text's bytes are not UTF-8.
     """
     if isinstance(value, (bytes, bytearray)):
         try:
-            return bytes(value).decode("utf-8")
+            text = bytes(value).decode("utf-8")
         except UnicodeDecodeError as exc:
+            if is_id:
+                return bytes(value).hex()
             msg = f"{path} {where}: the {field!r} field holds bytes that are not UTF-8 text ({exc.reason}); fix it."
             raise SourceError(msg) from exc
+        return text if text.isprintable() or not is_id else bytes(value).hex()
     if isinstance(value, float) and value != value:  # NaN: a missing value (pandas writes it for one)
         return None
     return value
@@ -488,7 +524,7 @@ def _plain(value: Any, path: Path, where: str, field: str) -> Any:
 def _row_id(row: dict[str, Any], fields: tuple[str, ...], path: Path, where: str) -> str | None:
     """The first of ``fields`` that is present and not blank (``None``, NaN, ``""`` and spaces count as missing)."""
     for field in fields:
-        value = _plain(row.get(field), path, where, field)
+        value = _plain(row.get(field), path, where, field, is_id=True)
         if value is not None and str(value).strip():
             return str(value)
     return None
@@ -535,23 +571,11 @@ def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: O
     numbered = False  # a row without an id was noted
     repeats = _Repeats(path, note)
     surrogates = SurrogateChecks(path, note)
-    for number, (where, row) in enumerate(_rows(path)):
+    for number, (where, row) in enumerate(_rows(path, text_field)):
         if text_field not in row:
             found = sorted(map(str, row))[:10]
-            csv_file = path.name.lower().endswith(".csv")
-            if number == 0 and csv_file and len(found) == 1 and any(sep in found[0] for sep in ";\t|"):
-                msg = (
-                    f"{path} {where}: the header is one column {found[0]!r}; matryo reads comma-separated CSV. "
-                    "Export the table with commas as separators (or as .jsonl)."
-                )
-            elif number == 0:
+            if number == 0:
                 msg = f"{path} {where} has no {text_field!r} field (found {found}); pass --text-field NAME."
-            elif csv_file:
-                msg = (
-                    f"{path} {where} has fewer fields than the header and no {text_field!r} field (found {found}): "
-                    "is it the rest of the record before it, cut by a line break? Quote a text holding line "
-                    "breaks in double quotes, or fill in the row."
-                )
             else:
                 msg = (
                     f"{path} {where} has no {text_field!r} field (found {found}), unlike the rows before it; add it "

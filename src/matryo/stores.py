@@ -430,7 +430,12 @@ class _LanceStore:
                     raise _incomplete(db, f"LanceDB table {_TABLE!r} (its first commit failed)")
                 shutil.rmtree(db / f"{_TABLE}.lance")
             elif _unversioned(db / f"{_TABLE}.lance"):  # data files but no version: LanceDB says "not found"
-                raise _incomplete(db, f"version of its LanceDB table ({_TABLE}.lance/_versions/*.manifest)")
+                msg = (
+                    f"{db} has {META_FILE} but no version of its LanceDB table ({_TABLE}.lance/_versions/*.manifest): "
+                    "the DB is incomplete (a partial copy?) and its data cannot be read. Copy the DB folder again "
+                    f"from where it came from, or index SOURCE into a new --db folder (or delete {db} first)."
+                )
+                raise StoreFormatError(msg)
             if not create and not table_exists(lancedb.connect(str(db)), _TABLE):
                 raise _incomplete(db, f"LanceDB table {_TABLE!r} ({_TABLE}.lance)")
             self._readers = _hold_shared(db / _READERS_LOCK)  # taken before the table's version is read

@@ -52,8 +52,13 @@ def block_rows(n_docs: int, budget: int | None = None) -> int:
 
 
 def _refuse_complex(values: object, what: str) -> None:
-    """Refuse a complex array: numpy's cast to float32 would drop the imaginary part with only a warning."""
+    """Refuse complex numbers: numpy's cast to float32 would drop the imaginary part with only a warning."""
     dtype = getattr(values, "dtype", None)
+    if dtype is None and isinstance(values, (list, tuple)):  # e.g. a list of complex arrays: look at what it holds
+        try:
+            dtype = np.asarray(values).dtype
+        except (TypeError, ValueError):  # ragged or not numbers: the conversion that follows says so
+            return
     if isinstance(dtype, np.dtype) and dtype.kind == "c":
         msg = f"{what} must be real numbers; found an array of dtype {dtype}. Pass e.g. np.real(x) or abs(x)."
         raise InvalidTypeError(msg)
@@ -167,6 +172,10 @@ def normalize(vectors: ArrayLike) -> NDArray[np.float32]:
 
     Returns:
         A new float32 array of the same shape with unit-length (or zero) rows.
+
+    Raises:
+        InvalidTypeError: If ``vectors`` is None or complex.
+        InvalidArgumentError: If it is not a 1-D or 2-D array of numbers (a scalar, 3-D, strings, ragged rows).
     """
     return _normalized(_numbers(vectors, "vectors"))
 
@@ -190,13 +199,23 @@ def _numbers(values: ArrayLike, what: str) -> NDArray[Any]:
     return array
 
 
+def _fits_float32(array: NDArray[Any]) -> bool:
+    """Whether every row's largest magnitude is zero or within the range float32 normalises exactly."""
+    if array.size == 0:
+        return True
+    rows = array.reshape(1, -1) if array.ndim == 1 else array
+    with np.errstate(invalid="ignore"):
+        largest = np.maximum(rows.max(axis=1), -rows.min(axis=1))
+    return bool(np.all((largest == 0) | ((largest > _SAFE_NORM_LOW) & (largest < _SAFE_NORM_HIGH))))
+
+
 def _normalized(array: NDArray[Any]) -> NDArray[np.float32]:
     """A new float32 array holding the L2-normalised rows of a numeric ``array``.
 
     A float64 array is normalised before it is cast (with each row first divided by its largest magnitude), so a
     row beyond float32's range, or one so small it would underflow to zero, still becomes a unit vector.
     """
-    if array.dtype.kind != "f" or array.dtype.itemsize <= 4:
+    if array.dtype.kind != "f" or array.dtype.itemsize <= 4 or _fits_float32(array):
         result = np.array(array, dtype=np.float32)
         _normalize_in_place(result)
         return result
@@ -247,7 +266,9 @@ def truncate(vectors: ArrayLike, dim: int | None, *, normalize: bool = True) -> 
         A new float32 array of shape ``(n, dim)`` (or ``(dim,)`` for a 1-D input).
 
     Raises:
-        ValueError: If ``dim`` is not a positive integer.
+        ValueError: If ``dim`` is not a positive integer, or ``vectors`` is not a 1-D or 2-D array of numbers
+            (an :class:`~matryo.errors.InvalidArgumentError`).
+        InvalidTypeError: If ``vectors`` is None or complex.
         DimensionMismatchError: If ``dim`` is larger than the vectors' width.
     """
     array = _numbers(vectors, "vectors")  # numbers are converted after the cut (below): a float64 matrix is not copied
@@ -284,6 +305,7 @@ def matryoshka_dims(full_dim: int, *, min_dim: int = 32) -> list[int]:
 
     Raises:
         ValueError: If ``full_dim`` or ``min_dim`` is not positive.
+        InvalidTypeError: If either is not an int.
     """
     for name, value in (("full_dim", full_dim), ("min_dim", min_dim)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

@@ -353,6 +353,23 @@ def test_exclude_globs_typed_from_the_current_folder_match_and_a_glob_matching_n
     assert "'drafst'" in notes[0] and "'.git'" in notes[1]
 
 
+def test_exclude_globs_are_not_matched_against_the_path_above_source(tmp_path: Path, monkeypatch) -> None:
+    # the first version matched every glob against SOURCE's full path too: '*test*' (every pytest folder holds
+    # "test") or '.*' with SOURCE '.' excluded every file
+    notes_dir = tmp_path / "old-notes"
+    for rel in ("a.md", "test_plan.md", "old/b.md", "scan.pdf"):
+        (notes_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (notes_dir / rel).write_text(rel)
+    ids = lambda *globs: [pid for pid, _ in collect(notes_dir, exclude=list(globs))[0]]  # noqa: E731
+    assert ids("*test*") == ["a.md", "old/b.md"]
+    assert ids("*old*") == ["a.md", "test_plan.md"]
+    assert ids(str(notes_dir / "old")) == ["a.md", "test_plan.md"]  # the full path of a folder in SOURCE still works
+    monkeypatch.chdir(notes_dir)
+    assert [pid for pid, _ in collect(Path("."), exclude=[".*"])[0]] == ["a.md", "old/b.md", "test_plan.md"]
+    _, _, notes, _ = collect(notes_dir, exclude=["*.pdf"])
+    assert notes == []  # it matched scan.pdf (which is not read anyway): no "matched nothing" note
+
+
 def test_row_number_of_a_row_without_id_clashing_with_an_explicit_id_is_explained(tmp_path: Path) -> None:
     path = tmp_path / "rows.jsonl"
     path.write_text('{"id": 1, "text": "one"}\n{"text": "no id"}\n{"text": "no id either"}\n{"id": 2, "text": "two"}\n')
@@ -460,14 +477,17 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: py
         # an unquoted line break split a record: its second line became a phantom document and the text was lost
         (
             "id,text\nr1,first line of the note\nthe second line was lost\nr2,another row\n",
-            r"line 3 has fewer fields than the header and no 'text' field .*cut by a line break",
+            r"line 3 has fewer fields than the header and no 'text' field: a record cut by a line break",
         ),
         # an unquoted comma cut the text there (the rest went to DictReader's restkey)
         ("id,text\nr1,hello, world\n", r"line 2 has 3 fields but the header has 2: a comma inside a text"),
         # a repeated column: only the last one was read
         ("id,text,text\n1,first,second\n", r"line 1: the header names the column\(s\) \['text'\] more than once"),
-        # a semicolon-separated export was told to pass --text-field
+        # a semicolon-separated export was told to pass --text-field (or, with a comma in a text, to quote it)
         ("id;text\n1;hello\n", r"the header is one column 'id;text'; matryo reads comma-separated CSV"),
+        ("id;text\n1;hello, world\n", r"the header is one column 'id;text'; matryo reads comma-separated CSV"),
+        # the first record cut by a line break was told to pass --text-field
+        ("id,title,text\n1,A title with a\nbreak,body text\n", r"line 2 has fewer fields than the header"),
     ],
 )
 def test_malformed_csv_rows_stop_the_run_instead_of_losing_text(tmp_path: Path, content: str, match: str) -> None:
@@ -477,10 +497,13 @@ def test_malformed_csv_rows_stop_the_run_instead_of_losing_text(tmp_path: Path, 
         collect(path)
 
 
-def test_csv_short_row_with_its_text_is_kept(tmp_path: Path) -> None:
+def test_csv_rows_that_lose_no_text_are_kept(tmp_path: Path) -> None:
     path = tmp_path / "notes.csv"
     path.write_text("id,text,source\n1,has no source\n2,has one,web\n")
     assert collect(path)[0] == [("1", "has no source"), ("2", "has one")]
+    # Excel's trailing empty columns, a repeated column matryo does not read, a trailing comma: all loaded before
+    path.write_text("id,text,,,tag,tag\n1,hello,,,a,b\n2,world,\n3,again,,,,,\n")
+    assert collect(path)[0] == [("1", "hello"), ("2", "world"), ("3", "again")]
 
 
 def test_parquet_binary_columns_are_read_as_utf8_text_and_nan_is_missing(tmp_path: Path) -> None:
@@ -495,6 +518,10 @@ def test_parquet_binary_columns_are_read_as_utf8_text_and_nan_is_missing(tmp_pat
     pq.write_table(bad, path)
     with pytest.raises(SourceError, match=r"row 1: the 'text' field holds bytes that are not UTF-8"):
         collect(path)
+    uuids = [bytes.fromhex("00112233445566778899aabbccddeeff"), bytes.fromhex("41424344" * 3 + "0001ff00")]
+    ids = pa.table({"id": pa.array(uuids, pa.binary(16)), "text": pa.array(["one", "two"])})
+    pq.write_table(ids, path)  # binary UUID ids: the whole file was refused; printable-or-hex now
+    assert collect(path)[0] == [(uuids[0].hex(), "one"), (uuids[1].hex(), "two")]
     jsonl = tmp_path / "rows.jsonl"
     jsonl.write_text('{"id": "a", "text": NaN}\n{"id": NaN, "text": "b"}\n')  # pandas' to_json of missing values
     passages, _, _, empty = collect(jsonl)

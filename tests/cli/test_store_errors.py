@@ -101,7 +101,7 @@ def test_a_lancedb_table_without_its_versions_is_called_incomplete_and_kept(
     for argv in (("search", "gzip", "--db", db), ("index", docs, "--db", db, "--quiet")):
         line = one_line_error(*run(*argv)[::2])
         assert "has matryo.json but no version of its LanceDB table (passages.lance/_versions/*.manifest)" in line
-        assert "incomplete" in line and "Re-index it" in line, line
+        assert "incomplete" in line and "into a new --db folder" in line and "Re-index it" not in line, line
     assert sorted((db / "passages.lance" / "data").iterdir()) == data  # the data files are left alone
 
 

@@ -188,6 +188,9 @@ def test_folder_only_model2vec_loads_keeps_a_texts_start_whatever_direction_toke
     ids = enc.tokenize([text])[0]
     assert ids == model.tokenizer.encode(text, add_special_tokens=False).ids == enc.tokenize([text[:10]])[0][:4]
     np.testing.assert_allclose(enc.encode(text, normalize=False), model.encode(text), atol=TOL)
+    explicit = StaticEncoder.from_pretrained(m2v_folder, max_length=3)  # kept the stored left direction
+    explicit_m2v = StaticModel.from_pretrained(str(m2v_folder), max_length=3)
+    assert explicit.tokenize([text])[0] == explicit_m2v.tokenizer.encode(text, add_special_tokens=False).ids == ids[:3]
 
 
 def test_float16_table(tmp_path: Path, tiny: tuple[Any, np.ndarray]) -> None:

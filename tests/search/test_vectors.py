@@ -109,9 +109,11 @@ def test_complex_vectors_are_refused_not_cut_to_their_real_part(dtype: type) -> 
     vectors = np.array([[1 + 2j, 0.5], [0.0, 1j]], dtype=dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy's ComplexWarning would also fail the test
-        for convert in (as_finite, as_matrix, lambda v: truncate(v, 1)):
+        for convert in (as_finite, as_matrix, lambda v: truncate(v, 1), normalize):
             with pytest.raises(InvalidTypeError, match=f"real numbers; found an array of dtype {np.dtype(dtype)}"):
                 convert(vectors)
+            with pytest.raises(InvalidTypeError, match="real numbers"):  # a list of complex rows was cut silently
+                convert(list(vectors))
 
 
 def test_float64_rows_beyond_float32_range_normalise_to_unit_vectors() -> None:

@@ -5,6 +5,7 @@ import json
 import os
 import stat
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,6 +42,28 @@ def _write_pairs(folder, n=400, seed=0, source="wikipedia"):
             k = int(rng.integers(len(TOPICS)))
             pos = " ".join([*rng.choice(FILLER, 3).tolist(), f"{TOPICS[k]}x", *rng.choice(FILLER, 2).tolist()])
             fh.write(json.dumps({"query": f"{TOPICS[k]} unknown{i}", "positive": pos}) + "\n")
+
+
+def _write_long_pairs(folder, n=120, seed=1):
+    # a second pair file whose positives are 40 tokens long: crop pairs can be cut from them
+    rng = np.random.default_rng(seed)
+    with gzip.open(folder / "debian_pairs.jsonl.gz", "wt") as fh:
+        for i in range(n):
+            k = int(rng.integers(len(TOPICS)))
+            pos = " ".join([*rng.choice(FILLER, 30).tolist(), f"{TOPICS[k]}x", *rng.choice(FILLER, 9).tolist()])
+            fh.write(json.dumps({"query": f"{TOPICS[k]} long{i}", "positive": pos}) + "\n")
+
+
+def test_git_state_is_recorded_only_for_a_matryo_checkout(tmp_path):
+    from matryo.train.cli import _git_state
+
+    checkout = Path(__file__).resolve().parents[2]
+    commit, dirty = _git_state(checkout / "src" / "matryo")
+    if (checkout / ".git").exists():
+        assert commit is not None and len(commit) == 40 and isinstance(dirty, bool)
+    installed = tmp_path / "project" / ".venv" / "lib" / "site-packages" / "matryo"  # inside another project
+    installed.mkdir(parents=True)
+    assert _git_state(installed) == (None, None)  # recorded the user's project commit
 
 
 def _teacher_folder(tmp_path):
@@ -1218,17 +1241,18 @@ def test_two_runs_with_one_seed_write_the_same_table_and_record_their_versions(t
     from matryo.train import main
 
     argv = _tiny_cli_argv(tmp_path)
-    crops = ["--epochs", "2", "--seed", "5"]  # two epochs: batches drawn twice
+    _write_long_pairs(tmp_path / "data")  # positives of 32+ tokens beside the short ones: crop pairs are cut too
+    crops = ["--epochs", "2", "--seed", "5", "--crop-share", "0.25", "--batch-sources", "mixed"]
     assert main([*argv, *crops]) == 0
     assert main([*_tiny_cli_argv(tmp_path, out="again"), *crops]) == 0
     digest = lambda o: hashlib.sha256((tmp_path / o / "model.safetensors").read_bytes()).hexdigest()  # noqa: E731
     first, again = (digest(o) for o in ("m", "again"))
     assert first == again
-    assert main([*_tiny_cli_argv(tmp_path, out="other"), *crops[:-1], "6"]) == 0
+    assert main([*_tiny_cli_argv(tmp_path, out="other"), *crops[:3], "6", *crops[4:]]) == 0
     assert hashlib.sha256((tmp_path / "other" / "model.safetensors").read_bytes()).hexdigest() != first
     versions = json.loads((tmp_path / "m" / "training_info.json").read_text())["versions"]
     assert versions["torch"] == torch.__version__ and versions["numpy"] == np.__version__
-    assert set(versions) == {"matryo", "git_commit", "torch", "numpy", "tokenizers"}
+    assert set(versions) == {"matryo", "git_commit", "git_dirty", "torch", "numpy", "tokenizers"}
 
 
 def test_pair_files_with_a_bom_other_field_names_or_other_file_names_are_named_clearly(tmp_path):
@@ -1259,6 +1283,8 @@ def test_train_options_that_would_fail_late_or_do_nothing(tmp_path, capsys):
         main([*argv, "--seed", "-1"])  # numpy's ValueError after the data was read
     with pytest.raises(SystemExit, match=r"^error: --same-side-negatives positives needs the symmetric loss"):
         main([*argv, "--same-side-negatives", "positives", "--no-symmetric"])
+    with pytest.raises(SystemExit, match=r"^error: --teacher-passages 1: .*pass 2 or more"):
+        main([*argv, "--teacher-passages", "1"])  # said "1 training positive(s) have 16 or more tokens"
     with pytest.raises(SystemExit, match=r"^error: --data .*_pairs.jsonl.gz is a file; --data takes the folder"):
         main([*argv, "--data", str(tmp_path / "data" / "wikipedia_pairs.jsonl.gz")])
     bert_like = tmp_path / "bert_like"  # a teacher tokenizer with [CLS] and [SEP], as teacher passes need
@@ -1272,7 +1298,9 @@ def test_train_options_that_would_fail_late_or_do_nothing(tmp_path, capsys):
     with pytest.raises(SystemExit, match=r"--teacher-passages 8: 0 training positive\(s\) have 16 or more tokens"):
         main([*other_teacher, "--teacher-passages", "8"])  # the tiny positives are 6 tokens: was "training diverged"
     assert main([*argv, "--sif", "0.5", "--distill-weight", "2", "--max-repeat", "2"]) == 0
+    assert main([*argv, "--overwrite", "--same-side-negatives", "both", "--no-symmetric"]) == 0  # the query side runs
     err = capsys.readouterr().err
+    assert "warning: the positives' side of --same-side-negatives both is unused in this run" in err
     assert "warning: --sif is unused in this run (--init random starts from no teacher)" in err
     assert "warning: --distill-weight is unused in this run (no --teacher-passages)" in err
     assert "warning: --max-repeat is unused in this run (--source-temperature 1" in err
@@ -1302,7 +1330,7 @@ def test_no_symmetric_is_the_query_side_loss_alone():
 def test_distilled_init_orders_axes_by_variance_and_folds_sif_weights_into_row_norms():
     import numpy as np
 
-    from matryo.train.init import build_init, pca_rotate, sif_weights
+    from matryo.train.init import build_init, sif_weights
 
     rng = np.random.default_rng(0)
     teacher = (rng.standard_normal((300, 12)) * np.linspace(0.2, 3.0, 12)).astype(np.float32)  # variance grows
@@ -1317,7 +1345,6 @@ def test_distilled_init_orders_axes_by_variance_and_folds_sif_weights_into_row_n
     np.testing.assert_allclose(ratio / ratio.mean(), sif / sif.mean(), rtol=1e-4)  # row norm = the token's weight
     assert np.sqrt(np.mean(weighted[:, :12] ** 2)) == pytest.approx(1.0, rel=1e-5)
     assert 0.05 < weighted[:, 12:].std() < 0.15  # padding columns: N(0, 0.1^2) noise
-    np.testing.assert_allclose(np.abs(pca_rotate(teacher, counts)), np.abs(pca_rotate(teacher, counts)))
 
 
 def test_training_rows_exclude_held_out_and_skipped_pairs_and_crops_cut_only_training_positives(tmp_path, monkeypatch):

@@ -266,11 +266,14 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.seed < 0:
         msg = f"error: --seed {args.seed}: expected an integer >= 0"
         raise SystemExit(msg)
-    if args.same_side_negatives != "none" and args.no_symmetric:
+    if args.same_side_negatives == "positives" and args.no_symmetric:
         msg = (
-            f"error: --same-side-negatives {args.same_side_negatives} needs the symmetric loss (each positive ranked "
-            "against the other positives); drop --no-symmetric or --same-side-negatives"
+            "error: --same-side-negatives positives needs the symmetric loss (each positive ranked against the "
+            "other positives); drop --no-symmetric or --same-side-negatives"
         )
+        raise SystemExit(msg)
+    if args.teacher_passages == 1:
+        msg = "error: --teacher-passages 1: the distillation term compares passages with each other; pass 2 or more"
         raise SystemExit(msg)
     unused = [
         (args.init == "random" and args.sif != _default("sif"), "--sif", "--init random starts from no teacher"),
@@ -286,6 +289,11 @@ def _check_options(args: argparse.Namespace) -> None:
             args.source_temperature == 1 and args.max_repeat != _default("max_repeat"),
             "--max-repeat",
             "--source-temperature 1 draws each file once per epoch",
+        ),
+        (
+            args.same_side_negatives == "both" and args.no_symmetric,
+            "the positives' side of --same-side-negatives both",
+            "--no-symmetric ranks queries only: only the other queries are added as negatives",
         ),
     ]
     for given, option, why in unused:
@@ -609,10 +617,13 @@ def run(args: argparse.Namespace) -> int:
     if dtype == "float16" and largest > float(np.finfo(np.float16).max):
         log(f"warning: the table's values overflow float16 (largest {largest:.6g}); saved in float32 instead")
         dtype = "float32"
+    out_info = _run_info(
+        args, cache_info, dims, scores, start, cfg, curve
+    )  # before the save: Ctrl-C here wrote nothing
     try:
         _save(
             args,
-            out_info := _run_info(args, cache_info, dims, scores, start, cfg, curve),
+            out_info,
             weights,
             tokenizer,
             dtype,
@@ -669,33 +680,55 @@ def _run_info(
     }
 
 
-def _versions() -> dict[str, str | None]:
+def _versions() -> dict[str, Any]:
     """The versions a run's table depends on: matryo (and its git commit when run from a checkout), torch, numpy."""
-    import subprocess
-
     import numpy as np
     import tokenizers
     import torch
 
     import matryo
 
-    commit = None
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        done = subprocess.run(
-            ["git", "-C", str(Path(matryo.__file__).parent), "rev-parse", "HEAD"],  # noqa: S607
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-        commit = done.stdout.strip() or None if done.returncode == 0 else None
+    commit, dirty = _git_state(Path(matryo.__file__).parent)
     return {
         "matryo": matryo.__version__,
         "git_commit": commit,
+        "git_dirty": dirty,
         "torch": torch.__version__,
         "numpy": np.__version__,
         "tokenizers": tokenizers.__version__,
     }
+
+
+def _git_state(package: Path) -> tuple[str | None, bool | None]:
+    """The commit of the matryo checkout ``package`` (``src/matryo``) is in, and whether its code has local changes.
+
+    ``(None, None)`` for an installed copy: only a git work tree whose top holds matryo's ``pyproject.toml`` and
+    ``src/matryo`` counts (a package installed into another project's ``.venv`` is inside that project's tree).
+    """
+    import subprocess
+
+    root = package.parent.parent
+    if package.parent.name != "src" or not (root / "pyproject.toml").is_file():
+        return None, None
+
+    def git(*argv: str) -> str | None:
+        try:
+            done = subprocess.run(  # noqa: S603
+                ["git", "-C", str(root), *argv],  # noqa: S607
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != root.resolve():
+        return None, None
+    changes = git("status", "--porcelain", "--", "src/matryo")
+    return git("rev-parse", "HEAD"), None if changes is None else bool(changes)
 
 
 def _save(
