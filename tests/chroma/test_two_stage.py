@@ -361,14 +361,17 @@ def test_a_bad_metadata_value_in_a_later_chunk_writes_nothing(
         col.upsert(ids=["d0"], documents=["fire"], metadatas=[{}])
 
 
-@pytest.mark.parametrize("store", STORES)
-def test_an_add_that_fails_part_way_is_taken_out_again(client, tiny_model_path, store, monkeypatch) -> None:
+@pytest.mark.parametrize(("store", "codec"), [*((store, "float16") for store in STORES), ("metadata", "int8")])
+def test_an_add_that_fails_part_way_is_taken_out_again(client, tiny_model_path, store, codec, monkeypatch) -> None:
     # a disk error or Ctrl-C while writing the third chunk: the two chunks already stored are deleted again, so
-    # the same add() can be retried (it was refused: "Ids already exist")
+    # the same add() can be retried (it was refused: "Ids already exist"); with int8, whose first-pass vectors
+    # are the decoded codes' prefixes, the rollback first recognised none of its records
     from matryo_chroma import collection as collection_module
 
     monkeypatch.setattr(collection_module, "_WRITE_BATCH", 5)
-    col = TwoStageCollection.create(client, f"torn_{store}", model=tiny_model_path, truncate_dim=16, store=store)
+    col = TwoStageCollection.create(
+        client, f"torn_{store}_{codec}", model=tiny_model_path, truncate_dim=16, store=store, codec=codec
+    )
     col.add(ids=["kept"], documents=["cat dog"])
     ids, docs = [f"d{i}" for i in range(20)], word_corpus(20)
     write_first, calls = col._write_first, []
@@ -655,7 +658,7 @@ def test_embeddings_with_an_all_zero_first_pass_prefix_are_refused(client, tiny_
     [
         ({"tags": ["a", "b"]}, r"'tags' is list .*expected a str, int, float or bool"),  # a Rust PanicException
         ({"x": None}, r"'x' is NoneType"),  # a raw TypeError
-        ({"hnsw:space": "l2"}, r"'hnsw:space': the first-pass index is always cosine, set up with hnsw="),
+        ({"hnsw:space": "l2"}, r"'hnsw:space': Chroma ignores hnsw: metadata keys .*pass HNSW settings to create"),
         ({"matryo:store": "x"}, r"starting with 'matryo:' are reserved"),
     ],
 )
@@ -703,3 +706,24 @@ def test_get_collection_refuses_an_embedding_function_that_differs_from_the_stor
     same = MatryoEmbeddingFunction(tiny_model_path, truncate_dim=16)
     assert get_collection(client, "plain", embedding_function=same).name == "plain"
     assert get_collection(client, "plain").name == "plain"
+
+
+def test_int8_prefix_that_rounds_to_zero_keeps_its_exact_first_pass_vector(client, tiny_model_path) -> None:
+    # a short prefix far below its block's largest value decodes to zeros: a zero first-pass vector is never a
+    # candidate, so the record vanished without a warning (and repair() saw nothing wrong)
+    col = TwoStageCollection.create(client, "int8zero", model=tiny_model_path, truncate_dim=2, codec="int8")
+    vector = np.zeros(col.dim, dtype=np.float32)
+    vector[:2], vector[5] = 1e-4, 1.0  # one block of 32: the step is 1/127, so 1e-4 rounds to 0
+    col.add(ids=["tiny"], embeddings=vector[None, :])
+    stored = np.asarray(col.collection.get(ids=["tiny"], include=["embeddings"])["embeddings"][0])
+    np.testing.assert_allclose(stored, [2**-0.5, 2**-0.5], rtol=1e-5)
+
+
+def test_modify_keeps_hnsw_keys_an_older_version_stored(client, tiny_model_path) -> None:
+    col = TwoStageCollection.create(client, "oldhnsw", model=tiny_model_path, metadata={"note": "a"})
+    col.collection.modify(metadata={**(col.collection.metadata or {}), "hnsw:search_ef": 50})  # as create() once did
+    assert col.metadata == {"note": "a"}
+    col.modify({**col.metadata, "added": 1})  # refused: "pass hnsw=", which modify() does not take
+    assert col.metadata == {"note": "a", "added": 1}
+    assert col.collection.metadata["hnsw:search_ef"] == 50
+    assert TwoStageCollection.open(client, "oldhnsw").metadata == {"note": "a", "added": 1}

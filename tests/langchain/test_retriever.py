@@ -748,3 +748,45 @@ def test_embeddings_none_given_or_assigned_means_the_new_stores_on_model_copy(ti
     for retriever in (given, assigned):  # both raised DimensionMismatchError: the old store's 32-d embeddings stuck
         copied = retriever.model_copy(update={"vectorstore": narrow})
         assert copied.embeddings is narrow.embeddings and len(copied.invoke("cat")) == 4
+
+
+class FetchKStore(InMemoryVectorStore):
+    """A store whose search by vector takes fetch_k, as FAISS's does (neighbours searched before its filter)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fetch_ks: list[int] = []
+
+    def similarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, filter: Any = None, fetch_k: int = 20, **kwargs: Any
+    ) -> list[Document]:
+        self.fetch_ks.append(fetch_k)
+        hits = super().similarity_search_by_vector(embedding, k=fetch_k)
+        return [doc for doc in hits if filter is None or filter(doc)][:k]
+
+
+def test_fetch_k_goes_to_a_store_whose_search_takes_it(first_pass: MatryoEmbeddings) -> None:
+    # FAISS filters only its first fetch_k neighbours: refusing fetch_k there left filtered searches short
+    store = FetchKStore(first_pass)
+    store.add_texts(TEXTS, metadatas=METAS, ids=IDS)
+    only_a = lambda doc: doc.metadata["group"] == "a"  # noqa: E731
+    retriever = MatryoTwoStageRetriever(vectorstore=store, k=10, filter=only_a, search_kwargs={"fetch_k": 200})
+    hits = retriever.invoke("cat")
+    assert len(hits) == 10 and {d.metadata["group"] for d in hits} == {"a"} and store.fetch_ks == [200]
+
+
+class DictFilterStore(InMemoryVectorStore):
+    """An InMemoryVectorStore subclass whose private scorer takes a dict filter."""
+
+    def _similarity_search_with_score_by_vector(self, embedding, k=4, filter=None):  # type: ignore[no-untyped-def]
+        wanted = filter if isinstance(filter, dict) else None
+        results = super()._similarity_search_with_score_by_vector(embedding, k=len(self.store), filter=None)
+        kept = [r for r in results if wanted is None or all(r[0].metadata.get(a) == b for a, b in wanted.items())]
+        return kept[:k]
+
+
+def test_a_dict_filter_is_left_to_an_in_memory_subclass_that_scores_it(first_pass: MatryoEmbeddings) -> None:
+    store = DictFilterStore(first_pass)
+    store.add_texts(TEXTS, metadatas=METAS, ids=IDS)
+    hits = MatryoTwoStageRetriever(vectorstore=store, k=5, filter={"group": "b"}).invoke("cat")
+    assert len(hits) == 5 and {d.metadata["group"] for d in hits} == {"b"}

@@ -51,10 +51,10 @@ DEFAULT_CODEC = "float16"
 
 _WRITE_BATCH = 1000
 _SQL_ROWS = 30_000
-_MAX_NAME = 512  # Chroma's longest collection name
 """Most ids one Chroma ``get``/``delete`` is given, and most records a first-pass ``query`` asks for: Chroma's SQLite
 layer fails with "too many SQL variables" above 32,766 (documents, metadata or ids), so larger calls are split and
 the shortlist is capped here."""
+_MAX_NAME = 512  # Chroma's longest collection name
 _DEFAULT_INCLUDE = ("metadatas", "documents", "distances")
 _QUERY_INCLUDE = ("documents", "embeddings", "metadatas", "distances", "uris")
 """What ``query(include=...)`` accepts: Chroma's items except ``"data"`` (no data loader here)."""
@@ -83,6 +83,11 @@ def _exists(client: ClientAPI, name: str) -> bool:
     return True
 
 
+def _kept_key(key: str) -> bool:
+    """A collection metadata key that is not the user's to change: matryo's settings, a stored ``hnsw:`` key."""
+    return key.startswith((RESERVED_PREFIX, "hnsw:"))
+
+
 def _user_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """A collection's own metadata, checked.
 
@@ -99,8 +104,8 @@ def _user_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidArgumentError(msg)
         if key.startswith("hnsw:"):
             msg = (
-                f"Collection metadata key {key!r}: the first-pass index is always cosine, set up with hnsw= "
-                '(e.g. hnsw={"ef_search": 100}); pass HNSW settings there.'
+                f"Collection metadata key {key!r}: Chroma ignores hnsw: metadata keys (the first-pass index is always "
+                'cosine); pass HNSW settings to create() as hnsw= (e.g. hnsw={"ef_search": 100}).'
             )
             raise InvalidArgumentError(msg)
         if not isinstance(value, (str, int, float)):  # bool is an int
@@ -349,7 +354,8 @@ class TwoStageCollection:
             rescore_multiplier: The first pass fetches ``ceil(n_results * rescore_multiplier)`` candidates.
             max_length: Token cut-off override for the model.
             revision: Hub revision of ``model``.
-            metadata: Extra collection metadata (keys may not start with ``"matryo:"``).
+            metadata: Extra collection metadata: str, int, float or bool values, keys not starting with
+                ``"matryo:"`` or ``"hnsw:"`` (HNSW settings go in ``hnsw``).
             hnsw: Extra HNSW settings for the first-pass collection (the space is always cosine).
 
         Returns:
@@ -466,8 +472,12 @@ class TwoStageCollection:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """The collection's own metadata (``create(metadata=)`` or :meth:`modify`), without matryo's settings."""
-        return {k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith(RESERVED_PREFIX)}
+        """The collection's own metadata (``create(metadata=)`` or :meth:`modify`), without matryo's settings.
+
+        ``hnsw:`` keys, which older versions let ``create(metadata=)`` store (Chroma ignores them), are left out too
+        and kept by :meth:`modify`.
+        """
+        return {k: v for k, v in (self.collection.metadata or {}).items() if not _kept_key(k)}
 
     def modify(self, metadata: Mapping[str, Any]) -> None:
         """Replace the collection's own metadata, keeping matryo's settings.
@@ -476,13 +486,15 @@ class TwoStageCollection:
         collection's whole metadata, matryo's settings too, and :meth:`open` then refuses the collection.
 
         Args:
-            metadata: The new metadata (keys may not start with ``"matryo:"``); ``{}`` removes all of it.
+            metadata: The new metadata: str, int, float or bool values, keys not starting with ``"matryo:"`` or
+                ``"hnsw:"``; ``{}`` removes all of it.
 
         Raises:
-            ValueError: If a key starts with ``"matryo:"``.
+            ValueError: If a key starts with ``"matryo:"`` or ``"hnsw:"``, or a value is None, a list or another
+                type Chroma cannot store.
         """
         user = _user_metadata(metadata)
-        kept = {k: v for k, v in (self.collection.metadata or {}).items() if k.startswith(RESERVED_PREFIX)}
+        kept = {k: v for k, v in (self.collection.metadata or {}).items() if _kept_key(k)}
         self.collection.modify(metadata={**user, **kept})
 
     def __repr__(self) -> str:
@@ -922,7 +934,7 @@ class TwoStageCollection:
         Chroma's ``add`` skips an id that exists, so an id another writer added meanwhile holds that writer's
         vector: it is left alone.
         """
-        first = truncate(full, self.truncate_dim)
+        first = self._full.first_pass(full)  # as written (int8: the decoded code's prefix)
         mine = dict(zip(ids, first, strict=True))
         ours: list[str] = []
         for part in _chunks(len(ids), _SQL_ROWS):

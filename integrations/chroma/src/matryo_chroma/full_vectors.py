@@ -103,13 +103,9 @@ class FullVectors:
         if full is None:  # metadata-only update: no vector changes
             write(ids=ids, metadatas=metas)
             return
-        first = truncate(full, self.truncate_dim)
+        first = self.first_pass(full)
         if self.store == "metadata":
             codes = encode_b64(self.codec, full)
-            if self.codec_name == "int8":
-                # the first pass is the prefix of what is stored: int8 rounding of a short prefix (a few dims next
-                # to a large value in their block) can exceed TOLERANCE, and the record could never be found
-                first = truncate(decode_b64(self.codec, codes)[1], self.truncate_dim)
             pairs = zip(metas or [None] * len(ids), codes, strict=True)
             merged = [{**(meta or {}), FULL_KEY: code} for meta, code in pairs]
             write(ids=ids, embeddings=first, documents=docs, metadatas=merged)
@@ -265,6 +261,22 @@ class FullVectors:
                 return self._with_legacy(ids, firsts, texts, positions, matrix, retried=True)
         out.update({ids[p]: old_matrix[j] for j, p in enumerate(rows) if agree[j]})
         return out
+
+    def first_pass(self, full: NDArray[np.float32]) -> NDArray[np.float32]:
+        """The first-pass vectors written for full vectors: their truncated, re-normalised prefixes.
+
+        With int8 full vectors (``store="metadata"``) the prefix is taken from the stored code, decoded: int8
+        rounding of a short prefix (a few dims next to a large value in their block) can exceed TOLERANCE, and
+        such a record could never be found. A prefix that rounds to zero keeps its exact value (a zero first-pass
+        vector is never a candidate; the record is then rebuilt from its document, or reported stale).
+        """
+        first = truncate(full, self.truncate_dim)
+        if self.store != "metadata" or self.codec_name != "int8":
+            return first
+        decoded = truncate(self.codec.decode(self.codec.encode(full)), self.truncate_dim)
+        lost = ~decoded.any(axis=1) & first.any(axis=1)
+        decoded[lost] = first[lost]
+        return decoded
 
     def from_documents(
         self, ids: list[str], firsts: NDArray[np.float32], docs: list[Any]

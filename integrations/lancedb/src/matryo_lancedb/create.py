@@ -96,7 +96,7 @@ def create_two_stage_table(
         _check_same(existing, full, first, dim, width)
         _check_same_id_type(existing, id_type)
         if metadata is not None:
-            _check_same_columns(existing, metadata_fields(metadata, existing.layout))
+            _check_same_columns(existing, metadata_fields(metadata, existing.layout, creating=False))
         return existing
 
     if exist_ok and mode == "create" and table_exists(connection, name):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -101,8 +102,9 @@ def default_index_params(rows: int, truncate_dim: int, index_type: str = "IVF_PQ
 
 
 def metadata_fields(
-    metadata: Mapping[str, pa.DataType] | Sequence[pa.Field] | None, layout: TableLayout
+    metadata: Mapping[str, pa.DataType] | Sequence[pa.Field] | None, layout: TableLayout, *, creating: bool = True
 ) -> list[pa.Field]:
+    """The metadata columns as Arrow fields, refusing reserved names (and, for a new table, non-nullable fields)."""
     if metadata is None:
         return []
     fields = (
@@ -123,7 +125,7 @@ def metadata_fields(
         msg = f"Metadata column name(s) {clash} are reserved by the two-stage table; rename them."
         raise InvalidArgumentError(msg)
     required = [field.name for field in fields if not field.nullable]
-    if required:  # a row without the column is written with null there, as upsert writes whole rows
+    if required and creating:  # a row without the column is written with null there, as upsert writes whole rows
         msg = (
             f"Metadata column(s) {required} are declared nullable=False; the two-stage table stores a row that "
             "omits a metadata column with null there. Declare them nullable (the default)."
@@ -233,7 +235,11 @@ def sql_literal(value: Any, type_: pa.DataType) -> str:  # noqa: ANN401
     Raises:
         InvalidTypeError: If an integer column is given anything but a whole number (``delete([2.2])`` deleted id 2).
     """
+    if isinstance(value, pa.Scalar):
+        value = value.as_py()
     if pa.types.is_integer(type_):
+        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):  # "1", as int("1") read it before
+            value = int(value)
         whole = isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and _integral(value))
         if isinstance(value, bool) or not whole:
             msg = f"This table's ids are {type_}; found {value!r} ({type(value).__name__}). Pass whole-number ids."

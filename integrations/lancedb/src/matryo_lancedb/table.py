@@ -284,7 +284,8 @@ class TwoStageTable:
         """
         if isinstance(ids, (str, bytes, int, float, np.integer, np.floating)):
             ids = [ids]
-        ids = list(ids)  # a generator too
+        # a generator too; an Arrow column (a search result's ids) as Python values
+        ids = ids.to_pylist() if isinstance(ids, (pa.Array, pa.ChunkedArray)) else list(ids)
         if len(ids) == 0:
             return 0
         id_type = self._table.schema.field(self._layout.id_column).type

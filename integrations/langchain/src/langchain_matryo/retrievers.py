@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
+import inspect
 import re
 import threading
 from collections import OrderedDict
@@ -64,7 +65,8 @@ _NOT_SUPPORTED = {
     "lambda_mult": "the retriever does no MMR; for MMR use vectorstore.as_retriever(search_type='mmr')",
     "fetch_k": (
         "the first pass fetches ceil(k * rescore_multiplier) candidates; set rescore_multiplier (for MMR's fetch_k "
-        "use vectorstore.as_retriever(search_type='mmr'))"
+        "use vectorstore.as_retriever(search_type='mmr')). It is passed on to stores whose search by vector takes "
+        "fetch_k, such as FAISS"
     ),
 }
 """VectorStoreRetriever settings this retriever does not have: refused for every store instead of being forwarded."""
@@ -104,8 +106,20 @@ def _ignores_store_kwargs(store: VectorStore) -> bool:
     cls = type(store)
     return isinstance(store, InMemoryVectorStore) and all(
         getattr(cls, name) is getattr(InMemoryVectorStore, name)
-        for name in ("similarity_search_by_vector", "similarity_search_with_score_by_vector")
+        for name in (
+            "similarity_search_by_vector",
+            "similarity_search_with_score_by_vector",
+            "_similarity_search_with_score_by_vector",
+        )
     )
+
+
+def _takes_fetch_k(store: VectorStore) -> bool:
+    """Whether the store's search by vector names ``fetch_k`` as a parameter (FAISS: neighbours before the filter)."""
+    try:
+        return "fetch_k" in inspect.signature(store.similarity_search_by_vector).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class _AnyArguments(InMemoryVectorStore):
@@ -500,6 +514,8 @@ class MatryoTwoStageRetriever(BaseRetriever):
     def _check_store_kwargs(self, store_kwargs: dict[str, Any]) -> None:
         """Refuse arguments that would be dropped without a word instead of doing what their name says."""
         for name in store_kwargs:
+            if name == "fetch_k" and _takes_fetch_k(self.vectorstore):
+                continue  # FAISS: the neighbours searched before its filter applies, a store argument there
             if name in _NOT_SUPPORTED:
                 msg = (
                     f"MatryoTwoStageRetriever does not take {name}=: {_NOT_SUPPORTED[name]}. It takes k, "
