@@ -90,25 +90,15 @@ def load_documents() -> list[Document]:
     return documents
 
 
-def positive_int(text: str) -> int:
-    """argparse type for -k: a whole number of passages, at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        msg = f"expected a whole number >= 1, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("questions", nargs="*", help="questions to retrieve passages for")
     parser.add_argument("--model", default=None, help="model folder or hub id (default: the embedded model)")
     parser.add_argument("--persist-dir", default=None, help="keep the index in Chroma at this folder")
-    parser.add_argument("-k", type=positive_int, default=3, help="passages per question")
+    parser.add_argument("-k", type=int, default=3, help="passages per question")
     args = parser.parse_args()
+    if args.k < 1:
+        parser.error(f"argument -k: expected 1 or more passages per question, got {args.k}")
     questions = list(args.questions or QUESTIONS)
 
     start = time.perf_counter()
