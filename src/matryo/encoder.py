@@ -296,9 +296,10 @@ class StaticEncoder:
                     raise ModelNotFoundError(msg) from exc
         files = find_model_files(folder)
         tokenizer = load_tokenizer(files.tokenizer)
-        if files.layout == "model2vec":  # model2vec's cut (and its direction), also under an explicit max_length
-            stored_cut = model2vec_max_length(files, tokenizer)
-            max_length = stored_cut if max_length is None else max_length
+        if files.layout == "model2vec" and max_length is None:
+            max_length = model2vec_max_length(files, tokenizer)
+        elif files.layout == "model2vec":  # model2vec applies an explicit cut to a text's start as well
+            tokenizer.no_truncation()
         table, stored_dtype = load_table(files.weights)
         if truncate_dim is None:
             truncate_dim = stored_truncate_dim(files.st_config, int(table.shape[1]), files.root)

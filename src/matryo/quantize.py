@@ -235,12 +235,16 @@ def _int8_codes(codes: ArrayLike) -> NDArray[Any]:
         return array
     if array.dtype == np.uint8:
         return array.view(np.int8)
-    if array.dtype.kind == "f" and np.array_equal(array, np.rint(array)):  # codes kept in a float vector column
-        array = array.astype(np.int64)
+    if array.dtype.kind == "f":  # codes kept in a float vector column: whole numbers in range decode
+        with np.errstate(invalid="ignore"):
+            whole = bool(np.isfinite(array).all()) and np.array_equal(array, np.rint(array))
+        if whole and (array.size == 0 or (array.min() >= -128 and array.max() <= 127)):
+            array = array.astype(np.int64)
     if array.dtype.kind not in "iu":
+        other = " holding other values (fractions, NaN, inf or out of range)" if array.dtype.kind == "f" else ""
         msg = (
             f"Expected int8 codes from Int8Codec.encode() (whole numbers in -128..127); found an array of dtype "
-            f"{array.dtype}{' with fractions' if array.dtype.kind == 'f' else ''}."
+            f"{array.dtype}{other}."
         )
         raise InvalidTypeError(msg)
     if array.size and (array.min() < -128 or array.max() > 127):

@@ -201,23 +201,31 @@ class _Exclusions:
         prefixes = (
             [f"{typed}/", f"{root.absolute().as_posix()}/"] if typed != "." else [f"{root.absolute().as_posix()}/"]
         )
-        # each glob as given and, when it starts with SOURCE's path (as typed, or in full), relative to SOURCE
-        self._patterns: list[tuple[str, ...]] = []
+        # a glob that starts with ./ or SOURCE's path (as typed, or in full) is anchored: it is matched against the
+        # path relative to SOURCE only, so docs/drafts leaves out SOURCE's drafts folder, not every drafts folder
+        self._anchored: list[str | None] = []
         for glob in globs:
-            relative = glob[2:] if glob.startswith("./") and len(glob) > 2 else glob
+            anchored = glob[2:] if glob.startswith("./") and len(glob) > 2 else None
+            given = glob if anchored is None else anchored
             for prefix in prefixes:
-                if relative.startswith(prefix) and len(relative) > len(prefix):
-                    relative = relative[len(prefix) :]
+                if given.startswith(prefix) and len(given) > len(prefix):
+                    anchored = given[len(prefix) :]
                     break
-            self._patterns.append((glob, relative))
+            self._anchored.append(anchored)
         self.matched: set[str] = set()
 
-    def __call__(self, name: str, rel: str, *, folder: bool = False) -> bool:
+    def _hit(self, glob: str, anchored: str | None, name: str, rel: str, folder: bool) -> bool:
+        if anchored is not None:
+            paths = (rel, f"{rel}/") if folder else (rel,)
+            return any(fnmatch.fnmatchcase(path, anchored) for path in paths)
         names = (name, rel, f"{name}/", f"{rel}/") if folder else (name, rel)
+        return any(fnmatch.fnmatchcase(n, glob) for n in names)
+
+    def __call__(self, name: str, rel: str, *, folder: bool = False) -> bool:
         hits = [
             g
-            for g, patterns in zip(self.globs, self._patterns, strict=True)
-            if any(fnmatch.fnmatchcase(n, pattern) for pattern in patterns for n in names)
+            for g, anchored in zip(self.globs, self._anchored, strict=True)
+            if self._hit(g, anchored, name, rel, folder)
         ]
         self.matched.update(hits)
         return name.startswith(".") or bool(hits)
@@ -400,9 +408,6 @@ def _rows(path: Path, text_field: str = "text") -> Iterator[tuple[str, dict[str,
             yield f"line {number}", row
 
 
-_CSV_EXTRA = "\x00extra fields"  # DictReader's key for the fields of a row longer than the header
-
-
 def _csv_rows(path: Path, text_field: str = "text") -> Iterator[tuple[str, dict[str, Any]]]:
     """Rows of a CSV file, each named by the line where its record starts (a quoted field may span lines).
 
@@ -423,11 +428,11 @@ def _csv_rows(path: Path, text_field: str = "text") -> Iterator[tuple[str, dict[
                         record.append(number)
                     yield piece
 
-    reader = csv.DictReader(lines(), strict=True, restkey=_CSV_EXTRA)
+    reader = csv.reader(lines(), strict=True)
     limit = csv.field_size_limit(_CSV_FIELD_LIMIT)
     start = 1
     try:
-        header = reader.fieldnames or []  # reads the header, so the first record is numbered by its own line
+        header = next(reader, [])  # read first, so the first record is numbered by its own line
         if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
             msg = (
                 f"{path} line 1: the header is one column {header[0]!r}; matryo reads comma-separated CSV. "
@@ -446,27 +451,34 @@ def _csv_rows(path: Path, text_field: str = "text") -> Iterator[tuple[str, dict[
         while True:
             record.clear()
             try:
-                row = next(reader)
+                values = next(reader)
             except StopIteration:
                 return
+            if not values:  # a blank line
+                continue
             start = record[0] if record else reader.line_num
-            if any(str(value).strip() for value in row.get(_CSV_EXTRA, ())):  # empty ones: a trailing comma
+            # text past the header, or under a column without a name (Excel's trailing empty columns): an unquoted
+            # comma cut a text there; empty ones are a trailing comma
+            spilled = [v for i, v in enumerate(values) if (i >= len(header) or not header[i]) and v.strip()]
+            if spilled:
                 msg = (
-                    f"{path} line {start} has {len(header) + len(row[_CSV_EXTRA])} fields but the header has "
-                    f"{len(header)}: a comma inside a text would cut it there. Quote that field "
+                    f"{path} line {start} has text in {len(values) - len(header)} field(s) past the header or "
+                    "under a column without a name: a comma inside a text would cut it there. Quote that field "
                     '("a, b"), or remove the extra fields.'
+                    if len(values) > len(header)
+                    else f"{path} line {start} has text under a column without a name ({spilled[0]!r:.40}): a comma "
+                    'inside a text would cut it there. Quote that field ("a, b"), or name the column.'
                 )
                 raise SourceError(msg)
-            row.pop(_CSV_EXTRA, None)
-            if reach and row.get(text_field) is None:
+            if len(values) < reach:
                 msg = (
                     f"{path} line {start} has fewer fields than the header and no {text_field!r} field: a record "
                     "cut by a line break (this one, or the one before it, continued here)? Quote a text holding "
                     "line breaks in double quotes, or fill in the row."
                 )
                 raise SourceError(msg)
-            # a short row's missing fields (None) are left out: a record cut by a line break then lacks its text
-            yield f"line {start}", {name: value for name, value in row.items() if value is not None}
+            # a short row's missing trailing fields are left out; a repeated name keeps its last value (as DictReader)
+            yield f"line {start}", {name: value for name, value in zip(header, values, strict=False) if name}
     except csv.Error as exc:
         start = record[0] if record else reader.line_num
         msg = (
@@ -502,7 +514,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def _plain(value: Any, path: Path, where: str, field: str, *, is_id: bool = False) -> Any:  # noqa: ANN401
     """A table value as matryo reads it: UTF-8 bytes (a Parquet ``binary`` column) as text, NaN as missing.
 
-    An id whose bytes are not printable UTF-8 text (a binary UUID or hash) is written in hex.
+    An id whose bytes are not printable UTF-8 text (a binary UUID or hash) is written in hex after ``0x``.
 
     Raises:
         SourceError: If a text's bytes are not UTF-8.
@@ -512,10 +524,10 @@ def _plain(value: Any, path: Path, where: str, field: str, *, is_id: bool = Fals
             text = bytes(value).decode("utf-8")
         except UnicodeDecodeError as exc:
             if is_id:
-                return bytes(value).hex()
+                return "0x" + bytes(value).hex()
             msg = f"{path} {where}: the {field!r} field holds bytes that are not UTF-8 text ({exc.reason}); fix it."
             raise SourceError(msg) from exc
-        return text if text.isprintable() or not is_id else bytes(value).hex()
+        return text if text.isprintable() or not is_id else "0x" + bytes(value).hex()
     if isinstance(value, float) and value != value:  # NaN: a missing value (pandas writes it for one)
         return None
     return value

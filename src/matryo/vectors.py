@@ -51,23 +51,26 @@ def block_rows(n_docs: int, budget: int | None = None) -> int:
     return max(1, limit // (4 * max(n_docs, 1)))
 
 
-def _refuse_complex(values: object, what: str) -> None:
-    """Refuse complex numbers: numpy's cast to float32 would drop the imaginary part with only a warning."""
-    dtype = getattr(values, "dtype", None)
-    if dtype is None and isinstance(values, (list, tuple)):  # e.g. a list of complex arrays: look at what it holds
+def _real(values: Any, what: str) -> Any:  # noqa: ANN401
+    """``values``, refused if complex: numpy's cast to float32 would drop the imaginary part with only a warning.
+
+    A list or tuple is converted here (once: the caller's own conversion of the array is then a cheap cast).
+    """
+    if isinstance(values, (list, tuple)):  # e.g. a list of complex arrays: look at what it holds
         try:
-            dtype = np.asarray(values).dtype
-        except (TypeError, ValueError):  # ragged or not numbers: the conversion that follows says so
-            return
+            values = np.asarray(values)
+        except (TypeError, ValueError):  # ragged or not numbers: the caller's conversion says so
+            return values
+    dtype = getattr(values, "dtype", None)
     if isinstance(dtype, np.dtype) and dtype.kind == "c":
         msg = f"{what} must be real numbers; found an array of dtype {dtype}. Pass e.g. np.real(x) or abs(x)."
         raise InvalidTypeError(msg)
+    return values
 
 
 def as_matrix(vectors: ArrayLike, what: str = "vectors") -> NDArray[np.float32]:
     """Return ``vectors`` as a 2-D float32 array (a 1-D input becomes one row)."""
-    _refuse_complex(vectors, what)
-    array = np.asarray(vectors, dtype=np.float32)
+    array = np.asarray(_real(vectors, what), dtype=np.float32)
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2:
@@ -134,7 +137,7 @@ def as_finite(
     if values is None:
         msg = f"{what} must be an array of numbers; found None."
         raise InvalidTypeError(msg)
-    _refuse_complex(values, what)
+    values = _real(values, what)
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports an overflowing cast (inf)
             array = np.asarray(values, dtype=np.float32)
@@ -182,10 +185,10 @@ def normalize(vectors: ArrayLike) -> NDArray[np.float32]:
 
 def _numbers(values: ArrayLike, what: str) -> NDArray[Any]:
     """``values`` as a numeric array of 1 or 2 dimensions, not copied when it is one already."""
-    _refuse_complex(values, what)
     if values is None:
         msg = f"{what} must be a vector or a matrix of numbers; found None."
         raise InvalidTypeError(msg)
+    values = _real(values, what)
     try:
         array = np.asarray(values)
         if array.dtype.kind not in "fiu":  # strings, objects, bools

@@ -708,22 +708,36 @@ def test_get_collection_refuses_an_embedding_function_that_differs_from_the_stor
     assert get_collection(client, "plain").name == "plain"
 
 
-def test_int8_prefix_that_rounds_to_zero_keeps_its_exact_first_pass_vector(client, tiny_model_path) -> None:
+def test_int8_prefix_that_rounds_to_zero_is_refused_or_rebuilt_from_its_document(client, tiny_model_path) -> None:
     # a short prefix far below its block's largest value decodes to zeros: a zero first-pass vector is never a
     # candidate, so the record vanished without a warning (and repair() saw nothing wrong)
+    from matryo_chroma.full_vectors import FullVectors
+
     col = TwoStageCollection.create(client, "int8zero", model=tiny_model_path, truncate_dim=2, codec="int8")
     vector = np.zeros(col.dim, dtype=np.float32)
     vector[:2], vector[5] = 1e-4, 1.0  # one block of 32: the step is 1/127, so 1e-4 rounds to 0
-    col.add(ids=["tiny"], embeddings=vector[None, :])
-    stored = np.asarray(col.collection.get(ids=["tiny"], include=["embeddings"])["embeddings"][0])
-    np.testing.assert_allclose(stored, [2**-0.5, 2**-0.5], rtol=1e-5)
+    with pytest.raises(ValueError, match=r"ids \['tiny'\] have a first-pass prefix so small .*int8 code rounds it"):
+        col.add(ids=["tiny"], embeddings=vector[None, :])  # no document: it would be stale on every query
+    assert col.count() == 0
+    full_vectors: FullVectors = col._full
+    first = full_vectors.first_pass(vector[None, :] / np.linalg.norm(vector))
+    np.testing.assert_allclose(first, [[2**-0.5, 2**-0.5]], rtol=1e-5)  # the exact prefix, not zeros
+    # documents whose re-encoded vector rounds differently are still rebuilt: compared as they would be written
+    docs = word_corpus(300, seed=4)
+    col4 = TwoStageCollection.create(client, "int8four", model=tiny_model_path, truncate_dim=4, codec="int8")
+    col4.add(ids=[f"d{i}" for i in range(300)], documents=docs)
+    got = col4.collection.get(include=["embeddings", "documents"])
+    firsts = np.asarray(got["embeddings"], dtype=np.float32)
+    assert len(col4._full.from_documents(got["ids"], firsts, got["documents"])) == 300
 
 
-def test_modify_keeps_hnsw_keys_an_older_version_stored(client, tiny_model_path) -> None:
+def test_modify_works_on_collections_whose_metadata_holds_hnsw_keys_an_older_version_stored(
+    client, tiny_model_path
+) -> None:
     col = TwoStageCollection.create(client, "oldhnsw", model=tiny_model_path, metadata={"note": "a"})
     col.collection.modify(metadata={**(col.collection.metadata or {}), "hnsw:search_ef": 50})  # as create() once did
-    assert col.metadata == {"note": "a"}
+    assert col.metadata == {"note": "a"}  # hidden: Chroma ignores such keys
     col.modify({**col.metadata, "added": 1})  # refused: "pass hnsw=", which modify() does not take
     assert col.metadata == {"note": "a", "added": 1}
-    assert col.collection.metadata["hnsw:search_ef"] == 50
+    assert "hnsw:search_ef" not in col.collection.metadata  # dropped: Chroma refuses hnsw:space written again
     assert TwoStageCollection.open(client, "oldhnsw").metadata == {"note": "a", "added": 1}

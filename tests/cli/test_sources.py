@@ -364,8 +364,18 @@ def test_exclude_globs_are_not_matched_against_the_path_above_source(tmp_path: P
     assert ids("*test*") == ["a.md", "old/b.md"]
     assert ids("*old*") == ["a.md", "test_plan.md"]
     assert ids(str(notes_dir / "old")) == ["a.md", "test_plan.md"]  # the full path of a folder in SOURCE still works
+    (notes_dir / "keep" / "old").mkdir(parents=True)
+    (notes_dir / "keep" / "old" / "c.md").write_text("c")
+    assert ids(str(notes_dir / "old"), "./nothing") == ["a.md", "keep/old/c.md", "test_plan.md"]  # anchored: only
+    assert ids("./old") == ["a.md", "keep/old/c.md", "test_plan.md"]  # SOURCE's own old/, not every old/
+    assert ids("old") == ["a.md", "test_plan.md"]  # a bare name still matches at any depth
     monkeypatch.chdir(notes_dir)
-    assert [pid for pid, _ in collect(Path("."), exclude=[".*"])[0]] == ["a.md", "old/b.md", "test_plan.md"]
+    assert [pid for pid, _ in collect(Path("."), exclude=[".*"])[0]] == [
+        "a.md",
+        "keep/old/c.md",
+        "old/b.md",
+        "test_plan.md",
+    ]
     _, _, notes, _ = collect(notes_dir, exclude=["*.pdf"])
     assert notes == []  # it matched scan.pdf (which is not read anyway): no "matched nothing" note
 
@@ -480,7 +490,9 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: py
             r"line 3 has fewer fields than the header and no 'text' field: a record cut by a line break",
         ),
         # an unquoted comma cut the text there (the rest went to DictReader's restkey)
-        ("id,text\nr1,hello, world\n", r"line 2 has 3 fields but the header has 2: a comma inside a text"),
+        ("id,text\nr1,hello, world\n", r"line 2 has text in 1 field\(s\) past the header .*a comma inside a text"),
+        # a comma that spills a text into Excel's unnamed trailing columns
+        ("id,text,,\nr1,hello, world,\n", r"line 2 has text under a column without a name \(' world'\)"),
         # a repeated column: only the last one was read
         ("id,text,text\n1,first,second\n", r"line 1: the header names the column\(s\) \['text'\] more than once"),
         # a semicolon-separated export was told to pass --text-field (or, with a comma in a text, to quote it)
@@ -521,7 +533,7 @@ def test_parquet_binary_columns_are_read_as_utf8_text_and_nan_is_missing(tmp_pat
     uuids = [bytes.fromhex("00112233445566778899aabbccddeeff"), bytes.fromhex("41424344" * 3 + "0001ff00")]
     ids = pa.table({"id": pa.array(uuids, pa.binary(16)), "text": pa.array(["one", "two"])})
     pq.write_table(ids, path)  # binary UUID ids: the whole file was refused; printable-or-hex now
-    assert collect(path)[0] == [(uuids[0].hex(), "one"), (uuids[1].hex(), "two")]
+    assert collect(path)[0] == [("0x" + uuids[0].hex(), "one"), ("0x" + uuids[1].hex(), "two")]
     jsonl = tmp_path / "rows.jsonl"
     jsonl.write_text('{"id": "a", "text": NaN}\n{"id": NaN, "text": "b"}\n')  # pandas' to_json of missing values
     passages, _, _, empty = collect(jsonl)

@@ -29,7 +29,7 @@ pytest.importorskip("model2vec")
 from model2vec import StaticModel  # noqa: E402
 from tests.conftest import load_standin  # noqa: E402
 
-from matryo import StaticEncoder  # noqa: E402
+from matryo import ModelFormatError, StaticEncoder  # noqa: E402
 
 TOL = 1e-5
 DIM = 24
@@ -290,3 +290,16 @@ def test_difference_model2vec_resets_left_truncation(tmp_path: Path, tiny: tuple
     np.testing.assert_allclose(enc.encode(text, normalize=False), table[kept].mean(axis=0), atol=TOL)
     assert model.tokenizer.truncation is not None and model.tokenizer.truncation["direction"] == "right"
     assert model.tokenize([text])[0] == whole[:3]  # the start (encode also clips characters first, see above)
+
+
+def test_an_explicit_max_length_loads_a_model2vec_folder_whose_config_cut_is_unreadable(m2v_folder: Path) -> None:
+    # the error for a bad config.json max_length says to pass max_length=, which then failed the same way
+    (m2v_folder / "modules.json").unlink()
+    config = json.loads((m2v_folder / "config.json").read_text())
+    config["max_length"] = "512"
+    (m2v_folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match="pass max_length= to from_pretrained"):
+        StaticEncoder.from_pretrained(m2v_folder)
+    assert StaticEncoder.from_pretrained(m2v_folder, max_length=3).tokenize(["a b c d e"])[0] == [
+        *StaticEncoder.from_pretrained(m2v_folder, max_length=5).tokenize(["a b c d e"])[0][:3]
+    ]

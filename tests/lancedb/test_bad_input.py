@@ -246,8 +246,14 @@ def test_floats_with_a_fraction_are_refused_for_integer_ids_and_columns(tiny64: 
 
 
 def test_delete_takes_a_bytes_id_as_its_text(table: TwoStageTable) -> None:
-    first = make_rows(1)[0]["id"]
-    assert table.delete(first.encode()) == 1  # matched "b'...'" and deleted nothing
+    rows = make_rows(2)
+    assert table.delete(rows[0]["id"].encode()) == 1  # matched "b'...'" and deleted nothing
+    assert table.delete(pa.scalar(rows[1]["id"])) == 1  # one Arrow scalar: a raw TypeError
+    table.add([{"id": "None", "text": "a row whose id is the word None"}])
+    for ids in ([None], pa.array([None], pa.string())):  # str(None) matched the id "None"
+        with pytest.raises(InvalidArgumentError, match="An id to delete is None"):
+            table.delete(ids)
+    assert table.delete("None") == 1
 
 
 def test_creation_arguments_numpy_widths_non_nullable_metadata_and_if_too_small(tiny64: Path, tmp_path: Path) -> None:

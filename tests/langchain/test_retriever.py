@@ -773,6 +773,19 @@ def test_fetch_k_goes_to_a_store_whose_search_takes_it(first_pass: MatryoEmbeddi
     retriever = MatryoTwoStageRetriever(vectorstore=store, k=10, filter=only_a, search_kwargs={"fetch_k": 200})
     hits = retriever.invoke("cat")
     assert len(hits) == 10 and {d.metadata["group"] for d in hits} == {"a"} and store.fetch_ks == [200]
+    built = MatryoTwoStageRetriever.from_texts(  # its early argument check ran on a store without fetch_k
+        TEXTS,
+        METAS,
+        vectorstore_cls=FetchKStore,
+        model=first_pass.model,
+        truncate_dim=first_pass.truncate_dim,
+        k=10,
+        filter=only_a,
+        search_kwargs={"fetch_k": 200},
+    )
+    assert {d.metadata["group"] for d in built.invoke("cat")} == {"a"}
+    with pytest.raises(InvalidArgumentError, match="does not take fetch_k="):  # a store without it still refuses
+        MatryoTwoStageRetriever.from_texts(TEXTS, k=3, search_kwargs={"fetch_k": 200}, model=first_pass.model)
 
 
 class DictFilterStore(InMemoryVectorStore):

@@ -688,7 +688,7 @@ def _versions() -> dict[str, Any]:
 
     import matryo
 
-    commit, dirty = _git_state(Path(matryo.__file__).parent)
+    commit, dirty = _git_state(Path(matryo.__file__).resolve().parent)  # a symlinked src/matryo: its checkout
     return {
         "matryo": matryo.__version__,
         "git_commit": commit,
@@ -714,7 +714,7 @@ def _git_state(package: Path) -> tuple[str | None, bool | None]:
     def git(*argv: str) -> str | None:
         try:
             done = subprocess.run(  # noqa: S603
-                ["git", "-C", str(root), *argv],  # noqa: S607
+                ["git", "--no-optional-locks", "-C", str(root), *argv],  # noqa: S607  # status takes no index lock
                 capture_output=True,
                 text=True,
                 timeout=5,

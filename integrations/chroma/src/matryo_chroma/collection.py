@@ -83,11 +83,6 @@ def _exists(client: ClientAPI, name: str) -> bool:
     return True
 
 
-def _kept_key(key: str) -> bool:
-    """A collection metadata key that is not the user's to change: matryo's settings, a stored ``hnsw:`` key."""
-    return key.startswith((RESERVED_PREFIX, "hnsw:"))
-
-
 def _user_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """A collection's own metadata, checked.
 
@@ -474,10 +469,12 @@ class TwoStageCollection:
     def metadata(self) -> dict[str, Any]:
         """The collection's own metadata (``create(metadata=)`` or :meth:`modify`), without matryo's settings.
 
-        ``hnsw:`` keys, which older versions let ``create(metadata=)`` store (Chroma ignores them), are left out too
-        and kept by :meth:`modify`.
+        ``hnsw:`` keys, which older versions let ``create(metadata=)`` store (Chroma ignores them), are left out too;
+        :meth:`modify` drops them (Chroma refuses ``hnsw:space`` being written again).
         """
-        return {k: v for k, v in (self.collection.metadata or {}).items() if not _kept_key(k)}
+        return {
+            k: v for k, v in (self.collection.metadata or {}).items() if not k.startswith((RESERVED_PREFIX, "hnsw:"))
+        }
 
     def modify(self, metadata: Mapping[str, Any]) -> None:
         """Replace the collection's own metadata, keeping matryo's settings.
@@ -494,7 +491,7 @@ class TwoStageCollection:
                 type Chroma cannot store.
         """
         user = _user_metadata(metadata)
-        kept = {k: v for k, v in (self.collection.metadata or {}).items() if _kept_key(k)}
+        kept = {k: v for k, v in (self.collection.metadata or {}).items() if k.startswith(RESERVED_PREFIX)}
         self.collection.modify(metadata={**user, **kept})
 
     def __repr__(self) -> str:
@@ -893,6 +890,14 @@ class TwoStageCollection:
                     f"Embeddings of ids {[id_list[i] for i in blind[:5]]} are zero in their first "
                     f"{self.truncate_dim} dimensions (the first-pass prefix) but not beyond: the first pass could "
                     "never find them. Expected Matryoshka vectors of this collection's model; nothing was written."
+                )
+                raise InvalidArgumentError(msg)
+            rounded = np.flatnonzero(self._full.rounded_to_zero(full))
+            if rounded.size:  # no document to rebuild them from: they would be reported stale on every query
+                msg = (
+                    f"Embeddings of ids {[id_list[i] for i in rounded[:5]]} have a first-pass prefix so small next to "
+                    f"their largest values that its int8 code rounds it to zero, and no document to rebuild them "
+                    "from. Use a collection with codec='float16' or a wider truncate_dim; nothing was written."
                 )
                 raise InvalidArgumentError(msg)
         elif docs is not None:

@@ -274,9 +274,19 @@ class FullVectors:
         if self.store != "metadata" or self.codec_name != "int8":
             return first
         decoded = truncate(self.codec.decode(self.codec.encode(full)), self.truncate_dim)
-        lost = ~decoded.any(axis=1) & first.any(axis=1)
+        lost = self.rounded_to_zero(full, decoded)
         decoded[lost] = first[lost]
         return decoded
+
+    def rounded_to_zero(
+        self, full: NDArray[np.float32], decoded: NDArray[np.float32] | None = None
+    ) -> NDArray[np.bool_]:
+        """Rows whose first-pass prefix is not zero but whose int8 code's prefix is (never rows of other stores)."""
+        if self.store != "metadata" or self.codec_name != "int8":
+            return np.zeros(full.shape[0], dtype=bool)
+        if decoded is None:
+            decoded = truncate(self.codec.decode(self.codec.encode(full)), self.truncate_dim)
+        return np.asarray(~decoded.any(axis=1) & full[:, : self.truncate_dim].any(axis=1), dtype=bool)
 
     def from_documents(
         self, ids: list[str], firsts: NDArray[np.float32], docs: list[Any]
@@ -287,14 +297,20 @@ class FullVectors:
             return {}
         full = self.encoder.encode([docs[i] for i in usable], truncate_dim=self.dim, normalize=True)
         full = full.reshape(len(usable), self.dim)
-        agree = self.agrees(full, firsts[usable])
+        agree = self.agrees(full, firsts[usable], as_written=True)
         return {ids[i]: full[j] for j, i in enumerate(usable) if agree[j]}
 
-    def agrees(self, full: NDArray[np.float32], firsts: NDArray[np.float32]) -> NDArray[np.bool_]:
-        """Whether each full vector's prefix points where its first-pass vector does (zero vectors agree)."""
+    def agrees(
+        self, full: NDArray[np.float32], firsts: NDArray[np.float32], *, as_written: bool = False
+    ) -> NDArray[np.bool_]:
+        """Whether each full vector's prefix points where its first-pass vector does (zero vectors agree).
+
+        ``as_written``: compare the first-pass vector a write of ``full`` would store (for re-encoded documents:
+        with int8 that is the decoded code's prefix) rather than ``full``'s own prefix (for stored full vectors).
+        """
         if full.shape[1] != self.dim:
             return np.zeros(full.shape[0], dtype=bool)
-        prefix = truncate(full, self.truncate_dim)
+        prefix = self.first_pass(full) if as_written else truncate(full, self.truncate_dim)
         first = normalize(firsts)
         cos = np.einsum("ij,ij->i", prefix, first)
         zero = (np.abs(prefix).sum(axis=1) == 0) & (np.abs(first).sum(axis=1) == 0)

@@ -234,9 +234,13 @@ def sql_literal(value: Any, type_: pa.DataType) -> str:  # noqa: ANN401
 
     Raises:
         InvalidTypeError: If an integer column is given anything but a whole number (``delete([2.2])`` deleted id 2).
+        InvalidArgumentError: If ``value`` is None.
     """
     if isinstance(value, pa.Scalar):
         value = value.as_py()
+    if value is None:  # str(None) would match a row whose id is "None"
+        msg = "An id to delete is None (or an Arrow null); pass the ids of stored rows."
+        raise InvalidArgumentError(msg)
     if pa.types.is_integer(type_):
         if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):  # "1", as int("1") read it before
             value = int(value)

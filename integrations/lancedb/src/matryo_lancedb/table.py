@@ -282,7 +282,7 @@ class TwoStageTable:
         Returns:
             How many rows were deleted (counted among the given ids just before deleting them).
         """
-        if isinstance(ids, (str, bytes, int, float, np.integer, np.floating)):
+        if isinstance(ids, (str, bytes, int, float, np.integer, np.floating, pa.Scalar)):
             ids = [ids]
         # a generator too; an Arrow column (a search result's ids) as Python values
         ids = ids.to_pylist() if isinstance(ids, (pa.Array, pa.ChunkedArray)) else list(ids)

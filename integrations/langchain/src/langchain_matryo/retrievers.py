@@ -69,7 +69,8 @@ _NOT_SUPPORTED = {
         "fetch_k, such as FAISS"
     ),
 }
-"""VectorStoreRetriever settings this retriever does not have: refused for every store instead of being forwarded."""
+"""VectorStoreRetriever settings this retriever does not have: refused instead of being forwarded (``fetch_k`` only
+for stores whose search by vector does not name it)."""
 
 
 def _text_key(text: str) -> bytes:
@@ -114,8 +115,8 @@ def _ignores_store_kwargs(store: VectorStore) -> bool:
     )
 
 
-def _takes_fetch_k(store: VectorStore) -> bool:
-    """Whether the store's search by vector names ``fetch_k`` as a parameter (FAISS: neighbours before the filter)."""
+def _takes_fetch_k(store: VectorStore | type[VectorStore]) -> bool:
+    """Whether a store's (or store class's) search by vector names ``fetch_k`` (FAISS: neighbours before its filter)."""
     try:
         return "fetch_k" in inspect.signature(store.similarity_search_by_vector).parameters
     except (TypeError, ValueError):
@@ -126,6 +127,15 @@ class _AnyArguments(InMemoryVectorStore):
     """An empty store taking any search argument: checks a retriever's own arguments before a real store exists."""
 
     def similarity_search_by_vector(self, embedding: list[float], k: int = 4, **kwargs: Any) -> list[Document]:
+        return []
+
+
+class _AnyArgumentsFetchK(_AnyArguments):
+    """The same, for a store class whose search by vector takes ``fetch_k`` (FAISS)."""
+
+    def similarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, fetch_k: int = 20, **kwargs: Any
+    ) -> list[Document]:
         return []
 
 
@@ -403,7 +413,10 @@ class MatryoTwoStageRetriever(BaseRetriever):
         embeddings = MatryoEmbeddings(**settings, truncate_dim=width)
         # The retriever's arguments are checked on an empty store first: a typo must not cost an embedded (and,
         # for a persistent store, written) corpus. Store arguments are checked there only for InMemoryVectorStore.
-        probe = InMemoryVectorStore(embeddings) if vectorstore_cls is InMemoryVectorStore else _AnyArguments(embeddings)
+        if vectorstore_cls is InMemoryVectorStore:
+            probe: VectorStore = InMemoryVectorStore(embeddings)
+        else:
+            probe = (_AnyArgumentsFetchK if _takes_fetch_k(vectorstore_cls) else _AnyArguments)(embeddings)
         cls(vectorstore=probe, embeddings=embeddings, **kwargs)
         store = vectorstore_cls.from_documents(list(documents), embeddings, **(vectorstore_kwargs or {}))
         return cls(vectorstore=store, embeddings=embeddings, **kwargs)
