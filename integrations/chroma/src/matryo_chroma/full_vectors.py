@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from matryo import StaticEncoder
 from matryo.quantize import Codec, Int8Codec
 from matryo.vectors import normalize, truncate
-from matryo_chroma.stores import FULL_KEY, decode_b64, encode_b64, full_codec, full_codec_from_config
+from matryo_chroma.stores import FULL_KEY, codes_b64, decode_b64, encode_b64, full_codec, full_codec_from_config
 
 __all__ = ["TOLERANCE", "FullVectors", "StaleVectorWarning"]
 
@@ -103,10 +103,10 @@ class FullVectors:
         if full is None:  # metadata-only update: no vector changes
             write(ids=ids, metadatas=metas)
             return
-        first = self.first_pass(full)
-        if self.store == "metadata":
-            codes = encode_b64(self.codec, full)
-            pairs = zip(metas or [None] * len(ids), codes, strict=True)
+        codes = self.codec.encode(full) if self.store == "metadata" else None  # once: stored, and the first pass
+        first = self.first_pass(full, codes)
+        if codes is not None:
+            pairs = zip(metas or [None] * len(ids), codes_b64(codes), strict=True)
             merged = [{**(meta or {}), FULL_KEY: code} for meta, code in pairs]
             write(ids=ids, embeddings=first, documents=docs, metadatas=merged)
             return
@@ -262,18 +262,20 @@ class FullVectors:
         out.update({ids[p]: old_matrix[j] for j, p in enumerate(rows) if agree[j]})
         return out
 
-    def first_pass(self, full: NDArray[np.float32]) -> NDArray[np.float32]:
+    def first_pass(self, full: NDArray[np.float32], codes: NDArray[Any] | None = None) -> NDArray[np.float32]:
         """The first-pass vectors written for full vectors: their truncated, re-normalised prefixes.
 
         With int8 full vectors (``store="metadata"``) the prefix is taken from the stored code, decoded: int8
         rounding of a short prefix (a few dims next to a large value in their block) can exceed TOLERANCE, and
         such a record could never be found. A prefix that rounds to zero keeps its exact value (a zero first-pass
-        vector is never a candidate; the record is then rebuilt from its document, or reported stale).
+        vector is never a candidate; the record is then rebuilt from its document, or reported stale). ``codes``:
+        ``full``'s codes when the caller has them already.
         """
         first = truncate(full, self.truncate_dim)
         if self.store != "metadata" or self.codec_name != "int8":
             return first
-        decoded = truncate(self.codec.decode(self.codec.encode(full)), self.truncate_dim)
+        codes = self.codec.encode(full) if codes is None else codes
+        decoded = truncate(self.codec.decode(codes), self.truncate_dim)
         lost = self.rounded_to_zero(full, decoded)
         decoded[lost] = first[lost]
         return decoded

@@ -31,6 +31,7 @@ __all__ = [
     "STORES",
     "BlockInt8Codec",
     "decode_b64",
+    "codes_b64",
     "encode_b64",
     "full_codec",
     "full_codec_from_config",
@@ -59,8 +60,12 @@ def encode_b64(codec: Codec, vectors: NDArray[np.float32]) -> list[str]:
     Returns:
         One ASCII string per row.
     """
-    codes = np.ascontiguousarray(codec.encode(vectors))
-    return [base64.b64encode(row.tobytes()).decode("ascii") for row in codes]
+    return codes_b64(codec.encode(vectors))
+
+
+def codes_b64(codes: NDArray[Any]) -> list[str]:
+    """Each row of a codec's ``encode`` output as base64 text (see :func:`encode_b64`)."""
+    return [base64.b64encode(row.tobytes()).decode("ascii") for row in np.ascontiguousarray(codes)]
 
 
 def decode_b64(codec: Codec, texts: list[Any]) -> tuple[list[int], NDArray[np.float32]]:
