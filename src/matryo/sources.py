@@ -189,10 +189,10 @@ def _read_utf8(path: Path, warn: Warn) -> str | None:
 class _Exclusions:
     """Hidden names (``.git``, ``.venv``) and names or paths matching an ``--exclude`` glob; remembers which matched.
 
-    A glob is matched against a file's name, its path relative to SOURCE, and its path as typed from the current
-    folder or in full (``docs/drafts`` for SOURCE ``docs``, as shell completion types it), with a leading ``./``
-    ignored. A folder also matches with a trailing ``/`` (``sub/``; as in .gitignore, such a glob matches folders
-    only).
+    A glob is matched against a file's name and its path relative to SOURCE. A glob that starts with ``./`` or with
+    SOURCE's path as typed from the current folder or in full (``docs/drafts`` for SOURCE ``docs``, as shell
+    completion types it) is anchored: the rest is matched against the path relative to SOURCE only. A folder also
+    matches with a trailing ``/`` (``sub/``; as in .gitignore, such a glob matches folders only).
     """
 
     def __init__(self, root: Path, globs: tuple[str, ...]) -> None:
