@@ -251,11 +251,6 @@ def _teacher_dir(teacher: str | None) -> Path:
     return folder
 
 
-def _default(name: str) -> Any:  # noqa: ANN401  # an option's default, of its own type
-    """The default of a training option (by its ``argparse`` dest)."""
-    return add_train_arguments(argparse.ArgumentParser()).get_default(name)
-
-
 def _check_options(args: argparse.Namespace) -> None:
     """Refuse option values that would fail only after the data is read (or train nonsense).
 
@@ -263,6 +258,7 @@ def _check_options(args: argparse.Namespace) -> None:
     """
     from matryo.train._torch import log
 
+    defaults = add_train_arguments(argparse.ArgumentParser())  # each option's default, by its dest
     if args.seed < 0:
         msg = f"error: --seed {args.seed}: expected an integer >= 0"
         raise SystemExit(msg)
@@ -276,17 +272,21 @@ def _check_options(args: argparse.Namespace) -> None:
         msg = "error: --teacher-passages 1: the distillation term compares passages with each other; pass 2 or more"
         raise SystemExit(msg)
     unused = [
-        (args.init == "random" and args.sif != _default("sif"), "--sif", "--init random starts from no teacher"),
+        (
+            args.init == "random" and args.sif != defaults.get_default("sif"),
+            "--sif",
+            "--init random starts from no teacher",
+        ),
         *(
             (
-                not args.teacher_passages and getattr(args, name) != _default(name),
+                not args.teacher_passages and getattr(args, name) != defaults.get_default(name),
                 f"--{name.replace('_', '-')}",
                 "no --teacher-passages",
             )
             for name in ("distill_weight", "distill_batch", "teacher_max_tokens")
         ),
         (
-            args.source_temperature == 1 and args.max_repeat != _default("max_repeat"),
+            args.source_temperature == 1 and args.max_repeat != defaults.get_default("max_repeat"),
             "--max-repeat",
             "--source-temperature 1 draws each file once per epoch",
         ),
@@ -498,7 +498,6 @@ def run(args: argparse.Namespace) -> int:
     from tokenizers import Tokenizer
 
     from matryo.train.data import UncheckedCacheWarning, cache_file, load_pair_set
-    from matryo.train.export import save_static_model
     from matryo.train.heldout import HELDOUT_SIZES, SELECTION_SOURCES, heldout_scores, split_heldout
     from matryo.train.init import build_init, random_init, token_counts
     from matryo.train.loop import TrainConfig, train_contrastive
@@ -617,9 +616,8 @@ def run(args: argparse.Namespace) -> int:
     if dtype == "float16" and largest > float(np.finfo(np.float16).max):
         log(f"warning: the table's values overflow float16 (largest {largest:.6g}); saved in float32 instead")
         dtype = "float32"
-    out_info = _run_info(
-        args, cache_info, dims, scores, start, cfg, curve
-    )  # before the save: Ctrl-C here wrote nothing
+    # recorded before the save starts: a Ctrl-C here has written nothing
+    out_info = _run_info(args, cache_info, dims, scores, start, cfg, curve)
     try:
         _save(
             args,
@@ -630,7 +628,6 @@ def run(args: argparse.Namespace) -> int:
             pairs,
             skipped,
             teacher_dir,
-            save_static_model,
         )
     except KeyboardInterrupt:
         raise InterruptedSaveError(args.out) from None
@@ -740,13 +737,14 @@ def _save(
     pairs: Any,  # noqa: ANN401  # PairSet
     skipped: Any,  # noqa: ANN401  # the skipped sources' indices
     teacher_dir: Path,
-    save_static_model: Any,  # noqa: ANN401
 ) -> None:
     """Write the model folder, ``training_info.json`` last (an earlier run's is removed first).
 
     Raises:
         SystemExit: If writing failed (the trained table is kept as ``.npy`` where possible).
     """
+    from matryo.train.export import save_static_model
+
     try:
         (Path(args.out) / "training_info.json").unlink(missing_ok=True)  # never beside the weights of another run
         _remove_other_layouts(Path(args.out))
