@@ -45,7 +45,8 @@ def single_column(db: lancedb.DBConnection, query: str, model: str | None) -> No
         text: str = func.SourceField()
         vector: Vector(func.ndims()) = func.VectorField()  # type: ignore[valid-type]
 
-    table = db.create_table("single", schema=Doc, mode="overwrite")
+    db.drop_table("single", ignore_missing=True)  # a rerun with --db starts afresh
+    table = db.create_table("single", schema=Doc)
     table.add([{"name": name, "text": text} for name, _, text in DOCS])  # embedded by LanceDB
     hits = table.search(query).distance_type("cosine").limit(3).to_list()
     print(f"single column ({func.ndims()}-d), {query!r}:")

@@ -47,3 +47,17 @@ def test_example_with_the_default_model_finds_tar(
     out = _run(monkeypatch, capsys)
     first_hits = [line.split()[1].rstrip(":") for line in out.splitlines() if re.match(r"\s+-?\d\.\d{3}  ", line)]
     assert "tar" in first_hits[:3] or "gzip" in first_hits[:3]
+
+
+def test_example_reruns_on_one_db_without_duplicates_or_lance_warnings(
+    tiny64: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    args = [str(EXAMPLE), "--model", str(tiny64), "--db", str(tmp_path / "db"), "read a file"]
+    outputs = []
+    for _ in range(2):
+        monkeypatch.setattr(sys, "argv", args)
+        runpy.run_path(str(EXAMPLE), run_name="__main__")
+        out, err = capfd.readouterr()
+        assert "WARN" not in err  # Lance's "No existing dataset ... it will be created" for an overwrite
+        outputs.append(out)
+    assert outputs[0] == outputs[1]  # the second run replaced both tables instead of adding to them

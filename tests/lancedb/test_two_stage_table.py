@@ -419,3 +419,17 @@ def test_an_add_that_fails_part_way_commits_nothing(tiny64: Path, tmp_path: Path
     stored = tbl.table.search().where("id = 'n22'").limit(1).to_list()[0]
     want = encode([rows[22]["text"]], truncate_dim=tbl.dim, normalize=tbl.embedding_function.normalize)[0]
     np.testing.assert_allclose(stored[tbl.layout.full_column], want, atol=1e-6)
+
+
+def test_overwrite_replaces_the_rows_and_a_new_table_is_created_without_lances_warning(
+    tiny64: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "db"
+    meta = {"tag": pa.string()}
+    tbl = create_two_stage_table(db, "docs", tiny64, truncate_dim=16, metadata=meta, mode="overwrite")  # no table yet
+    tbl.add(make_rows(5))
+    assert "No existing dataset" not in capfd.readouterr().err  # Lance's WARN line for overwriting nothing
+    again = create_two_stage_table(db, "docs", tiny64, truncate_dim=16, metadata=meta, mode="overwrite")
+    assert again.count() == 0
+    again.add(make_rows(3))
+    assert open_two_stage_table(db, "docs").count() == 3

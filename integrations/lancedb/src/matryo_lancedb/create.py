@@ -112,20 +112,23 @@ def create_two_stage_table(
         pa.field(layout.full_column, pa.list_(pa.float32(), dim)),
     ]
     schema = pa.schema(fields, metadata={META_KEY: json.dumps(asdict(layout)).encode()})
+    functions = [
+        EmbeddingFunctionConfig(source_column="text", vector_column=layout.first_pass_column, function=first),
+        EmbeddingFunctionConfig(source_column="text", vector_column=layout.full_column, function=full),
+    ]
+    # Lance logs a WARN line ("No existing dataset ... it will be created") for an overwrite of a missing table:
+    # a new table is created in "create" mode, and overwritten only if another writer made it meanwhile.
+    fresh = mode == "overwrite" and not table_exists(connection, name)
     try:
         table = connection.create_table(
-            name,
-            schema=schema,
-            mode=mode,
-            embedding_functions=[
-                EmbeddingFunctionConfig(source_column="text", vector_column=layout.first_pass_column, function=first),
-                EmbeddingFunctionConfig(source_column="text", vector_column=layout.full_column, function=full),
-            ],
+            name, schema=schema, mode="create" if fresh else mode, embedding_functions=functions
         )
     except ValueError as exc:  # another process created it after the check above (workers starting together)
-        if not (exist_ok and mode == "create" and "already exists" in str(exc)):
+        if "already exists" not in str(exc) or not (fresh or (exist_ok and mode == "create")):
             raise
-        return open_existing()
+        if not fresh:
+            return open_existing()
+        table = connection.create_table(name, schema=schema, mode="overwrite", embedding_functions=functions)
     return TwoStageTable(table)
 
 
