@@ -322,10 +322,10 @@ def test_demo_and_index_refuse_each_others_db(
 
     db = tmp_path / "db"
     assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
-    monkeypatch.setattr(demo, "load_corpus", lambda _db: pytest.fail("the DB is checked before the corpus is built"))
-    code, _, err = run("demo", "--db", db, "--quiet")
+    with monkeypatch.context() as patch:  # undoes only this patch (monkeypatch.undo() also undid tiny_demo's)
+        patch.setattr(demo, "load_corpus", lambda _db: pytest.fail("the DB is checked before the corpus is built"))
+        code, _, err = run("demo", "--db", db, "--quiet")
     assert "matryo demo would mix" in one_line_error(code, err) and str(docs) in err
-    monkeypatch.undo()
     demo_db = tmp_path / "demo-db"
     assert demo.run(demo_db, model=str(model), quiet=True, questions=("gzip",)) == 0
     code, _, err = run("index", docs, "--db", demo_db)
