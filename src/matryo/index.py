@@ -147,17 +147,20 @@ def _codec(name: str, sample: NDArray[np.float32]) -> Codec:
     return make_codec(name, sample.shape[1])
 
 
-def _covering(codec: Codec, vectors: NDArray[np.float32], codes: NDArray[Any]) -> tuple[Codec, NDArray[Any]]:
+def _covering(
+    codec: Codec, vectors: NDArray[np.float32], codes: NDArray[Any] | None
+) -> tuple[Codec, NDArray[Any] | None]:
     """``codec``, or for int8 a wider one holding ``vectors``, and the stored ``codes`` (re-encoded if it widened).
 
-    Nothing is modified in place: a widened codec comes with a new array, so snapshots of the old one stay valid.
+    ``codes`` is None before the first batch (whose codec may come from a calibration sample that does not cover
+    it). Nothing is modified in place: a widened codec comes with a new array, so snapshots of the old one stay valid.
     """
     if not isinstance(codec, Int8Codec):
         return codec, codes
     wider = codec.covering(vectors)
     if wider is codec:
         return codec, codes
-    return wider, wider.recode(codes, codec) if codes.shape[0] else codes
+    return wider, wider.recode(codes, codec) if codes is not None and codes.shape[0] else codes
 
 
 def _appended(buffer: NDArray[Any] | None, used: int, rows: NDArray[Any]) -> NDArray[Any]:
@@ -209,9 +212,9 @@ class NumpyIndex(Generic[IdT]):
         store: Rescoring store: ``"float32"``, ``"float16"``, ``"int8"`` or ``"none"`` (keep the texts and
             re-encode candidates at search time; needs texts in :meth:`add`).
         calibration: Full-width ``(n, dim)`` sample vectors for the int8 ranges (unused by other codecs). When
-            omitted, int8 codecs calibrate on the first :meth:`add` batch. Either way a later batch with values
-            outside the ranges widens them (:meth:`matryo.quantize.Int8Codec.covering`) and the stored codes are
-            re-encoded, so nothing is clipped.
+            omitted, int8 codecs calibrate on the first :meth:`add` batch. Either way a batch with values outside
+            the ranges (the first one too, when a sample is given) widens them
+            (:meth:`matryo.quantize.Int8Codec.covering`) and the stored codes are re-encoded, so nothing is clipped.
 
     Empty documents (an empty text, or an all-zero vector) are kept, but no search returns them: a zero vector
     has no direction, so its cosine with every query is 0 and would rank it above every document with a negative
@@ -354,9 +357,8 @@ class NumpyIndex(Generic[IdT]):
         first_codec, store_codec = self._codecs(full)
         prefix = truncate(full, self.truncate_dim)
         first_codes = self._first_codes[:n] if self._first_codes is not None else None
-        if first_codes is not None:
-            first_codec, widened = _covering(first_codec, prefix, first_codes)
-            first_codes = widened if widened is not first_codes else self._first_codes
+        first_codec, widened = _covering(first_codec, prefix, first_codes)
+        first_codes = widened if widened is not first_codes else self._first_codes
         empty: NDArray[np.bool_] = np.logical_not(full.any(axis=1))
         out = {
             "_first_codec": first_codec,
@@ -366,11 +368,11 @@ class NumpyIndex(Generic[IdT]):
         if store_codec is None:
             return out
         store_codes, store_norms = self._store_codes, self._store_norms
-        if store_codes is not None:
-            current = store_codes[:n]
-            store_codec, widened = _covering(store_codec, full, current)
-            if widened is not current:  # an int8 store re-encoded into a new array (rare: its ranges widened)
-                store_codes, store_norms = widened, _decoded_norms(store_codec, widened)
+        current = store_codes[:n] if store_codes is not None else None
+        store_codec, widened = _covering(store_codec, full, current)
+        if widened is not current:  # an int8 store re-encoded into a new array (rare: its ranges widened)
+            assert widened is not None  # only given codes are re-encoded
+            store_codes, store_norms = widened, _decoded_norms(store_codec, widened)
         new_codes = store_codec.encode(full)
         return {
             **out,

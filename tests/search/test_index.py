@@ -274,6 +274,20 @@ def test_int8_ranges_widen_when_documents_arrive_one_at_a_time(encoder, corpus) 
     assert len(quiet.search("alpha").ids) == 10
 
 
+def test_a_calibration_sample_that_does_not_cover_the_first_batch_is_widened(encoder, corpus) -> None:
+    # The ranges of a 20-document sample clipped the first add of all 300 (worst round-trip cosine 0.97).
+    ids, texts = corpus
+    sample = encoder.encode(texts[:20])
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, first_pass="int8", store="int8", calibration=sample)
+    idx.add(ids, texts)
+    full = encoder.encode(texts, normalize=True)
+    for codec, vectors in ((idx._store_codec, full), (idx._first_codec, truncate(full, 16))):  # noqa: SLF001
+        assert isinstance(codec, Int8Codec)
+        assert np.all(vectors >= codec.minimums - 1e-6) and np.all(vectors <= codec.maximums + 1e-6)  # rounding
+    _, decoded = idx.fetch_full_vectors(ids)
+    assert np.min(np.sum(normalize(decoded) * full, axis=1)) > 0.999
+
+
 def test_calibration_width_is_checked(encoder, corpus) -> None:
     # at construction: the index used to accept it, and then every add failed
     for calibration in (np.ones((200, 16)), np.ones(64), np.ones((0, 64))):
