@@ -22,8 +22,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from matryo.beir import load_beir
+from matryo.errors import DimensionMismatchError, InvalidArgumentError
 from matryo.search import _check_k
-from matryo.vectors import SCORE_BLOCK_BYTES, block_rows
+from matryo.vectors import SCORE_BLOCK_BYTES, block_rows, check_finite
 
 __all__ = [
     "SCORE_BLOCK_BYTES",
@@ -57,8 +58,9 @@ def ndcg_at_k(run: Run, qrels: Qrels, k: int = 10) -> float:
     """Mean NDCG@k over the queries of ``qrels``.
 
     Gain is the relevance itself (linear), discount ``1 / log2(rank + 1)``, and the ideal DCG
-    uses all judged relevant documents. A query missing from ``run``, or without a relevant document
-    (judgments all ``<= 0``), scores 0, as in pytrec_eval.
+    uses all judged relevant documents. A query without a relevant document (judgments all ``<= 0``) scores 0,
+    as in pytrec_eval. A query missing from ``run`` scores 0 too and counts in the mean, where pytrec_eval leaves
+    it out of its results and BEIR's mean skips it (the runs of :func:`dense_run` hold every query).
 
     Args:
         run: Retrieved scores per query.
@@ -178,11 +180,16 @@ def run_from_scores(
         The run ``{query_id: {doc_id: score}}``, each query's documents in ranked order.
 
     Raises:
-        ValueError: If the ids and the matrix disagree in shape.
+        InvalidArgumentError: (a ValueError) If the ids and the matrix disagree in shape, ``scores`` is not a
+            matrix of numbers, an id repeats, or ``k < 1``.
     """
-    if scores.ndim != 2 or scores.shape != (len(query_ids), len(doc_ids)):
+    k = _check_k(k, "documents kept per query")
+    scores = _numbers(scores, "scores")
+    if scores.shape != (len(query_ids), len(doc_ids)):
         msg = f"scores must be (len(query_ids), len(doc_ids)) = ({len(query_ids)}, {len(doc_ids)}); got {scores.shape}"
-        raise ValueError(msg)
+        raise InvalidArgumentError(msg)
+    _check_unique(query_ids, "query_ids")
+    _check_unique(doc_ids, "doc_ids")
     id_rank = _doc_order(doc_ids)
     doc_index = {d: i for i, d in enumerate(doc_ids)} if ignore_identical_ids else {}
     run: dict[str, dict[str, float]] = {}
@@ -195,18 +202,53 @@ def run_from_scores(
     return run
 
 
-def _check_shapes(
+def _numbers(values: NDArray[np.floating], what: str) -> NDArray[np.floating]:
+    """``values`` as a 2-D numeric array (lists are converted; the dtype is kept)."""
+    try:
+        array = np.asarray(values)
+    except ValueError as exc:  # ragged rows
+        msg = f"{what} must be a 2-D array of numbers; {exc}."
+        raise InvalidArgumentError(msg) from exc
+    if array.dtype.kind not in "fiu" or array.ndim != 2:
+        msg = (
+            f"{what} must be a 2-D array of real numbers (one row per id); found shape {array.shape} of {array.dtype}."
+        )
+        raise InvalidArgumentError(msg)
+    return array
+
+
+def _check_unique(ids: Sequence[str], what: str) -> None:
+    """Refuse a repeated id: a run keyed by id would keep one of its rows' results and drop the other's."""
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            msg = f"{what} must be unique; {item!r} occurs more than once. Drop or rename the repeats."
+            raise InvalidArgumentError(msg)
+        seen.add(item)
+
+
+def _vectors(
     query_vectors: NDArray[np.floating],
     doc_vectors: NDArray[np.floating],
     query_ids: Sequence[str],
     doc_ids: Sequence[str],
-) -> None:
-    if len(query_ids) != query_vectors.shape[0] or len(doc_ids) != doc_vectors.shape[0]:
-        msg = "query_ids/doc_ids must have one id per row of query_vectors/doc_vectors"
-        raise ValueError(msg)
-    if query_vectors.shape[1] != doc_vectors.shape[1]:
-        msg = f"Query width {query_vectors.shape[1]} differs from document width {doc_vectors.shape[1]}"
-        raise ValueError(msg)
+) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
+    """Both matrices as arrays, checked: one row per (unique) id, one width, finite values."""
+    queries, docs = _numbers(query_vectors, "query_vectors"), _numbers(doc_vectors, "doc_vectors")
+    if len(query_ids) != queries.shape[0] or len(doc_ids) != docs.shape[0]:
+        msg = (
+            f"Expected one id per row: found {len(query_ids)} query ids for {queries.shape[0]} query vectors and "
+            f"{len(doc_ids)} doc ids for {docs.shape[0]} document vectors."
+        )
+        raise InvalidArgumentError(msg)
+    if queries.shape[1] != docs.shape[1]:
+        msg = f"Query width {queries.shape[1]} differs from document width {docs.shape[1]}"
+        raise DimensionMismatchError(msg)
+    _check_unique(query_ids, "query_ids")
+    _check_unique(doc_ids, "doc_ids")
+    check_finite(queries, "query vectors", labels=query_ids)
+    check_finite(docs, "document vectors", labels=doc_ids)
+    return queries, docs
 
 
 def dense_top_k(
@@ -240,9 +282,13 @@ def dense_top_k(
         order (score, then doc id, descending; see :func:`run_from_scores`) and their float32 scores as float64.
 
     Raises:
-        ValueError: If ids and rows disagree in number or the widths differ (raised at once, not when iterating).
+        InvalidArgumentError: (a ValueError) If ids and rows disagree in number, an id repeats, a matrix is not
+            2-D numbers, or ``k < 1`` (raised at once, not when iterating).
+        DimensionMismatchError: (a ValueError) If the widths differ.
+        NonFiniteVectorError: (a ValueError) If a vector holds NaN or inf.
     """
-    _check_shapes(query_vectors, doc_vectors, query_ids, doc_ids)
+    k = _check_k(k, "documents kept per query")
+    query_vectors, doc_vectors = _vectors(query_vectors, doc_vectors, query_ids, doc_ids)
     rows = block_rows(len(doc_ids)) if chunk is None else max(1, int(chunk))
     own = [-1] * len(query_ids)
     if ignore_identical_ids:
@@ -305,7 +351,7 @@ def dense_run(
         The run ``{query_id: {doc_id: score}}``.
 
     Raises:
-        ValueError: If ids and rows disagree in number or the widths differ.
+        ValueError: As :func:`dense_top_k` (ids and rows disagree, a repeated id, ``k < 1``, other widths, NaN).
     """
     top = dense_top_k(query_vectors, doc_vectors, query_ids, doc_ids, k, ignore_identical_ids, chunk)
     run: dict[str, dict[str, float]] = {}
@@ -347,10 +393,14 @@ def two_stage_runs(
         One run ``{query_id: {doc_id: score}}`` per cut, each query's documents in ranked order.
 
     Raises:
-        ValueError: If ids and rows disagree in number or the widths differ.
+        ValueError: As :func:`dense_top_k`, for either pair of matrices, or a count in ``cuts`` is not a positive
+            integer.
     """
-    _check_shapes(full_queries, full_docs, query_ids, doc_ids)
-    depth = max((n for n, _ in cuts), default=0)
+    full_queries, full_docs = _vectors(full_queries, full_docs, query_ids, doc_ids)
+    cuts = [(_check_k(n, "first-pass candidates of a cut"), _check_k(k, "documents kept by a cut")) for n, k in cuts]
+    if not cuts:
+        return []
+    depth = max(n for n, _ in cuts)
     first = dense_top_k(first_queries, first_docs, query_ids, doc_ids, depth, ignore_identical_ids, chunk)
     id_rank = _doc_order(doc_ids)
     runs: list[dict[str, dict[str, float]]] = [{} for _ in cuts]

@@ -7,7 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from matryo.evaluation import dense_run, load_beir, mrr_at_k, ndcg_at_k, recall_at_k, run_from_scores
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, NonFiniteVectorError
+from matryo.evaluation import (
+    dense_run,
+    dense_top_k,
+    load_beir,
+    mrr_at_k,
+    ndcg_at_k,
+    recall_at_k,
+    run_from_scores,
+    two_stage_runs,
+)
 from matryo.sources import SourceError
 
 
@@ -383,3 +393,56 @@ def test_dense_search_peak_memory_stays_within_the_block_budget(monkeypatch):
     assert len(run) == len(top10) == 1024 and all(len(hits) == 10 for hits in top10.values())
     assert single < 4_000_000, single  # was 13 MB: the whole 12.3 MB matrix at once
     assert two_stage < 16_000_000, two_stage  # ~7 MB, mostly the runs' 1,024 x 110 hits; was 116 MB (x 2,000 in dicts)
+
+
+_Q = np.array([[1.0, 0.0]], dtype=np.float32)
+_D = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+
+
+@pytest.mark.parametrize("k", [0, -1, 1.5, "3", True])
+def test_search_functions_refuse_a_bad_k(k: object) -> None:
+    # k=-1 cut the run's last document silently, k=0 returned nothing, k=1.5 was numpy's TypeError
+    ids = ["a", "b", "c", "d"]
+    with pytest.raises(InvalidArgumentError, match="k must be a positive integer"):
+        dense_run(_Q, _D, ["q"], ids, k=k)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="k must be a positive integer"):
+        dense_top_k(_Q, _D, ["q"], ids, k=k)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="k must be a positive integer"):
+        run_from_scores(_Q @ _D.T, ["q"], ids, k=k)  # type: ignore[arg-type]
+    for cut in ((k, 2), (4, k)):
+        with pytest.raises(InvalidArgumentError, match="k must be a positive integer"):
+            two_stage_runs(_Q, _D, _Q, _D, ["q"], ids, cuts=[cut])  # type: ignore[list-item]
+    assert two_stage_runs(_Q, _D, _Q, _D, ["q"], ids, cuts=[]) == []
+
+
+def test_repeated_ids_are_refused_instead_of_overwriting_each_others_scores() -> None:
+    # doc "x" at columns 0 and 3: the run kept the second copy's score 0.0, and NDCG@1 of x was 0 instead of 1
+    with pytest.raises(InvalidArgumentError, match="doc_ids must be unique; 'x' occurs more than once"):
+        dense_run(_Q, _D, ["q"], ["x", "y", "z", "x"], k=4)
+    with pytest.raises(InvalidArgumentError, match="doc_ids must be unique"):
+        run_from_scores(_Q @ _D.T, ["q"], ["x", "y", "z", "x"])
+    with pytest.raises(InvalidArgumentError, match="query_ids must be unique; 'q'"):
+        dense_run(np.vstack([_Q, _Q]), _D, ["q", "q"], ["a", "b", "c", "d"])
+    with pytest.raises(InvalidArgumentError, match="doc_ids must be unique"):
+        two_stage_runs(_Q, _D, _Q, _D, ["q"], ["x", "y", "z", "x"], cuts=[(4, 2)])
+
+
+def test_vectors_are_checked_like_everywhere_else_in_matryo() -> None:
+    ids = ["a", "b", "c", "d"]
+    bad = _D.copy()
+    bad[2, 0] = np.nan  # was dropped from every run silently
+    with pytest.raises(NonFiniteVectorError, match=r"document vectors.*ids \['c'\]"):
+        dense_run(_Q, bad, ["q"], ids)
+    with pytest.raises(NonFiniteVectorError, match="query vectors"):
+        dense_run(np.array([[np.nan, 0.0]]), _D, ["q"], ids)  # was a run with no documents, scored 0
+    assert dense_run(_Q.tolist(), _D.tolist(), ["q"], ids, k=1) == {"q": {"a": 1.0}}  # lists: AttributeError
+    with pytest.raises(InvalidArgumentError, match="2-D array of real numbers"):
+        dense_run(_Q[0], _D, ["q"], ids)  # one query as a 1-D vector: was "one id per row"
+    with pytest.raises(InvalidArgumentError, match="2-D array of real numbers"):
+        dense_run(_Q.astype(np.complex64), _D, ["q"], ids)
+    with pytest.raises(InvalidArgumentError, match="one id per row: found 1 query ids for 1 query vectors and 3"):
+        dense_run(_Q, _D, ["q"], ids[:3])
+    with pytest.raises(DimensionMismatchError, match="Query width 3 differs from document width 2"):
+        dense_run(np.ones((1, 3)), _D, ["q"], ids)
+    with pytest.raises(InvalidArgumentError, match="scores must be a 2-D array"):
+        run_from_scores([["high", "low"]], ["q"], ["a", "b"])  # type: ignore[arg-type]
