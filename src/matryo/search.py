@@ -19,7 +19,8 @@ Contracts the host callables follow:
 * ``fetch_full_vectors(ids)`` gets a list of unique ids and returns either a mapping ``id -> vector`` or a
   pair ``(found_ids, matrix)`` with one row per found id. Ids it does not know are simply left out.
 * ``fetch_texts(ids)`` is the same with texts (``id -> str`` or ``(found_ids, texts)``); the texts are
-  encoded at full width by the same encoder as the queries (the model is static, so this is cheap).
+  encoded at full width by the same encoder as the queries (the model is static, so this is cheap). A text
+  of ``None`` (a host record without a document) counts as not found.
 
 Results are sorted by full-dimension cosine; ties keep the first pass's order, so results are
 deterministic whenever the first pass is. Fewer than ``k`` candidates give fewer than ``k`` hits; an
@@ -39,7 +40,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MissingVectorError
-from matryo.vectors import as_finite, check_finite, normalize, truncate
+from matryo.vectors import _real, as_finite, check_finite, normalize, truncate
 
 __all__ = [
     "DEFAULT_K",
@@ -210,18 +211,41 @@ def _found_pairs(result: object, what: str) -> tuple[list[Hashable], object]:
     raise InvalidTypeError(msg)
 
 
+def _texts(found: list[Hashable], values: object) -> tuple[list[Hashable], list[str]]:
+    """The fetched ids and texts, without those whose text is None (not found); other non-strings are refused."""
+    texts = list(values)  # type: ignore[call-overload]
+    if len(texts) != len(found):
+        msg = f"fetch_texts returned {len(found)} ids but {len(texts)} texts; expected one text per id."
+        raise InvalidArgumentError(msg)
+    kept = [(doc_id, text) for doc_id, text in zip(found, texts, strict=True) if text is not None]
+    for doc_id, text in kept:
+        if not isinstance(text, str):  # str(b"x") is "b'x'", str(5) is "5": neither is the document
+            kind = type(text).__name__
+            msg = f"fetch_texts must return str texts (or None for a missing one); found {kind} for id {doc_id!r}."
+            raise InvalidTypeError(msg)
+    return [doc_id for doc_id, _ in kept], [text for _, text in kept]
+
+
 def _stack(values: object, count: int, query_dim: int) -> NDArray[np.float32]:
     """Stack fetched vectors into a (count, dim) matrix; ragged widths raise DimensionMismatchError."""
+    values = _real(values, "The fetched full vectors")
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # rescore's check_finite reports float32 overflow
             matrix = np.asarray(values, dtype=np.float32)
-    except ValueError as exc:  # ragged rows
-        widths = sorted({int(np.size(row)) for row in values})  # type: ignore[attr-defined]
-        msg = (
-            f"The fetched full vectors have different widths {widths}; expected every vector to have the "
-            f"query's {query_dim} dimensions."
-        )
-        raise DimensionMismatchError(msg) from exc
+    except (TypeError, ValueError) as exc:  # ragged rows, or not numbers
+        rows = list(values)  # type: ignore[call-overload]
+        widths = sorted({int(np.size(row)) for row in rows})
+        if len(widths) > 1:
+            msg = (
+                f"The fetched full vectors have different widths {widths}; expected every vector to have the "
+                f"query's {query_dim} dimensions."
+            )
+            raise DimensionMismatchError(msg) from exc
+        msg = f"The fetched full vectors must be numbers; {exc}."
+        raise InvalidArgumentError(msg) from exc
+    if matrix.ndim > 2:
+        msg = f"The fetched full vectors must be one vector per id; found an array of shape {matrix.shape}."
+        raise DimensionMismatchError(msg)
     if matrix.ndim != 2:
         matrix = matrix.reshape(count, -1) if matrix.size else np.zeros((count, 0), dtype=np.float32)
     return matrix
@@ -294,7 +318,7 @@ def rescore(
     else:
         assert fetch_texts is not None and encoder is not None  # checked above; narrows the types
         found, values = _found_pairs(fetch_texts(union), "fetch_texts")
-        texts = [str(text) for text in values]  # type: ignore[attr-defined]
+        found, texts = _texts(found, values)
         matrix = (
             np.asarray(encoder.encode(texts, truncate_dim=encoder.dim, normalize=True), dtype=np.float32)
             if found

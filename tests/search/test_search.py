@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from tests.conftest import traced_peak
 
-from matryo.errors import DimensionMismatchError, NonFiniteVectorError
+from matryo.errors import (
+    DimensionMismatchError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    NonFiniteVectorError,
+)
 from matryo.search import (
     DEFAULT_RESCORE_MULTIPLIER,
     DEFAULT_TRUNCATE_DIM,
@@ -253,6 +258,50 @@ def test_fetch_texts_re_encodes_candidates(encoder, corpus, store) -> None:
     assert encoder.texts_encoded - before == 1 + 10 * 4  # the query + the candidates
     assert by_text.ids == by_vector.ids
     np.testing.assert_allclose(by_text.scores, by_vector.scores, rtol=1e-5)
+
+
+def test_fetched_text_none_is_missing_and_other_non_strings_are_refused(encoder) -> None:
+    # None (a host record without a document) was encoded as the word "None", and ranked first for "None"
+    query = encoder.encode(["None"], normalize=True)
+    texts = {"a": "alpha beta", "b": None, "c": "gamma"}
+    with pytest.raises(MissingVectorError, match="'b'"):
+        rescore(query, [["a", "b", "c"]], fetch_texts=lambda ids: texts, encoder=encoder)
+    hits = rescore(query, [["a", "b", "c"]], fetch_texts=lambda ids: texts, encoder=encoder, on_missing="skip")[0]
+    assert sorted(hits.ids) == ["a", "c"]
+    pairs = rescore(
+        query,
+        [["a", "b", "c"]],
+        fetch_texts=lambda ids: (list(texts), list(texts.values())),
+        encoder=encoder,
+        on_missing="skip",
+    )[0]
+    assert pairs.ids == hits.ids
+    for bad in (b"alpha", 5):  # str(b"alpha") is "b'alpha'"
+        with pytest.raises(InvalidTypeError, match=f"found {type(bad).__name__} for id 'a'"):
+            rescore(query, [["a"]], fetch_texts=lambda ids, bad=bad: {"a": bad}, encoder=encoder)
+    with pytest.raises(InvalidArgumentError, match="2 ids but 1 texts"):
+        rescore(query, [["a", "c"]], fetch_texts=lambda ids: (["a", "c"], ["alpha"]), encoder=encoder)
+
+
+def test_fetched_vectors_that_are_not_one_real_vector_per_id_are_refused(encoder) -> None:
+    query = np.ones((1, 4), dtype=np.float32)
+    cases = [
+        ({"a": ["x", "y", "z", "w"]}, InvalidArgumentError, "must be numbers"),  # was "different widths [4]"
+        (
+            (["a"], np.ones((1, 2, 2))),
+            DimensionMismatchError,
+            r"one vector per id; found an array of shape \(1, 2, 2\)",
+        ),
+        ({"a": np.ones(4, dtype=np.complex64)}, InvalidTypeError, "real numbers"),  # imaginary part dropped
+        ({"a": np.ones(4), "b": np.ones(3)}, DimensionMismatchError, r"different widths \[3, 4\]"),
+    ]
+    for fetched, error, message in cases:
+        with pytest.raises(error, match=message):
+            rescore(
+                query,
+                [list(fetched[0] if isinstance(fetched, tuple) else fetched)],
+                fetch_full_vectors=lambda ids, f=fetched: f,
+            )
 
 
 def test_fetch_may_return_pairs_and_unnormalised_vectors(encoder, store) -> None:
