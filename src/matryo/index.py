@@ -31,7 +31,7 @@ from matryo.search import (
     row_scores,
     top_k,
 )
-from matryo.vectors import as_finite, block_rows, check_finite, normalize, truncate
+from matryo.vectors import as_finite, as_float32, block_rows, check_finite, normalize, truncate
 
 __all__ = ["DEFAULT_FIRST_PASS", "DEFAULT_STORE", "FIRST_PASS_CODECS", "STORES", "NumpyIndex", "SearchMode"]
 
@@ -432,8 +432,7 @@ class NumpyIndex(Generic[IdT]):
             assert texts is not None  # checked above
             full = np.asarray(self.encoder.encode(list(texts), truncate_dim=self.dim, normalize=True), dtype=np.float32)
         else:
-            with np.errstate(over="ignore", invalid="ignore"):  # check_finite reports float32 overflow
-                full = np.asarray(vectors, dtype=np.float32)
+            full = as_float32(vectors, "vectors")  # strings, ragged rows, complex: matryo errors
             full = full.reshape(1, -1) if full.ndim == 1 else full
         if full.shape != (len(ids), self.dim):
             msg = (
@@ -442,7 +441,9 @@ class NumpyIndex(Generic[IdT]):
             )
             raise DimensionMismatchError(msg)
         check_finite(full, "document vectors", labels=ids, fix="Drop or fix those documents; nothing was added.")
-        full = normalize(full)
+        # normalised from the caller's values: a float64 row too small for float32 keeps its direction (it was an
+        # all-zero, never returned document)
+        full = normalize(full if vectors is None else vectors).reshape(full.shape)
         new_texts = [str(text) for text in texts] if self.store_name == "none" and texts is not None else []
         with self._lock:
             self._check_new_ids(ids)  # again: another thread may have added one meanwhile
@@ -673,7 +674,7 @@ class NumpyIndex(Generic[IdT]):
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             msg = f"Query vectors must be (q, {self.dim}) (the encoder's full width); found shape {queries.shape}."
             raise DimensionMismatchError(msg)
-        queries = normalize(queries)
+        queries = normalize(query_vectors).reshape(len(queries), self.dim)  # a tiny float64 query keeps its direction
         if mode == "two_stage":
             prefix = truncate(queries, self.truncate_dim)
             if self.store_name != "none":  # stored full vectors: rescore each shortlist by row, in one snapshot

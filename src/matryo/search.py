@@ -307,7 +307,8 @@ def rescore(
     if len(candidates) != queries.shape[0]:
         msg = f"Expected one candidate list per query ({queries.shape[0]}); found {len(candidates)} lists."
         raise InvalidArgumentError(msg)
-    queries = normalize(queries)
+    # normalised from the caller's values: a float64 query too small for float32 keeps its direction
+    queries = normalize(query_vectors).reshape(queries.shape[0], queries.shape[1])
     per_query, union = _unique_in_order(candidates)
     if not union:
         return [SearchHits() for _ in per_query]

@@ -134,6 +134,26 @@ def as_finite(
     Raises:
         NonFiniteVectorError: If a value is NaN or infinite, or too large for float32.
     """
+    array = as_float32(values, what)
+    check_finite(array, what, fix=fix)
+    return array
+
+
+def as_float32(values: ArrayLike, what: str = "vectors") -> NDArray[np.float32]:
+    """``values`` as a float32 array of one or more dimensions, leaving NaN and inf to :func:`check_finite`.
+
+    Args:
+        values: An array-like of real numbers.
+        what: How the error message names the values.
+
+    Returns:
+        A float32 array (not a copy when ``values`` already is one); a float64 value beyond float32's range
+        becomes inf.
+
+    Raises:
+        InvalidTypeError: If ``values`` is None or complex.
+        InvalidArgumentError: If it is a single number, or not a rectangular array of numbers (ragged rows, strings).
+    """
     if values is None:
         msg = f"{what} must be an array of numbers; found None."
         raise InvalidTypeError(msg)
@@ -147,7 +167,6 @@ def as_finite(
     if array.ndim == 0:
         msg = f"{what} must be a vector or a matrix of numbers; found a single number {values!r}."
         raise InvalidArgumentError(msg)
-    check_finite(array, what, fix=fix)
     return array
 
 

@@ -11,7 +11,7 @@ from tests.conftest import traced_peak
 
 from matryo import index as index_module
 from matryo import vectors as vectors_module
-from matryo.errors import DimensionMismatchError, NonFiniteVectorError
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, NonFiniteVectorError
 from matryo.index import FIRST_PASS_CODECS, STORES, NumpyIndex
 from matryo.quantize import Codec, Int8Codec
 from matryo.search import SearchHits, rescore, two_stage_search
@@ -629,3 +629,25 @@ def test_a_shortlist_covering_the_index_is_searched_exactly(encoder, corpus, mon
         assert [h.ids for h in got] == [h.ids for h in want]
         for a, b in zip(got, want, strict=True):
             np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_tiny_float64_vectors_keep_their_direction_and_bad_vectors_get_matryo_errors(encoder) -> None:
+    # cast to float32 before normalising, a 1e-50 row became all zeros: an empty document, never returned
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16)
+    tiny, other = np.zeros(64), np.zeros(64)
+    tiny[:2], other[2] = 1e-50, 1.0
+    idx.add(["tiny", "other"], vectors=np.stack([tiny, other]))
+    query = np.zeros((1, 64))
+    query[0, :2] = 1.0
+    for mode in ("exact", "two_stage"):
+        assert idx.search_vectors(query, k=1, mode=mode)[0].ids == ["tiny"]
+        assert idx.search_vectors(query * 1e-50, k=1, mode=mode)[0].ids == ["tiny"]  # a tiny query too
+    hits = rescore(query * 1e-50, [["tiny", "other"]], fetch_full_vectors=idx.fetch_full_vectors)[0]
+    assert hits.ids[0] == "tiny" and hits.scores[0] > 0.99
+    with pytest.raises(InvalidArgumentError, match="rectangular array of numbers"):
+        idx.add(["s"], vectors=[["a"] * 64])  # numpy's "could not convert string to float"
+    with pytest.raises(InvalidArgumentError, match="rectangular array of numbers"):
+        idx.add(["r1", "r2"], vectors=[[0.1] * 64, [0.1] * 63])  # numpy's "inhomogeneous shape"
+    with pytest.raises(InvalidTypeError, match="real numbers"):
+        idx.add(["c"], vectors=np.ones((1, 64), dtype=np.complex64))  # imaginary part dropped with a warning
+    assert len(idx) == 2
