@@ -44,6 +44,7 @@ from matryo.errors import (
     DimensionMismatchError,
     InvalidArgumentError,
     MatryoError,
+    MissingExtraError,
     StoreFormatError,
     StoreWriteError,
     missing_extra,
@@ -246,12 +247,20 @@ def require_store(store: str) -> None:
         store: ``"lancedb"`` or ``"chroma"``.
 
     Raises:
-        MissingExtraError: If it is not installed (the message names the ``pip install`` line).
+        MissingExtraError: If it is not installed, or a package it needs is not (the message names which, and
+            the ``pip install`` line).
     """
     module, install = _ADAPTERS[store]
     try:
         importlib.import_module(module)
     except ImportError as exc:
+        missing = (exc.name or module).partition(".")[0]
+        if missing != module:  # the adapter is there, one of its own dependencies is not (a --no-deps install)
+            msg = (
+                f"The {store} store needs {module!r}, which is installed but cannot be imported: {exc}. Install the "
+                f"missing package (pip install {missing}), or reinstall the adapter with its dependencies: {install}"
+            )
+            raise MissingExtraError(msg) from exc
         raise missing_extra(module, install, f"The {store} store") from exc
 
 

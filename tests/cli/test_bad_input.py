@@ -119,6 +119,38 @@ def test_missing_adapter_names_the_pip_line(
     assert not (tmp_path / "db").exists()
 
 
+@pytest.mark.parametrize(
+    ("store", "package", "dependency"),
+    [("lancedb", "matryo_lancedb", "pyarrow"), ("chroma", "matryo_chroma", "chromadb")],
+)
+def test_an_adapter_without_its_dependency_names_the_dependency(
+    run: Run,
+    model: Path,
+    docs: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    store: str,
+    package: str,
+    dependency: str,
+) -> None:
+    # said "'matryo_lancedb' ... is not installed" when the adapter was there but pyarrow was not (pip --no-deps)
+    import importlib
+
+    real_import = importlib.import_module
+
+    def without_dependency(name: str, package_: str | None = None) -> object:
+        if name == package:
+            raise ModuleNotFoundError(f"No module named {dependency!r}", name=dependency)
+        return real_import(name, package_)
+
+    monkeypatch.setattr(importlib, "import_module", without_dependency)
+    code, _, err = run("index", docs, "--db", tmp_path / "db", "--model", model, "--store", store)
+    line = one_line_error(code, err)
+    assert f"{package!r}, which is installed but cannot be imported: No module named {dependency!r}" in line
+    assert f"pip install {dependency}" in line and f"pip install -e integrations/{store}" in line
+    assert not (tmp_path / "db").exists()
+
+
 def test_truncated_gzip_table_is_one_line(run: Run, model: Path, tmp_path: Path) -> None:
     data = gzip.compress("".join(json.dumps({"id": f"r{i}", "text": f"row {i}"}) + "\n" for i in range(500)).encode())
     rows = tmp_path / "rows.jsonl.gz"
