@@ -13,7 +13,7 @@ from tests.chroma.conftest import word_corpus
 from tests.conftest import make_tiny_model
 
 from matryo.cache import load_encoder
-from matryo.errors import DimensionMismatchError
+from matryo.errors import DimensionMismatchError, InvalidArgumentError
 from matryo_chroma import (
     CollectionExistsError,
     DuplicateIdError,
@@ -706,6 +706,16 @@ def test_get_collection_refuses_an_embedding_function_that_differs_from_the_stor
     same = MatryoEmbeddingFunction(tiny_model_path, truncate_dim=16)
     assert get_collection(client, "plain", embedding_function=same).name == "plain"
     assert get_collection(client, "plain").name == "plain"
+
+
+def test_get_collection_refuses_a_two_stage_collection(client, tiny_model_path) -> None:
+    # returned the raw first-pass collection: first-pass distances, and the full vectors' codes in every metadata
+    from matryo_chroma import get_collection
+
+    name = make(client, tiny_model_path, "metadata").name
+    with pytest.raises(InvalidArgumentError, match=rf"TwoStageCollection.open\(client, '{name}'\)"):
+        get_collection(client, name)
+    assert TwoStageCollection.open(client, name).count() == N
 
 
 def test_int8_prefix_that_rounds_to_zero_is_refused_or_rebuilt_from_its_document(client, tiny_model_path) -> None:

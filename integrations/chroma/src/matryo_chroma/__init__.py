@@ -12,6 +12,7 @@ from typing import Any
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 
+from matryo.errors import InvalidArgumentError
 from matryo_chroma.collection import (
     DEFAULT_CODEC,
     DEFAULT_STORE,
@@ -67,8 +68,19 @@ def get_collection(client: ClientAPI, name: str, **kwargs: Any) -> Collection:
     Raises:
         ModelMismatchError: If ``embedding_function=`` is a MatryoEmbeddingFunction whose config differs from the
             stored one in a setting that changes the vectors.
+        InvalidArgumentError: (a ValueError) If ``name`` is a two-stage collection: open it with
+            :meth:`TwoStageCollection.open` (its raw Chroma collection answers with first-pass distances only).
     """
     collection = client.get_collection(name, **kwargs)
+    store = (collection.metadata or {}).get("matryo:store")
+    if store is not None:
+        msg = (
+            f"Collection {name!r} is a matryo two-stage collection (store {store!r}); open it with "
+            f"TwoStageCollection.open(client, {name!r}), which rescores at full width. get_collection would return "
+            "its raw first-pass collection, whose distances are first-pass only (client.get_collection(name) "
+            "still does, for maintenance)."
+        )
+        raise InvalidArgumentError(msg)
     given = kwargs.get("embedding_function")
     stored = (collection.configuration_json or {}).get("embedding_function") or {}
     if isinstance(given, MatryoEmbeddingFunction) and stored.get("name") == EF_NAME:
