@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import gzip
 import json
+import shutil
 import sys
 import sysconfig
 import time
@@ -170,5 +171,20 @@ def run(db: Path, *, model: str | None = None, quiet: bool = False, questions: t
         ms = (time.perf_counter() - t0) * 1000
         print(f'\n"{question}"  ({ms:.1f} ms)')
         print_hits(hits)
-    print(f'\nTry your own: matryo search "how do I ..." --db {db}')
+    print(f'\nTry your own: {_command()} search "how do I ..." --db {db}')
     return 0
+
+
+def _command() -> str:
+    """How this shell calls matryo: ``matryo`` when that is this environment's script, else the script's path.
+
+    ``make demo`` runs ``.venv/bin/matryo`` in a shell whose PATH does not hold ``.venv/bin``.
+    """
+    script = Path(sys.executable).parent / "matryo"
+    found = shutil.which("matryo")
+    if not script.is_file() or (found is not None and Path(found).resolve() == script.resolve()):
+        return "matryo"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)

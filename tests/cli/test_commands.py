@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -256,6 +257,29 @@ def test_demo_run_indexes_and_answers(model: Path, tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(demo, "iter_docstrings", lambda: pytest.fail("the cached corpus should be used"))
     assert demo.run(db, model=str(model), quiet=True, questions=questions) == 0
     assert "0 new, 32 unchanged" in capsys.readouterr().out
+
+
+def test_demo_names_the_matryo_command_this_shell_can_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `make demo` ran .venv/bin/matryo and then said "Try your own: matryo search ...": not on the shell's PATH
+    from matryo import demo
+
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "matryo").write_text("#!/bin/sh\n")
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert demo._command() == str(Path(".venv") / "bin" / "matryo")  # noqa: SLF001
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert demo._command() == str(bin_dir / "matryo")  # noqa: SLF001
+    monkeypatch.setattr(shutil, "which", lambda name: str(bin_dir / "matryo"))  # activated: the same script
+    assert demo._command() == "matryo"  # noqa: SLF001
+
+
+def test_python_dash_m_matryo_runs_the_command_line() -> None:
+    out = subprocess.run([sys.executable, "-m", "matryo", "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("matryo ")
 
 
 def test_light_imports() -> None:
