@@ -15,7 +15,7 @@ from tests.lancedb.helpers import make_rows
 
 from matryo import DimensionMismatchError
 from matryo.cache import clear_encoder_cache
-from matryo.errors import InvalidArgumentError
+from matryo.errors import InvalidArgumentError, InvalidTypeError
 from matryo_lancedb import ModelMismatchError, TwoStageTable, create_two_stage_table, open_two_stage_table
 
 
@@ -47,6 +47,19 @@ def test_none_text_is_refused_and_nothing_is_written(table: TwoStageTable) -> No
     with pytest.raises(TypeError, match="is not a str"):
         table.add([{"id": "num", "text": 42}])
     assert table.count() == 100 and table.count("id = 'ok'") == 0
+
+
+def test_rows_that_are_not_a_list_of_dicts_are_refused_in_words(table: TwoStageTable) -> None:
+    # "dictionary update sequence element #0 has length 1; 2 is required" for all three
+    before = table.count()
+    for call in (table.add, table.upsert):
+        with pytest.raises(InvalidTypeError, match=r"not one dict; wrap a single row in a list"):
+            call({"id": "new", "text": "a row"})  # type: ignore[arg-type]
+        with pytest.raises(InvalidTypeError, match="not a str"):
+            call("a text")  # type: ignore[arg-type]
+        with pytest.raises(InvalidTypeError, match="row 1 is a str: 'hello'"):
+            call([{"id": "new", "text": "x"}, "hello"])  # type: ignore[list-item]
+    assert table.count() == before
 
 
 def test_none_text_through_lancedb_follows_on_bad_vectors(table: TwoStageTable) -> None:

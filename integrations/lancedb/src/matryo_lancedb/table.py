@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -51,6 +51,15 @@ __all__ = ["TwoStageTable"]
 
 _ADD_CHUNK = 16_384  # rows encoded and written per LanceDB add()
 _QUERY_CHUNK = 128  # queries per LanceDB multi-vector query in search_batch
+
+
+def _record(row: object, index: int) -> dict[str, Any]:
+    """One dict row as a plain dict; anything else (a bare text, a tuple) is refused naming its position."""
+    if not isinstance(row, Mapping):
+        kind = type(row).__name__
+        msg = f"Each row must be a dict such as {{'id': ..., 'text': ...}}; row {index} is a {kind}: {row!r:.80}."
+        raise InvalidTypeError(msg)
+    return dict(row)
 
 
 def _kind(type_: pa.DataType) -> str:
@@ -326,7 +335,14 @@ class TwoStageTable:
                 raise misfit(table.select(user_columns), schema, lay.id_column, exc) from exc
             ids, texts = table[lay.id_column].to_pylist(), table[lay.text_column].to_pylist()
         else:
-            records = [dict(row) for row in rows]
+            if isinstance(rows, (Mapping, str, bytes)):  # dict(...) of a row's keys: "dictionary update sequence"
+                kind = "one dict" if isinstance(rows, Mapping) else f"a {type(rows).__name__}"
+                msg = (
+                    f"rows must be a list of dicts (or a DataFrame or Arrow table), not {kind}; wrap a single row "
+                    'in a list: [{"id": ..., "text": ...}].'
+                )
+                raise InvalidTypeError(msg)
+            records = [_record(row, i) for i, row in enumerate(rows)]
             ids = [row.get(lay.id_column) for row in records]
             texts = [row.get(lay.text_column) for row in records]
             unknown = sorted({key for row in records for key in row} - set(user_columns))
