@@ -40,6 +40,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MissingVectorError
+from matryo.texts import check_texts
 from matryo.vectors import _real, as_finite, check_finite, normalize, truncate
 
 __all__ = [
@@ -175,7 +176,7 @@ def query_texts(queries: str | Sequence[str]) -> tuple[bool, list[str]]:
     if isinstance(queries, (bytes, bytearray)):
         msg = "queries must be a str or a sequence of str, not bytes; decode them first (e.g. .decode('utf-8'))."
         raise InvalidTypeError(msg)
-    return isinstance(queries, str), [queries] if isinstance(queries, str) else list(queries)
+    return isinstance(queries, str), check_texts(queries, "queries")  # None, 3, a dict: a matryo error
 
 
 def shown_ids(ids: Sequence[object], limit: int = 5) -> str:

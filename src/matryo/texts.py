@@ -37,31 +37,34 @@ CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def check_texts(texts: str | Iterable[str]) -> list[str]:
-    """``texts`` as a list of str (one str, a 0-d array or an iterable), or an InvalidTypeError naming the bad item."""
+def check_texts(texts: str | Iterable[str], what: str = "texts") -> list[str]:
+    """``texts`` as a list of str (one str, a 0-d array or an iterable), or an InvalidTypeError naming the bad item.
+
+    ``what`` names the argument in the messages (``"queries"`` for a search).
+    """
     if isinstance(texts, np.ndarray):
         texts = texts.tolist()  # a 0-d array gives its one item
     if isinstance(texts, str):
         return [texts]
     if texts is None or isinstance(texts, (bytes, bytearray, memoryview)):
-        msg = f"texts must be a str or an iterable of str, got {type(texts).__name__}."
+        msg = f"{what} must be a str or an iterable of str, got {type(texts).__name__}."
         raise InvalidTypeError(msg)
     if isinstance(texts, Mapping) or getattr(texts, "ndim", 1) >= 2:
         # iterating a dict or a DataFrame gives its keys or column names, which would be embedded without a word
-        what = "a mapping (iterating it gives its keys)" if isinstance(texts, Mapping) else "a 2-D table"
+        kind = "a mapping (iterating it gives its keys)" if isinstance(texts, Mapping) else "a 2-D table"
         msg = (
-            f"texts must be a str or a flat iterable of str, got {type(texts).__name__}, {what}. Pass one column "
+            f"{what} must be a str or a flat iterable of str, got {type(texts).__name__}, {kind}. Pass one column "
             "(df['text']) or list(d.values())."
         )
         raise InvalidTypeError(msg)
     try:
         items = texts if isinstance(texts, list) else list(texts)
     except TypeError as exc:
-        msg = f"texts must be a str or an iterable of str, got {type(texts).__name__}."
+        msg = f"{what} must be a str or an iterable of str, got {type(texts).__name__}."
         raise InvalidTypeError(msg) from exc
     for i, text in enumerate(items):
         if not isinstance(text, str):
-            msg = f"texts[{i}] must be a str, got {type(text).__name__}: {text!r:.60}. {_fix(text)}"
+            msg = f"{what}[{i}] must be a str, got {type(text).__name__}: {text!r:.60}. {_fix(text)}"
             raise InvalidTypeError(msg)
     return items
 

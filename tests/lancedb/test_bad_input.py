@@ -293,3 +293,17 @@ def test_a_table_whose_schema_metadata_was_overwritten_says_how_to_recover(tiny6
     tbl.table.add(tbl.table.to_arrow().replace_schema_metadata(None), mode="overwrite")  # LanceDB drops it here
     with pytest.raises(InvalidArgumentError, match=r"table.add\(mode='overwrite'\) drops it; table.restore\(version\)"):
         open_two_stage_table(tmp_path / "db", "docs")
+
+
+def test_a_query_that_is_neither_a_text_nor_a_vector_is_refused_in_words(table: TwoStageTable) -> None:
+    # search(None) said "Found one query vector of shape ()"; search(["a", "b"]) was numpy's "could not convert"
+    with pytest.raises(InvalidTypeError, match="query must be a text"):
+        table.search(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match="use search_batch"):
+        table.search(["cat", "dog"])  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="rectangular array of numbers"):
+        table.search([[0.1] * 64, [0.2] * 63])
+    with pytest.raises(InvalidTypeError, match=r"queries\[0\] must be a str, got NoneType"):
+        table.search_batch([None])  # type: ignore[list-item]  # was a dimension error about shape (1,)
+    with pytest.raises(InvalidTypeError, match=r"queries\[1\] must be a str, got int"):
+        table.search_batch(["cat", 5])  # type: ignore[list-item]

@@ -651,3 +651,12 @@ def test_tiny_float64_vectors_keep_their_direction_and_bad_vectors_get_matryo_er
     with pytest.raises(InvalidTypeError, match="real numbers"):
         idx.add(["c"], vectors=np.ones((1, 64), dtype=np.complex64))  # imaginary part dropped with a warning
     assert len(idx) == 2
+
+
+def test_search_refuses_queries_that_are_not_texts(index) -> None:
+    # None and 3 were Python's "'NoneType' object is not iterable"; a dict searched for its keys
+    for bad, found in ((None, "got NoneType"), (3, "got int"), ({"alpha": 1}, "got dict, a mapping")):
+        with pytest.raises(InvalidTypeError, match=f"queries must be a str or (a flat|an) iterable of str, {found}"):
+            index.search(bad)
+    with pytest.raises(InvalidTypeError, match=r"queries\[1\] must be a str, got int"):
+        index.search(["alpha", 5])

@@ -26,7 +26,8 @@ from numpy.typing import ArrayLike, NDArray
 from matryo import DimensionMismatchError, StaticEncoder
 from matryo.errors import InvalidArgumentError, InvalidTypeError
 from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, candidate_count, rescore
-from matryo.vectors import as_finite, truncate
+from matryo.texts import check_texts
+from matryo.vectors import as_finite, as_float32, truncate
 from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings, load_recorded
 from matryo_lancedb.layout import (
     META_KEY,
@@ -408,7 +409,14 @@ class TwoStageTable:
         if isinstance(query, str):
             full = self._query_vectors([query])
         else:
-            vector = np.asarray(query, dtype=np.float32)
+            if query is None or isinstance(query, (bytes, bytearray, Mapping)):
+                kind = type(query).__name__
+                msg = f"query must be a text (str) or one full-width query vector; found {kind}."
+                raise InvalidTypeError(msg)
+            if isinstance(query, (list, tuple)) and any(isinstance(item, str) for item in query):
+                msg = "search() takes one query; use search_batch() for a list of query texts."
+                raise InvalidTypeError(msg)
+            vector = as_float32(query, "the query vector")
             one = vector.ndim == 1 or (vector.ndim == 2 and vector.shape[0] == 1)  # (dim,) or encode([q])'s (1, dim)
             if not one or vector.shape[-1] != self.dim:
                 raise DimensionMismatchError(self._shape_message(vector.shape, "one query vector"))
@@ -549,9 +557,9 @@ class TwoStageTable:
 
     def _query_vectors(self, queries: Sequence[str] | ArrayLike) -> NDArray[np.float32]:
         items: Any = list(queries) if not isinstance(queries, np.ndarray) else queries  # type: ignore[arg-type]
-        if len(items) and all(isinstance(q, str) for q in items):
-            return self.encoder.encode(list(items), truncate_dim=self.dim, normalize=True)
-        vectors = np.asarray(items, dtype=np.float32)
+        if len(items) and any(isinstance(q, str) or q is None for q in items):  # texts; a None or 5 among them is named
+            return self.encoder.encode(check_texts(items, "queries"), truncate_dim=self.dim, normalize=True)
+        vectors = as_float32(items, "query vectors")
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise DimensionMismatchError(self._shape_message(np.shape(queries), "query vectors"))
         return vectors
