@@ -179,6 +179,9 @@ def read_meta(db: Path) -> DbMeta | None:
             if (key != "model" or value is not None) and (isinstance(value, bool) or not isinstance(value, wanted)):
                 msg = f"{key!r} must be {'an integer' if wanted is int else 'a string'}, found {value!r}"
                 raise TypeError(msg)
+        if not 1 <= meta.truncate_dim <= meta.dim:  # `matryo search` printed "first pass at -5 dims"
+            msg = f"expected 1 <= truncate_dim <= dim, found truncate_dim {meta.truncate_dim} and dim {meta.dim}"
+            raise ValueError(msg)
         source = raw.get("source")
         if source is not None and not isinstance(source, str):
             msg = f"'source' must be a path or null, found {source!r}"

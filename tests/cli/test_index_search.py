@@ -270,6 +270,20 @@ def test_db_without_a_recorded_source_adopts_the_first_one(run: Run, model: Path
     assert run("index", rows, "--db", db)[0] == 1
 
 
+@pytest.mark.parametrize(("truncate_dim", "dim"), [(0, 64), (-5, 64), (100_000, 64), (16, 0)])
+def test_matryo_json_with_impossible_widths_is_damaged(
+    run: Run, model: Path, docs: Path, tmp_path: Path, truncate_dim: int, dim: int
+) -> None:
+    # read without error, then `matryo search` printed "two-stage: first pass at -5 dims, rescored at 512"
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    raw = json.loads((db / "matryo.json").read_text())
+    raw |= {"truncate_dim": truncate_dim, "dim": dim}
+    (db / "matryo.json").write_text(json.dumps(raw))
+    code, _, err = run("search", "cat", "--db", db)
+    assert code == 1 and "is damaged (expected 1 <= truncate_dim <= dim" in err and "matryo index SOURCE" in err
+
+
 class MemoryStore:
     """A dict-backed :class:`matryo.stores.Store` (no vectors): enough to test the indexing bookkeeping."""
 
