@@ -590,6 +590,11 @@ class BinaryCodec(Codec):
         width = self.bytes_per_vector
         left = self._code_matrix(np.asarray(query_codes, dtype=np.uint8))
         right = self._code_matrix(np.asarray(codes, dtype=np.uint8))
+        if self.dim % 8:  # the last byte's padding bits, which decode ignores, must not count either
+            keep = np.uint8((0xFF << (8 - self.dim % 8)) & 0xFF)
+            left, right = left.copy(), right.copy()
+            left[:, -1] &= keep
+            right[:, -1] &= keep
         # Compare 8 bytes at a time: pad to a multiple of 8 and view as uint64.
         pad = (-width) % 8
         if pad:

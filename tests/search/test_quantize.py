@@ -176,6 +176,20 @@ def test_binary_hamming_matches_bit_count(dim: int) -> None:
     np.testing.assert_array_equal(codec.similarity(queries, codes), dim - 2 * expected)
 
 
+def test_binary_padding_bits_count_nowhere() -> None:
+    # a 12-d code's last 4 bits are padding: decode ignored them but hamming counted them ([4, -6, -10] vs [12, 2, -2])
+    codec = BinaryCodec(12)
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((3, 12)).astype(np.float32)
+    codes = codec.encode(vectors)
+    dirty = codes.copy()
+    dirty[:, -1] |= 0x0F  # set every padding bit
+    np.testing.assert_array_equal(codec.decode(dirty), codec.decode(codes))
+    np.testing.assert_array_equal(codec.similarity(vectors[:1], dirty), codec.similarity(vectors[:1], codes))
+    np.testing.assert_array_equal(codec.hamming(dirty, dirty), codec.hamming(codes, codes))
+    assert np.all(dirty[:, -1] & 0x0F == 0x0F)  # the caller's codes are left as they were
+
+
 def test_binary_decode_is_unit_sign_vector() -> None:
     codec = BinaryCodec(20)
     docs = _random(5, 20)
