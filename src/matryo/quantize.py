@@ -38,7 +38,7 @@ from matryo.errors import (
     InvalidTypeError,
     NonFiniteVectorError,
 )
-from matryo.vectors import as_finite_matrix, as_matrix
+from matryo.vectors import as_finite_matrix, as_float32, as_matrix
 
 __all__ = [
     "CODEC_NAMES",
@@ -275,8 +275,11 @@ class Int8Codec(Codec):
     code_dtype = np.int8
 
     def __init__(self, minimums: ArrayLike, maximums: ArrayLike) -> None:
-        low = np.asarray(minimums, dtype=np.float32).reshape(-1)
-        high = np.asarray(maximums, dtype=np.float32).reshape(-1)
+        low, high = as_float32(minimums, "minimums"), as_float32(maximums, "maximums")  # strings, ragged: named
+        if low.ndim != 1 or high.ndim != 1:  # a (2, 2) table was flattened into 4 dimensions
+            shapes = f"{low.shape} and {high.shape}"
+            msg = f"minimums and maximums must be 1-D, one bound per dimension; found shapes {shapes}."
+            raise DimensionMismatchError(msg)
         if low.shape != high.shape:
             msg = f"minimums and maximums must have the same length; found {low.shape[0]} and {high.shape[0]}."
             raise DimensionMismatchError(msg)
@@ -674,7 +677,7 @@ def make_codec(name: str, dim: int, *, calibration: ArrayLike | None = None) -> 
         sample = as_matrix(calibration, "calibration sample")
         _check_width(sample, dim, "The calibration vectors")
         return Int8Codec.calibrate(sample)
-    if name not in _CODECS:
+    if not isinstance(name, str) or name not in _CODECS:  # a list was "unhashable type"
         msg = f"Unknown codec {name!r}; expected one of {', '.join(CODEC_NAMES)}."
         raise InvalidArgumentError(msg)
     return _CODECS[name](dim)
@@ -712,7 +715,7 @@ def codec_from_config(config: Mapping[str, Any]) -> Codec:
             dim = int(raw)
             if isinstance(raw, bool) or (isinstance(raw, float) and raw != dim):
                 raise ValueError(raw)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: JSON's 1e400 is inf
             msg = f"Not a matryo codec config: 'dim' must be an integer; found {raw!r}."
             raise InvalidArgumentError(msg) from exc
     if name == BlockInt8Codec.name:

@@ -301,6 +301,12 @@ def rescore(
     if queries.ndim != 2:
         msg = f"query_vectors must be a (q, dim) array; found shape {queries.shape}."
         raise InvalidArgumentError(msg)
+    if not hasattr(candidates, "__len__"):  # e.g. a first_pass callable that returned None
+        msg = (
+            "candidates must hold one list of ids per query (what a first_pass callable returns); found "
+            f"{type(candidates).__name__}."
+        )
+        raise InvalidTypeError(msg)
     if isinstance(candidates, str) or any(isinstance(ids, (str, bytes)) for ids in candidates):
         # a flat list of ids for one query: each id was read as a list of its characters
         msg = "candidates must hold one list of ids per query (e.g. [['d1', 'd2']] for one query); found a string."
@@ -490,6 +496,11 @@ def two_stage_search(
     n_candidates = candidate_count(k, rescore_multiplier)
     if (fetch_full_vectors is None) == (fetch_texts is None):
         msg = "Pass exactly one of fetch_full_vectors= (stored full vectors) or fetch_texts= (re-encode texts)."
+        raise InvalidArgumentError(msg)
+    if truncate_dim is not None and (
+        isinstance(truncate_dim, bool) or not isinstance(truncate_dim, (int, np.integer)) or truncate_dim < 1
+    ):  # "8" failed in a comparison, 0 in truncate
+        msg = f"truncate_dim must be a positive integer (the first pass's width) or None; found {truncate_dim!r}."
         raise InvalidArgumentError(msg)
     check_on_missing(on_missing)  # before the no-query answer, as NumpyIndex.search checks it
     single, texts = query_texts(queries)

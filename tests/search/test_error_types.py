@@ -160,3 +160,27 @@ def test_two_stage_search_checks_its_queries_like_numpy_index_search(small: Nump
         with pytest.raises(InvalidArgumentError, match="on_missing must be 'raise' or 'skip'"):
             search([], on_missing="x")
         assert search([]) == [] and search("alpha").ids == ["a"]
+
+
+def test_codec_and_two_stage_inputs_from_review_17_get_matryo_errors(encoder) -> None:
+    from matryo.search import two_stage_search
+
+    for dim in (1e400, float("inf")):  # JSON's 1e400 is inf: int(inf) was an uncaught OverflowError
+        with pytest.raises(InvalidArgumentError, match="'dim' must be an integer"):
+            codec_from_config({"codec": "float32", "dim": dim})
+    with pytest.raises(InvalidArgumentError, match="minimums must be a rectangular array of numbers"):
+        Int8Codec(["a"], [1.0])  # numpy's "could not convert string to float"
+    with pytest.raises(InvalidArgumentError, match="minimums must be a rectangular array of numbers"):
+        Int8Codec([[0.0], [0.0, 1.0]], [1.0, 1.0])  # numpy's "inhomogeneous shape"
+    with pytest.raises(DimensionMismatchError, match="must be 1-D"):
+        Int8Codec([[0.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]])  # was flattened into a 4-d codec
+    with pytest.raises(InvalidArgumentError, match=r"Unknown codec \['float32'\]"):
+        make_codec(["float32"], 4)  # type: ignore[arg-type]  # was "unhashable type: 'list'"
+    store = {"a": np.ones(encoder.dim, dtype=np.float32)}
+    for width in ("8", 0, 2.5):
+        with pytest.raises(InvalidArgumentError, match="truncate_dim must be a positive integer"):
+            two_stage_search(
+                encoder, "q", first_pass=lambda q, n: [["a"]], fetch_full_vectors=store.get, truncate_dim=width
+            )  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match=r"what a first_pass callable returns\); found NoneType"):
+        two_stage_search(encoder, "q", first_pass=lambda q, n: None, fetch_full_vectors=store.get)  # type: ignore[arg-type,return-value]
