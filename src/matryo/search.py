@@ -470,6 +470,9 @@ def two_stage_search(
         ...     encoder, "a query", first_pass=index.first_pass, fetch_full_vectors=index.fetch_full_vectors
         ... )
 
+        That is ``index.search("a query")`` up to ties: documents with exactly equal full-dimension scores keep
+        the first pass's order here, and insertion order in :meth:`NumpyIndex.search <matryo.index.NumpyIndex.search>`.
+
     Args:
         encoder: Encodes the queries (and, with ``fetch_texts``, the candidates); see :class:`Encoder`.
         queries: One query text, or a sequence of them (searched as one batch).
