@@ -159,7 +159,8 @@ def main() -> None:
         for rank, doc in enumerate(docs, 1):
             snippet = " ".join(doc.page_content.split())[:160]
             print(f"  {rank}. [{doc.metadata['relevance_score']:.3f}] {doc.metadata['source']}: {snippet}")
-    print(f"\nsearched {len(questions)} questions in {time.perf_counter() - indexed:.3f}s")
+    plural = "" if len(questions) == 1 else "s"
+    print(f"\nsearched {len(questions)} question{plural} in {time.perf_counter() - indexed:.3f}s")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,11 @@ def _warn(message: str) -> None:
         _eprint(f"matryo: warning: {message}")
 
 
+def _count(n: int, noun: str) -> str:
+    """``"1 passage"``, ``"2 passages"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     from matryo.cli_index import index_into
     from matryo.sources import read_source
@@ -101,11 +106,11 @@ def _cmd_index(args: argparse.Namespace) -> int:
             "the passages of documents deleted from SOURCE."
         )
     if not args.quiet:
-        extra = f", {stats.duplicates} repeated ids skipped" if stats.duplicates else ""
+        extra = f", {_count(stats.duplicates, 'repeated id')} skipped" if stats.duplicates else ""
         print(
-            f"{stats.added} new or changed passages indexed, {stats.unchanged} unchanged, {stats.removed} removed"
-            f"{extra}; {total} passages in {db} ({meta.store}, {meta.dim} dims, first pass {meta.truncate_dim}) "
-            f"in {seconds:.1f} s"
+            f"{_count(stats.added, 'new or changed passage')} indexed, {stats.unchanged} unchanged, "
+            f"{stats.removed} removed{extra}; {_count(total, 'passage')} in {db} ({meta.store}, {meta.dim} dims, "
+            f"first pass {meta.truncate_dim}) in {seconds:.1f} s"
         )
     return 0
 
@@ -248,7 +253,7 @@ def _command(
         epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.set_defaults(func=func)
+    parser.set_defaults(func=func, command_parser=parser)
     return parser
 
 
@@ -433,7 +438,10 @@ def main(argv: list[str] | None = None) -> int:
         The exit code: 0 on success, 1 on an expected error, 130 when interrupted, 141 when stdout was closed
         by its reader (a pipe into ``head``). Bad options exit with 2 (argparse's ``SystemExit``).
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the command's usage, not the top-level one (parse_args reports it with the main parser)
+        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # a reader that went away shows up here, not in the interpreter's last flush

@@ -398,3 +398,13 @@ def test_search_says_no_hits_without_calling_a_full_db_empty(
     monkeypatch.setattr(_LanceStore, "count", lambda _self: 0)
     code, out, _ = run("search", "cat", "--db", db)
     assert code == 0 and out == "no hits (the DB is empty)\n"
+
+
+def test_an_unknown_option_prints_the_commands_usage(run: Run) -> None:
+    # parse_args reported it with the top-level usage ("usage: matryo [-h] [--version] COMMAND ...")
+    for argv, command in ((("search", "q", "--db", "d", "--model", "m"), "search"), (("info", "--model", "m"), "info")):
+        code, _, err = run(*argv)
+        assert code == 2 and err.startswith(f"usage: matryo {command} "), err
+        assert err.strip().splitlines()[-1].startswith(f"matryo {command}: error: unrecognized arguments: "), err
+    code, _, err = run("train", "--out", "x", "--bogus")
+    assert code == 2 and "usage: matryo train " in err and "unrecognized arguments: --bogus" in err

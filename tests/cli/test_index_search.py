@@ -92,7 +92,7 @@ def test_prune_removes_deleted_documents_only_when_asked(
 
     (docs / "city.txt").write_text("the city at night", encoding="utf-8")
     code, out, err = run("index", docs, "--db", db, "--prune")
-    assert code == 0 and out.startswith("1 new or changed passages indexed, 3 unchanged, 1 removed"), out
+    assert code == 0 and out.startswith("1 new or changed passage indexed, 3 unchanged, 1 removed"), out
     assert "were kept" not in err
     assert set(stored(db)) == set(DOCS) - {"gzip.md"}
     assert all(hit["id"] != "gzip.md" for hit in search_json(run, db, "read a gzip file", "-k", "5"))
@@ -507,7 +507,7 @@ def test_ids_stored_twice_are_repaired_by_the_next_run(run: Run, model: Path, do
     (docs / "city.txt").write_text("the fish in the water", encoding="utf-8")  # one repaired id is also changed
     code, out, err = run("index", docs, "--db", db)
     assert code == 0 and "held 2 passage id(s) more than once" in err, err
-    assert f"1 new or changed passages indexed, 4 unchanged, 0 removed; {len(DOCS)} passages" in out
+    assert f"1 new or changed passage indexed, 4 unchanged, 0 removed; {len(DOCS)} passages" in out
     assert rows() == len(DOCS)
     assert search_json(run, db, "fish in the water", "-k", "1")[0]["id"] == "city.txt"
     code, _, err = run("index", docs, "--db", db, "--quiet")
@@ -630,3 +630,10 @@ def test_index_warns_when_the_model_cuts_passages_and_its_chunk_size_fits(
     assert "--chunk-size" not in err and "kept whole: use a model without a truncation" in err, err
     code, _, err = run("index", beir, "--db", tmp_path / "db-beir", "--chunk-size", "7")
     assert code == 1 and "--chunk-size does not apply to a BEIR corpus" in err, err
+
+
+def test_the_summary_counts_one_passage_in_the_singular(run: Run, model: Path, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "text": "cat"}\n')
+    code, out, err = run("index", rows, "--db", tmp_path / "db", "--model", model)
+    assert code == 0 and out.startswith("1 new or changed passage indexed, 0 unchanged, 0 removed; 1 passage in "), err

@@ -199,7 +199,7 @@ def add_train_subparser(subparsers: Any) -> argparse.ArgumentParser:  # noqa: AN
         "train", help="train a static retrieval model (needs matryo[train])", description=_DESCRIPTION
     )
     add_train_arguments(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, command_parser=parser)
     return parser
 
 
