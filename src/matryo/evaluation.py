@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from matryo.beir import load_beir
 from matryo.errors import DimensionMismatchError, InvalidArgumentError
 from matryo.search import _check_k
-from matryo.vectors import SCORE_BLOCK_BYTES, block_rows, check_finite
+from matryo.vectors import SCORE_BLOCK_BYTES, as_numbers, block_rows, check_finite
 
 __all__ = [
     "SCORE_BLOCK_BYTES",
@@ -184,7 +184,7 @@ def run_from_scores(
             matrix of numbers, an id repeats, or ``k < 1``.
     """
     k = _check_k(k, "documents kept per query")
-    scores = _numbers(scores, "scores")
+    scores = _matrix(scores, "scores")
     if scores.shape != (len(query_ids), len(doc_ids)):
         msg = f"scores must be (len(query_ids), len(doc_ids)) = ({len(query_ids)}, {len(doc_ids)}); got {scores.shape}"
         raise InvalidArgumentError(msg)
@@ -202,17 +202,11 @@ def run_from_scores(
     return run
 
 
-def _numbers(values: NDArray[np.floating], what: str) -> NDArray[np.floating]:
-    """``values`` as a 2-D numeric array (lists are converted; the dtype is kept)."""
-    try:
-        array = np.asarray(values)
-    except ValueError as exc:  # ragged rows
-        msg = f"{what} must be a 2-D array of numbers; {exc}."
-        raise InvalidArgumentError(msg) from exc
-    if array.dtype.kind not in "fiu" or array.ndim != 2:
-        msg = (
-            f"{what} must be a 2-D array of real numbers (one row per id); found shape {array.shape} of {array.dtype}."
-        )
+def _matrix(values: NDArray[np.floating], what: str) -> NDArray[np.floating]:
+    """``values`` as a 2-D numeric array (lists converted once, the dtype kept; see :func:`as_numbers`)."""
+    array = as_numbers(values, what)
+    if array.ndim != 2:
+        msg = f"{what} must be a 2-D array, one row per id; found shape {array.shape}."
         raise InvalidArgumentError(msg)
     return array
 
@@ -234,7 +228,7 @@ def _vectors(
     doc_ids: Sequence[str],
 ) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
     """Both matrices as arrays, checked: one row per (unique) id, one width, finite values."""
-    queries, docs = _numbers(query_vectors, "query_vectors"), _numbers(doc_vectors, "doc_vectors")
+    queries, docs = _matrix(query_vectors, "query_vectors"), _matrix(doc_vectors, "doc_vectors")
     if len(query_ids) != queries.shape[0] or len(doc_ids) != docs.shape[0]:
         msg = (
             f"Expected one id per row: found {len(query_ids)} query ids for {queries.shape[0]} query vectors and "

@@ -31,7 +31,7 @@ from matryo.search import (
     row_scores,
     top_k,
 )
-from matryo.vectors import as_finite, as_float32, block_rows, check_finite, normalize, truncate
+from matryo.vectors import as_finite, as_numbers, block_rows, normalize, truncate, unit_rows
 
 __all__ = ["DEFAULT_FIRST_PASS", "DEFAULT_STORE", "FIRST_PASS_CODECS", "STORES", "NumpyIndex", "SearchMode"]
 
@@ -432,7 +432,7 @@ class NumpyIndex(Generic[IdT]):
             assert texts is not None  # checked above
             full = np.asarray(self.encoder.encode(list(texts), truncate_dim=self.dim, normalize=True), dtype=np.float32)
         else:
-            full = as_float32(vectors, "vectors")  # strings, ragged rows, complex: matryo errors
+            full = as_numbers(vectors)  # converted once, in its own dtype (unit_rows normalises float64 as such)
             full = full.reshape(1, -1) if full.ndim == 1 else full
         if full.shape != (len(ids), self.dim):
             msg = (
@@ -440,10 +440,8 @@ class NumpyIndex(Generic[IdT]):
                 "Pass full-dimension vectors from the same model."
             )
             raise DimensionMismatchError(msg)
-        check_finite(full, "document vectors", labels=ids, fix="Drop or fix those documents; nothing was added.")
-        # normalised from the caller's values: a float64 row too small for float32 keeps its direction (it was an
-        # all-zero, never returned document)
-        full = normalize(full if vectors is None else vectors).reshape(full.shape)
+        # a float64 row too small for float32 keeps its direction (it was an all-zero, never returned document)
+        full = unit_rows(full, "document vectors", labels=ids, fix="Drop or fix those documents; nothing was added.")
         new_texts = [str(text) for text in texts] if self.store_name == "none" and texts is not None else []
         with self._lock:
             self._check_new_ids(ids)  # again: another thread may have added one meanwhile
@@ -502,18 +500,22 @@ class NumpyIndex(Generic[IdT]):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             msg = f"n (candidates per query) must be an integer >= 1; found {n!r}."
             raise InvalidArgumentError(msg)
-        queries = as_finite(query_vectors, what, fix=f"Pass finite {what}.")
+        queries = as_numbers(query_vectors, what)
         if queries.ndim == 1 and not queries.size:
             return []  # no queries
         queries = queries.reshape(1, -1) if queries.ndim == 1 else queries
-        if queries.ndim != 2 or queries.shape[1] != self.truncate_dim:
-            found = f"have {queries.shape[1]} dimensions" if queries.ndim == 2 else f"have shape {queries.shape}"
+        if queries.shape[1] != self.truncate_dim:
             msg = (
-                f"First-pass query vectors {found}; this index expects (q, {self.truncate_dim}). Search with "
-                f"truncate_dim={self.truncate_dim}."
+                f"First-pass query vectors have {queries.shape[1]} dimensions; this index expects "
+                f"(q, {self.truncate_dim}). Search with truncate_dim={self.truncate_dim}."
             )
             raise DimensionMismatchError(msg)
-        return [self._ids_of(rows) for rows, _ in self._first_rows(queries, n)]
+        queries = unit_rows(queries, what, fix=f"Pass finite {what}.")  # a tiny float64 query keeps its direction
+        # a zero query (an empty text's) ranks nothing, as in every other search; it returned the first rows added
+        return [
+            self._ids_of(rows) if query.any() else []
+            for query, (rows, _) in zip(queries, self._first_rows(queries, n), strict=True)
+        ]
 
     def _first_rows(
         self, queries: NDArray[np.float32], n: int, snap: _Snapshot | None = None
@@ -667,14 +669,14 @@ class NumpyIndex(Generic[IdT]):
         """
         n_candidates = candidate_count(k, rescore_multiplier)
         _check_mode(mode, on_missing)
-        queries = as_finite(query_vectors, "query vectors", fix="Pass finite query vectors.")
+        queries = as_numbers(query_vectors, "query vectors")
         if queries.ndim == 1 and not queries.size:
             return []  # no queries, as first_pass([]) answers
         queries = queries.reshape(1, -1) if queries.ndim == 1 else queries
-        if queries.ndim != 2 or queries.shape[1] != self.dim:
+        if queries.shape[1] != self.dim:
             msg = f"Query vectors must be (q, {self.dim}) (the encoder's full width); found shape {queries.shape}."
             raise DimensionMismatchError(msg)
-        queries = normalize(query_vectors).reshape(len(queries), self.dim)  # a tiny float64 query keeps its direction
+        queries = unit_rows(queries, "query vectors", fix="Pass finite query vectors.")  # tiny float64: kept
         if mode == "two_stage":
             prefix = truncate(queries, self.truncate_dim)
             if self.store_name != "none":  # stored full vectors: rescore each shortlist by row, in one snapshot

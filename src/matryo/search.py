@@ -34,14 +34,14 @@ import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Generic, Literal, Protocol, TypeVar, overload
+from typing import Any, Generic, Literal, Protocol, TypeVar, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MissingVectorError
 from matryo.texts import check_texts
-from matryo.vectors import _real, as_finite, check_finite, normalize, truncate
+from matryo.vectors import _real, as_numbers, check_finite, normalize, truncate, unit_rows
 
 __all__ = [
     "DEFAULT_K",
@@ -227,12 +227,21 @@ def _texts(found: list[Hashable], values: object) -> tuple[list[Hashable], list[
     return [doc_id for doc_id, _ in kept], [text for _, text in kept]
 
 
-def _stack(values: object, count: int, query_dim: int) -> NDArray[np.float32]:
-    """Stack fetched vectors into a (count, dim) matrix; ragged widths raise DimensionMismatchError."""
+def _vectors_found(found: list[Hashable], values: object) -> tuple[list[Hashable], object]:
+    """The fetched ids and vectors without those whose vector is None (a host record without one: not found)."""
+    if isinstance(values, (list, tuple)) and any(value is None for value in values):
+        kept = [(doc_id, value) for doc_id, value in zip(found, values, strict=False) if value is not None]
+        return [doc_id for doc_id, _ in kept], [value for _, value in kept]
+    return found, values
+
+
+def _stack(values: object, count: int, query_dim: int) -> NDArray[Any]:
+    """Stack fetched vectors into a (count, dim) matrix in their own dtype; ragged widths: DimensionMismatchError."""
     values = _real(values, "The fetched full vectors")
     try:
-        with np.errstate(over="ignore", invalid="ignore"):  # rescore's check_finite reports float32 overflow
-            matrix = np.asarray(values, dtype=np.float32)
+        matrix = np.asarray(values)
+        if matrix.dtype.kind not in "fiu":  # bools, objects; strings fail here
+            matrix = matrix.astype(np.float32)
     except (TypeError, ValueError) as exc:  # ragged rows, or not numbers
         rows = list(values)  # type: ignore[call-overload]
         widths = sorted({int(np.size(row)) for row in rows})
@@ -245,8 +254,10 @@ def _stack(values: object, count: int, query_dim: int) -> NDArray[np.float32]:
         msg = f"The fetched full vectors must be numbers; {exc}."
         raise InvalidArgumentError(msg) from exc
     if matrix.ndim > 2:
-        msg = f"The fetched full vectors must be one vector per id; found an array of shape {matrix.shape}."
-        raise DimensionMismatchError(msg)
+        if any(size != 1 for size in matrix.shape[1:-1]):  # (n, 1, dim): each id's encode([text]), one vector
+            msg = f"The fetched full vectors must be one vector per id; found an array of shape {matrix.shape}."
+            raise DimensionMismatchError(msg)
+        matrix = matrix.reshape(matrix.shape[0], matrix.shape[-1])
     if matrix.ndim != 2:
         matrix = matrix.reshape(count, -1) if matrix.size else np.zeros((count, 0), dtype=np.float32)
     return matrix
@@ -295,12 +306,9 @@ def rescore(
         msg = "fetch_texts= needs encoder= to re-encode the candidate texts at full dimension."
         raise InvalidArgumentError(msg)
     check_on_missing(on_missing)
-    queries = as_finite(query_vectors, "query vectors", fix="Pass finite query vectors.")
+    queries = as_numbers(query_vectors, "query vectors")  # converted once, in its own dtype
     if queries.ndim == 1:
         queries = queries[None, :]
-    if queries.ndim != 2:
-        msg = f"query_vectors must be a (q, dim) array; found shape {queries.shape}."
-        raise InvalidArgumentError(msg)
     if not hasattr(candidates, "__len__"):  # e.g. a first_pass callable that returned None
         msg = (
             "candidates must hold one list of ids per query (what a first_pass callable returns); found "
@@ -314,14 +322,13 @@ def rescore(
     if len(candidates) != queries.shape[0]:
         msg = f"Expected one candidate list per query ({queries.shape[0]}); found {len(candidates)} lists."
         raise InvalidArgumentError(msg)
-    # normalised from the caller's values: a float64 query too small for float32 keeps its direction
-    queries = normalize(query_vectors).reshape(queries.shape[0], queries.shape[1])
+    queries = unit_rows(queries, "query vectors", fix="Pass finite query vectors.")  # a tiny float64 query: kept
     per_query, union = _unique_in_order(candidates)
     if not union:
         return [SearchHits() for _ in per_query]
 
     if fetch_full_vectors is not None:
-        found, values = _found_pairs(fetch_full_vectors(union), "fetch_full_vectors")
+        found, values = _vectors_found(*_found_pairs(fetch_full_vectors(union), "fetch_full_vectors"))
         matrix = _stack(values, len(found), queries.shape[1]) if found else None
     else:
         assert fetch_texts is not None and encoder is not None  # checked above; narrows the types

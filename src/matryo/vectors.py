@@ -22,13 +22,16 @@ __all__ = [
     "as_finite_matrix",
     "as_matrix",
     "block_rows",
+    "as_numbers",
     "check_finite",
     "matryoshka_dims",
     "normalize",
     "truncate",
+    "unit_rows",
 ]
 
 _SAFE_NORM_LOW, _SAFE_NORM_HIGH = 1e-18, 1e18  # float32 norms computed exactly enough between these
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _WIDE_BLOCK_BYTES = 2**20  # float64 rows normalised per block before their cast to float32
 
 SCORE_BLOCK_BYTES = 64 * 2**20
@@ -92,8 +95,8 @@ def check_finite(
     common case; the bad rows are only looked for when there are some.
 
     Args:
-        vectors: A ``(n, d)`` float array (or one ``(d,)`` vector), already converted to the dtype that will
-            be stored: a float64 value beyond float32's range shows here as inf.
+        vectors: A ``(n, d)`` float array (or one ``(d,)`` vector). A float64 value beyond float32's range (which
+            every store holds) counts as infinite, whether it is still float64 or already cast (to inf).
         what: How the message names the vectors.
         labels: Optional names of the rows (e.g. document ids) to quote instead of row numbers.
         fix: The last sentence of the message: how to fix it.
@@ -101,10 +104,15 @@ def check_finite(
     Raises:
         NonFiniteVectorError: If any value is NaN or infinite (a ``ValueError``).
     """
-    if vectors.size == 0 or (np.isfinite(vectors.min()) and np.isfinite(vectors.max())):
+    if vectors.size == 0:
+        return
+    wide = vectors.dtype.kind == "f" and vectors.dtype.itemsize > 4
+    low, high = vectors.min(), vectors.max()
+    if np.isfinite(low) and np.isfinite(high) and (not wide or (low >= -_FLOAT32_MAX and high <= _FLOAT32_MAX)):
         return
     rows = vectors.reshape(1, -1) if vectors.ndim == 1 else vectors.reshape(vectors.shape[0], -1)
-    bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~(np.abs(rows) <= _FLOAT32_MAX).all(axis=1))
     shown = [labels[i] for i in bad[:5]] if labels is not None else bad[:5].tolist()
     more = f" and {bad.size - 5} more" if bad.size > 5 else ""
     where = "ids" if labels is not None else "rows"
@@ -199,23 +207,64 @@ def normalize(vectors: ArrayLike) -> NDArray[np.float32]:
         InvalidTypeError: If ``vectors`` is None or complex.
         InvalidArgumentError: If it is not a 1-D or 2-D array of numbers (a scalar, 3-D, strings, ragged rows).
     """
-    return _normalized(_numbers(vectors, "vectors"))
+    return _normalized(as_numbers(vectors))
 
 
-def _numbers(values: ArrayLike, what: str) -> NDArray[Any]:
-    """``values`` as a numeric array of 1 or 2 dimensions, not copied when it is one already."""
+def unit_rows(
+    values: ArrayLike,
+    what: str = "vectors",
+    *,
+    labels: Sequence[object] | None = None,
+    fix: str = "Drop or fix those vectors (for instance re-encode their texts) and try again.",
+) -> NDArray[np.float32]:
+    """``values`` L2-normalised row by row as float32, refusing NaN, inf and values beyond float32's range.
+
+    The check and the normalisation read the caller's array once, in its own dtype: a float64 row too small for
+    float32 (1e-50) keeps its direction instead of becoming an all-zero, never-returned vector.
+
+    Args:
+        values: A ``(n, d)`` array or one ``(d,)`` vector of real numbers (converted once, see :func:`as_numbers`).
+        what: How error messages name the values.
+        labels: Optional names of the rows (e.g. document ids) for the message; one per row.
+        fix: The last sentence of the non-finite message.
+
+    Returns:
+        A new float32 array of the same shape with unit-length (or zero) rows.
+
+    Raises:
+        InvalidTypeError: If ``values`` is None or complex.
+        InvalidArgumentError: If it is not a 1-D or 2-D array of numbers.
+        NonFiniteVectorError: If a value is NaN, infinite or beyond float32's range.
+    """
+    array = as_numbers(values, what)
+    check_finite(array, what, labels=labels, fix=fix)
+    return _normalized(array)
+
+
+def as_numbers(values: ArrayLike, what: str = "vectors") -> NDArray[Any]:
+    """``values`` as a numeric array of 1 or 2 dimensions, in its own dtype, not copied when it is one already.
+
+    Lists are converted once; bools, objects and strings are cast to float64 (strings that are not numbers fail).
+
+    Raises:
+        InvalidTypeError: If ``values`` is None or complex.
+        InvalidArgumentError: If it is not a 1-D or 2-D array of numbers (a scalar, 3-D, strings, ragged rows).
+    """
     if values is None:
-        msg = f"{what} must be a vector or a matrix of numbers; found None."
+        msg = f"{what} must be an array of numbers; found None."
         raise InvalidTypeError(msg)
     values = _real(values, what)
     try:
         array = np.asarray(values)
-        if array.dtype.kind not in "fiu":  # strings, objects, bools
-            array = array.astype(np.float32)
+        if array.dtype.kind not in "fiu":  # strings, objects, bools: float64 keeps an object array's float scores
+            array = array.astype(np.float64)
     except (TypeError, ValueError) as exc:
         msg = f"{what} must be a rectangular array of numbers; {exc}."
         raise InvalidArgumentError(msg) from exc
-    if array.ndim not in (1, 2):
+    if array.ndim == 0:
+        msg = f"{what} must be a vector or a matrix of numbers; found a single number {values!r}."
+        raise InvalidArgumentError(msg)
+    if array.ndim > 2:
         msg = f"{what} must be a 1-D vector or a 2-D (n, dim) array; found an array with shape {array.shape}."
         raise InvalidArgumentError(msg)
     return array
@@ -293,7 +342,7 @@ def truncate(vectors: ArrayLike, dim: int | None, *, normalize: bool = True) -> 
         InvalidTypeError: If ``vectors`` is None or complex.
         DimensionMismatchError: If ``dim`` is larger than the vectors' width.
     """
-    array = _numbers(vectors, "vectors")  # numbers are converted after the cut (below): a float64 matrix is not copied
+    array = as_numbers(vectors)  # numbers are converted after the cut (below): a float64 matrix is not copied
     width = array.shape[-1]
     if dim is None:
         dim = width

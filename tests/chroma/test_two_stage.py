@@ -13,7 +13,7 @@ from tests.chroma.conftest import word_corpus
 from tests.conftest import make_tiny_model
 
 from matryo.cache import load_encoder
-from matryo.errors import DimensionMismatchError, InvalidArgumentError
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError
 from matryo_chroma import (
     CollectionExistsError,
     DuplicateIdError,
@@ -751,3 +751,22 @@ def test_modify_works_on_collections_whose_metadata_holds_hnsw_keys_an_older_ver
     assert col.metadata == {"note": "a", "added": 1}
     assert "hnsw:search_ef" not in col.collection.metadata  # dropped: Chroma refuses hnsw:space written again
     assert TwoStageCollection.open(client, "oldhnsw").metadata == {"note": "a", "added": 1}
+
+
+def test_tiny_float64_embeddings_keep_their_direction_and_query_texts_are_checked(client, tiny_model_path) -> None:
+    # cast to float32 before normalising, a 1e-50 float64 vector became zeros: never returned / no hits
+    col = TwoStageCollection.create(client, "tiny_vectors", model=tiny_model_path, truncate_dim=16)
+    enc = load_encoder(tiny_model_path)
+    vectors = enc.encode(["the cat sat", "a dog ran"], truncate_dim=enc.dim).astype(np.float64)
+    col.add(ids=["tiny", "normal"], embeddings=[vectors[0] * 1e-50, vectors[1]])
+    assert col.query(query_embeddings=[vectors[0]], n_results=1)["ids"] == [["tiny"]]
+    assert col.query(query_embeddings=[vectors[0] * 1e-50], n_results=1)["ids"] == [["tiny"]]
+    for bad, found in (({"the cat": 1}, "got dict, a mapping"), (3, "got int")):  # a dict's keys were searched
+        with pytest.raises(
+            InvalidTypeError, match=f"query_texts must be a str or (a flat|an) iterable of str, {found}"
+        ):
+            col.query(query_texts=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match=r"query_texts\[0\] must be a str"):
+        col.query(query_texts=[None])  # type: ignore[list-item]
+    with pytest.raises(InvalidArgumentError, match="embeddings must be a rectangular array of numbers"):
+        col.add(ids=["s"], embeddings=[["x"] * enc.dim])  # numpy's "could not convert string to float"

@@ -146,9 +146,38 @@ def test_an_adapter_without_its_dependency_names_the_dependency(
     monkeypatch.setattr(importlib, "import_module", without_dependency)
     code, _, err = run("index", docs, "--db", tmp_path / "db", "--model", model, "--store", store)
     line = one_line_error(code, err)
-    assert f"{package!r}, which is installed but cannot be imported: No module named {dependency!r}" in line
-    assert f"pip install {dependency}" in line and f"pip install -e integrations/{store}" in line
+    assert f"{package!r}, which is installed but cannot be imported (No module named {dependency!r})" in line
+    assert f"pip install {dependency})" in line and f"pip install -e integrations/{store}" in line
     assert not (tmp_path / "db").exists()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ImportError("cannot import name 'as_numbers' from 'matryo.vectors'", name="matryo.vectors"),  # old core
+        ImportError("cannot import name 'EmbeddingFunctionConfig' from 'lancedb.embeddings'", name="lancedb"),
+        ImportError("libarrow.so: cannot open shared object file"),  # a compiled library, no module name
+    ],
+)
+def test_an_adapter_that_fails_to_import_says_the_versions_may_not_fit(
+    run: Run, model: Path, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: ImportError
+) -> None:
+    # said "pip install matryo" / "pip install lancedb" (both installed), or "is not installed" with no module name
+    import importlib
+
+    real_import = importlib.import_module
+
+    def failing(name: str, package_: str | None = None) -> object:
+        if name == "matryo_lancedb":
+            raise error
+        return real_import(name, package_)
+
+    monkeypatch.setattr(importlib, "import_module", failing)
+    code, _, err = run("index", docs, "--db", tmp_path / "db", "--model", model)
+    line = one_line_error(code, err)
+    assert f"'matryo_lancedb', which is installed but cannot be imported ({error})" in line
+    assert "versions that do not fit; reinstall them: pip install -e integrations/lancedb" in line
+    assert "pip install matryo" not in line and "pip install lancedb" not in line
 
 
 def test_truncated_gzip_table_is_one_line(run: Run, model: Path, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from matryo.errors import DimensionMismatchError, InvalidArgumentError, NonFiniteVectorError
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, NonFiniteVectorError
 from matryo.evaluation import (
     dense_run,
     dense_top_k,
@@ -436,13 +436,20 @@ def test_vectors_are_checked_like_everywhere_else_in_matryo() -> None:
     with pytest.raises(NonFiniteVectorError, match="query vectors"):
         dense_run(np.array([[np.nan, 0.0]]), _D, ["q"], ids)  # was a run with no documents, scored 0
     assert dense_run(_Q.tolist(), _D.tolist(), ["q"], ids, k=1) == {"q": {"a": 1.0}}  # lists: AttributeError
-    with pytest.raises(InvalidArgumentError, match="2-D array of real numbers"):
+    with pytest.raises(InvalidArgumentError, match="2-D array, one row per id; found shape"):
         dense_run(_Q[0], _D, ["q"], ids)  # one query as a 1-D vector: was "one id per row"
-    with pytest.raises(InvalidArgumentError, match="2-D array of real numbers"):
+    with pytest.raises(InvalidTypeError, match="real numbers"):
         dense_run(_Q.astype(np.complex64), _D, ["q"], ids)
+    big = _D.astype(np.float64)
+    big[1, 0] = 1e39  # beyond float32's range: the float32 scoring made it inf and dropped 'b' from the run
+    with pytest.raises(NonFiniteVectorError, match=r"ids \['b'\]"):
+        dense_run(_Q, big, ["q"], ids)
+    # object and bool matrices (DataFrame.to_numpy() of mixed columns) are numbers, as elsewhere in matryo
+    assert dense_run(_Q.astype(object), _D.astype(object), ["q"], ids, k=1) == {"q": {"a": 1.0}}
+    assert run_from_scores(np.array([[0.9, 0.1]], dtype=object), ["q"], ["a", "b"]) == {"q": {"a": 0.9, "b": 0.1}}
     with pytest.raises(InvalidArgumentError, match="one id per row: found 1 query ids for 1 query vectors and 3"):
         dense_run(_Q, _D, ["q"], ids[:3])
     with pytest.raises(DimensionMismatchError, match="Query width 3 differs from document width 2"):
         dense_run(np.ones((1, 3)), _D, ["q"], ids)
-    with pytest.raises(InvalidArgumentError, match="scores must be a 2-D array"):
+    with pytest.raises(InvalidArgumentError, match="scores must be a rectangular array of numbers"):
         run_from_scores([["high", "low"]], ["q"], ["a", "b"])  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from tests.lancedb.helpers import make_rows
 
 from matryo import DimensionMismatchError
 from matryo.cache import clear_encoder_cache
-from matryo.errors import InvalidArgumentError, InvalidTypeError
+from matryo.errors import InvalidArgumentError, InvalidTypeError, NonFiniteVectorError
 from matryo_lancedb import ModelMismatchError, TwoStageTable, create_two_stage_table, open_two_stage_table
 
 
@@ -307,3 +307,38 @@ def test_a_query_that_is_neither_a_text_nor_a_vector_is_refused_in_words(table: 
         table.search_batch([None])  # type: ignore[list-item]  # was a dimension error about shape (1,)
     with pytest.raises(InvalidTypeError, match=r"queries\[1\] must be a str, got int"):
         table.search_batch(["cat", 5])  # type: ignore[list-item]
+
+
+def test_lancemodel_rows_and_key_value_pairs_are_rows_too(tiny64: Path, tmp_path: Path) -> None:
+    # the single-dict refusal first refused every non-dict row; LanceDB itself takes LanceModel rows
+    from lancedb.pydantic import LanceModel
+
+    class Doc(LanceModel):
+        id: str
+        text: str
+
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16)
+    tbl.add([Doc(id="a", text="the cat"), [("id", "b"), ("text", "a dog")]])
+    assert tbl.count() == 2 and tbl.search("cat", k=1)[0]["id"] == "a"
+
+
+def test_tiny_float64_query_vectors_keep_their_direction(table: TwoStageTable) -> None:
+    # cast to float32 before normalising, a 1e-50 query became all zeros: no hits
+    vector = table.encoder.encode("cat", truncate_dim=table.dim).astype(np.float64)
+    want = [hit["id"] for hit in table.search(vector, k=3)]
+    assert [hit["id"] for hit in table.search(vector * 1e-50, k=3)] == want
+    assert [[hit["id"] for hit in hits] for hits in table.search_batch(np.stack([vector * 1e-50]), k=3)] == [want]
+    with pytest.raises(NonFiniteVectorError, match="query vectors"):
+        table.search(vector * 1e300)  # beyond float32's range: refused as before, not normalised away
+
+
+def test_search_batch_refuses_what_is_not_a_list_of_queries(table: TwoStageTable) -> None:
+    for bad, kind in (({"cat": 1}, "dict"), (None, "NoneType"), (3, "int")):  # a dict's keys were searched
+        with pytest.raises(
+            InvalidTypeError, match=f"sequence of query texts or an array of query vectors; found {kind}"
+        ):
+            table.search_batch(bad)  # type: ignore[arg-type]
+    vector = table.encoder.encode("cat", truncate_dim=table.dim)
+    with pytest.raises(InvalidTypeError, match=r"queries\[1\] is None; expected a full-width query vector"):
+        table.search_batch([vector, None])  # type: ignore[list-item]  # blamed queries[0], asked for strings
+    assert len(table.search_batch(iter(["cat", "dog"]), k=2)) == 2  # a generator of texts

@@ -664,3 +664,12 @@ def test_search_refuses_queries_that_are_not_texts(index) -> None:
             index.search(bad)
     with pytest.raises(InvalidTypeError, match=r"queries\[1\] must be a str, got int"):
         index.search(["alpha", 5])
+
+
+def test_first_pass_normalises_tiny_float64_queries_and_a_zero_query_ranks_nothing(encoder, corpus) -> None:
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16)
+    idx.add(ids, texts)
+    prefix = truncate(encoder.encode(["alpha beta"]), 16).astype(np.float64)
+    assert idx.first_pass(prefix * 1e-50, 5) == idx.first_pass(prefix, 5)  # was a zero query's answer
+    assert idx.first_pass(np.zeros((1, 16)), 5) == [[]]  # returned the first 5 rows added

@@ -411,3 +411,17 @@ def test_top_k_scores_near_ties_again_row_by_row() -> None:
     order, best = top_k(clear, 5, exact)  # no near-tie: BLAS scores kept
     assert order.tolist() == [1, 2, 0] and best.tolist() == clear[[1, 2, 0]].tolist() and calls == []
     assert top_k(np.zeros(0, dtype=np.float32), 3, exact)[0].size == 0
+
+
+def test_fetched_vectors_of_shape_1_by_dim_and_none_vectors(encoder) -> None:
+    # a per-id cache of encode([text]) holds (1, dim) vectors: refused as 3-D by the first version of the check
+    docs = {"a": "alpha beta", "b": "gamma"}
+    cache = {doc_id: encoder.encode([text], normalize=True) for doc_id, text in docs.items()}
+    query = encoder.encode(["alpha beta"], normalize=True)
+    hits = rescore(query, [["a", "b"]], fetch_full_vectors=lambda ids: {i: cache[i] for i in ids})[0]
+    assert hits.ids == ["a", "b"] and hits.scores[0] == pytest.approx(1.0, abs=1e-6)
+    # a host record without a vector (None) is not found, like a text of None ("different widths [1, 64]")
+    with_none = {"a": cache["a"][0], "b": None}
+    with pytest.raises(MissingVectorError, match="'b'"):
+        rescore(query, [["a", "b"]], fetch_full_vectors=lambda ids: with_none)
+    assert rescore(query, [["a", "b"]], fetch_full_vectors=lambda ids: with_none, on_missing="skip")[0].ids == ["a"]

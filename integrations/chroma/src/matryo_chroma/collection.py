@@ -28,8 +28,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, MatryoError
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count, rescore
-from matryo.texts import SURROGATE
-from matryo.vectors import normalize, truncate
+from matryo.texts import SURROGATE, check_texts
+from matryo.vectors import as_numbers, truncate, unit_rows
 from matryo_chroma.embedding_function import MatryoEmbeddingFunction
 from matryo_chroma.full_vectors import TOLERANCE, FullVectors
 from matryo_chroma.stores import RESERVED_PREFIX, SIBLING_SUFFIX, STORES, full_codec, full_codec_from_config
@@ -671,10 +671,11 @@ class TwoStageCollection:
             msg = "Pass exactly one of query_texts= or query_embeddings= (full-dimension vectors)."
             raise InvalidArgumentError(msg)
         if query_texts is not None:
-            texts = [query_texts] if isinstance(query_texts, str) else list(query_texts)
+            texts = check_texts(query_texts, "query_texts")  # None, 3, a dict (its keys): matryo errors
             queries = self.encoder.encode(texts, truncate_dim=self.dim, normalize=True).reshape(len(texts), self.dim)
         else:
-            queries = self._full_width(np.asarray(query_embeddings), "query_embeddings")
+            assert query_embeddings is not None  # exactly one of the two, checked above
+            queries = self._full_width(query_embeddings, "query_embeddings")
         if queries.shape[0] == 0:
             msg = "query() needs at least one query text or vector."
             raise InvalidArgumentError(msg)
@@ -847,20 +848,18 @@ class TwoStageCollection:
 
     # ------------------------------------------------------------------ internals
     def _full_width(self, vectors: ArrayLike, what: str) -> NDArray[np.float32]:
-        matrix = np.asarray(vectors, dtype=np.float32)
+        """``vectors`` as unit-length ``(n, dim)`` float32 rows, checked (a tiny float64 one keeps its direction)."""
+        matrix = as_numbers(vectors, what)  # strings, ragged rows, complex: matryo errors
         if matrix.ndim == 1:
             matrix = matrix[None, :]
-        if matrix.ndim != 2 or matrix.shape[1] != self.dim:
+        if matrix.shape[1] != self.dim:
             hint = " (that is the first-pass width: pass full vectors)" if matrix.shape[-1] == self.truncate_dim else ""
             msg = (
                 f"{what} must be full-dimension vectors of shape (n, {self.dim}) from the collection's model; "
                 f"found shape {matrix.shape}{hint}."
             )
             raise DimensionMismatchError(msg)
-        if not np.isfinite(matrix).all():
-            msg = f"{what} contain NaN or infinite values."
-            raise InvalidArgumentError(msg)
-        return matrix
+        return unit_rows(matrix, what, fix="Pass finite vectors (for instance re-encode their texts).")
 
     def _write(
         self,
@@ -880,7 +879,7 @@ class TwoStageCollection:
         if embeddings is not None:
             # unit length, as documents' vectors are: cosine needs only the direction, and a tiny vector's float16
             # code underflowed, so the record could never be returned
-            full = normalize(self._full_width(embeddings, "embeddings"))
+            full = self._full_width(embeddings, "embeddings")
             if full.shape[0] != len(id_list):
                 msg = f"Expected one embedding per id ({len(id_list)}); found {full.shape[0]}."
                 raise InvalidArgumentError(msg)

@@ -27,7 +27,7 @@ from matryo import DimensionMismatchError, StaticEncoder
 from matryo.errors import InvalidArgumentError, InvalidTypeError
 from matryo.search import DEFAULT_K, DEFAULT_RESCORE_MULTIPLIER, candidate_count, rescore
 from matryo.texts import check_texts
-from matryo.vectors import as_finite, as_float32, truncate
+from matryo.vectors import as_numbers, truncate, unit_rows
 from matryo_lancedb.embedding import ALIAS, MatryoEmbeddings, load_recorded
 from matryo_lancedb.layout import (
     META_KEY,
@@ -55,12 +55,17 @@ _QUERY_CHUNK = 128  # queries per LanceDB multi-vector query in search_batch
 
 
 def _record(row: object, index: int) -> dict[str, Any]:
-    """One dict row as a plain dict; anything else (a bare text, a tuple) is refused naming its position."""
-    if not isinstance(row, Mapping):
-        kind = type(row).__name__
-        msg = f"Each row must be a dict such as {{'id': ..., 'text': ...}}; row {index} is a {kind}: {row!r:.80}."
-        raise InvalidTypeError(msg)
-    return dict(row)
+    """One row as a plain dict: a dict, a LanceModel (pydantic) or (key, value) pairs; a bare text is refused."""
+    if isinstance(row, Mapping):
+        return dict(row)
+    if not isinstance(row, (str, bytes)):
+        try:
+            return dict(row)  # type: ignore[call-overload]  # a LanceModel iterates as (field, value) pairs
+        except (TypeError, ValueError):
+            pass
+    kind = type(row).__name__
+    msg = f"Each row must be a dict such as {{'id': ..., 'text': ...}}; row {index} is a {kind}: {row!r:.80}."
+    raise InvalidTypeError(msg)
 
 
 def _kind(type_: pa.DataType) -> str:
@@ -416,7 +421,7 @@ class TwoStageTable:
             if isinstance(query, (list, tuple)) and any(isinstance(item, str) for item in query):
                 msg = "search() takes one query; use search_batch() for a list of query texts."
                 raise InvalidTypeError(msg)
-            vector = as_float32(query, "the query vector")
+            vector = as_numbers(query, "the query vector")  # its own dtype: _search normalises float64 as such
             one = vector.ndim == 1 or (vector.ndim == 2 and vector.shape[0] == 1)  # (dim,) or encode([q])'s (1, dim)
             if not one or vector.shape[-1] != self.dim:
                 raise DimensionMismatchError(self._shape_message(vector.shape, "one query vector"))
@@ -453,9 +458,14 @@ class TwoStageTable:
         if isinstance(queries, str):
             msg = "search_batch() takes a sequence of queries; use search() for a single query text."
             raise InvalidTypeError(msg)
-        if len(queries) == 0:  # type: ignore[arg-type]
+        if queries is None or isinstance(queries, (Mapping, bytes, bytearray)) or not hasattr(queries, "__iter__"):
+            kind = type(queries).__name__  # a dict's keys were searched; None and 3 were Python's TypeError
+            msg = f"queries must be a sequence of query texts or an array of query vectors; found {kind}."
+            raise InvalidTypeError(msg)
+        items: Any = queries if isinstance(queries, np.ndarray) else list(queries)  # type: ignore[arg-type]
+        if len(items) == 0:
             return []
-        full = self._query_vectors(queries)
+        full = self._query_vectors(items)
         out: list[list[dict[str, Any]]] = []
         for start in range(0, len(full), _QUERY_CHUNK):  # bounded (chunk x shortlist x dim) temporaries
             chunk = full[start : start + _QUERY_CHUNK]
@@ -464,7 +474,7 @@ class TwoStageTable:
 
     def _search(
         self,
-        full: NDArray[np.float32],
+        full: NDArray[Any],
         k: int,
         rescore_multiplier: float,
         where: str | None,
@@ -475,8 +485,9 @@ class TwoStageTable:
     ) -> list[list[dict[str, Any]]]:
         lay = self._layout
         n = candidate_count(k, rescore_multiplier)
-        # before LanceDB sees it: a NaN query matched no row, so it read as "no hits" (search_batch raised)
-        full = as_finite(full, "query vectors", fix="Pass finite query vectors.")
+        # before LanceDB sees it: a NaN query matched no row, so it read as "no hits" (search_batch raised); a tiny
+        # float64 query is normalised before the float32 cast (it became all zeros: no hits)
+        full = unit_rows(full, "query vectors", fix="Pass finite query vectors.")
         first = truncate(full, lay.truncate_dim)
         out: list[list[dict[str, Any]]] = [[] for _ in range(len(full))]
         live = np.flatnonzero(np.any(first, axis=1))  # an empty query matches nothing (cosine skips zeros)
@@ -555,11 +566,16 @@ class TwoStageTable:
         """
         return MatryoReranker(self._full, vector_column=self._layout.full_column, k=k, return_score=return_score)
 
-    def _query_vectors(self, queries: Sequence[str] | ArrayLike) -> NDArray[np.float32]:
+    def _query_vectors(self, queries: Sequence[str] | ArrayLike) -> NDArray[Any]:
         items: Any = list(queries) if not isinstance(queries, np.ndarray) else queries  # type: ignore[arg-type]
-        if len(items) and any(isinstance(q, str) or q is None for q in items):  # texts; a None or 5 among them is named
+        first = next((q for q in items if q is not None), None)
+        if len(items) and (first is None or isinstance(first, str)):  # texts; a None or 5 among them is named
             return self.encoder.encode(check_texts(items, "queries"), truncate_dim=self.dim, normalize=True)
-        vectors = as_float32(items, "query vectors")
+        missing = [i for i, q in enumerate(items) if q is None] if not isinstance(items, np.ndarray) else []
+        if missing:
+            msg = f"queries[{missing[0]}] is None; expected a full-width query vector (or pass texts only)."
+            raise InvalidTypeError(msg)
+        vectors = as_numbers(items, "query vectors")  # its own dtype: _search normalises float64 as such
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise DimensionMismatchError(self._shape_message(np.shape(queries), "query vectors"))
         return vectors
