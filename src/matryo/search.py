@@ -176,7 +176,8 @@ def query_texts(queries: str | Sequence[str]) -> tuple[bool, list[str]]:
     if isinstance(queries, (bytes, bytearray)):
         msg = "queries must be a str or a sequence of str, not bytes; decode them first (e.g. .decode('utf-8'))."
         raise InvalidTypeError(msg)
-    return isinstance(queries, str), check_texts(queries, "queries")  # None, 3, a dict: a matryo error
+    single = isinstance(queries, str) or (isinstance(queries, np.ndarray) and queries.ndim == 0)  # as encode reads it
+    return single, check_texts(queries, "queries")  # None, 3, a dict: a matryo error
 
 
 def shown_ids(ids: Sequence[object], limit: int = 5) -> str:

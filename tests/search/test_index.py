@@ -673,3 +673,9 @@ def test_first_pass_normalises_tiny_float64_queries_and_a_zero_query_ranks_nothi
     prefix = truncate(encoder.encode(["alpha beta"]), 16).astype(np.float64)
     assert idx.first_pass(prefix * 1e-50, 5) == idx.first_pass(prefix, 5)  # was a zero query's answer
     assert idx.first_pass(np.zeros((1, 16)), 5) == [[]]  # returned the first 5 rows added
+
+
+def test_a_zero_d_string_array_is_one_query_as_encode_reads_it(index) -> None:
+    # check_texts read np.array("q") as one text, but search returned a list of one SearchHits
+    assert isinstance(index.search(np.array("alpha beta")), SearchHits)
+    assert index.search(np.array("alpha beta")).ids == index.search("alpha beta").ids
