@@ -146,3 +146,22 @@ def test_matryoshka_dims_wants_ints(args: tuple[object, ...]) -> None:
         matryoshka_dims(full, **({"min_dim": rest[0]} if rest else {}))  # type: ignore[arg-type]
     assert matryoshka_dims(np.int64(256)) == [32, 64, 128, 256]
     assert all(type(d) is int for d in matryoshka_dims(np.int64(256)))
+
+
+def test_unit_rows_converts_once_checks_in_float32_terms_and_keeps_tiny_rows() -> None:
+    from matryo.errors import NonFiniteVectorError
+    from matryo.vectors import as_numbers, check_finite, unit_rows
+
+    rows = np.array([[1e-50, 1e-50, 0.0], [0.0, 3.0, 4.0], [0.0, 0.0, 0.0]])
+    out = unit_rows(rows)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[0.70710677, 0.70710677, 0.0], [0.0, 0.6, 0.8], [0.0, 0.0, 0.0]], rtol=1e-6)
+    assert unit_rows([3.0, 4.0]).tolist() == pytest.approx([0.6, 0.8])  # one vector, from a list
+    with pytest.raises(NonFiniteVectorError, match=r"ids \['big'\]"):
+        unit_rows([[1.0, 0.0], [1e39, 0.0]], "document vectors", labels=["ok", "big"])  # beyond float32's range
+    with pytest.raises(NonFiniteVectorError, match=r"rows \[0\]"):
+        check_finite(np.array([[-1e39, 0.0]]))  # float64 values beyond float32's range count as non-finite
+    check_finite(np.array([[3e38, -3e38]]))  # within range: fine
+    assert as_numbers(np.array([[True, False]])).dtype == np.float64  # bools and objects are cast, as float64
+    floats = np.ones((2, 3), dtype=np.float32)
+    assert as_numbers(floats) is floats  # not copied
