@@ -440,8 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
+    command_parser = vars(args).pop("command_parser", parser)  # out of args: a command may record them (train)
     if unknown:  # the command's usage, not the top-level one (parse_args reports it with the main parser)
-        getattr(args, "command_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+        command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # a reader that went away shows up here, not in the interpreter's last flush

@@ -1392,3 +1392,14 @@ def test_training_rows_exclude_held_out_and_skipped_pairs_and_crops_cut_only_tra
     assert not set(rows.tolist()) & set(np.asarray(held).tolist())
     cropped = set(seen["cropped"])  # type: ignore[arg-type]
     assert cropped and cropped <= set(rows.tolist())
+
+
+def test_matryo_train_through_the_main_cli_writes_its_training_info(tmp_path):
+    # the CLI's per-command parser rode along in the parsed arguments, and training_info.json cannot hold it:
+    # `matryo train` failed after saving the weights (only `python -m matryo.train` was tested)
+    pytest.importorskip("torch")
+    from matryo import cli
+
+    assert cli.main(["train", *_tiny_cli_argv(tmp_path)]) == 0
+    info = json.loads((tmp_path / "m" / "training_info.json").read_text())
+    assert info["steps"] > 0 and "func" not in info["args"] and "command_parser" not in info["args"]
