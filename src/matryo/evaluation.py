@@ -242,7 +242,12 @@ def _vectors(
     _check_unique(doc_ids, "doc_ids")
     check_finite(queries, "query vectors", labels=query_ids)
     check_finite(docs, "document vectors", labels=doc_ids)
-    return queries, docs
+    # integers and bools are scored as float32, as the first pass scores them (int8 dot products wrapped around)
+    return _floats(queries), _floats(docs)
+
+
+def _floats(array: NDArray[np.floating]) -> NDArray[np.floating]:
+    return array if array.dtype.kind == "f" else array.astype(np.float32)
 
 
 def dense_top_k(

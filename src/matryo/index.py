@@ -679,14 +679,24 @@ class NumpyIndex(Generic[IdT]):
         queries = unit_rows(queries, "query vectors", fix="Pass finite query vectors.")  # tiny float64: kept
         if mode == "two_stage":
             prefix = truncate(queries, self.truncate_dim)
+            # A query whose prefix is all zero has no first pass (first_pass, LanceDB and Chroma find nothing for
+            # it): it ranked the first rows added.
+            live = [bool(row.any()) for row in prefix]
             if self.store_name != "none":  # stored full vectors: rescore each shortlist by row, in one snapshot
                 snap = self._snapshot()
                 if n_candidates >= snap.n:  # the shortlist is the whole index: exact search, the same hits, faster
-                    return self._exact(snap, queries, k)
+                    exact = self._exact(snap, queries, k)
+                    return [hits if ok else SearchHits() for hits, ok in zip(exact, live, strict=True)]
                 first = self._first_rows(prefix, n_candidates, snap)
-                return [self._rescored(snap, q, rows, k) for q, (rows, _) in zip(queries, first, strict=True)]
+                return [
+                    self._rescored(snap, q, rows, k) if ok else SearchHits()
+                    for q, ok, (rows, _) in zip(queries, live, first, strict=True)
+                ]
             # In row order: rescore's stable sort then breaks ties by insertion order, as exact mode does.
-            candidates = [self._ids_of(np.sort(rows)) for rows, _ in self._first_rows(prefix, n_candidates)]
+            first_rows = self._first_rows(prefix, n_candidates)
+            candidates = [
+                self._ids_of(np.sort(rows)) if ok else [] for ok, (rows, _) in zip(live, first_rows, strict=True)
+            ]
             # Rescored a few queries at a time: a large batch never fetches the union of all its shortlists at once.
             step = max(1, _RESCORE_BLOCK // (n_candidates * self.dim))
             hits: list[SearchHits[IdT]] = []

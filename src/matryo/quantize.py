@@ -256,6 +256,18 @@ def _int8_codes(codes: ArrayLike) -> NDArray[Any]:
     return array
 
 
+def _bounds(values: ArrayLike, what: str) -> NDArray[np.float32]:
+    """Per-dimension int8 bounds as a 1-D float32 array: a number is one dimension, ``(1, dim)`` is ``(dim,)``.
+
+    Strings and ragged lists get matryo errors; a ``(2, 2)`` table is refused (it was flattened into 4 dimensions).
+    """
+    array = as_float32(np.atleast_1d(values) if isinstance(values, (int, float, np.number)) else values, what)
+    if array.ndim > 1 and any(size != 1 for size in array.shape[:-1]):
+        msg = f"{what} must hold one bound per dimension (a 1-D array); found shape {array.shape}."
+        raise DimensionMismatchError(msg)
+    return array.reshape(-1)
+
+
 class Int8Codec(Codec):
     """int8 codes with per-dimension ranges: 1 byte per dimension.
 
@@ -275,11 +287,7 @@ class Int8Codec(Codec):
     code_dtype = np.int8
 
     def __init__(self, minimums: ArrayLike, maximums: ArrayLike) -> None:
-        low, high = as_float32(minimums, "minimums"), as_float32(maximums, "maximums")  # strings, ragged: named
-        if low.ndim != 1 or high.ndim != 1:  # a (2, 2) table was flattened into 4 dimensions
-            shapes = f"{low.shape} and {high.shape}"
-            msg = f"minimums and maximums must be 1-D, one bound per dimension; found shapes {shapes}."
-            raise DimensionMismatchError(msg)
+        low, high = _bounds(minimums, "minimums"), _bounds(maximums, "maximums")
         if low.shape != high.shape:
             msg = f"minimums and maximums must have the same length; found {low.shape[0]} and {high.shape[0]}."
             raise DimensionMismatchError(msg)
@@ -593,11 +601,6 @@ class BinaryCodec(Codec):
         width = self.bytes_per_vector
         left = self._code_matrix(np.asarray(query_codes, dtype=np.uint8))
         right = self._code_matrix(np.asarray(codes, dtype=np.uint8))
-        if self.dim % 8:  # the last byte's padding bits, which decode ignores, must not count either
-            keep = np.uint8((0xFF << (8 - self.dim % 8)) & 0xFF)
-            left, right = left.copy(), right.copy()
-            left[:, -1] &= keep
-            right[:, -1] &= keep
         # Compare 8 bytes at a time: pad to a multiple of 8 and view as uint64.
         pad = (-width) % 8
         if pad:
@@ -605,6 +608,11 @@ class BinaryCodec(Codec):
             right = np.pad(right, ((0, 0), (0, pad)))
         left64 = np.ascontiguousarray(left).view(np.uint64)
         right64 = np.ascontiguousarray(right).view(np.uint64)
+        mask = None
+        if self.dim % 8:  # the last byte's padding bits, which decode ignores, must not count: masked in each XOR
+            byte_mask = np.full(width + pad, 0xFF, dtype=np.uint8)
+            byte_mask[width - 1] = (0xFF << (8 - self.dim % 8)) & 0xFF
+            mask = byte_mask.view(np.uint64)
         out = np.empty((left64.shape[0], right64.shape[0]), dtype=np.int32)
         # The XOR temporary is (queries x corpus x words): bound it on both axes, so one query over a large
         # corpus stays within _SCORE_CHUNK elements too.
@@ -614,6 +622,8 @@ class BinaryCodec(Codec):
         for start in range(0, left64.shape[0], rows):
             for first in range(0, right64.shape[0], block):
                 xor = left64[start : start + rows, None, :] ^ right64[None, first : first + block, :]
+                if mask is not None:
+                    np.bitwise_and(xor, mask, out=xor)
                 out[start : start + rows, first : first + block] = _bit_count(xor).sum(axis=2, dtype=np.int32)
         return out
 

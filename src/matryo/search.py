@@ -230,19 +230,29 @@ def _texts(found: list[Hashable], values: object) -> tuple[list[Hashable], list[
 
 def _vectors_found(found: list[Hashable], values: object) -> tuple[list[Hashable], object]:
     """The fetched ids and vectors without those whose vector is None (a host record without one: not found)."""
-    if isinstance(values, (list, tuple)) and any(value is None for value in values):
-        kept = [(doc_id, value) for doc_id, value in zip(found, values, strict=False) if value is not None]
-        return [doc_id for doc_id, _ in kept], [value for _, value in kept]
-    return found, values
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        return found, values  # a matrix holds no None
+    try:
+        rows = list(values)  # type: ignore[call-overload]  # a list, a pandas Series, an object array
+    except TypeError:
+        return found, values  # _stack names it
+    if len(rows) != len(found):
+        msg = f"The fetch returned {len(found)} ids but {len(rows)} vectors; expected one vector per id."
+        raise InvalidArgumentError(msg)
+    kept = [(doc_id, row) for doc_id, row in zip(found, rows, strict=True) if row is not None]
+    return [doc_id for doc_id, _ in kept], [row for _, row in kept]
 
 
 def _stack(values: object, count: int, query_dim: int) -> NDArray[Any]:
-    """Stack fetched vectors into a (count, dim) matrix in their own dtype; ragged widths: DimensionMismatchError."""
+    """Stack fetched vectors into a (count, dim) numeric matrix; ragged widths raise DimensionMismatchError.
+
+    Numeric arrays keep their dtype; bools and objects become float64 (a tiny or huge value is judged as such).
+    """
     values = _real(values, "The fetched full vectors")
     try:
         matrix = np.asarray(values)
         if matrix.dtype.kind not in "fiu":  # bools, objects; strings fail here
-            matrix = matrix.astype(np.float32)
+            matrix = matrix.astype(np.float64)
     except (TypeError, ValueError) as exc:  # ragged rows, or not numbers
         rows = list(values)  # type: ignore[call-overload]
         widths = sorted({int(np.size(row)) for row in rows})
@@ -297,7 +307,10 @@ def rescore(
         ValueError: If ``k <= 0``, the number of candidate lists differs from the number of queries, or
             not exactly one fetch function is given.
         DimensionMismatchError: If the fetched vectors are not as wide as the query vectors.
-        MissingVectorError: If ``on_missing="raise"`` and a candidate cannot be fetched.
+        NonFiniteVectorError: If a query vector or a fetched vector holds NaN, inf or a value beyond float32's range.
+        InvalidTypeError: If the candidates are not lists of ids, or a fetched text is not a str (None: not found).
+        MissingVectorError: If ``on_missing="raise"`` and a candidate cannot be fetched (its vector or text is
+            absent or None).
     """
     k = _check_k(k)
     if (fetch_full_vectors is None) == (fetch_texts is None):

@@ -261,7 +261,7 @@ def require_store(store: str) -> None:
         if not _installed(module):
             raise missing_extra(module, install, f"The {store} store") from exc
         missing = (exc.name or "").partition(".")[0]
-        if isinstance(exc, ModuleNotFoundError) and missing not in ("", "matryo", module):
+        if isinstance(exc, ModuleNotFoundError) and missing not in ("", "matryo", module) and not _installed(missing):
             fix = f"install it (pip install {missing}), or reinstall the adapter with its dependencies: {install}"
         else:  # a name missing from an installed package, or a library that failed to load: versions that differ
             fix = f"matryo, {module} and its dependencies may be of versions that do not fit; reinstall them: {install}"

@@ -135,6 +135,7 @@ def test_an_adapter_without_its_dependency_names_the_dependency(
 ) -> None:
     # said "'matryo_lancedb' ... is not installed" when the adapter was there but pyarrow was not (pip --no-deps)
     import importlib
+    import importlib.util
 
     real_import = importlib.import_module
 
@@ -143,7 +144,11 @@ def test_an_adapter_without_its_dependency_names_the_dependency(
             raise ModuleNotFoundError(f"No module named {dependency!r}", name=dependency)
         return real_import(name, package_)
 
+    real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib, "import_module", without_dependency)
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == dependency else real_find_spec(name, *a)
+    )
     code, _, err = run("index", docs, "--db", tmp_path / "db", "--model", model, "--store", store)
     line = one_line_error(code, err)
     assert f"{package!r}, which is installed but cannot be imported (No module named {dependency!r})" in line
@@ -157,6 +162,7 @@ def test_an_adapter_without_its_dependency_names_the_dependency(
         ImportError("cannot import name 'as_numbers' from 'matryo.vectors'", name="matryo.vectors"),  # old core
         ImportError("cannot import name 'EmbeddingFunctionConfig' from 'lancedb.embeddings'", name="lancedb"),
         ImportError("libarrow.so: cannot open shared object file"),  # a compiled library, no module name
+        ModuleNotFoundError("No module named 'lancedb.embeddings.registry'", name="lancedb.embeddings.registry"),
     ],
 )
 def test_an_adapter_that_fails_to_import_says_the_versions_may_not_fit(

@@ -453,3 +453,14 @@ def test_vectors_are_checked_like_everywhere_else_in_matryo() -> None:
         dense_run(np.ones((1, 3)), _D, ["q"], ids)
     with pytest.raises(InvalidArgumentError, match="scores must be a rectangular array of numbers"):
         run_from_scores([["high", "low"]], ["q"], ["a", "b"])  # type: ignore[arg-type]
+
+
+def test_integer_vectors_are_scored_as_floats_in_two_stage_runs_too() -> None:
+    # int8 dot products wrapped around in two_stage_runs (dense_run scored in float32)
+    q = np.array([[100, 100]], dtype=np.int8)
+    d = np.array([[100, 100], [2, 2], [-100, -100]], dtype=np.int8)
+    ids = ["a", "b", "c"]
+    dense = dense_run(q, d, ["q"], ids, k=3)
+    staged = two_stage_runs(q, d, q, d, ["q"], ids, cuts=[(3, 3)])[0]
+    assert list(staged["q"]) == list(dense["q"]) == ["a", "b", "c"]
+    assert staged["q"]["a"] == pytest.approx(20000.0)

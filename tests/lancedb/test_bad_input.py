@@ -342,3 +342,21 @@ def test_search_batch_refuses_what_is_not_a_list_of_queries(table: TwoStageTable
     with pytest.raises(InvalidTypeError, match=r"queries\[1\] is None; expected a full-width query vector"):
         table.search_batch([vector, None])  # type: ignore[list-item]  # blamed queries[0], asked for strings
     assert len(table.search_batch(iter(["cat", "dog"]), k=2)) == 2  # a generator of texts
+
+
+def test_query_batches_in_other_containers(table: TwoStageTable) -> None:
+    import pandas as pd
+
+    # a text column whose first value is missing: the dropna advice, not numpy's "could not convert"
+    with pytest.raises(InvalidTypeError, match=r"queries\[0\] must be a str, got float: nan.*dropna"):
+        table.search_batch(pd.Series([float("nan"), "cat"]))
+    vectors = table.encoder.encode(["cat", "dog"], truncate_dim=table.dim)
+    by_frame = table.search_batch(pd.DataFrame(vectors), k=2)  # iterating a DataFrame gave its column names
+    assert [[h["id"] for h in hits] for hits in by_frame] == [
+        [h["id"] for h in hits] for hits in table.search_batch(vectors, k=2)
+    ]
+    with pytest.raises(InvalidTypeError, match="found ndarray"):
+        table.search_batch(np.array(5.0))  # a 0-d array: Python's "len() of unsized object"
+    assert [h["id"] for h in table.search(np.array("cat"), k=2)] == [h["id"] for h in table.search("cat", k=2)]
+    with pytest.raises(InvalidTypeError, match=r"row 0 is a tuple"):
+        table.add([("d1", "hi")])  # type: ignore[list-item]  # was "Unknown column(s) ['d', 'h']"

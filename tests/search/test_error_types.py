@@ -172,8 +172,12 @@ def test_codec_and_two_stage_inputs_from_review_17_get_matryo_errors(encoder) ->
         Int8Codec(["a"], [1.0])  # numpy's "could not convert string to float"
     with pytest.raises(InvalidArgumentError, match="minimums must be a rectangular array of numbers"):
         Int8Codec([[0.0], [0.0, 1.0]], [1.0, 1.0])  # numpy's "inhomogeneous shape"
-    with pytest.raises(DimensionMismatchError, match="must be 1-D"):
+    with pytest.raises(DimensionMismatchError, match=r"one bound per dimension \(a 1-D array\); found shape \(2, 2\)"):
         Int8Codec([[0.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]])  # was flattened into a 4-d codec
+    sample = np.random.default_rng(0).standard_normal((200, 2)).astype(np.float32)
+    keepdims = Int8Codec(sample.min(axis=0, keepdims=True), sample.max(axis=0, keepdims=True))  # (1, dim) bounds
+    np.testing.assert_array_equal(keepdims.encode(sample), Int8Codec.calibrate(sample).encode(sample))
+    assert Int8Codec(-1.0, 1.0).dim == 1  # a number is one dimension
     with pytest.raises(InvalidArgumentError, match=r"Unknown codec \['float32'\]"):
         make_codec(["float32"], 4)  # type: ignore[arg-type]  # was "unhashable type: 'list'"
     store = {"a": np.ones(encoder.dim, dtype=np.float32)}

@@ -679,3 +679,16 @@ def test_a_zero_d_string_array_is_one_query_as_encode_reads_it(index) -> None:
     # check_texts read np.array("q") as one text, but search returned a list of one SearchHits
     assert isinstance(index.search(np.array("alpha beta")), SearchHits)
     assert index.search(np.array("alpha beta")).ids == index.search("alpha beta").ids
+
+
+@pytest.mark.parametrize("store", ["float32", "none"])
+def test_a_query_with_an_all_zero_prefix_finds_nothing_in_two_stage_mode(encoder, corpus, store: str) -> None:
+    # its shortlist was the first rows added (first_pass, LanceDB and Chroma find nothing for it)
+    ids, texts = corpus
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16, store=store)
+    idx.add(ids, texts)
+    query = encoder.encode(["alpha beta"])
+    query[:, :16] = 0.0
+    assert idx.search_vectors(query, k=3, rescore_multiplier=2)[0].ids == []
+    assert idx.search_vectors(query, k=3, rescore_multiplier=len(ids))[0].ids == []  # the whole-index shortcut too
+    assert idx.search_vectors(encoder.encode(["alpha beta"]), k=3)[0].ids  # a normal query still finds

@@ -425,3 +425,26 @@ def test_fetched_vectors_of_shape_1_by_dim_and_none_vectors(encoder) -> None:
     with pytest.raises(MissingVectorError, match="'b'"):
         rescore(query, [["a", "b"]], fetch_full_vectors=lambda ids: with_none)
     assert rescore(query, [["a", "b"]], fetch_full_vectors=lambda ids: with_none, on_missing="skip")[0].ids == ["a"]
+
+
+def test_fetched_vectors_in_a_series_or_object_array_and_out_of_range_objects(encoder) -> None:
+    import pandas as pd
+
+    vec = encoder.encode(["alpha beta"], normalize=True)[0]
+    query = vec[None, :]
+    for container in (pd.Series([vec, None]), np.array([vec, None], dtype=object)):  # "different widths [1, 64]"
+        hits = rescore(
+            query, [["a", "b"]], fetch_full_vectors=lambda ids, c=container: (["a", "b"], c), on_missing="skip"
+        )
+        assert hits[0].ids == ["a"]
+    with pytest.raises(InvalidArgumentError, match="3 ids but 2 vectors"):  # a None hid the short answer
+        rescore(query, [["a", "b", "c"]], fetch_full_vectors=lambda ids: (["a", "b", "c"], [vec, None]))
+    huge = np.array(
+        [vec.astype(np.float64) * 1e40], dtype=object
+    )  # cast to float32 with a RuntimeWarning (an error under pytest)
+    with pytest.raises(NonFiniteVectorError, match="full vectors from the fetch"):
+        rescore(query, [["a"]], fetch_full_vectors=lambda ids: (["a"], huge))
+    tiny = np.array([vec.astype(np.float64) * 1e-50], dtype=object)  # became zeros: scored 0
+    assert rescore(query, [["a"]], fetch_full_vectors=lambda ids: (["a"], tiny))[0].scores[0] == pytest.approx(
+        1.0, abs=1e-5
+    )

@@ -58,7 +58,8 @@ def _record(row: object, index: int) -> dict[str, Any]:
     """One row as a plain dict: a dict, a LanceModel (pydantic) or (key, value) pairs; a bare text is refused."""
     if isinstance(row, Mapping):
         return dict(row)
-    if not isinstance(row, (str, bytes)):
+    strings = isinstance(row, (list, tuple, set)) and any(isinstance(item, str) for item in row)  # ("d1", "hi")
+    if not isinstance(row, (str, bytes)) and not strings:
         try:
             return dict(row)  # type: ignore[call-overload]  # a LanceModel iterates as (field, value) pairs
         except (TypeError, ValueError):
@@ -411,6 +412,8 @@ class TwoStageTable:
             DimensionMismatchError: If a query vector is not ``dim`` wide.
             ValueError: If ``k`` or ``rescore_multiplier`` is out of range.
         """
+        if isinstance(query, np.ndarray) and query.ndim == 0 and query.dtype.kind in "US":
+            query = str(query)  # np.array("cat"): one text, as NumpyIndex and Chroma read it
         if isinstance(query, str):
             full = self._query_vectors([query])
         else:
@@ -458,10 +461,17 @@ class TwoStageTable:
         if isinstance(queries, str):
             msg = "search_batch() takes a sequence of queries; use search() for a single query text."
             raise InvalidTypeError(msg)
-        if queries is None or isinstance(queries, (Mapping, bytes, bytearray)) or not hasattr(queries, "__iter__"):
+        if (
+            queries is None
+            or isinstance(queries, (Mapping, bytes, bytearray))
+            or not hasattr(queries, "__iter__")
+            or (isinstance(queries, np.ndarray) and queries.ndim == 0)
+        ):
             kind = type(queries).__name__  # a dict's keys were searched; None and 3 were Python's TypeError
             msg = f"queries must be a sequence of query texts or an array of query vectors; found {kind}."
             raise InvalidTypeError(msg)
+        if getattr(queries, "ndim", 1) == 2 and hasattr(queries, "to_numpy"):
+            queries = queries.to_numpy()  # a DataFrame of vectors (iterating it gives its column names)
         items: Any = queries if isinstance(queries, np.ndarray) else list(queries)  # type: ignore[arg-type]
         if len(items) == 0:
             return []
@@ -568,8 +578,9 @@ class TwoStageTable:
 
     def _query_vectors(self, queries: Sequence[str] | ArrayLike) -> NDArray[Any]:
         items: Any = list(queries) if not isinstance(queries, np.ndarray) else queries  # type: ignore[arg-type]
-        first = next((q for q in items if q is not None), None)
-        if len(items) and (first is None or isinstance(first, str)):  # texts; a None or 5 among them is named
+        texts = isinstance(items, np.ndarray) and items.dtype.kind in "US"
+        texts = texts or (not isinstance(items, np.ndarray) and any(isinstance(q, str) for q in items))
+        if texts or (len(items) and all(q is None for q in items)):  # texts: a None, NaN or 5 among them is named
             return self.encoder.encode(check_texts(items, "queries"), truncate_dim=self.dim, normalize=True)
         missing = [i for i, q in enumerate(items) if q is None] if not isinstance(items, np.ndarray) else []
         if missing:
