@@ -16,6 +16,7 @@ from tests.lancedb.helpers import make_rows
 from matryo import StaticEncoder
 from matryo_lancedb import (
     MIN_INDEX_ROWS,
+    ModelMismatchError,
     TwoStageTable,
     create_two_stage_table,
     default_index_params,
@@ -433,3 +434,37 @@ def test_overwrite_replaces_the_rows_and_a_new_table_is_created_without_lances_w
     assert again.count() == 0
     again.add(make_rows(3))
     assert open_two_stage_table(db, "docs").count() == 3
+
+
+def test_ids_with_quotes_are_deleted_and_upserted_exactly(tiny64: Path, tmp_path: Path) -> None:
+    # delete and upsert name ids in SQL: a quote must be escaped, or the statement fails or hits another row
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16)
+    tbl.add(
+        [{"id": "o'brien", "text": "a cat"}, {"id": "obrien", "text": "a dog"}, {"id": "x' OR '1'='1", "text": "z"}]
+    )
+    tbl.upsert([{"id": "o'brien", "text": "a bird"}])
+    assert tbl.count() == 3 and tbl.count("text = 'a bird'") == 1
+    assert tbl.delete(["x' OR '1'='1"]) == 1 and tbl.count() == 2
+    assert tbl.delete("o'brien") == 1 and [r["id"] for r in tbl.table.to_arrow().to_pylist()] == ["obrien"]
+
+
+def test_exist_ok_refuses_other_vector_settings_of_the_same_model(tiny64: Path, tmp_path: Path) -> None:
+    create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16)
+    for other in ({"normalize": False}, {"max_length": 8}):  # same widths, other vectors
+        with pytest.raises(ModelMismatchError, match="other model settings"):
+            create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, exist_ok=True, **other)
+    assert create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16, exist_ok=True).count() == 0
+
+
+def test_the_first_pass_asks_lancedb_for_exactly_the_candidate_count(table: TwoStageTable, monkeypatch) -> None:
+    from lancedb.query import LanceVectorQueryBuilder
+
+    limits: list[int] = []
+    real = LanceVectorQueryBuilder.limit
+    monkeypatch.setattr(LanceVectorQueryBuilder, "limit", lambda self, n: limits.append(n) or real(self, n))
+    table.search("alpha", k=3, rescore_multiplier=2.5)
+    table.search_batch(["alpha", "beta"], k=4, rescore_multiplier=3)
+    assert limits[0] == 8 and 12 in limits  # ceil(3 x 2.5), 4 x 3
+    limits.clear()
+    assert table.search("", k=3) == [] and table.search_batch(["", "  "], k=3) == [[], []]
+    assert limits == []  # an empty query never reaches LanceDB (a zero vector matches nothing under cosine)
