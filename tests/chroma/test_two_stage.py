@@ -770,3 +770,38 @@ def test_tiny_float64_embeddings_keep_their_direction_and_query_texts_are_checke
         col.query(query_texts=[None])  # type: ignore[list-item]
     with pytest.raises(InvalidArgumentError, match="embeddings must be a rectangular array of numbers"):
         col.add(ids=["s"], embeddings=[["x"] * enc.dim])  # numpy's "could not convert string to float"
+
+
+def test_query_embeddings_are_the_full_vectors_and_the_candidate_count_is_exact(
+    client, tiny_model_path, monkeypatch
+) -> None:
+    from matryo.search import candidate_count
+
+    col = make(client, tiny_model_path, "metadata")
+    asked: list[int] = []
+    real = col.collection.query
+    monkeypatch.setattr(col.collection, "query", lambda *a, **kw: asked.append(kw["n_results"]) or real(*a, **kw))
+    got = col.query(query_texts=["cat dog"], n_results=3, include=["embeddings", "documents"])
+    assert asked == [candidate_count(3, col.rescore_multiplier)]
+    enc = load_encoder(tiny_model_path)
+    vectors = np.asarray(got["embeddings"][0])
+    assert vectors.shape == (3, enc.dim)  # full width, not the 16-d first-pass vectors
+    np.testing.assert_allclose(vectors, enc.encode(got["documents"][0], truncate_dim=enc.dim), atol=2e-3)
+
+
+def test_open_with_repair_rebuilds_a_missing_sibling_vector_and_delete_honours_where_document(
+    client, tiny_model_path
+) -> None:
+    col = make(client, tiny_model_path, "sibling")
+    assert col.full_collection is not None
+    col.full_collection.delete(ids=["d3"])  # a write interrupted between the two collections
+    TwoStageCollection.open(client, col.name)  # no repair: still missing
+    assert col.full_collection.get(ids=["d3"])["ids"] == []
+    reopened = TwoStageCollection.open(client, col.name, repair=True)
+    assert reopened.full_collection is not None and reopened.full_collection.get(ids=["d3"])["ids"] == ["d3"]
+    page = col.get(include=["documents"])
+    docs = dict(zip(page["ids"], page["documents"], strict=True))
+    word = docs["d5"].split()[0]
+    with_word = {i for i, d in docs.items() if word in d}  # $contains: a substring
+    deleted = col.delete(where_document={"$contains": word})
+    assert set(deleted) == with_word and col.count() == N - len(with_word)
