@@ -679,8 +679,8 @@ class NumpyIndex(Generic[IdT]):
         queries = unit_rows(queries, "query vectors", fix="Pass finite query vectors.")  # tiny float64: kept
         if mode == "two_stage":
             prefix = truncate(queries, self.truncate_dim)
-            # A query whose prefix is all zero has no first pass (first_pass, LanceDB and Chroma find nothing for
-            # it): it ranked the first rows added.
+            # A query whose prefix is all zero has no first pass (first_pass and the LanceDB table find nothing for
+            # it): its shortlist was the first rows added.
             live = [bool(row.any()) for row in prefix]
             if self.store_name != "none":  # stored full vectors: rescore each shortlist by row, in one snapshot
                 snap = self._snapshot()
