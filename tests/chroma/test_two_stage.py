@@ -805,3 +805,12 @@ def test_open_with_repair_rebuilds_a_missing_sibling_vector_and_delete_honours_w
     with_word = {i for i, d in docs.items() if word in d}  # $contains: a substring
     deleted = col.delete(where_document={"$contains": word})
     assert set(deleted) == with_word and col.count() == N - len(with_word)
+
+
+def test_a_query_with_an_all_zero_prefix_finds_nothing(client, tiny_model_path) -> None:
+    # Chroma ranked a zero first-pass vector anyway, and its shortlist was rescored (NumpyIndex, LanceDB: no hits)
+    col = make(client, tiny_model_path, "metadata")
+    query = load_encoder(tiny_model_path).encode(["cat dog"], truncate_dim=col.dim)
+    assert len(col.query(query_embeddings=query, n_results=3)["ids"][0]) == 3
+    query[:, : col.truncate_dim] = 0.0
+    assert col.query(query_embeddings=query, n_results=3)["ids"] == [[]]

@@ -636,9 +636,13 @@ class TwoStageCollection:
             [rows[i][1] for i in order],
             [rows[i][2] for i in order] if "documents" in fields else None,
         )
+        live = [bool(row.any()) for row in prefixes]  # an all-zero prefix has no first pass (as in NumpyIndex, LanceDB)
         hits = rescore(
             queries,
-            [[doc_id for doc_id in q_ids if doc_id in rows] for q_ids in first["ids"]],
+            [
+                [doc_id for doc_id in q_ids if doc_id in rows] if ok else []
+                for q_ids, ok in zip(first["ids"], live, strict=True)
+            ],
             k=n_results,
             fetch_full_vectors=lambda _ids: full,
             on_missing="skip",
