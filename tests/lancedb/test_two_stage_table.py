@@ -468,3 +468,27 @@ def test_the_first_pass_asks_lancedb_for_exactly_the_candidate_count(table: TwoS
     limits.clear()
     assert table.search("", k=3) == [] and table.search_batch(["", "  "], k=3) == [[], []]
     assert limits == []  # an empty query never reaches LanceDB (a zero vector matches nothing under cosine)
+
+
+def test_index_and_search_options_reach_lancedb(table: TwoStageTable, monkeypatch) -> None:
+    # num_partitions, num_sub_vectors, replace, nprobes and refine_factor could be dropped without a failing test
+    from lancedb.query import LanceVectorQueryBuilder
+
+    calls: list[dict[str, object]] = []
+    real_create = table.table.create_index
+    monkeypatch.setattr(table.table, "create_index", lambda *a, **kw: calls.append(kw) or real_create(*a, **kw))
+    report = table.create_index(num_partitions=2, num_sub_vectors=2)
+    config = calls[-1]["config"]
+    assert report.built and (config.num_partitions, config.num_sub_vectors) == (2, 2)  # type: ignore[attr-defined]
+    assert calls[-1]["replace"] is True
+    with pytest.raises(RuntimeError, match="already exists"):
+        table.create_index(replace=False)
+    assert calls[-1]["replace"] is False
+    seen: dict[str, list[int]] = {"nprobes": [], "refine_factor": []}
+    for name in seen:
+        real = getattr(LanceVectorQueryBuilder, name)
+        monkeypatch.setattr(
+            LanceVectorQueryBuilder, name, lambda self, n, name=name, real=real: seen[name].append(n) or real(self, n)
+        )
+    table.search("alpha", k=3, nprobes=7, refine_factor=3)
+    assert seen == {"nprobes": [7], "refine_factor": [3]}
