@@ -282,7 +282,7 @@ def run_eval(args: argparse.Namespace) -> int:
             import matplotlib  # noqa: F401
         except ImportError as exc:
             name, install = "matplotlib", "pip install matplotlib  (or 'matryo[plot]')"
-            raise missing_extra(name, install, "--plot") from exc
+            raise missing_extra(name, install, "--plot", cause=exc) from exc
     rows, info = evaluate(
         args.beir_dir,
         args.model,

@@ -765,7 +765,7 @@ def _progress(total: int) -> Any:
     try:
         from tqdm.auto import tqdm
     except ImportError as exc:
-        raise missing_extra("tqdm", "pip install tqdm  (or 'matryo[progress]')", "show_progress_bar=True") from exc  # noqa: EM101
+        raise missing_extra("tqdm", "pip install tqdm  (or 'matryo[progress]')", "show_progress_bar=True", exc) from exc  # noqa: EM101
     return tqdm(total=total, unit="text", desc="Encoding")
 
 

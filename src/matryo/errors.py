@@ -22,6 +22,7 @@ Every error matryo raises on purpose (a bad argument, file or model, a missing e
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 
 __all__ = [
@@ -123,16 +124,38 @@ class MissingExtraError(MatryoError, ImportError):
     """An optional dependency is missing; the message names the ``pip install`` line."""
 
 
-def missing_extra(package: str, install: str, feature: str) -> MissingExtraError:
+def missing_extra(package: str, install: str, feature: str, cause: ImportError | None = None) -> MissingExtraError:
     """Build the error for a missing optional dependency.
 
     Args:
         package: The import name that failed (e.g. ``"torch"``).
         install: The exact install line (e.g. ``"pip install 'matryo[train]'"``).
         feature: What the user tried to do.
+        cause: The ImportError. When ``package`` is installed but its import failed, the message says so: it
+            names a missing dependency (with its ``pip install`` line), or says the installed versions may not fit
+            (a name missing from another version of a package, a compiled library that failed to load).
 
     Returns:
         A :class:`MissingExtraError` to raise ``from`` the original ImportError.
     """
-    msg = f"{feature} needs the optional package {package!r}, which is not installed. Install it with: {install}"
+    top = package.partition(".")[0]
+    if cause is None or not _installed(top):
+        msg = f"{feature} needs the optional package {package!r}, which is not installed. Install it with: {install}"
+        return MissingExtraError(msg)
+    missing = (cause.name or "").partition(".")[0]
+    if isinstance(cause, ModuleNotFoundError) and missing not in ("", "matryo", top) and not _installed(missing):
+        fix = f"install it (pip install {missing}), or reinstall {package!r} with its dependencies: {install}"
+    else:  # a name missing from an installed package, or a library that failed to load: versions that differ
+        fix = f"matryo, {package} and its dependencies may be of versions that do not fit; reinstall them: {install}"
+    msg = (
+        f"{feature} needs the optional package {package!r}, which is installed but cannot be imported ({cause}); {fix}"
+    )
     return MissingExtraError(msg)
+
+
+def _installed(module: str) -> bool:
+    """Whether a top-level module can be found (a ``None`` in ``sys.modules``, as tests block imports, is not)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: the module is in sys.modules with no spec
+        return False

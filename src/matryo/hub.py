@@ -78,7 +78,7 @@ def snapshot(
     try:
         from huggingface_hub import HfApi, snapshot_download
     except ImportError as exc:
-        raise missing_extra("huggingface_hub", "pip install huggingface-hub", "Loading a model by hub id") from exc  # noqa: EM101
+        raise missing_extra("huggingface_hub", "pip install huggingface-hub", "Loading a model by hub id", exc) from exc  # noqa: EM101
 
     kwargs = {
         "repo_id": repo_id,

@@ -391,7 +391,7 @@ def _rows(path: Path, text_field: str = "text") -> Iterator[tuple[str, dict[str,
             import pyarrow.parquet as pq
         except ImportError as exc:
             name, install = "pyarrow", "pip install pyarrow  (or 'matryo[parquet]')"
-            raise missing_extra(name, install, "Reading Parquet files") from exc
+            raise missing_extra(name, install, "Reading Parquet files", cause=exc) from exc
         number = 0
         try:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):

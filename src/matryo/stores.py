@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import errno
 import importlib
-import importlib.util
 import json
 import os
 import re
@@ -45,7 +44,6 @@ from matryo.errors import (
     DimensionMismatchError,
     InvalidArgumentError,
     MatryoError,
-    MissingExtraError,
     StoreFormatError,
     StoreWriteError,
     missing_extra,
@@ -258,23 +256,7 @@ def require_store(store: str) -> None:
     try:
         importlib.import_module(module)
     except ImportError as exc:
-        if not _installed(module):
-            raise missing_extra(module, install, f"The {store} store") from exc
-        missing = (exc.name or "").partition(".")[0]
-        if isinstance(exc, ModuleNotFoundError) and missing not in ("", "matryo", module) and not _installed(missing):
-            fix = f"install it (pip install {missing}), or reinstall the adapter with its dependencies: {install}"
-        else:  # a name missing from an installed package, or a library that failed to load: versions that differ
-            fix = f"matryo, {module} and its dependencies may be of versions that do not fit; reinstall them: {install}"
-        msg = f"The {store} store needs {module!r}, which is installed but cannot be imported ({exc}); {fix}"
-        raise MissingExtraError(msg) from exc
-
-
-def _installed(module: str) -> bool:
-    """Whether a top-level module can be found (a ``None`` in ``sys.modules``, as tests block imports, is not)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # ValueError: the module is in sys.modules with no spec
-        return False
+        raise missing_extra(module, install, f"The {store} store", cause=exc) from exc
 
 
 def open_store(db: Path, meta: DbMeta, *, create: bool = True) -> Store:

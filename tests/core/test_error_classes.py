@@ -93,3 +93,21 @@ def test_a_non_str_item_gets_the_fix_that_fits_it(tiny_model: Path, texts: list[
     # a nested list was told to "decode bytes and drop None first"
     with pytest.raises(InvalidTypeError, match=re.escape(fix)):
         StaticEncoder.from_pretrained(tiny_model).encode(texts)  # type: ignore[arg-type]
+
+
+def test_missing_extra_tells_a_missing_package_from_an_installed_one_that_fails_to_import() -> None:
+    from matryo.errors import missing_extra
+
+    install = "pip install pyarrow  (or 'matryo[parquet]')"
+    absent = missing_extra("surely_not_a_package_xyz", "pip install xyz", "Reading XYZ", ModuleNotFoundError("x"))
+    assert "which is not installed. Install it with: pip install xyz" in str(absent)
+    # pyarrow is installed here: a failing import of it is not "not installed" (sources.py and cli_eval.py said so)
+    broken = missing_extra("pyarrow.parquet", install, "Reading Parquet files", ImportError("libarrow.so: cannot open"))
+    assert "'pyarrow.parquet', which is installed but cannot be imported (libarrow.so: cannot open)" in str(broken)
+    assert f"may be of versions that do not fit; reinstall them: {install}" in str(broken)
+    dependency = ModuleNotFoundError("No module named 'surely_not_a_package_xyz'", name="surely_not_a_package_xyz")
+    needs = missing_extra("pyarrow", install, "Reading Parquet files", dependency)
+    assert "install it (pip install surely_not_a_package_xyz), or reinstall 'pyarrow' with its dependencies" in str(
+        needs
+    )
+    assert "which is not installed" in str(missing_extra("pyarrow", install, "Reading Parquet files"))  # no cause
