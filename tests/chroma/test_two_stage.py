@@ -288,6 +288,21 @@ def test_record_without_document_and_stale_vector_is_never_scored(client, tiny_m
     assert col.count() == 50  # the record itself is kept
 
 
+def test_a_document_that_does_not_reproduce_the_first_pass_vector_is_not_used_to_score(client, tiny_model_path) -> None:
+    # The stale full vector of d3 is rebuilt from its document only if that document gives back d3's first-pass
+    # vector; here raw Chroma gave d3 another text's first-pass vector, so its document is not its vector's.
+    col = make(client, tiny_model_path, "sibling")
+    assert col.full_collection is not None
+    enc = load_encoder(tiny_model_path)
+    other = enc.encode(["light water fire"], truncate_dim=16)
+    col.collection.update(ids=["d3"], embeddings=other)  # bypasses matryo: first pass from another text
+    col.full_collection.delete(ids=["d3"])  # and its full vector is gone
+    with pytest.warns(StaleVectorWarning, match="d3"):
+        result = col.query(query_embeddings=enc.encode(["light water fire"], truncate_dim=col.dim), n_results=5)
+    assert "d3" not in result["ids"][0]
+    assert col.repair() == ["d3"]
+
+
 def test_metadata_store_is_one_write(client, tiny_model_path, monkeypatch) -> None:
     col = make(client, tiny_model_path, "metadata")
     _fail_first_pass(col, monkeypatch)
