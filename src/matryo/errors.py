@@ -144,7 +144,8 @@ def missing_extra(package: str, install: str, feature: str, cause: ImportError |
         return MissingExtraError(msg)
     missing = (cause.name or "").partition(".")[0]
     if isinstance(cause, ModuleNotFoundError) and missing not in ("", "matryo", top) and not _installed(missing):
-        fix = f"install it (pip install {missing}), or reinstall {package!r} with its dependencies: {install}"
+        # a module's pip name can differ from its import name (yaml: PyYAML): the package's own line installs it
+        fix = f"the module {missing!r} it imports is missing; reinstall {package!r} with its dependencies: {install}"
     else:  # a name missing from an installed package, or a library that failed to load: versions that differ
         fix = f"matryo, {package} and its dependencies may be of versions that do not fit; reinstall them: {install}"
     msg = (

