@@ -829,3 +829,38 @@ def test_a_query_with_an_all_zero_prefix_finds_nothing(client, tiny_model_path) 
     assert len(col.query(query_embeddings=query, n_results=3)["ids"][0]) == 3
     query[:, : col.truncate_dim] = 0.0
     assert col.query(query_embeddings=query, n_results=3)["ids"] == [[]]
+
+
+def test_rescore_multiplier_per_call_and_after_reopen_and_get_where_document(
+    client, tiny_model_path, monkeypatch
+) -> None:
+    from matryo.search import candidate_count
+
+    col = TwoStageCollection.create(client, "multiplier", model=tiny_model_path, truncate_dim=16, rescore_multiplier=4)
+    docs = word_corpus(N)
+    col.add(ids=[f"d{i}" for i in range(N)], documents=docs)
+    reopened = TwoStageCollection.open(client, "multiplier")  # in another process: the stored multiplier
+    asked: list[int] = []
+    real = reopened.collection.query
+    monkeypatch.setattr(reopened.collection, "query", lambda *a, **kw: asked.append(kw["n_results"]) or real(*a, **kw))
+    reopened.query(query_texts=["cat dog"], n_results=3)
+    reopened.query(query_texts=["cat dog"], n_results=3, rescore_multiplier=10)
+    assert asked == [candidate_count(3, 4), candidate_count(3, 10)]
+    word = docs[5].split()[0]
+    got = col.get(where_document={"$contains": word})
+    assert set(got["ids"]) == {f"d{i}" for i, d in enumerate(docs) if word in d} != set(col.get()["ids"])
+
+
+def test_metadata_store_upsert_writes_the_new_full_vector(client, tiny_model_path) -> None:
+    # an upsert that kept the old full-vector code left the record stale (rebuilt from its document on every query)
+    col = make(client, tiny_model_path, "metadata")
+    col.upsert(ids=["d0"], documents=["light water fire light"])
+    col.update(ids=["d1"], documents=["river road city"])
+    page = col.collection.get(ids=["d0", "d1"], include=["embeddings", "metadatas"])
+    firsts = col._full.firsts(page["embeddings"], len(page["ids"]))  # noqa: SLF001
+    stored = col._full.stored(list(page["ids"]), firsts, list(page["metadatas"]))  # noqa: SLF001
+    enc = load_encoder(tiny_model_path)
+    texts = {"d0": "light water fire light", "d1": "river road city"}
+    assert set(stored) == {"d0", "d1"}  # both codes agree with the new first-pass vectors
+    for doc_id, text in texts.items():
+        np.testing.assert_allclose(stored[doc_id], enc.encode(text, truncate_dim=enc.dim), atol=2e-3)
