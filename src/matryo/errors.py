@@ -132,8 +132,9 @@ def missing_extra(package: str, install: str, feature: str, cause: ImportError |
         install: The exact install line (e.g. ``"pip install 'matryo[train]'"``).
         feature: What the user tried to do.
         cause: The ImportError. When ``package`` is installed but its import failed, the message says so: it
-            names a missing dependency (with its ``pip install`` line), or says the installed versions may not fit
-            (a name missing from another version of a package, a compiled library that failed to load).
+            names a missing module the package imports (and gives the package's own install line, as a module's
+            pip name can differ), or says the installed versions may not fit (a name missing from another version
+            of a package, a compiled library that failed to load).
 
     Returns:
         A :class:`MissingExtraError` to raise ``from`` the original ImportError.
