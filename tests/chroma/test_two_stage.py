@@ -864,3 +864,28 @@ def test_metadata_store_upsert_writes_the_new_full_vector(client, tiny_model_pat
     assert set(stored) == {"d0", "d1"}  # both codes agree with the new first-pass vectors
     for doc_id, text in texts.items():
         np.testing.assert_allclose(stored[doc_id], enc.encode(text, truncate_dim=enc.dim), atol=2e-3)
+
+
+def test_a_slightly_moved_first_pass_vector_is_stale(client, tiny_model_path) -> None:
+    # the consistency check is tight (5e-6 for float16): loosening it 2000x passed every test (mutation audit C12)
+    col = TwoStageCollection.create(client, "tight", model=tiny_model_path, truncate_dim=16)
+    enc = load_encoder(tiny_model_path)
+    vectors = enc.encode(word_corpus(20), truncate_dim=64)
+    col.add(ids=[f"h{i}" for i in range(20)], embeddings=vectors)  # no documents: nothing to rebuild from
+    first = vectors[0, :16] / np.linalg.norm(vectors[0, :16])
+    noise = np.random.default_rng(0).standard_normal(16).astype(np.float32)
+    noise -= (noise @ first) * first
+    moved = first + 0.045 * noise / np.linalg.norm(noise)  # 1 - cos ~ 1e-3
+    moved /= np.linalg.norm(moved)
+    assert 5e-4 < 1 - float(moved @ first) < 5e-3
+    col.collection.update(ids=["h0"], embeddings=[moved.tolist()])  # raw Chroma: first pass edited, full kept
+    with pytest.warns(StaleVectorWarning, match="h0"):
+        result = col.query(query_embeddings=vectors[:1], n_results=5)
+    assert "h0" not in result["ids"][0]
+
+
+def test_hnsw_settings_reach_chroma(client, tiny_model_path) -> None:
+    # create(hnsw=...) could be dropped without a failing test (mutation audit C52)
+    TwoStageCollection.create(client, "tuned", model=tiny_model_path, hnsw={"ef_search": 77})
+    hnsw = client.get_collection("tuned").configuration.get("hnsw") or {}
+    assert hnsw.get("ef_search") == 77 and hnsw.get("space") == "cosine"
