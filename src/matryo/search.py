@@ -173,9 +173,6 @@ def candidate_count(k: int, rescore_multiplier: float) -> int:
 
 def query_texts(queries: str | Sequence[str]) -> tuple[bool, list[str]]:
     """Whether ``queries`` is one query, and the query texts as a list (bytes refused: iterating gives ints)."""
-    if isinstance(queries, (bytes, bytearray)):
-        msg = "queries must be a str or a sequence of str, not bytes; decode them first (e.g. .decode('utf-8'))."
-        raise InvalidTypeError(msg)
     single = isinstance(queries, str) or (isinstance(queries, np.ndarray) and queries.ndim == 0)  # as encode reads it
     return single, check_texts(queries, "queries")  # None, 3, a dict: a matryo error
 

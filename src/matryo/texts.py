@@ -46,8 +46,12 @@ def check_texts(texts: str | Iterable[str], what: str = "texts") -> list[str]:
         texts = texts.tolist()  # a 0-d array gives its one item
     if isinstance(texts, str):
         return [texts]
-    if texts is None or isinstance(texts, (bytes, bytearray, memoryview)):
-        msg = f"{what} must be a str or an iterable of str, got {type(texts).__name__}."
+    if isinstance(texts, (bytes, bytearray, memoryview)):  # iterating bytes gives ints
+        kind = type(texts).__name__
+        msg = f"{what} must be a str or a sequence of str, not {kind}; decode them first (e.g. .decode('utf-8'))."
+        raise InvalidTypeError(msg)
+    if texts is None:
+        msg = f"{what} must be a str or an iterable of str, got NoneType."
         raise InvalidTypeError(msg)
     if isinstance(texts, Mapping) or getattr(texts, "ndim", 1) >= 2:
         # iterating a dict or a DataFrame gives its keys or column names, which would be embedded without a word

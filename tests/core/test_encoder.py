@@ -147,7 +147,7 @@ def test_text_that_is_not_valid_unicode_is_named(encoder: StaticEncoder, batch_s
     ("texts", "needle"),
     [
         (None, "NoneType"),
-        (b"bytes", "bytes"),
+        (b"bytes", "not bytes; decode them first"),
         (42, "int"),
         (["ok", None], "texts[1]"),
         (["ok", "fine", b"raw"], "texts[2]"),
