@@ -116,31 +116,85 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from matryo.cli_index import CliError, open_search, print_hits
+    from matryo.cli_index import open_search, print_hits, printable
 
-    if not args.query.strip():
-        msg = 'QUERY is empty; pass the words to search for, e.g. matryo search "read a gzip file" --db DB.'
-        raise CliError(msg)
+    queries = _search_queries(args)
     start = time.perf_counter()
     search, meta, count = open_search(Path(args.db))
     loaded = time.perf_counter()
-    hits = search(args.query, args.k, args.rescore_multiplier)
-    ms = (time.perf_counter() - loaded) * 1000
-    if args.json:
-        for rank, hit in enumerate(hits, 1):
-            print(
-                json.dumps({"rank": rank, "id": hit.id, "doc": hit.doc, "score": round(hit.score, 6), "text": hit.text})
-            )
+    several = len(queries) > 1
+    found = False
+    for query in queries:
+        began = time.perf_counter()
+        hits = search(query, args.k, args.rescore_multiplier)
+        ms = (time.perf_counter() - began) * 1000
+        found = found or bool(hits)
+        if args.json:
+            for rank, hit in enumerate(hits, 1):
+                record = {"query": query, "rank": rank, "id": hit.id, "doc": hit.doc, "score": round(hit.score, 6)}
+                print(json.dumps({**record, "text": hit.text}))
+            continue
+        if several:
+            print(f"{printable(json.dumps(query, ensure_ascii=False))}  ({ms:.1f} ms)")
+        if hits:
+            print_hits(hits)
+        else:
+            print("no hits (the DB is empty)" if count == 0 else "no hits")
+        if several:
+            print()
+    if args.json or not (found or several):
         return 0
-    if not hits:
-        print("no hits (the DB is empty)" if count == 0 else "no hits")
-        return 0
-    print_hits(hits)
+    searched = time.perf_counter() - loaded
+    timing = (
+        f"{len(queries)} queries in {searched:.2f} s ({searched * 1000 / len(queries):.1f} ms each)"
+        if several
+        else f"search {searched * 1000:.1f} ms"
+    )
     print(
         f"two-stage: first pass at {meta.truncate_dim} dims, rescored at {meta.dim}; "
-        f"search {ms:.1f} ms (opening the DB and model {loaded - start:.1f} s)"
+        f"{timing} (opening the DB and model {loaded - start:.1f} s)"
     )
     return 0
+
+
+def _search_queries(args: argparse.Namespace) -> list[str]:
+    """The queries of ``matryo search``: the QUERY arguments, then the lines of ``--queries`` (blank lines skipped)."""
+    from matryo.cli_index import CliError
+
+    queries = list(args.query)
+    for position, query in enumerate(queries, 1):
+        if not query.strip():
+            where = f"QUERY {position} of {len(queries)}" if len(queries) > 1 else "QUERY"
+            msg = f'{where} is empty; pass the words to search for, e.g. matryo search "read a gzip file" --db DB.'
+            raise CliError(msg)
+    if args.queries is not None:
+        queries += _query_lines(args.queries)
+    if not queries:  # main() refuses a search without QUERY and --queries, so the file was blank
+        msg = f"--queries {args.queries} has no query; write one query per line (blank lines are skipped)."
+        raise CliError(msg)
+    return queries
+
+
+def _query_lines(name: str) -> list[str]:
+    """The non-blank lines of a query file (``-``: standard input), stripped."""
+    from matryo.cli_index import CliError
+
+    try:
+        if name == "-":
+            text = sys.stdin.read()
+        else:
+            text = Path(name).read_text(encoding="utf-8-sig")  # a BOM is not part of the first query
+    except FileNotFoundError:
+        msg = f"--queries {name}: no such file; pass a text file with one query per line, or - for standard input."
+        raise CliError(msg) from None
+    except IsADirectoryError:
+        msg = f"--queries {name} is a folder; pass a text file with one query per line, or - for standard input."
+        raise CliError(msg) from None
+    except UnicodeDecodeError as exc:
+        msg = f"--queries {name} is not UTF-8 text (byte {exc.start}); save it as UTF-8."
+        raise CliError(msg) from None
+    # universal newlines made \r\n and \r into \n; splitlines() would also cut at \x0c, \x85 or U+2028
+    return [line.strip() for line in text.split("\n") if line.strip()]
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -314,9 +368,16 @@ def build_parser() -> argparse.ArgumentParser:
         "search",
         _cmd_search,
         "two-stage search of a DB folder",
-        'matryo search "read a gzip file" --db my-db -k 5',
+        'matryo search "read a gzip file" --db my-db -k 5\n  matryo search --db my-db --queries questions.txt --json',
+        "Several queries (QUERY arguments and --queries lines) share one opening of the DB and the model.",
     )
-    p.add_argument("query", metavar="QUERY")
+    p.add_argument("query", metavar="QUERY", nargs="*", help="words to search for (several: one search each)")
+    p.add_argument(
+        "--queries",
+        metavar="FILE",
+        default=None,
+        help="also search each non-blank line of FILE (- reads standard input): the DB and model open once",
+    )
     p.add_argument("--db", required=True, help="DB folder built by `matryo index`")
     p.add_argument("-k", type=_positive_int, default=DEFAULT_K, help=f"hits to show (default {DEFAULT_K})")
     p.add_argument(
@@ -325,7 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"first-pass candidates per hit (default {DEFAULT_RESCORE_MULTIPLIER})",
     )
-    p.add_argument("--json", action="store_true", help="one JSON object per hit and line")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per hit and line: query, rank, id, doc, score, text",
+    )
 
     p = _command(
         sub,
@@ -443,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     command_parser = vars(args).pop("command_parser", parser)  # out of args: a command may record them (train)
     if unknown:  # the command's usage, not the top-level one (parse_args reports it with the main parser)
         command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.func is _cmd_search and not args.query and args.queries is None:
+        command_parser.error("the following arguments are required: QUERY (or --queries FILE)")
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # a reader that went away shows up here, not in the interpreter's last flush

@@ -37,6 +37,7 @@ __all__ = [
     "index_into",
     "open_search",
     "print_hits",
+    "printable",
     "source_key",
     "writing",
 ]
@@ -467,7 +468,8 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
+    """``text`` with control characters shown as U+FFFD, so printing it cannot rewrite the terminal."""
     return _CONTROLS.sub("\ufffd", text)
 
 
@@ -479,11 +481,11 @@ def print_hits(hits: list[Hit], *, width: int = 120) -> None:
     (a terminal escape sequence in a document, a newline in a file name) are shown as U+FFFD, so a hit cannot
     rewrite the terminal or break the table.
     """
-    ids = [_printable(hit.id) for hit in hits]
+    ids = [printable(hit.id) for hit in hits]
     id_width = min(max([len(i) for i in ids] + [2]), 40)
     print(f"{'#':>3}  {'score':>6}  {'id':<{id_width}}  text")
     for rank, (hit, hit_id) in enumerate(zip(hits, ids, strict=True), 1):
-        text = _printable(" ".join(hit.text.split()))
+        text = printable(" ".join(hit.text.split()))
         room = max(20, width - id_width - 16)
         text = text if len(text) <= room else text[: room - 3] + "..."
         shown = hit_id if len(hit_id) <= id_width else "..." + hit_id[-(id_width - 3) :]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -556,6 +557,58 @@ def test_search_huge_k_interrupt_and_long_ids(
     monkeypatch.setattr(cli_index, "open_search", lambda _db: (_ for _ in ()).throw(KeyboardInterrupt))
     code, _, err = run("search", "gzip", "--db", db)
     assert code == 130 and err.strip() == "matryo: interrupted", "nothing to re-run or keep in a search"
+
+
+@pytest.mark.parametrize("store", ["lancedb", "chroma"])
+def test_several_queries_open_the_db_once_and_answer_each_as_alone(
+    run: Run, model: Path, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str
+) -> None:
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--store", store, "--quiet")[0] == 0
+    queries = ["read a gzip file", "the cat and the dog", "a bird by the river", "the car to the city"]
+    alone = {q: search_json(run, db, q, "-k", "2") for q in queries}
+    assert all(hit["query"] == q for q in queries for hit in alone[q])
+    questions = tmp_path / "questions.txt"
+    # a BOM, a CRLF, blank lines and padding around a query are not part of any query
+    questions.write_bytes(("\ufeff" + queries[2] + "\r\n\n   \n  " + queries[3] + "  \n").encode())
+    opened = []
+    real_open = cli_index.open_search
+    monkeypatch.setattr(cli_index, "open_search", lambda path: opened.append(path) or real_open(path))
+    code, out, err = run("search", queries[0], queries[1], "--queries", questions, "--db", db, "-k", "2", "--json")
+    assert code == 0, err
+    assert len(opened) == 1
+    hits = [json.loads(line) for line in out.splitlines()]
+    assert hits == [hit for q in queries for hit in alone[q]], "the same hits, in query order"
+
+    # standard input; a form feed or U+2028 inside a line does not cut it, a control character is not printed
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"the cat\x0cand\u2028the dog\n{queries[0]}\x1b[2J\n"))
+    code, out, err = run("search", "--queries", "-", "--db", db, "-k", "1")
+    assert code == 0, err
+    blocks = out.split("\n\n")
+    assert len(blocks) == 3 and "\x1b" not in out
+    assert blocks[0].startswith('"the cat\\fand\u2028the dog"  (') and "animals/cat.txt" in blocks[0]
+    assert blocks[1].startswith(f'"{queries[0]}\\u001b[2J"  (') and "gzip.md" in blocks[1]
+    assert blocks[2].startswith("two-stage: first pass at 128 dims, rescored at 256; 2 queries in ")
+
+
+def test_search_without_a_query_or_with_a_bad_query_file(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
+    code, _, err = run("search", "--db", db)
+    assert code == 2 and err.strip().splitlines()[-1].endswith("required: QUERY (or --queries FILE)"), err
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n  \n", encoding="utf-8")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("caf\xe9\n".encode("latin-1"))
+    for argv, expected in (
+        (("--queries", blank), "has no query"),
+        (("--queries", tmp_path / "nope.txt"), "no such file"),
+        (("--queries", tmp_path), "is a folder"),
+        (("--queries", latin), "is not UTF-8 text (byte 3)"),
+        (("cat", " ", "--queries", blank), "QUERY 2 of 2 is empty"),
+    ):
+        code, out, err = run("search", *argv, "--db", db)
+        assert code == 1 and out == "" and expected in err and err.count("\n") == 1, (argv, err)
 
 
 def test_search_table_shows_control_characters_as_replacement(run: Run, model: Path, tmp_path: Path) -> None:
