@@ -15,6 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -305,8 +306,11 @@ def _wanted(
     wanted = DbMeta(kind, key, encoder.fingerprint, dim, width, recorded)
     if stored is not None:
         check_meta(stored, wanted, db)
-        if key != stored.model:  # the store opens the model it recorded: say so here if that one is gone
+        if key != stored.model:
+            # The same weights (check_meta compared fingerprints) under another path: a copy of the model. The store
+            # opens the model it recorded, so that one must still load, and the DB keeps recording it.
             _load_recorded(stored.model, db, moved=True)
+            wanted = replace(wanted, model=stored.model)
     return wanted
 
 

@@ -656,6 +656,25 @@ def test_a_moved_model_folder_is_named_as_the_one_the_db_was_built_with(
         assert "put the model back there" in err and "--model with another copy of the model does not change" in err
 
 
+@pytest.mark.parametrize("store", ["lancedb", "chroma"])
+def test_index_with_a_copy_of_the_model_keeps_the_recorded_path(
+    run: Run, model: Path, docs: Path, tmp_path: Path, store: str
+) -> None:
+    import shutil
+
+    first, copy = tmp_path / "first", tmp_path / "copy"
+    shutil.copytree(model, first)
+    shutil.copytree(model, copy)
+    db = tmp_path / "db"
+    assert run("index", docs, "--db", db, "--model", first, "--store", store, "--quiet")[0] == 0
+    (docs / "new.md").write_text("a slow model and a fast model", encoding="utf-8")
+    code, out, err = run("index", docs, "--db", db, "--model", copy)  # the LanceDB adapter's raw refusal before
+    assert code == 0 and out.startswith("1 new or changed passage indexed, 5 unchanged"), err
+    meta = read_meta(db)
+    assert meta is not None and meta.model == str(first)
+    assert search_json(run, db, "a fast model", "-k", "1")[0]["id"] == "new.md"
+
+
 def test_index_warns_when_the_model_cuts_passages_and_its_chunk_size_fits(
     run: Run, model: Path, tmp_path: Path
 ) -> None:
