@@ -60,7 +60,11 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
     def prune() -> bool:
         if skipped:  # an unreadable file is not a deleted one: keep what the DB holds for it
-            _warn(f"--prune: nothing pruned because {len(skipped)} file(s) were skipped; fix them and re-run")
+            were = "was" if len(skipped) == 1 else "were"
+            _warn(
+                f"--prune: nothing pruned because {_count(len(skipped), 'file')} {were} skipped; fix them, or leave "
+                "them out with --exclude, and re-run"
+            )
         return not skipped
 
     emptied: set[str] = set()
@@ -455,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
         "matryo info ./my-model",
     )
     p.add_argument("model", nargs="?", default=None, metavar="MODEL", help="model folder or hub id (default: embedded)")
+    p.add_argument(
+        "--model", dest="model_option", default=None, help="the same as MODEL, as index, eval and bench take it"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = _command(
@@ -510,6 +517,10 @@ def main(argv: list[str] | None = None) -> int:
         command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.func is _cmd_search and not args.query and args.queries is None:
         command_parser.error("the following arguments are required: QUERY (or --queries FILE)")
+    if args.func is _cmd_info and args.model_option is not None:
+        if args.model is not None and args.model != args.model_option:
+            command_parser.error(f"MODEL {args.model!r} and --model {args.model_option!r} differ; pass one of them")
+        args.model = args.model_option
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # a reader that went away shows up here, not in the interpreter's last flush

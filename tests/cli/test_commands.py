@@ -196,6 +196,10 @@ def test_info(run: Run, model: Path) -> None:
     assert info["file_size_mb"] == round((model / "model.safetensors").stat().st_size / 1e6, 1)
     code, out, _ = run("info", model)
     assert code == 0 and "fingerprint" in out and encoder.fingerprint in out
+    assert run("info", "--model", model) == (code, out, "")  # as index, eval and bench take a model
+    assert run("info", model, "--model", model)[0] == 0
+    code, _, err = run("info", model, "--model", model.parent)
+    assert code == 2 and err.strip().splitlines()[-1].endswith("differ; pass one of them"), err
 
 
 def test_bench_runs_with_a_tiny_model(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -402,7 +406,7 @@ def test_search_says_no_hits_without_calling_a_full_db_empty(
 
 def test_an_unknown_option_prints_the_commands_usage(run: Run) -> None:
     # parse_args reported it with the top-level usage ("usage: matryo [-h] [--version] COMMAND ...")
-    for argv, command in ((("search", "q", "--db", "d", "--model", "m"), "search"), (("info", "--model", "m"), "info")):
+    for argv, command in ((("search", "q", "--db", "d", "--model", "m"), "search"), (("info", "--bogus", "m"), "info")):
         code, _, err = run(*argv)
         assert code == 2 and err.startswith(f"usage: matryo {command} "), err
         assert err.strip().splitlines()[-1].startswith(f"matryo {command}: error: unrecognized arguments: "), err

@@ -88,7 +88,7 @@ def test_prune_removes_deleted_documents_only_when_asked(
     # A file that cannot be read this time is not a deleted file: --prune then removes nothing.
     (docs / "city.txt").write_bytes("caf\xe9".encode("latin-1"))
     code, out, err = run("index", docs, "--db", db, "--prune")
-    assert code == 0 and "0 removed" in out and "nothing pruned because 1 file(s) were skipped" in err
+    assert code == 0 and "0 removed" in out and "nothing pruned because 1 file was skipped; fix them, or" in err
     assert set(stored(db)) == set(DOCS)
 
     (docs / "city.txt").write_text("the city at night", encoding="utf-8")
@@ -97,6 +97,11 @@ def test_prune_removes_deleted_documents_only_when_asked(
     assert "were kept" not in err
     assert set(stored(db)) == set(DOCS) - {"gzip.md"}
     assert all(hit["id"] != "gzip.md" for hit in search_json(run, db, "read a gzip file", "-k", "5"))
+
+    (docs / "city.txt").write_bytes("caf\xe9".encode("latin-1"))  # the way out the warning names: --exclude it
+    code, out, err = run("index", docs, "--db", db, "--prune", "--exclude", "city.txt")
+    assert code == 0 and "3 unchanged, 1 removed" in out and "skipped" not in err, (out, err)
+    assert set(stored(db)) == set(DOCS) - {"gzip.md", "city.txt"}
 
 
 @pytest.mark.parametrize("store", ["lancedb", "chroma"])
@@ -388,7 +393,7 @@ def test_unlistable_subfolder_is_warned_about_and_blocks_prune(
     code, out, err = run("index", docs, "--db", db, "--prune")
     assert code == 0 and "0 removed" in out, out
     assert f"skipped {locked}: cannot list the folder (Permission denied)" in err
-    assert "nothing pruned because 1 file(s) were skipped" in err
+    assert "nothing pruned because 1 file was skipped" in err
     assert set(stored(db)) == set(DOCS)
 
 
