@@ -60,10 +60,10 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
     def prune() -> bool:
         if skipped:  # an unreadable file is not a deleted one: keep what the DB holds for it
-            were = "was" if len(skipped) == 1 else "were"
+            were, them = ("was", "it") if len(skipped) == 1 else ("were", "them")
             _warn(
-                f"--prune: nothing pruned because {_count(len(skipped), 'file')} {were} skipped; fix them, or leave "
-                "them out with --exclude, and re-run"
+                f"--prune: nothing pruned because {_count(len(skipped), 'file')} {were} skipped; fix {them}, or leave "
+                f"{them} out with --exclude, and re-run"
             )
         return not skipped
 
