@@ -15,18 +15,20 @@ indexing can be incremental (a passage whose id and hash are already stored is s
 * **A BEIR folder** (holding ``corpus.jsonl`` or ``corpus.jsonl.gz``): one passage per document,
   text ``title + " " + text`` and the corpus id as the passage id (so ``matryo eval`` qrels match).
 
-In a folder source, bad files never stop a run: a file that cannot be read, that is not valid UTF-8, or
-that is a broken symbolic link is **skipped** and named in a warning (``warn`` callback); symbolic links
-to folders are not followed (a ``note``). A table or BEIR file with a bad line (not UTF-8, not valid
-JSON/CSV, a truncated ``.gz``, a row without the text field) stops the run with a :class:`SourceError`
-naming the file and line. A document id repeated within a table is a ``note`` naming both lines: the first
-row wins, later ones are skipped (a row without an id is named by its row number, so it can clash with an
-explicit id; the note says so). Documents that yield no passage (empty text) are reported to ``on_empty``,
-so an index can drop the passages they had. Nothing is decoded with replacement characters; a UTF-8
-byte-order mark is ignored. A file whose *name* is not UTF-8 (e.g. Latin-1 from an old archive) is skipped
-with a warning, as it cannot be an id. A JSON string may hold a lone UTF-16 surrogate (``"\ud83d"``, half of
-an emoji: valid JSON, not text): in a text it becomes U+FFFD with a note naming the line; in an id it stops the
-run with a :class:`SourceError`, since a changed id would no longer match the caller's records.
+In a folder source, bad files never stop a run: a file that cannot be read, that is not valid UTF-8, or that
+is a broken symbolic link is **skipped** and named in a warning (``warn`` callback); symbolic links to folders
+are not followed, a symbolic link to a file the folder indexes under its own name is skipped (so one text is
+not stored under two ids), and files of other types are counted by suffix (each a ``note``). A table or BEIR
+file with a bad line (not UTF-8, not valid JSON/CSV, a truncated ``.gz``, a row without the text field) stops
+the run with a :class:`SourceError` naming the file and line. A document id repeated within a table is a
+``note`` naming both lines: the first row wins, later ones are skipped (a row without an id is named by its
+row number, so it can clash with an explicit id; the note says so). Documents that yield no passage (empty
+text) are reported to ``on_empty``, so an index can drop the passages they had. Nothing is decoded with
+replacement characters; a UTF-8 byte-order mark is ignored. A file whose *name* is not UTF-8 (e.g. Latin-1
+from an old archive) is skipped with a warning, as it cannot be an id. A JSON string may hold a lone UTF-16
+surrogate (``"\ud83d"``, half of an emoji: valid JSON, not text): in a text it becomes U+FFFD with a note
+naming the line; in an id it stops the run with a :class:`SourceError`, since a changed id would no longer
+match the caller's records.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import json
 import os
 import re
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,6 +241,7 @@ def _folder(
     root: Path, chunk_size: int, exclude: tuple[str, ...], warn: Warn, note: Warn, on_empty: OnEmpty
 ) -> Iterator[Passage]:
     files: list[Path] = []
+    other: Counter[str] = Counter()  # files left out for their suffix, by suffix
     excluded = _Exclusions(root, exclude)
 
     def unlistable(exc: OSError) -> None:  # through warn, so --prune is not applied: its files were not seen
@@ -262,10 +266,26 @@ def _folder(
         dirs[:] = kept
         for name in names:
             path = here / name
-            if excluded(name, prefix + name) or path.suffix.lower() not in TEXT_SUFFIXES:  # globs first: counted
+            if excluded(name, prefix + name):  # globs first: counted
+                continue
+            if path.suffix.lower() not in TEXT_SUFFIXES:
+                other[path.suffix.lower() or "(none)"] += 1
                 continue
             if path.is_file() or (path.is_symlink() and not path.exists()):
                 files.append(path)  # a broken link is reported as skipped below, so --prune keeps what the DB holds
+    if other:
+        common = sorted(other.items(), key=lambda item: (-item[1], item[0]))
+        counts = ", ".join(f"{suffix} {n}" for suffix, n in common[:5]) + (", ..." if len(common) > 5 else "")
+        note(
+            f"{sum(other.values())} file(s) in {root} are not {'/'.join(TEXT_SUFFIXES)} files and were not read "
+            f"({counts}); index other text through a .jsonl/.csv table of id and text"
+        )
+    own = {path.resolve() for path in files if not path.is_symlink()}
+    twins = [path for path in files if path.is_symlink() and path.exists() and path.resolve() in own]
+    for path in twins:  # its file is indexed under its own name: the same text twice would fill the top hits
+        target = path.resolve().relative_to(root.resolve()).as_posix()
+        note(f"{path} is a symbolic link to {target}, which is indexed under its own name; the link is skipped")
+    files = [path for path in files if path not in twins]
     for glob in excluded.unmatched():  # a typo or a path from elsewhere would index what was meant to stay out
         note(
             f"--exclude {glob!r} matched no file or folder in {root}; globs are matched against names and paths "
@@ -680,7 +700,8 @@ def read_source(
             not a deleted one, so callers should not prune after it.
         note: Called with a one-line message for problems that skip no file: a document id repeated in a
             table (the first row wins), a table without ids (rows named by number), a lone surrogate replaced
-            in a text, a symbolic link to a folder (not followed). Default: ``warn``.
+            in a text, a symbolic link to a folder (not followed) or to a file indexed under its own name
+            (skipped), files of other types in a folder (counted). Default: ``warn``.
         on_empty: Called with the id of every document that yields no passage (empty or blank text).
 
     Yields:

@@ -247,6 +247,36 @@ def test_folder_broken_symlink_is_skipped_with_a_warning_and_symlinked_folders_n
     assert len(notes) == 1 and "linked" in notes[0] and "not followed" in notes[0]
 
 
+def test_folder_symlink_to_an_indexed_file_is_skipped_and_one_to_a_file_outside_is_read(tmp_path: Path) -> None:
+    # the same text under two ids came back as two identical top hits
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "own.md").write_text("own text")
+    (root / "alias.md").symlink_to(root / "sub" / "own.md")
+    (root / "sub" / "relative.txt").symlink_to("own.md")
+    (tmp_path / "elsewhere.md").write_text("outside text")
+    (root / "outside.md").symlink_to(tmp_path / "elsewhere.md")
+    passages, warnings, notes, _ = collect(root)
+    assert passages == [("outside.md", "outside text"), ("sub/own.md", "own text")]
+    assert warnings == []
+    skipped = "is a symbolic link to sub/own.md, which is indexed under its own name; the link is skipped"
+    assert sorted(notes) == [f"{root / 'alias.md'} {skipped}", f"{root / 'sub' / 'relative.txt'} {skipped}"]
+    passages, _, notes, _ = collect(root, exclude=("sub",))  # an excluded file is not indexed: its link is
+    assert passages == [("alias.md", "own text"), ("outside.md", "outside text")] and notes == []
+
+
+def test_folder_files_of_other_types_are_counted_in_one_note(tmp_path: Path) -> None:
+    for name in ("a.md", "b.rst", "c.rst", "d.py", "Makefile", ".hidden.rst", "e.RST"):
+        (tmp_path / name).write_text("text")
+    passages, warnings, notes, _ = collect(tmp_path)
+    assert [p[0] for p in passages] == ["a.md"] and warnings == []
+    assert notes == [
+        f"5 file(s) in {tmp_path} are not .txt/.md files and were not read (.rst 3, (none) 1, .py 1); index other "
+        "text through a .jsonl/.csv table of id and text"
+    ]
+    assert collect(tmp_path, exclude=("*.rst", "*.RST", "*.py", "Makefile"))[2] == []
+
+
 def test_a_file_deleted_while_the_folder_is_read_is_skipped_with_a_warning(tmp_path: Path) -> None:
     # the folder is listed first and the files read afterwards: a file removed in between crashed the run with
     # os.readlink's "[Errno 2]" (taken for a broken link), and the rest of the folder was not indexed
