@@ -346,7 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"first-pass width (default {DEFAULT_TRUNCATE_DIM} or the model width)",
     )
-    p.add_argument("--text-field", default=None, help="text column of a table source (default: text)")
+    p.add_argument(
+        "--text-field",
+        default=None,
+        help="text column of a table source (default: text); the id comes from _id or id, and other columns (a "
+        "title, metadata) are neither embedded nor stored",
+    )
     p.add_argument(
         "--chunk-size",
         type=_positive_int,
