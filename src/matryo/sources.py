@@ -83,6 +83,7 @@ _CSV_FIELD_LIMIT = 2**31 - 1
 """csv's default field limit (128 KiB) is smaller than a long document; this is the largest a C long allows."""
 
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
+_WORD = re.compile(r"\S+")
 """A blank line, whatever spaces or tabs it holds (in a text whose line endings are ``\n``)."""
 _LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 
@@ -138,30 +139,40 @@ def chunk_text(text: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
         chunk_size: Maximum words per passage (``>= 1``).
 
     Returns:
-        The passages (whitespace inside each is collapsed to single spaces); empty for a blank text.
+        The passages, each a stretch of the text as it is (line breaks, indentation and blank lines inside it
+        kept, so code and lists stay readable; line endings as ``\n``) from its first word to its last; empty
+        for a blank text.
     """
     max_chars = chunk_size * CHARS_PER_WORD
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     chunks: list[str] = []
-    current: list[str] = []
-    length = 0  # characters of " ".join(current)
+    first = last = words = 0  # the current passage is text[first:last], holding ``words`` words (0: none yet)
 
     def flush() -> None:
-        nonlocal length
-        chunks.append(" ".join(current))
-        current.clear()
-        length = 0
+        nonlocal words
+        chunks.append(text[first:last])
+        words = 0
 
-    for paragraph in _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n").replace("\r", "\n")):
-        words = [w[i : i + max_chars] for w in paragraph.split() for i in range(0, len(w), max_chars)]
-        size = sum(len(w) for w in words) + len(words)  # with the spaces joining them to ``current``
-        if current and (len(current) + len(words) > chunk_size or length + size > max_chars):
+    starts = [0, *(m.end() for m in _PARAGRAPH_BREAK.finditer(text))]
+    ends = [*(m.start() for m in _PARAGRAPH_BREAK.finditer(text)), len(text)]
+    for paragraph_start, paragraph_end in zip(starts, ends, strict=True):
+        pieces = [
+            (i, min(i + max_chars, m.end()))
+            for m in _WORD.finditer(text, paragraph_start, paragraph_end)
+            for i in range(m.start(), m.end(), max_chars)
+        ]
+        if not pieces:
+            continue
+        if words and (words + len(pieces) > chunk_size or pieces[-1][1] - first > max_chars):
             flush()  # the paragraph starts a passage of its own
-        for word in words:
-            if current and (len(current) == chunk_size or length + 1 + len(word) > max_chars):
+        for piece_start, piece_end in pieces:
+            if words and (words == chunk_size or piece_end - first > max_chars):
                 flush()
-            length += len(word) + (1 if current else 0)
-            current.append(word)
-    if current:
+            if not words:
+                first = piece_start
+            last = piece_end
+            words += 1
+    if words:
         flush()
     return chunks
 

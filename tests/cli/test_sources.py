@@ -16,10 +16,21 @@ from matryo.sources import DEFAULT_CHUNK_SIZE, SourceError, chunk_text, content_
 
 def test_chunk_text_packs_paragraphs_and_cuts_long_ones() -> None:
     text = "a b c\n\nd e\n\n" + " ".join(["w"] * 9)
-    assert chunk_text(text, 5) == ["a b c d e", "w w w w w", "w w w w"]
+    assert chunk_text(text, 5) == ["a b c\n\nd e", "w w w w w", "w w w w"]
     assert chunk_text("one two", 5) == ["one two"]
     assert chunk_text(" \n\n ", 5) == []
     assert all(len(c.split()) <= 3 for c in chunk_text(" ".join(map(str, range(100))), 3))
+
+
+def test_chunk_text_keeps_the_text_as_it_is_between_a_passages_first_and_last_word() -> None:
+    # passages were joined with single spaces: code blocks, lists and tables came back as one line
+    text = "Usage:\r\n\r\n```python\n  import gzip\n\tgzip.open(path)\n```\n\n- one\n- two  three\n\n  \n"
+    assert chunk_text(text, 50) == ["Usage:\n\n```python\n  import gzip\n\tgzip.open(path)\n```\n\n- one\n- two  three"]
+    assert chunk_text(text, 5) == ["Usage:", "```python\n  import gzip\n\tgzip.open(path)\n```", "- one\n- two  three"]
+    # the character cap counts the whitespace kept: 5 words of 1 character, 40 spaces apart, are 164 characters
+    spaced = (" " * 40).join("abcde")
+    assert chunk_text(spaced, 5) == [spaced[:83], spaced[123:]]
+    assert all(len(c) <= 5 * sources.CHARS_PER_WORD for c in chunk_text(spaced, 5))
 
 
 def test_chunk_text_caps_characters_so_text_without_spaces_is_chunked_too() -> None:
@@ -36,7 +47,7 @@ def test_chunk_text_caps_characters_so_text_without_spaces_is_chunked_too() -> N
 @pytest.mark.parametrize("blank", ["\r\n\r\n", "\r\r", "\n  \n", "\r\n\t \r\n", "\n\n\n"])
 def test_a_blank_line_breaks_paragraphs_whatever_its_line_endings_and_spaces(blank: str) -> None:
     assert chunk_text(f"a b{blank}c d", 3) == ["a b", "c d"]
-    assert chunk_text("a b\r\nc d", 3) == ["a b c", "d"], "a single line break is no paragraph break"
+    assert chunk_text("a b\r\nc d", 3) == ["a b\nc", "d"], "a single line break is no paragraph break"
 
 
 def test_folder_ids_are_relative_paths_with_chunk_numbers(tmp_path: Path) -> None:
@@ -161,7 +172,7 @@ def test_csv_error_is_a_source_error_naming_the_line(tmp_path: Path, monkeypatch
 def test_csv_lone_carriage_returns_end_lines(tmp_path: Path) -> None:
     path = tmp_path / "mac.csv"
     path.write_bytes(b'id,text\ra,one\rb,"two\rlines"\r')
-    assert collect(path)[0] == [("a", "one"), ("b", "two lines")]
+    assert collect(path)[0] == [("a", "one"), ("b", "two\nlines")]
 
 
 @pytest.mark.parametrize("name", ["rows.jsonl.gz", "corpus.jsonl.gz"])
@@ -323,7 +334,7 @@ def test_csv_rows_are_named_by_the_line_where_their_record_starts(tmp_path: Path
     path = tmp_path / "multi.csv"
     path.write_text('id,text\n\na,"two\n\nlines"\n\na,again\n')
     passages, _, notes, _ = collect(path)
-    assert passages == [("a", "two lines")]
+    assert passages == [("a", "two\n\nlines")]
     assert len(notes) == 1 and notes[0].startswith(f"{path} line 7 uses") and "which line 3 already uses" in notes[0]
 
 
