@@ -7,16 +7,22 @@ the fly). It is exact brute force, so it is also the reference the database adap
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import threading
+import zipfile
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError
-from matryo.quantize import CODEC_NAMES, Codec, Int8Codec, make_codec
+from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, StoreFormatError
+from matryo.quantize import CODEC_NAMES, Codec, Int8Codec, codec_from_config, make_codec
 from matryo.search import (
     DEFAULT_K,
     DEFAULT_RESCORE_MULTIPLIER,
@@ -51,10 +57,31 @@ STORES: tuple[str, ...] = (*CODEC_NAMES[:3], "none")
 
 SearchMode = Literal["two_stage", "exact", "first_pass"]
 
+_ROW_ARRAYS = ("_first_codes", "_store_codes", "_store_norms", "_empty")  # one row per document
+_FILE_FORMAT = "matryo.NumpyIndex"
+_FILE_VERSION = 1
 _QUERY_CHUNK = 256  # at most this many queries scored at once against the whole index (fewer: vectors.block_rows)
 _SCORE_BLOCK = 1 << 22  # rows x dim decoded at once to measure stored vectors' lengths (16 MB as float32)
 _EXACT_BAND = 1e-4  # exact mode also rescores rows this close to the k-th score (float32 rounding is far below)
 _RESCORE_BLOCK = 1 << 22  # candidates x dim fetched for rescoring at once (16 MB as float32); splits a query batch
+
+
+def _check_encoder(meta: dict[str, Any], encoder: Encoder, path: str | os.PathLike[str]) -> None:
+    """Refuse an encoder of another width or, when both have fingerprints, other weights than the saved index's."""
+    built = f"model {meta.get('model') or '(unnamed)'} (fingerprint {meta.get('fingerprint')}, {meta.get('dim')} dims)"
+    if int(encoder.dim) != meta.get("dim"):
+        msg = (
+            f"{path} was built with {built}, but the encoder is {int(encoder.dim)} dims wide. Load it with the model "
+            "it was built with."
+        )
+        raise DimensionMismatchError(msg)
+    fingerprint = getattr(encoder, "fingerprint", None)
+    if fingerprint is not None and meta.get("fingerprint") is not None and fingerprint != meta["fingerprint"]:
+        msg = (
+            f"{path} was built with {built}, but the encoder's weights have fingerprint {fingerprint}: its queries "
+            "would not match the stored vectors. Load it with the model it was built with, or build it again."
+        )
+        raise DimensionMismatchError(msg)
 
 
 def _top_n(scores: NDArray[np.float32], n: int) -> NDArray[np.intp]:
@@ -192,6 +219,9 @@ class _Snapshot:
     store_codes: NDArray[Any]
     store_norms: NDArray[np.float32]
     empty: NDArray[np.bool_]
+    ids: list[Any]  # row -> id; add() appends past ``n``, delete() publishes new lists and dicts, never edits these
+    texts: list[str]  # row -> text (store="none" only)
+    row_of: dict[Any, int]  # id -> row (rows >= ``n`` were added after the snapshot)
 
 
 class NumpyIndex(Generic[IdT]):
@@ -221,12 +251,17 @@ class NumpyIndex(Generic[IdT]):
     score. The Chroma and LanceDB adapters leave them out of cosine search too.
 
     Thread safety:
-        :meth:`add` and searches may run at the same time in different threads. An add encodes outside the
-        lock, then publishes the whole batch in one short locked step, so a search sees all of a batch or none
-        of it; adds are serialised. Each search takes a snapshot (the arrays' first ``n`` rows and their
-        codecs) under the lock and scores it without holding the lock and without copying the index. A failed
-        or interrupted add (an exception, ``KeyboardInterrupt``, ``MemoryError``) leaves the index as it was.
-        The index pickles (the lock is rebuilt on unpickling).
+        :meth:`add`, :meth:`delete` and searches may run at the same time in different threads. An add encodes
+        outside the lock, then publishes the whole batch in one short locked step, so a search sees all of a
+        batch or none of it; adds and deletes are serialised. Each search takes a snapshot (the arrays' first
+        ``n`` rows, their codecs and ids) under the lock and scores it without holding the lock and without
+        copying the index. A failed or interrupted add (an exception, ``KeyboardInterrupt``, ``MemoryError``)
+        leaves the index as it was.
+
+    Persistence:
+        :meth:`save` writes one ``.npz`` file (codes, codecs, ids, widths, the encoder's fingerprint; no
+        pickle) and :meth:`load` reads it back with the same model's encoder. The index also pickles (the
+        lock is rebuilt on unpickling), encoder included.
 
     Raises:
         ValueError: If a codec name is unknown or ``truncate_dim`` is not positive.
@@ -318,7 +353,18 @@ class NumpyIndex(Generic[IdT]):
             store = self._store_codes[:n] if self._store_codes is not None else np.zeros((0, 0), dtype=np.float32)
             norms = self._store_norms[:n] if self._store_norms is not None else np.zeros(0, dtype=np.float32)
             empty = self._empty[:n] if self._empty is not None else np.zeros(0, dtype=np.bool_)
-            return _Snapshot(n, self._first_codec, first, self._store_codec, store, norms, empty)
+            return _Snapshot(
+                n,
+                self._first_codec,
+                first,
+                self._store_codec,
+                store,
+                norms,
+                empty,
+                self._ids,
+                self._texts,
+                self._row_of,
+            )
 
     @property
     def first_pass_bytes_per_vector(self) -> int:
@@ -457,7 +503,7 @@ class NumpyIndex(Generic[IdT]):
         if clash:
             msg = (
                 f"Document ids must be unique; found {len(clash)} repeated or already-added id(s), e.g. "
-                f"{clash[:3]!r}. Remove the duplicates (updating a document is not supported: build a new index)."
+                f"{clash[:3]!r}. Remove the duplicates (to update a document, delete() it first)."
             )
             raise InvalidArgumentError(msg)
 
@@ -512,9 +558,10 @@ class NumpyIndex(Generic[IdT]):
             raise DimensionMismatchError(msg)
         queries = unit_rows(queries, what, fix=f"Pass finite {what}.")  # a tiny float64 query keeps its direction
         # a zero query (an empty text's) ranks nothing, as in every other search; it returned the first rows added
+        snap = self._snapshot()
         return [
-            self._ids_of(rows) if query.any() else []
-            for query, (rows, _) in zip(queries, self._first_rows(queries, n), strict=True)
+            self._ids_of(snap, rows) if query.any() else []
+            for query, (rows, _) in zip(queries, self._first_rows(queries, n, snap), strict=True)
         ]
 
     def _first_rows(
@@ -550,11 +597,197 @@ class NumpyIndex(Generic[IdT]):
         scores = decoded @ query
         np.divide(scores, norms, out=scores, where=norms > 0)
         order, best = top_k(scores, k, exact)
-        return SearchHits(self._ids_of(rows[order]), best)
+        return SearchHits(self._ids_of(snap, rows[order]), best)
 
-    def _ids_of(self, rows: NDArray[np.intp]) -> list[IdT]:
-        ids = self._ids
+    @staticmethod
+    def _ids_of(snap: _Snapshot, rows: NDArray[np.intp]) -> list[IdT]:
+        ids = snap.ids
         return [ids[row] for row in rows.tolist()]
+
+    def delete(self, ids: Sequence[IdT]) -> int:
+        """Remove documents by id; ids not in the index are ignored.
+
+        Args:
+            ids: The ids to remove (a list; one str id is refused, as in :meth:`add`).
+
+        Returns:
+            How many documents were removed.
+
+        The remaining rows are copied into new arrays and published in one locked step, so a search running
+        meanwhile sees the index before or after the delete. A removed id can be added again.
+        """
+        if isinstance(ids, (str, bytes)):
+            msg = f"ids must be a sequence of ids, not one {type(ids).__name__}; wrap it in a list: delete([{ids!r}])."
+            raise InvalidTypeError(msg)
+        wanted = list(ids)
+        with self._lock:
+            n = self._n
+            rows = sorted({self._row_of[doc_id] for doc_id in wanted if doc_id in self._row_of})
+            if not rows:
+                return 0
+            keep = np.ones(n, dtype=np.bool_)
+            keep[rows] = False
+            arrays = {name: getattr(self, name) for name in _ROW_ARRAYS}
+            kept = {name: None if value is None else value[:n][keep] for name, value in arrays.items()}
+            ids_kept = [doc_id for doc_id, keep_row in zip(self._ids[:n], keep.tolist(), strict=True) if keep_row]
+            texts_kept = [t for t, keep_row in zip(self._texts[:n], keep.tolist(), strict=False) if keep_row]
+            for name, value in kept.items():  # nothing below can fail: the index is never left half changed
+                setattr(self, name, value)
+            self._ids, self._texts, self._n = ids_kept, texts_kept, len(ids_kept)
+            self._row_of = {doc_id: row for row, doc_id in enumerate(ids_kept)}
+        return len(rows)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index to one file that :meth:`load` reads back (numpy's ``.npz``, no pickle).
+
+        The file holds the codes, the codecs, the ids, the texts kept for ``store="none"``, the widths and the
+        encoder's fingerprint, but not the encoder: :meth:`load` takes one. It is written to a temporary file
+        beside ``path`` and renamed over it, so an interrupted save leaves ``path`` as it was.
+
+        Args:
+            path: The file to write (``.npz`` is the usual suffix; none is added).
+
+        Raises:
+            InvalidTypeError: If an id is not a str or an int (JSON keeps those exactly; pickle the index to keep
+                other ids).
+        """
+        with self._lock:
+            n = self._n
+            ids, texts = self._ids[:n], self._texts[:n]
+            arrays = {name: getattr(self, name) for name in _ROW_ARRAYS}
+            first_codec, store_codec = self._first_codec, self._store_codec
+        saved_ids: list[str | int] = []
+        for doc_id in ids:
+            if isinstance(doc_id, str):
+                saved_ids.append(doc_id)
+            elif isinstance(doc_id, (int, np.integer)) and not isinstance(doc_id, bool):
+                saved_ids.append(int(doc_id))
+            else:
+                msg = (
+                    f"save() keeps str and int ids; found {doc_id!r} ({type(doc_id).__name__}). Use str ids, or "
+                    "pickle the index to keep other ids."
+                )
+                raise InvalidTypeError(msg)
+        meta = {
+            "format": _FILE_FORMAT,
+            "version": _FILE_VERSION,
+            "dim": self.dim,
+            "truncate_dim": self.truncate_dim,
+            "first_pass": self.first_pass_codec_name,
+            "store": self.store_name,
+            "fingerprint": getattr(self.encoder, "fingerprint", None),
+            "model": str(getattr(self.encoder, "name_or_path", "")) or None,
+            "first_codec": None if first_codec is None else first_codec.to_config(),
+            "store_codec": None if store_codec is None else store_codec.to_config(),
+            "ids": saved_ids,
+            "texts": texts,
+        }
+        payload: dict[str, NDArray[Any]] = {"meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
+        payload.update({name.lstrip("_"): value[:n] for name, value in arrays.items() if value is not None})
+        if self._calibration is not None:
+            payload["calibration"] = self._calibration
+        target = Path(path)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as file:
+            try:
+                np.savez(file, **payload)  # type: ignore[arg-type]
+                file.flush()
+                os.fsync(file.fileno())
+            except BaseException:
+                file.close()
+                os.unlink(file.name)
+                raise
+        os.replace(file.name, target)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], encoder: Encoder) -> NumpyIndex[Any]:
+        """Read an index written by :meth:`save`.
+
+        Args:
+            path: The file.
+            encoder: The encoder of the model the index was built with (queries are encoded with it).
+
+        Raises:
+            FileNotFoundError: If ``path`` does not exist.
+            StoreFormatError: If the file is not an index written by :meth:`save`, or is damaged (a ValueError).
+            DimensionMismatchError: If ``encoder`` is not the model the index was built with (another width, or,
+                for encoders with a ``fingerprint`` such as :class:`matryo.StaticEncoder`, other weights).
+        """
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                files = {name: data[name] for name in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            msg = f"{path} is not a NumpyIndex file written by NumpyIndex.save ({exc}); save the index again."
+            raise StoreFormatError(msg) from exc
+        try:
+            meta = json.loads(files.pop("meta").tobytes().decode("utf-8"))
+        except (KeyError, ValueError) as exc:
+            meta = exc
+        if not isinstance(meta, dict) or meta.get("format") != _FILE_FORMAT:
+            msg = f"{path} is not a NumpyIndex file written by NumpyIndex.save (no header); save the index again."
+            raise StoreFormatError(msg)
+        if meta.get("version") != _FILE_VERSION:
+            msg = (
+                f"{path} is a NumpyIndex file of format version {meta.get('version')!r}; this matryo reads version "
+                f"{_FILE_VERSION}. Load it with the matryo that saved it, or build the index again."
+            )
+            raise StoreFormatError(msg)
+        _check_encoder(meta, encoder, path)
+        return cls._from_file(meta, files, encoder, path)
+
+    @classmethod
+    def _from_file(
+        cls, meta: dict[str, Any], files: dict[str, NDArray[Any]], encoder: Encoder, path: str | os.PathLike[str]
+    ) -> NumpyIndex[Any]:
+        damaged = f"{path} is a damaged NumpyIndex file"
+        try:
+            index: NumpyIndex[Any] = cls(
+                encoder,
+                truncate_dim=int(meta["truncate_dim"]),
+                first_pass=str(meta["first_pass"]),
+                store=str(meta["store"]),
+                calibration=files.pop("calibration", None),
+            )
+            ids, texts = list(meta["ids"]), [str(text) for text in meta["texts"]]
+            first = None if meta["first_codec"] is None else codec_from_config(meta["first_codec"])
+            store = None if meta["store_codec"] is None else codec_from_config(meta["store_codec"])
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = f"{damaged} ({type(exc).__name__}: {exc}); save the index again."
+            raise StoreFormatError(msg) from exc
+        n = len(ids)
+        arrays = {name: files.get(name.lstrip("_")) for name in _ROW_ARRAYS}
+        expected = {
+            "_first_codes": (first, index.truncate_dim),
+            "_store_codes": (store, index.dim),
+            "_store_norms": (store, None),
+            "_empty": (first, None),
+        }
+        problems = []
+        if len(set(ids)) != n or not all(isinstance(doc_id, (str, int)) for doc_id in ids):
+            problems.append("its ids are not unique strs and ints")
+        if len(texts) != (n if index.store_name == "none" else 0):  # only store="none" keeps the texts
+            problems.append(f"{len(texts)} texts for {n} ids with store={index.store_name!r}")
+        for name, (codec, width) in expected.items():
+            value = arrays[name]
+            if (codec is None) != (value is None) or (value is not None and value.shape[0] != n):
+                problems.append(f"{name.lstrip('_')} does not hold {n} rows")
+            elif codec is not None and value is not None and width is not None:
+                if codec.dim != width or value.shape[1:] != (codec.code_width,) or value.dtype != codec.code_dtype:
+                    problems.append(f"{name.lstrip('_')} does not fit its codec {codec!r}")
+            elif value is not None and value.ndim != 1:
+                problems.append(f"{name.lstrip('_')} is not one value per id")
+        if n and first is None:
+            problems.append(f"no codes for {n} ids")
+        if problems:
+            msg = f"{damaged}: {'; '.join(problems)}. Save the index again."
+            raise StoreFormatError(msg)
+        index._first_codec, index._store_codec = first, store
+        for name, value in arrays.items():
+            setattr(index, name, value)
+        index._ids, index._texts, index._n = ids, texts, n
+        index._row_of = {doc_id: row for row, doc_id in enumerate(ids)}
+        return index
 
     def fetch_full_vectors(self, ids: Sequence[IdT]) -> tuple[list[IdT], NDArray[np.float32]]:
         """Full-width vectors for the known ids among ``ids`` (a :data:`matryo.search.FetchVectors`).
@@ -567,14 +800,16 @@ class NumpyIndex(Generic[IdT]):
         Returns:
             ``(found_ids, matrix)`` with one ``dim``-wide row per found id.
         """
-        snap = self._snapshot()
-        row_of, n = self._row_of, snap.n
+        return self._fetch(self._snapshot(), ids)
+
+    def _fetch(self, snap: _Snapshot, ids: Sequence[IdT]) -> tuple[list[IdT], NDArray[np.float32]]:
+        row_of, n = snap.row_of, snap.n
         found = [doc_id for doc_id in ids if row_of.get(doc_id, n) < n]  # rows past the snapshot are not there yet
         rows = np.fromiter((row_of[doc_id] for doc_id in found), dtype=np.intp, count=len(found))
         if snap.store_codec is None:
             if not found:
                 return found, np.zeros((0, self.dim), dtype=np.float32)
-            texts = [self._texts[row] for row in rows.tolist()]
+            texts = [snap.texts[row] for row in rows.tolist()]
             return found, np.asarray(
                 self.encoder.encode(texts, truncate_dim=self.dim, normalize=True), dtype=np.float32
             )
@@ -693,23 +928,25 @@ class NumpyIndex(Generic[IdT]):
                     for q, ok, (rows, _) in zip(queries, live, first, strict=True)
                 ]
             # In row order: rescore's stable sort then breaks ties by insertion order, as exact mode does.
-            first_rows = self._first_rows(prefix, n_candidates)
+            snap = self._snapshot()  # the first pass and the fetch read the same rows, whatever a delete does
+            first_rows = self._first_rows(prefix, n_candidates, snap)
             candidates = [
-                self._ids_of(np.sort(rows)) if ok else [] for ok, (rows, _) in zip(live, first_rows, strict=True)
+                self._ids_of(snap, np.sort(rows)) if ok else [] for ok, (rows, _) in zip(live, first_rows, strict=True)
             ]
             # Rescored a few queries at a time: a large batch never fetches the union of all its shortlists at once.
             step = max(1, _RESCORE_BLOCK // (n_candidates * self.dim))
             hits: list[SearchHits[IdT]] = []
             for start in range(0, queries.shape[0], step):
                 chunk, shortlists = queries[start : start + step], candidates[start : start + step]
-                fetch = self.fetch_full_vectors
+                fetch = partial(self._fetch, snap)
                 hits.extend(rescore(chunk, shortlists, k=k, fetch_full_vectors=fetch, on_missing=on_missing))
             return hits
         if mode == "first_pass":
             prefix = truncate(queries, self.truncate_dim)
+            snap = self._snapshot()
             return [
-                SearchHits(self._ids_of(rows), scores) if query.any() and rows.size else SearchHits()
-                for query, (rows, scores) in zip(prefix, self._first_rows(prefix, k), strict=True)
+                SearchHits(self._ids_of(snap, rows), scores) if query.any() and rows.size else SearchHits()
+                for query, (rows, scores) in zip(prefix, self._first_rows(prefix, k, snap), strict=True)
             ]
         # mode == "exact" (checked up front)
         if self.store_name == "none":

@@ -471,13 +471,13 @@ def test_a_batch_of_queries_is_rescored_a_few_queries_at_a_time(encoder, corpus,
     one_by_one = [idx.search_vectors(query, k=5, rescore_multiplier=8)[0] for query in queries]
     monkeypatch.setattr(index_module, "_RESCORE_BLOCK", 40 * 3 * 64)  # 3 queries' shortlists of 40 per fetch
     fetched: list[int] = []
-    fetch = idx.fetch_full_vectors
+    fetch = idx._fetch  # what search uses: fetch_full_vectors on the search's own snapshot of the index
 
-    def recording(wanted: list[str]) -> tuple[list[str], np.ndarray]:
+    def recording(snap: object, wanted: list[str]) -> tuple[list[str], np.ndarray]:
         fetched.append(len(wanted))
-        return fetch(wanted)
+        return fetch(snap, wanted)
 
-    monkeypatch.setattr(idx, "fetch_full_vectors", recording)
+    monkeypatch.setattr(idx, "_fetch", recording)
     batch = idx.search_vectors(queries, k=5, rescore_multiplier=8)
     assert max(fetched) <= 120 and len(fetched) == 14
     assert [h.ids for h in batch] == [h.ids for h in one_by_one]
