@@ -64,6 +64,8 @@ CODEC_NAMES: tuple[str, ...] = ("float32", "float16", "int8", "binary", "int8-bl
 MIN_CALIBRATION_SIZE = 100
 """Fewer calibration vectors than this make :meth:`Int8Codec.calibrate` warn: the ranges are noisy."""
 
+COVER_TOLERANCE = 1e-6
+"""Fraction of a dimension's span by which :meth:`Int8Codec.covering` lets values pass its ranges unwidened."""
 _SCORE_CHUNK = 1 << 22  # elements of a (queries x corpus x width) temporary kept in memory at once
 
 
@@ -347,6 +349,8 @@ class Int8Codec(Codec):
     def covering(self, vectors: ArrayLike, *, headroom: float = 0.25) -> Int8Codec:
         """A codec whose ranges also hold ``vectors``: this one if none of them would be clipped.
 
+        "Clipped" means by more than ``COVER_TOLERANCE`` of a dimension's span: a value past a range by float32
+        rounding (e.g. from a sample normalised at another scale) is clipped by that much and widens nothing.
         Stores that calibrate on their first batch call this before writing each later batch, so a value
         outside the first batch's ranges widens them instead of saturating; codes written under the old
         ranges must then be re-encoded (:meth:`recode`). Each dimension that grows gets ``headroom`` times
@@ -367,7 +371,8 @@ class Int8Codec(Codec):
         if matrix.shape[0] == 0:
             return self
         low, high = matrix.min(axis=0), matrix.max(axis=0)
-        grew_low, grew_high = low < self.minimums, high > self.maximums
+        slack = np.float32(COVER_TOLERANCE) * (self.maximums - self.minimums)
+        grew_low, grew_high = low < self.minimums - slack, high > self.maximums + slack
         if not (grew_low.any() or grew_high.any()):
             return self
         new_low, new_high = np.minimum(self.minimums, low), np.maximum(self.maximums, high)

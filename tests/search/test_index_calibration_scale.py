@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from matryo.index import NumpyIndex
+from matryo.quantize import Int8Codec
+from matryo.vectors import normalize
 
 
 @pytest.mark.parametrize(("first_pass", "store"), [("float32", "int8"), ("int8", "float32")])
@@ -30,3 +32,20 @@ def test_a_scaled_calibration_sample_gives_the_same_int8_codes(encoder, corpus, 
         b = scaled.search(query, k=10, mode="first_pass")
         assert a.ids == b.ids
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+
+
+def test_a_sample_at_another_scale_widens_no_int8_range(encoder, corpus) -> None:
+    # Normalised at another scale, a sample differs from the documents by float32 rounding; covering() took that
+    # for growth and widened 41 of 64 ranges by its 25% headroom (steps up to 1.5x coarser).
+    ids, texts = corpus
+    vectors = encoder.encode(texts)
+    for scale in (1.0, 40.0, 1e-3):
+        idx: NumpyIndex[str] = NumpyIndex(
+            encoder, truncate_dim=16, first_pass="int8", store="int8", calibration=vectors * scale
+        )
+        idx.add(ids, texts)
+        calibrated = Int8Codec.calibrate(normalize(vectors * scale), warn=False)  # the sample, not widened
+        assert idx._store_codec.to_config() == calibrated.to_config(), scale
+    codec = Int8Codec(np.zeros(4, np.float32), np.ones(4, np.float32))
+    assert codec.covering(np.full((1, 4), 1 + 1e-7, np.float32)) is codec  # within COVER_TOLERANCE of the span
+    assert codec.covering(np.full((1, 4), 1 + 1e-5, np.float32)) is not codec
