@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidT
 from matryo_chroma import (
     CollectionExistsError,
     DuplicateIdError,
+    ModelMismatchError,
     StaleVectorWarning,
     TwoStageCollection,
     UnknownIdError,
@@ -633,6 +635,37 @@ def test_create_with_an_existing_name_is_a_value_error_and_changes_nothing(clien
     client.create_collection("plain_taken")
     with pytest.raises(CollectionExistsError):
         TwoStageCollection.create(client, "plain_taken", model=tiny_model_path, store=store)
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_create_exist_ok_opens_a_collection_made_with_the_same_settings_only(client, tiny_model_path, store) -> None:
+    first = TwoStageCollection.create(client, "again", model=tiny_model_path, truncate_dim=16, store=store)
+    first.add(ids=["a"], documents=["cat dog"])
+    again = TwoStageCollection.create(
+        client, "again", model=tiny_model_path, truncate_dim=16, store=store, exist_ok=True
+    )
+    assert again.get()["ids"] == ["a"] and again.query(query_texts=["cat dog"], n_results=1)["ids"] == [["a"]]
+    again.add(ids=["b"], documents=["bird tree"])
+    assert first.count() == 2
+    other_store = "documents" if store != "documents" else "metadata"
+    for changes, named in (
+        ({"truncate_dim": 32}, "truncate_dim: 16 (asked: 32)"),
+        ({"store": other_store}, f"store: {store!r} (asked: {other_store!r})"),
+        ({"rescore_multiplier": 8}, "rescore_multiplier: 32.0 (asked: 8.0)"),
+        ({"max_length": 4}, "max_length: None (asked: 4)"),
+    ):
+        settings = {"model": tiny_model_path, "truncate_dim": 16, "store": store, **changes}
+        with pytest.raises(ModelMismatchError, match=re.escape(named)) as info:
+            TwoStageCollection.create(client, "again", exist_ok=True, **settings)
+        assert isinstance(info.value, ValueError) and "TwoStageCollection.open(client, 'again')" in str(info.value)
+    if store == "metadata":
+        with pytest.raises(ModelMismatchError, match="codec_name: 'float16' \\(asked: 'int8'\\)"):
+            TwoStageCollection.create(
+                client, "again", model=tiny_model_path, truncate_dim=16, codec="int8", exist_ok=True
+            )
+    assert first.count() == 2 and TwoStageCollection.open(client, "again").truncate_dim == 16
+    fresh = TwoStageCollection.create(client, "new_one", model=tiny_model_path, truncate_dim=16, exist_ok=True)
+    assert fresh.count() == 0 and fresh.store == "metadata"
 
 
 def test_include_is_checked_as_chroma_checks_it(client, tiny_model_path) -> None:

@@ -30,7 +30,7 @@ from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidT
 from matryo.search import DEFAULT_RESCORE_MULTIPLIER, DEFAULT_TRUNCATE_DIM, candidate_count, rescore
 from matryo.texts import SURROGATE, check_texts
 from matryo.vectors import as_numbers, truncate, unit_rows
-from matryo_chroma.embedding_function import MatryoEmbeddingFunction
+from matryo_chroma.embedding_function import MatryoEmbeddingFunction, ModelMismatchError
 from matryo_chroma.full_vectors import TOLERANCE, FullVectors
 from matryo_chroma.stores import RESERVED_PREFIX, SIBLING_SUFFIX, STORES, full_codec, full_codec_from_config
 
@@ -332,8 +332,9 @@ class TwoStageCollection:
         revision: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         hnsw: Mapping[str, Any] | None = None,
+        exist_ok: bool = False,
     ) -> TwoStageCollection:
-        """Create a new two-stage collection.
+        """Create a new two-stage collection (or, with ``exist_ok``, open the one of that name).
 
         Args:
             client: Any Chroma client (``PersistentClient``, ``HttpClient``, ``EphemeralClient``).
@@ -352,14 +353,20 @@ class TwoStageCollection:
             metadata: Extra collection metadata: str, int, float or bool values, keys not starting with
                 ``"matryo:"`` or ``"hnsw:"`` (HNSW settings go in ``hnsw``).
             hnsw: Extra HNSW settings for the first-pass collection (the space is always cosine).
+            exist_ok: If a collection of this name exists, open it instead (for ingestion scripts that run
+                again), provided it was made with these settings: the model (and its ``max_length`` and
+                ``revision``), ``truncate_dim``, ``store``, ``codec`` and ``rescore_multiplier``. ``metadata``
+                and ``hnsw`` are not compared (change metadata with :meth:`modify`).
 
         Returns:
-            The new collection.
+            The new (or, with ``exist_ok``, the existing) collection.
 
         Raises:
             ValueError: If a setting is invalid.
             CollectionExistsError: If a collection with this name exists (a ``ValueError``; Chroma's own error
-                is ``InternalError``); open it with :meth:`open` instead.
+                is ``InternalError``) and ``exist_ok`` is false; open it with :meth:`open` instead.
+            ModelMismatchError: If ``exist_ok`` and the existing collection was made with other settings (a
+                ``ValueError``; the message names them).
         """
         if store not in STORES:
             msg = f"Unknown store {store!r}; expected one of {', '.join(STORES)}."
@@ -387,6 +394,8 @@ class TwoStageCollection:
         }
         if store == "metadata":
             settings["matryo:codec"] = json.dumps(full_codec(codec, ef.encoder.dim).to_config())
+        if exist_ok and _exists(client, name):
+            return cls._existing(client, name, ef, settings)
         configuration: dict[str, Any] = {"hnsw": {**dict(hnsw or {}), "space": "cosine"}}
         try:
             collection = client.create_collection(
@@ -397,6 +406,8 @@ class TwoStageCollection:
             )
         except Exception as exc:
             if _exists(client, name):  # asked after the failure: no race with a concurrent create
+                if exist_ok:  # another process created it meanwhile
+                    return cls._existing(client, name, ef, settings)
                 msg = (
                     f"A collection named {name!r} already exists; nothing was changed. Open it with "
                     f"TwoStageCollection.open(client, {name!r}), choose another name, or delete it first with "
@@ -416,6 +427,29 @@ class TwoStageCollection:
                 client.delete_collection(name)
                 raise
         return cls(collection, full)
+
+    @classmethod
+    def _existing(
+        cls, client: ClientAPI, name: str, ef: MatryoEmbeddingFunction, settings: Mapping[str, Any]
+    ) -> TwoStageCollection:
+        """Open the collection ``name`` for ``create(exist_ok=True)``, refusing it if its settings differ."""
+        opened = cls.open(client, name)
+        stored = opened.embedding_function.get_config()
+        wanted = ef.get_config()
+        differ = {key: (stored.get(key), value) for key, value in wanted.items() if stored.get(key) != value}
+        meta = opened.collection.metadata or {}
+        for key in ("matryo:store", "matryo:codec_name", "matryo:rescore_multiplier"):
+            if meta.get(key) != settings[key]:
+                differ[key.removeprefix("matryo:")] = (meta.get(key), settings[key])
+        if differ:
+            shown = ", ".join(f"{key}: {old!r} (asked: {new!r})" for key, (old, new) in differ.items())
+            msg = (
+                f"Collection {name!r} exists with other settings: {shown}. Open it as it is with "
+                f"TwoStageCollection.open(client, {name!r}), use another name, or delete it first with "
+                f"TwoStageCollection.delete_collection(client, {name!r}) (its records are lost)."
+            )
+            raise ModelMismatchError(msg)
+        return opened
 
     @classmethod
     def open(cls, client: ClientAPI, name: str, *, repair: bool = False) -> TwoStageCollection:
