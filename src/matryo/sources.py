@@ -83,8 +83,8 @@ _CSV_FIELD_LIMIT = 2**31 - 1
 """csv's default field limit (128 KiB) is smaller than a long document; this is the largest a C long allows."""
 
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
-_WORD = re.compile(r"\S+")
 """A blank line, whatever spaces or tabs it holds (in a text whose line endings are ``\n``)."""
+_WORD = re.compile(r"\S+")
 _LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -289,14 +289,18 @@ def _folder(
         counts = ", ".join(f"{suffix} {n}" for suffix, n in common[:5]) + (", ..." if len(common) > 5 else "")
         note(
             f"{sum(other.values())} file(s) in {root} are not {'/'.join(TEXT_SUFFIXES)} files and were not read "
-            f"({counts}); index other text through a .jsonl/.csv table of id and text"
+            f"({counts}); to index other text, give matryo index a .jsonl/.csv table of id and text as SOURCE"
         )
     own = {path.resolve() for path in files if not path.is_symlink()}
-    twins = [path for path in files if path.is_symlink() and path.exists() and path.resolve() in own]
-    for path in twins:  # its file is indexed under its own name: the same text twice would fill the top hits
-        target = path.resolve().relative_to(root.resolve()).as_posix()
-        note(f"{path} is a symbolic link to {target}, which is indexed under its own name; the link is skipped")
-    files = [path for path in files if path not in twins]
+    twins = {path for path in files if path.is_symlink() and path.exists() and path.resolve() in own}
+    if twins:  # their files are indexed under their own names: the same text twice would fill the top hits
+        first = min(twins)
+        target = first.resolve().relative_to(root.resolve()).as_posix()
+        more = f" (and {len(twins) - 1} more such link(s))" if len(twins) > 1 else ""
+        note(
+            f"{first} is a symbolic link to {target}, which is indexed under its own name{more}; such links are skipped"
+        )
+        files = [path for path in files if path not in twins]
     for glob in excluded.unmatched():  # a typo or a path from elsewhere would index what was meant to stay out
         note(
             f"--exclude {glob!r} matched no file or folder in {root}; globs are matched against names and paths "
