@@ -42,6 +42,7 @@ QUESTIONS = (
 _SKIP = {"test", "tests", "idlelib", "lib2to3", "tkinter", "turtledemo", "ensurepip", "encodings", "pydoc_data"}
 _SKIP |= {"site-packages", "dist-packages", "venv", "distutils"}  # distutils: deprecated, gone in 3.12
 _CACHE = "stdlib-corpus.json.gz"
+_CORPUS_FORMAT = 2  # 2: passages keep the docstrings' line breaks and indentation (sources.chunk_text)
 _MIN_WORDS = 4
 _CHUNK_WORDS = 60
 
@@ -107,7 +108,7 @@ def load_corpus(db: Path) -> list[Passage]:
     Returns:
         The passages.
     """
-    key = f"{sys.version} {sysconfig.get_paths()['stdlib']}"
+    key = _corpus_key()
     cache = db / _CACHE
     if cache.is_file():
         try:
@@ -120,8 +121,13 @@ def load_corpus(db: Path) -> list[Passage]:
     return list(iter_docstrings())
 
 
+def _corpus_key() -> str:
+    """What the cached corpus depends on: this Python's standard library, and how passages are cut."""
+    return f"{_CORPUS_FORMAT} {sys.version} {sysconfig.get_paths()['stdlib']}"
+
+
 def _save_corpus(db: Path, passages: list[Passage]) -> None:
-    key = f"{sys.version} {sysconfig.get_paths()['stdlib']}"
+    key = _corpus_key()
     rows = [[p.id, p.doc, p.text, p.hash] for p in passages]
     try:
         with gzip.open(db / _CACHE, "wt", encoding="utf-8") as fh:

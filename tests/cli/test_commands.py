@@ -261,6 +261,12 @@ def test_demo_run_indexes_and_answers(model: Path, tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(demo, "iter_docstrings", lambda: pytest.fail("the cached corpus should be used"))
     assert demo.run(db, model=str(model), quiet=True, questions=questions) == 0
     assert "0 new, 32 unchanged" in capsys.readouterr().out
+    # a cache of passages cut another way (an older chunker) is not used
+    monkeypatch.setattr(demo, "_CORPUS_FORMAT", demo._CORPUS_FORMAT + 1)
+    read: list[int] = []
+    monkeypatch.setattr(demo, "iter_docstrings", lambda: read.append(1) or iter(corpus))
+    assert demo.run(db, model=str(model), quiet=True, questions=questions) == 0
+    assert read == [1] and "0 new, 32 unchanged" in capsys.readouterr().out
 
 
 def test_demo_names_the_matryo_command_this_shell_can_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
