@@ -7,12 +7,14 @@ the fly). It is exact brute force, so it is also the reference the database adap
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 import threading
 import zipfile
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,7 +23,13 @@ from typing import Any, Generic, Literal, TypeVar, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from matryo.errors import DimensionMismatchError, InvalidArgumentError, InvalidTypeError, StoreFormatError
+from matryo.errors import (
+    DimensionMismatchError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    StoreFormatError,
+    StoreWriteError,
+)
 from matryo.quantize import CODEC_NAMES, Codec, Int8Codec, codec_from_config, make_codec
 from matryo.search import (
     DEFAULT_K,
@@ -64,6 +72,40 @@ _QUERY_CHUNK = 256  # at most this many queries scored at once against the whole
 _SCORE_BLOCK = 1 << 22  # rows x dim decoded at once to measure stored vectors' lengths (16 MB as float32)
 _EXACT_BAND = 1e-4  # exact mode also rescores rows this close to the k-th score (float32 rounding is far below)
 _RESCORE_BLOCK = 1 << 22  # candidates x dim fetched for rescoring at once (16 MB as float32); splits a query batch
+
+
+def _write_replacing(target: Path, payload: dict[str, NDArray[Any]]) -> None:
+    """Write ``payload`` as an .npz file at ``target`` through a temporary file renamed over it.
+
+    The file gets the mode a new file would get (or ``target``'s, when it exists); a symbolic link at ``target`` is
+    written through, not replaced. On any failure the temporary file is removed and ``target`` is as it was.
+    """
+    if target.is_symlink():
+        target = target.resolve()
+    if target.is_dir():
+        msg = f"Cannot save the index to {target}: it is a folder. Pass a file path, e.g. {target / 'index.npz'}."
+        raise InvalidArgumentError(msg)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to any file
+        try:
+            with os.fdopen(fd, "wb") as file:
+                np.savez(file, **payload)  # type: ignore[arg-type]
+                file.flush()
+                os.fsync(file.fileno())
+            if target.exists():
+                os.chmod(temporary, stat.S_IMODE(target.stat().st_mode))
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except OSError as exc:
+        msg = (
+            f"Cannot save the index to {target}: {exc.strerror or exc}. Check that the folder exists and is writable "
+            "and that the disk has room; the file there (if any) is unchanged."
+        )
+        raise StoreWriteError(msg) from exc
 
 
 def _check_encoder(meta: dict[str, Any], encoder: Encoder, path: str | os.PathLike[str]) -> None:
@@ -614,9 +656,10 @@ class NumpyIndex(Generic[IdT]):
             How many documents were removed.
 
         The remaining rows are copied into new arrays and published in one locked step, so a search running
-        meanwhile sees the index before or after the delete. A removed id can be added again.
+        meanwhile sees the index before or after the delete. That copy is the cost of a call (about 50 ms for
+        50,000 documents of 512 dimensions), so delete many ids in one call. A removed id can be added again.
         """
-        if isinstance(ids, (str, bytes)):
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
             msg = f"ids must be a sequence of ids, not one {type(ids).__name__}; wrap it in a list: delete([{ids!r}])."
             raise InvalidTypeError(msg)
         wanted = list(ids)
@@ -650,6 +693,9 @@ class NumpyIndex(Generic[IdT]):
         Raises:
             InvalidTypeError: If an id is not a str or an int (JSON keeps those exactly; pickle the index to keep
                 other ids).
+            InvalidArgumentError: If ``path`` is a folder.
+            StoreWriteError: If the file cannot be written (a missing folder, no permission, a full disk; an
+                ``OSError``). ``path`` is then as it was.
         """
         with self._lock:
             n = self._n
@@ -686,17 +732,7 @@ class NumpyIndex(Generic[IdT]):
         payload.update({name.lstrip("_"): value[:n] for name, value in arrays.items() if value is not None})
         if self._calibration is not None:
             payload["calibration"] = self._calibration
-        target = Path(path)
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as file:
-            try:
-                np.savez(file, **payload)  # type: ignore[arg-type]
-                file.flush()
-                os.fsync(file.fileno())
-            except BaseException:
-                file.close()
-                os.unlink(file.name)
-                raise
-        os.replace(file.name, target)
+        _write_replacing(Path(path), payload)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], encoder: Encoder) -> NumpyIndex[Any]:
@@ -712,13 +748,22 @@ class NumpyIndex(Generic[IdT]):
             DimensionMismatchError: If ``encoder`` is not the model the index was built with (another width, or,
                 for encoders with a ``fingerprint`` such as :class:`matryo.StaticEncoder`, other weights).
         """
+        not_ours = f"{path} is not a NumpyIndex file written by NumpyIndex.save"
         try:
-            with np.load(path, allow_pickle=False) as data:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:  # missing, a folder, no permission: as it is
+                raise
+            msg = f"{not_ours} ({exc}); save the index again."
+            raise StoreFormatError(msg) from exc
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy array
+            msg = f"{not_ours} (it holds one {type(data).__name__}, not the .npz archive save() writes)."
+            raise StoreFormatError(msg)
+        try:
+            with data:
                 files = {name: data[name] for name in data.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            msg = f"{path} is not a NumpyIndex file written by NumpyIndex.save ({exc}); save the index again."
+            msg = f"{not_ours} or is damaged ({exc}); save the index again."
             raise StoreFormatError(msg) from exc
         try:
             meta = json.loads(files.pop("meta").tobytes().decode("utf-8"))
@@ -731,6 +776,14 @@ class NumpyIndex(Generic[IdT]):
             msg = (
                 f"{path} is a NumpyIndex file of format version {meta.get('version')!r}; this matryo reads version "
                 f"{_FILE_VERSION}. Load it with the matryo that saved it, or build the index again."
+            )
+            raise StoreFormatError(msg)
+        if not all(
+            isinstance(meta.get(key), int) and not isinstance(meta.get(key), bool) for key in ("dim", "truncate_dim")
+        ):
+            msg = (
+                f"{path} is a damaged NumpyIndex file (its header has no integer 'dim' and 'truncate_dim'); save the "
+                "index again."
             )
             raise StoreFormatError(msg)
         _check_encoder(meta, encoder, path)
@@ -764,7 +817,9 @@ class NumpyIndex(Generic[IdT]):
             "_empty": (first, None),
         }
         problems = []
-        if len(set(ids)) != n or not all(isinstance(doc_id, (str, int)) for doc_id in ids):
+        if len(set(ids)) != n or not all(
+            isinstance(doc_id, (str, int)) and not isinstance(doc_id, bool) for doc_id in ids
+        ):
             problems.append("its ids are not unique strs and ints")
         if len(texts) != (n if index.store_name == "none" else 0):  # only store="none" keeps the texts
             problems.append(f"{len(texts)} texts for {n} ids with store={index.store_name!r}")
@@ -775,8 +830,10 @@ class NumpyIndex(Generic[IdT]):
             elif codec is not None and value is not None and width is not None:
                 if codec.dim != width or value.shape[1:] != (codec.code_width,) or value.dtype != codec.code_dtype:
                     problems.append(f"{name.lstrip('_')} does not fit its codec {codec!r}")
-            elif value is not None and value.ndim != 1:
-                problems.append(f"{name.lstrip('_')} is not one value per id")
+            elif value is not None and (
+                value.ndim != 1 or value.dtype != (np.bool_ if name == "_empty" else np.float32)
+            ):
+                problems.append(f"{name.lstrip('_')} is not one value per id of the type save() writes")
         if n and first is None:
             problems.append(f"no codes for {n} ids")
         if problems:

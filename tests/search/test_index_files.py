@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 from pathlib import Path
 
@@ -11,7 +13,13 @@ import pytest
 from tests.conftest import make_tiny_model
 
 from matryo import StaticEncoder
-from matryo.errors import DimensionMismatchError, InvalidTypeError, StoreFormatError
+from matryo.errors import (
+    DimensionMismatchError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    StoreFormatError,
+    StoreWriteError,
+)
 from matryo.index import NumpyIndex
 
 COMBOS = [("float32", "float32"), ("int8", "int8"), ("binary", "none"), ("int8", "float16"), ("binary", "int8")]
@@ -196,3 +204,56 @@ def test_a_search_during_deletes_sees_the_index_before_or_after_each(encoder, co
     thread.join()
     assert errors == []
     assert idx.search_vectors(query, k=5)[0].ids == order[40:45]
+
+
+def test_save_writes_a_file_others_can_read_through_links_and_refuses_folders(encoder, tmp_path: Path) -> None:
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16)
+    idx.add(["a"], ["alpha"])
+    old = os.umask(0o022)
+    try:
+        idx.save(tmp_path / "new.npz")  # a private temporary file renamed into place kept mode 0600
+        assert stat.S_IMODE((tmp_path / "new.npz").stat().st_mode) == 0o644
+        (tmp_path / "shared.npz").write_bytes(b"old")
+        os.chmod(tmp_path / "shared.npz", 0o664)
+        idx.save(tmp_path / "shared.npz")
+        assert stat.S_IMODE((tmp_path / "shared.npz").stat().st_mode) == 0o664
+    finally:
+        os.umask(old)
+    (tmp_path / "link.npz").symlink_to(tmp_path / "shared.npz")
+    idx.add(["b"], ["beta"])
+    idx.save(tmp_path / "link.npz")
+    assert (tmp_path / "link.npz").is_symlink() and NumpyIndex.load(tmp_path / "shared.npz", encoder).ids == ["a", "b"]
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(InvalidArgumentError, match="it is a folder. Pass a file path"):
+        idx.save(tmp_path / "folder")
+    with pytest.raises(StoreWriteError, match="missing/index.npz.*Check that the folder exists") as info:
+        idx.save(tmp_path / "missing" / "index.npz")
+    assert isinstance(info.value, OSError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "link.npz", "new.npz", "shared.npz"]
+
+
+def test_load_says_what_the_file_is_and_lets_os_errors_through(encoder, tmp_path: Path) -> None:
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    with pytest.raises(StoreFormatError, match="it holds one ndarray, not the .npz archive"):
+        NumpyIndex.load(tmp_path / "array.npy", encoder)
+    with pytest.raises(IsADirectoryError):  # not "is not a NumpyIndex file ... save the index again"
+        NumpyIndex.load(tmp_path, encoder)
+    idx: NumpyIndex = NumpyIndex(encoder, truncate_dim=16)
+    idx.add([1, 2], ["alpha", "beta"])
+    idx.save(tmp_path / "index.npz")
+    with np.load(tmp_path / "index.npz") as data:
+        files = {name: data[name] for name in data.files}
+    meta = json.loads(files["meta"].tobytes())
+    for name, meta_changes, arrays, expected in (
+        ("bools.npz", {"ids": [True, 2]}, {}, "ids are not unique strs and ints"),
+        ("nodim.npz", {"dim": None}, {}, "no integer 'dim' and 'truncate_dim'"),
+        ("empty.npz", {}, {"empty": files["empty"].astype(np.uint8)}, "empty is not one value per id of the type"),
+        ("norms.npz", {}, {"store_norms": files["store_norms"].astype(str)}, "store_norms is not one value per id"),
+    ):
+        header = np.frombuffer(json.dumps({**meta, **meta_changes}).encode(), np.uint8)
+        np.savez(tmp_path / name, **{**files, **arrays, "meta": header})
+        with pytest.raises(StoreFormatError, match=expected):
+            NumpyIndex.load(tmp_path / name, encoder)
+    for bad in (5, None):
+        with pytest.raises(InvalidTypeError, match="wrap it in a list"):
+            idx.delete(bad)
