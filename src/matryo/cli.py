@@ -184,20 +184,23 @@ def _query_lines(name: str) -> list[str]:
     from matryo.cli_index import CliError
 
     try:
-        if name == "-":
-            text = sys.stdin.read()
-        else:
-            text = Path(name).read_text(encoding="utf-8-sig")  # a BOM is not part of the first query
+        # bytes, decoded here: a text stdin decodes with the locale's error handler (surrogateescape for C.UTF-8),
+        # so a Latin-1 byte reached the encoder mid-run; a BOM is not part of the first query
+        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        text = data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         msg = f"--queries {name}: no such file; pass a text file with one query per line, or - for standard input."
         raise CliError(msg) from None
     except IsADirectoryError:
         msg = f"--queries {name} is a folder; pass a text file with one query per line, or - for standard input."
         raise CliError(msg) from None
+    except PermissionError:
+        msg = f"--queries {name}: permission denied; make the file readable, or pass the queries on standard input."
+        raise CliError(msg) from None
     except UnicodeDecodeError as exc:
         msg = f"--queries {name} is not UTF-8 text (byte {exc.start}); save it as UTF-8."
         raise CliError(msg) from None
-    # universal newlines made \r\n and \r into \n; splitlines() would also cut at \x0c, \x85 or U+2028
+    # one query per line; splitlines() would also cut at \x0c, \x85 or U+2028
     return [line.strip() for line in text.split("\n") if line.strip()]
 
 
@@ -398,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json",
         action="store_true",
-        help="one JSON object per hit and line: query, rank, id, doc, score, text",
+        help="one JSON object per hit and line: query, rank, id, doc, score, text (a query without hits has no line)",
     )
 
     p = _command(
@@ -465,7 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("model", nargs="?", default=None, metavar="MODEL", help="model folder or hub id (default: embedded)")
     p.add_argument(
-        "--model", dest="model_option", default=None, help="the same as MODEL, as index, eval and bench take it"
+        "--model",
+        dest="model_option",
+        metavar="MODEL",
+        default=None,
+        help="the same as MODEL, as index, eval and bench take it",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -505,6 +512,12 @@ def _drop_stdout() -> None:
         pass
 
 
+def _model_ref(model: str) -> str:
+    """A model argument as a comparable reference: a folder's resolved path, else the hub id as typed."""
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.exists() else model
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``matryo`` command line.
 
@@ -523,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.func is _cmd_search and not args.query and args.queries is None:
         command_parser.error("the following arguments are required: QUERY (or --queries FILE)")
     if args.func is _cmd_info and args.model_option is not None:
-        if args.model is not None and args.model != args.model_option:
+        if args.model is not None and _model_ref(args.model) != _model_ref(args.model_option):
             command_parser.error(f"MODEL {args.model!r} and --model {args.model_option!r} differ; pass one of them")
         args.model = args.model_option
     try:

@@ -198,6 +198,7 @@ def test_info(run: Run, model: Path) -> None:
     assert code == 0 and "fingerprint" in out and encoder.fingerprint in out
     assert run("info", "--model", model) == (code, out, "")  # as index, eval and bench take a model
     assert run("info", model, "--model", model)[0] == 0
+    assert run("info", model, "--model", f"{model}/../{model.name}")[0] == 0  # the same folder, spelled otherwise
     code, _, err = run("info", model, "--model", model.parent)
     assert code == 2 and err.strip().splitlines()[-1].endswith("differ; pass one of them"), err
 

@@ -587,7 +587,8 @@ def test_several_queries_open_the_db_once_and_answer_each_as_alone(
     assert hits == [hit for q in queries for hit in alone[q]], "the same hits, in query order"
 
     # standard input; a form feed or U+2028 inside a line does not cut it, a control character is not printed
-    monkeypatch.setattr("sys.stdin", io.StringIO(f"the cat\x0cand\u2028the dog\n{queries[0]}\x1b[2J\n"))
+    stdin = f"\ufeffthe cat\x0cand\u2028the dog\r\n{queries[0]}\x1b[2J\n".encode()  # a BOM is no part of a query
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
     code, out, err = run("search", "--queries", "-", "--db", db, "-k", "1")
     assert code == 0, err
     blocks = out.split("\n\n")
@@ -597,7 +598,9 @@ def test_several_queries_open_the_db_once_and_answer_each_as_alone(
     assert blocks[2].startswith("two-stage: first pass at 128 dims, rescored at 256; 2 queries in ")
 
 
-def test_search_without_a_query_or_with_a_bad_query_file(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
+def test_search_without_a_query_or_with_a_bad_query_file(
+    run: Run, model: Path, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     db = tmp_path / "db"
     assert run("index", docs, "--db", db, "--model", model, "--quiet")[0] == 0
     code, _, err = run("search", "--db", db)
@@ -615,6 +618,10 @@ def test_search_without_a_query_or_with_a_bad_query_file(run: Run, model: Path, 
     ):
         code, out, err = run("search", *argv, "--db", db)
         assert code == 1 and out == "" and expected in err and err.count("\n") == 1, (argv, err)
+    # a Latin-1 byte on standard input: refused before any search (it reached the encoder after earlier answers)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"cat\ncaf\xe9\n"), errors="surrogateescape"))
+    code, out, err = run("search", "--queries", "-", "--db", db)
+    assert code == 1 and out == "" and "--queries - is not UTF-8 text (byte 7)" in err, err
 
 
 def test_search_table_shows_control_characters_as_replacement(run: Run, model: Path, tmp_path: Path) -> None:
