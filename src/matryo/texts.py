@@ -145,8 +145,8 @@ def piece_boundaries(tokenizer: Tokenizer) -> tuple[re.Pattern[str], ...]:
 
     For BERT-style tokenizers (:func:`splits_on_whitespace`): after whitespace, then after ASCII punctuation and
     CJK ideographs, where BERT's pre-tokenizer splits anyway, unless the character belongs to an added token such
-    as "[CLS]" (a cut inside one would split it). For others: just before a run of spaces, then before a run of
-    other whitespace, so the space stays with the word after it, where sentencepiece-style (Metaspace, "▁word")
+    as "[CLS]" or "東京" (a cut inside one would split it). For others: just before a run of spaces, then before a
+    run of other whitespace, so the space stays with the word after it, where sentencepiece-style (Metaspace, "▁word")
     and GPT-2-style (ByteLevel, "Ġword") pre-tokenizers put it; a cut after the space left a piece ending in a
     lone space and the next one starting without its word's marker.
     """
@@ -154,7 +154,12 @@ def piece_boundaries(tokenizer: Tokenizer) -> tuple[re.Pattern[str], ...]:
         return (_BEFORE_SPACES, _BEFORE_WHITESPACE)
     added = {ch for token in tokenizer.get_added_tokens_decoder().values() for ch in token.content}
     punctuation = re.escape("".join(ch for ch in ASCII_PUNCTUATION if ch not in added))
-    return (WHITESPACE, re.compile(f"[{punctuation}{CJK_RANGES}]"))
+    cut = f"[{punctuation}{CJK_RANGES}]"
+    cjk = re.compile(f"[{CJK_RANGES}]")
+    added_cjk = "".join(sorted(ch for ch in added if cjk.fullmatch(ch)))
+    if added_cjk:  # an added token of ideographs (a domain word such as "東京"): never cut after one of them
+        cut = f"(?![{re.escape(added_cjk)}]){cut}"
+    return (WHITESPACE, re.compile(cut))
 
 
 def _fix(item: object) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.conftest import make_tiny_model, traced_peak
+from tests.conftest import make_tiny_model, make_tokenizer, traced_peak
 
 import matryo.encoder as encoder_module
 from matryo import StaticEncoder, pooling
@@ -368,6 +368,25 @@ def test_long_text_pieces_are_exact_at_every_cut(
         np.testing.assert_allclose(
             encoder.encode(text, normalize=False), expected, rtol=1e-5, atol=1e-6, err_msg=repr(text[:40])
         )
+
+
+@pytest.mark.parametrize("piece_chars", [7, 40])
+def test_long_text_is_never_cut_inside_an_added_token_of_ideographs(
+    monkeypatch: pytest.MonkeyPatch, piece_chars: int
+) -> None:
+    # a cut after "東" split the added token "東京" (0.73 off with 7-character pieces)
+    from tokenizers import AddedToken
+
+    tokenizer = make_tokenizer()
+    tokenizer.add_tokens([AddedToken("東京", normalized=False)])
+    rows = tokenizer.get_vocab_size(with_added_tokens=True)
+    table = np.random.default_rng(0).standard_normal((rows, 8)).astype(np.float32)
+    encoder = StaticEncoder(table, tokenizer)
+    monkeypatch.setattr(encoder_module, "_LONG_TEXT_CHARS", piece_chars)
+    for text in ("中" + "東京" * 50, "東京中" * 40, "日本" + "東京" * 33 + "。東京"):
+        ids = tokenizer.encode(text, add_special_tokens=False).ids
+        expected = table[ids].astype(np.float64).mean(axis=0)
+        np.testing.assert_allclose(encoder.encode(text, normalize=False), expected, rtol=1e-5, atol=1e-6)
 
 
 def _trained_tokenizer(kind: str) -> Any:
