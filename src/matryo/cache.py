@@ -13,7 +13,7 @@ from pathlib import Path
 
 from matryo.encoder import StaticEncoder
 from matryo.errors import MatryoError, ModelNotFoundError
-from matryo.formats import find_model_files
+from matryo.formats import expand_user, find_model_files
 
 __all__ = ["clear_encoder_cache", "load_encoder", "load_recorded"]
 
@@ -28,7 +28,7 @@ def _key(name_or_path: str | os.PathLike[str] | None) -> str | None:
     if name_or_path is None:
         return None
     text = os.fspath(name_or_path)
-    path = Path(text).expanduser()
+    path = expand_user(text)
     return str(path.resolve()) if path.exists() else text
 
 
@@ -36,7 +36,7 @@ def _watched(name_or_path: str | os.PathLike[str] | None) -> tuple[Path, ...]:
     """The files a local model folder is loaded from (none for the embedded model or a hub id, which do not change)."""
     if name_or_path is None:
         return ()
-    folder = Path(os.fspath(name_or_path)).expanduser()
+    folder = expand_user(name_or_path)
     if not folder.is_dir():
         return ()
     folder = folder.resolve()  # the key is the resolved path: a later chdir must not look like a change

@@ -215,7 +215,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from matryo.formats import find_model_files
 
     encoder = StaticEncoder.from_pretrained(args.model)
-    folder = Path(args.model).expanduser() if args.model and Path(args.model).expanduser().exists() else None
+    from matryo.formats import expand_user
+
+    folder = expand_user(args.model) if args.model and expand_user(args.model).exists() else None
     if folder is None:
         from matryo.encoder import DEFAULT_MODEL_PATH
 
@@ -514,7 +516,9 @@ def _drop_stdout() -> None:
 
 def _model_ref(model: str) -> str:
     """A model argument as a comparable reference: a folder's resolved path, else the hub id as typed."""
-    path = Path(model).expanduser()
+    from matryo.formats import expand_user
+
+    path = expand_user(model)
     return str(path.resolve()) if path.exists() else model
 
 

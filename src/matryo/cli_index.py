@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from matryo.errors import MatryoError
+from matryo.formats import expand_user
 
 if TYPE_CHECKING:
     from matryo.encoder import StaticEncoder
@@ -83,7 +84,7 @@ def _model_key(model: str | None) -> str | None:
     """A model reference that still works from another directory (absolute path, hub id, or None)."""
     if model is None:
         return None
-    path = Path(model).expanduser()
+    path = expand_user(model)
     return str(path.resolve()) if path.exists() else model
 
 
@@ -103,7 +104,7 @@ def source_key(source: str | os.PathLike[str] | None) -> str | None:
         return None
     if isinstance(source, str) and source == DEMO_SOURCE:
         return DEMO_SOURCE
-    return str(Path(source).expanduser().resolve())
+    return str(expand_user(source).resolve())
 
 
 def _leftover(name: str) -> bool:

@@ -35,6 +35,7 @@ from matryo.errors import (
     missing_extra,
 )
 from matryo.formats import (
+    expand_user,
     find_model_files,
     load_table,
     load_tokenizer,
@@ -279,7 +280,7 @@ class StaticEncoder:
                     "or a model folder or hub id."
                 )
                 raise InvalidArgumentError(msg)
-            folder = Path(display).expanduser()
+            folder = expand_user(display)
             if not folder.exists():
                 from matryo import hub
 

@@ -49,6 +49,7 @@ __all__ = [
     "ModelFiles",
     "SafetensorsFile",
     "access_error",
+    "expand_user",
     "find_model_files",
     "load_table",
     "load_tokenizer",
@@ -183,6 +184,18 @@ def _refuse_non_static(folder: Path, classes: list[str]) -> None:
 def _is_model2vec(config: Mapping[str, Any]) -> bool:
     """Whether a folder's config.json was written by model2vec."""
     return config.get("model_type") == "model2vec" or bool(_MODEL2VEC_KEYS & config.keys())
+
+
+def expand_user(path: str | os.PathLike[str]) -> Path:
+    """``Path(path).expanduser()``, or the path as typed when its ``~user`` names no user.
+
+    ``Path("~nosuchuser/model").expanduser()`` raises RuntimeError ("Could not determine home directory"); as
+    typed, such a path simply does not exist, which callers report in their own words.
+    """
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return Path(path)
 
 
 def access_error(exc: PermissionError, folder: str | os.PathLike[str]) -> ModelAccessError:

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from matryo.errors import MatryoError, missing_extra
+from matryo.formats import expand_user
 
 __all__ = [
     "CHARS_PER_WORD",
@@ -732,7 +733,7 @@ def read_source(
     if chunk_size is not None and chunk_size < 1:
         msg = f"--chunk-size must be >= 1 word, got {chunk_size}."
         raise SourceError(msg)
-    path = Path(source).expanduser()
+    path = expand_user(source)
     if not path.exists():
         msg = f"SOURCE {str(path)!r} does not exist; pass a folder of .txt/.md files, a BEIR folder or a table file."
         raise SourceError(msg)

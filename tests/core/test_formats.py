@@ -928,3 +928,16 @@ def test_an_empty_model_name_is_refused_not_read_as_the_current_folder(
     for name in ("", "  "):
         with pytest.raises(ValueError, match="model name is empty.*pass None"):
             StaticEncoder.from_pretrained(name)
+
+
+def test_a_path_under_an_unknown_users_home_is_a_missing_model_not_a_runtime_error(tmp_path: Path, capsys) -> None:
+    # Path("~nosuchuser/model").expanduser() raises RuntimeError("Could not determine home directory")
+    from matryo import cli
+    from matryo.cache import load_encoder
+
+    missing = "~matryo_no_such_user_zz/model"
+    for load in (StaticEncoder.from_pretrained, load_encoder):
+        with pytest.raises(ModelNotFoundError, match="does not exist"):
+            load(missing)
+    assert cli.main(["index", "~matryo_no_such_user_zz/docs", "--db", str(tmp_path / "db")]) == 1
+    assert "SOURCE '~matryo_no_such_user_zz/docs' does not exist" in capsys.readouterr().err
