@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -446,6 +447,41 @@ def test_ids_with_quotes_are_deleted_and_upserted_exactly(tiny64: Path, tmp_path
     assert tbl.count() == 3 and tbl.count("text = 'a bird'") == 1
     assert tbl.delete(["x' OR '1'='1"]) == 1 and tbl.count() == 2
     assert tbl.delete("o'brien") == 1 and [r["id"] for r in tbl.table.to_arrow().to_pylist()] == ["obrien"]
+
+
+def test_upserts_of_one_process_never_store_an_id_twice(tiny64: Path, tmp_path: Path) -> None:
+    # a handle merged against the version it had read: an id another handle had just inserted was inserted again
+    tbl = create_two_stage_table(tmp_path / "db", "docs", tiny64, truncate_dim=16)
+    other = open_two_stage_table(lancedb.connect(tmp_path / "db"), "docs")  # reads the empty version
+    tbl.upsert([{"id": "x", "text": "a cat"}])
+    other.upsert([{"id": "x", "text": "a dog"}, {"id": "y", "text": "a bird"}])
+    tbl.table.checkout_latest()
+    assert sorted(tbl.table.to_arrow().column("id").to_pylist()) == ["x", "y"]
+    assert tbl.count("text = 'a dog'") == 1
+
+    # threads sharing one handle, and threads with a handle each: three threads upserting 30 shared ids stored 90
+    errors: list[BaseException] = []
+
+    def write(handle: TwoStageTable, who: str) -> None:
+        try:
+            for round_ in range(4):
+                handle.upsert([{"id": f"s{i}", "text": f"{who} {round_} cat {i}"} for i in range(30)])
+        except BaseException as exc:  # noqa: BLE001  # reported below
+            errors.append(exc)
+
+    for own_handle in (False, True):
+        name = f"threads{int(own_handle)}"
+        shared = create_two_stage_table(tmp_path / "db", name, tiny64, truncate_dim=16)
+        handles = [open_two_stage_table(tmp_path / "db", name) if own_handle else shared for _ in range(3)]
+        threads = [threading.Thread(target=write, args=(h, w)) for h, w in zip(handles, "ABC", strict=True)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        shared.table.checkout_latest()
+        ids = shared.table.to_arrow().column("id").to_pylist()
+        assert len(ids) == len(set(ids)) == 30, (own_handle, len(ids))
 
 
 def test_exist_ok_refuses_other_vector_settings_of_the_same_model(tiny64: Path, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -51,6 +52,22 @@ from matryo_lancedb.rerank import MatryoReranker, full_vectors
 __all__ = ["TwoStageTable"]
 
 _ADD_CHUNK = 16_384  # rows encoded and written per LanceDB add()
+_UPSERT_LOCKS: dict[str, threading.Lock] = {}  # per table location: one merge at a time in this process
+_UPSERT_LOCKS_GUARD = threading.Lock()
+
+
+def _upsert_lock(table: Table) -> threading.Lock:
+    """The lock that serialises this process's upserts into ``table`` (every handle on the same location shares it).
+
+    Two merges running at once each check the ids against the version they read, so both insert a new id and
+    it is stored twice; threads of one process (three threads upserting 30 shared ids stored 90 rows) take turns
+    here. Other processes are not covered: keep one writing process per table.
+    """
+    key = str(getattr(table, "uri", None) or f"{id(table)}:{table.name}")
+    with _UPSERT_LOCKS_GUARD:
+        return _UPSERT_LOCKS.setdefault(key, threading.Lock())
+
+
 _QUERY_CHUNK = 128  # queries per LanceDB multi-vector query in search_batch
 
 
@@ -273,18 +290,25 @@ class TwoStageTable:
         Returns:
             The number of rows given.
 
+        Upserts from threads of one process into the same table take turns (two merges at once could both
+        insert a new id). Upserts from two processes at once can still store an id twice: keep one writing
+        process per table.
+
         Raises:
             ValueError: As for :meth:`add`; nothing is written.
             TypeError: As for :meth:`add`.
         """
         batch = self._prepare(rows)
         if batch.num_rows:
-            (
-                self._table.merge_insert(self._layout.id_column)
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute(self._with_vectors(batch))
-            )
+            embedded = self._with_vectors(batch)  # outside the lock: threads encode in parallel
+            with _upsert_lock(self._table):
+                self._table.checkout_latest()  # another handle of this process may have merged since this one read
+                (
+                    self._table.merge_insert(self._layout.id_column)
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute(embedded)
+                )
         return batch.num_rows
 
     def delete(self, ids: Sequence[Any] | str | int) -> int:
