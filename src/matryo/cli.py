@@ -89,6 +89,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         source=args.source,
         empty_docs=emptied,
         note=_warn,
+        replace_source=args.replace_source,
     )
     seconds = time.perf_counter() - start
     if stats.repaired:
@@ -374,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--prune", action="store_true", help="also remove passages of documents no longer in SOURCE (default: keep)"
+    )
+    p.add_argument(
+        "--replace-source",
+        action="store_true",
+        help="index into a DB built from another SOURCE (the same corpus moved, renamed or exported again) and "
+        "record this SOURCE; passages whose id and text match are kept",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 

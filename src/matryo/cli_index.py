@@ -120,7 +120,12 @@ def _leftover(name: str) -> bool:
 
 
 def check_db(
-    db: Path, *, source: str | os.PathLike[str] | None = None, store: str | None = None, busy: bool = True
+    db: Path,
+    *,
+    source: str | os.PathLike[str] | None = None,
+    store: str | None = None,
+    busy: bool = True,
+    replace_source: bool = False,
 ) -> DbMeta | None:
     """Refuse a DB folder this run must not write, before any slow work (reading SOURCE, loading a model).
 
@@ -130,6 +135,8 @@ def check_db(
         store: The store kind asked for (``None``: not checked).
         busy: Also refuse a DB another run is writing now (its lock is tried and let go at once; the run takes
             it for good in :func:`writing`). ``False`` when the caller holds the lock itself.
+        replace_source: Accept a DB that holds another SOURCE (moved, renamed, a new export): the run records
+            ``source`` instead. Never for the demo's DB or into it.
 
     Returns:
         The DB's metadata, ``None`` for a new (missing or empty) folder.
@@ -162,7 +169,8 @@ def check_db(
         return None
     where = source_key(source)
     demo = where == DEMO_SOURCE
-    if stored.source is not None and where is not None and where != stored.source:
+    replacing = replace_source and not demo and stored.source != DEMO_SOURCE
+    if stored.source is not None and where is not None and where != stored.source and not replacing:
         if demo:
             msg = (
                 f"{db} holds the documents of SOURCE {stored.source}; matryo demo would mix the standard library's "
@@ -177,8 +185,9 @@ def check_db(
             msg = (
                 f"{db} holds the documents of SOURCE {stored.source}, not {where}; document ids are relative to "
                 "SOURCE (row numbers, file paths), so indexing another SOURCE here would overwrite them. Use another "
-                "--db folder, or index the same SOURCE (if you moved it, edit 'source' in "
-                f"{db / 'matryo.json'})."
+                "--db folder, or index the same SOURCE; if the corpus was moved, renamed or exported again, pass "
+                "--replace-source to record the new SOURCE (passages whose id and text match are kept; add --prune "
+                "to remove the documents it no longer has)."
             )
         raise CliError(msg)
     if store is not None and store != stored.store:
@@ -285,6 +294,7 @@ def _wanted(
     store: str | None,
     truncate_dim: int | None,
     where: str | None,
+    replace_source: bool = False,
 ) -> DbMeta:
     """What this run writes (model, widths, store, SOURCE), checked against what the DB holds."""
     from matryo.search import DEFAULT_TRUNCATE_DIM
@@ -303,7 +313,8 @@ def _wanted(
     kind = store or (stored.store if stored else "lancedb")
     if kind in STORES:
         require_store(kind)  # before the DB folder is made
-    recorded = stored.source if stored is not None and stored.source is not None else where
+    keep = stored is not None and stored.source is not None and not (replace_source and where is not None)
+    recorded = stored.source if keep and stored is not None else where
     wanted = DbMeta(kind, key, encoder.fingerprint, dim, width, recorded)
     if stored is not None:
         check_meta(stored, wanted, db)
@@ -327,6 +338,7 @@ def index_into(
     source: str | os.PathLike[str] | None = None,
     empty_docs: Collection[str] = (),
     note: Callable[[str], None] | None = None,
+    replace_source: bool = False,
 ) -> tuple[IndexStats, DbMeta, int]:
     """Index passages into a DB folder, creating it or checking it was built with the same model and widths.
 
@@ -349,6 +361,8 @@ def index_into(
         empty_docs: Ids of documents that yield no passage, filled while ``passages`` is read; their stored
             passages are deleted (see :func:`matryo.stores.index_passages`).
         note: Called with :func:`cut_note`'s message when the model cuts some of the first passages.
+        replace_source: Index into a DB that holds another SOURCE and record ``source`` instead (see
+            :func:`check_db`).
 
     Returns:
         The counts (``repaired``: ids that were stored more than once), the DB's metadata and the number of
@@ -362,8 +376,8 @@ def index_into(
     from matryo.stores import index_passages, open_store, read_meta, write_meta
 
     where = source_key(source)
-    stored = check_db(db, source=source, store=store)
-    _wanted(db, stored, model=model, store=store, truncate_dim=truncate_dim, where=where)  # refuse before reading
+    stored = check_db(db, source=source, store=store, replace_source=replace_source)
+    _wanted(db, stored, model=model, store=store, truncate_dim=truncate_dim, where=where, replace_source=replace_source)
     iterator = iter(passages)
     head = list(islice(iterator, BATCH_SIZE))  # a bad row among the first ones stops the run before DB is made
     if not head and (stored is None or not empty_docs):
@@ -378,8 +392,10 @@ def index_into(
             note(cut)
     with writing(db):
         if read_meta(db) != stored:  # another run wrote the DB meanwhile: check again
-            stored = check_db(db, source=source, store=store, busy=False)
-        wanted = _wanted(db, stored, model=model, store=store, truncate_dim=truncate_dim, where=where)
+            stored = check_db(db, source=source, store=store, busy=False, replace_source=replace_source)
+        wanted = _wanted(
+            db, stored, model=model, store=store, truncate_dim=truncate_dim, where=where, replace_source=replace_source
+        )
         if stored is None or stored.source != wanted.source:
             # a new DB, or an older one adopting its first SOURCE; written before the store files, so a run
             # interrupted in between leaves a DB the same command continues, not a folder it refuses

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from tests.conftest import make_tiny_model
 from matryo import DEFAULT_MODEL_PATH, cli_index
 from matryo.cache import clear_encoder_cache
 from matryo.sources import Passage, read_source
-from matryo.stores import Hit, index_passages, open_store, read_meta
+from matryo.stores import Hit, index_passages, open_store, read_meta, write_meta
 
 
 def stored(db: Path) -> dict[str, tuple[str, str]]:
@@ -259,6 +260,28 @@ def test_another_source_into_the_same_db_is_refused(run: Run, model: Path, docs:
     assert stored(db) == before, "nothing was overwritten"
     code, out, err = run("index", docs / ".." / "docs", "--db", db)  # the same SOURCE, spelled differently
     assert code == 0 and out.startswith("0 new or changed passages indexed, 5 unchanged"), err
+
+
+def test_replace_source_records_a_moved_or_re_exported_source(run: Run, model: Path, tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    monday, tuesday = tmp_path / "export-monday.jsonl", tmp_path / "export-tuesday.jsonl"
+    rows = [{"id": "a", "text": "read a gzip file"}, {"id": "b", "text": "the cat and the dog"}]
+    monday.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert run("index", monday, "--db", db, "--model", model, "--quiet")[0] == 0
+    rows = [rows[0], {"id": "c", "text": "a bird in a tree"}]  # b gone, c new
+    tuesday.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    code, _, err = run("index", tuesday, "--db", db)
+    assert code == 1 and "--replace-source to record the new SOURCE" in err, err
+    code, out, err = run("index", tuesday, "--db", db, "--replace-source", "--prune")
+    assert code == 0 and out.startswith("1 new or changed passage indexed, 1 unchanged, 1 removed"), (out, err)
+    meta = read_meta(db)
+    assert meta is not None and meta.source == str(tuesday.resolve()) and set(stored(db)) == {"a", "c"}
+    code, out, _ = run("index", tuesday, "--db", db)  # the new SOURCE is the DB's now, the old one is refused
+    assert code == 0 and out.startswith("0 new or changed passages indexed, 2 unchanged")
+    assert run("index", monday, "--db", db)[0] == 1
+    write_meta(db, replace(meta, source=cli_index.DEMO_SOURCE))  # a demo DB is never taken over
+    code, _, err = run("index", tuesday, "--db", db, "--replace-source")
+    assert code == 1 and "holds the passages of matryo demo" in err, err
 
 
 def test_db_without_a_recorded_source_adopts_the_first_one(run: Run, model: Path, docs: Path, tmp_path: Path) -> None:
