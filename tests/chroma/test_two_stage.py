@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -666,6 +667,44 @@ def test_create_exist_ok_opens_a_collection_made_with_the_same_settings_only(cli
     assert first.count() == 2 and TwoStageCollection.open(client, "again").truncate_dim == 16
     fresh = TwoStageCollection.create(client, "new_one", model=tiny_model_path, truncate_dim=16, exist_ok=True)
     assert fresh.count() == 0 and fresh.store == "metadata"
+
+
+def test_create_exist_ok_knows_the_model_by_its_weights_and_waits_for_a_sibling(
+    client, tiny_model_path, monkeypatch
+) -> None:
+    from matryo import DEFAULT_MODEL_PATH, ModelNotFoundError
+    from matryo_chroma import collection as collection_module
+
+    TwoStageCollection.create(client, "default", truncate_dim=16)
+    for model in (str(DEFAULT_MODEL_PATH), DEFAULT_MODEL_PATH / ".." / DEFAULT_MODEL_PATH.name):  # the same weights
+        assert TwoStageCollection.create(client, "default", model=model, truncate_dim=16, exist_ok=True).count() == 0
+    with pytest.raises(ModelMismatchError, match="fingerprint"):
+        TwoStageCollection.create(client, "default", model=tiny_model_path, truncate_dim=16, exist_ok=True)
+    with pytest.raises(InvalidTypeError, match="exist_ok must be True or False"):
+        TwoStageCollection.create(client, "default", truncate_dim=16, exist_ok="no")
+    with pytest.raises(ModelNotFoundError, match="does not exist"):  # not a bare RuntimeError from expanduser
+        TwoStageCollection.create(client, "tilde", model="~matryo_no_such_user_zz/model")
+
+    # another process made the first-pass collection and is about to make its sibling: wait for it
+    TwoStageCollection.create(client, "sib", model=tiny_model_path, truncate_dim=16, store="sibling")
+    client.delete_collection("sib" + SIBLING_SUFFIX)
+    monkeypatch.setattr(collection_module, "_SIBLING_WAIT", 0.3)
+    with pytest.raises(CollectionExistsError, match="its full vectors' collection 'sib__matryo_full' does not"):
+        TwoStageCollection.create(client, "sib", model=tiny_model_path, truncate_dim=16, store="sibling", exist_ok=True)
+    monkeypatch.setattr(collection_module, "_SIBLING_WAIT", 30.0)
+    timer = threading.Timer(
+        0.2,
+        lambda: client.create_collection(
+            "sib" + SIBLING_SUFFIX, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        ),
+    )
+    timer.start()
+    opened = TwoStageCollection.create(
+        client, "sib", model=tiny_model_path, truncate_dim=16, store="sibling", exist_ok=True
+    )
+    timer.join()
+    opened.add(ids=["a"], documents=["cat dog"])
+    assert opened.query(query_texts=["cat dog"], n_results=1)["ids"] == [["a"]]
 
 
 def test_include_is_checked_as_chroma_checks_it(client, tiny_model_path) -> None:

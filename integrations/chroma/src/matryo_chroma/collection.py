@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -55,6 +56,7 @@ _SQL_ROWS = 30_000
 layer fails with "too many SQL variables" above 32,766 (documents, metadata or ids), so larger calls are split and
 the shortlist is capped here."""
 _MAX_NAME = 512  # Chroma's longest collection name
+_SIBLING_WAIT = 5.0  # seconds create(exist_ok=True) waits for the sibling of a collection another process creates
 _DEFAULT_INCLUDE = ("metadatas", "documents", "distances")
 _QUERY_INCLUDE = ("documents", "embeddings", "metadatas", "distances", "uris")
 """What ``query(include=...)`` accepts: Chroma's items except ``"data"`` (no data loader here)."""
@@ -354,9 +356,10 @@ class TwoStageCollection:
                 ``"matryo:"`` or ``"hnsw:"`` (HNSW settings go in ``hnsw``).
             hnsw: Extra HNSW settings for the first-pass collection (the space is always cosine).
             exist_ok: If a collection of this name exists, open it instead (for ingestion scripts that run
-                again), provided it was made with these settings: the model (and its ``max_length`` and
-                ``revision``), ``truncate_dim``, ``store``, ``codec`` and ``rescore_multiplier``. ``metadata``
-                and ``hnsw`` are not compared (change metadata with :meth:`modify`).
+                again), provided it was made with these settings: the model's weights (by fingerprint: another
+                path or id of the same model is the same), ``max_length``, ``truncate_dim``, ``store``,
+                ``codec`` and ``rescore_multiplier``. ``metadata`` and ``hnsw`` are not compared (change
+                metadata with :meth:`modify`).
 
         Returns:
             The new (or, with ``exist_ok``, the existing) collection.
@@ -371,6 +374,9 @@ class TwoStageCollection:
         if store not in STORES:
             msg = f"Unknown store {store!r}; expected one of {', '.join(STORES)}."
             raise InvalidArgumentError(msg)
+        if not isinstance(exist_ok, bool):
+            msg = f"exist_ok must be True or False, got {exist_ok!r}."
+            raise InvalidTypeError(msg)
         if store == "sibling" and len(name) + len(SIBLING_SUFFIX) > _MAX_NAME:
             msg = (
                 f"store='sibling' keeps the full vectors in a collection named {name!r} + {SIBLING_SUFFIX!r}, and "
@@ -432,11 +438,35 @@ class TwoStageCollection:
     def _existing(
         cls, client: ClientAPI, name: str, ef: MatryoEmbeddingFunction, settings: Mapping[str, Any]
     ) -> TwoStageCollection:
-        """Open the collection ``name`` for ``create(exist_ok=True)``, refusing it if its settings differ."""
-        opened = cls.open(client, name)
+        """Open the collection ``name`` for ``create(exist_ok=True)``, refusing it if its settings differ.
+
+        A ``store="sibling"`` collection whose sibling is missing may be one another process is creating (it
+        makes the two collections one after the other): it is asked again for up to ``_SIBLING_WAIT`` seconds.
+        """
+        deadline = time.monotonic() + _SIBLING_WAIT
+        while True:
+            try:
+                opened = cls.open(client, name)
+                break
+            except NotFoundError as exc:
+                if _exists(client, name + SIBLING_SUFFIX) or time.monotonic() >= deadline:
+                    if not _exists(client, name):  # deleted meanwhile (the other process's create failed)
+                        raise
+                    msg = (
+                        f"Collection {name!r} exists but its full vectors' collection {name + SIBLING_SUFFIX!r} does "
+                        f"not (store='sibling'), also after {_SIBLING_WAIT:g} s. Delete it with "
+                        f"TwoStageCollection.delete_collection(client, {name!r}) and create it again."
+                    )
+                    raise CollectionExistsError(msg) from exc
+                time.sleep(0.05)
         stored = opened.embedding_function.get_config()
         wanted = ef.get_config()
-        differ = {key: (stored.get(key), value) for key, value in wanted.items() if stored.get(key) != value}
+        same_weights = stored.get("fingerprint") == wanted.get("fingerprint")
+        differ = {
+            key: (stored.get(key), value)
+            for key, value in wanted.items()
+            if stored.get(key) != value and not (same_weights and key in ("model", "revision"))  # same model, spelt
+        }
         meta = opened.collection.metadata or {}
         for key in ("matryo:store", "matryo:codec_name", "matryo:rescore_multiplier"):
             if meta.get(key) != settings[key]:

@@ -9,7 +9,6 @@ collection, so the config holds every semantic parameter and the model comes fro
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 from matryo import StaticEncoder
 from matryo.cache import load_encoder, load_recorded
 from matryo.errors import InvalidArgumentError, ModelMismatchError
+from matryo.formats import expand_user
 
 __all__ = ["EF_NAME", "MatryoEmbeddingFunction", "ModelMismatchError"]
 
@@ -34,7 +34,7 @@ def _model_key(model: str | os.PathLike[str] | None) -> str | None:
     if model is None:
         return None
     text = os.fspath(model)
-    path = Path(text).expanduser()
+    path = expand_user(text)  # Path.expanduser raises RuntimeError for ~nosuchuser
     return str(path.resolve()) if path.exists() else text
 
 
