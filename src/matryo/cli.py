@@ -180,6 +180,20 @@ def _search_queries(args: argparse.Namespace) -> list[str]:
     return queries
 
 
+def _stdin_text() -> str:
+    """Standard input as UTF-8 text (a BOM dropped), or a UnicodeDecodeError for other bytes."""
+    from matryo.cli_index import CliError
+
+    if sys.stdin is None or sys.stdin.closed:
+        msg = "--queries -: there is no standard input; pipe the queries in (one per line) or pass --queries FILE."
+        raise CliError(msg)
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is not None:
+        return bytes(buffer.read()).decode("utf-8-sig")
+    text = sys.stdin.read()  # a text stream (a caller's StringIO): the bytes were decoded already
+    return text.encode("utf-8").decode("utf-8-sig")  # a lone surrogate (an undecodable byte) raises here
+
+
 def _query_lines(name: str) -> list[str]:
     """The non-blank lines of a query file (``-``: standard input), stripped."""
     from matryo.cli_index import CliError
@@ -187,8 +201,8 @@ def _query_lines(name: str) -> list[str]:
     try:
         # bytes, decoded here: a text stdin decodes with the locale's error handler (surrogateescape for C.UTF-8),
         # so a Latin-1 byte reached the encoder mid-run; a BOM is not part of the first query
-        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-        text = data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
+        text = _stdin_text() if name == "-" else Path(name).read_bytes().decode("utf-8-sig")
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         msg = f"--queries {name}: no such file; pass a text file with one query per line, or - for standard input."
         raise CliError(msg) from None
@@ -198,8 +212,9 @@ def _query_lines(name: str) -> list[str]:
     except PermissionError:
         msg = f"--queries {name}: permission denied; make the file readable, or pass the queries on standard input."
         raise CliError(msg) from None
-    except UnicodeDecodeError as exc:
-        msg = f"--queries {name} is not UTF-8 text (byte {exc.start}); save it as UTF-8."
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        fix = "send UTF-8 text" if name == "-" else "save it as UTF-8"
+        msg = f"--queries {name} is not UTF-8 text (byte {exc.start}); {fix}."
         raise CliError(msg) from None
     # one query per line; splitlines() would also cut at \x0c, \x85 or U+2028
     return [line.strip() for line in text.split("\n") if line.strip()]

@@ -81,11 +81,15 @@ def _write_replacing(target: Path, payload: dict[str, NDArray[Any]]) -> None:
     written through, not replaced. On any failure the temporary file is removed and ``target`` is as it was.
     """
     if target.is_symlink():
-        target = target.resolve()
+        try:
+            target = target.resolve(strict=False)
+        except (RuntimeError, OSError) as exc:  # a link loop
+            msg = f"Cannot save the index to {target}: it is a symbolic link loop ({exc}). Fix or delete the link."
+            raise StoreWriteError(msg) from exc
     if target.is_dir():
         msg = f"Cannot save the index to {target}: it is a folder. Pass a file path, e.g. {target / 'index.npz'}."
         raise InvalidArgumentError(msg)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    temporary = target.with_name(f".{target.name[:64]}.{secrets.token_hex(6)}.tmp")  # short: any name that fits, fits
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to any file
         try:
@@ -660,7 +664,8 @@ class NumpyIndex(Generic[IdT]):
         50,000 documents of 512 dimensions), so delete many ids in one call. A removed id can be added again.
         """
         if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
-            msg = f"ids must be a sequence of ids, not one {type(ids).__name__}; wrap it in a list: delete([{ids!r}])."
+            wrap = "" if ids is None else f"; wrap it in a list: delete([{ids!r}])"
+            msg = f"ids must be a sequence of ids, not {'None' if ids is None else 'one ' + type(ids).__name__}{wrap}."
             raise InvalidTypeError(msg)
         wanted = list(ids)
         with self._lock:
@@ -743,7 +748,7 @@ class NumpyIndex(Generic[IdT]):
             encoder: The encoder of the model the index was built with (queries are encoded with it).
 
         Raises:
-            FileNotFoundError: If ``path`` does not exist.
+            OSError: If ``path`` cannot be read as it is (missing, a folder, no permission: Python's own errors).
             StoreFormatError: If the file is not an index written by :meth:`save`, or is damaged (a ValueError).
             DimensionMismatchError: If ``encoder`` is not the model the index was built with (another width, or,
                 for encoders with a ``fingerprint`` such as :class:`matryo.StaticEncoder`, other weights).
@@ -757,7 +762,10 @@ class NumpyIndex(Generic[IdT]):
             msg = f"{not_ours} ({exc}); save the index again."
             raise StoreFormatError(msg) from exc
         if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy array
-            msg = f"{not_ours} (it holds one {type(data).__name__}, not the .npz archive save() writes)."
+            msg = (
+                f"{not_ours} (it holds one {type(data).__name__}, not the .npz archive save() writes). Pass the file "
+                "NumpyIndex.save wrote."
+            )
             raise StoreFormatError(msg)
         try:
             with data:

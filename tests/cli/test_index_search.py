@@ -644,7 +644,16 @@ def test_search_without_a_query_or_with_a_bad_query_file(
     # a Latin-1 byte on standard input: refused before any search (it reached the encoder after earlier answers)
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"cat\ncaf\xe9\n"), errors="surrogateescape"))
     code, out, err = run("search", "--queries", "-", "--db", db)
-    assert code == 1 and out == "" and "--queries - is not UTF-8 text (byte 7)" in err, err
+    assert code == 1 and out == "" and "--queries - is not UTF-8 text (byte 7); send UTF-8 text" in err, err
+    monkeypatch.setattr("sys.stdin", io.StringIO("cat\ncaf\udce9\n"))  # a text stream a caller passed: decoded
+    code, out, err = run("search", "--queries", "-", "--db", db)
+    assert code == 1 and out == "" and "--queries - is not UTF-8 text" in err, err
+    monkeypatch.setattr("sys.stdin", io.StringIO("\ufeffcat\n"))
+    code, out, err = run("search", "--queries", "-", "--db", db, "--json", "-k", "1")
+    assert code == 0 and json.loads(out.splitlines()[0])["query"] == "cat", err
+    monkeypatch.setattr("sys.stdin", None)
+    code, out, err = run("search", "--queries", "-", "--db", db)
+    assert code == 1 and "there is no standard input" in err, err
 
 
 def test_search_table_shows_control_characters_as_replacement(run: Run, model: Path, tmp_path: Path) -> None:

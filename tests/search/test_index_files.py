@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import threading
 from pathlib import Path
@@ -254,6 +255,19 @@ def test_load_says_what_the_file_is_and_lets_os_errors_through(encoder, tmp_path
         np.savez(tmp_path / name, **{**files, **arrays, "meta": header})
         with pytest.raises(StoreFormatError, match=expected):
             NumpyIndex.load(tmp_path / name, encoder)
-    for bad in (5, None):
-        with pytest.raises(InvalidTypeError, match="wrap it in a list"):
-            idx.delete(bad)
+    with pytest.raises(InvalidTypeError, match=re.escape("not one int; wrap it in a list: delete([5])")):
+        idx.delete(5)
+    with pytest.raises(InvalidTypeError, match="ids must be a sequence of ids, not None.$"):
+        idx.delete(None)
+
+
+def test_save_takes_any_file_name_that_fits_and_refuses_a_link_loop(encoder, tmp_path: Path) -> None:
+    idx: NumpyIndex[str] = NumpyIndex(encoder, truncate_dim=16)
+    idx.add(["a"], ["alpha"])
+    long_name = "i" * 245 + ".npz"  # 249 characters: the temporary file's name must fit too
+    idx.save(tmp_path / long_name)
+    assert NumpyIndex.load(tmp_path / long_name, encoder).ids == ["a"]
+    (tmp_path / "loop1.npz").symlink_to("loop2.npz")
+    (tmp_path / "loop2.npz").symlink_to("loop1.npz")
+    with pytest.raises(StoreWriteError, match="symbolic link loop"):
+        idx.save(tmp_path / "loop1.npz")
