@@ -557,6 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     command_parser = vars(args).pop("command_parser", parser)  # out of args: a command may record them (train)
+    if args.func is _cmd_search:  # `search q1 --db DB q2`: argparse leaves a query after an option unparsed
+        args.query += [word for word in unknown if not word.startswith("-")]
+        unknown = [word for word in unknown if word.startswith("-")]
     if unknown:  # the command's usage, not the top-level one (parse_args reports it with the main parser)
         command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.func is _cmd_search and not args.query and args.queries is None:

@@ -603,7 +603,7 @@ def test_several_queries_open_the_db_once_and_answer_each_as_alone(
     opened = []
     real_open = cli_index.open_search
     monkeypatch.setattr(cli_index, "open_search", lambda path: opened.append(path) or real_open(path))
-    code, out, err = run("search", queries[0], queries[1], "--queries", questions, "--db", db, "-k", "2", "--json")
+    code, out, err = run("search", queries[0], "--queries", questions, "--db", db, queries[1], "-k", "2", "--json")
     assert code == 0, err
     assert len(opened) == 1
     hits = [json.loads(line) for line in out.splitlines()]
