@@ -228,11 +228,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from matryo.encoder import StaticEncoder
-    from matryo.formats import find_model_files
+    from matryo.formats import expand_user, find_model_files
 
     encoder = StaticEncoder.from_pretrained(args.model)
-    from matryo.formats import expand_user
-
     folder = expand_user(args.model) if args.model and expand_user(args.model).exists() else None
     if folder is None:
         from matryo.encoder import DEFAULT_MODEL_PATH
@@ -536,14 +534,6 @@ def _drop_stdout() -> None:
         pass
 
 
-def _model_ref(model: str) -> str:
-    """A model argument as a comparable reference: a folder's resolved path, else the hub id as typed."""
-    from matryo.formats import expand_user
-
-    path = expand_user(model)
-    return str(path.resolve()) if path.exists() else model
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the ``matryo`` command line.
 
@@ -565,7 +555,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.func is _cmd_search and not args.query and args.queries is None:
         command_parser.error("the following arguments are required: QUERY (or --queries FILE)")
     if args.func is _cmd_info and args.model_option is not None:
-        if args.model is not None and _model_ref(args.model) != _model_ref(args.model_option):
+        from matryo.cli_index import model_key
+
+        if args.model is not None and model_key(args.model) != model_key(args.model_option):
             command_parser.error(f"MODEL {args.model!r} and --model {args.model_option!r} differ; pass one of them")
         args.model = args.model_option
     try:

@@ -37,6 +37,7 @@ __all__ = [
     "check_db",
     "cut_note",
     "index_into",
+    "model_key",
     "open_search",
     "print_hits",
     "printable",
@@ -80,7 +81,7 @@ def _load_recorded(model: str | None, db: Path, *, moved: bool = False) -> Stati
     return load_recorded(model, owner=str(db), where=f"in {db / META_FILE} and in the store", advice=advice)
 
 
-def _model_key(model: str | None) -> str | None:
+def model_key(model: str | None) -> str | None:
     """A model reference that still works from another directory (absolute path, hub id, or None)."""
     if model is None:
         return None
@@ -248,7 +249,7 @@ def writing(db: Path) -> Iterator[None]:
 def _run_encoder(db: Path, stored: DbMeta | None, model: str | None) -> StaticEncoder:
     """The encoder a run uses: ``model`` when given, else the one the DB recorded, else the embedded default."""
     if model is not None or stored is None:
-        return _load(_model_key(model) if model is not None else None)
+        return _load(model_key(model) if model is not None else None)
     return _load_recorded(stored.model, db)
 
 
@@ -300,7 +301,7 @@ def _wanted(
     from matryo.search import DEFAULT_TRUNCATE_DIM
     from matryo.stores import STORES, DbMeta, check_meta, require_store
 
-    key = _model_key(model) if model is not None else (stored.model if stored else None)
+    key = model_key(model) if model is not None else (stored.model if stored else None)
     encoder = _run_encoder(db, stored, model)
     dim = encoder.dim
     if truncate_dim is not None:
