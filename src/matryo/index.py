@@ -112,6 +112,11 @@ def _write_replacing(target: Path, payload: dict[str, NDArray[Any]]) -> None:
         raise StoreWriteError(msg) from exc
 
 
+def _file_id(doc_id: object) -> bool:
+    """Whether :meth:`NumpyIndex.save` keeps ``doc_id`` exactly: a str or an int (JSON's), never a bool."""
+    return isinstance(doc_id, str) or (isinstance(doc_id, (int, np.integer)) and not isinstance(doc_id, bool))
+
+
 def _check_encoder(meta: dict[str, Any], encoder: Encoder, path: str | os.PathLike[str]) -> None:
     """Refuse an encoder of another width or, when both have fingerprints, other weights than the saved index's."""
     built = f"model {meta.get('model') or '(unnamed)'} (fingerprint {meta.get('fingerprint')}, {meta.get('dim')} dims)"
@@ -679,11 +684,15 @@ class NumpyIndex(Generic[IdT]):
             kept = {name: None if value is None else value[:n][keep] for name, value in arrays.items()}
             ids_kept = [doc_id for doc_id, keep_row in zip(self._ids[:n], keep.tolist(), strict=True) if keep_row]
             texts_kept = [t for t, keep_row in zip(self._texts[:n], keep.tolist(), strict=False) if keep_row]
-            for name, value in kept.items():  # nothing below can fail: the index is never left half changed
-                setattr(self, name, value)
-            self._ids, self._texts, self._n = ids_kept, texts_kept, len(ids_kept)
-            self._row_of = {doc_id: row for row, doc_id in enumerate(ids_kept)}
+            self._set_rows(kept, ids_kept, texts_kept)  # nothing in it can fail: never left half changed
         return len(rows)
+
+    def _set_rows(self, arrays: dict[str, NDArray[Any] | None], ids: list[IdT], texts: list[str]) -> None:
+        """Replace the row arrays, ids, texts and id map with new ones (no spare capacity), as one state."""
+        for name, value in arrays.items():
+            setattr(self, name, value)
+        self._ids, self._texts, self._n = ids, texts, len(ids)
+        self._row_of = {doc_id: row for row, doc_id in enumerate(ids)}
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the index to one file that :meth:`load` reads back (numpy's ``.npz``, no pickle).
@@ -709,16 +718,13 @@ class NumpyIndex(Generic[IdT]):
             first_codec, store_codec = self._first_codec, self._store_codec
         saved_ids: list[str | int] = []
         for doc_id in ids:
-            if isinstance(doc_id, str):
-                saved_ids.append(doc_id)
-            elif isinstance(doc_id, (int, np.integer)) and not isinstance(doc_id, bool):
-                saved_ids.append(int(doc_id))
-            else:
+            if not _file_id(doc_id):
                 msg = (
                     f"save() keeps str and int ids; found {doc_id!r} ({type(doc_id).__name__}). Use str ids, or "
                     "pickle the index to keep other ids."
                 )
                 raise InvalidTypeError(msg)
+            saved_ids.append(doc_id if isinstance(doc_id, str) else int(doc_id))  # type: ignore[call-overload]
         meta = {
             "format": _FILE_FORMAT,
             "version": _FILE_VERSION,
@@ -775,10 +781,10 @@ class NumpyIndex(Generic[IdT]):
             raise StoreFormatError(msg) from exc
         try:
             meta = json.loads(files.pop("meta").tobytes().decode("utf-8"))
-        except (KeyError, ValueError) as exc:
-            meta = exc
+        except (KeyError, ValueError):
+            meta = None
         if not isinstance(meta, dict) or meta.get("format") != _FILE_FORMAT:
-            msg = f"{path} is not a NumpyIndex file written by NumpyIndex.save (no header); save the index again."
+            msg = f"{not_ours} (no header); save the index again."
             raise StoreFormatError(msg)
         if meta.get("version") != _FILE_VERSION:
             msg = (
@@ -825,9 +831,7 @@ class NumpyIndex(Generic[IdT]):
             "_empty": (first, None),
         }
         problems = []
-        if len(set(ids)) != n or not all(
-            isinstance(doc_id, (str, int)) and not isinstance(doc_id, bool) for doc_id in ids
-        ):
+        if len(set(ids)) != n or not all(_file_id(doc_id) for doc_id in ids):
             problems.append("its ids are not unique strs and ints")
         if len(texts) != (n if index.store_name == "none" else 0):  # only store="none" keeps the texts
             problems.append(f"{len(texts)} texts for {n} ids with store={index.store_name!r}")
@@ -848,10 +852,7 @@ class NumpyIndex(Generic[IdT]):
             msg = f"{damaged}: {'; '.join(problems)}. Save the index again."
             raise StoreFormatError(msg)
         index._first_codec, index._store_codec = first, store
-        for name, value in arrays.items():
-            setattr(index, name, value)
-        index._ids, index._texts, index._n = ids, texts, n
-        index._row_of = {doc_id: row for row, doc_id in enumerate(ids)}
+        index._set_rows(arrays, ids, texts)
         return index
 
     def fetch_full_vectors(self, ids: Sequence[IdT]) -> tuple[list[IdT], NDArray[np.float32]]:
