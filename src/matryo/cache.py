@@ -15,7 +15,7 @@ from matryo.encoder import StaticEncoder
 from matryo.errors import MatryoError, ModelNotFoundError
 from matryo.formats import expand_user, find_model_files
 
-__all__ = ["clear_encoder_cache", "load_encoder", "load_recorded"]
+__all__ = ["clear_encoder_cache", "load_encoder", "load_recorded", "model_key"]
 
 _Stamp = tuple[tuple[int, int, int] | None, ...]
 _CACHE: dict[tuple[str | None, str | None, int | None], tuple[StaticEncoder, tuple[Path, ...], _Stamp]] = {}
@@ -24,7 +24,13 @@ _MAX_ENTRIES = 8
 _CONFIGS = ("modules.json", "config.json", "config_sentence_transformers.json")
 
 
-def _key(name_or_path: str | os.PathLike[str] | None) -> str | None:
+def model_key(name_or_path: str | os.PathLike[str] | None) -> str | None:
+    """A model reference that names the same model from any directory.
+
+    A local folder becomes its resolved absolute path, a hub id (or a path that does not exist) stays as given,
+    ``None`` (the embedded default) stays ``None``. The key of this module's encoder cache, and what the CLI's
+    DB folders and the Chroma adapter record.
+    """
     if name_or_path is None:
         return None
     text = os.fspath(name_or_path)
@@ -87,7 +93,7 @@ def load_encoder(
     Returns:
         The shared encoder (thread-safe to use).
     """
-    key = (_key(name_or_path), revision, max_length)
+    key = (model_key(name_or_path), revision, max_length)
     entry = _CACHE.get(key)
     if entry is not None and _stamp(entry[1]) == entry[2]:
         return entry[0]

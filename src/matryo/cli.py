@@ -555,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.func is _cmd_search and not args.query and args.queries is None:
         command_parser.error("the following arguments are required: QUERY (or --queries FILE)")
     if args.func is _cmd_info and args.model_option is not None:
-        from matryo.cli_index import model_key
+        from matryo.cache import model_key
 
         if args.model is not None and model_key(args.model) != model_key(args.model_option):
             command_parser.error(f"MODEL {args.model!r} and --model {args.model_option!r} differ; pass one of them")

@@ -20,6 +20,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from matryo.cache import model_key
 from matryo.errors import MatryoError
 from matryo.formats import expand_user
 
@@ -37,7 +38,6 @@ __all__ = [
     "check_db",
     "cut_note",
     "index_into",
-    "model_key",
     "open_search",
     "print_hits",
     "printable",
@@ -79,14 +79,6 @@ def _load_recorded(model: str | None, db: Path, *, moved: bool = False) -> Stati
     if moved:
         advice += " (--model with another copy of the model does not change the path the DB records.)"
     return load_recorded(model, owner=str(db), where=f"in {db / META_FILE} and in the store", advice=advice)
-
-
-def model_key(model: str | None) -> str | None:
-    """A model reference that still works from another directory (absolute path, hub id, or None)."""
-    if model is None:
-        return None
-    path = expand_user(model)
-    return str(path.resolve()) if path.exists() else model
 
 
 def _progress(quiet: bool) -> Any:

@@ -16,9 +16,8 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from matryo import StaticEncoder
-from matryo.cache import load_encoder, load_recorded
+from matryo.cache import load_encoder, load_recorded, model_key
 from matryo.errors import InvalidArgumentError, ModelMismatchError
-from matryo.formats import expand_user
 
 __all__ = ["EF_NAME", "MatryoEmbeddingFunction", "ModelMismatchError"]
 
@@ -27,15 +26,6 @@ EF_NAME = "matryo"
 
 
 _CONFIG_KEYS = ("model", "revision", "truncate_dim", "normalize", "max_length", "fingerprint")
-
-
-def _model_key(model: str | os.PathLike[str] | None) -> str | None:
-    """Persist a local folder as an absolute path (a fresh process may run elsewhere); keep hub ids as given."""
-    if model is None:
-        return None
-    text = os.fspath(model)
-    path = expand_user(text)  # Path.expanduser raises RuntimeError for ~nosuchuser
-    return str(path.resolve()) if path.exists() else text
 
 
 _UNTOUCHED = (
@@ -87,7 +77,7 @@ class MatryoEmbeddingFunction(EmbeddingFunction[Documents]):
         revision: str | None = None,
         fingerprint: str | None = None,
     ) -> None:
-        self.model = _model_key(model)
+        self.model = model_key(model)  # a folder persisted as an absolute path: a fresh process may run elsewhere
         self.revision = revision
         self.max_length = max_length
         self.normalize = bool(normalize)
