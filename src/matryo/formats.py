@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +40,7 @@ from matryo.errors import (
     ModelNotFoundError,
     PickleWeightsError,
 )
+from matryo.files import write_replacing
 
 __all__ = [
     "CONVERT_PICKLES",
@@ -492,26 +493,24 @@ def save_table(path: Path, name: str, table: NDArray[Any]) -> None:
     """Write ``{name: table}`` (float32 or float16) as safetensors, through a temporary file renamed over ``path``.
 
     The header and the table's bytes are written by this process, straight from the array: no copy of the table
-    is made, and the file gets the umask's mode like every other file of the folder (safetensors' ``save_file``
-    writes through a private 0600 temporary file, which other accounts cannot read). The bytes are those
-    safetensors writes (a JSON header padded with spaces to a multiple of 8). The rename keeps a model loaded from
-    this very folder working: it still maps the old file (overwriting a mapped file in place would crash it with
-    SIGBUS).
+    is made, and the file gets the umask's mode like every other file of the folder, or the mode of the file it
+    replaces (safetensors' ``save_file`` writes through a private 0600 temporary file, which other accounts cannot
+    read). The bytes are those safetensors writes (a JSON header padded with spaces to a multiple of 8). The rename
+    (:func:`matryo.files.write_replacing`) keeps a model loaded from this very folder working: it still maps the
+    old file (overwriting a mapped file in place would crash it with SIGBUS).
     """
     array = np.ascontiguousarray(table)
     dtype = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16"}[array.dtype.newbyteorder("=")]
     entry = {name: {"dtype": dtype, "shape": list(array.shape), "data_offsets": [0, array.nbytes]}}
     header = json.dumps(entry, separators=(",", ":")).encode("utf-8")
     header += b" " * (-len(header) % 8)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(len(header).to_bytes(8, "little"))
-            fh.write(header)
-            fh.write(array.astype(array.dtype.newbyteorder("<"), copy=False).data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    def write(fh: BinaryIO) -> None:
+        fh.write(len(header).to_bytes(8, "little"))
+        fh.write(header)
+        fh.write(array.astype(array.dtype.newbyteorder("<"), copy=False).data)
+
+    write_replacing(path, write)
 
 
 def load_tokenizer(path: Path) -> Tokenizer:

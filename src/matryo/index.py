@@ -7,11 +7,8 @@ the fly). It is exact brute force, so it is also the reference the database adap
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
-import stat
 import threading
 import zipfile
 from collections.abc import Hashable, Iterable, Sequence
@@ -30,6 +27,7 @@ from matryo.errors import (
     StoreFormatError,
     StoreWriteError,
 )
+from matryo.files import write_replacing
 from matryo.quantize import CODEC_NAMES, Codec, Int8Codec, codec_from_config, make_codec
 from matryo.search import (
     DEFAULT_K,
@@ -74,11 +72,11 @@ _EXACT_BAND = 1e-4  # exact mode also rescores rows this close to the k-th score
 _RESCORE_BLOCK = 1 << 22  # candidates x dim fetched for rescoring at once (16 MB as float32); splits a query batch
 
 
-def _write_replacing(target: Path, payload: dict[str, NDArray[Any]]) -> None:
-    """Write ``payload`` as an .npz file at ``target`` through a temporary file renamed over it.
+def _save_npz(target: Path, payload: dict[str, NDArray[Any]]) -> None:
+    """Write ``payload`` as an .npz file at ``target``, through :func:`matryo.files.write_replacing`.
 
-    The file gets the mode a new file would get (or ``target``'s, when it exists); a symbolic link at ``target`` is
-    written through, not replaced. On any failure the temporary file is removed and ``target`` is as it was.
+    A temporary file is renamed over ``target``, a link is written through, the replaced file's mode is kept; on
+    failure ``target`` is as it was.
     """
     if target.is_symlink():
         try:
@@ -89,21 +87,8 @@ def _write_replacing(target: Path, payload: dict[str, NDArray[Any]]) -> None:
     if target.is_dir():
         msg = f"Cannot save the index to {target}: it is a folder. Pass a file path, e.g. {target / 'index.npz'}."
         raise InvalidArgumentError(msg)
-    temporary = target.with_name(f".{target.name[:64]}.{secrets.token_hex(6)}.tmp")  # short: any name that fits, fits
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to any file
-        try:
-            with os.fdopen(fd, "wb") as file:
-                np.savez(file, **payload)  # type: ignore[arg-type]
-                file.flush()
-                os.fsync(file.fileno())
-            if target.exists():
-                os.chmod(temporary, stat.S_IMODE(target.stat().st_mode))
-            os.replace(temporary, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        write_replacing(target, lambda file: np.savez(file, **payload))  # type: ignore[arg-type]
     except OSError as exc:
         msg = (
             f"Cannot save the index to {target}: {exc.strerror or exc}. Check that the folder exists and is writable "
@@ -743,7 +728,7 @@ class NumpyIndex(Generic[IdT]):
         payload.update({name.lstrip("_"): value[:n] for name, value in arrays.items() if value is not None})
         if self._calibration is not None:
             payload["calibration"] = self._calibration
-        _write_replacing(Path(path), payload)
+        _save_npz(Path(path), payload)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], encoder: Encoder) -> NumpyIndex[Any]:

@@ -48,6 +48,7 @@ from matryo.errors import (
     StoreWriteError,
     missing_extra,
 )
+from matryo.files import write_replacing
 from matryo.sources import Passage, batched
 
 __all__ = [
@@ -192,18 +193,16 @@ def read_meta(db: Path) -> DbMeta | None:
 
 
 def write_meta(db: Path, meta: DbMeta) -> None:
-    """Write ``matryo.json`` atomically (through ``.matryo.json.PID.tmp``, removed again when the write fails).
+    """Write ``matryo.json`` atomically (through a temporary ``.matryo.json.*.tmp``, removed when the write fails).
 
     Raises:
         StoreWriteError: If the disk or the folder refused the write (full disk, permissions, read-only).
     """
-    tmp = db / f".{META_FILE}.{os.getpid()}.tmp"
+    text = json.dumps(asdict(meta), indent=2) + "\n"
     try:
         db.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(asdict(meta), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, db / META_FILE)
+        write_replacing(db / META_FILE, lambda file: file.write(text.encode("utf-8")))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         if not _write_failure(exc):
             raise
         msg = (

@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, BinaryIO, cast
 
 import numpy as np
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
 from matryo.errors import InvalidArgumentError
+from matryo.files import write_replacing
 from matryo.texts import SURROGATE
 
 __all__ = [
@@ -462,16 +463,13 @@ def load_pair_set(
     )
     if cache is not None:
         # written next to it and renamed: an interrupted write leaves no half cache at the path
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp.npz")
+        files = (data_dir, data_files, data_sizes, data_mtimes)
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            _write_cache(tmp, pairs, names, max_tokens, digest, (data_dir, data_files, data_sizes, data_mtimes))
-            os.replace(tmp, cache)
+            write_replacing(cache, lambda file: _write_cache(file, pairs, names, max_tokens, digest, files))
         except OSError as exc:  # a full disk: the pairs are tokenized, so train on without a cache
             msg = f"Could not write the cache {cache} ({exc}); training goes on, and the next run tokenizes again"
             warnings.warn(msg, UserWarning, stacklevel=2)
-        finally:
-            tmp.unlink(missing_ok=True)
     return pairs
 
 
@@ -499,7 +497,7 @@ def _read_cache(cache: Path) -> dict[str, NDArray[Any]]:
 
 
 def _write_cache(
-    path: Path,
+    file: BinaryIO,
     pairs: PairSet,
     names: list[str],
     max_tokens: int | None,
@@ -508,7 +506,7 @@ def _write_cache(
 ) -> None:
     data_dir, data_files, data_sizes, data_mtimes = data
     np.savez(
-        path,
+        file,
         q_ids=pairs.queries.ids,
         q_off=pairs.queries.offsets,
         p_ids=pairs.positives.ids,

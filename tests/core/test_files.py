@@ -1,0 +1,88 @@
+"""matryo.files.write_replacing: the one way matryo replaces a file (models, matryo.json, indexes, caches)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from matryo import files
+from matryo.files import write_replacing
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_writes_the_bytes_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "a.bin"
+    write_replacing(target, lambda file: file.write(b"new"))
+    assert target.read_bytes() == b"new" and _leftovers(tmp_path) == []
+    write_replacing(target, lambda file: file.write(b"newer"))
+    assert target.read_bytes() == b"newer" and _leftovers(tmp_path) == []
+
+
+def test_a_new_file_gets_the_umask_mode_and_a_replaced_one_keeps_its_mode(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        write_replacing(tmp_path / "new", lambda file: file.write(b"x"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o640
+    kept = tmp_path / "kept"
+    kept.write_bytes(b"old")
+    kept.chmod(0o604)
+    write_replacing(kept, lambda file: file.write(b"x"))
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o604 and kept.read_bytes() == b"x"
+
+
+def test_a_link_is_written_through(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.write_bytes(b"old")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    write_replacing(link, lambda file: file.write(b"new"))
+    assert link.is_symlink() and real.read_bytes() == b"new" and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("error", [ValueError("bad payload"), KeyboardInterrupt()])
+def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary_one(tmp_path: Path, error: BaseException) -> None:
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"old")
+
+    def write(file: BinaryIO) -> None:
+        file.write(b"half")
+        raise error
+
+    with pytest.raises(type(error)):
+        write_replacing(target, write)
+    assert target.read_bytes() == b"old" and _leftovers(tmp_path) == []
+
+
+def test_a_folder_target_is_an_oserror_and_the_folder_is_untouched(tmp_path: Path) -> None:
+    folder = tmp_path / "folder"
+    (folder / "inside").mkdir(parents=True)
+    with pytest.raises(OSError):
+        write_replacing(folder, lambda file: file.write(b"x"))
+    assert (folder / "inside").is_dir() and _leftovers(tmp_path) == []
+
+
+def test_the_bytes_reach_the_disk_before_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[str] = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (events.append("fsync"), fsync(fd))[1])
+    monkeypatch.setattr(files.os, "replace", lambda a, b: (events.append("replace"), replace(a, b))[1])
+    write_replacing(tmp_path / "a.bin", lambda file: file.write(b"x"))
+    assert events == ["fsync", "replace"]
+
+
+def test_an_open_reader_keeps_the_old_bytes(tmp_path: Path) -> None:
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"old bytes")
+    with target.open("rb") as reader:
+        write_replacing(target, lambda file: file.write(b"new"))
+        assert reader.read() == b"old bytes"
+    assert target.read_bytes() == b"new"
