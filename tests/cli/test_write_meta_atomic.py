@@ -3,28 +3,45 @@ matryo.json intact (and leaves no temporary file)."""
 
 from __future__ import annotations
 
-import errno
+import resource
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
-import pytest
+from matryo.stores import DbMeta, read_meta, write_meta
 
-from matryo.stores import DbMeta, StoreWriteError, read_meta, write_meta
+# the new matryo.json is written by a child whose files may not grow past 64 bytes (EFBIG, as on a full disk)
+_CHILD = """
+import sys
+from pathlib import Path
+from matryo.stores import DbMeta, StoreWriteError, write_meta
+try:
+    write_meta(Path(sys.argv[1]), DbMeta("lancedb", None, "abc123", 64, 16, source=sys.argv[2]))
+except StoreWriteError as exc:
+    print(exc)
+    sys.exit(3)
+"""
 
 
-def test_a_refused_rewrite_keeps_the_previous_matryo_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _limited() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, resource.RLIM_INFINITY))
+
+
+def test_a_refused_rewrite_keeps_the_previous_matryo_json(tmp_path: Path) -> None:
     db = tmp_path / "db"
     old = DbMeta("lancedb", None, "abc123", 64, 16, source=str(tmp_path / "src"))
     write_meta(db, old)
-    assert read_meta(db) == old
-    real = Path.write_text
-
-    def disk_full(self: Path, data: str, *args: object, **kwargs: object) -> int:
-        real(self, data[: len(data) // 2], *args, **kwargs)  # half of it reached the disk
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(Path, "write_text", disk_full)
-    with pytest.raises(StoreWriteError, match="matryo.json could not be written"):
-        write_meta(db, DbMeta("lancedb", None, "abc123", 64, 16, source=str(tmp_path / "other")))
-    monkeypatch.undo()
+    assert read_meta(db) == old and (db / "matryo.json").stat().st_size > 64
+    child = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", _CHILD, str(db), str(tmp_path / "other")],
+        capture_output=True,
+        text=True,
+        preexec_fn=_limited,  # noqa: PLW1509
+        check=False,
+        timeout=60,
+    )
+    assert child.returncode == 3 and "matryo.json could not be written" in child.stdout, child.stdout + child.stderr
     assert read_meta(db) == old  # neither truncated nor deleted
     assert sorted(p.name for p in db.iterdir()) == ["matryo.json"]
