@@ -71,6 +71,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     passages = read_source(
         args.source,
         text_field=args.text_field,
+        title_field=args.title_field,
         chunk_size=args.chunk_size,
         exclude=args.exclude or (),
         warn=warn,
@@ -368,8 +369,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--text-field",
         default=None,
-        help="text column of a table source (default: text); the id comes from _id or id, and other columns (a "
-        "title, metadata) are neither embedded nor stored",
+        help="text column of a table source (default: text); the id comes from _id or id, and other columns "
+        "(metadata) are neither embedded nor stored",
+    )
+    p.add_argument(
+        "--title-field",
+        default=None,
+        metavar="NAME",
+        help="title column of a table source: each passage of a row starts with its title and a blank line, so a "
+        "passage cut from a long text still says what it is about (default: no title)",
     )
     p.add_argument(
         "--chunk-size",

@@ -11,7 +11,9 @@ indexing can be incremental (a passage whose id and hash are already stored is s
   whitespace (base64, minified lines) is cut too. Ids are ``relative/path.md#0``, ``#1``, ... (no suffix
   when the file is one passage).
 * **A ``.jsonl``/``.csv``/``.parquet`` file**: one document per row, text from ``text_field``, id from
-  ``_id`` or ``id`` when present and not blank (else the row number); long texts are chunked as above.
+  ``_id`` or ``id`` when present and not blank (else the row number); long texts are chunked as above. With a
+  ``title_field``, every passage of a row starts with its title and a blank line (not counted in ``chunk_size``),
+  so each passage says what document it comes from; a row with a title and no text is one passage of its title.
 * **A BEIR folder** (holding ``corpus.jsonl`` or ``corpus.jsonl.gz``): one passage per document,
   text ``title + " " + text`` and the corpus id as the passage id (so ``matryo eval`` qrels match).
 
@@ -178,8 +180,10 @@ def chunk_text(text: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
     return chunks
 
 
-def _passages(doc: str, text: str, chunk_size: int, on_empty: OnEmpty) -> Iterator[Passage]:
+def _passages(doc: str, text: str, chunk_size: int, on_empty: OnEmpty, title: str = "") -> Iterator[Passage]:
     chunks = chunk_text(text, chunk_size)
+    if title:
+        chunks = [f"{title}\n\n{chunk}" for chunk in chunks] or [title]
     if not chunks:
         on_empty(doc)
     for i, chunk in enumerate(chunks):
@@ -416,10 +420,11 @@ def read_lines(path: Path) -> Iterator[tuple[int, str]]:
         raise SourceError(msg) from exc
 
 
-def _rows(path: Path, text_field: str = "text") -> Iterator[tuple[str, dict[str, Any]]]:
+def _rows(path: Path, text_field: str = "text", title_field: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``(where, row)`` for every row of a table file, ``where`` being ``"line N"`` or ``"row N"``.
 
-    ``text_field`` is the column a CSV file must give every row (see :func:`_csv_rows`).
+    ``text_field`` is the column a CSV file must give every row, ``title_field`` one more it reads (see
+    :func:`_csv_rows`).
     """
     suffix = path.suffix.lower()
     if suffix == ".parquet":
@@ -438,20 +443,22 @@ def _rows(path: Path, text_field: str = "text") -> Iterator[tuple[str, dict[str,
             msg = f"{path} is not a readable Parquet file (after {number} rows: {exc}); write or copy it again."
             raise SourceError(msg) from exc
     elif suffix == ".csv":
-        yield from _csv_rows(path, text_field)
+        yield from _csv_rows(path, text_field, title_field)
     else:
         for number, row in read_jsonl(path):
             yield f"line {number}", row
 
 
-def _csv_rows(path: Path, text_field: str = "text") -> Iterator[tuple[str, dict[str, Any]]]:
+def _csv_rows(
+    path: Path, text_field: str = "text", title_field: str | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Rows of a CSV file, each named by the line where its record starts (a quoted field may span lines).
 
     ``strict=True`` makes a quote the csv module cannot close (a stray ``"`` that would otherwise swallow
     every following line into one field) an error naming the line where that record starts. Text is never lost
     without an error: a header of one column holding ``;`` or a tab (another separator), a header naming
-    ``text_field``, ``id`` or ``_id`` twice, a row with non-empty fields past the header (an unquoted comma) and
-    a row too short to reach ``text_field`` (a record cut by a line break) are refused.
+    ``text_field``, ``title_field``, ``id`` or ``_id`` twice, a row with non-empty fields past the header (an
+    unquoted comma) and a row too short to reach ``text_field`` (a record cut by a line break) are refused.
     """
     record: list[int] = []  # numbers of the non-blank lines the record being read has consumed
 
@@ -475,7 +482,8 @@ def _csv_rows(path: Path, text_field: str = "text") -> Iterator[tuple[str, dict[
                 "Export the table with commas as separators (or as .jsonl)."
             )
             raise SourceError(msg)
-        read = (text_field, "id", "_id")  # the columns matryo reads; a repeated one would be read from its last copy
+        # the columns matryo reads; a repeated one would be read from its last copy
+        read = (text_field, "id", "_id") if title_field is None else (text_field, title_field, "id", "_id")
         repeated = sorted({name for name in header if name in read and header.count(name) > 1})
         if repeated:
             msg = (
@@ -614,12 +622,18 @@ class _Repeats:
             self._note(f"{self._path}: {self.count} rows in all repeat an earlier document id and were skipped.")
 
 
-def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: OnEmpty) -> Iterator[Passage]:
+def _table(
+    path: Path, text_field: str, title_field: str | None, chunk_size: int, note: Warn, on_empty: OnEmpty
+) -> Iterator[Passage]:
     empty = True
     numbered = False  # a row without an id was noted
     repeats = _Repeats(path, note)
     surrogates = SurrogateChecks(path, note)
-    for number, (where, row) in enumerate(_rows(path, text_field)):
+    for number, (where, row) in enumerate(_rows(path, text_field, title_field)):
+        if number == 0 and title_field is not None and title_field not in row:  # a misspelt name, not a missing title
+            found = sorted(map(str, row))[:10]
+            msg = f"{path} {where} has no {title_field!r} field (found {found}); pass --title-field NAME, or drop it."
+            raise SourceError(msg)
         if text_field not in row:
             found = sorted(map(str, row))[:10]
             if number == 0:
@@ -641,19 +655,28 @@ def _table(path: Path, text_field: str, chunk_size: int, note: Warn, on_empty: O
             )
         if repeats.repeated(doc, where, numbered=explicit is None):
             continue
-        text = _plain(row[text_field], path, where, text_field)
-        if isinstance(text, (dict, list, bool)):
-            msg = (
-                f"{path} {where}: the {text_field!r} field is {_kind(text)}, not text; expected a string (or null "
-                "for a row without text). Pass --text-field NAME for the field that holds the text."
-            )
-            raise SourceError(msg)
-        yield from _passages(doc, surrogates.text("" if text is None else str(text), where), chunk_size, on_empty)
+        text = _text_value(row, text_field, path, where, "--text-field")
+        title = "" if title_field is None else _text_value(row, title_field, path, where, "--title-field").strip()
+        yield from _passages(
+            doc, surrogates.text(text, where), chunk_size, on_empty, surrogates.text(title, where) if title else ""
+        )
     repeats.close()
     surrogates.close()
     if empty:
         msg = f"{path} holds no rows; nothing to index."
         raise SourceError(msg)
+
+
+def _text_value(row: dict[str, Any], field: str, path: Path, where: str, option: str) -> str:
+    """The text of ``row[field]`` (a missing field or null: ``""``; a number as written), or a :class:`SourceError`."""
+    value = _plain(row.get(field), path, where, field)
+    if isinstance(value, (dict, list, bool)):
+        msg = (
+            f"{path} {where}: the {field!r} field is {_kind(value)}, not text; expected a string (or null "
+            f"for a row without one). Pass {option} NAME for the field that holds it."
+        )
+        raise SourceError(msg)
+    return "" if value is None else str(value)
 
 
 def _kind(value: object) -> str:
@@ -693,6 +716,7 @@ def read_source(
     source: str | os.PathLike[str],
     *,
     text_field: str | None = None,
+    title_field: str | None = None,
     chunk_size: int | None = None,
     exclude: Iterable[str] = (),
     warn: Warn | None = None,
@@ -705,6 +729,9 @@ def read_source(
         source: A folder of text files, a BEIR folder, or a ``.jsonl``/``.csv``/``.parquet`` file.
         text_field: Column holding the text in a table source (default ``"text"``); given for another source,
             where it would do nothing, it is an error.
+        title_field: Column of a table source whose value starts every passage of its row, followed by a blank
+            line (default: none). The first row must have it; a later row without it, or with null or blank,
+            has no title. Only for a table (a BEIR corpus always uses its titles).
         chunk_size: Maximum words per passage of a text file or table (default :data:`DEFAULT_CHUNK_SIZE`); given
             for a BEIR folder, whose documents are kept whole, it is an error.
         exclude: Globs of files and folders a folder source leaves out, matched against each name and each
@@ -725,10 +752,11 @@ def read_source(
 
     Raises:
         SourceError: If the source does not exist, is empty, or has an unknown format or no text column, an option
-            was given that does nothing for its kind (``exclude``, ``text_field``, ``chunk_size``), or
-            (while iterating) a table or BEIR file has a line that is not UTF-8, JSON or CSV, a row without
-            a BEIR ``_id``, an id holding a lone surrogate, a text that is an object, list or boolean, or is a
-            truncated ``.gz`` or unreadable Parquet file.
+            was given that does nothing for its kind (``exclude``, ``text_field``, ``title_field``, ``chunk_size``),
+            ``title_field`` names the text column, or (while iterating) a table or BEIR file has a line that is not
+            UTF-8, JSON or CSV, a row without a BEIR ``_id``, an id holding a lone surrogate, a text or title that is
+            an object, list or boolean, a first row without ``title_field``, or is a truncated ``.gz`` or unreadable
+            Parquet file.
     """
     if chunk_size is not None and chunk_size < 1:
         msg = f"--chunk-size must be >= 1 word, got {chunk_size}."
@@ -752,6 +780,10 @@ def read_source(
         (globs and (beir or not path.is_dir()), "--exclude applies to a folder of text files"),
         (text_field is not None and not table, "--text-field applies to a table (.jsonl, .csv, .parquet)"),
         (
+            title_field is not None and not table,
+            "--title-field applies to a table (.jsonl, .csv, .parquet); a BEIR corpus always uses its titles",
+        ),
+        (
             chunk_size is not None and beir,
             "--chunk-size does not apply to a BEIR corpus (its documents are kept whole"
             ", so that their ids match the qrels)",
@@ -767,7 +799,11 @@ def read_source(
     if path.is_dir():
         return _folder(path, words, globs, report, notes, empties)
     if table:
-        return _table(path, "text" if text_field is None else text_field, words, notes, empties)
+        field = "text" if text_field is None else text_field
+        if title_field == field:
+            msg = f"--title-field and the text field are the same column {field!r}; name the title column."
+            raise SourceError(msg)
+        return _table(path, field, title_field, words, notes, empties)
     text = _read_utf8(path, report) if _utf8_name(path.name, path, report) else None
     return iter(()) if text is None else _passages(path.name, text, words, empties)
 

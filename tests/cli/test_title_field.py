@@ -1,0 +1,143 @@
+"""--title-field: a table row's title starts every passage of the row (sources.read_source and `matryo index`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.cli.conftest import Run
+
+from matryo.sources import SourceError, content_hash, read_source
+
+
+def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _texts(path: Path, **kwargs: object) -> list[tuple[str, str]]:
+    return [(p.id, p.text) for p in read_source(path, **kwargs)]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_every_passage_of_a_row_starts_with_its_title(tmp_path: Path, fmt: str) -> None:
+    rows = [
+        {"id": "d1", "title": "Gzip", "text": "one two three\n\nfour five six"},
+        {"id": "d2", "title": "Tar", "text": "seven"},
+    ]
+    path = tmp_path / f"rows.{fmt}"
+    if fmt == "jsonl":
+        _jsonl(path, rows)
+    elif fmt == "csv":
+        path.write_text('id,title,text\nd1,Gzip,"one two three\n\nfour five six"\nd2,Tar,seven\n', encoding="utf-8")
+    else:
+        pa = pytest.importorskip("pyarrow")
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    passages = list(read_source(path, title_field="title", chunk_size=3))
+    assert [(p.id, p.doc, p.text) for p in passages] == [
+        ("d1#0", "d1", "Gzip\n\none two three"),  # the title is not counted in --chunk-size
+        ("d1#1", "d1", "Gzip\n\nfour five six"),
+        ("d2", "d2", "Tar\n\nseven"),
+    ]
+    assert all(p.hash == content_hash(p.text) for p in passages)  # a changed title re-embeds the passage
+    assert _texts(path, chunk_size=3)[0] == ("d1#0", "one two three")  # without the option, no title
+
+
+def test_rows_without_a_title_or_without_text(tmp_path: Path) -> None:
+    path = _jsonl(
+        tmp_path / "rows.jsonl",
+        [
+            {"id": "a", "title": "  Spaced title \n", "text": "body"},
+            {"id": "b", "title": None, "text": "no title"},
+            {"id": "c", "text": "title field missing in a later row"},
+            {"id": "d", "title": "   ", "text": "blank title"},
+            {"id": "e", "title": "Only a title", "text": ""},
+            {"id": "f", "title": 1984, "text": "a number"},
+            {"id": "g", "title": "", "text": None},
+        ],
+    )
+    empty: list[str] = []
+    passages = [(p.id, p.text) for p in read_source(path, title_field="title", on_empty=empty.append)]
+    assert passages == [
+        ("a", "Spaced title\n\nbody"),
+        ("b", "no title"),
+        ("c", "title field missing in a later row"),
+        ("d", "blank title"),
+        ("e", "Only a title"),  # as a BEIR document of a title alone
+        ("f", "1984\n\na number"),
+    ]
+    assert empty == ["g"]
+
+
+def test_a_first_row_without_the_title_field_is_a_misspelt_name(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path / "rows.jsonl", [{"id": "a", "name": "x", "text": "t"}])
+    with pytest.raises(
+        SourceError, match=r"line 1 has no 'title' field \(found \['id', 'name', 'text'\]\); pass --title"
+    ):
+        list(read_source(path, title_field="title"))
+    csv = tmp_path / "rows.csv"
+    csv.write_text("id,text\na,t\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"line 2 has no 'Title' field"):
+        list(read_source(csv, title_field="Title"))
+
+
+@pytest.mark.parametrize("title", [{"en": "x"}, ["x"], True])
+def test_a_title_that_is_not_text_is_refused_naming_the_line(tmp_path: Path, title: object) -> None:
+    path = _jsonl(
+        tmp_path / "rows.jsonl", [{"id": "a", "title": "ok", "text": "t"}, {"id": "b", "title": title, "text": "t"}]
+    )
+    with pytest.raises(SourceError, match=r"line 2: the 'title' field is .*, not text.*Pass --title-field NAME"):
+        list(read_source(path, title_field="title"))
+
+
+def test_a_lone_surrogate_in_a_title_becomes_u_fffd_with_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"id": "a", "title": "bad \\ud83d", "text": "body"}\n', encoding="utf-8")
+    notes: list[str] = []
+    assert [p.text for p in read_source(path, title_field="title", note=notes.append)] == ["bad \ufffd\n\nbody"]
+    assert len(notes) == 1 and "line 1" in notes[0]
+
+
+def test_a_csv_header_naming_the_title_column_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("id,title,text,title\na,first,t,second\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"names the column\(s\) \['title'\] more than once"):
+        list(read_source(path, title_field="title"))
+    assert _texts(path) == [("a", "t")]  # a column matryo does not read may repeat
+
+
+def test_title_field_is_only_for_tables_and_not_the_text_column(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("cat", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"^--title-field applies to a table .* is a folder. Drop it.$"):
+        read_source(tmp_path, title_field="title")
+    beir = tmp_path / "beir"
+    beir.mkdir()
+    (beir / "corpus.jsonl").write_text('{"_id": "d1", "title": "T", "text": "cat"}\n', encoding="utf-8")
+    with pytest.raises(SourceError, match=r"a BEIR corpus always uses its titles; SOURCE .* is a BEIR corpus"):
+        read_source(beir, title_field="title")
+    table = _jsonl(tmp_path / "t.jsonl", [{"body": "x"}])
+    for kwargs in ({"title_field": "text"}, {"text_field": "body", "title_field": "body"}):
+        with pytest.raises(SourceError, match=r"--title-field and the text field are the same column"):
+            read_source(table, **kwargs)  # type: ignore[arg-type]
+
+
+def test_index_with_a_title_field_stores_and_finds_the_titled_passages(run: Run, model: Path, tmp_path: Path) -> None:
+    path = _jsonl(
+        tmp_path / "rows.jsonl",
+        [
+            {"id": "d1", "title": "Gzip", "text": "read compressed files"},
+            {"id": "d2", "title": "Tar", "text": "archives"},
+        ],
+    )
+    db = tmp_path / "db"
+    code, _out, err = run("index", path, "--db", db, "--model", model, "--title-field", "title", "--quiet")
+    assert code == 0, err
+    code, out, err = run("search", "Gzip", "--db", db, "-k", "2", "--json")
+    assert code == 0, err
+    hits = [json.loads(line) for line in out.splitlines()]
+    assert sorted(h["text"] for h in hits) == ["Gzip\n\nread compressed files", "Tar\n\narchives"]
+    code, _out, err = run("index", path, "--db", db, "--title-field", "nope")
+    assert code != 0 and "has no 'nope' field" in err and "--title-field NAME" in err
