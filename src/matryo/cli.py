@@ -10,12 +10,13 @@ for the full traceback. Heavy modules (stores, torch, matplotlib) are imported o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,13 +125,21 @@ def _cmd_index(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     from matryo.cli_index import open_search, print_hits, printable
 
-    queries = _search_queries(args)
+    interactive = not args.query and args.queries is None  # main() allows that only with a terminal on stdin
+    given = None if interactive else _search_queries(args)
     start = time.perf_counter()
     search, meta, count = open_search(Path(args.db))
     loaded = time.perf_counter()
-    several = len(queries) > 1
+    queries: Iterable[str] = (
+        _typed_queries(f"{args.db}: {_count(count, 'passage')}, opened in {loaded - start:.1f} s.")
+        if given is None
+        else given
+    )
+    several = given is not None and len(given) > 1
     found = False
+    asked = 0
     for query in queries:
+        asked += 1
         began = time.perf_counter()
         hits = search(query, args.k, args.rescore_multiplier)
         ms = (time.perf_counter() - began) * 1000
@@ -138,7 +147,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         if args.json:
             for rank, hit in enumerate(hits, 1):
                 record = {"query": query, "rank": rank, "id": hit.id, "doc": hit.doc, "score": round(hit.score, 6)}
-                print(json.dumps({**record, "text": hit.text}))
+                print(json.dumps({**record, "text": hit.text}), flush=interactive)
             continue
         if several:
             print(f"{printable(json.dumps(query, ensure_ascii=False))}  ({ms:.1f} ms)")
@@ -146,13 +155,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
             print_hits(hits)
         else:
             print("no hits (the DB is empty)" if count == 0 else "no hits")
-        if several:
-            print()
-    if args.json or not (found or several):
+        if interactive and hits:
+            print(f"search {ms:.1f} ms (first pass at {meta.truncate_dim} dims, rescored at {meta.dim})")
+        if several or interactive:
+            print(flush=True)
+    if args.json or interactive or not (found or several):
         return 0
     searched = time.perf_counter() - loaded
     timing = (
-        f"{len(queries)} queries in {searched:.2f} s ({searched * 1000 / len(queries):.1f} ms each)"
+        f"{asked} queries in {searched:.2f} s ({searched * 1000 / asked:.1f} ms each)"
         if several
         else f"search {searched * 1000:.1f} ms"
     )
@@ -161,6 +172,33 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"{timing} (opening the DB and model {loaded - start:.1f} s)"
     )
     return 0
+
+
+def _typed_queries(opened: str) -> Iterator[str]:
+    """Queries typed at a ``query>`` prompt (``matryo search --db DB`` in a terminal), until Ctrl-D or Ctrl-C.
+
+    The prompt and the banner go to standard error when standard output is not the terminal (``--json > file``),
+    so the output holds only results. A typed line is decoded by the terminal's encoding.
+    """
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401  (line editing and history for input(), where the platform has it)
+    on_terminal = sys.stdout.isatty()
+    _eprint(f"{opened} Type a query and press Enter; Ctrl-D (or Ctrl-C) ends.")
+    while True:
+        try:
+            if on_terminal:
+                line = input("query> ")
+            else:
+                sys.stderr.write("query> ")
+                sys.stderr.flush()
+                line = sys.stdin.readline()
+                if not line:
+                    raise EOFError
+        except (EOFError, KeyboardInterrupt):
+            _eprint("")
+            return
+        if line.strip():
+            yield line.strip()
 
 
 def _search_queries(args: argparse.Namespace) -> list[str]:
@@ -411,7 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_search,
         "two-stage search of a DB folder",
         'matryo search "read a gzip file" --db my-db -k 5\n  matryo search --db my-db --queries questions.txt --json',
-        "Several queries (QUERY arguments and --queries lines) share one opening of the DB and the model.",
+        "Several queries (QUERY arguments and --queries lines) share one opening of the DB and the model. In a "
+        "terminal, without QUERY or --queries, type queries at a query> prompt (Ctrl-D ends).",
     )
     p.add_argument("query", metavar="QUERY", nargs="*", help="words to search for (several: one search each)")
     p.add_argument(
@@ -542,6 +581,14 @@ def _drop_stdout() -> None:
         pass
 
 
+def _typing(stdin: object) -> bool:
+    """Whether standard input is a terminal someone can type queries at."""
+    try:
+        return bool(stdin is not None and stdin.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``matryo`` command line.
 
@@ -560,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [word for word in unknown if word.startswith("-")]
     if unknown:  # the command's usage, not the top-level one (parse_args reports it with the main parser)
         command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.func is _cmd_search and not args.query and args.queries is None:
+    if args.func is _cmd_search and not args.query and args.queries is None and not _typing(sys.stdin):
         command_parser.error("the following arguments are required: QUERY (or --queries FILE)")
     if args.func is _cmd_info and args.model_option is not None:
         from matryo.cache import model_key

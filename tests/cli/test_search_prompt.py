@@ -1,0 +1,106 @@
+"""`matryo search --db DB` in a terminal, without QUERY or --queries: queries typed at a query> prompt."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.cli.conftest import Run
+
+
+class _Terminal:
+    """Standard input as a terminal that holds ``lines`` and then an end of file (Ctrl-D)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = list(lines)
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.lines.pop(0) if self.lines else ""
+
+
+@pytest.fixture
+def db(run: Run, model: Path, docs: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "db"
+    assert run("index", docs, "--db", folder, "--model", model, "--store", "chroma", "--quiet")[0] == 0
+    return folder
+
+
+def test_each_typed_line_is_searched_until_end_of_file(run: Run, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", _Terminal(["gzip file\n", "   \n", "cat and dog\n"]))
+    code, out, err = run("search", "--db", db, "-k", "1")
+    assert code == 0, err
+    blocks = out.strip().split("\n\n")  # a blank line was not a query
+    assert len(blocks) == 2, out
+    assert "gzip.md" in blocks[0] and "animals/cat.txt" in blocks[1], out
+    assert all(b.splitlines()[-1].startswith("search ") and "rescored at 256" in b for b in blocks), out
+    assert f"{db}: 5 passages, opened in " in err and "Ctrl-D" in err, err
+    assert err.count("query> ") == 4  # one prompt per line read, the last one answered by Ctrl-D
+
+
+def test_json_output_holds_only_results_and_the_prompt_goes_to_stderr(
+    run: Run, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", _Terminal(["gzip file\n"]))
+    code, out, err = run("search", "--db", db, "-k", "2", "--json")
+    assert code == 0, err
+    hits = [json.loads(line) for line in out.splitlines()]
+    assert [h["query"] for h in hits] == ["gzip file", "gzip file"] and hits[0]["id"] == "gzip.md"
+    assert "query> " in err
+
+
+def test_without_a_terminal_a_query_is_still_required(run: Run, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    terminal = _Terminal(["gzip\n"])
+    monkeypatch.setattr(terminal, "isatty", lambda: False)
+    monkeypatch.setattr(sys, "stdin", terminal)
+    code, _out, err = run("search", "--db", db)
+    assert code == 2 and err.strip().endswith("required: QUERY (or --queries FILE)"), err
+    assert terminal.lines == ["gzip\n"]  # nothing was read
+
+
+def _read(fd: int, until: str, seconds: float = 60) -> str:
+    seen = b""
+    end = time.monotonic() + seconds
+    while until.encode() not in seen and time.monotonic() < end:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:  # the child closed the terminal
+                break
+    return seen.decode(errors="replace")
+
+
+def test_a_real_terminal_prompts_searches_and_ctrl_c_ends_it(db: Path) -> None:
+    parent, child = pty.openpty()
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", "import sys; from matryo.cli import main; sys.exit(main())", "search", "--db", str(db)],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        close_fds=True,
+    )
+    os.close(child)
+    try:
+        assert "query> " in _read(parent, "query> ")
+        os.write(parent, b"read a gzip file\n")
+        answer = _read(parent, "query> ")
+        assert "gzip.md" in answer and "search " in answer, answer
+        # Ctrl-C at the prompt ends the session like Ctrl-D. Not at once: a signal between readline's prompt and
+        # its select() is only noticed at the next key (CPython's readline loop), which a person never meets
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(parent)
