@@ -394,7 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         sub, "index", _cmd_index, "index a folder, table or BEIR corpus", "matryo index docs/ --db my-db", _INDEX_NOTES
     )
-    p.add_argument("source", metavar="SOURCE", help="folder of .txt/.md, a .jsonl/.csv/.parquet file, or a BEIR folder")
+    p.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a .txt/.md file or folder, a .jsonl(.gz)/.csv/.parquet table, or a BEIR folder",
+    )
     p.add_argument("--db", required=True, help="DB folder (created when missing)")
     p.add_argument("--store", choices=["lancedb", "chroma"], default=None, help="store of a new DB (default lancedb)")
     p.add_argument("--model", default=None, help="model folder or hub id (default: the DB's, else the embedded model)")
