@@ -417,7 +417,6 @@ class _LanceStore:
     """
 
     def __init__(self, db: Path, meta: DbMeta, *, create: bool = True) -> None:
-        os.environ.setdefault("LANCE_LOG", "error")  # keep Rust-side notices off the terminal
         import lancedb
         import pyarrow as pa
 
