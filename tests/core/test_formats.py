@@ -875,9 +875,11 @@ def test_save_pretrained_warns_that_model2vec_drops_left_truncation(tmp_path: Pa
 
 def test_mistyped_relative_path_names_the_missing_local_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """'models/my-modle' looks like a hub id: the failure also says that no such local folder exists."""
-    pytest.importorskip("huggingface_hub")
+    constants = pytest.importorskip("huggingface_hub.constants")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub read HF_HUB_CACHE at its import (sentence-transformers' tests import it first): patch both
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models").mkdir()
     expected = str(tmp_path / "models" / "my-modle")
