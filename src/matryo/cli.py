@@ -397,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "source",
         metavar="SOURCE",
-        help="a .txt/.md file or folder, a .jsonl(.gz)/.csv/.parquet table, or a BEIR folder",
+        help="a .txt/.md/.rst file or folder, a .jsonl(.gz)/.csv/.parquet table, or a BEIR folder",
     )
     p.add_argument("--db", required=True, help="DB folder (created when missing)")
     p.add_argument("--store", choices=["lancedb", "chroma"], default=None, help="store of a new DB (default lancedb)")

@@ -3,7 +3,7 @@ r"""Read what ``matryo index`` indexes: text folders, JSONL/CSV/Parquet tables a
 Every source becomes a stream of :class:`Passage` objects, each with a stable id and a content hash, so
 indexing can be incremental (a passage whose id and hash are already stored is skipped).
 
-* **A folder of ``.txt``/``.md`` files** (searched recursively, in sorted order; hidden files and folders,
+* **A folder of ``.txt``/``.md``/``.rst`` files** (searched recursively, in sorted order; hidden files and folders,
   whose names start with ``.`` such as ``.git`` or ``.venv``, are left out, as are ``exclude`` globs). Each
   file is split into passages of at most ``chunk_size`` words: paragraphs (separated by blank lines) are packed together
   until the next one would overflow, and a paragraph longer than ``chunk_size`` is cut into pieces of
@@ -74,7 +74,7 @@ DEFAULT_CHUNK_SIZE = 200
 CHARS_PER_WORD = 20
 """A passage holds at most ``chunk_size * CHARS_PER_WORD`` characters (4000 at the default chunk size)."""
 
-TEXT_SUFFIXES = (".txt", ".md")
+TEXT_SUFFIXES = (".txt", ".md", ".rst")
 """File types read from a folder source."""
 
 TABLE_SUFFIXES = (".jsonl", ".csv", ".parquet")
@@ -763,7 +763,10 @@ def read_source(
         raise SourceError(msg)
     path = expand_user(source)
     if not path.exists():
-        msg = f"SOURCE {str(path)!r} does not exist; pass a folder of .txt/.md files, a BEIR folder or a table file."
+        msg = (
+            f"SOURCE {str(path)!r} does not exist; pass a folder of .txt/.md/.rst files, a BEIR folder or a table "
+            "file."
+        )
         raise SourceError(msg)
     report: Warn = warn if warn is not None else (lambda _message: None)
     notes: Warn = note if note is not None else report
@@ -773,7 +776,7 @@ def read_source(
     name = path.name.lower()
     table = not path.is_dir() and (name.endswith(TABLE_SUFFIXES) or name.endswith(".jsonl.gz"))
     if not (path.is_dir() or table or name.endswith(TEXT_SUFFIXES)):  # before any option: its format is the problem
-        msg = f"Cannot index {path.name!r}: expected a folder, .txt/.md, .jsonl, .csv or .parquet."
+        msg = f"Cannot index {path.name!r}: expected a folder, .txt/.md/.rst, .jsonl, .csv or .parquet."
         raise SourceError(msg)
     kind = "a BEIR corpus" if beir else "a table" if table else "a folder" if path.is_dir() else "a text file"
     useless = [

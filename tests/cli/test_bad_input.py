@@ -34,7 +34,7 @@ def test_empty_folder_and_folder_of_empty_files(run: Run, model: Path, tmp_path:
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run("index", empty, "--db", tmp_path / "db", "--model", model)
-    assert "no .txt/.md files" in one_line_error(code, err)
+    assert "no .txt/.md/.rst files" in one_line_error(code, err)
     (empty / "blank.txt").write_text("  \n\n ")
     code, _, err = run("index", empty, "--db", tmp_path / "db", "--model", model)
     assert "holds no text" in one_line_error(code, err)

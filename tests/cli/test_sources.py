@@ -54,10 +54,13 @@ def test_folder_ids_are_relative_paths_with_chunk_numbers(tmp_path: Path) -> Non
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.md").write_text("one two three\n\nfour five six")
     (tmp_path / "b.txt").write_text("short")
+    (tmp_path / "c.RST").write_text("Title\n=====\n\nSphinx docs")  # reStructuredText is prose too
     (tmp_path / "ignored.py").write_text("not a text file")
     passages = list(read_source(tmp_path, chunk_size=3))
     assert [(p.id, p.doc, p.text) for p in passages] == [
         ("b.txt", "b.txt", "short"),
+        ("c.RST#0", "c.RST", "Title\n====="),
+        ("c.RST#1", "c.RST", "Sphinx docs"),
         ("sub/a.md#0", "sub/a.md", "one two three"),
         ("sub/a.md#1", "sub/a.md", "four five six"),
     ]
@@ -279,15 +282,15 @@ def test_folder_symlink_to_an_indexed_file_is_skipped_and_one_to_a_file_outside_
 
 
 def test_folder_files_of_other_types_are_counted_in_one_note(tmp_path: Path) -> None:
-    for name in ("a.md", "b.rst", "c.rst", "d.py", "Makefile", ".hidden.rst", "e.RST"):
+    for name in ("a.md", "b.html", "c.html", "d.py", "Makefile", ".hidden.html", "e.HTML"):
         (tmp_path / name).write_text("text")
     passages, warnings, notes, _ = collect(tmp_path)
     assert [p[0] for p in passages] == ["a.md"] and warnings == []
     assert notes == [
-        f"5 file(s) in {tmp_path} are not .txt/.md files and were not read (.rst 3, (none) 1, .py 1); to index "
-        "other text, give matryo index a .jsonl/.csv table of id and text as SOURCE"
+        f"5 file(s) in {tmp_path} are not .txt/.md/.rst files and were not read (.html 3, (none) 1, .py 1); to "
+        "index other text, give matryo index a .jsonl/.csv table of id and text as SOURCE"
     ]
-    assert collect(tmp_path, exclude=("*.rst", "*.RST", "*.py", "Makefile"))[2] == []
+    assert collect(tmp_path, exclude=("*.html", "*.HTML", "*.py", "Makefile"))[2] == []
 
 
 def test_a_file_deleted_while_the_folder_is_read_is_skipped_with_a_warning(tmp_path: Path) -> None:
@@ -369,7 +372,7 @@ def test_folder_exclude_globs_match_names_and_relative_paths(tmp_path: Path) -> 
     # a trailing slash, as shell completion types a folder, matched nothing; it names folders only
     ids = [pid for pid, _ in collect(tmp_path, exclude=["build/", "docs/old/", "a.md/"])[0]]
     assert ids == ["a.md", "docs/e.draft.md", "docs/new/d.md"]
-    with pytest.raises(SourceError, match="holds no .txt/.md files"):
+    with pytest.raises(SourceError, match="holds no .txt/.md/.rst files"):
         collect(tmp_path, exclude=["*"])
     (tmp_path / "rows.jsonl").write_text('{"text": "a"}\n')
     with pytest.raises(SourceError, match="--exclude applies to a folder"):
