@@ -764,8 +764,7 @@ def read_source(
     path = expand_user(source)
     if not path.exists():
         msg = (
-            f"SOURCE {str(path)!r} does not exist; pass a folder of .txt/.md/.rst files, a BEIR folder or a table "
-            "file."
+            f"SOURCE {str(path)!r} does not exist; pass a folder of .txt/.md/.rst files, a BEIR folder or a table file."
         )
         raise SourceError(msg)
     report: Warn = warn if warn is not None else (lambda _message: None)
