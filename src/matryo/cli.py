@@ -130,11 +130,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     search, meta, count = open_search(Path(args.db))
     loaded = time.perf_counter()
-    queries: Iterable[str] = (
-        _typed_queries(f"{args.db}: {_count(count, 'passage')}, opened in {loaded - start:.1f} s.")
-        if given is None
-        else given
-    )
+    opened = f"{args.db}: {_count(count, 'passage')}, opened in {loaded - start:.1f} s."
+    if meta.store == "chroma":  # open_search holds the DB's lock for as long as the searcher lives
+        opened += " Other matryo commands cannot use this Chroma DB until the prompt ends (one process at a time)."
+    queries: Iterable[str] = _typed_queries(opened) if given is None else given
     several = given is not None and len(given) > 1
     found = False
     asked = 0

@@ -45,6 +45,7 @@ def test_each_typed_line_is_searched_until_end_of_file(run: Run, db: Path, monke
     assert "gzip.md" in blocks[0] and "animals/cat.txt" in blocks[1], out
     assert all(b.splitlines()[-1].startswith("search ") and "rescored at 256" in b for b in blocks), out
     assert f"{db}: 5 passages, opened in " in err and "Ctrl-D" in err, err
+    assert "Other matryo commands cannot use this Chroma DB until the prompt ends" in err, err
     assert err.count("query> ") == 4  # one prompt per line read, the last one answered by Ctrl-D
 
 
