@@ -26,12 +26,13 @@ def test_writes_the_bytes_and_leaves_no_temporary_file(tmp_path: Path) -> None:
 
 
 def test_a_new_file_gets_the_umask_mode_and_a_replaced_one_keeps_its_mode(tmp_path: Path) -> None:
-    old = os.umask(0o027)
-    try:
-        write_replacing(tmp_path / "new", lambda file: file.write(b"x"))
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o640
+    for umask, mode in ((0o027, 0o640), (0o002, 0o664)):  # 0o002: group-writable, as on shared machines
+        old = os.umask(umask)
+        try:
+            write_replacing(tmp_path / f"new{umask}", lambda file: file.write(b"x"))
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE((tmp_path / f"new{umask}").stat().st_mode) == mode
     kept = tmp_path / "kept"
     kept.write_bytes(b"old")
     kept.chmod(0o604)
@@ -39,12 +40,23 @@ def test_a_new_file_gets_the_umask_mode_and_a_replaced_one_keeps_its_mode(tmp_pa
     assert stat.S_IMODE(kept.stat().st_mode) == 0o604 and kept.read_bytes() == b"x"
 
 
-def test_a_link_is_written_through(tmp_path: Path) -> None:
+def test_a_link_is_replaced_and_its_file_left_alone(tmp_path: Path) -> None:
+    # e.g. model.safetensors linked into the Hugging Face cache: the blob must keep the bytes its name promises
     real = tmp_path / "real"
     real.write_bytes(b"old")
     link = tmp_path / "link"
     link.symlink_to(real)
     write_replacing(link, lambda file: file.write(b"new"))
+    assert not link.is_symlink() and link.read_bytes() == b"new" and real.read_bytes() == b"old"
+    assert _leftovers(tmp_path) == []
+
+
+def test_through_link_writes_the_file_a_link_points_to(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.write_bytes(b"old")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    write_replacing(link, lambda file: file.write(b"new"), through_link=True)
     assert link.is_symlink() and real.read_bytes() == b"new" and _leftovers(tmp_path) == []
 
 
@@ -86,3 +98,22 @@ def test_an_open_reader_keeps_the_old_bytes(tmp_path: Path) -> None:
         write_replacing(target, lambda file: file.write(b"new"))
         assert reader.read() == b"old bytes"
     assert target.read_bytes() == b"new"
+
+
+def test_save_pretrained_over_weights_linked_into_a_cache_leaves_the_cache_alone(tmp_path: Path) -> None:
+    # a folder whose model.safetensors links to a content-addressed blob (huggingface_hub's cache, `cp -rs`)
+    from tests.conftest import make_tiny_model
+
+    from matryo import StaticEncoder
+
+    folder = make_tiny_model(tmp_path / "model", layout="st_root")
+    weights = folder / "model.safetensors"
+    blob = tmp_path / "blobs" / "sha256-of-the-weights"
+    blob.parent.mkdir()
+    weights.rename(blob)
+    weights.symlink_to(blob)
+    before = blob.read_bytes()
+    other = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "other", layout="st_root", seed=1))
+    other.save_pretrained(folder)  # another model saved over the folder
+    assert blob.read_bytes() == before and not weights.is_symlink()
+    assert StaticEncoder.from_pretrained(folder).fingerprint == other.fingerprint
