@@ -418,7 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="NAME",
         help="title column of a table source: each passage of a row starts with its title and a blank line, so a "
-        "passage cut from a long text still says what it is about (default: no title)",
+        "passage cut from a long text still says what it is about; the title counts toward --chunk-size and is cut "
+        "to a quarter of it (default: no title)",
     )
     p.add_argument(
         "--chunk-size",

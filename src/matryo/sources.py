@@ -12,8 +12,9 @@ indexing can be incremental (a passage whose id and hash are already stored is s
   when the file is one passage).
 * **A ``.jsonl``/``.csv``/``.parquet`` file**: one document per row, text from ``text_field``, id from
   ``_id`` or ``id`` when present and not blank (else the row number); long texts are chunked as above. With a
-  ``title_field``, every passage of a row starts with its title and a blank line (not counted in ``chunk_size``),
-  so each passage says what document it comes from; a row with a title and no text is one passage of its title.
+  ``title_field``, every passage of a row starts with its title (on one line, cut to a quarter of ``chunk_size``)
+  and a blank line, the title's words counting toward ``chunk_size``, so each passage says what document it comes
+  from; a row with a title and no text is one passage of its title.
 * **A BEIR folder** (holding ``corpus.jsonl`` or ``corpus.jsonl.gz``): one passage per document,
   text ``title + " " + text`` and the corpus id as the passage id (so ``matryo eval`` qrels match).
 
@@ -75,6 +76,7 @@ CHARS_PER_WORD = 20
 """A passage holds at most ``chunk_size * CHARS_PER_WORD`` characters (4000 at the default chunk size)."""
 
 TEXT_SUFFIXES = (".txt", ".md", ".rst")
+_TITLE_LOOKAHEAD = 1000  # rows read to find the --title-field column before calling its name misspelt
 """File types read from a folder source."""
 
 TABLE_SUFFIXES = (".jsonl", ".csv", ".parquet")
@@ -181,7 +183,8 @@ def chunk_text(text: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
 
 
 def _passages(doc: str, text: str, chunk_size: int, on_empty: OnEmpty, title: str = "") -> Iterator[Passage]:
-    chunks = chunk_text(text, chunk_size)
+    title = _short_title(title, chunk_size)
+    chunks = chunk_text(text, max(1, chunk_size - len(title.split())))  # the title's words count toward the cap
     if title:
         chunks = [f"{title}\n\n{chunk}" for chunk in chunks] or [title]
     if not chunks:
@@ -189,6 +192,20 @@ def _passages(doc: str, text: str, chunk_size: int, on_empty: OnEmpty, title: st
     for i, chunk in enumerate(chunks):
         pid = doc if len(chunks) == 1 else f"{doc}#{i}"
         yield Passage(pid, doc, chunk, content_hash(chunk))
+
+
+def _short_title(title: str, chunk_size: int) -> str:
+    """``title`` on one line, cut to a quarter of ``chunk_size`` (words and characters) with ``...`` when longer.
+
+    Every passage of a row repeats its title: a longer one would crowd out the text it heads (with a model that
+    truncates, a passage of title alone).
+    """
+    words = title.split()
+    limit = max(1, chunk_size // 4)
+    short = " ".join(words[:limit])
+    if len(words) > limit or len(short) > limit * CHARS_PER_WORD:
+        short = short[: limit * CHARS_PER_WORD - 4].rstrip() + " ..."
+    return short
 
 
 def _read_utf8(path: Path, warn: Warn) -> str | None:
@@ -522,7 +539,10 @@ def _csv_rows(
                 )
                 raise SourceError(msg)
             # a short row's missing trailing fields are left out; a repeated name keeps its last value (as DictReader)
-            yield f"line {start}", {name: value for name, value in zip(header, values, strict=False) if name}
+            row = {name: value for name, value in zip(header, values, strict=False) if name}
+            if title_field in header:  # a trailing empty title is often left off with its comma
+                row.setdefault(title_field, "")
+            yield f"line {start}", row
     except csv.Error as exc:
         start = record[0] if record else reader.line_num
         msg = (
@@ -629,11 +649,8 @@ def _table(
     numbered = False  # a row without an id was noted
     repeats = _Repeats(path, note)
     surrogates = SurrogateChecks(path, note)
-    for number, (where, row) in enumerate(_rows(path, text_field, title_field)):
-        if number == 0 and title_field is not None and title_field not in row:  # a misspelt name, not a missing title
-            found = sorted(map(str, row))[:10]
-            msg = f"{path} {where} has no {title_field!r} field (found {found}); pass --title-field NAME, or drop it."
-            raise SourceError(msg)
+    rows = _rows(path, text_field, title_field)
+    for number, (where, row) in enumerate(rows if title_field is None else _named_somewhere(rows, title_field, path)):
         if text_field not in row:
             found = sorted(map(str, row))[:10]
             if number == 0:
@@ -664,6 +681,33 @@ def _table(
     surrogates.close()
     if empty:
         msg = f"{path} holds no rows; nothing to index."
+        raise SourceError(msg)
+
+
+def _named_somewhere(
+    rows: Iterator[tuple[str, dict[str, Any]]], field: str, path: Path
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``rows``, once one of the first :data:`_TITLE_LOOKAHEAD` has ``field`` (a row may leave out its title).
+
+    When none has it, the name is taken as misspelt: a :class:`SourceError`, before any row is used.
+    """
+    seen: list[tuple[str, dict[str, Any]]] = []
+    for item in rows:
+        seen.append(item)
+        if field in item[1]:
+            yield from seen
+            yield from rows
+            return
+        if len(seen) == _TITLE_LOOKAHEAD:
+            break
+    if seen:
+        where, first = seen[0]
+        found = sorted(map(str, first))[:10]
+        what = f"none of its first {len(seen)} rows has" if len(seen) > 1 else "its one row has no"
+        msg = (
+            f"{path}: {what} {field!r} field ({where} has {found}); pass --title-field with the title column's "
+            "name, or drop it."
+        )
         raise SourceError(msg)
 
 
@@ -730,8 +774,10 @@ def read_source(
         text_field: Column holding the text in a table source (default ``"text"``); given for another source,
             where it would do nothing, it is an error.
         title_field: Column of a table source whose value starts every passage of its row, followed by a blank
-            line (default: none). The first row must have it; a later row without it, or with null or blank,
-            has no title. Only for a table (a BEIR corpus always uses its titles).
+            line (default: none); its whitespace is collapsed to single spaces, it is cut (ending ``...``) to a
+            quarter of ``chunk_size`` words and characters, and its words count toward ``chunk_size``. A row
+            without the field, or with null or blank, has no title; when none of the first 1,000 rows has it,
+            the name is taken as misspelt. Only for a table (a BEIR corpus always uses its titles).
         chunk_size: Maximum words per passage of a text file or table (default :data:`DEFAULT_CHUNK_SIZE`); given
             for a BEIR folder, whose documents are kept whole, it is an error.
         exclude: Globs of files and folders a folder source leaves out, matched against each name and each
@@ -755,8 +801,8 @@ def read_source(
             was given that does nothing for its kind (``exclude``, ``text_field``, ``title_field``, ``chunk_size``),
             ``title_field`` names the text column, or (while iterating) a table or BEIR file has a line that is not
             UTF-8, JSON or CSV, a row without a BEIR ``_id``, an id holding a lone surrogate, a text or title that is
-            an object, list or boolean, a first row without ``title_field``, or is a truncated ``.gz`` or unreadable
-            Parquet file.
+            an object, list or boolean, no ``title_field`` in the first 1,000 rows, or is a truncated ``.gz`` or
+            unreadable Parquet file.
     """
     if chunk_size is not None and chunk_size < 1:
         msg = f"--chunk-size must be >= 1 word, got {chunk_size}."

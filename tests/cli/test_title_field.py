@@ -36,14 +36,14 @@ def test_every_passage_of_a_row_starts_with_its_title(tmp_path: Path, fmt: str) 
         import pyarrow.parquet as pq
 
         pq.write_table(pa.Table.from_pylist(rows), path)
-    passages = list(read_source(path, title_field="title", chunk_size=3))
+    passages = list(read_source(path, title_field="title", chunk_size=4))
     assert [(p.id, p.doc, p.text) for p in passages] == [
-        ("d1#0", "d1", "Gzip\n\none two three"),  # the title is not counted in --chunk-size
+        ("d1#0", "d1", "Gzip\n\none two three"),  # the title's word counts toward --chunk-size
         ("d1#1", "d1", "Gzip\n\nfour five six"),
         ("d2", "d2", "Tar\n\nseven"),
     ]
     assert all(p.hash == content_hash(p.text) for p in passages)  # a changed title re-embeds the passage
-    assert _texts(path, chunk_size=3)[0] == ("d1#0", "one two three")  # without the option, no title
+    assert _texts(path, chunk_size=4)[0] == ("d1#0", "one two three")  # without the option, no title
 
 
 def test_rows_without_a_title_or_without_text(tmp_path: Path) -> None:
@@ -72,16 +72,49 @@ def test_rows_without_a_title_or_without_text(tmp_path: Path) -> None:
     assert empty == ["g"]
 
 
-def test_a_first_row_without_the_title_field_is_a_misspelt_name(tmp_path: Path) -> None:
+def test_a_title_column_no_early_row_has_is_a_misspelt_name(tmp_path: Path) -> None:
     path = _jsonl(tmp_path / "rows.jsonl", [{"id": "a", "name": "x", "text": "t"}])
     with pytest.raises(
-        SourceError, match=r"line 1 has no 'title' field \(found \['id', 'name', 'text'\]\); pass --title"
+        SourceError, match=r"its one row has no 'title' field \(line 1 has \['id', 'name', 'text'\]\); pass"
     ):
         list(read_source(path, title_field="title"))
+    many = _jsonl(tmp_path / "many.jsonl", [{"id": str(i), "text": "t"} for i in range(1001)] + [{"title": "late"}])
+    with pytest.raises(SourceError, match=r"none of its first 1000 rows has 'title' field \(line 1 has"):
+        list(read_source(many, title_field="title"))
     csv = tmp_path / "rows.csv"
-    csv.write_text("id,text\na,t\n", encoding="utf-8")
-    with pytest.raises(SourceError, match=r"line 2 has no 'Title' field"):
+    csv.write_text("id,text\na,t\nb,u\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"none of its first 2 rows has 'Title' field"):
         list(read_source(csv, title_field="Title"))
+
+
+def test_rows_may_leave_out_the_title_when_a_later_row_has_it(tmp_path: Path) -> None:
+    # an exporter that drops null fields, and a CSV row that drops its empty trailing title with its comma
+    path = _jsonl(tmp_path / "rows.jsonl", [{"id": "a", "text": "intro"}, {"id": "b", "title": "Gzip", "text": "read"}])
+    assert _texts(path, title_field="title") == [("a", "intro"), ("b", "Gzip\n\nread")]
+    csv = tmp_path / "rows.csv"
+    csv.write_text("id,text,title\na,body one\nb,body two,Second\n", encoding="utf-8")
+    assert _texts(csv, title_field="title") == [("a", "body one"), ("b", "Second\n\nbody two")]
+    csv.write_text("id,text,title\na,body one\n", encoding="utf-8")  # the header names it: no row needs to
+    assert _texts(csv, title_field="title") == [("a", "body one")]
+
+
+def test_a_title_is_one_line_cut_to_a_quarter_of_the_chunk_size(tmp_path: Path) -> None:
+    path = _jsonl(
+        tmp_path / "rows.jsonl",
+        [
+            {"id": "a", "title": "Part 1\r\n\r\nPart   2", "text": "body"},
+            {"id": "b", "title": " ".join(f"w{i}" for i in range(30)), "text": "one two three"},
+            {"id": "c", "title": "x" * 500, "text": "body"},
+        ],
+    )
+    texts = dict(_texts(path, title_field="title", chunk_size=40))
+    assert texts["a"] == "Part 1 Part 2\n\nbody"  # a blank line in a title would blur where the text starts
+    assert texts["b"] == " ".join(f"w{i}" for i in range(10)) + " ...\n\none two three"  # 10 = 40 // 4 words
+    assert texts["c"] == "x" * 196 + " ...\n\nbody"  # and 10 x 20 characters
+    long_text = " ".join(["word"] * 100)
+    rows = _jsonl(tmp_path / "long.jsonl", [{"id": "d", "title": "A long title of six words", "text": long_text}])
+    passages = _texts(rows, title_field="title", chunk_size=40)
+    assert all(len(text.split()) <= 40 for _, text in passages) and len(passages) == 3  # 34 words of text each
 
 
 @pytest.mark.parametrize("title", [{"en": "x"}, ["x"], True])
@@ -140,4 +173,4 @@ def test_index_with_a_title_field_stores_and_finds_the_titled_passages(run: Run,
     hits = [json.loads(line) for line in out.splitlines()]
     assert sorted(h["text"] for h in hits) == ["Gzip\n\nread compressed files", "Tar\n\narchives"]
     code, _out, err = run("index", path, "--db", db, "--title-field", "nope")
-    assert code != 0 and "has no 'nope' field" in err and "--title-field NAME" in err
+    assert code != 0 and "none of its first 2 rows has 'nope' field" in err and "pass --title-field" in err
