@@ -128,12 +128,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
     interactive = not args.query and args.queries is None  # main() allows that only with a terminal on stdin
     given = None if interactive else _search_queries(args)
     start = time.perf_counter()
-    search, meta, count = open_search(Path(args.db))
+    search, meta, count = open_search(Path(args.db), latest=interactive)  # a prompt sees what is indexed meanwhile
     loaded = time.perf_counter()
     opened = f"{args.db}: {_count(count, 'passage')}, opened in {loaded - start:.1f} s."
     if meta.store == "chroma":  # open_search holds the DB's lock for as long as the searcher lives
         opened += " Other matryo commands cannot use this Chroma DB until the prompt ends (one process at a time)."
     queries: Iterable[str] = _typed_queries(opened) if given is None else given
+    # a prompt whose answers go to a file or a pipe heads each with its query, as several queries do
+    headed = (given is not None and len(given) > 1) or (interactive and not sys.stdout.isatty())
     several = given is not None and len(given) > 1
     found = False
     asked = 0
@@ -148,12 +150,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
                 record = {"query": query, "rank": rank, "id": hit.id, "doc": hit.doc, "score": round(hit.score, 6)}
                 print(json.dumps({**record, "text": hit.text}), flush=interactive)
             continue
-        if several:
+        if headed:
             print(f"{printable(json.dumps(query, ensure_ascii=False))}  ({ms:.1f} ms)")
         if hits:
             print_hits(hits)
         else:
-            print("no hits (the DB is empty)" if count == 0 else "no hits")
+            print("no hits (the DB is empty)" if count == 0 and not interactive else "no hits")
         if interactive and hits:
             print(f"search {ms:.1f} ms (first pass at {meta.truncate_dim} dims, rescored at {meta.dim})")
         if several or interactive:
@@ -177,8 +179,11 @@ def _typed_queries(opened: str) -> Iterator[str]:
     """Queries typed at a ``query>`` prompt (``matryo search --db DB`` in a terminal), until Ctrl-D or Ctrl-C.
 
     The prompt and the banner go to standard error when standard output is not the terminal (``--json > file``),
-    so the output holds only results. A typed line is decoded by the terminal's encoding.
+    so the output holds only results. A line that is not UTF-8 text (a terminal set to another encoding) is
+    refused with a note, and the prompt asks again.
     """
+    from matryo.texts import SURROGATE
+
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input(), where the platform has it)
     on_terminal = sys.stdout.isatty()
@@ -196,6 +201,11 @@ def _typed_queries(opened: str) -> Iterator[str]:
         except (EOFError, KeyboardInterrupt):
             _eprint("")
             return
+        except UnicodeDecodeError:  # a strict standard input (PYTHONIOENCODING, a UTF-8 locale)
+            line = "\udcff"
+        if SURROGATE.search(line):  # undecodable bytes, kept as lone surrogates (surrogateescape: a C locale)
+            _eprint("matryo: that line is not UTF-8 text (is the terminal set to another encoding?); type it again")
+            continue
         if line.strip():
             yield line.strip()
 

@@ -210,8 +210,8 @@ def _lock(db: Path, busy: str, *, wait: float = 0.0) -> IO[str] | None:
 
 def _busy(db: Path) -> str:
     return (
-        f"another matryo command (an index run, the demo, or a search of a Chroma DB) is using {db}; wait for it "
-        "to finish, then run this command again."
+        f"another matryo command (an index run, the demo, or a search of a Chroma DB, maybe a query> prompt left "
+        f"open) is using {db}; wait for it to finish (or end the prompt), then run this command again."
     )
 
 
@@ -424,11 +424,13 @@ def index_into(
 Searcher = Callable[[str, int, "float | None"], "list[Hit]"]
 
 
-def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
+def open_search(db: Path, *, latest: bool = False) -> tuple[Searcher, DbMeta, int]:
     """Open a DB folder for two-stage search with the model it was built with.
 
     Args:
         db: The DB folder.
+        latest: Search the DB as it is at each call (what another process indexed since), not as it was when
+            opened: for a searcher kept open, such as the ``query>`` prompt.
 
     Returns:
         ``(search, meta, count)`` where ``search(query, k, rescore_multiplier)`` returns hits, best first, and
@@ -464,7 +466,7 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
         # crashed. So a Chroma search takes the writers' lock, waiting a little for another search.
         busy = (
             f"another matryo command is using {db}, and a Chroma DB cannot be read while another process has it "
-            "open; wait for it to finish (an index run), then search again."
+            "open; wait for it to finish (an index run) or end its query> prompt, then search again."
         )
         lock = _lock(db, busy, wait=CHROMA_SEARCH_WAIT)
     store = open_store(db, meta, create=False)  # a DB whose store files are gone is incomplete, not empty
@@ -473,7 +475,11 @@ def open_search(db: Path) -> tuple[Searcher, DbMeta, int]:
 
     def search(query: str, k: int = 10, rescore_multiplier: float | None = None) -> list[Hit]:
         _ = lock  # the lock is held for as long as this searcher lives
-        k = min(k, max(count, 1))  # no more hits than passages (a -k of 10**20 overflowed in the store)
+        stored = count
+        if latest:
+            store.refresh()
+            stored = store.count()
+        k = min(k, max(stored, 1))  # no more hits than passages (a -k of 10**20 overflowed in the store)
         return store.search(query, k, DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier)
 
     return search, meta, count

@@ -160,6 +160,10 @@ class Store(Protocol):
         """Number of stored passages."""
         ...
 
+    def refresh(self) -> None:
+        """Read the latest committed state from now on (what other processes wrote since the store was opened)."""
+        ...
+
     def search(self, query: str, k: int, rescore_multiplier: float) -> list[Hit]:
         """Two-stage search: truncated first pass for ``k * rescore_multiplier`` candidates, full-width rescoring."""
         ...
@@ -537,6 +541,12 @@ class _LanceStore:
         with _host_errors(self._db, "LanceDB"):
             return self._table.count()
 
+    def refresh(self) -> None:
+        # an open table reads the version it was opened at; writers keep superseded versions for CLEANUP_GRACE
+        # while a reader holds the readers' lock, so the latest one stays readable for a search
+        with _host_errors(self._db, "LanceDB"):
+            self._table.table.checkout_latest()  # type: ignore[no-untyped-call]
+
     def search(self, query: str, k: int, rescore_multiplier: float) -> list[Hit]:
         with _host_errors(self._db, "LanceDB"):
             rows = self._table.search(query, k, rescore_multiplier=rescore_multiplier)
@@ -594,6 +604,9 @@ class _ChromaStore:
 
     def optimize(self) -> None:
         """Nothing to do: Chroma compacts its own files."""
+
+    def refresh(self) -> None:
+        """Nothing to do: an open Chroma DB is locked against other matryo processes (see ``open_search``)."""
 
     def count(self) -> int:
         with _host_errors(self._db, "Chroma"):

@@ -583,7 +583,7 @@ def test_search_huge_k_interrupt_and_long_ids(
     shown = [line.split()[2] for line in out.splitlines()[1:4]]
     # ids were cut to their first 40 characters, so the three chunks printed the same id
     assert sorted(shown) == [f"...{long[-(40 - 3 - 2) :]}#{i}" for i in range(3)]
-    monkeypatch.setattr(cli_index, "open_search", lambda _db: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(cli_index, "open_search", lambda _db, **_kw: (_ for _ in ()).throw(KeyboardInterrupt))
     code, _, err = run("search", "gzip", "--db", db)
     assert code == 130 and err.strip() == "matryo: interrupted", "nothing to re-run or keep in a search"
 
@@ -602,7 +602,7 @@ def test_several_queries_open_the_db_once_and_answer_each_as_alone(
     questions.write_bytes(("\ufeff" + queries[2] + "\r\n\n   \n  " + queries[3] + "  \n").encode())
     opened = []
     real_open = cli_index.open_search
-    monkeypatch.setattr(cli_index, "open_search", lambda path: opened.append(path) or real_open(path))
+    monkeypatch.setattr(cli_index, "open_search", lambda path, **kw: opened.append(path) or real_open(path, **kw))
     code, out, err = run("search", queries[0], "--queries", questions, "--db", db, queries[1], "-k", "2", "--json")
     assert code == 0, err
     assert len(opened) == 1
