@@ -3,18 +3,19 @@ matryo.json intact (and leaves no temporary file)."""
 
 from __future__ import annotations
 
-import resource
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from matryo.stores import DbMeta, read_meta, write_meta
 
-# the new matryo.json is written by a child whose files may not grow past 64 bytes (EFBIG, as on a full disk)
+# the new matryo.json is written by a child whose files may not grow past 64 bytes (EFBIG, as on a full disk); the
+# limit is set by the child itself (a preexec_fn is not safe in a test worker that runs threads)
 _CHILD = """
-import sys
+import resource, signal, sys
 from pathlib import Path
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (64, resource.RLIM_INFINITY))
 from matryo.stores import DbMeta, StoreWriteError, write_meta
 try:
     write_meta(Path(sys.argv[1]), DbMeta("lancedb", None, "abc123", 64, 16, source=sys.argv[2]))
@@ -22,11 +23,6 @@ except StoreWriteError as exc:
     print(exc)
     sys.exit(3)
 """
-
-
-def _limited() -> None:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (64, resource.RLIM_INFINITY))
 
 
 def test_a_refused_rewrite_keeps_the_previous_matryo_json(tmp_path: Path) -> None:
@@ -38,7 +34,6 @@ def test_a_refused_rewrite_keeps_the_previous_matryo_json(tmp_path: Path) -> Non
         [sys.executable, "-c", _CHILD, str(db), str(tmp_path / "other")],
         capture_output=True,
         text=True,
-        preexec_fn=_limited,  # noqa: PLW1509
         check=False,
         timeout=60,
     )
