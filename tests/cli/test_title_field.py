@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli.conftest import Run
+from tests.cli.test_index_search import search_json
 
 from matryo.sources import SourceError, content_hash, read_source
 
@@ -168,9 +169,7 @@ def test_index_with_a_title_field_stores_and_finds_the_titled_passages(run: Run,
     db = tmp_path / "db"
     code, _out, err = run("index", path, "--db", db, "--model", model, "--title-field", "title", "--quiet")
     assert code == 0, err
-    code, out, err = run("search", "Gzip", "--db", db, "-k", "2", "--json")
-    assert code == 0, err
-    hits = [json.loads(line) for line in out.splitlines()]
-    assert sorted(h["text"] for h in hits) == ["Gzip\n\nread compressed files", "Tar\n\narchives"]
+    hits = search_json(run, db, "Gzip", "-k", "2")
+    assert sorted(str(h["text"]) for h in hits) == ["Gzip\n\nread compressed files", "Tar\n\narchives"]
     code, _out, err = run("index", path, "--db", db, "--title-field", "nope")
     assert code != 0 and "none of its first 2 rows has 'nope' field" in err and "pass --title-field" in err
