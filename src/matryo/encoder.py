@@ -16,10 +16,10 @@ import warnings
 from collections import ChainMap
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import chain
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, BinaryIO, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +34,7 @@ from matryo.errors import (
     ModelNotFoundError,
     missing_extra,
 )
+from matryo.files import write_replacing
 from matryo.formats import (
     expand_user,
     find_model_files,
@@ -362,7 +363,8 @@ class StaticEncoder:
         folder.mkdir(parents=True, exist_ok=True)
         table = self._table.astype(np.float16) if self.stored_dtype == "F16" else np.ascontiguousarray(self._table)
         save_table(folder / "model.safetensors", "embeddings", table)
-        self._tokenizer.save(str(folder / "tokenizer.json"))
+        tokenizer = self._tokenizer.to_str(pretty=True).encode("utf-8")  # the bytes Tokenizer.save writes
+        write_replacing(folder / "tokenizer.json", lambda file: file.write(tokenizer))
         config = {
             "model_type": "model2vec",
             "architectures": ["StaticModel"],
@@ -398,8 +400,8 @@ class StaticEncoder:
             (folder / "modules.json", modules),
             (folder / "config_sentence_transformers.json", st_config),
         ]
-        for file, content in files:
-            file.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        for file, content in files:  # replaced, not written into: a link into a cache keeps its file
+            write_replacing(file, partial(_write_json, content))
         return folder
 
     # ------------------------------------------------------------------ properties
@@ -795,3 +797,8 @@ def _check_finite(table: NDArray[np.float32], *, wider: bool = False) -> None:
         "or a broken conversion)."
     )
     raise ModelFormatError(msg)
+
+
+def _write_json(content: object, file: BinaryIO) -> None:
+    """Write ``content`` as indented JSON and a newline (the files ``save_pretrained`` writes next to the table)."""
+    file.write((json.dumps(content, indent=2) + "\n").encode("utf-8"))

@@ -13,24 +13,20 @@ from typing import BinaryIO
 __all__ = ["write_replacing"]
 
 
-def write_replacing(target: Path, write: Callable[[BinaryIO], object], *, through_link: bool = False) -> None:
+def write_replacing(target: Path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write`` with a temporary file next to ``target``, then rename that file over ``target``.
 
     The bytes are flushed to disk before the rename, so a crash leaves the old file or the new one. The new file
-    gets the mode of the file it replaces (a new name gets the mode the umask gives any new file). A symbolic link
-    at ``target`` is replaced by the new file, leaving the file it points to alone (a Hugging Face cache blob
-    keeps the bytes its name promises), unless ``through_link`` is set: then the file the link points to is
-    replaced and the link kept. A process that mapped or opened the old file keeps reading the old bytes. On any
-    failure (an exception in ``write`` too, or Ctrl-C) the temporary file is removed, ``target`` is as it was,
-    and the exception propagates: the caller words the error for its user.
+    gets the mode of the file it replaces (a new name, or a link to nothing readable, gets the mode the umask gives
+    any new file). A symbolic link at ``target`` is replaced by the new file, leaving the file it points to alone
+    (a Hugging Face cache blob keeps the bytes its name promises); to write through a link, resolve it first. A
+    process that mapped or opened the old file keeps reading the old bytes. On any failure (an exception in
+    ``write`` too, or Ctrl-C) the temporary file is removed, ``target`` is as it was, and the exception propagates:
+    the caller words the error for its user.
 
     Raises:
         OSError: If the folder or the disk refused the write, or the rename failed (e.g. ``target`` is a folder).
-        RuntimeError: With ``through_link``, if ``target`` is a symbolic link loop (from :meth:`Path.resolve`, as
-            Python < 3.13 raises it).
     """
-    if through_link and target.is_symlink():
-        target = target.resolve(strict=False)
     # a short random name: two writers never share one, and any target name that fits, fits
     temporary = target.with_name(f".{target.name[:64]}.{secrets.token_hex(6)}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to any new file
@@ -39,7 +35,7 @@ def write_replacing(target: Path, write: Callable[[BinaryIO], object], *, throug
             write(file)
             file.flush()
             os.fsync(file.fileno())
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # nothing there, a dangling link or a link loop: the new file's mode
             os.chmod(temporary, stat.S_IMODE(target.stat().st_mode))
         os.replace(temporary, target)
     except BaseException:

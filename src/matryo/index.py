@@ -88,7 +88,7 @@ def _save_npz(target: Path, payload: dict[str, NDArray[Any]]) -> None:
         msg = f"Cannot save the index to {target}: it is a folder. Pass a file path, e.g. {target / 'index.npz'}."
         raise InvalidArgumentError(msg)
     try:
-        write_replacing(target, lambda file: np.savez(file, **payload), through_link=True)  # type: ignore[arg-type]
+        write_replacing(target, lambda file: np.savez(file, **payload))  # type: ignore[arg-type]  # resolved above
     except OSError as exc:
         msg = (
             f"Cannot save the index to {target}: {exc.strerror or exc}. Check that the folder exists and is writable "

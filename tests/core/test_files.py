@@ -51,13 +51,14 @@ def test_a_link_is_replaced_and_its_file_left_alone(tmp_path: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
-def test_through_link_writes_the_file_a_link_points_to(tmp_path: Path) -> None:
-    real = tmp_path / "real"
-    real.write_bytes(b"old")
-    link = tmp_path / "link"
-    link.symlink_to(real)
-    write_replacing(link, lambda file: file.write(b"new"), through_link=True)
-    assert link.is_symlink() and real.read_bytes() == b"new" and _leftovers(tmp_path) == []
+def test_a_link_loop_or_a_dangling_link_is_replaced(tmp_path: Path) -> None:
+    loop, dangling = tmp_path / "loop", tmp_path / "dangling"
+    loop.symlink_to(loop)
+    dangling.symlink_to(tmp_path / "nowhere")
+    for target in (loop, dangling):
+        write_replacing(target, lambda file: file.write(b"new"))
+        assert not target.is_symlink() and target.read_bytes() == b"new"
+    assert _leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("error", [ValueError("bad payload"), KeyboardInterrupt()])
@@ -107,13 +108,16 @@ def test_save_pretrained_over_weights_linked_into_a_cache_leaves_the_cache_alone
     from matryo import StaticEncoder
 
     folder = make_tiny_model(tmp_path / "model", layout="st_root")
-    weights = folder / "model.safetensors"
-    blob = tmp_path / "blobs" / "sha256-of-the-weights"
-    blob.parent.mkdir()
-    weights.rename(blob)
-    weights.symlink_to(blob)
-    before = blob.read_bytes()
+    (tmp_path / "blobs").mkdir()
+    blobs = {}
+    for file in sorted(p for p in folder.iterdir() if p.is_file()):  # every file a link, as in a hub snapshot
+        blob = tmp_path / "blobs" / f"sha256-of-{file.name}"
+        file.rename(blob)
+        file.symlink_to(blob)
+        blobs[blob] = blob.read_bytes()
+    assert {"model.safetensors", "tokenizer.json", "modules.json"} <= {b.name[10:] for b in blobs}
     other = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "other", layout="st_root", seed=1))
     other.save_pretrained(folder)  # another model saved over the folder
-    assert blob.read_bytes() == before and not weights.is_symlink()
+    assert all(blob.read_bytes() == data for blob, data in blobs.items())
+    assert not any(p.is_symlink() for p in folder.iterdir())
     assert StaticEncoder.from_pretrained(folder).fingerprint == other.fingerprint
