@@ -477,6 +477,17 @@ def open_search(db: Path, *, latest: bool = False) -> tuple[Searcher, DbMeta, in
         _ = lock  # the lock is held for as long as this searcher lives
         stored = count
         if latest:
+            now = read_meta(db)
+            if now is None or (now.fingerprint, now.dim, now.truncate_dim) != (
+                meta.fingerprint,
+                meta.dim,
+                meta.truncate_dim,
+            ):
+                msg = (
+                    f"{db} was deleted or rebuilt with another model or first-pass width since this search opened it; "
+                    "run matryo search again."
+                )
+                raise CliError(msg)
             store.refresh()
             stored = store.count()
         k = min(k, max(stored, 1))  # no more hits than passages (a -k of 10**20 overflowed in the store)

@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,6 +104,24 @@ def test_a_prompt_on_a_lancedb_db_sees_what_is_indexed_meanwhile(
     hits = [json.loads(line) for line in out.splitlines()]
     assert len(hits) == 5 + 6 and "zebra.txt" not in [h["id"] for h in hits[:5]], out
     assert hits[5]["id"] == "zebra.txt", out  # the second answer, from the DB as it is now (6 passages, k=10)
+
+
+def test_a_prompt_stops_when_the_db_is_rebuilt_with_another_model(
+    run: Run, model: Path, other_model: Path, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "lance-db"
+    assert run("index", docs, "--db", folder, "--model", model, "--quiet")[0] == 0
+
+    def rebuild() -> None:  # another terminal deletes the DB and indexes it again with another model
+        from matryo import cli
+
+        shutil.rmtree(folder)
+        assert cli.main(["index", str(docs), "--db", str(folder), "--model", str(other_model), "--quiet"]) == 0
+
+    monkeypatch.setattr(sys, "stdin", _Terminal(["gzip\n", rebuild, "gzip\n"]))
+    code, out, err = run("search", "--db", folder, "-k", "1", "--json")
+    assert code == 1 and len(out.splitlines()) == 1, out  # the first answer, then no answer from the wrong model
+    assert "was deleted or rebuilt with another model or first-pass width since this search opened it" in err
 
 
 def test_without_a_terminal_a_query_is_still_required(run: Run, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
