@@ -156,7 +156,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             print_hits(hits)
         else:
             print("no hits (the DB is empty)" if count == 0 and not interactive else "no hits")
-        if interactive and hits:
+        if interactive and hits and not headed:  # a heading shows the time already
             print(f"search {ms:.1f} ms (first pass at {meta.truncate_dim} dims, rescored at {meta.dim})")
         if several or interactive:
             print(flush=True)

@@ -76,8 +76,9 @@ CHARS_PER_WORD = 20
 """A passage holds at most ``chunk_size * CHARS_PER_WORD`` characters (4000 at the default chunk size)."""
 
 TEXT_SUFFIXES = (".txt", ".md", ".rst")
-_TITLE_LOOKAHEAD = 1000  # rows read to find the --title-field column before calling its name misspelt
 """File types read from a folder source."""
+
+_TITLE_LOOKAHEAD = 1000  # rows read to find the --title-field column before calling its name misspelt
 
 TABLE_SUFFIXES = (".jsonl", ".csv", ".parquet")
 
@@ -184,7 +185,9 @@ def chunk_text(text: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
 
 def _passages(doc: str, text: str, chunk_size: int, on_empty: OnEmpty, title: str = "") -> Iterator[Passage]:
     title = _short_title(title, chunk_size)
-    chunks = chunk_text(text, max(1, chunk_size - len(title.split())))  # the title's words count toward the cap
+    # the title counts toward the caps, in words and in characters (as words of CHARS_PER_WORD)
+    cost = max(len(title.split()), -(-len(title) // CHARS_PER_WORD))
+    chunks = chunk_text(text, max(1, chunk_size - cost))
     if title:
         chunks = [f"{title}\n\n{chunk}" for chunk in chunks] or [title]
     if not chunks:
@@ -202,9 +205,10 @@ def _short_title(title: str, chunk_size: int) -> str:
     """
     words = title.split()
     limit = max(1, chunk_size // 4)
-    short = " ".join(words[:limit])
-    if len(words) > limit or len(short) > limit * CHARS_PER_WORD:
-        short = short[: limit * CHARS_PER_WORD - 4].rstrip() + " ..."
+    chars = limit * CHARS_PER_WORD
+    short = " ".join(words)
+    if len(words) > limit or len(short) > chars:  # "..." is one of the limit's words
+        short = " ".join(words[: max(1, limit - 1)])[: chars - 4].rstrip() + " ..."
     return short
 
 
@@ -501,6 +505,12 @@ def _csv_rows(
             raise SourceError(msg)
         # the columns matryo reads; a repeated one would be read from its last copy
         read = (text_field, "id", "_id") if title_field is None else (text_field, title_field, "id", "_id")
+        if title_field is not None and title_field not in header:
+            msg = (
+                f"{path} line 1: the header has no {title_field!r} column (found {header[:10]}); pass --title-field "
+                "with the title column's name, or drop it."
+            )
+            raise SourceError(msg)
         repeated = sorted({name for name in header if name in read and header.count(name) > 1})
         if repeated:
             msg = (
@@ -703,7 +713,7 @@ def _named_somewhere(
     if seen:
         where, first = seen[0]
         found = sorted(map(str, first))[:10]
-        what = f"none of its first {len(seen)} rows has" if len(seen) > 1 else "its one row has no"
+        what = f"none of its first {len(seen)} rows has a" if len(seen) > 1 else "its one row has no"
         msg = (
             f"{path}: {what} {field!r} field ({where} has {found}); pass --title-field with the title column's "
             "name, or drop it."

@@ -80,11 +80,11 @@ def test_a_title_column_no_early_row_has_is_a_misspelt_name(tmp_path: Path) -> N
     ):
         list(read_source(path, title_field="title"))
     many = _jsonl(tmp_path / "many.jsonl", [{"id": str(i), "text": "t"} for i in range(1001)] + [{"title": "late"}])
-    with pytest.raises(SourceError, match=r"none of its first 1000 rows has 'title' field \(line 1 has"):
+    with pytest.raises(SourceError, match=r"none of its first 1000 rows has a 'title' field \(line 1 has"):
         list(read_source(many, title_field="title"))
     csv = tmp_path / "rows.csv"
-    csv.write_text("id,text\na,t\nb,u\n", encoding="utf-8")
-    with pytest.raises(SourceError, match=r"none of its first 2 rows has 'Title' field"):
+    csv.write_text("id,text\na,t\nb,u\n", encoding="utf-8")  # a CSV header says it at once
+    with pytest.raises(SourceError, match=r"line 1: the header has no 'Title' column \(found \['id', 'text'\]\)"):
         list(read_source(csv, title_field="Title"))
 
 
@@ -110,12 +110,15 @@ def test_a_title_is_one_line_cut_to_a_quarter_of_the_chunk_size(tmp_path: Path) 
     )
     texts = dict(_texts(path, title_field="title", chunk_size=40))
     assert texts["a"] == "Part 1 Part 2\n\nbody"  # a blank line in a title would blur where the text starts
-    assert texts["b"] == " ".join(f"w{i}" for i in range(10)) + " ...\n\none two three"  # 10 = 40 // 4 words
+    assert texts["b"] == " ".join(f"w{i}" for i in range(9)) + " ...\n\none two three"  # 10 = 40 // 4 words
     assert texts["c"] == "x" * 196 + " ...\n\nbody"  # and 10 x 20 characters
     long_text = " ".join(["word"] * 100)
     rows = _jsonl(tmp_path / "long.jsonl", [{"id": "d", "title": "A long title of six words", "text": long_text}])
     passages = _texts(rows, title_field="title", chunk_size=40)
     assert all(len(text.split()) <= 40 for _, text in passages) and len(passages) == 3  # 34 words of text each
+    one_word = _jsonl(tmp_path / "word.jsonl", [{"id": "e", "title": "y" * 5000, "text": "z" * 8000}])
+    passages = _texts(one_word, title_field="title")  # the default 200 words: at most 4,000 characters
+    assert all(len(text) <= 200 * 20 + 2 for _, text in passages) and len(passages) == 3, [len(t) for _, t in passages]
 
 
 @pytest.mark.parametrize("title", [{"en": "x"}, ["x"], True])
@@ -172,4 +175,4 @@ def test_index_with_a_title_field_stores_and_finds_the_titled_passages(run: Run,
     hits = search_json(run, db, "Gzip", "-k", "2")
     assert sorted(str(h["text"]) for h in hits) == ["Gzip\n\nread compressed files", "Tar\n\narchives"]
     code, _out, err = run("index", path, "--db", db, "--title-field", "nope")
-    assert code != 0 and "none of its first 2 rows has 'nope' field" in err and "pass --title-field" in err
+    assert code != 0 and "none of its first 2 rows has a 'nope' field" in err and "pass --title-field" in err
