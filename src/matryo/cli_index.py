@@ -445,6 +445,7 @@ def open_search(db: Path, *, latest: bool = False) -> tuple[Searcher, DbMeta, in
         StoreFormatError: If the DB's store files are missing (an incomplete copy).
         DimensionMismatchError: If the model now found under the DB's model name has another fingerprint.
     """
+    from matryo.errors import StoreFormatError
     from matryo.search import DEFAULT_RESCORE_MULTIPLIER
     from matryo.stores import DbMeta, check_meta, open_store, read_meta
 
@@ -478,18 +479,22 @@ def open_search(db: Path, *, latest: bool = False) -> tuple[Searcher, DbMeta, in
         stored = count
         if latest:
             now = read_meta(db)
-            if now is None or (now.fingerprint, now.dim, now.truncate_dim) != (
+            gone = (
+                f"{db} was deleted, or rebuilt with another store, model or first-pass width (or is being rebuilt), "
+                "since this search opened it; run matryo search again."
+            )
+            if now is None or (now.store, now.fingerprint, now.dim, now.truncate_dim) != (
+                meta.store,
                 meta.fingerprint,
                 meta.dim,
                 meta.truncate_dim,
             ):
-                msg = (
-                    f"{db} was deleted or rebuilt with another model or first-pass width since this search opened it; "
-                    "run matryo search again."
-                )
-                raise CliError(msg)
-            store.refresh()
-            stored = store.count()
+                raise CliError(gone)
+            try:
+                store.refresh()
+                stored = store.count()
+            except StoreFormatError as exc:  # the table went away under the prompt (a rebuild in progress)
+                raise CliError(gone) from exc
         k = min(k, max(stored, 1))  # no more hits than passages (a -k of 10**20 overflowed in the store)
         return store.search(query, k, DEFAULT_RESCORE_MULTIPLIER if rescore_multiplier is None else rescore_multiplier)
 

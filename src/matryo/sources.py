@@ -185,8 +185,9 @@ def chunk_text(text: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[str]:
 
 def _passages(doc: str, text: str, chunk_size: int, on_empty: OnEmpty, title: str = "") -> Iterator[Passage]:
     title = _short_title(title, chunk_size)
-    # the title counts toward the caps, in words and in characters (as words of CHARS_PER_WORD)
-    cost = max(len(title.split()), -(-len(title) // CHARS_PER_WORD))
+    # the title and its blank line count toward the caps, in words and in characters (as words of CHARS_PER_WORD);
+    # below --chunk-size 4 a titled passage still holds one word of text
+    cost = max(len(title.split()), -(-(len(title) + 2) // CHARS_PER_WORD)) if title else 0
     chunks = chunk_text(text, max(1, chunk_size - cost))
     if title:
         chunks = [f"{title}\n\n{chunk}" for chunk in chunks] or [title]
@@ -207,8 +208,10 @@ def _short_title(title: str, chunk_size: int) -> str:
     limit = max(1, chunk_size // 4)
     chars = limit * CHARS_PER_WORD
     short = " ".join(words)
-    if len(words) > limit or len(short) > chars:  # "..." is one of the limit's words
-        short = " ".join(words[: max(1, limit - 1)])[: chars - 4].rstrip() + " ..."
+    if limit == 1:  # room for one word only: the first, no "..."
+        short = words[0][:chars] if words else ""
+    elif len(words) > limit or len(short) > chars:  # "..." is one of the limit's words
+        short = " ".join(words[: limit - 1])[: chars - 4].rstrip() + " ..."
     return short
 
 
@@ -505,7 +508,7 @@ def _csv_rows(
             raise SourceError(msg)
         # the columns matryo reads; a repeated one would be read from its last copy
         read = (text_field, "id", "_id") if title_field is None else (text_field, title_field, "id", "_id")
-        if title_field is not None and title_field not in header:
+        if title_field is not None and header and title_field not in header:  # an empty file: "holds no rows"
             msg = (
                 f"{path} line 1: the header has no {title_field!r} column (found {header[:10]}); pass --title-field "
                 "with the title column's name, or drop it."

@@ -121,7 +121,11 @@ def test_a_prompt_stops_when_the_db_is_rebuilt_with_another_model(
     monkeypatch.setattr(sys, "stdin", _Terminal(["gzip\n", rebuild, "gzip\n"]))
     code, out, err = run("search", "--db", folder, "-k", "1", "--json")
     assert code == 1 and len(out.splitlines()) == 1, out  # the first answer, then no answer from the wrong model
-    assert "was deleted or rebuilt with another model or first-pass width since this search opened it" in err
+    gone = "was deleted, or rebuilt with another store, model or first-pass width (or is being rebuilt), since this"
+    assert gone in err and "Traceback" not in err, err
+    monkeypatch.setattr(sys, "stdin", _Terminal(["gzip\n", lambda: shutil.rmtree(folder), "gzip\n"]))
+    code, out, err = run("search", "--db", folder, "-k", "1", "--json")
+    assert code == 1 and len(out.splitlines()) == 1 and gone in err, err  # deleted
 
 
 def test_without_a_terminal_a_query_is_still_required(run: Run, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

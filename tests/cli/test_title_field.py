@@ -83,6 +83,10 @@ def test_a_title_column_no_early_row_has_is_a_misspelt_name(tmp_path: Path) -> N
     with pytest.raises(SourceError, match=r"none of its first 1000 rows has a 'title' field \(line 1 has"):
         list(read_source(many, title_field="title"))
     csv = tmp_path / "rows.csv"
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"holds no rows"):
+        list(read_source(empty, title_field="title"))
     csv.write_text("id,text\na,t\nb,u\n", encoding="utf-8")  # a CSV header says it at once
     with pytest.raises(SourceError, match=r"line 1: the header has no 'Title' column \(found \['id', 'text'\]\)"):
         list(read_source(csv, title_field="Title"))
@@ -118,7 +122,13 @@ def test_a_title_is_one_line_cut_to_a_quarter_of_the_chunk_size(tmp_path: Path) 
     assert all(len(text.split()) <= 40 for _, text in passages) and len(passages) == 3  # 34 words of text each
     one_word = _jsonl(tmp_path / "word.jsonl", [{"id": "e", "title": "y" * 5000, "text": "z" * 8000}])
     passages = _texts(one_word, title_field="title")  # the default 200 words: at most 4,000 characters
-    assert all(len(text) <= 200 * 20 + 2 for _, text in passages) and len(passages) == 3, [len(t) for _, t in passages]
+    assert all(len(text) <= 200 * 20 for _, text in passages) and len(passages) == 3, [len(t) for _, t in passages]
+    for size in (1, 2, 3, 4, 5, 9):  # below 4 there is room for one title word and one word of text
+        for _, text in _texts(one_word, title_field="title", chunk_size=size):
+            # (and, as "\n\n" is not a word, room for 2 characters more there)
+            assert len(text) <= max(size, 2) * 20 + 2 * (size < 4) and len(text.split()) <= max(size, 2), (size, text)
+    words = _jsonl(tmp_path / "words.jsonl", [{"id": "f", "title": "Two words", "text": "b1 b2 b3"}])
+    assert _texts(words, title_field="title", chunk_size=1)[0] == ("f#0", "Two\n\nb1")
 
 
 @pytest.mark.parametrize("title", [{"en": "x"}, ["x"], True])

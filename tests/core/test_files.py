@@ -119,5 +119,7 @@ def test_save_pretrained_over_weights_linked_into_a_cache_leaves_the_cache_alone
     other = StaticEncoder.from_pretrained(make_tiny_model(tmp_path / "other", layout="st_root", seed=1))
     other.save_pretrained(folder)  # another model saved over the folder
     assert all(blob.read_bytes() == data for blob, data in blobs.items())
+    other.tokenizer.save(str(tmp_path / "saved-by-tokenizers.json"))  # the bytes Tokenizer.save writes
+    assert (folder / "tokenizer.json").read_bytes() == (tmp_path / "saved-by-tokenizers.json").read_bytes()
     assert not any(p.is_symlink() for p in folder.iterdir())
     assert StaticEncoder.from_pretrained(folder).fingerprint == other.fingerprint
