@@ -178,6 +178,7 @@ def run(db: Path, *, model: str | None = None, quiet: bool = False, questions: t
         print(f'\n"{question}"  ({ms:.1f} ms)')
         print_hits(hits)
     print(f'\nTry your own: {_command()} search "how do I ..." --db {db}')
+    print(f"or type them at a prompt: {_command()} search --db {db}")
     return 0
 
 

@@ -267,7 +267,9 @@ def test_demo_run_indexes_and_answers(model: Path, tmp_path: Path, monkeypatch: 
     read: list[int] = []
     monkeypatch.setattr(demo, "iter_docstrings", lambda: read.append(1) or iter(corpus))
     assert demo.run(db, model=str(model), quiet=True, questions=questions) == 0
-    assert read == [1] and "0 new, 32 unchanged" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert read == [1] and "0 new, 32 unchanged" in out
+    assert out.rstrip().endswith(f"or type them at a prompt: {demo._command()} search --db {db}")  # noqa: SLF001
 
 
 def test_demo_names_the_matryo_command_this_shell_can_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
