@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import os
 import threading
 import warnings
 from collections import ChainMap
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property, partial
+from functools import cached_property
 from itertools import chain
 from pathlib import Path
-from typing import Any, BinaryIO, overload
+from typing import Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,7 +33,7 @@ from matryo.errors import (
     ModelNotFoundError,
     missing_extra,
 )
-from matryo.files import write_replacing
+from matryo.files import write_json, write_replacing
 from matryo.formats import (
     expand_user,
     find_model_files,
@@ -401,7 +400,7 @@ class StaticEncoder:
             (folder / "config_sentence_transformers.json", st_config),
         ]
         for file, content in files:  # replaced, not written into: a link into a cache keeps its file
-            write_replacing(file, partial(_write_json, content))
+            write_json(file, content)
         return folder
 
     # ------------------------------------------------------------------ properties
@@ -797,8 +796,3 @@ def _check_finite(table: NDArray[np.float32], *, wider: bool = False) -> None:
         "or a broken conversion)."
     )
     raise ModelFormatError(msg)
-
-
-def _write_json(content: object, file: BinaryIO) -> None:
-    """Write ``content`` as indented JSON and a newline (the files ``save_pretrained`` writes next to the table)."""
-    file.write((json.dumps(content, indent=2) + "\n").encode("utf-8"))

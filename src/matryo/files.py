@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import stat
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["write_replacing"]
+__all__ = ["write_json", "write_replacing"]
 
 
 def write_replacing(target: Path, write: Callable[[BinaryIO], object]) -> None:
@@ -42,3 +43,9 @@ def write_replacing(target: Path, write: Callable[[BinaryIO], object]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def write_json(target: Path, content: object) -> None:
+    """Write ``content`` as indented JSON and a newline through :func:`write_replacing` (config and meta files)."""
+    data = (json.dumps(content, indent=2) + "\n").encode("utf-8")
+    write_replacing(target, lambda file: file.write(data))

@@ -48,7 +48,7 @@ from matryo.errors import (
     StoreWriteError,
     missing_extra,
 )
-from matryo.files import write_replacing
+from matryo.files import write_json
 from matryo.sources import Passage, batched
 
 __all__ = [
@@ -202,10 +202,9 @@ def write_meta(db: Path, meta: DbMeta) -> None:
     Raises:
         StoreWriteError: If the disk or the folder refused the write (full disk, permissions, read-only).
     """
-    text = json.dumps(asdict(meta), indent=2) + "\n"
     try:
         db.mkdir(parents=True, exist_ok=True)
-        write_replacing(db / META_FILE, lambda file: file.write(text.encode("utf-8")))
+        write_json(db / META_FILE, asdict(meta))
     except OSError as exc:
         if not _write_failure(exc):
             raise

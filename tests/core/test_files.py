@@ -123,3 +123,10 @@ def test_save_pretrained_over_weights_linked_into_a_cache_leaves_the_cache_alone
     assert (folder / "tokenizer.json").read_bytes() == (tmp_path / "saved-by-tokenizers.json").read_bytes()
     assert not any(p.is_symlink() for p in folder.iterdir())
     assert StaticEncoder.from_pretrained(folder).fingerprint == other.fingerprint
+
+
+def test_write_json_writes_indented_json_and_a_newline(tmp_path: Path) -> None:
+    files.write_json(tmp_path / "config.json", {"a": [1, 2], "é": None})
+    assert (tmp_path / "config.json").read_text(
+        encoding="utf-8"
+    ) == '{\n  "a": [\n    1,\n    2\n  ],\n  "\\u00e9": null\n}\n'
