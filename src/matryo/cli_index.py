@@ -474,15 +474,16 @@ def open_search(db: Path, *, latest: bool = False) -> tuple[Searcher, DbMeta, in
 
     count = store.count()
 
+    gone = (
+        f"{db} was deleted, or rebuilt with another store, model or first-pass width (or is being rebuilt), since "
+        "this search opened it; run matryo search again."
+    )
+
     def search(query: str, k: int = 10, rescore_multiplier: float | None = None) -> list[Hit]:
         _ = lock  # the lock is held for as long as this searcher lives
         stored = count
         if latest:
             now = read_meta(db)
-            gone = (
-                f"{db} was deleted, or rebuilt with another store, model or first-pass width (or is being rebuilt), "
-                "since this search opened it; run matryo search again."
-            )
             if now is None or (now.store, now.fingerprint, now.dim, now.truncate_dim) != (
                 meta.store,
                 meta.fingerprint,
